@@ -1,0 +1,119 @@
+"""Turn pure stages into Airflow tasks: actions → gates → decision, with markers into rollback/hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import BaseOperator, Label, TaskGroup, TriggerRule
+
+from include.slow_injection.builders.stages import Action, Stage
+from include.slow_injection.spec.models import Wave
+from include.slow_injection.tasks.flow import StageDecision
+from include.slow_injection.tasks.operators import PlatformStep, Preflight, SetTraffic
+
+
+@dataclass
+class Wiring:
+    """What the factory needs to connect phases and the rollback/hold paths."""
+
+    tail: BaseOperator | None = None  # the decision (or placeholder) the next phase starts after
+    rollback_markers: list[BaseOperator] = field(default_factory=list)
+    hold_markers: list[BaseOperator] = field(default_factory=list)
+    action_ids: list[str] = field(default_factory=list)
+    gate_ids: list[str] = field(default_factory=list)
+    decision_ids: list[str] = field(default_factory=list)
+
+
+def step_args(wave: Wave) -> dict[str, Any]:
+    """Side-effecting tasks retry: a transient backend error must not end a wave."""
+    return {"retries": wave.retries.count, "retry_delay": timedelta(seconds=wave.retries.delay),
+            "wave_id": wave.id, "notifications": notifications(wave)}
+
+
+def notifications(wave: Wave) -> list[dict[str, Any]]:
+    return [{"notifier": n.notifier.model_dump(), "events": list(n.events)} for n in wave.notifications]
+
+
+def platform_ref(wave: Wave) -> dict[str, Any]:
+    return wave.environments.green.platform.model_dump()
+
+
+def _action_task(wave: Wave, action: Action) -> BaseOperator:
+    args = step_args(wave)
+    if action.kind == "preflight":
+        workloads = {s.name: s.workload.model_dump() for s in wave.services}
+        return Preflight(task_id=action.task_id, platform=platform_ref(wave), workloads=workloads, **args)
+    svc = wave.service(action.service or "")
+    if action.kind == "set_traffic":
+        assert svc.router is not None and action.weight is not None
+        return SetTraffic(task_id=action.task_id, service=svc.name, router=svc.router.model_dump(),
+                          weight=action.weight, **args)
+    return PlatformStep(task_id=action.task_id, action=action.kind, service=svc.name, platform=platform_ref(wave),
+                        workload=svc.workload.model_dump(), **args)
+
+
+def _gate_task(stage_gate: Any) -> BaseOperator:
+    from slow_injection_gates.sensors import GateSensor
+
+    return GateSensor(task_id=stage_gate.task_id, kind=stage_gate.kind, gate=stage_gate.spec.model_dump(),
+                      service=stage_gate.service, window=stage_gate.window)
+
+
+def render_stage(wave: Wave, stage: Stage, wiring: Wiring, completes_phase: str | None) -> None:
+    actions = [_action_task(wave, a) for a in stage.actions]
+    gates = [_gate_task(g) for g in stage.gates]
+    for before, after in zip(actions, actions[1:]):
+        before >> after
+    entry: list[BaseOperator] = actions[:1] or gates
+    if actions and gates:
+        actions[-1] >> gates
+    decide = StageDecision(
+        task_id="decide", wave_id=wave.id, stage="/".join((stage.phase, *stage.path)) or stage.phase,
+        action_ids=[t.task_id for t in actions], gate_ids=[t.task_id for t in gates],
+        rollback_marker="", hold_marker="", automatic_rollback=wave.rollback.automatic,
+        completes_phase=completes_phase, notifications=notifications(wave),
+        trigger_rule=TriggerRule.NONE_SKIPPED, retries=1,
+    )
+    (gates or actions[-1:]) >> decide
+    rollback = EmptyOperator(task_id="rollback_requested")
+    hold = EmptyOperator(task_id="hold_requested")
+    decide.rollback_marker, decide.hold_marker = rollback.task_id, hold.task_id
+    decide >> Label("rollback") >> rollback
+    decide >> Label("hold") >> hold
+    if wiring.tail is not None:
+        wiring.tail >> entry  # no Label: labels across groups attach to group leaves
+    wiring.tail = decide
+    wiring.rollback_markers.append(rollback)
+    wiring.hold_markers.append(hold)
+    wiring.action_ids += [t.task_id for t in actions]
+    wiring.gate_ids += [t.task_id for t in gates]
+    wiring.decision_ids.append(decide.task_id)
+
+
+def render_phase(wave: Wave, phase: str, stages: list[Stage], wiring: Wiring) -> None:
+    """Render a phase's stages inside the current TaskGroup, sub-grouped by stage path."""
+    if not stages:
+        placeholder = EmptyOperator(task_id="nothing_configured")
+        if wiring.tail is not None:
+            wiring.tail >> placeholder
+        wiring.tail = placeholder
+        return
+    last = stages[-1]
+    _render_nested(wave, [(list(s.path), s) for s in stages], wiring, phase, last)
+
+
+def _render_nested(wave: Wave, items: list[tuple[list[str], Stage]], wiring: Wiring, phase: str,
+                   last: Stage) -> None:
+    """Consecutive stages that share a path prefix share a TaskGroup (e.g. a service's steps)."""
+    for head, group in groupby(items, key=lambda item: item[0][0] if item[0] else None):
+        members = list(group)
+        if head is None:
+            for _, stage in members:
+                render_stage(wave, stage, wiring, phase if stage is last else None)
+        else:
+            with TaskGroup(head):
+                _render_nested(wave, [(path[1:], stage) for path, stage in members], wiring, phase, last)

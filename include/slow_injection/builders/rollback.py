@@ -1,0 +1,33 @@
+"""Rollback: any failed gate or step leads here. Blue capacity and jobs first, then all traffic."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import BaseOperator, TriggerRule
+
+from include.slow_injection.builders.render import Wiring, notifications, platform_ref
+from include.slow_injection.spec.models import Wave
+from include.slow_injection.tasks.flow import EndWave, RollbackTraffic, RollbackWorkloads
+
+GROUP = "rollback"
+
+
+def build(wave: Wave, wiring: Wiring) -> BaseOperator:
+    """Returns the task that ends a rolled-back run (failed on purpose)."""
+    args = {"retries": wave.rollback.retries, "retry_delay": timedelta(seconds=wave.rollback.retry_delay),
+            "wave_id": wave.id, "notifications": notifications(wave)}
+    restore = RollbackWorkloads(
+        task_id="restore_blue_workloads", platform=platform_ref(wave),
+        workloads={s.name: s.workload.model_dump() for s in wave.services},
+        trigger_rule=TriggerRule.ONE_SUCCESS, **args,
+    )
+    traffic = RollbackTraffic(
+        task_id="traffic_to_blue",
+        routers={s.name: s.router.model_dump() for s in wave.services if s.router is not None}, **args,
+    )
+    ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=wiring.decision_ids,
+                    wave_id=wave.id, notifications=notifications(wave))
+    wiring.rollback_markers >> restore
+    restore >> traffic >> ended
+    return ended

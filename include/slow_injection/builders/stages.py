@@ -1,0 +1,75 @@
+"""What a phase is made of: stages of actions, then gates, then a decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from include.slow_injection.durations import format_duration
+from include.slow_injection.gates.evaluation import measurement_count
+from include.slow_injection.spec.models import HealthCheck, MetricGate, Monitoring, Service, Wave
+
+
+@dataclass(frozen=True)
+class Action:
+    task_id: str
+    kind: str  # preflight | deploy_green | activate_green | set_traffic
+    summary: str
+    service: str | None = None
+    weight: int | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    task_id: str
+    kind: str  # metric | health
+    spec: MetricGate | HealthCheck
+    service: str | None
+    window: float
+
+    @property
+    def summary(self) -> str:
+        if isinstance(self.spec, MetricGate):
+            g = self.spec
+            count = measurement_count(self.window, g.interval)
+            return (f"gate {g.name}: {g.env} {g.comparator.replace('_', ' ')} {g.threshold:g}, "
+                    f"{count}× every {format_duration(g.interval)}, fail at {g.failure_limit} breach(es), "
+                    f"no data → {g.on_no_data}")
+        h = self.spec
+        return (f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} "
+                f"within {format_duration(h.timeout)}")
+
+
+@dataclass(frozen=True)
+class Stage:
+    phase: str
+    path: tuple[str, ...]
+    title: str
+    actions: list[Action] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+
+
+def service_gates(service: Service, window: float | None = None) -> list[Gate]:
+    """A service's health checks and metric gates; `window` replaces each gate's bake (traffic steps)."""
+    gates = [Gate(f"health_{h.name}", "health", h, service.name, 0.0) for h in service.health_checks]
+    gates += [Gate(f"gate_{g.name}", "metric", g, service.name, g.bake if window is None else window)
+              for g in service.gates]
+    return gates
+
+
+def monitoring_gates(monitoring: Monitoring) -> list[Gate]:
+    gates = [Gate(f"health_{h.name}", "health", h, None, 0.0) for h in monitoring.health_checks]
+    gates += [Gate(f"gate_{g.name}", "metric", g, None, g.bake) for g in monitoring.gates]
+    return gates
+
+
+def ordered(wave: Wave, exposure: str) -> list[Service]:
+    """Services of one exposure in dependency order; ties keep the spec's order."""
+    pending = [s for s in wave.services if s.exposure == exposure]
+    done = {s.name for s in wave.services if s.exposure != exposure}
+    out: list[Service] = []
+    while pending:
+        ready = next(s for s in pending if all(d in done for d in s.depends_on))
+        out.append(ready)
+        done.add(ready.name)
+        pending.remove(ready)
+    return out

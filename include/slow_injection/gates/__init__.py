@@ -1,0 +1,1 @@
+"""Gate semantics (pure) and the measuring loop shared by the trigger and the in-process sensor."""

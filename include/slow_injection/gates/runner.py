@@ -1,0 +1,101 @@
+"""The measuring loop of a gate, shared by the deferrable trigger and the in-process sensor path."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from string import Template
+from typing import Any
+
+from include.slow_injection import registry
+from include.slow_injection.gates.evaluation import (
+    HealthStreak,
+    MetricWindow,
+    Verdict,
+    measurement_count,
+)
+from include.slow_injection.ports import Measurement, Probe
+
+Call = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+def render_query(query: str, service: str | None, env: str) -> str:
+    return Template(query).safe_substitute(service=service or "", env=env)
+
+
+class GateRun:
+    """One gate's evaluator and probe, built from JSON-safe arguments (what a trigger serialises)."""
+
+    def __init__(self, kind: str, gate: dict[str, Any], service: str | None, window: float, started_at: float) -> None:
+        self.kind, self.gate, self.service, self.window, self.started_at = kind, gate, service, window, started_at
+        self.interval = float(gate["interval"])
+        if kind == "metric":
+            self.query = render_query(gate["query"], service, gate["env"])
+            self.evaluator: MetricWindow | HealthStreak = MetricWindow(
+                comparator=gate["comparator"], threshold=float(gate["threshold"]),
+                count=measurement_count(window, self.interval), failure_limit=int(gate["failure_limit"]),
+                on_no_data=gate["on_no_data"], hold_deadline=float(gate["hold_timeout"]),
+            )
+        elif kind == "health":
+            self.evaluator = HealthStreak(consecutive=int(gate["consecutive_successes"]), deadline=float(gate["timeout"]))
+        else:
+            raise ValueError(f"unknown gate kind {kind!r}")
+        self._driver: Any = None
+
+    def _measure(self) -> Measurement | Probe:
+        try:
+            if self._driver is None:
+                if self.kind == "metric":
+                    self._driver = registry.build("metric_source", self.gate["source"], service=self.service)
+                else:
+                    self._driver = registry.build("health_check", self.gate["check"], service=self.service)
+            if self.kind == "metric":
+                return self._driver.query(self.query)
+            return self._driver.probe()
+        except Exception as err:  # a broken backend is inconclusive, never a pass
+            detail = f"{type(err).__name__}: {err}"[:300]
+            return Measurement(None, detail) if self.kind == "metric" else Probe(False, detail)
+
+    def first_delay(self) -> float:
+        return self.interval if (self.kind == "metric" and self.window > 0) else 0.0
+
+    def record(self, reading: Measurement | Probe, now: float) -> Verdict | None:
+        return self.evaluator.add(reading, now - self.started_at)  # type: ignore[arg-type]
+
+    def result(self, verdict: Verdict, finished_at: float, dry_run: bool = False) -> dict[str, Any]:
+        out = {
+            "gate": self.gate["name"], "kind": self.kind, "service": self.service, "env": self.gate["env"],
+            "started_at": self.started_at, "finished_at": finished_at, "dry_run": dry_run, **verdict.to_dict(),
+        }
+        if self.kind == "metric":
+            out.update(query=self.query, condition=self.evaluator.condition, window=self.window,  # type: ignore[union-attr]
+                       failure_limit=self.gate["failure_limit"], on_no_data=self.gate["on_no_data"])
+        else:
+            out.update(check=self.gate["check"]["type"], consecutive=self.gate["consecutive_successes"])
+        return out
+
+    async def run(self, clock: Callable[[], float] = time.time,
+                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                  call: Call | None = None) -> dict[str, Any]:
+        """Measure until a verdict. `call` runs the blocking driver call off the event loop."""
+        call = call or (lambda fn: asyncio.to_thread(fn))
+        delay = self.first_delay()
+        while True:
+            if delay:
+                await sleep(delay)
+            reading = await call(self._measure)
+            verdict = self.record(reading, clock())
+            if verdict is not None:
+                return self.result(verdict, clock())
+            delay = self.interval
+
+    def run_once(self, clock: Callable[[], float] = time.time) -> dict[str, Any]:
+        """Dry-run: one reading, judged as if it were the whole window."""
+        reading = self._measure()
+        one = GateRun(self.kind, {**self.gate, "failure_limit": 1, "hold_timeout": 0, "timeout": 0,
+                                  "consecutive_successes": 1}, self.service, 0.0, self.started_at)
+        verdict = one.record(reading, math.inf if self.kind == "health" else clock())
+        assert verdict is not None
+        return one.result(verdict, clock(), dry_run=True)

@@ -1,0 +1,54 @@
+"""`slow-injection plan`: the ordered actions and gates a run of a wave would take."""
+
+from __future__ import annotations
+
+from include.slow_injection.builders.phases import STAGE_PHASES
+from include.slow_injection.durations import format_duration
+from include.slow_injection.spec.models import Wave
+
+
+def warnings(wave: Wave) -> list[str]:
+    out = []
+    if not wave.release_monitoring.gates and not wave.release_monitoring.health_checks:
+        out.append("release_monitoring has no gates: blue is retired without watching green at 100 %")
+    for svc in wave.services:
+        if svc.exposure == "exposed" and not svc.gates:
+            out.append(f"{svc.name}: no metric gates, so traffic steps only wait their bake time")
+        if svc.exposure == "scheduled" and not (svc.gates or svc.health_checks):
+            out.append(f"{svc.name}: no gates check the job after its handover")
+    return out
+
+
+def plan_lines(wave: Wave) -> list[str]:
+    lines = [f"wave {wave.id} (DAG {wave.dag_id}), owner {wave.owner}",
+             f"blue {wave.environments.blue.name} → green {wave.environments.green.name}"]
+    kinds = {"exposed": [], "scheduled": []}
+    for s in wave.services:
+        kinds[s.exposure].append(s.name)
+    lines.append(f"scheduled (move first): {', '.join(kinds['scheduled']) or '-'}; "
+                 f"exposed: {', '.join(kinds['exposed']) or '-'}")
+    n = 0
+    for builder in STAGE_PHASES:
+        stages = builder.stages(wave)
+        lines.append(f"{builder.PHASE}:")
+        if not stages:
+            lines.append("    (nothing configured)")
+        for stage in stages:
+            for action in stage.actions:
+                n += 1
+                lines.append(f"  {n:>3}. {action.summary}")
+            for gate in stage.gates:
+                window = f" for {format_duration(gate.window)}" if gate.kind == "metric" else ""
+                lines.append(f"       ⊢ {gate.summary}{window}")
+            lines.append(f"       → continue, or roll back{' / hold' if stage.gates else ''}")
+    lines.append("post_release:")
+    if wave.retire_blue_after:
+        lines.append(f"       wait {format_duration(wave.retire_blue_after)} before retiring blue")
+    for s in wave.services:
+        if s.workload.kind == "Deployment":
+            n += 1
+            lines.append(f"  {n:>3}. scale blue {s.workload.namespace}/{s.workload.name} down")
+    lines.append("       evaluation report")
+    lines.append("rollback (on any failed gate or step): blue capacity and jobs back, then 100 % traffic to blue")
+    lines += [f"warning: {w}" for w in warnings(wave)]
+    return lines

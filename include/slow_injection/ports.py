@@ -1,0 +1,104 @@
+"""Small interfaces to the real systems a wave touches. Drivers implement them; DAG code never
+knows which driver is behind a port."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Share of user traffic, in percent, on each environment."""
+
+    blue: int
+    green: int
+
+    @classmethod
+    def green_at(cls, percent: int) -> Weights:
+        if not 0 <= percent <= 100:
+            raise ValueError(f"green weight must be 0..100, got {percent}")
+        return cls(blue=100 - percent, green=percent)
+
+    def __str__(self) -> str:
+        return f"blue {self.blue}, green {self.green}"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One metric reading. value None means no data; error says why the reading is inconclusive."""
+
+    value: float | None
+    error: str | None = None
+
+    @property
+    def conclusive(self) -> bool:
+        return self.value is not None and self.error is None and self.value == self.value  # NaN is not
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One health probe: ok or not, with a short detail (status code, error)."""
+
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One convergent change to the world; applied False means it was only planned (dry-run)."""
+
+    target: str
+    before: str
+    after: str
+    applied: bool
+
+    def __str__(self) -> str:
+        verb = "" if self.applied else "would change "
+        return f"{verb}{self.target}: {self.before} → {self.after}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Router(Protocol):
+    def describe(self) -> str: ...
+    def get_weights(self) -> Weights: ...
+    def set_weights(self, weights: Weights) -> None: ...
+
+
+@runtime_checkable
+class MetricSource(Protocol):
+    def describe(self) -> str: ...
+    def query(self, query: str) -> Measurement:
+        """Never raises for backend trouble: an unreachable backend is an inconclusive Measurement."""
+        ...
+
+
+@runtime_checkable
+class HealthCheck(Protocol):
+    def describe(self) -> str: ...
+    def probe(self) -> Probe: ...
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """Workloads in both environments. Every method reads the world, then converges it; with
+    apply=False it only returns the changes it would make."""
+
+    def describe(self) -> str: ...
+    def preflight(self, workload: dict[str, Any]) -> list[str]: ...
+    def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
+    def activate(self, workload: dict[str, Any], env: str, apply: bool) -> list[Change]: ...
+    def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
+    def retire_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    def describe(self) -> str: ...
+    def notify(self, event: str, subject: str, body: str) -> None: ...

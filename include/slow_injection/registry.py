@@ -1,0 +1,86 @@
+"""Driver registry: a spec's `type` names a driver class, imported only when first needed.
+
+Adding a driver is one module plus one line here; phase builders never change. Driver classes
+declare `port` (which registry kind they serve), a pydantic `Settings` model for their spec keys,
+and `from_spec(settings, connection_id, **context)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+KINDS = ("router", "metric_source", "health_check", "platform", "notifier")
+
+_BUILTIN: dict[str, dict[str, str]] = {
+    "router": {
+        "simulated": "include.slow_injection.drivers.simulated:SimulatedRouter",
+    },
+    "metric_source": {
+        "simulated": "include.slow_injection.drivers.simulated:SimulatedMetricSource",
+    },
+    "health_check": {
+        "simulated": "include.slow_injection.drivers.simulated:SimulatedHealthCheck",
+    },
+    "platform": {
+        "simulated": "include.slow_injection.drivers.simulated:SimulatedPlatform",
+    },
+    "notifier": {
+        "log": "include.slow_injection.drivers.log_notifier:LogNotifier",
+        "simulated": "include.slow_injection.drivers.simulated:SimulatedNotifier",
+    },
+}
+
+_extra: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+
+
+class UnknownDriver(LookupError):
+    pass
+
+
+def register(kind: str, type_name: str, target: str) -> None:
+    """Add a driver ("package.module:Class") under a spec type name."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown driver kind {kind!r}; kinds: {', '.join(KINDS)}")
+    _extra[kind][type_name] = target
+
+
+def known(kind: str) -> list[str]:
+    return sorted({**_BUILTIN[kind], **_extra[kind]})
+
+
+def driver_class(kind: str, type_name: str) -> type:
+    target = _extra[kind].get(type_name) or _BUILTIN[kind].get(type_name)
+    if target is None:
+        raise UnknownDriver(f"unknown {kind.replace('_', ' ')} type {type_name!r}; known: {', '.join(known(kind))}")
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def settings_errors(kind: str, ref: Any) -> list[tuple[str, str]]:
+    """Check a DriverRef's extra keys against its driver's Settings; (relative path, reason) pairs."""
+    from include.slow_injection.spec.messages import describe_errors
+
+    try:
+        cls = driver_class(kind, ref.type)
+    except UnknownDriver as err:
+        return [("type", str(err))]
+    settings_model: type[BaseModel] = cls.Settings
+    try:
+        settings_model.model_validate(ref.settings)
+    except ValidationError as err:
+        return describe_errors(err, settings_model)
+    return []
+
+
+def build(kind: str, ref: Any, **context: Any) -> Any:
+    """Instantiate the driver a DriverRef (model or its dict form) names."""
+    data = ref if isinstance(ref, dict) else ref.model_dump()
+    data = dict(data)
+    type_name = data.pop("type")
+    connection_id = data.pop("connection", None)
+    cls = driver_class(kind, type_name)
+    settings = cls.Settings.model_validate(data)
+    return cls.from_spec(settings, connection_id, **context)

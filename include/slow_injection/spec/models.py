@@ -1,0 +1,363 @@
+"""Typed wave spec: what a platform engineer writes in include/waves/<wave>.yaml.
+
+Every model forbids unknown keys and coerces nothing (strict), so a typo or a quoted number is an
+error with a path, never a silent default.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from include.slow_injection.durations import parse_duration
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
+_NAME_RE = re.compile(NAME_PATTERN)
+_CONN_RE = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+EVENTS = (
+    "wave_started",
+    "phase_completed",
+    "gate_failed",
+    "rollback_started",
+    "rollback_finished",
+    "wave_held",
+    "wave_completed",
+)
+
+
+def _name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            f"must be lowercase letters, digits and '-', starting and ending with a letter or digit, "
+            f"at most 40 characters, got {value!r}"
+        )
+    return value
+
+
+def _connection_id(value: str) -> str:
+    if not _CONN_RE.match(value):
+        raise ValueError(f"must be an Airflow connection id (letters, digits, '_', '-', '.'), got {value!r}")
+    return value
+
+
+def _clock_time(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError('must be a quoted time like "02:00" (unquoted, YAML reads 02:00 as a number)')
+    if isinstance(value, str) and not _TIME_RE.match(value):
+        raise ValueError(f'must be a time "HH:MM" (24-hour), got {value!r}')
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _duration(value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        raise ValueError(f"{err}, got {value!r}") from None
+
+
+_DURATION_SCHEMA = {
+    "oneOf": [
+        {"type": "number", "minimum": 0, "description": "seconds"},
+        {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$", "examples": ["30s", "5m", "1h30m"]},
+    ]
+}
+
+Name = Annotated[str, AfterValidator(_name), WithJsonSchema({"type": "string", "pattern": NAME_PATTERN})]
+ConnectionId = Annotated[str, AfterValidator(_connection_id)]
+Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+ClockTime = Annotated[str, BeforeValidator(_clock_time), WithJsonSchema({"type": "string", "pattern": _TIME_RE.pattern})]
+Threshold = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+Env = Literal["blue", "green"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DriverRef(BaseModel):
+    """`type` picks a driver from the registry; `connection` names an Airflow Connection; every
+    other key is a driver setting, checked against that driver's own settings model."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    type: Annotated[str, Field(min_length=1, description="driver name in the registry, e.g. haproxy")]
+    connection: ConnectionId | None = Field(
+        default=None, description="Airflow connection id holding the driver's address and credentials"
+    )
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Workload(Strict):
+    kind: Literal["Deployment", "CronJob"]
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    namespace: Annotated[str, Field(min_length=1, max_length=63)]
+    green_namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = Field(
+        default=None, description="namespace in green when it differs from blue's"
+    )
+
+
+class HealthCheck(Strict):
+    name: Name
+    check: DriverRef = Field(description="health-check driver, e.g. {type: http, url: ...}")
+    env: Env = "green"
+    consecutive_successes: Annotated[int, Field(ge=1, le=1000)] = 3
+    interval: Duration = 5.0
+    timeout: Duration = Field(default=300.0, description="deadline for reaching consecutive_successes")
+
+    @model_validator(mode="after")
+    def _interval_fits(self) -> HealthCheck:
+        if self.interval <= 0:
+            raise ValueError("interval: must be a duration > 0")
+        if self.timeout < self.interval:
+            raise ValueError("timeout: must be at least one interval")
+        return self
+
+
+class MetricGate(Strict):
+    name: Name
+    source: DriverRef = Field(description="metric-source driver, e.g. {type: prometheus, connection: prom}")
+    query: Annotated[str, Field(min_length=1, description="query; ${service} and ${env} are substituted")]
+    env: Env = Field(default="green", description="which environment the query measures")
+    comparator: Literal["less_than", "at_most", "greater_than", "at_least"] = Field(
+        description="the value passes when it is <comparator> threshold"
+    )
+    threshold: Threshold
+    interval: Duration = 10.0
+    bake: Duration = Field(default=60.0, description="measurement window; at a traffic step, the step's bake")
+    failure_limit: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=1, description="breaches that fail the gate"
+    )
+    on_no_data: Literal["fail", "hold"] = Field(
+        default="fail",
+        description="no data or a query error never passes: 'fail' counts it as a breach, "
+        "'hold' waits for data up to hold_timeout, then holds the wave",
+    )
+    hold_timeout: Duration = 600.0
+
+    @model_validator(mode="after")
+    def _interval_positive(self) -> MetricGate:
+        if self.interval <= 0:
+            raise ValueError("interval: must be a duration > 0")
+        return self
+
+
+class TrafficStep(Strict):
+    weight: Annotated[int, Field(ge=1, le=100, description="percent of user traffic on green")]
+    bake: Duration = Field(default=60.0, description="time at this weight while the service's gates measure")
+
+
+class Service(Strict):
+    name: Name
+    exposure: Literal["exposed", "scheduled"] = Field(
+        description="exposed = user-facing (traffic shifts gradually); scheduled = jobs (handover)"
+    )
+    description: str = ""
+    depends_on: list[Name] = Field(default_factory=list, description="services that migrate before this one")
+    workload: Workload
+    router: DriverRef | None = Field(default=None, description="traffic router; required for exposed services")
+    health_checks: list[HealthCheck] = Field(default_factory=list)
+    gates: list[MetricGate] = Field(default_factory=list)
+    traffic_steps: list[TrafficStep] | None = Field(default=None, description="defaults to the wave's traffic_steps")
+
+    @model_validator(mode="after")
+    def _exposure_rules(self) -> Service:
+        if self.exposure == "exposed" and self.router is None:
+            raise ValueError("router: is required for an exposed service (user traffic must be routed)")
+        if self.exposure == "scheduled":
+            if self.router is not None:
+                raise ValueError("router: a scheduled service takes no user traffic; remove the router")
+            if self.traffic_steps is not None:
+                raise ValueError("traffic_steps: a scheduled service moves by job handover, not traffic steps")
+        if self.workload.kind == "CronJob" and self.exposure != "scheduled":
+            raise ValueError("exposure: a CronJob workload must be 'scheduled'")
+        _check_unique([g.name for g in self.gates] + [h.name for h in self.health_checks], "gates/health_checks")
+        if self.traffic_steps is not None:
+            _check_steps(self.traffic_steps, "traffic_steps")
+        return self
+
+
+class Environment(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=63, description="e.g. eks-ec2, eks-fargate")]
+    platform: DriverRef = Field(description="platform driver and its connection for this environment")
+
+
+class Environments(Strict):
+    blue: Environment
+    green: Environment
+
+
+class MaintenanceWindow(Strict):
+    start: ClockTime
+    end: ClockTime
+    outside: Literal["wait", "skip"] = Field(default="wait", description="what a run outside the window does")
+
+
+class Schedule(Strict):
+    cron: Annotated[str, Field(min_length=1)]
+    timezone: str = "UTC"
+    window: MaintenanceWindow | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> Schedule:
+        from croniter import croniter
+
+        if not croniter.is_valid(self.cron):
+            raise ValueError(f"cron: must be a 5-field cron expression like '0 2 * * *', got {self.cron!r}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.timezone)
+        except Exception:
+            raise ValueError(f"timezone: must be an IANA time zone like 'UTC' or 'Europe/Paris', got {self.timezone!r}") from None
+        return self
+
+
+class Monitoring(Strict):
+    """Wave-level gates for a phase (parallel operation, validation, full transition, release)."""
+
+    gates: list[MetricGate] = Field(default_factory=list)
+    health_checks: list[HealthCheck] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Monitoring:
+        _check_unique([g.name for g in self.gates] + [h.name for h in self.health_checks], "gates/health_checks")
+        return self
+
+
+class Retries(Strict):
+    count: Annotated[int, Field(ge=2, le=20)] = Field(
+        default=3, description="retries of every side-effecting task (≥ 2: a transient backend error must not end a wave)"
+    )
+    delay: Duration = 10.0
+
+
+class RollbackPolicy(Strict):
+    automatic: bool = Field(default=True, description="false: a failed gate holds the wave for a human instead")
+    retries: Annotated[int, Field(ge=2, le=50)] = 5
+    retry_delay: Duration = 5.0
+
+
+class Notification(Strict):
+    notifier: DriverRef
+    events: list[Literal[EVENTS]] = Field(default_factory=lambda: list(EVENTS))  # type: ignore[valid-type]
+
+
+class Wave(Strict):
+    """One migration wave: the services that move together from blue to green."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="becomes the DAG id wave_<id>")]
+    description: str = ""
+    owner: Annotated[str, Field(min_length=1)]
+    tags: list[str] = Field(default_factory=list)
+    schedule: Schedule | None = None
+    dry_run: bool = Field(default=False, description="default of the run-level dry-run switch")
+    environments: Environments
+    traffic_steps: list[TrafficStep] | None = Field(default=None, description="default steps for exposed services")
+    services: Annotated[list[Service], Field(min_length=1)]
+    parallel_operation: Monitoring = Field(default_factory=Monitoring)
+    validation: Monitoring = Field(default_factory=Monitoring)
+    full_transition: Monitoring = Field(default_factory=Monitoring)
+    release_monitoring: Monitoring = Field(default_factory=Monitoring)
+    retire_blue_after: Duration = Field(default=0.0, description="delay before blue is scaled down after release")
+    retries: Retries = Field(default_factory=Retries)
+    rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    notifications: list[Notification] = Field(default_factory=list)
+
+    @property
+    def dag_id(self) -> str:
+        return f"wave_{self.id}"
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def steps_for(self, service: Service) -> list[TrafficStep]:
+        return list(service.traffic_steps or self.traffic_steps or [])
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Wave:
+        if self.traffic_steps is not None:
+            _check_steps(self.traffic_steps, "traffic_steps")
+        names = [s.name for s in self.services]
+        _check_unique(names, "services")
+        by_name = {s.name: s for s in self.services}
+        for i, svc in enumerate(self.services):
+            for dep in svc.depends_on:
+                if dep not in by_name:
+                    raise ValueError(f"services[{i}].depends_on: unknown service {dep!r} (known: {', '.join(names)})")
+                if dep == svc.name:
+                    raise ValueError(f"services[{i}].depends_on: a service cannot depend on itself")
+                if svc.exposure == "scheduled" and by_name[dep].exposure == "exposed":
+                    raise ValueError(
+                        f"services[{i}].depends_on: scheduled jobs migrate before exposed services, "
+                        f"so {svc.name!r} cannot wait for exposed {dep!r}"
+                    )
+            if svc.exposure == "exposed" and not self.steps_for(svc):
+                raise ValueError(f"services[{i}].traffic_steps: required (here or wave-level traffic_steps)")
+        _check_acyclic(self.services)
+        workloads = [(s.workload.kind, s.workload.namespace, s.workload.name) for s in self.services]
+        for i, w in enumerate(workloads):
+            if workloads.index(w) != i:
+                raise ValueError(f"services[{i}].workload: {w[0]} {w[1]}/{w[2]} is already moved by another service")
+        if self.environments.blue.platform.type != self.environments.green.platform.type:
+            raise ValueError("environments.green.platform.type: must match blue's platform type")
+        return self
+
+
+def _check_unique(names: list[str], field: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{field}: name {name!r} is used twice")
+        seen.add(name)
+
+
+def _check_steps(steps: list[TrafficStep], field: str) -> None:
+    if not steps:
+        raise ValueError(f"{field}: must list at least one step, ending at weight 100")
+    weights = [s.weight for s in steps]
+    for i in range(1, len(weights)):
+        if weights[i] <= weights[i - 1]:
+            raise ValueError(f"{field}[{i}].weight: weights must increase step by step, got {weights}")
+    if weights[-1] != 100:
+        raise ValueError(f"{field}[{len(steps) - 1}].weight: the last step must be 100, got {weights[-1]}")
+
+
+def _check_acyclic(services: list[Service]) -> None:
+    deps = {s.name: list(s.depends_on) for s in services}
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = trail[trail.index(name):] + [name]
+            raise ValueError(f"services: dependency cycle {' -> '.join(cycle)}")
+        state[name] = 1
+        for dep in deps[name]:
+            visit(dep, trail + [name])
+        state[name] = 2
+
+    for s in services:
+        visit(s.name, [])

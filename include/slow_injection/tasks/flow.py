@@ -1,0 +1,173 @@
+"""Control flow of a wave run: the decision after each stage, the rollback, and how a run ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.standard.operators.branch import BaseBranchOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.slow_injection import registry
+from include.slow_injection.ports import Weights
+from include.slow_injection.tasks.notify import notify
+from include.slow_injection.tasks.operators import WaveStep, converge_traffic, is_dry_run
+
+CONTINUE, ROLLBACK, HOLD = "continue", "rollback", "hold"
+
+
+def judge(actions: dict[str, Any], verdicts: dict[str, Any]) -> tuple[str, list[str]]:
+    """Outcome of a stage from its actions' results and its gates' verdicts (None = missing).
+
+    A missing result means the task failed or crashed: that is a failure, never a pass."""
+    reasons: list[str] = []
+    for task_id, result in actions.items():
+        if result is None:
+            reasons.append(f"{task_id} did not complete")
+    held = []
+    for task_id, verdict in verdicts.items():
+        if verdict is None:
+            reasons.append(f"{task_id} gave no verdict (failed or timed out)")
+        elif verdict.get("status") == "fail":
+            reasons.append(f"gate {verdict.get('gate')} failed: {verdict.get('reason')}")
+        elif verdict.get("status") == "hold":
+            held.append(f"gate {verdict.get('gate')} is holding: {verdict.get('reason')}")
+        elif verdict.get("status") != "pass":
+            reasons.append(f"{task_id} gave an unknown verdict {verdict.get('status')!r}")
+    if reasons:
+        return ROLLBACK, reasons + held
+    if held:
+        return HOLD, held
+    return CONTINUE, []
+
+
+class StageDecision(BaseBranchOperator):
+    """After a stage: continue, roll back, or hold. Runs when its stage ran (NONE_SKIPPED), so a
+    failed step or gate reaches it too."""
+
+    ui_color = "#f3e8fd"
+
+    def __init__(self, *, wave_id: str, stage: str, action_ids: list[str], gate_ids: list[str],
+                 rollback_marker: str, hold_marker: str, automatic_rollback: bool,
+                 completes_phase: str | None = None, notifications: list[dict[str, Any]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.wave_id, self.stage = wave_id, stage
+        self.action_ids, self.gate_ids = action_ids, gate_ids
+        self.rollback_marker, self.hold_marker = rollback_marker, hold_marker
+        self.automatic_rollback = automatic_rollback
+        self.completes_phase = completes_phase
+        self.notifications = notifications or []
+
+    def choose_branch(self, context: Any) -> list[str]:
+        ti = context["ti"]
+        try:
+            actions = {t: ti.xcom_pull(task_ids=t) for t in self.action_ids}
+            verdicts = {t: ti.xcom_pull(task_ids=t, key="verdict") for t in self.gate_ids}
+            outcome, reasons = judge(actions, verdicts)
+        except Exception as err:  # noqa: BLE001 - when in doubt, never promote
+            outcome, reasons = ROLLBACK, [f"could not read the stage's results: {err}"]
+        if outcome == ROLLBACK and not self.automatic_rollback:
+            outcome, reasons = HOLD, reasons + ["automatic rollback is off: a human decides"]
+        ti.xcom_push(key="decision", value={"stage": self.stage, "outcome": outcome, "reasons": reasons})
+        for reason in reasons:
+            self.log.warning("%s: %s", self.stage, reason)
+        if outcome == CONTINUE:
+            self.log.info("%s: every check passed, continuing", self.stage)
+            if self.completes_phase:
+                notify(self.notifications, "phase_completed",
+                       f"wave {self.wave_id}: {self.completes_phase} completed")
+            return sorted(self.downstream_task_ids - {self.rollback_marker, self.hold_marker})
+        failed = [v for v in verdicts.values() if v and v.get("status") != "pass"]
+        if failed or reasons:
+            notify(self.notifications, "gate_failed", f"wave {self.wave_id}: {self.stage} → {outcome}",
+                   "\n".join(reasons + [summarise_verdict(v) for v in failed]))
+        return [self.rollback_marker if outcome == ROLLBACK else self.hold_marker]
+
+
+def summarise_verdict(verdict: dict[str, Any]) -> str:
+    values = [m.get("value") for m in verdict.get("measurements", []) if "value" in m]
+    shown = ", ".join("no data" if v is None else f"{v:g}" for v in values[-10:])
+    condition = verdict.get("condition", "")
+    return f"{verdict.get('gate')} [{verdict.get('status')}] {condition} measured: {shown or '-'}"
+
+
+def collect_decisions(ti: Any, decision_ids: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for task_id in decision_ids:
+        decision = ti.xcom_pull(task_ids=task_id, key="decision")
+        if decision:
+            out.append(decision)
+    return out
+
+
+class RollbackWorkloads(WaveStep):
+    """First rollback step: blue capacity back and scheduled jobs back to blue (before traffic)."""
+
+    ui_color = "#fde2e1"
+
+    def __init__(self, *, platform: dict[str, Any], workloads: dict[str, dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.platform, self.workloads = platform, workloads
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        dry_run = is_dry_run(context)
+        notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started")
+        driver = registry.build("platform", self.platform)
+        changes, failures = [], []
+        for service, workload in self.workloads.items():
+            try:
+                changes += self.report_changes(driver.restore_blue(workload, apply=not dry_run), dry_run)
+            except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
+                failures.append(f"{service}: {err}")
+        if failures:
+            raise RuntimeError("could not restore on blue (will retry): " + "; ".join(failures))
+        return {"dry_run": dry_run, "changes": changes}
+
+
+class RollbackTraffic(WaveStep):
+    """Every exposed service back to 100 % blue, read back. A router that cannot be reached fails
+    the task (retried) only after the others are done, and the message says what is left."""
+
+    ui_color = "#fde2e1"
+
+    def __init__(self, *, routers: dict[str, dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.routers = routers
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        dry_run = is_dry_run(context)
+        results, left = {}, []
+        for service, router in self.routers.items():
+            try:
+                results[service] = converge_traffic(self, service, router, Weights.green_at(0), dry_run)
+            except Exception as err:  # noqa: BLE001
+                left.append(f"{service} ({router.get('type')}): {err}")
+        if left:
+            raise RuntimeError("traffic NOT yet back on blue for: " + "; ".join(left)
+                               + " — retrying; if retries run out, set these routers to 100 % blue by hand")
+        notify(self.notifications, "rollback_finished", f"wave {self.wave_id}: all traffic back on blue",
+               "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in results.items()))
+        return {"dry_run": dry_run, "services": results}
+
+
+class EndWave(WaveStep):
+    """How a run ends. `completed` succeeds; `rolled_back` and `held` fail on purpose, so the run
+    is red while the rollback tasks stay green."""
+
+    def __init__(self, *, outcome: str, decision_ids: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outcome, self.decision_ids = outcome, decision_ids
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        decisions = collect_decisions(context["ti"], self.decision_ids)
+        stopped = [d for d in decisions if d["outcome"] != "continue"]
+        why = "\n".join(f"- {d['stage']}: {'; '.join(d['reasons']) or d['outcome']}" for d in stopped)
+        if self.outcome == "completed":
+            notify(self.notifications, "wave_completed", f"wave {self.wave_id} completed: all traffic on green")
+            return {"outcome": "completed"}
+        if self.outcome == "held":
+            notify(self.notifications, "wave_held", f"wave {self.wave_id} is holding", why)
+            raise AirflowFailException(
+                f"wave {self.wave_id} is HOLDING where it stopped (no rollback):\n{why}\n"
+                "Fix the cause, then clear the failed gate with its downstream tasks to measure again.")
+        raise AirflowFailException(f"wave {self.wave_id} was ROLLED BACK to blue:\n{why or '- a step failed'}")

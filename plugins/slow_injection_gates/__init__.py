@@ -1,0 +1,2 @@
+"""Deferrable gates for wave DAGs. They live in plugins/ because Airflow only runs triggers that
+come from outside the DAG bundle."""

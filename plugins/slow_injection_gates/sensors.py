@@ -1,0 +1,73 @@
+"""GateSensor: a metric or health gate as a deferrable sensor whose verdict goes to XCom."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from slow_injection_gates.triggers import GateTrigger
+
+
+class GateSensor(BaseSensorOperator):
+    """Measures a gate and pushes its verdict (XCom key `verdict`) with every measured value.
+
+    Fails (red) unless the verdict is `pass`. It never retries on its own: re-measuring until a
+    pass would defeat failure_limit; an operator clears it on purpose instead.
+    """
+
+    ui_color = "#e3f6e8"
+
+    def __init__(self, *, kind: str, gate: dict[str, Any], service: str | None, window: float,
+                 deferrable: bool = True, **kwargs: Any) -> None:
+        self.kind, self.gate, self.service, self.window = kind, gate, service, window
+        self.deferrable = deferrable
+        kwargs.setdefault("retries", 0)
+        super().__init__(poke_interval=float(gate["interval"]), timeout=self.max_duration(), **kwargs)
+
+    def max_duration(self) -> float:
+        g = self.gate
+        if self.kind == "health":
+            longest = float(g["timeout"])
+        elif g["on_no_data"] == "hold":
+            longest = max(float(self.window), float(g["hold_timeout"]))
+        else:
+            longest = float(self.window)
+        return longest + 10 * float(g["interval"]) + 60.0
+
+    def _run(self) -> Any:
+        from include.slow_injection.gates.runner import GateRun
+
+        return GateRun(self.kind, self.gate, self.service, self.window, time.time())
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        gate_run = self._run()
+        if context["params"].get("dry_run"):
+            self.log.info("[dry-run] one reading instead of a %ss window", self.window)
+            return self._finish(context, gate_run.run_once())
+        if self.deferrable:
+            self.defer(
+                trigger=GateTrigger(self.kind, self.gate, self.service, self.window, gate_run.started_at),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.max_duration()),
+            )
+        return self._finish(context, asyncio.run(gate_run.run()))
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not isinstance(event, dict) or "status" not in event:
+            raise AirflowFailException(f"gate {self.gate['name']}: trigger gave no verdict ({event!r})")
+        return self._finish(context, event)
+
+    def _finish(self, context: Any, verdict: dict[str, Any]) -> dict[str, Any]:
+        context["ti"].xcom_push(key="verdict", value=verdict)
+        for m in verdict.get("measurements", []):
+            self.log.info("t=%6.1fs %s", m.get("t", 0), {k: v for k, v in m.items() if k != "t"})
+        summary = f"gate {verdict.get('gate')} {verdict['status'].upper()}: {verdict.get('reason')}"
+        if verdict["status"] != "pass":
+            raise AirflowFailException(summary)
+        self.log.info(summary)
+        return verdict
