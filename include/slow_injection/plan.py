@@ -38,8 +38,7 @@ def plan_lines(wave: Wave) -> list[str]:
                 n += 1
                 lines.append(f"  {n:>3}. {action.summary}")
             for gate in stage.gates:
-                window = f" for {format_duration(gate.window)}" if gate.kind == "metric" else ""
-                lines.append(f"       ⊢ {gate.summary}{window}")
+                lines.append(f"       ⊢ {gate.summary}")
             lines.append(f"       → continue, or roll back{' / hold' if stage.gates else ''}")
     lines.append("post_release:")
     if wave.retire_blue_after:

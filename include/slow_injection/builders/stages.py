@@ -31,9 +31,9 @@ class Gate:
         if isinstance(self.spec, MetricGate):
             g = self.spec
             count = measurement_count(self.window, g.interval)
-            return (f"gate {g.name}: {g.env} {g.comparator.replace('_', ' ')} {g.threshold:g}, "
-                    f"{count}× every {format_duration(g.interval)}, fail at {g.failure_limit} breach(es), "
-                    f"no data → {g.on_no_data}")
+            return (f"gate {g.name}: {g.env} value {g.comparator.replace('_', ' ')} {g.threshold:g}, "
+                    f"measured {count}× every {format_duration(g.interval)} over {format_duration(self.window)}; "
+                    f"fails at {g.failure_limit} breach(es); no data → {g.on_no_data}")
         h = self.spec
         return (f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} "
                 f"within {format_duration(h.timeout)}")

@@ -9,7 +9,7 @@ World layout (all keys optional):
   metrics:   {query: number | null | {value, when_green_at_least, router, otherwise}}
   health:    {target: true | false}
   workloads: {blue|green: {"Kind/namespace/name": {replicas, suspended}}}
-  faults:    {router_down: bool, metrics_down: bool, platform_down: bool}
+  faults:    {router_down, metrics_down, platform_down, deploy_green: bool} (deploy_green fails only that call)
   notifications: [{event, subject}]
   history:   [{at, what, ...}]
 """
@@ -195,13 +195,13 @@ class SimulatedPlatform:
         def run(state: dict[str, Any]) -> None:
             for env, fields in desired.items():
                 key = self._key(workload, env)
-                current = state.setdefault("workloads", {}).setdefault(env, {}).get(key)
+                current = state.get("workloads", {}).get(env, {}).get(key)
                 target = {**(current or {}), **fields}
                 if current == target:
                     continue
                 changes.append(Change(f"{env} {key}", _show(current), _show(target), apply))
                 if apply:
-                    state["workloads"][env][key] = target
+                    state.setdefault("workloads", {}).setdefault(env, {})[key] = target
                     _record(state, "workload", env=env, key=key, **fields)
 
         self.world.update(run)
@@ -219,6 +219,7 @@ class SimulatedPlatform:
         return [f"{self._key(workload, 'blue')}: {p}" for p in blue.get("preflight_problems", [])]
 
     def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]:
+        self.world.check("deploy_green")
         blue = self._blue(workload)
         if workload["kind"] == "CronJob":
             green = {"suspended": True, "copied_from": "blue"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Awaitable, Callable
 from string import Template
@@ -96,6 +95,6 @@ class GateRun:
         reading = self._measure()
         one = GateRun(self.kind, {**self.gate, "failure_limit": 1, "hold_timeout": 0, "timeout": 0,
                                   "consecutive_successes": 1}, self.service, 0.0, self.started_at)
-        verdict = one.record(reading, math.inf if self.kind == "health" else clock())
+        verdict = one.record(reading, max(clock(), self.started_at))
         assert verdict is not None
         return one.result(verdict, clock(), dry_run=True)

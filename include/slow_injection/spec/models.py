@@ -321,7 +321,8 @@ class Wave(Strict):
             if workloads.index(w) != i:
                 raise ValueError(f"services[{i}].workload: {w[0]} {w[1]}/{w[2]} is already moved by another service")
         if self.environments.blue.platform.type != self.environments.green.platform.type:
-            raise ValueError("environments.green.platform.type: must match blue's platform type")
+            raise ValueError(f"environments.green.platform.type: must match blue's platform type "
+                             f"{self.environments.blue.platform.type!r}, got {self.environments.green.platform.type!r}")
         return self
 
 

@@ -1,0 +1,54 @@
+# The two commands a newcomer needs: `make demo` (a whole wave on embedded defaults) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.8
+SYNCED := $(VENV)/.synced
+
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+
+.PHONY: help venv test demo drill lock schema validate bench clean
+
+help:
+	@echo "make demo    run the demo wave end to end (simulated drivers)"
+	@echo "make drill   the demo wave with a fault in green: automatic rollback"
+	@echo "make test    the whole test suite"
+	@echo "make lock    recompile requirements.txt from requirements.in"
+	@echo "make schema  re-export include/schema/wave.schema.json"
+	@echo "make bench   benchmarks (figures go to bench/results/)"
+
+# The virtualenv follows the lock exactly; it is rebuilt only when the lock or the project changes.
+$(SYNCED): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	$(UV) pip sync -q --python $(PY) requirements.txt
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@touch $(SYNCED)
+
+venv: $(SYNCED)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(PY) -m include.slow_injection.demo
+
+drill: venv
+	$(PY) -m include.slow_injection.demo --drill
+
+validate: venv
+	$(VENV)/bin/slow-injection validate include/waves
+
+schema: venv
+	$(VENV)/bin/slow-injection schema
+
+bench: venv
+	$(PY) bench/parse_time.py
+
+lock: venv
+	$(UV) pip compile -q requirements.in -o requirements.txt --python-version 3.11
+
+clean:
+	rm -rf .demo .pytest_cache

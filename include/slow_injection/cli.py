@@ -1,0 +1,103 @@
+"""`slow-injection`: validate wave specs, show a wave's plan, export the spec's JSON Schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_INVALID, EXIT_BROKEN = 0, 1, 2
+
+
+def _load(path: Path):  # noqa: ANN202
+    from include.slow_injection.spec import load_wave, load_waves
+
+    if path.is_dir():
+        return load_waves(path)
+    from include.slow_injection.spec.loader import LoadResult
+
+    result = LoadResult()
+    result.waves.append(load_wave(path))
+    return result
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from include.slow_injection.spec import SpecError
+
+    status = EXIT_OK
+    for raw in args.specs:
+        path = Path(raw)
+        try:
+            if not path.exists():
+                raise SpecError(raw, "", "no such file or folder")
+            result = _load(path)
+        except SpecError as err:
+            print(err, file=sys.stderr)
+            status = EXIT_INVALID
+            continue
+        for err in result.errors:
+            print(err, file=sys.stderr)
+            status = EXIT_INVALID
+        for wave in result.waves:
+            print(f"ok: wave {wave.id} ({len(wave.services)} services) → DAG {wave.dag_id}")
+    return status
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from include.slow_injection.plan import plan_lines
+    from include.slow_injection.spec import SpecError, load_wave
+
+    try:
+        wave = load_wave(Path(args.spec))
+    except SpecError as err:
+        print(err, file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as err:
+        print(f"{args.spec}: {err.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    print("\n".join(plan_lines(wave)))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from include.slow_injection import schema
+
+    if args.check:
+        current = schema.SCHEMA_PATH.read_text(encoding="utf-8") if schema.SCHEMA_PATH.exists() else ""
+        if current != schema.render():
+            print(f"{schema.SCHEMA_PATH} is out of date: run `slow-injection schema`", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{schema.SCHEMA_PATH} is up to date")
+        return EXIT_OK
+    print(f"wrote {schema.write()}")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slow-injection", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check wave spec files (or folders of them)")
+    v.add_argument("specs", nargs="+", metavar="SPEC")
+    v.set_defaults(run=cmd_validate)
+    pl = sub.add_parser("plan", help="print the ordered actions and gates a run of the wave would take")
+    pl.add_argument("spec", metavar="SPEC")
+    pl.set_defaults(run=cmd_plan)
+    s = sub.add_parser("schema", help="write include/schema/wave.schema.json (or --check it)")
+    s.add_argument("--check", action="store_true")
+    s.set_defaults(run=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - a CLI user gets one line, never a traceback
+        print(f"slow-injection: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_BROKEN
+
+
+if __name__ == "__main__":
+    sys.exit(main())

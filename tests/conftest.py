@@ -1,0 +1,53 @@
+"""Test session: an isolated AIRFLOW_HOME (SQLite metadata DB) set before Airflow is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="slow-injection-tests-"))
+
+for _p in (str(ROOT / "plugins"), str(ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+os.environ.update({
+    "AIRFLOW_HOME": str(_HOME / "airflow"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    "SLOW_INJECTION_SIM_DIR": str(_HOME / "sim"),
+    "SLOW_INJECTION_REPORTS_URL": f"file://{_HOME / 'reports'}",
+})
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH")]))
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A fresh metadata database, once per test session."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return True
+
+
+@pytest.fixture
+def world():
+    """An empty simulated world with a name of its own."""
+    from include.slow_injection.drivers.simulated import SimulatedWorld
+
+    w = SimulatedWorld(f"t{uuid.uuid4().hex[:10]}")
+    w.reset({})
+    return w
+
+
+@pytest.fixture
+def reports_dir() -> Path:
+    return _HOME / "reports"
