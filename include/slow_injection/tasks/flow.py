@@ -85,8 +85,11 @@ class StageDecision(BaseBranchOperator):
 
 
 def summarise_verdict(verdict: dict[str, Any]) -> str:
-    values = [m.get("value") for m in verdict.get("measurements", []) if "value" in m]
-    shown = ", ".join("no data" if v is None else f"{v:g}" for v in values[-10:])
+    shown = ", ".join(
+        ("ok" if m["ok"] else f"failed ({m.get('detail', '')})") if "ok" in m
+        else ("no data" if m.get("value") is None else f"{m['value']:g}")
+        for m in verdict.get("measurements", [])[-10:]
+    )
     condition = verdict.get("condition", "")
     return f"{verdict.get('gate')} [{verdict.get('status')}] {condition} measured: {shown or '-'}"
 

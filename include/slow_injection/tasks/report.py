@@ -37,6 +37,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         if "changes" in result:
             text = "; ".join(f"{c['target']}: {c['before']} → {c['after']}" + ("" if c["applied"] else " (planned)")
                              for c in result["changes"]) or "no change"
+        elif "before" in result and not result.get("changed") and "would_set" not in result:
+            text = f"no change (already {result['before']})"
         elif "before" in result:
             text = f"{result['before']} → {result.get('would_set', result['after'])}" + (
                 " (planned)" if result.get("dry_run") else "")

@@ -1,0 +1,86 @@
+"""Every side-effecting step reads the world, then converges it: a second run changes nothing."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from include.slow_injection.drivers.simulated import SimulatedPlatform, SimulatedWorld
+from include.slow_injection.ports import Weights
+from include.slow_injection.tasks.flow import judge
+from include.slow_injection.tasks.operators import converge_traffic
+from tests.waves import healthy_world
+
+
+class Step:
+    log = logging.getLogger("test")
+
+
+def router(world: SimulatedWorld) -> dict:
+    return {"type": "simulated", "world": world.path.stem}
+
+
+def sets(world: SimulatedWorld) -> list:
+    return [h for h in world.read().get("history", []) if h["what"] == "set_weights"]
+
+
+def test_setting_traffic_twice_changes_the_router_once(world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    first = converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=False)
+    second = converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=False)
+    assert (first["changed"], second["changed"]) == (True, False)
+    assert len(sets(world)) == 1
+
+
+def test_dry_run_traffic_says_what_it_would_set_and_sets_nothing(world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    result = converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=True)
+    assert result["would_set"] == "blue 75, green 25" and result["after"] == "blue 100, green 0"
+    assert sets(world) == []
+
+
+def test_a_router_that_does_not_read_back_what_was_set_fails_the_step(world, monkeypatch) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    from include.slow_injection.drivers import simulated
+
+    monkeypatch.setattr(simulated.SimulatedRouter, "set_weights", lambda self, w: None)
+    with pytest.raises(RuntimeError, match="reads back blue 100, green 0"):
+        converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=False)
+
+
+@pytest.mark.parametrize("action", ["deploy_green", "activate", "retire_blue", "restore_blue"])
+def test_platform_actions_are_idempotent(world, action: str) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    platform = SimulatedPlatform(world)
+    for workload in ({"kind": "Deployment", "namespace": "shop", "name": "web"},
+                     {"kind": "CronJob", "namespace": "shop", "name": "report-job"}):
+        platform.deploy_green(workload, apply=True)
+
+        def call():  # noqa: ANN202
+            if action == "activate":
+                return platform.activate(workload, "green", apply=True)
+            return getattr(platform, action)(workload, apply=True)
+
+        call()
+        assert call() == [], f"{action} on {workload['kind']} changed something the second time"
+
+
+def test_handover_suspends_blue_before_it_unsuspends_green(world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    platform = SimulatedPlatform(world)
+    job = {"kind": "CronJob", "namespace": "shop", "name": "report-job"}
+    platform.deploy_green(job, apply=True)
+    platform.activate(job, "green", apply=True)
+    order = [(h["env"], h.get("suspended")) for h in world.read()["history"] if h["what"] == "workload"]
+    assert order[-2:] == [("blue", True), ("green", False)]
+
+
+def test_a_stage_never_continues_on_missing_results() -> None:
+    ok = {"status": "pass"}
+    assert judge({"a": {"ok": 1}}, {"g": ok}) == ("continue", [])
+    assert judge({"a": None}, {"g": ok})[0] == "rollback"
+    assert judge({"a": {}}, {"g": None})[0] == "rollback"
+    assert judge({}, {"g": {"status": "hold", "gate": "g", "reason": "no data"}})[0] == "hold"
+    assert judge({}, {"g": {"status": "hold"}, "h": {"status": "fail"}})[0] == "rollback"
+    assert judge({}, {"g": {"status": "weird"}})[0] == "rollback"
