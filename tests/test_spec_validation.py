@@ -131,7 +131,7 @@ def test_every_problem_in_a_file_is_reported_not_only_the_first(tmp_path: Path) 
 def test_the_demo_wave_is_valid() -> None:
     result = load_waves()
     assert result.errors == []
-    assert [w.id for w in result.waves] == ["demo-shop"]
+    assert [w.id for w in result.waves] == ["demo-shop", "lab-web"]
 
 
 def test_defaults_file_is_merged_under_each_wave_and_the_wave_wins(tmp_path: Path) -> None:

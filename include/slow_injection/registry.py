@@ -16,12 +16,15 @@ KINDS = ("router", "metric_source", "health_check", "platform", "notifier")
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "router": {
+        "haproxy": "include.slow_injection.drivers.haproxy:HAProxyRouter",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedRouter",
     },
     "metric_source": {
+        "prometheus": "include.slow_injection.drivers.prometheus:PrometheusSource",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedMetricSource",
     },
     "health_check": {
+        "http": "include.slow_injection.drivers.http_health:HttpHealthCheck",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedHealthCheck",
     },
     "platform": {

@@ -1,0 +1,91 @@
+"""HAProxy router: server weights through the runtime API (admin socket), live, no reload.
+
+Connection: `host` is the admin socket path (`stats socket PATH level admin`), or a host name with
+`port` for a TCP runtime API. Settings name the backend and its blue and green servers.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from include.slow_injection.drivers.connections import get_connection
+from include.slow_injection.ports import Weights
+
+_WEIGHT = re.compile(r"^(\d+) \(initial \d+\)")
+_NAME = r"^[A-Za-z0-9_.:-]+$"
+
+
+class RuntimeAPIError(RuntimeError):
+    pass
+
+
+class HAProxyRuntime:
+    """One command (or `;`-joined commands) per connection: HAProxy's non-interactive mode."""
+
+    def __init__(self, address: str | tuple[str, int], timeout: float = 3.0) -> None:
+        self.address, self.timeout = address, timeout
+
+    def run(self, command: str) -> str:
+        family = socket.AF_UNIX if isinstance(self.address, str) else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            sock.connect(self.address)
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+
+class HAProxyRouter:
+    port = "router"
+
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        backend: str = Field(pattern=_NAME)
+        blue_server: str = Field(pattern=_NAME)
+        green_server: str = Field(pattern=_NAME)
+
+    def __init__(self, runtime: HAProxyRuntime, settings: Settings, name: str = "haproxy") -> None:
+        self.runtime, self.settings, self.name = runtime, settings, name
+
+    @classmethod
+    def from_spec(cls, settings: Settings, connection_id: str | None, *, service: str | None = None,
+                  **_: Any) -> HAProxyRouter:
+        if not connection_id:
+            raise ValueError("haproxy router needs `connection` (an Airflow connection to the runtime API)")
+        conn = get_connection(connection_id)
+        address: str | tuple[str, int] = (conn.host, int(conn.port)) if conn.port else conn.host
+        return cls(HAProxyRuntime(address), settings, name=f"haproxy/{settings.backend}")
+
+    def describe(self) -> str:
+        return self.name
+
+    def _server(self, which: str) -> str:
+        return f"{self.settings.backend}/{getattr(self.settings, f'{which}_server')}"
+
+    def _get(self, which: str) -> int:
+        reply = self.runtime.run(f"get weight {self._server(which)}").strip()
+        match = _WEIGHT.match(reply)
+        if not match:
+            raise RuntimeAPIError(f"haproxy: get weight {self._server(which)}: {reply or 'no answer'}")
+        return int(match.group(1))
+
+    def get_weights(self) -> Weights:
+        blue, green = self._get("blue"), self._get("green")
+        if blue + green == 0:
+            raise RuntimeAPIError(f"haproxy: {self.settings.backend} has weight 0 on both servers")
+        green_pct = round(100 * green / (blue + green))
+        return Weights(blue=100 - green_pct, green=green_pct)
+
+    def set_weights(self, weights: Weights) -> None:
+        # Both weights in one request, so the split changes at once.
+        reply = self.runtime.run(
+            f"set weight {self._server('blue')} {weights.blue}; set weight {self._server('green')} {weights.green}"
+        ).strip()
+        if reply:
+            raise RuntimeAPIError(f"haproxy: set weight refused: {reply}")

@@ -1,0 +1,162 @@
+"""Real Airflow components (API server, scheduler, dag-processor, triggerer; LocalExecutor) on a
+throwaway PostgreSQL, with a REST client that triggers and follows runs the way the UI does."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from include.slow_injection.lab.postgres import Postgres
+from include.slow_injection.lab.processes import ProcessBook
+from include.slow_injection.spec.loader import PROJECT_ROOT
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+FINISHED = {"success", "failed"}
+
+
+class AirflowStack:
+    def __init__(self, root: Path, waves_dir: Path, extra_env: dict[str, str] | None = None,
+                 api_port: int | None = None) -> None:
+        self.root = root.resolve()
+        self.waves_dir = waves_dir.resolve()
+        self.api_port = api_port or _free_port()
+        self.postgres = Postgres(self.root / "postgres")
+        self.book = ProcessBook(self.root / "airflow-pids.json")
+        self.password = secrets.token_urlsafe(12)
+        self.extra_env = extra_env or {}
+        self._token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def env(self) -> dict[str, str]:
+        home = self.root / "airflow"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update({
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "6",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "slow-injection-lab-" + self.password,
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
+            "SLOW_INJECTION_WAVES_DIR": str(self.waves_dir),
+            "SLOW_INJECTION_REPORTS_URL": f"file://{self.root / 'reports'}",
+            **self.extra_env,
+        })
+        return env
+
+    def airflow(self) -> str:
+        return str(Path(sys.executable).with_name("airflow"))
+
+    def start(self) -> None:
+        self.stop()
+        self.postgres.start()
+        home = self.root / "airflow"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        env = self.env()
+        subprocess.run([self.airflow(), "db", "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+        for component in COMPONENTS:
+            self.book.start(component, [self.airflow(), component], self.root / "logs" / f"{component}.log",
+                            env=env, cwd=PROJECT_ROOT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                health = self.get("/api/v2/monitor/health", auth=False)
+                if all(health.get(part, {}).get("status") == "healthy"
+                       for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+                    return
+            except (OSError, urllib.error.URLError, ValueError):
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"Airflow did not become healthy; logs in {self.root / 'logs'}")
+
+    def stop(self) -> None:
+        self.book.stop_all()
+        self.postgres.stop()
+
+    # --- REST API v2, as the UI uses it ------------------------------------------------------
+    def token(self) -> str:
+        if self._token is None:
+            reply = self._request("POST", "/auth/token", {"username": "admin", "password": self.password}, auth=False)
+            self._token = reply["access_token"]
+        return self._token
+
+    def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def get(self, path: str, auth: bool = True) -> Any:
+        return self._request("GET", path, auth=auth)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                self.get(f"/api/v2/dags/{dag_id}")
+                return
+            except urllib.error.HTTPError as err:
+                if err.code != 404:
+                    raise
+            time.sleep(1)
+        raise TimeoutError(f"DAG {dag_id} was not parsed within {timeout:.0f}s")
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        run = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+        return run["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")["state"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        reply = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances?limit=1000")
+        return {ti["task_id"]: ti for ti in reply["task_instances"]}
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, on_poll=None) -> str:  # noqa: ANN001
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state = self.run_state(dag_id, run_id)
+            if on_poll:
+                on_poll()
+            if state in FINISHED:
+                return state
+            time.sleep(1)
+        raise TimeoutError(f"run {run_id} of {dag_id} did not finish within {timeout:.0f}s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+

@@ -1,0 +1,217 @@
+"""The lab on loopback: blue and green demo services, HAProxy in front, Prometheus, a load generator.
+
+    python -m include.slow_injection.lab.lab start|stop [--root .lab]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from include.slow_injection.lab.processes import ProcessBook
+
+PACKAGES = {"haproxy": "haproxy", "prometheus": "prometheus"}
+
+
+@dataclass(frozen=True)
+class Ports:
+    haproxy: int = 18080
+    blue: int = 18081
+    green: int = 18082
+    prometheus: int = 19090
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports the kernel says are free now (for tests that run beside a demo)."""
+        socks = [socket.socket() for _ in range(4)]
+        try:
+            for s in socks:
+                s.bind(("127.0.0.1", 0))
+            return cls(*(s.getsockname()[1] for s in socks))
+        finally:
+            for s in socks:
+                s.close()
+
+
+def ensure_binaries() -> None:
+    """Install HAProxy and Prometheus from Debian's packages when missing (never started as services)."""
+    missing = [pkg for binary, pkg in PACKAGES.items() if shutil.which(binary) is None]
+    if not missing:
+        return
+    print(f"installing {', '.join(missing)} (Debian packages, --no-install-recommends) …", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True,
+                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+class Lab:
+    def __init__(self, root: Path, ports: Ports | None = None, scrape_interval: str = "1s",
+                 load_rate: float = 20.0, load_duration: float = 1800.0) -> None:
+        self.root, self.ports = root.resolve(), ports or Ports()
+        self.scrape_interval, self.load_rate, self.load_duration = scrape_interval, load_rate, load_duration
+        self.book = ProcessBook(self.root / "pids.json")
+
+    # --- addresses -------------------------------------------------------------------------
+    @property
+    def admin_socket(self) -> Path:
+        return self.root / "haproxy.sock"
+
+    @property
+    def frontend_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.haproxy}/"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.prometheus}"
+
+    def service_url(self, env: str) -> str:
+        return f"http://127.0.0.1:{getattr(self.ports, env)}"
+
+    @property
+    def load_file(self) -> Path:
+        return self.root / "load.json"
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.root / "sim"
+
+    def airflow_env(self) -> dict[str, str]:
+        """What Airflow needs to reach the lab: AIRFLOW_CONN_* connections and the simulated platform."""
+        http = {"conn_type": "http", "host": "127.0.0.1", "schema": "http"}
+        return {
+            "AIRFLOW_CONN_LAB_HAPROXY": json.dumps({"conn_type": "generic", "host": str(self.admin_socket)}),
+            "AIRFLOW_CONN_LAB_PROMETHEUS": json.dumps({**http, "port": self.ports.prometheus}),
+            "AIRFLOW_CONN_LAB_GREEN": json.dumps({**http, "port": self.ports.green}),
+            "SLOW_INJECTION_SIM_DIR": str(self.sim_dir),
+        }
+
+    def seed_platform(self) -> None:
+        """The lab has no Kubernetes yet: its platform is the simulated driver, with blue's web Deployment."""
+        import os
+
+        from include.slow_injection.drivers.simulated import SimulatedWorld
+
+        os.environ["SLOW_INJECTION_SIM_DIR"] = str(self.sim_dir)
+        SimulatedWorld("lab").reset({"workloads": {"blue": {"Deployment/lab/web": {"replicas": 2}}}})
+
+    # --- configuration ---------------------------------------------------------------------
+    def write_configs(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        p = self.ports
+        (self.root / "haproxy.cfg").write_text(f"""global
+    stats socket {self.admin_socket} mode 600 level admin
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind 127.0.0.1:{p.haproxy}
+    default_backend web
+backend web
+    balance roundrobin
+    server blue 127.0.0.1:{p.blue} weight 100
+    server green 127.0.0.1:{p.green} weight 0
+""")
+        (self.root / "prometheus.yml").write_text(f"""global:
+  scrape_interval: {self.scrape_interval}
+  evaluation_interval: {self.scrape_interval}
+scrape_configs:
+  - job_name: lab
+    honor_labels: true
+    static_configs:
+      - targets: ["127.0.0.1:{p.blue}", "127.0.0.1:{p.green}"]
+""")
+
+    # --- processes -------------------------------------------------------------------------
+    def start(self) -> None:
+        ensure_binaries()
+        self.stop()
+        self.write_configs()
+        self.admin_socket.unlink(missing_ok=True)
+        py = sys.executable
+        logs = self.root / "logs"
+        for env in ("blue", "green"):
+            self.book.start(env, [py, "-m", "include.slow_injection.lab.service", "--env", env,
+                                  "--port", str(getattr(self.ports, env))], logs / f"{env}.log")
+        self.book.start("haproxy", ["haproxy", "-db", "-f", str(self.root / "haproxy.cfg")], logs / "haproxy.log")
+        self.start_prometheus()
+        self.seed_platform()
+        for env in ("blue", "green"):
+            wait_http(f"{self.service_url(env)}/healthz", f"{env} service")
+        wait_until(lambda: self.admin_socket.exists(), "HAProxy admin socket")
+        wait_http(f"{self.prometheus_url}/-/ready", "Prometheus")
+        self.book.start("load", [py, "-m", "include.slow_injection.lab.load", "--url", self.frontend_url,
+                                 "--rate", str(self.load_rate), "--duration", str(self.load_duration),
+                                 "--out", str(self.load_file)], logs / "load.log")
+
+    def start_prometheus(self) -> None:
+        self.book.start("prometheus", [
+            "prometheus", f"--config.file={self.root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.root / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+            "--storage.tsdb.retention.time=2h", "--log.level=warn",
+        ], self.root / "logs" / "prometheus.log")
+
+    def stop_prometheus(self) -> None:
+        self.book.stop("prometheus")
+
+    def stop(self) -> None:
+        self.book.stop_all()
+
+    # --- faults ----------------------------------------------------------------------------
+    def set_fault(self, env: str, **fault: object) -> dict:
+        request = urllib.request.Request(f"{self.service_url(env)}/fault", data=json.dumps(fault).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
+
+    def describe(self) -> dict:
+        return {"root": str(self.root), **asdict(self.ports)}
+
+
+def wait_until(check, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f}s")
+
+
+def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
+    def ok() -> bool:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return response.status == 200
+
+    wait_until(ok, what, timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["start", "stop"])
+    parser.add_argument("--root", default=".lab")
+    args = parser.parse_args(argv)
+    lab = Lab(Path(args.root))
+    if args.command == "start":
+        lab.start()
+        print(json.dumps(lab.describe()))
+    else:
+        lab.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

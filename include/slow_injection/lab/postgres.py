@@ -1,0 +1,73 @@
+"""A throwaway PostgreSQL cluster on loopback for Airflow's metadata DB (e2e tests, the demo)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found:
+        return found
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"], check=True,
+                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    return _bin(name)
+
+
+class Postgres:
+    """initdb + pg_ctl as the `postgres` user when run as root (initdb refuses root)."""
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = root.resolve()
+        self.data, self.sockets = self.root / "data", self.root / "sockets"
+        self.port = port or _free_port()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/airflow"
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def start(self) -> None:
+        self.stop()
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.sockets.mkdir(parents=True)
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for path in (self.root, self.sockets):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+            for parent in self.root.parents:  # the postgres user must be able to reach the folder
+                if parent != Path("/") and not os.stat(parent).st_mode & 0o001:
+                    os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        run = dict(check=True, capture_output=True, text=True)
+        subprocess.run(self._as_owner([_bin("initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres",
+                                       "--no-sync", "-E", "UTF8"]), **run)
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(self._as_owner([_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-l",
+                                       str(self.root / "postgres.log"), "start"]), **run)
+        subprocess.run(self._as_owner([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+                                       "postgres", "airflow"]), **run)
+
+    def create_database(self, name: str) -> None:
+        subprocess.run(self._as_owner([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                                       name]), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run(self._as_owner([_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+                           check=False, capture_output=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
