@@ -84,3 +84,10 @@ def test_a_stage_never_continues_on_missing_results() -> None:
     assert judge({}, {"g": {"status": "hold", "gate": "g", "reason": "no data"}})[0] == "hold"
     assert judge({}, {"g": {"status": "hold"}, "h": {"status": "fail"}})[0] == "rollback"
     assert judge({}, {"g": {"status": "weird"}})[0] == "rollback"
+
+
+def test_dry_run_readings_are_shown_not_judged_and_only_in_a_dry_run() -> None:
+    reading = {"status": "fail", "dry_run": True, "gate": "g", "reason": "no data"}
+    assert judge({}, {"g": reading}, dry_run=True) == ("continue", [])
+    assert judge({}, {"g": reading}, dry_run=False)[0] == "rollback"
+    assert judge({}, {"g": None}, dry_run=True)[0] == "rollback"

@@ -69,6 +69,13 @@ def test_sensor_in_dry_run_reads_once_without_deferring(world) -> None:  # noqa:
     assert ti.pushed["verdict"] == verdict
 
 
+def test_sensor_in_dry_run_shows_a_bad_reading_without_failing(world) -> None:  # noqa: ANN001
+    world.reset({"metrics": {}})
+    sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=60)
+    verdict = sensor.execute({"params": {"dry_run": True}, "ti": FakeTI()})
+    assert (verdict["status"], verdict["dry_run"]) == ("fail", True)
+
+
 def test_sensor_fails_red_on_a_failed_verdict_but_keeps_the_evidence(world) -> None:  # noqa: ANN001
     sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1)
     ti = FakeTI()

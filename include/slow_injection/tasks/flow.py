@@ -15,10 +15,13 @@ from include.slow_injection.tasks.operators import WaveStep, converge_traffic, i
 CONTINUE, ROLLBACK, HOLD = "continue", "rollback", "hold"
 
 
-def judge(actions: dict[str, Any], verdicts: dict[str, Any]) -> tuple[str, list[str]]:
+def judge(actions: dict[str, Any], verdicts: dict[str, Any], dry_run: bool = False) -> tuple[str, list[str]]:
     """Outcome of a stage from its actions' results and its gates' verdicts (None = missing).
 
-    A missing result means the task failed or crashed: that is a failure, never a pass."""
+    A missing result means the task failed or crashed: that is a failure, never a pass. In a dry-run
+    nothing moved, so a gate's single reading is shown, not judged (only when the run is a dry-run)."""
+    if dry_run:
+        verdicts = {t: ({**v, "status": "pass"} if v and v.get("dry_run") else v) for t, v in verdicts.items()}
     reasons: list[str] = []
     for task_id, result in actions.items():
         if result is None:
@@ -63,7 +66,7 @@ class StageDecision(BaseBranchOperator):
         try:
             actions = {t: ti.xcom_pull(task_ids=t) for t in self.action_ids}
             verdicts = {t: ti.xcom_pull(task_ids=t, key="verdict") for t in self.gate_ids}
-            outcome, reasons = judge(actions, verdicts)
+            outcome, reasons = judge(actions, verdicts, dry_run=bool(context["params"].get("dry_run")))
         except Exception as err:  # noqa: BLE001 - when in doubt, never promote
             outcome, reasons = ROLLBACK, [f"could not read the stage's results: {err}"]
         if outcome == ROLLBACK and not self.automatic_rollback:

@@ -1,0 +1,86 @@
+"""The lab and a real Airflow (API server, scheduler, dag-processor, triggerer) on PostgreSQL, started
+once for the e2e tests and stopped by PID afterwards."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
+from include.slow_injection.lab.airflow_stack import AirflowStack
+from include.slow_injection.lab.lab import Lab, Ports
+from include.slow_injection.ports import Weights
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E_WAVES = ("e2e-web", "e2e-hold")
+
+
+def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
+    """The shipped lab wave with short bakes, so a whole run takes about a minute."""
+    wave = yaml.safe_load((ROOT / "include" / "waves" / "lab-web.yaml").read_text())
+    wave["id"] = wave_id
+    svc = wave["services"][0]
+    svc["traffic_steps"] = [{"weight": w, "bake": "8s"} for w in (5, 25, 50, 100)]
+    for gate in svc["gates"]:
+        gate.update(interval="2s", on_no_data=on_no_data, hold_timeout="8s")
+    wave["release_monitoring"]["gates"][0].update(interval="2s", bake="4s")
+    wave["retries"] = {"count": 2, "delay": "2s"}
+    wave["rollback"] = {"retries": 3, "retry_delay": "1s"}
+    return wave
+
+
+class LabStack:
+    def __init__(self, root: Path) -> None:
+        self.lab = Lab(root / "lab", Ports.free(), load_rate=20)
+        waves = root / "waves"
+        waves.mkdir(parents=True)
+        (waves / "e2e-web.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-web"), sort_keys=False))
+        (waves / "e2e-hold.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-hold", "hold"), sort_keys=False))
+        self.airflow = AirflowStack(root / "airflow", waves, extra_env=self.lab.airflow_env())
+        self.router = None
+
+    def start(self) -> None:
+        self.lab.start()
+        self.router = HAProxyRouter(HAProxyRuntime(str(self.lab.admin_socket)),
+                                    HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
+        self.airflow.start()
+        for wave_id in E2E_WAVES:
+            self.airflow.wait_for_dag(f"wave_{wave_id}")
+
+    def stop(self) -> None:
+        self.airflow.stop()
+        self.lab.stop()
+
+    def reset(self) -> None:
+        """Blue takes all traffic, no faults, Prometheus up, blue's Deployment back at full size."""
+        if "prometheus" not in self.lab.book.read():
+            self.lab.start_prometheus()
+        for env in ("blue", "green"):
+            self.lab.set_fault(env, error_rate=0.0, latency_ms=0.0, unhealthy=False)
+        self.router.set_weights(Weights(blue=100, green=0))
+        self.lab.seed_platform()
+
+
+@pytest.fixture(scope="session")
+def lab_stack():
+    root = Path(tempfile.mkdtemp(prefix="slow-injection-e2e-"))
+    stack = LabStack(root)
+    try:
+        stack.start()
+    except Exception:
+        stack.stop()
+        raise
+    yield stack
+    stack.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def lab(lab_stack: LabStack) -> LabStack:
+    lab_stack.reset()
+    return copy.copy(lab_stack)

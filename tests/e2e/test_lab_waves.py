@@ -1,0 +1,140 @@
+"""End to end on a real Airflow and the lab: HAProxy traffic, Prometheus gates, automatic rollback.
+
+Runs are triggered through REST API v2 as the UI does; traffic is real HTTP through HAProxy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+
+import pytest
+
+from include.slow_injection.ports import Weights
+
+pytestmark = pytest.mark.e2e
+DAG = "wave_e2e-web"
+SETTLE = 3.0
+
+
+def epoch(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def load_between(lab, start: float, end: float) -> dict[str, int]:  # noqa: ANN001
+    seconds = json.loads(lab.lab.load_file.read_text())["seconds"]
+    total: dict[str, int] = {}
+    for second, counts in seconds.items():
+        if math.ceil(start) <= int(second) and int(second) + 1 <= end:
+            for key, n in counts.items():
+                total[key] = total.get(key, 0) + n
+    return total
+
+
+def problems(tis: dict) -> dict:
+    return {k: v["state"] for k, v in tis.items() if v["state"] not in ("success", "skipped")}
+
+
+def follow(lab, run_id: str, dag: str = DAG, on_weights=None) -> tuple[str, list[Weights]]:  # noqa: ANN001
+    seen: list[Weights] = []
+
+    def poll() -> None:
+        w = lab.router.get_weights()
+        if not seen or seen[-1] != w:
+            seen.append(w)
+            if on_weights:
+                on_weights(w)
+
+    state = lab.airflow.wait_for_run(dag, run_id, timeout=420, on_poll=poll)
+    poll()
+    return state, seen
+
+
+def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # noqa: ANN001
+    run_id = lab.airflow.trigger(DAG)
+    state, seen = follow(lab, run_id)
+    tis = lab.airflow.task_instances(DAG, run_id)
+    assert state == "success", {k: v["state"] for k, v in tis.items() if v["state"] not in ("success", "skipped")}
+    assert seen[0] == Weights(100, 0) and seen[-1] == Weights(0, 100)
+    assert [w.green for w in seen] == [0, 5, 25, 50, 100]
+    for step, weight in (("step1_5pct", 5), ("step2_25pct", 25), ("step3_50pct", 50), ("step4_100pct", 100)):
+        set_end = epoch(tis[f"gradual_transition.web.{step}.set_traffic"]["end_date"])
+        decide_start = epoch(tis[f"gradual_transition.web.{step}.decide"]["start_date"])
+        # HAProxy's weighted round-robin catches up for ~2 s after a weight change (a server whose
+        # weight rose can take every request meanwhile); the split is checked once it has settled.
+        counts = load_between(lab, set_end + SETTLE, decide_start)
+        served = counts.get("blue", 0) + counts.get("green", 0)
+        assert served >= 40, (step, counts)
+        share = 100 * counts.get("green", 0) / served
+        seconds = json.loads(lab.lab.load_file.read_text())["seconds"]
+        detail = {k: v for k, v in seconds.items() if set_end - 3 <= int(k) <= decide_start + 3}
+        assert abs(share - weight) <= 5, (f"{step}: green served {share:.1f} % of {served} requests, wanted "
+                                          f"{weight} % (set {set_end:.1f}, decide {decide_start:.1f}: {detail})")
+    run_start = epoch(tis["preparation.plan_wave"]["start_date"])
+    counts = load_between(lab, run_start, time.time())
+    assert counts.get("blue_5xx", 0) == 0 and counts.get("green_5xx", 0) == 0, counts
+
+
+def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None:  # noqa: ANN001
+    injected = []
+
+    def inject(w: Weights) -> None:
+        if w.green == 25 and not injected:
+            lab.lab.set_fault("green", error_rate=0.6)
+            injected.append(time.time())
+
+    run_id = lab.airflow.trigger(DAG)
+    state, seen = follow(lab, run_id, on_weights=inject)
+    tis = lab.airflow.task_instances(DAG, run_id)
+    assert injected, f"the wave never reached the 25 % step: {seen} {problems(tis)}"
+    assert state == "failed"
+    assert seen[-1] == Weights(100, 0)
+    assert 50 not in [w.green for w in seen]
+    assert tis["gradual_transition.web.step2_25pct.gate_error-ratio"]["state"] == "failed"
+    assert tis["gradual_transition.web.step2_25pct.rollback_requested"]["state"] == "success"
+    assert tis["rollback.restore_blue_workloads"]["state"] == "success"
+    assert tis["rollback.traffic_to_blue"]["state"] == "success"
+    assert tis["rollback.wave_rolled_back"]["state"] == "failed"
+
+
+def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> None:  # noqa: ANN001
+    stopped = []
+
+    def stop_metrics(w: Weights) -> None:
+        if w.green == 5 and not stopped:
+            lab.lab.stop_prometheus()
+            stopped.append(True)
+
+    run_id = lab.airflow.trigger(DAG)
+    state, seen = follow(lab, run_id, on_weights=stop_metrics)
+    tis = lab.airflow.task_instances(DAG, run_id)
+    assert stopped and state == "failed"
+    assert [w.green for w in seen] == [0, 5, 0]  # never went past the step where metrics vanished
+    assert tis["gradual_transition.web.step1_5pct.decide"]["state"] == "success"
+    assert tis["rollback.traffic_to_blue"]["state"] == "success"
+    assert tis["gradual_transition.web.step2_25pct.set_traffic"]["state"] == "skipped"
+
+
+def test_prometheus_down_with_hold_policy_holds_at_the_step(lab) -> None:  # noqa: ANN001
+    stopped = []
+
+    def stop_metrics(w: Weights) -> None:
+        if w.green == 5 and not stopped:
+            lab.lab.stop_prometheus()
+            stopped.append(True)
+
+    run_id = lab.airflow.trigger("wave_e2e-hold")
+    state, seen = follow(lab, run_id, dag="wave_e2e-hold", on_weights=stop_metrics)
+    tis = lab.airflow.task_instances("wave_e2e-hold", run_id)
+    assert stopped and state == "failed"
+    assert seen[-1] == Weights(95, 5)  # holds where it stopped, no rollback
+    assert tis["wave_held"]["state"] == "failed"
+    assert tis["rollback.traffic_to_blue"]["state"] == "skipped"
+
+
+def test_dry_run_leaves_haproxy_untouched(lab) -> None:  # noqa: ANN001
+    run_id = lab.airflow.trigger(DAG, conf={"dry_run": True})
+    state, seen = follow(lab, run_id)
+    assert state == "success", problems(lab.airflow.task_instances(DAG, run_id))
+    assert seen == [Weights(100, 0)]
