@@ -9,11 +9,13 @@ SYNCED := $(VENV)/.synced
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help venv test demo drill lock schema validate bench clean
+.PHONY: help venv test demo drill demo-stop demo-sim drill-sim lock schema validate bench clean
 
 help:
-	@echo "make demo    run the demo wave end to end (simulated drivers)"
-	@echo "make drill   the demo wave with a fault in green: automatic rollback"
+	@echo "make demo       the lab wave on a real Airflow: HAProxy traffic, Prometheus gates (leaves it running)"
+	@echo "make drill      the same with a fault injected into green: automatic rollback"
+	@echo "make demo-stop  stop everything the demo started (by PID)"
+	@echo "make demo-sim   a bigger wave on simulated drivers with dag.test (no services needed)"
 	@echo "make test    the whole test suite"
 	@echo "make lock    recompile requirements.txt from requirements.in"
 	@echo "make schema  re-export include/schema/wave.schema.json"
@@ -33,9 +35,18 @@ test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
-	$(PY) -m include.slow_injection.demo
+	$(PY) -m include.slow_injection.lab.demo demo
 
 drill: venv
+	$(PY) -m include.slow_injection.lab.demo drill
+
+demo-stop: venv
+	$(PY) -m include.slow_injection.lab.demo stop
+
+demo-sim: venv
+	$(PY) -m include.slow_injection.demo
+
+drill-sim: venv
 	$(PY) -m include.slow_injection.demo --drill
 
 validate: venv

@@ -69,8 +69,8 @@ def test_every_gate_is_followed_by_a_branch_that_can_reach_rollback(bag: DagBag)
     gates = [t for t in dag.tasks if isinstance(t, GateSensor)]
     assert gates
     for gate in gates:
-        (decide,) = [dag.get_task(t) for t in gate.downstream_task_ids]
-        assert isinstance(decide, BaseBranchOperator)
+        downstream = [dag.get_task(t) for t in gate.downstream_task_ids]
+        (decide,) = [t for t in downstream if isinstance(t, BaseBranchOperator)]
         assert decide.trigger_rule == "none_skipped"
         markers = {dag.get_task(t).task_id.rsplit(".", 1)[-1] for t in decide.downstream_task_ids}
         assert {"rollback_requested", "hold_requested"} <= markers
@@ -85,11 +85,29 @@ def test_validation_phase_ends_in_a_branch(bag: DagBag) -> None:
 def test_every_rollback_marker_leads_to_the_rollback_group(bag: DagBag) -> None:
     dag = bag.dags["wave_demo-shop"]
     start = dag.get_task("rollback.restore_blue_workloads")
-    markers = [t for t in dag.tasks if t.task_id.endswith(".rollback_requested")]
+    markers = [t for t in dag.tasks if t.task_id.endswith((".rollback_requested", ".gate_failed"))]
     assert set(start.upstream_task_ids) == {m.task_id for m in markers}
     assert start.trigger_rule == "one_success"
     held = dag.get_task("wave_held")
     assert set(held.upstream_task_ids) == {t.task_id for t in dag.tasks if t.task_id.endswith(".hold_requested")}
+
+
+def test_a_failing_gate_starts_rollback_without_waiting_for_its_siblings(bag: DagBag) -> None:
+    dag = bag.dags["wave_demo-shop"]
+    fast = dag.get_task("gradual_transition.checkout.step1_10pct.gate_failed")
+    assert fast.trigger_rule == "one_failed"
+    assert fast.upstream_task_ids == {"gradual_transition.checkout.step1_10pct.gate_error-rate",
+                                      "gradual_transition.checkout.step1_10pct.gate_p95-latency"}
+    assert "rollback.restore_blue_workloads" in fast.downstream_task_ids
+
+
+def test_hold_policy_gates_take_no_fast_path(tmp_path: Path) -> None:
+    wave = small_wave("w", "alpha")
+    wave["services"][1]["gates"][0]["on_no_data"] = "hold"
+    write(tmp_path, wave)
+    dag = bag_for(tmp_path).dags["wave_alpha"]
+    assert "gradual_transition.web.step1_25pct.gate_failed" not in dag.task_ids
+    assert "migrate_scheduled_jobs.report-job.gate_failed" in dag.task_ids
 
 
 def test_scheduled_jobs_move_before_exposed_services_and_dependencies_first(bag: DagBag) -> None:

@@ -32,8 +32,13 @@ def load_between(lab, start: float, end: float) -> dict[str, int]:  # noqa: ANN0
     return total
 
 
-def problems(tis: dict) -> dict:
-    return {k: v["state"] for k, v in tis.items() if v["state"] not in ("success", "skipped")}
+def problems(tis: dict, lab=None) -> dict:  # noqa: ANN001
+    out = {k: v["state"] for k, v in tis.items() if v["state"] not in ("success", "skipped")}
+    if lab is not None:  # the failed gates' verdicts say why
+        for task_id in [t for t in out if ".gate_" in t or ".health_" in t]:
+            ti = tis[task_id]
+            out[task_id] = lab.airflow.xcom(ti["dag_id"], ti["dag_run_id"], task_id, "verdict")
+    return out
 
 
 def follow(lab, run_id: str, dag: str = DAG, on_weights=None) -> tuple[str, list[Weights]]:  # noqa: ANN001
@@ -55,7 +60,7 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # 
     run_id = lab.airflow.trigger(DAG)
     state, seen = follow(lab, run_id)
     tis = lab.airflow.task_instances(DAG, run_id)
-    assert state == "success", {k: v["state"] for k, v in tis.items() if v["state"] not in ("success", "skipped")}
+    assert state == "success", problems(tis, lab)
     assert seen[0] == Weights(100, 0) and seen[-1] == Weights(0, 100)
     assert [w.green for w in seen] == [0, 5, 25, 50, 100]
     for step, weight in (("step1_5pct", 5), ("step2_25pct", 25), ("step3_50pct", 50), ("step4_100pct", 100)):
@@ -87,7 +92,7 @@ def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None
     run_id = lab.airflow.trigger(DAG)
     state, seen = follow(lab, run_id, on_weights=inject)
     tis = lab.airflow.task_instances(DAG, run_id)
-    assert injected, f"the wave never reached the 25 % step: {seen} {problems(tis)}"
+    assert injected, f"the wave never reached the 25 % step: {seen} {problems(tis, lab)}"
     assert state == "failed"
     assert seen[-1] == Weights(100, 0)
     assert 50 not in [w.green for w in seen]
@@ -109,7 +114,7 @@ def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> Non
     run_id = lab.airflow.trigger(DAG)
     state, seen = follow(lab, run_id, on_weights=stop_metrics)
     tis = lab.airflow.task_instances(DAG, run_id)
-    assert stopped and state == "failed"
+    assert stopped and state == "failed", problems(tis, lab)
     assert [w.green for w in seen] == [0, 5, 0]  # never went past the step where metrics vanished
     assert tis["gradual_transition.web.step1_5pct.decide"]["state"] == "success"
     assert tis["rollback.traffic_to_blue"]["state"] == "success"
@@ -136,5 +141,5 @@ def test_prometheus_down_with_hold_policy_holds_at_the_step(lab) -> None:  # noq
 def test_dry_run_leaves_haproxy_untouched(lab) -> None:  # noqa: ANN001
     run_id = lab.airflow.trigger(DAG, conf={"dry_run": True})
     state, seen = follow(lab, run_id)
-    assert state == "success", problems(lab.airflow.task_instances(DAG, run_id))
+    assert state == "success", problems(lab.airflow.task_instances(DAG, run_id), lab)
     assert seen == [Weights(100, 0)]

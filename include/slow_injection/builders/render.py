@@ -21,7 +21,7 @@ class Wiring:
     """What the factory needs to connect phases and the rollback/hold paths."""
 
     tail: BaseOperator | None = None  # the decision (or placeholder) the next phase starts after
-    rollback_markers: list[BaseOperator] = field(default_factory=list)
+    rollback_markers: list[BaseOperator] = field(default_factory=list)  # decisions and fast paths
     hold_markers: list[BaseOperator] = field(default_factory=list)
     action_ids: list[str] = field(default_factory=list)
     gate_ids: list[str] = field(default_factory=list)
@@ -84,6 +84,14 @@ def render_stage(wave: Wave, stage: Stage, wiring: Wiring, completes_phase: str 
     decide.rollback_marker, decide.hold_marker = rollback.task_id, hold.task_id
     decide >> Label("rollback") >> rollback
     decide >> Label("hold") >> hold
+    fail_fast = [t for t, g in zip(gates, stage.gates) if g.kind == "health" or g.spec.on_no_data == "fail"]
+    if fail_fast and wave.rollback.automatic:
+        # A failed gate starts the rollback at once, without waiting for its sibling gates to
+        # finish baking; the decision still runs and records why. Hold-policy gates are left out:
+        # they may be asking to hold, which only the decision can tell.
+        fast = EmptyOperator(task_id="gate_failed", trigger_rule=TriggerRule.ONE_FAILED)
+        fail_fast >> fast
+        wiring.rollback_markers.append(fast)
     if wiring.tail is not None:
         wiring.tail >> entry  # no Label: labels across groups attach to group leaves
     wiring.tail = decide

@@ -27,7 +27,7 @@ def build(wave: Wave, wiring: Wiring) -> BaseOperator:
         routers={s.name: s.router.model_dump() for s in wave.services if s.router is not None}, **args,
     )
     ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=wiring.decision_ids,
-                    wave_id=wave.id, notifications=notifications(wave))
+                    gate_ids=wiring.gate_ids, wave_id=wave.id, notifications=notifications(wave))
     wiring.rollback_markers >> restore
     restore >> traffic >> ended
     return ended

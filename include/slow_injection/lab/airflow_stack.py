@@ -143,6 +143,16 @@ class AirflowStack:
         reply = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances?limit=1000")
         return {ti["task_id"]: ti for ti in reply["task_instances"]}
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = (f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
+                f"/xcomEntries/{key}?deserialize=true")
+        try:
+            return self.get(path).get("value")
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, on_poll=None) -> str:  # noqa: ANN001
         deadline = time.time() + timeout
         while time.time() < deadline:

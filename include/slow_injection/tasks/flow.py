@@ -160,14 +160,22 @@ class EndWave(WaveStep):
     """How a run ends. `completed` succeeds; `rolled_back` and `held` fail on purpose, so the run
     is red while the rollback tasks stay green."""
 
-    def __init__(self, *, outcome: str, decision_ids: list[str], **kwargs: Any) -> None:
+    def __init__(self, *, outcome: str, decision_ids: list[str], gate_ids: list[str] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.outcome, self.decision_ids = outcome, decision_ids
+        self.outcome, self.decision_ids, self.gate_ids = outcome, decision_ids, gate_ids or []
 
     def execute(self, context: Any) -> dict[str, Any]:
-        decisions = collect_decisions(context["ti"], self.decision_ids)
+        ti = context["ti"]
+        decisions = collect_decisions(ti, self.decision_ids)
         stopped = [d for d in decisions if d["outcome"] != "continue"]
-        why = "\n".join(f"- {d['stage']}: {'; '.join(d['reasons']) or d['outcome']}" for d in stopped)
+        lines = [f"- {d['stage']}: {'; '.join(d['reasons']) or d['outcome']}" for d in stopped]
+        if self.outcome == "rolled_back" and not stopped:  # a fast rollback can finish before the decision
+            for task_id in self.gate_ids:
+                verdict = ti.xcom_pull(task_ids=task_id, key="verdict")
+                if verdict and verdict.get("status") == "fail":
+                    lines.append(f"- {task_id}: {verdict.get('reason')}")
+        why = "\n".join(lines)
         if self.outcome == "completed":
             notify(self.notifications, "wave_completed", f"wave {self.wave_id} completed: all traffic on green")
             return {"outcome": "completed"}
