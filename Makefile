@@ -57,6 +57,7 @@ schema: venv
 
 bench: venv
 	$(PY) bench/parse_time.py
+	$(PY) bench/rollback_latency.py --drills 5
 
 lock: venv
 	$(UV) pip compile -q requirements.in -o requirements.txt --python-version 3.11
