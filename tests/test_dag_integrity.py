@@ -13,7 +13,7 @@ from include.slow_injection.builders.phases import PHASES
 from include.slow_injection.tasks.flow import RollbackTraffic, RollbackWorkloads, StageDecision
 from include.slow_injection.tasks.operators import PlatformStep, Preflight, SetTraffic
 from slow_injection_gates.sensors import GateSensor
-from tests.waves import small_wave, write
+from tests.waves import small_wave, two_good_one_broken, write
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE_EFFECTING = (SetTraffic, PlatformStep, RollbackTraffic, RollbackWorkloads, Preflight)
@@ -129,11 +129,7 @@ def test_the_report_runs_on_every_outcome_and_does_not_decide_the_run_state(bag:
 
 
 def test_a_broken_spec_shows_as_an_import_error_while_the_valid_waves_load(tmp_path: Path) -> None:
-    write(tmp_path, small_wave("w", "alpha"))
-    write(tmp_path, small_wave("w", "gamma"))
-    broken = small_wave("w", "beta")
-    broken["services"][1]["gates"][0]["threshold"] = "five"
-    write(tmp_path, broken)
+    two_good_one_broken(tmp_path)
     bag = bag_for(tmp_path)
     assert sorted(bag.dags) == ["wave_alpha", "wave_gamma"]
     (path, message), = bag.import_errors.items()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from include.slow_injection.spec import SpecError, load_wave, load_waves
-from tests.waves import small_wave, write
+from tests.waves import small_wave, two_good_one_broken, write
 
 
 def base() -> dict:
@@ -176,11 +176,7 @@ def test_oversized_file_is_refused_before_parsing(tmp_path: Path) -> None:
 
 
 def test_a_broken_spec_does_not_stop_the_valid_ones_from_loading(tmp_path: Path) -> None:
-    write(tmp_path, small_wave("w", "alpha"))
-    write(tmp_path, small_wave("w", "gamma"))
-    broken = small_wave("w", "beta")
-    broken["services"][1]["gates"][0]["threshold"] = "five"
-    write(tmp_path, broken)
+    two_good_one_broken(tmp_path)
     result = load_waves(tmp_path)
     assert [w.id for w in result.waves] == ["alpha", "gamma"]
     assert len(result.errors) == 1

@@ -58,3 +58,12 @@ def write(folder, data: dict[str, Any], name: str | None = None):  # noqa: ANN00
     path = folder / f"{name or data['id']}.yaml"
     path.write_text(yaml.safe_dump(copy.deepcopy(data), sort_keys=False))
     return path
+
+
+def two_good_one_broken(folder) -> None:  # noqa: ANN001
+    """alpha and gamma are valid; beta has a threshold that is not a number."""
+    write(folder, small_wave("w", "alpha"))
+    write(folder, small_wave("w", "gamma"))
+    broken = small_wave("w", "beta")
+    broken["services"][1]["gates"][0]["threshold"] = "five"
+    write(folder, broken)

@@ -26,6 +26,7 @@ def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
     wave["id"] = wave_id
     svc = wave["services"][0]
     svc["traffic_steps"] = [{"weight": w, "bake": "8s"} for w in (5, 25, 50, 100)]
+    svc["health_checks"][0]["timeout"] = "60s"  # margin for a loaded 2-core machine (see the lab note)
     for gate in svc["gates"]:
         gate.update(interval="2s", on_no_data=on_no_data, hold_timeout="8s")
     wave["release_monitoring"]["gates"][0].update(interval="2s", bake="4s")

@@ -41,6 +41,18 @@ def problems(tis: dict, lab=None) -> dict:  # noqa: ANN001
     return out
 
 
+def prometheus_stopper(lab):  # noqa: ANN001, ANN201
+    """Stops Prometheus the first time green takes traffic (during the first step's gates)."""
+    stopped: list[bool] = []
+
+    def stop_metrics(w: Weights) -> None:
+        if w.green == 5 and not stopped:
+            lab.lab.stop_prometheus()
+            stopped.append(True)
+
+    return stopped, stop_metrics
+
+
 def follow(lab, run_id: str, dag: str = DAG, on_weights=None) -> tuple[str, list[Weights]]:  # noqa: ANN001
     seen: list[Weights] = []
 
@@ -104,13 +116,7 @@ def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None
 
 
 def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> None:  # noqa: ANN001
-    stopped = []
-
-    def stop_metrics(w: Weights) -> None:
-        if w.green == 5 and not stopped:
-            lab.lab.stop_prometheus()
-            stopped.append(True)
-
+    stopped, stop_metrics = prometheus_stopper(lab)
     run_id = lab.airflow.trigger(DAG)
     state, seen = follow(lab, run_id, on_weights=stop_metrics)
     tis = lab.airflow.task_instances(DAG, run_id)
@@ -122,13 +128,7 @@ def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> Non
 
 
 def test_prometheus_down_with_hold_policy_holds_at_the_step(lab) -> None:  # noqa: ANN001
-    stopped = []
-
-    def stop_metrics(w: Weights) -> None:
-        if w.green == 5 and not stopped:
-            lab.lab.stop_prometheus()
-            stopped.append(True)
-
+    stopped, stop_metrics = prometheus_stopper(lab)
     run_id = lab.airflow.trigger("wave_e2e-hold")
     state, seen = follow(lab, run_id, dag="wave_e2e-hold", on_weights=stop_metrics)
     tis = lab.airflow.task_instances("wave_e2e-hold", run_id)
