@@ -41,9 +41,14 @@ class Ports:
                 s.close()
 
 
+def binary(name: str) -> str | None:
+    """A program's path, looking in sbin too (CI's PATH may leave it out)."""
+    return shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
 def ensure_binaries() -> None:
     """Install HAProxy and Prometheus from Debian's packages when missing (never started as services)."""
-    missing = [pkg for binary, pkg in PACKAGES.items() if shutil.which(binary) is None]
+    missing = [pkg for name, pkg in PACKAGES.items() if binary(name) is None]
     if not missing:
         return
     print(f"installing {', '.join(missing)} (Debian packages, --no-install-recommends) …", flush=True)
@@ -143,7 +148,8 @@ scrape_configs:
         for env in ("blue", "green"):
             self.book.start(env, [py, "-m", "include.slow_injection.lab.service", "--env", env,
                                   "--port", str(getattr(self.ports, env))], logs / f"{env}.log")
-        self.book.start("haproxy", ["haproxy", "-db", "-f", str(self.root / "haproxy.cfg")], logs / "haproxy.log")
+        self.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
+                        logs / "haproxy.log")
         self.start_prometheus()
         self.seed_platform()
         for env in ("blue", "green"):
@@ -156,7 +162,7 @@ scrape_configs:
 
     def start_prometheus(self) -> None:
         self.book.start("prometheus", [
-            "prometheus", f"--config.file={self.root / 'prometheus.yml'}",
+            binary("prometheus") or "prometheus", f"--config.file={self.root / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.root / 'prometheus-data'}",
             f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
             "--storage.tsdb.retention.time=2h", "--log.level=warn",

@@ -34,7 +34,8 @@ class Postgres:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/airflow"
 
     def _as_owner(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+        runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "runuser"
+        return [runuser, "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
     def start(self) -> None:
         self.stop()
