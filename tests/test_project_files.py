@@ -27,7 +27,9 @@ def test_readme_example_spec_is_a_valid_wave(tmp_path: Path) -> None:
     path.write_text(example)
     wave = load_wave(path)
     assert [s.name for s in wave.services] == ["nightly-report", "checkout"]
-    assert any("route 5 % of checkout" in line for line in plan_lines(wave))
+    lines = plan_lines(wave)
+    assert any("route 5 % of checkout" in line for line in lines)
+    assert any("schedule.window is recorded but NOT enforced yet" in line for line in lines)
 
 
 def test_compose_file_has_the_airflow_components_and_mounts_the_project() -> None:
