@@ -1,0 +1,107 @@
+"""The Kubernetes platform driver over real HTTP (official client → the API test server): copy with the
+Fargate transforms, converge idempotently, hand CronJobs over, retire and restore blue."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import config
+
+from include.slow_injection.drivers.kubernetes import RETIRED_FROM, KubeAccess, KubernetesPlatform
+from tests.k8s_api_server import KubernetesTestServer
+
+DEPLOYMENT = {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate"}
+CRONJOB = {"kind": "CronJob", "namespace": "shop", "name": "report", "green_namespace": "shop-fargate"}
+
+
+def blue_deployment() -> dict:
+    pod = {"nodeSelector": {"node-group": "ec2"}, "tolerations": [{"key": "spot", "operator": "Exists"}],
+           "containers": [{"name": "app", "image": "web:1", "resources": {"limits": {"cpu": "1", "memory": "1Gi"},
+                                                                          "requests": {"cpu": "250m"}}}]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod}}}
+
+
+def blue_cronjob() -> dict:
+    job = {"ttlSecondsAfterFinished": 300, "template": {"metadata": {"labels": {"app": "report"}}, "spec": {
+        "restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1",
+                                                  "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": "shop"},
+            "spec": {"schedule": "*/1 * * * *", "suspend": False, "jobTemplate": {"spec": job}}}
+
+
+@pytest.fixture
+def platform():  # noqa: ANN201
+    with KubernetesTestServer() as server:
+        api = KubeAccess(config.new_client_from_config_dict(server.kubeconfig()))
+        api.create("Deployment", "shop", blue_deployment())
+        api.create("CronJob", "shop", blue_cronjob())
+        settings = KubernetesPlatform.Settings(add_labels={"compute": "fargate"})
+        yield KubernetesPlatform(api, api, settings), api  # one cluster, two namespaces
+
+
+def test_green_copy_gets_the_fargate_transforms_and_blue_size(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    changes = driver.deploy_green(DEPLOYMENT, apply=True)
+    assert [str(c) for c in changes] == ["green Deployment shop-fargate/web: absent → replicas=3"]
+    green = api.get("Deployment", "shop-fargate", "web")
+    pod = green["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert pod["containers"][0]["resources"] == {"limits": {"cpu": "1", "memory": "1Gi"},
+                                                 "requests": {"cpu": "1", "memory": "1Gi"}}
+    assert green["spec"]["template"]["metadata"]["labels"] == {"app": "web", "compute": "fargate"}
+    assert green["spec"]["replicas"] == 3
+
+
+def test_deploying_twice_changes_nothing_and_drift_is_converged(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    driver.deploy_green(DEPLOYMENT, apply=True)
+    version = api.get("Deployment", "shop-fargate", "web")["metadata"]["resourceVersion"]
+    assert driver.deploy_green(DEPLOYMENT, apply=True) == []
+    assert api.get("Deployment", "shop-fargate", "web")["metadata"]["resourceVersion"] == version
+    api.patch("Deployment", "shop-fargate", "web", {"spec": {"replicas": 1}})
+    assert len(driver.deploy_green(DEPLOYMENT, apply=True)) == 1
+    assert api.get("Deployment", "shop-fargate", "web")["spec"]["replicas"] == 3
+
+
+def test_dry_run_plans_without_writing(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    changes = driver.deploy_green(DEPLOYMENT, apply=False)
+    assert changes and not changes[0].applied
+    assert api.get("Deployment", "shop-fargate", "web") is None
+
+
+def test_cronjob_copy_is_created_suspended_and_handover_suspends_blue_first(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    driver.deploy_green(CRONJOB, apply=True)
+    assert api.get("CronJob", "shop-fargate", "report")["spec"]["suspend"] is True
+    changes = driver.activate(CRONJOB, "green", apply=True)
+    assert [c.target for c in changes] == ["blue CronJob shop/report", "green CronJob shop-fargate/report"]
+    assert api.get("CronJob", "shop", "report")["spec"]["suspend"] is True
+    assert api.get("CronJob", "shop-fargate", "report")["spec"]["suspend"] is False
+    assert driver.deploy_green(CRONJOB, apply=True) == []  # a re-run never re-suspends green
+    assert driver.activate(CRONJOB, "green", apply=True) == []
+    back = driver.restore_blue(CRONJOB, apply=True)
+    assert [c.target for c in back] == ["green CronJob shop-fargate/report", "blue CronJob shop/report"]
+
+
+def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    assert [str(c) for c in driver.retire_blue(DEPLOYMENT, apply=True)] == [
+        "blue Deployment shop/web: replicas=3 → replicas=0"]
+    blue = api.get("Deployment", "shop", "web")
+    assert blue["spec"]["replicas"] == 0 and blue["metadata"]["annotations"][RETIRED_FROM] == "3"
+    assert driver.retire_blue(DEPLOYMENT, apply=True) == []
+    assert len(driver.restore_blue(DEPLOYMENT, apply=True)) == 1
+    assert api.get("Deployment", "shop", "web")["spec"]["replicas"] == 3
+    assert driver.restore_blue(DEPLOYMENT, apply=True) == []
+
+
+def test_preflight_sees_the_green_copy_as_fargate_would(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    findings = driver.preflight(DEPLOYMENT)
+    assert any("no PodDisruptionBudget" in f for f in findings)
+    assert not any("must equal its limit" in f for f in findings)  # requests = limits is a declared transform
+    with pytest.raises(LookupError, match="blue Deployment shop/nope does not exist"):
+        driver.preflight({**DEPLOYMENT, "name": "nope"})
