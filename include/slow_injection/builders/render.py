@@ -39,7 +39,8 @@ def notifications(wave: Wave) -> list[dict[str, Any]]:
 
 
 def platform_ref(wave: Wave) -> dict[str, Any]:
-    return wave.environments.green.platform.model_dump()
+    """Both environments' platform references; the driver acts on both (copy blue → green)."""
+    return {env: getattr(wave.environments, env).platform.model_dump() for env in ("blue", "green")}
 
 
 def _action_task(wave: Wave, action: Action) -> BaseOperator:

@@ -7,10 +7,9 @@ from typing import Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.slow_injection import registry
 from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.notify import notify
-from include.slow_injection.tasks.operators import WaveStep, converge_traffic, is_dry_run
+from include.slow_injection.tasks.operators import WaveStep, build_platform, converge_traffic, is_dry_run
 
 CONTINUE, ROLLBACK, HOLD = "continue", "rollback", "hold"
 
@@ -118,7 +117,7 @@ class RollbackWorkloads(WaveStep):
     def execute(self, context: Any) -> dict[str, Any]:
         dry_run = is_dry_run(context)
         notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started")
-        driver = registry.build("platform", self.platform)
+        driver = build_platform(self.platform)
         changes, failures = [], []
         for service, workload in self.workloads.items():
             try:

@@ -14,6 +14,11 @@ from include.slow_injection.ports import Change, Weights
 from include.slow_injection.tasks.notify import notify
 
 
+def build_platform(platform: dict[str, Any], **context: Any) -> Any:
+    """The platform driver from both environments' references (green's carries the settings)."""
+    return registry.build("platform", platform["green"], blue_ref=platform["blue"], **context)
+
+
 def is_dry_run(context: Any) -> bool:
     value = context["params"].get("dry_run", False)
     if not isinstance(value, bool):
@@ -103,7 +108,7 @@ class PlatformStep(WaveStep):
 
     def execute(self, context: Any) -> dict[str, Any]:
         dry_run = is_dry_run(context)
-        driver = registry.build("platform", self.platform, service=self.service)
+        driver = build_platform(self.platform, service=self.service)
         if self.action == "deploy_green":
             changes = driver.deploy_green(self.workload, apply=not dry_run)
         elif self.action == "activate_green":
@@ -122,7 +127,7 @@ class Preflight(WaveStep):
         self.platform, self.workloads = platform, workloads
 
     def execute(self, context: Any) -> dict[str, Any]:
-        driver = registry.build("platform", self.platform)
+        driver = build_platform(self.platform)
         problems: list[str] = []
         for service, workload in self.workloads.items():
             try:
