@@ -109,6 +109,7 @@ class Store:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.versions = itertools.count(1)
         self.requests: list[tuple[str, str]] = []
+        self.clock = lambda: dt.datetime.now(dt.timezone.utc)  # a simulated controller may replace it
 
     def put(self, plural: str, obj: dict[str, Any], creating: bool = False) -> dict[str, Any]:
         version, kind, namespaced = RESOURCES[plural]
@@ -122,7 +123,7 @@ class Store:
             obj["apiVersion"], obj["kind"] = version, kind
             if creating or old is None:
                 meta.setdefault("uid", str(uuid.uuid4()))
-                meta.setdefault("creationTimestamp", now())
+                meta.setdefault("creationTimestamp", self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"))
                 meta["generation"] = 1
             else:
                 meta["uid"] = old["metadata"]["uid"]

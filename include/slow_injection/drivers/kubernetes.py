@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
+from include.slow_injection.kubernetes.handover import carry_over_status
 from include.slow_injection.kubernetes.preflight import Cluster, check
 from include.slow_injection.kubernetes.transforms import is_subset, to_green
 from include.slow_injection.ports import Change
@@ -61,6 +62,11 @@ class KubeAccess:
 
     def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return json.loads(self._method(kind, "patch")(name, namespace, body, _preload_content=False).data)
+
+    def patch_status(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        api_name, snake = _API[kind]
+        call = getattr(self._api(api_name), f"patch_namespaced_{snake}_status")
+        return json.loads(call(name, namespace, body, _preload_content=False).data)
 
     def list(self, api_name: str, method: str, namespace: str | None = None) -> list[dict[str, Any]]:
         call = getattr(self._api(api_name), method)
@@ -157,12 +163,33 @@ class KubernetesPlatform:
         return [Change(f"{env} {kind} {namespace}/{name}", f"suspend={not value}", f"suspend={value}", apply)]
 
     def activate(self, workload: dict[str, Any], env: str, apply: bool) -> list[Change]:
+        """Run the CronJob in `env` only: suspend the other side first, carry its lastScheduleTime
+        over (so the controller does not re-run a time the other side ran), then unsuspend.
+        The caller waits for a safe moment first (kubernetes/handover.py)."""
         if workload["kind"] != "CronJob":
             return []
         other = "blue" if env == "green" else "green"
         access = {"blue": self.blue, "green": self.green}
-        return (self._suspend(access[other], other, workload, True, apply)
-                + self._suspend(access[env], env, workload, False, apply))
+        changes = self._suspend(access[other], other, workload, True, apply)
+        changes += self._carry_last_schedule(access[other], other, access[env], env, workload, apply)
+        return changes + self._suspend(access[env], env, workload, False, apply)
+
+    def _carry_last_schedule(self, source: KubeAccess, source_env: str, target: KubeAccess, target_env: str,
+                             workload: dict[str, Any], apply: bool) -> list[Change]:
+        kind, source_ns, name = self._where(workload, source_env)
+        _, target_ns, _ = self._where(workload, target_env)
+        carry = carry_over_status(source.get(kind, source_ns, name) or {})
+        current = target.get(kind, target_ns, name)
+        if carry is None or current is None:
+            return []
+        theirs = carry["status"]["lastScheduleTime"]
+        ours = (current.get("status") or {}).get("lastScheduleTime")
+        if ours is not None and ours >= theirs:  # RFC 3339 UTC strings order like times
+            return []
+        if apply:
+            target.patch_status(kind, target_ns, name, carry)
+        return [Change(f"{target_env} {kind} {target_ns}/{name}", f"lastScheduleTime={ours}",
+                       f"lastScheduleTime={theirs}", apply)]
 
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         if workload["kind"] == "CronJob":

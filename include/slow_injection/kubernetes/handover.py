@@ -1,0 +1,48 @@
+"""Exactly-once CronJob handover, the timing part (pure).
+
+A scheduled time must run in exactly one environment. So the handover happens only at a safe moment
+(no Job of blue's still active, and the next scheduled time at least `margin` away), blue is
+suspended before green is unsuspended, and green's status.lastScheduleTime is set to blue's first:
+a CronJob controller that sees an older (or no) lastScheduleTime starts the latest "missed" time when
+the CronJob is unsuspended — a time blue has already run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+
+@dataclass(frozen=True)
+class Moment:
+    safe: bool
+    reason: str
+    next_run: dt.datetime
+
+
+def next_run(schedule: str, after: dt.datetime, timezone: str | None = None) -> dt.datetime:
+    local = after.astimezone(ZoneInfo(timezone)) if timezone else after
+    return croniter(schedule, local).get_next(dt.datetime).astimezone(dt.timezone.utc)
+
+
+def safe_moment(cronjob: dict[str, Any], now: dt.datetime, margin: dt.timedelta) -> Moment:
+    """Whether a handover may start now, from the live CronJob (blue's side of it)."""
+    spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
+    upcoming = next_run(spec["schedule"], now, spec.get("timeZone"))
+    active = status.get("active") or []
+    if active:
+        return Moment(False, f"{len(active)} Job(s) still active in blue", upcoming)
+    if upcoming - now < margin:
+        return Moment(False, f"next run at {upcoming:%H:%M:%S} is less than {margin.total_seconds():.0f}s away",
+                      upcoming)
+    return Moment(True, f"no active Job; next run at {upcoming:%H:%M:%S}", upcoming)
+
+
+def carry_over_status(blue: dict[str, Any]) -> dict[str, Any] | None:
+    """The status patch that stops green's controller from re-running blue's last time."""
+    last = (blue.get("status") or {}).get("lastScheduleTime")
+    return {"status": {"lastScheduleTime": last}} if last else None
