@@ -107,7 +107,7 @@ def test_hold_policy_gates_take_no_fast_path(tmp_path: Path) -> None:
     write(tmp_path, wave)
     dag = bag_for(tmp_path).dags["wave_alpha"]
     assert "gradual_transition.web.step1_25pct.gate_failed" not in dag.task_ids
-    assert "migrate_scheduled_jobs.report-job.gate_failed" in dag.task_ids
+    assert "migrate_scheduled_jobs.report-job.handover.gate_failed" in dag.task_ids
 
 
 def test_scheduled_jobs_move_before_exposed_services_and_dependencies_first(bag: DagBag) -> None:
@@ -116,7 +116,7 @@ def test_scheduled_jobs_move_before_exposed_services_and_dependencies_first(bag:
     def reaches(a: str, b: str) -> bool:
         return b in dag.get_task(a).get_flat_relative_ids(upstream=False)
 
-    assert reaches("migrate_scheduled_jobs.nightly-report.hand_over", "gradual_transition.catalog.step1_5pct.set_traffic")
+    assert reaches("migrate_scheduled_jobs.nightly-report.handover.hand_over", "gradual_transition.catalog.step1_5pct.set_traffic")
     assert reaches("gradual_transition.catalog.step4_100pct.decide", "gradual_transition.checkout.step1_10pct.set_traffic")
     assert reaches("validation.catalog.decide", "gradual_transition.catalog.step1_5pct.set_traffic")
 

@@ -105,3 +105,52 @@ def test_preflight_sees_the_green_copy_as_fargate_would(platform) -> None:  # no
     assert not any("must equal its limit" in f for f in findings)  # requests = limits is a declared transform
     with pytest.raises(LookupError, match="blue Deployment shop/nope does not exist"):
         driver.preflight({**DEPLOYMENT, "name": "nope"})
+
+
+def test_rollout_and_first_run_readings(platform) -> None:  # noqa: ANN001
+    import time
+
+    driver, api = platform
+    assert driver.rollout(DEPLOYMENT).state == "waiting"  # no green copy yet
+    driver.deploy_green(DEPLOYMENT, apply=True)
+    assert driver.rollout(DEPLOYMENT).state == "waiting"  # the controller has not reported
+    from kubernetes import client
+
+    apps = client.AppsV1Api(api.api_client)
+    apps.patch_namespaced_deployment_status("web", "shop-fargate", {"status": {
+        "observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}})
+    assert driver.rollout(DEPLOYMENT).state == "ready"
+    apps.patch_namespaced_deployment_status("web", "shop-fargate", {"status": {"conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}})
+    assert driver.rollout(DEPLOYMENT).state == "failed"
+
+    driver.deploy_green(CRONJOB, apply=True)
+    since = time.time() - 5
+    assert driver.first_run(CRONJOB, "green", since).state == "waiting"
+    batch = client.BatchV1Api(api.api_client)
+    job = {"metadata": {"name": "report-1", "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob",
+                                                                 "name": "report", "uid": "x"}]},
+           "spec": {"template": {"spec": {"containers": [{"name": "job", "image": "report:1"}],
+                                          "restartPolicy": "Never"}}}}
+    batch.create_namespaced_job("shop-fargate", job)
+    assert driver.first_run(CRONJOB, "green", since).state == "waiting"  # running
+    batch.patch_namespaced_job_status("report-1", "shop-fargate",
+                                      {"status": {"conditions": [{"type": "Failed", "status": "True"}]}})
+    assert driver.first_run(CRONJOB, "green", since).state == "failed"
+    batch.patch_namespaced_job_status("report-1", "shop-fargate",
+                                      {"status": {"conditions": [{"type": "Complete", "status": "True"}]}})
+    assert driver.first_run(CRONJOB, "green", since).state == "ready"
+    long_ago = time.time() - 3600
+    batch.delete_namespaced_job("report-1", "shop-fargate")
+    missed = driver.first_run(CRONJOB, "green", long_ago)
+    assert missed.state == "failed" and "missed" in missed.detail
+
+
+def test_handover_moment_reads_blue(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    from kubernetes import client
+
+    client.BatchV1Api(api.api_client).patch_namespaced_cron_job_status(
+        "report", "shop", {"status": {"active": [{"name": "report-9"}]}})
+    moment = driver.handover_moment(CRONJOB, 0)
+    assert moment.state == "waiting" and "still active" in moment.detail

@@ -91,8 +91,8 @@ def test_a_failed_step_reaches_rollback_too(tmp_path: Path, world) -> None:  # n
     failing["faults"] = {"deploy_green": False}
     state, tis = run_wave(tmp_path, world, data)
     assert state == "failed"
-    assert tis["migrate_scheduled_jobs.report-job.deploy_green"] == "failed"
-    assert tis["migrate_scheduled_jobs.report-job.decide"] == "success"
+    assert tis["migrate_scheduled_jobs.report-job.copy.deploy_green"] == "failed"
+    assert tis["migrate_scheduled_jobs.report-job.copy.decide"] == "success"
     assert tis["rollback.traffic_to_blue"] == "success"
     assert world.read()["routers"]["web"] == {"blue": 100, "green": 0}
     assert weights_history(world) == []
@@ -121,3 +121,17 @@ def test_dry_run_changes_nothing(tmp_path: Path, world) -> None:  # noqa: ANN001
     after = world.read()
     assert after.get("history", []) == []
     assert after["routers"] == before["routers"] and after["workloads"] == before["workloads"]
+
+
+def test_a_failed_first_run_on_green_hands_the_job_back_to_blue(tmp_path: Path, world) -> None:  # noqa: ANN001
+    failing = healthy_world()
+    failing["job_results"] = {"CronJob/shop/report-job": "failed"}
+    world.reset(failing)
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
+    assert state == "failed"
+    assert tis["migrate_scheduled_jobs.report-job.handover.wait_first_run"] == "failed"
+    assert tis["rollback.restore_blue_workloads"] == "success"
+    jobs = world.read()["workloads"]
+    assert jobs["blue"]["CronJob/shop/report-job"]["suspended"] is False
+    assert jobs["green"]["CronJob/shop/report-job"]["suspended"] is True
+    assert weights_history(world) == []  # user traffic never moved

@@ -48,6 +48,14 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Readiness:
+    """A platform condition a gate waits for: ready, still waiting, or failed for good."""
+
+    state: str  # ready | waiting | failed
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Change:
     """One convergent change to the world; applied False means it was only planned (dry-run)."""
 
@@ -96,6 +104,15 @@ class Platform(Protocol):
     def activate(self, workload: dict[str, Any], env: str, apply: bool) -> list[Change]: ...
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
     def retire_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
+    def rollout(self, workload: dict[str, Any]) -> Readiness:
+        """Green's copy rolled out (Deployments; CronJobs are ready once they exist)."""
+        ...
+    def handover_moment(self, workload: dict[str, Any], margin: float) -> Readiness:
+        """A moment a scheduled job may change sides: none running, next run at least `margin` s away."""
+        ...
+    def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
+        """The job's first scheduled run in `env` after `since` (epoch s): ready once it succeeded."""
+        ...
 
 
 @runtime_checkable

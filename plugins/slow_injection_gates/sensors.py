@@ -31,7 +31,7 @@ class GateSensor(BaseSensorOperator):
 
     def max_duration(self) -> float:
         g = self.gate
-        if self.kind == "health":
+        if self.kind in ("health", "platform"):
             longest = float(g["timeout"])
         elif g["on_no_data"] == "hold":
             longest = max(float(self.window), float(g["hold_timeout"]))

@@ -85,7 +85,7 @@ def render_stage(wave: Wave, stage: Stage, wiring: Wiring, completes_phase: str 
     decide.rollback_marker, decide.hold_marker = rollback.task_id, hold.task_id
     decide >> Label("rollback") >> rollback
     decide >> Label("hold") >> hold
-    fail_fast = [t for t, g in zip(gates, stage.gates) if g.kind == "health" or g.spec.on_no_data == "fail"]
+    fail_fast = [t for t, g in zip(gates, stage.gates) if g.kind != "metric" or g.spec.on_no_data == "fail"]
     if fail_fast and wave.rollback.automatic:
         # A failed gate starts the rollback at once, without waiting for its sibling gates to
         # finish baking; the decision still runs and records why. Hold-policy gates are left out:

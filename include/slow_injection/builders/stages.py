@@ -6,7 +6,23 @@ from dataclasses import dataclass, field
 
 from include.slow_injection.durations import format_duration
 from include.slow_injection.gates.evaluation import measurement_count
+from pydantic import BaseModel, ConfigDict
+
 from include.slow_injection.spec.models import HealthCheck, MetricGate, Monitoring, Service, Wave
+
+
+class PlatformCheck(BaseModel):
+    """A gate on the platform itself (rollout, handover moment, first run), made by the builders."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    check: str  # rollout | handover_moment | first_run
+    env: str = "green"
+    interval: float = 5.0
+    timeout: float
+    margin: float = 0.0
+    workload: dict
+    platform: dict
 
 
 @dataclass(frozen=True)
@@ -21,8 +37,8 @@ class Action:
 @dataclass(frozen=True)
 class Gate:
     task_id: str
-    kind: str  # metric | health
-    spec: MetricGate | HealthCheck
+    kind: str  # metric | health | platform
+    spec: MetricGate | HealthCheck | PlatformCheck
     service: str | None
     window: float
 
@@ -34,6 +50,12 @@ class Gate:
             return (f"gate {g.name}: {g.env} value {g.comparator.replace('_', ' ')} {g.threshold:g}, "
                     f"measured {count}× every {format_duration(g.interval)} over {format_duration(self.window)}; "
                     f"fails at {g.failure_limit} breach(es); no data → {g.on_no_data}")
+        if isinstance(self.spec, PlatformCheck):
+            p = self.spec
+            what = {"rollout": "green's copy rolled out",
+                    "handover_moment": f"no job running and the next run ≥ {format_duration(p.margin)} away",
+                    "first_run": "green's first scheduled run succeeded"}[p.check]
+            return f"wait: {what} (within {format_duration(p.timeout)})"
         h = self.spec
         return (f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} "
                 f"within {format_duration(h.timeout)}")
@@ -73,3 +95,10 @@ def ordered(wave: Wave, exposure: str) -> list[Service]:
         done.add(ready.name)
         pending.remove(ready)
     return out
+
+
+def platform_gate(wave: Wave, service: Service, check: str, timeout: float, margin: float = 0.0) -> Gate:
+    refs = {env: getattr(wave.environments, env).platform.model_dump() for env in ("blue", "green")}
+    spec = PlatformCheck(name=check, check=check, timeout=timeout, margin=margin,
+                         workload=service.workload.model_dump(), platform=refs)
+    return Gate(f"wait_{check}", "platform", spec, service.name, 0.0)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from include.slow_injection.builders.stages import Action, Stage, monitoring_gates, ordered, service_gates
+from include.slow_injection.builders.stages import (
+    Action,
+    Stage,
+    monitoring_gates,
+    ordered,
+    platform_gate,
+    service_gates,
+)
 from include.slow_injection.spec.models import Wave
 
 PHASE = "validation"
@@ -15,7 +22,8 @@ def stages(wave: Wave) -> list[Stage]:
         action = Action("deploy_green", "deploy_green",
                         f"copy {w.kind} {w.namespace}/{w.name} to green at blue's size", svc.name)
         health = [g for g in service_gates(svc) if g.kind == "health"]  # metric gates need user traffic
-        out.append(Stage(PHASE, (svc.name,), svc.name, [action], health))
+        rollout = platform_gate(wave, svc, "rollout", svc.rollout_timeout)
+        out.append(Stage(PHASE, (svc.name,), svc.name, [action], [rollout, *health]))
     gates = monitoring_gates(wave.validation)
     if gates:
         out.append(Stage(PHASE, ("checks",), "validation checks", [], gates))

@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
-from include.slow_injection.kubernetes.handover import carry_over_status
+from include.slow_injection.kubernetes.handover import carry_over_status, next_run, safe_moment
+from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
 from include.slow_injection.kubernetes.preflight import Cluster, check
 from include.slow_injection.kubernetes.transforms import is_subset, to_green
-from include.slow_injection.ports import Change
+from include.slow_injection.ports import Change, Readiness
 
 RETIRED_FROM = "slow-injection.io/retired-from-replicas"
 _API = {  # kind → (client class, snake-case name in its methods)
@@ -204,6 +205,50 @@ class KubernetesPlatform:
             self.blue.patch(kind, namespace, name, {"spec": {"replicas": int(retired_from)}})
         return [Change(f"blue {kind} {namespace}/{name}", f"replicas={replicas}", f"replicas={retired_from}", apply)]
 
+    def rollout(self, workload: dict[str, Any]) -> Readiness:
+        kind, namespace, name = self._where(workload, "green")
+        green = self.green.get(kind, namespace, name)
+        if green is None:
+            return Readiness("waiting", f"green {kind} {namespace}/{name} does not exist yet")
+        if kind != "Deployment":
+            return Readiness("ready", f"green {kind} {namespace}/{name} exists")
+        state = rollout_state(green)
+        return Readiness({READY: "ready", FAILED: "failed"}.get(state.state, "waiting"), state.detail)
+
+    def handover_moment(self, workload: dict[str, Any], margin: float) -> Readiness:
+        import datetime as dt
+
+        moment = safe_moment(self._blue(workload), dt.datetime.now(dt.timezone.utc), dt.timedelta(seconds=margin))
+        return Readiness("ready" if moment.safe else "waiting", moment.reason)
+
+    def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
+        """Green's first Job after `since`: ready when it completed, failed when it failed or its
+        scheduled time passed startingDeadlineSeconds (plus a minute) without a Job."""
+        import datetime as dt
+
+        access = self.green if env == "green" else self.blue
+        kind, namespace, name = self._where(workload, env)
+        cronjob = access.get(kind, namespace, name)
+        if cronjob is None:
+            return Readiness("failed", f"{env} {kind} {namespace}/{name} does not exist")
+        started = dt.datetime.fromtimestamp(since, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        jobs = [j for j in access.list("BatchV1Api", "list_namespaced_job", namespace)
+                if any(o.get("name") == name for o in (j["metadata"].get("ownerReferences") or []))
+                and j["metadata"].get("creationTimestamp", "") >= started]
+        for job in sorted(jobs, key=lambda j: j["metadata"]["creationTimestamp"]):
+            outcome = _job_outcome(job)
+            if outcome == "Complete":
+                return Readiness("ready", f"Job {job['metadata']['name']} succeeded")
+            if outcome == "Failed":
+                return Readiness("failed", f"Job {job['metadata']['name']} failed")
+            return Readiness("waiting", f"Job {job['metadata']['name']} is running")
+        spec = cronjob.get("spec") or {}
+        due = next_run(spec["schedule"], dt.datetime.fromtimestamp(since, dt.timezone.utc), spec.get("timeZone"))
+        late = (dt.datetime.now(dt.timezone.utc) - due).total_seconds()
+        if late > (spec.get("startingDeadlineSeconds") or 0) + 60:
+            return Readiness("failed", f"the run due at {due:%H:%M:%S} did not start (missed)")
+        return Readiness("waiting", f"next run due at {due:%H:%M:%S}")
+
     def retire_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         if workload["kind"] != "Deployment":
             return []
@@ -216,6 +261,13 @@ class KubernetesPlatform:
             self.blue.patch(kind, namespace, name, {"metadata": {"annotations": {RETIRED_FROM: str(replicas)}},
                                                     "spec": {"replicas": 0}})
         return [Change(f"blue {kind} {namespace}/{name}", f"replicas={replicas}", "replicas=0", apply)]
+
+
+def _job_outcome(job: dict[str, Any]) -> str | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            return condition["type"]
+    return None
 
 
 def _summary(obj: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ World layout (all keys optional):
   metrics:   {query: number | null | {value, when_green_at_least, router, otherwise}}
   health:    {target: true | false}
   workloads: {blue|green: {"Kind/namespace/name": {replicas, suspended}}}
+  jobs_active: {"CronJob/ns/name": true}   (a blue job is running: no handover moment)
+  job_results: {"CronJob/ns/name": "succeeded" | "failed" | "pending"}   (green's first run; default succeeded)
   faults:    {router_down, metrics_down, platform_down, deploy_green: bool} (deploy_green fails only that call)
   notifications: [{event, subject}]
   history:   [{at, what, ...}]
@@ -27,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.ports import Change, Measurement, Probe, Weights
+from include.slow_injection.ports import Change, Measurement, Probe, Readiness, Weights
 
 DEFAULT_DIR = "/tmp/slow-injection-sim"
 
@@ -252,6 +254,29 @@ class SimulatedPlatform:
         if workload["kind"] == "CronJob" or blue.get("replicas", 0) == 0:
             return []
         return self._converge(workload, {"blue": {"replicas": 0, "retired_from": blue["replicas"]}}, apply)
+
+
+    def rollout(self, workload: dict[str, Any]) -> Readiness:
+        self.world.check("platform_down")
+        key = self._key(workload, "green")
+        green = self.world.read().get("workloads", {}).get("green", {}).get(key)
+        if green is None:
+            return Readiness("waiting", f"green {key} does not exist yet")
+        if workload["kind"] == "Deployment" and not green.get("replicas"):
+            return Readiness("waiting", f"green {key} has no replicas")
+        return Readiness("ready", f"green {key} ready")
+
+    def handover_moment(self, workload: dict[str, Any], margin: float) -> Readiness:
+        key = self._key(workload, "blue")
+        if self.world.read().get("jobs_active", {}).get(key):
+            return Readiness("waiting", f"a Job of blue {key} is still active")
+        return Readiness("ready", f"no Job of blue {key} active")
+
+    def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
+        key = self._key(workload, env)
+        result = self.world.read().get("job_results", {}).get(key, "succeeded")
+        state = {"succeeded": "ready", "failed": "failed"}.get(result, "waiting")
+        return Readiness(state, f"first run of {env} {key}: {result}")
 
 
 class SimulatedNotifier:

@@ -17,7 +17,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.slow_injection.ports import Measurement, Probe
+from include.slow_injection.ports import Measurement, Probe, Readiness
 
 PASS, FAIL, HOLD = "pass", "fail", "hold"
 
@@ -124,4 +124,23 @@ class HealthStreak:
         if now >= self.deadline:
             return Verdict(FAIL, f"no {self.consecutive} consecutive successes within {self.deadline:g}s "
                                  f"(last: {probe.detail or 'failed'})", self.log)
+        return None
+
+
+@dataclass
+class PlatformWait:
+    """Waits for a platform condition: passes when ready, fails at once when it failed for good,
+    and fails at its deadline while still waiting."""
+
+    deadline: float
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, reading: Readiness, now: float) -> Verdict | None:
+        self.log.append({"t": round(now, 3), "ok": reading.state == "ready", "detail": reading.detail[:200]})
+        if reading.state == "ready":
+            return Verdict(PASS, reading.detail or "ready", self.log)
+        if reading.state == "failed":
+            return Verdict(FAIL, reading.detail or "failed", self.log)
+        if now >= self.deadline:
+            return Verdict(FAIL, f"still waiting after {self.deadline:g}s: {reading.detail}", self.log)
         return None

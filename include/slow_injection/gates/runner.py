@@ -12,10 +12,11 @@ from include.slow_injection import registry
 from include.slow_injection.gates.evaluation import (
     HealthStreak,
     MetricWindow,
+    PlatformWait,
     Verdict,
     measurement_count,
 )
-from include.slow_injection.ports import Measurement, Probe
+from include.slow_injection.ports import Measurement, Probe, Readiness
 
 Call = Callable[[Callable[[], Any]], Awaitable[Any]]
 
@@ -39,23 +40,43 @@ class GateRun:
             )
         elif kind == "health":
             self.evaluator = HealthStreak(consecutive=int(gate["consecutive_successes"]), deadline=float(gate["timeout"]))
+        elif kind == "platform":
+            self.evaluator = PlatformWait(deadline=float(gate["timeout"]))
         else:
             raise ValueError(f"unknown gate kind {kind!r}")
         self._driver: Any = None
 
-    def _measure(self) -> Measurement | Probe:
+    def _measure(self) -> Measurement | Probe | Readiness:
         try:
             if self._driver is None:
                 if self.kind == "metric":
                     self._driver = registry.build("metric_source", self.gate["source"], service=self.service)
-                else:
+                elif self.kind == "health":
                     self._driver = registry.build("health_check", self.gate["check"], service=self.service)
+                else:
+                    platform = self.gate["platform"]
+                    self._driver = registry.build("platform", platform["green"], blue_ref=platform["blue"],
+                                                  service=self.service)
             if self.kind == "metric":
                 return self._driver.query(self.query)
-            return self._driver.probe()
+            if self.kind == "health":
+                return self._driver.probe()
+            return self._platform_reading()
         except Exception as err:  # a broken backend is inconclusive, never a pass
             detail = f"{type(err).__name__}: {err}"[:300]
-            return Measurement(None, detail) if self.kind == "metric" else Probe(False, detail)
+            if self.kind == "metric":
+                return Measurement(None, detail)
+            return Probe(False, detail) if self.kind == "health" else Readiness("waiting", detail)
+
+    def _platform_reading(self) -> Readiness:
+        check, workload = self.gate["check"], self.gate["workload"]
+        if check == "rollout":
+            return self._driver.rollout(workload)
+        if check == "handover_moment":
+            return self._driver.handover_moment(workload, float(self.gate["margin"]))
+        if check == "first_run":
+            return self._driver.first_run(workload, self.gate["env"], self.started_at)
+        raise ValueError(f"unknown platform check {check!r}")
 
     def first_delay(self) -> float:
         return self.interval if (self.kind == "metric" and self.window > 0) else 0.0
@@ -71,8 +92,10 @@ class GateRun:
         if self.kind == "metric":
             out.update(query=self.query, condition=self.evaluator.condition, window=self.window,  # type: ignore[union-attr]
                        failure_limit=self.gate["failure_limit"], on_no_data=self.gate["on_no_data"])
-        else:
+        elif self.kind == "health":
             out.update(check=self.gate["check"]["type"], consecutive=self.gate["consecutive_successes"])
+        else:
+            out.update(check=self.gate["check"])
         return out
 
     async def run(self, clock: Callable[[], float] = time.time,
@@ -95,6 +118,7 @@ class GateRun:
         reading = self._measure()
         one = GateRun(self.kind, {**self.gate, "failure_limit": 1, "hold_timeout": 0, "timeout": 0,
                                   "consecutive_successes": 1}, self.service, 0.0, self.started_at)
+        one._driver = self._driver
         verdict = one.record(reading, max(clock(), self.started_at))
         assert verdict is not None
         return one.result(verdict, clock(), dry_run=True)

@@ -168,6 +168,14 @@ class TrafficStep(Strict):
     bake: Duration = Field(default=60.0, description="time at this weight while the service's gates measure")
 
 
+class Handover(Strict):
+    """How a scheduled job changes sides (exactly once: never in both, no scheduled time skipped)."""
+
+    margin: Duration = Field(default=30.0, description="hand over only when the next run is at least this far")
+    wait_timeout: Duration = Field(default=900.0, description="how long to wait for such a moment")
+    first_run_timeout: Duration = Field(default=3600.0, description="green's first run must succeed within this")
+
+
 class Service(Strict):
     name: Name
     exposure: Literal["exposed", "scheduled"] = Field(
@@ -180,6 +188,8 @@ class Service(Strict):
     health_checks: list[HealthCheck] = Field(default_factory=list)
     gates: list[MetricGate] = Field(default_factory=list)
     traffic_steps: list[TrafficStep] | None = Field(default=None, description="defaults to the wave's traffic_steps")
+    handover: Handover = Field(default_factory=Handover)
+    rollout_timeout: Duration = Field(default=600.0, description="green's copy must be rolled out within this")
 
     @model_validator(mode="after")
     def _exposure_rules(self) -> Service:
