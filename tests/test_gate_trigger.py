@@ -51,13 +51,45 @@ def test_trigger_yields_one_event_with_the_verdict_and_values(world, value: floa
     assert event.payload["measurements"][0]["value"] == value
 
 
-def test_sensor_defers_by_default(world) -> None:  # noqa: ANN001
+def test_sensor_decides_a_short_gate_in_the_task_without_deferring(world) -> None:  # noqa: ANN001
+    world.reset({"metrics": {"err": 0.001}})
     sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1)
+    ti = FakeTI()
+    assert sensor.execute({"params": {"dry_run": False}, "ti": ti})["status"] == "pass"
+    assert ti.pushed["verdict"]["status"] == "pass"
+
+
+def test_sensor_defers_what_it_cannot_decide_in_its_inline_budget(world) -> None:  # noqa: ANN001
+    world.reset({"metrics": {"err": 0.001}})
+    sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=5,
+                        inline_seconds=0.2)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({"params": {"dry_run": False}, "ti": FakeTI()})
+    assert deferred.value.trigger.pass_not_before > deferred.value.trigger.started_at
+
+
+def test_sensor_defers_at_once_without_an_inline_budget(world) -> None:  # noqa: ANN001
+    sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1,
+                        inline_seconds=0)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({"params": {"dry_run": False}, "ti": FakeTI()})
     assert isinstance(deferred.value.trigger, GateTrigger)
     assert deferred.value.method_name == "execute_complete"
     assert sensor.retries == 0  # a failed gate is never re-measured behind the operator's back
+
+
+def test_trigger_holds_a_pass_back_until_pass_not_before(world) -> None:  # noqa: ANN001
+    import time
+
+    world.reset({"metrics": {"err": 0.001}})
+    start = time.time()
+    trigger = GateTrigger("metric", gate(world.path.stem), "web", 0.1, start, pass_not_before=start + 1.0)
+
+    async def first_event():  # noqa: ANN202
+        return await trigger.run().asend(None)
+
+    event = asyncio.run(first_event())
+    assert event.payload["status"] == "pass" and time.time() - start >= 1.0
 
 
 def test_sensor_in_dry_run_reads_once_without_deferring(world) -> None:  # noqa: ANN001

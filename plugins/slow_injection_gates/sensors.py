@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,12 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from slow_injection_gates.triggers import GateTrigger
+
+# A gate first measures in the task for up to INLINE_SECONDS: short gates decide without deferring
+# (faster), and only long waits move to the triggerer, where a pass is held back PASS_AFTER_DEFER
+# seconds to stay clear of Airflow 3.3's stale-executor-event race (see triggers.py).
+INLINE_SECONDS = float(os.environ.get("SLOW_INJECTION_GATE_INLINE_SECONDS", "20"))
+PASS_AFTER_DEFER = float(os.environ.get("SLOW_INJECTION_GATE_PASS_AFTER_DEFER_SECONDS", "15"))
 
 
 class GateSensor(BaseSensorOperator):
@@ -23,9 +30,10 @@ class GateSensor(BaseSensorOperator):
     ui_color = "#e3f6e8"
 
     def __init__(self, *, kind: str, gate: dict[str, Any], service: str | None, window: float,
-                 deferrable: bool = True, **kwargs: Any) -> None:
+                 deferrable: bool = True, inline_seconds: float | None = None, **kwargs: Any) -> None:
         self.kind, self.gate, self.service, self.window = kind, gate, service, window
         self.deferrable = deferrable
+        self.inline_seconds = INLINE_SECONDS if inline_seconds is None else inline_seconds
         kwargs.setdefault("retries", 0)
         super().__init__(poke_interval=float(gate["interval"]), timeout=self.max_duration(), **kwargs)
 
@@ -50,12 +58,18 @@ class GateSensor(BaseSensorOperator):
             self.log.info("[dry-run] one reading instead of a %ss window; shown, not judged", self.window)
             return self._finish(context, gate_run.run_once(), judged=False)
         if self.deferrable:
+            if self.inline_seconds > 0:
+                verdict = asyncio.run(gate_run.run(stop_at=gate_run.started_at + self.inline_seconds, call=_direct))
+                if verdict is not None:
+                    return self._finish(context, verdict)
+                self.log.info("no verdict within %ss in the task: deferring to the triggerer", self.inline_seconds)
             self.defer(
-                trigger=GateTrigger(self.kind, self.gate, self.service, self.window, gate_run.started_at),
+                trigger=GateTrigger(self.kind, self.gate, self.service, self.window, gate_run.started_at,
+                                    pass_not_before=time.time() + PASS_AFTER_DEFER),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.max_duration()),
             )
-        return self._finish(context, asyncio.run(gate_run.run()))
+        return self._finish(context, asyncio.run(gate_run.run(call=_direct)))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         if not isinstance(event, dict) or "status" not in event:
@@ -71,3 +85,9 @@ class GateSensor(BaseSensorOperator):
             raise AirflowFailException(summary)
         self.log.info(summary)
         return verdict
+
+
+async def _direct(fn: Any) -> Any:
+    """In the task process nothing else shares the loop: call the driver directly (its connection
+    lookups then stay on the task's main thread)."""
+    return fn()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,15 +20,17 @@ class GateTrigger(BaseTrigger):
     deadlines (it re-measures its window from scratch, so a restart can delay a pass, never fake one).
     """
 
-    def __init__(self, kind: str, gate: dict[str, Any], service: str | None, window: float, started_at: float) -> None:
+    def __init__(self, kind: str, gate: dict[str, Any], service: str | None, window: float, started_at: float,
+                 pass_not_before: float = 0.0) -> None:
         super().__init__()
         self.kind, self.gate, self.service, self.window, self.started_at = kind, gate, service, window, started_at
+        self.pass_not_before = pass_not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {"kind": self.kind, "gate": self.gate, "service": self.service, "window": self.window,
-             "started_at": self.started_at},
+             "started_at": self.started_at, "pass_not_before": self.pass_not_before},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -36,4 +40,10 @@ class GateTrigger(BaseTrigger):
 
         gate_run = GateRun(self.kind, self.gate, self.service, self.window, self.started_at)
         result = await gate_run.run(call=lambda fn: sync_to_async(fn, thread_sensitive=False)())
+        # Airflow 3.3 can mark a deferred task failed when its trigger fires before the scheduler has
+        # processed the worker's exit from deferring (apache/airflow#72716, #71580). A pass is held
+        # back until that is safely past; a failure is not (the race would fail the task anyway).
+        wait = self.pass_not_before - time.time()
+        if result and result.get("status") == "pass" and wait > 0:
+            await asyncio.sleep(wait)
         yield TriggerEvent(result)

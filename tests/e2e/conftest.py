@@ -4,7 +4,6 @@ once for the e2e tests and stopped by PID afterwards."""
 from __future__ import annotations
 
 import copy
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def lab_stack():
         raise
     yield stack
     stack.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    print(f"e2e logs kept in {root} (Airflow task logs under airflow/airflow/logs)")
 
 
 @pytest.fixture

@@ -100,11 +100,14 @@ class GateRun:
 
     async def run(self, clock: Callable[[], float] = time.time,
                   sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                  call: Call | None = None) -> dict[str, Any]:
-        """Measure until a verdict. `call` runs the blocking driver call off the event loop."""
+                  call: Call | None = None, stop_at: float | None = None) -> dict[str, Any] | None:
+        """Measure until a verdict (or None once the next reading would fall after `stop_at`).
+        `call` runs the blocking driver call off the event loop."""
         call = call or (lambda fn: asyncio.to_thread(fn))
         delay = self.first_delay()
         while True:
+            if stop_at is not None and clock() + delay > stop_at:
+                return None
             if delay:
                 await sleep(delay)
             reading = await call(self._measure)
