@@ -36,7 +36,7 @@ def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
 
 class LabStack:
     def __init__(self, root: Path) -> None:
-        self.lab = Lab(root / "lab", Ports.free(), load_rate=20)
+        self.lab = Lab(root / "lab", Ports.free(), load_rate=50)
         waves = root / "waves"
         waves.mkdir(parents=True)
         (waves / "e2e-web.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-web"), sort_keys=False))

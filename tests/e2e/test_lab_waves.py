@@ -15,7 +15,14 @@ from include.slow_injection.ports import Weights
 
 pytestmark = pytest.mark.e2e
 DAG = "wave_e2e-web"
-SETTLE = 3.0
+SETTLE = 1.0  # requests already in flight when the weights change
+
+
+def tolerance(weight: int, served: int) -> float:
+    """±5 percentage points, widened to a 99.9 % binomial bound where the sample is too small for it
+    (HAProxy picks servers by weighted random: no burst after a change, but sampling noise)."""
+    p = weight / 100
+    return max(5.0, 330 * math.sqrt(p * (1 - p) / served))
 
 
 def epoch(iso: str) -> float:
@@ -78,15 +85,13 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # 
     for step, weight in (("step1_5pct", 5), ("step2_25pct", 25), ("step3_50pct", 50), ("step4_100pct", 100)):
         set_end = epoch(tis[f"gradual_transition.web.{step}.set_traffic"]["end_date"])
         decide_start = epoch(tis[f"gradual_transition.web.{step}.decide"]["start_date"])
-        # HAProxy's weighted round-robin catches up for ~2 s after a weight change (a server whose
-        # weight rose can take every request meanwhile); the split is checked once it has settled.
         counts = load_between(lab, set_end + SETTLE, decide_start)
         served = counts.get("blue", 0) + counts.get("green", 0)
-        assert served >= 40, (step, counts)
+        assert served >= 150, (step, counts)
         share = 100 * counts.get("green", 0) / served
         seconds = json.loads(lab.lab.load_file.read_text())["seconds"]
         detail = {k: v for k, v in seconds.items() if set_end - 3 <= int(k) <= decide_start + 3}
-        assert abs(share - weight) <= 5, (f"{step}: green served {share:.1f} % of {served} requests, wanted "
+        assert abs(share - weight) <= tolerance(weight, served), (f"{step}: green served {share:.1f} % of {served} requests, wanted "
                                           f"{weight} % (set {set_end:.1f}, decide {decide_start:.1f}: {detail})")
     run_start = epoch(tis["preparation.plan_wave"]["start_date"])
     counts = load_between(lab, run_start, time.time())

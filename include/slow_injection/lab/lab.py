@@ -123,7 +123,7 @@ frontend web
     bind 127.0.0.1:{p.haproxy}
     default_backend web
 backend web
-    balance roundrobin
+    balance random(1)
     server blue 127.0.0.1:{p.blue} weight 100
     server green 127.0.0.1:{p.green} weight 0
 """)
