@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             if task_id in done or ti["state"] not in ("success", "failed"):
                 continue
             done.add(task_id)
-            if ".gate_" in task_id or ".health_" in task_id:
+            if any(part in task_id for part in (".gate_", ".health_", ".wait_")):
                 verdict = airflow.xcom(DAG, run_id, task_id, "verdict") or {}
                 if verdict:
                     print(f"  {now - started:6.1f}s  {task_id}: {_gate_line(verdict)}", flush=True)
