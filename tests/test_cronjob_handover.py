@@ -10,8 +10,9 @@ from kubernetes import config
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
 from include.slow_injection.kubernetes.handover import safe_moment
-from tests.cron_controller import CronController
-from tests.k8s_api_server import KubernetesTestServer
+from include.slow_injection.ports import JobStillActive
+from include.slow_injection.lab.kube.api_server import KubernetesTestServer
+from include.slow_injection.lab.kube.controllers import StandInControllers
 from tests.test_kubernetes_platform import CRONJOB, blue_cronjob
 
 START = dt.datetime(2026, 11, 26, 2, 0, 0, tzinfo=dt.timezone.utc)
@@ -22,7 +23,7 @@ MARGIN = dt.timedelta(seconds=20)
 def world():  # noqa: ANN201
     with KubernetesTestServer() as server:
         api = KubeAccess(config.new_client_from_config_dict(server.kubeconfig()))
-        controller = CronController(server.store, START)
+        controller = StandInControllers(server.store, START)
         server.store.put("cronjobs", blue_cronjob(), creating=True)
         yield server, api, KubernetesPlatform(api, api, KubernetesPlatform.Settings()), controller
 
@@ -38,7 +39,7 @@ def hand_over(server, api, driver, controller, to: str) -> None:  # noqa: ANN001
     assert changes[-1] == f"{to} CronJob {target_ns}/report"
 
 
-def scheduled_times(controller: CronController) -> list[dt.datetime]:
+def scheduled_times(controller: StandInControllers) -> list[dt.datetime]:
     return sorted(t for _, _, t in controller.runs)
 
 
@@ -95,3 +96,33 @@ def test_a_handover_requested_while_a_blue_job_is_active_waits(world) -> None:  
     late = safe_moment(api.get("CronJob", "shop", "report"), START + dt.timedelta(seconds=50), MARGIN)
     assert not late.safe and "less than 20s away" in late.reason
     assert safe_moment(api.get("CronJob", "shop", "report"), START + dt.timedelta(seconds=10), MARGIN).safe
+
+
+def test_a_rollback_while_green_runs_a_job_resumes_blue_only_after_it_ends_with_no_gap(world) -> None:  # noqa: ANN001
+    server, api, driver, controller = world
+    driver.now = lambda: controller.now
+    for _ in range(90):
+        controller.tick()
+    driver.deploy_green(CRONJOB, apply=True)
+    hand_over(server, api, driver, controller, "green")
+    green = server.store.get("cronjobs", "shop-fargate", "report")
+    green["metadata"].setdefault("annotations", {})["stand-in.slow-injection.io/job-seconds"] = "45"
+    server.store.put("cronjobs", green)
+    while not server.store.get("cronjobs", "shop-fargate", "report").get("status", {}).get("active"):
+        controller.tick()
+    driver.restore_blue(CRONJOB, apply=True)  # green starts nothing new
+    waited = 0
+    while True:
+        try:
+            driver.activate(CRONJOB, "blue", apply=True)
+            break
+        except JobStillActive:
+            assert server.store.get("cronjobs", "shop", "report")["spec"]["suspend"] is True
+            controller.tick()
+            waited += 1
+    assert 30 <= waited <= 46  # blue resumed when green's 45 s Job ended, not before
+    for _ in range(150):
+        controller.tick()
+    times = scheduled_times(controller)
+    assert times == [START + dt.timedelta(minutes=m) for m in range(1, len(times) + 1)]
+    assert not controller.skipped

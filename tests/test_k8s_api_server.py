@@ -7,7 +7,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from tests.k8s_api_server import KubernetesTestServer
+from include.slow_injection.lab.kube.api_server import KubernetesTestServer
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import pytest
 from kubernetes import config
 
 from include.slow_injection.drivers.kubernetes import RETIRED_FROM, KubeAccess, KubernetesPlatform
-from tests.k8s_api_server import KubernetesTestServer
+from include.slow_injection.ports import JobStillActive
+from include.slow_injection.lab.kube.api_server import KubernetesTestServer
 
 DEPLOYMENT = {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate"}
 CRONJOB = {"kind": "CronJob", "namespace": "shop", "name": "report", "green_namespace": "shop-fargate"}
@@ -82,8 +83,64 @@ def test_cronjob_copy_is_created_suspended_and_handover_suspends_blue_first(plat
     assert api.get("CronJob", "shop-fargate", "report")["spec"]["suspend"] is False
     assert driver.deploy_green(CRONJOB, apply=True) == []  # a re-run never re-suspends green
     assert driver.activate(CRONJOB, "green", apply=True) == []
-    back = driver.restore_blue(CRONJOB, apply=True)
-    assert [c.target for c in back] == ["green CronJob shop-fargate/report", "blue CronJob shop/report"]
+    stop = driver.restore_blue(CRONJOB, apply=True)  # rollback's first step: green starts no new run
+    assert [c.target for c in stop] == ["green CronJob shop-fargate/report"]
+    assert api.get("CronJob", "shop", "report")["spec"]["suspend"] is True  # blue waits for green to be idle
+    back = driver.activate(CRONJOB, "blue", apply=True)
+    assert [c.target for c in back] == ["blue CronJob shop/report"]
+    assert api.get("CronJob", "shop", "report")["spec"]["suspend"] is False
+    assert api.get("CronJob", "shop-fargate", "report")["spec"]["suspend"] is True
+
+
+def test_a_job_never_resumes_on_one_side_while_the_other_side_still_runs_one(platform) -> None:  # noqa: ANN001
+    from kubernetes import client
+
+    driver, api = platform
+    driver.deploy_green(CRONJOB, apply=True)
+    driver.activate(CRONJOB, "green", apply=True)
+    batch = client.BatchV1Api(api.api_client)
+    batch.patch_namespaced_cron_job_status("report", "shop-fargate", {"status": {"active": [{"name": "report-7"}]}})
+    driver.restore_blue(CRONJOB, apply=True)
+    with pytest.raises(JobStillActive, match="green Job report-7 of CronJob shop-fargate/report is still running"):
+        driver.activate(CRONJOB, "blue", apply=True)
+    assert api.get("CronJob", "shop", "report")["spec"]["suspend"] is True  # blue still waits
+    assert api.get("CronJob", "shop-fargate", "report")["spec"]["suspend"] is True
+    batch.patch_namespaced_cron_job_status("report", "shop-fargate", {"status": {"active": None}})
+    assert [c.target for c in driver.activate(CRONJOB, "blue", apply=True)] == ["blue CronJob shop/report"]
+
+
+def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    from kubernetes import client
+
+    core = client.CoreV1Api(api.api_client)
+    for name in ("web-env", "web-files", "web-key"):
+        core.create_namespaced_config_map("shop", {"metadata": {"name": name}, "data": {"k": name}})
+    core.create_namespaced_config_map("shop", {"metadata": {"name": "unrelated"}, "data": {}})
+    core.create_namespaced_service("shop", {"metadata": {"name": "web"}, "spec": {
+        "selector": {"app": "web"}, "clusterIP": "10.0.0.7", "type": "NodePort",
+        "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}})
+    deployment = api.get("Deployment", "shop", "web")
+    pod = deployment["spec"]["template"]["spec"]
+    pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "web-env"}}]
+    pod["containers"][0]["env"] = [{"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "web-key", "key": "k"}}}]
+    pod["volumes"] = [{"name": "files", "configMap": {"name": "web-files"}}]
+    api.patch("Deployment", "shop", "web", {"spec": {"template": {"spec": pod}}})
+    workload = {**DEPLOYMENT, "copy_config_maps": True, "copy_services": ["web"]}
+
+    first = [c.target for c in driver.deploy_green(workload, apply=True)]
+    assert first == ["green Service shop-fargate/web", "green ConfigMap shop-fargate/web-env",
+                     "green ConfigMap shop-fargate/web-files", "green ConfigMap shop-fargate/web-key",
+                     "green Deployment shop-fargate/web"]
+    assert api.get("ConfigMap", "shop-fargate", "unrelated") is None
+    service = api.get("Service", "shop-fargate", "web")
+    assert "clusterIP" not in service["spec"] and "nodePort" not in service["spec"]["ports"][0]
+    assert driver.deploy_green(workload, apply=True) == []  # idempotent
+    core.patch_namespaced_config_map("web-env", "shop", {"data": {"k": "changed on blue"}})
+    assert [str(c) for c in driver.deploy_green(workload, apply=True)] == [
+        "green ConfigMap shop-fargate/web-env: drifted → same as blue"]
+    with pytest.raises(LookupError, match="blue Service shop/api does not exist"):
+        driver.deploy_green({**workload, "copy_services": ["api"]}, apply=True)
 
 
 def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:  # noqa: ANN001

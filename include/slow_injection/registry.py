@@ -28,6 +28,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "simulated": "include.slow_injection.drivers.simulated:SimulatedHealthCheck",
     },
     "platform": {
+        "kubernetes": "include.slow_injection.drivers.kubernetes:KubernetesPlatform",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedPlatform",
     },
     "notifier": {

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from include.slow_injection.builders.stages import Stage, monitoring_gates
+from include.slow_injection.builders.stages import Gate, Stage, monitoring_gates, ordered, platform_gate
 from include.slow_injection.spec.models import Wave
 
 PHASE = "parallel_operation"
 
 
 def stages(wave: Wave) -> list[Stage]:
-    gates = monitoring_gates(wave.parallel_operation)
+    gates = monitoring_gates(wave.parallel_operation) + platform_watches(wave)
     return [Stage(PHASE, (), "watch both environments", [], gates)] if gates else []
+
+
+def platform_watches(wave: Wave) -> list[Gate]:
+    """Moved jobs on green (runs, success rate, duration, pod restarts) and blue's user-facing pods
+    (restarts) — only when the wave moved scheduled jobs, i.e. when there is a parallel operation."""
+    jobs, pods = wave.parallel_operation.jobs, wave.parallel_operation.blue_pods
+    scheduled = ordered(wave, "scheduled")
+    if not scheduled:
+        return []
+    gates = [platform_gate(wave, svc, "jobs", jobs.timeout, limits=jobs.model_dump(exclude={"timeout"}),
+                           task_id=f"jobs_{svc.name}") for svc in scheduled]
+    gates += [platform_gate(wave, svc, "pods", pods.window + 120.0, env="blue",
+                            limits=pods.model_dump(), task_id=f"pods_{svc.name}")
+              for svc in ordered(wave, "exposed")]
+    return gates

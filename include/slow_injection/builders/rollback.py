@@ -1,4 +1,5 @@
-"""Rollback: any failed gate or step leads here. Blue capacity and jobs first, then all traffic."""
+"""Rollback: any failed gate or step leads here. Blue capacity first (green's jobs stop starting runs),
+then all traffic, then scheduled jobs back on blue once green's running Job ended."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from airflow.sdk import BaseOperator, TriggerRule
 
 from include.slow_injection.builders.render import Wiring, notifications, platform_ref
 from include.slow_injection.spec.models import Wave
-from include.slow_injection.tasks.flow import EndWave, RollbackTraffic, RollbackWorkloads
+from include.slow_injection.tasks.flow import EndWave, HandJobsBack, RollbackTraffic, RollbackWorkloads
 
 GROUP = "rollback"
 
@@ -29,5 +30,14 @@ def build(wave: Wave, wiring: Wiring) -> BaseOperator:
     ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=wiring.decision_ids,
                     gate_ids=wiring.gate_ids, wave_id=wave.id, notifications=notifications(wave))
     wiring.rollback_markers >> restore
-    restore >> traffic >> ended
+    restore >> traffic
+    jobs = {s.name: s.workload.model_dump() for s in wave.services if s.exposure == "scheduled"}
+    if jobs:
+        hand_back = HandJobsBack(
+            task_id="jobs_to_blue", platform=platform_ref(wave), workloads=jobs,
+            wait_timeout=max(s.handover.wait_timeout for s in wave.services if s.exposure == "scheduled"), **args,
+        )
+        traffic >> hand_back >> ended
+    else:
+        traffic >> ended
     return ended

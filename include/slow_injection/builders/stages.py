@@ -16,11 +16,12 @@ class PlatformCheck(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     name: str
-    check: str  # rollout | handover_moment | first_run
+    check: str  # rollout | handover_moment | first_run | jobs | pods
     env: str = "green"
     interval: float = 5.0
     timeout: float
     margin: float = 0.0
+    limits: dict = {}  # jobs: runs, min_success_rate, max_duration, max_pod_restarts; pods: window, max_restarts
     workload: dict
     platform: dict
 
@@ -54,7 +55,10 @@ class Gate:
             p = self.spec
             what = {"rollout": "green's copy rolled out",
                     "handover_moment": f"no job running and the next run ≥ {format_duration(p.margin)} away",
-                    "first_run": "green's first scheduled run succeeded"}[p.check]
+                    "first_run": "green's first scheduled run succeeded",
+                    "jobs": f"{p.limits.get('runs')} green run(s) within limits {_limits(p.limits)}",
+                    "pods": f"no more than {p.limits.get('max_restarts')} pod restart(s) on {p.env} over "
+                            f"{format_duration(p.limits.get('window', 0))}"}[p.check]
             return f"wait: {what} (within {format_duration(p.timeout)})"
         h = self.spec
         return (f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} "
@@ -97,8 +101,15 @@ def ordered(wave: Wave, exposure: str) -> list[Service]:
     return out
 
 
-def platform_gate(wave: Wave, service: Service, check: str, timeout: float, margin: float = 0.0) -> Gate:
-    refs = {env: getattr(wave.environments, env).platform.model_dump() for env in ("blue", "green")}
-    spec = PlatformCheck(name=check, check=check, timeout=timeout, margin=margin,
+def platform_gate(wave: Wave, service: Service, check: str, timeout: float, margin: float = 0.0, *,
+                  env: str = "green", limits: dict | None = None, task_id: str | None = None) -> Gate:
+    refs = {e: getattr(wave.environments, e).platform.model_dump() for e in ("blue", "green")}
+    spec = PlatformCheck(name=check, check=check, env=env, timeout=timeout, margin=margin, limits=limits or {},
                          workload=service.workload.model_dump(), platform=refs)
-    return Gate(f"wait_{check}", "platform", spec, service.name, 0.0)
+    return Gate(task_id or f"wait_{check}", "platform", spec, service.name, 0.0)
+
+
+def _limits(limits: dict) -> str:
+    shown = {"min_success_rate": "success rate ≥ {:g}", "max_duration": "each ≤ {:g}s",
+             "max_pod_restarts": "pod restarts ≤ {}"}
+    return ", ".join(fmt.format(limits[k]) for k, fmt in shown.items() if limits.get(k) is not None)

@@ -1,9 +1,7 @@
 """Kubernetes platform driver (blue and green clusters, or two namespaces of one): copy workloads to
-green with the Fargate transforms, converge them, hand CronJobs over, retire and restore blue.
-
-NOT registered yet: the CronJob handover here only orders the suspends (blue first); waiting for a
-moment with no active Job and a safety margin before the next schedule — what makes it exactly-once —
-is still to do (issue 4). Clients come from the cncf-kubernetes provider's KubernetesHook.
+green with the Fargate transforms, converge them, hand CronJobs over exactly once, watch green's jobs
+and blue's pods, retire and restore blue. Clients come from the cncf-kubernetes provider's
+KubernetesHook (one Airflow Connection per side; the same one twice for two namespaces of a cluster).
 """
 
 from __future__ import annotations
@@ -16,21 +14,34 @@ from pydantic import BaseModel, ConfigDict, Field
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
 from include.slow_injection.kubernetes.handover import carry_over_status, next_run, safe_moment
 from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
-from include.slow_injection.kubernetes.preflight import Cluster, check
+from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
 from include.slow_injection.kubernetes.transforms import is_subset, to_green
-from include.slow_injection.ports import Change, Readiness
+from include.slow_injection.ports import Change, JobStillActive, Readiness
 
 RETIRED_FROM = "slow-injection.io/retired-from-replicas"
+ACTIVE_SINCE = "slow-injection.io/active-since"  # when the handover unsuspended this side (UTC)
 _API = {  # kind → (client class, snake-case name in its methods)
     "Deployment": ("AppsV1Api", "deployment"),
     "CronJob": ("BatchV1Api", "cron_job"),
+    "ConfigMap": ("CoreV1Api", "config_map"),
+    "Service": ("CoreV1Api", "service"),
 }
+_SERVER_FIELDS = ("clusterIP", "clusterIPs", "healthCheckNodePort")  # a Service copy gets its own
 
 
 class ProfileSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     selectors: list[dict[str, Any]] = Field(min_length=1)
+
+
+class EksProfiles(BaseModel):
+    """Read the Fargate profiles from EKS (amazon provider's EksHook) instead of listing them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    cluster: str = Field(min_length=1)
+    aws_connection: str = Field(default="aws_default", min_length=1)
+    region: str | None = None
 
 
 class KubeAccess:
@@ -69,10 +80,10 @@ class KubeAccess:
         call = getattr(self._api(api_name), f"patch_namespaced_{snake}_status")
         return json.loads(call(name, namespace, body, _preload_content=False).data)
 
-    def list(self, api_name: str, method: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list(self, api_name: str, method: str, namespace: str | None = None, **query: Any) -> list[dict[str, Any]]:
         call = getattr(self._api(api_name), method)
-        response = call(namespace, _preload_content=False) if namespace else call(_preload_content=False)
-        return json.loads(response.data).get("items", [])
+        args = (namespace,) if namespace else ()
+        return json.loads(call(*args, _preload_content=False, **query).data).get("items", [])
 
 
 class KubernetesPlatform:
@@ -83,19 +94,26 @@ class KubernetesPlatform:
         add_labels: dict[str, str] = Field(default_factory=dict, description="green labels, e.g. to pick a Fargate profile")
         strip_scheduling: bool = True
         requests_equal_limits: bool = True
-        fargate_profiles: list[ProfileSpec] | None = None
+        fargate_profiles: list[ProfileSpec] | None = Field(default=None, description="profiles to simulate")
+        fargate_profiles_from: EksProfiles | None = Field(default=None, description="or read them from EKS")
 
-    def __init__(self, blue: KubeAccess, green: KubeAccess, settings: Settings) -> None:
+    def __init__(self, blue: KubeAccess, green: KubeAccess, settings: Settings, clock: Any = None) -> None:
+        import datetime as dt
+
         self.blue, self.green, self.settings = blue, green, settings
+        self.now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, *, blue_ref: dict[str, Any] | None = None,
                   **_: Any) -> KubernetesPlatform:
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
+        if settings.fargate_profiles and settings.fargate_profiles_from:
+            raise ValueError("fargate_profiles and fargate_profiles_from: set one, not both")
         blue_conn = (blue_ref or {}).get("connection") or connection_id
-        return cls(KubeAccess(KubernetesHook(conn_id=blue_conn).get_conn()),
-                   KubeAccess(KubernetesHook(conn_id=connection_id).get_conn()), settings)
+        green = KubeAccess(KubernetesHook(conn_id=connection_id).get_conn())
+        blue = green if blue_conn == connection_id else KubeAccess(KubernetesHook(conn_id=blue_conn).get_conn())
+        return cls(blue, green, settings)
 
     def describe(self) -> str:
         return "kubernetes"
@@ -115,9 +133,7 @@ class KubernetesPlatform:
     def preflight(self, workload: dict[str, Any]) -> list[str]:
         blue = self._blue(workload)
         _, namespace, _ = self._where(workload, "green")
-        profiles = None
-        if self.settings.fargate_profiles is not None:
-            profiles = [FargateProfile.from_eks(p.model_dump()) for p in self.settings.fargate_profiles]
+        profiles = self._fargate_profiles()
         green_like = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
                               self.settings.requests_equal_limits)
         cluster = Cluster(
@@ -127,10 +143,59 @@ class KubernetesPlatform:
             pdbs=self.green.list("PolicyV1Api", "list_namespaced_pod_disruption_budget", namespace),
             profiles=profiles,
         )
-        return [str(f) for f in check(green_like, cluster, namespace)]
+        findings = [str(f) for f in check(green_like, cluster, namespace)]
+        blue_ns = workload["namespace"]
+        findings += [str(f) for d in self.blue.list("AppsV1Api", "list_namespaced_daemon_set", blue_ns)
+                     for f in check(d, cluster, blue_ns)]  # a DaemonSet of the namespace cannot follow it
+        return findings
+
+    def _fargate_profiles(self) -> list[FargateProfile] | None:
+        if self.settings.fargate_profiles is not None:
+            return [FargateProfile.from_eks(p.model_dump()) for p in self.settings.fargate_profiles]
+        source = self.settings.fargate_profiles_from
+        if source is None:
+            return None
+        from airflow.providers.amazon.aws.hooks.eks import EksHook
+
+        eks = EksHook(aws_conn_id=source.aws_connection, region_name=source.region).conn
+        names = eks.list_fargate_profiles(clusterName=source.cluster).get("fargateProfileNames", [])
+        return [FargateProfile.from_eks(eks.describe_fargate_profile(clusterName=source.cluster,
+                                                                     fargateProfileName=n)["fargateProfile"])
+                for n in names]
 
     def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         blue = self._blue(workload)
+        changes = self._copy_companions(workload, blue, apply)
+        return changes + self._converge_workload(workload, blue, apply)
+
+    def _copy_companions(self, workload: dict[str, Any], blue: dict[str, Any], apply: bool) -> list[Change]:
+        """ConfigMaps the pod template names and the Services the spec lists, copied before the workload."""
+        _, blue_ns, _ = self._where(workload, "blue")
+        _, green_ns, _ = self._where(workload, "green")
+        wanted = [("Service", n) for n in workload.get("copy_services") or []]
+        if workload.get("copy_config_maps"):
+            template = pod_template(blue) or {}
+            wanted += [("ConfigMap", n) for n in config_maps_named(template.get("spec") or {})]
+        changes = []
+        for kind, name in wanted:
+            source = self.blue.get(kind, blue_ns, name)
+            if source is None:
+                raise LookupError(f"blue {kind} {blue_ns}/{name} does not exist "
+                                  f"(named by {workload['kind']} {blue_ns}/{workload['name']})")
+            desired = _companion_copy(source, green_ns)
+            current = self.green.get(kind, green_ns, name)
+            target = f"green {kind} {green_ns}/{name}"
+            if current is None:
+                if apply:
+                    self.green.create(kind, green_ns, desired)
+                changes.append(Change(target, "absent", "present", apply))
+            elif not is_subset({k: v for k, v in desired.items() if k != "metadata"}, current):
+                if apply:
+                    self.green.patch(kind, green_ns, name, {k: v for k, v in desired.items() if k != "metadata"})
+                changes.append(Change(target, "drifted", "same as blue", apply))
+        return changes
+
+    def _converge_workload(self, workload: dict[str, Any], blue: dict[str, Any], apply: bool) -> list[Change]:
         kind, namespace, name = self._where(workload, "green")
         desired = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
                            self.settings.requests_equal_limits)
@@ -171,9 +236,24 @@ class KubernetesPlatform:
             return []
         other = "blue" if env == "green" else "green"
         access = {"blue": self.blue, "green": self.green}
+        kind, env_ns, name = self._where(workload, env)
+        current = access[env].get(kind, env_ns, name)
+        if current is None:
+            raise LookupError(f"{env} {kind} {env_ns}/{name} does not exist")
+        if not (current.get("spec") or {}).get("suspend"):
+            return self._suspend(access[other], other, workload, True, apply)  # already active here
         changes = self._suspend(access[other], other, workload, True, apply)
+        _, other_ns, _ = self._where(workload, other)
+        active = ((access[other].get(kind, other_ns, name) or {}).get("status") or {}).get("active") or []
+        if active and apply:
+            raise JobStillActive(f"{other} Job {', '.join(a.get('name', '?') for a in active)} of {kind} "
+                                 f"{other_ns}/{name} is still running; {env} stays suspended until it ends")
         changes += self._carry_last_schedule(access[other], other, access[env], env, workload, apply)
-        return changes + self._suspend(access[env], env, workload, False, apply)
+        if apply:
+            stamp = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            access[env].patch(kind, env_ns, name, {"metadata": {"annotations": {ACTIVE_SINCE: stamp}},
+                                                   "spec": {"suspend": False}})
+        return changes + [Change(f"{env} {kind} {env_ns}/{name}", "suspend=True", "suspend=False", apply)]
 
     def _carry_last_schedule(self, source: KubeAccess, source_env: str, target: KubeAccess, target_env: str,
                              workload: dict[str, Any], apply: bool) -> list[Change]:
@@ -193,8 +273,11 @@ class KubernetesPlatform:
                        f"lastScheduleTime={theirs}", apply)]
 
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
-        if workload["kind"] == "CronJob":
-            return self.activate(workload, "blue", apply)
+        if workload["kind"] == "CronJob":  # green starts no new run; blue resumes via activate once idle
+            kind, namespace, name = self._where(workload, "green")
+            if self.green.get(kind, namespace, name) is None:
+                return []
+            return self._suspend(self.green, "green", workload, True, apply)
         blue = self._blue(workload)
         kind, namespace, name = self._where(workload, "blue")
         retired_from = ((blue.get("metadata") or {}).get("annotations") or {}).get(RETIRED_FROM)
@@ -218,7 +301,7 @@ class KubernetesPlatform:
     def handover_moment(self, workload: dict[str, Any], margin: float) -> Readiness:
         import datetime as dt
 
-        moment = safe_moment(self._blue(workload), dt.datetime.now(dt.timezone.utc), dt.timedelta(seconds=margin))
+        moment = safe_moment(self._blue(workload), self.now(), dt.timedelta(seconds=margin))
         return Readiness("ready" if moment.safe else "waiting", moment.reason)
 
     def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
@@ -231,11 +314,12 @@ class KubernetesPlatform:
         cronjob = access.get(kind, namespace, name)
         if cronjob is None:
             return Readiness("failed", f"{env} {kind} {namespace}/{name} does not exist")
+        activated = ((cronjob.get("metadata") or {}).get("annotations") or {}).get(ACTIVE_SINCE)
+        if activated:  # a cleared-and-rerun gate still sees the runs since the handover
+            since = min(since, _epoch(activated))
         started = dt.datetime.fromtimestamp(since, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        jobs = [j for j in access.list("BatchV1Api", "list_namespaced_job", namespace)
-                if any(o.get("name") == name for o in (j["metadata"].get("ownerReferences") or []))
-                and j["metadata"].get("creationTimestamp", "") >= started]
-        for job in sorted(jobs, key=lambda j: j["metadata"]["creationTimestamp"]):
+        jobs = [j for j in self._jobs_of(access, namespace, name) if j["metadata"].get("creationTimestamp", "") >= started]
+        for job in jobs:
             outcome = _job_outcome(job)
             if outcome == "Complete":
                 return Readiness("ready", f"Job {job['metadata']['name']} succeeded")
@@ -244,7 +328,7 @@ class KubernetesPlatform:
             return Readiness("waiting", f"Job {job['metadata']['name']} is running")
         spec = cronjob.get("spec") or {}
         due = next_run(spec["schedule"], dt.datetime.fromtimestamp(since, dt.timezone.utc), spec.get("timeZone"))
-        late = (dt.datetime.now(dt.timezone.utc) - due).total_seconds()
+        late = (self.now() - due).total_seconds()
         if late > (spec.get("startingDeadlineSeconds") or 0) + 60:
             return Readiness("failed", f"the run due at {due:%H:%M:%S} did not start (missed)")
         return Readiness("waiting", f"next run due at {due:%H:%M:%S}")
@@ -261,6 +345,115 @@ class KubernetesPlatform:
             self.blue.patch(kind, namespace, name, {"metadata": {"annotations": {RETIRED_FROM: str(replicas)}},
                                                     "spec": {"replicas": 0}})
         return [Change(f"blue {kind} {namespace}/{name}", f"replicas={replicas}", "replicas=0", apply)]
+
+
+    @staticmethod
+    def _jobs_of(access: KubeAccess, namespace: str, cronjob: str) -> list[dict[str, Any]]:
+        jobs = [j for j in access.list("BatchV1Api", "list_namespaced_job", namespace)
+                if any(o.get("kind") == "CronJob" and o.get("name") == cronjob
+                       for o in (j["metadata"].get("ownerReferences") or []))]
+        return sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp", ""))
+
+    def watch_jobs(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
+        access = self.green if env == "green" else self.blue
+        kind, namespace, name = self._where(workload, env)
+        if kind != "CronJob":
+            return Readiness("failed", f"{kind} {namespace}/{name} runs no Jobs to watch")
+        started = _rfc3339(since)
+        jobs = [j for j in self._jobs_of(access, namespace, name)
+                if j["metadata"].get("creationTimestamp", "") >= started]
+        now = self.now()
+        runs, floor = int(limits.get("runs", 1)), float(limits.get("min_success_rate", 1.0))
+        longest, restarts, succeeded, finished = 0.0, 0, 0, 0
+        for job in jobs:
+            status = job.get("status") or {}
+            start = _epoch(status["startTime"]) if status.get("startTime") else None
+            outcome = _job_outcome(job)
+            end = _epoch(status["completionTime"]) if status.get("completionTime") else now.timestamp()
+            if start is not None:
+                longest = max(longest, end - start)
+            if outcome is not None:
+                finished += 1
+                succeeded += outcome == "Complete"
+            restarts += sum(c.get("restartCount", 0)
+                            for pod in access.list("CoreV1Api", "list_namespaced_pod", namespace,
+                                                   label_selector=f"job-name={job['metadata']['name']}")
+                            for c in (pod.get("status") or {}).get("containerStatuses") or [])
+        seen = f"{finished} finished run(s) ({succeeded} succeeded) on {env} since the watch began"
+        best_rate = (succeeded + max(runs - finished, 0)) / max(runs, finished)
+        if best_rate < floor:
+            return Readiness("failed", f"{seen}: success rate cannot reach {floor:g}")
+        if limits.get("max_duration") is not None and longest > float(limits["max_duration"]):
+            return Readiness("failed", f"{seen}: a run took {longest:.0f}s, over {float(limits['max_duration']):g}s")
+        if restarts > int(limits.get("max_pod_restarts", 0)):
+            return Readiness("failed", f"{seen}: {restarts} pod restart(s), over {limits.get('max_pod_restarts', 0)}")
+        if finished >= runs:
+            return Readiness("ready", f"{seen}, within limits")
+        return Readiness("waiting", f"{seen}; watching for {runs}")
+
+    def watch_pods(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
+        access = self.green if env == "green" else self.blue
+        kind, namespace, name = self._where(workload, env)
+        obj = access.get(kind, namespace, name)
+        if obj is None:
+            return Readiness("waiting", f"{env} {kind} {namespace}/{name} does not exist")
+        labels = (pod_template(obj) or {}).get("metadata", {}).get("labels") or {}
+        if kind == "Deployment":
+            labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or labels
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        pods = access.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=selector) if selector else []
+        if not pods:
+            return Readiness("waiting", f"no pods of {env} {kind} {namespace}/{name} to watch")
+        started = _rfc3339(since)
+        restarted = sorted(pod["metadata"]["name"] for pod in pods
+                           for c in (pod.get("status") or {}).get("containerStatuses") or []
+                           if ((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt", "") >= started)
+        most = int(limits.get("max_restarts", 0))
+        if len(restarted) > most:
+            return Readiness("failed", f"{len(restarted)} container restart(s) on {env} since the watch began "
+                                       f"({', '.join(restarted[:5])}), over {most}")
+        window = float(limits.get("window", 0))
+        if self.now().timestamp() - since >= window:
+            return Readiness("ready", f"{len(pods)} pod(s) of {env} {kind} {namespace}/{name} stable for {window:g}s")
+        return Readiness("waiting", f"{len(pods)} pod(s) stable so far")
+
+
+def config_maps_named(pod_spec: dict[str, Any]) -> list[str]:
+    """ConfigMaps a pod spec refers to: env valueFrom, envFrom, volumes (incl. projected)."""
+    names: list[str] = []
+    for c in list(pod_spec.get("initContainers") or []) + list(pod_spec.get("containers") or []):
+        names += [((e.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") for e in c.get("env") or []]
+        names += [(e.get("configMapRef") or {}).get("name") for e in c.get("envFrom") or []]
+    for volume in pod_spec.get("volumes") or []:
+        names.append((volume.get("configMap") or {}).get("name"))
+        names += [(s.get("configMap") or {}).get("name") for s in (volume.get("projected") or {}).get("sources") or []]
+    return sorted({n for n in names if n})
+
+
+def _companion_copy(source: dict[str, Any], namespace: str) -> dict[str, Any]:
+    meta = source.get("metadata") or {}
+    out = {"apiVersion": source.get("apiVersion"), "kind": source.get("kind"),
+           "metadata": {"name": meta["name"], "namespace": namespace, "labels": dict(meta.get("labels") or {})}}
+    for key in ("data", "binaryData"):
+        if key in source:
+            out[key] = source[key]
+    if source.get("kind") == "Service":
+        spec = {k: v for k, v in (source.get("spec") or {}).items() if k not in _SERVER_FIELDS}
+        spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports") or []]
+        out["spec"] = spec
+    return out
+
+
+def _rfc3339(epoch: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(ts: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
 
 
 def _job_outcome(job: dict[str, Any]) -> str | None:

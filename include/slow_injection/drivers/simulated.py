@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.ports import Change, Measurement, Probe, Readiness, Weights
+from include.slow_injection.ports import JobStillActive, Change, Measurement, Probe, Readiness, Weights
 
 DEFAULT_DIR = "/tmp/slow-injection-sim"
 
@@ -236,15 +236,17 @@ class SimulatedPlatform:
         other = "blue" if env == "green" else "green"
         if workload["kind"] != "CronJob":
             return []
-        # Suspend the other side first, so the job never runs in both.
-        return self._converge(workload, {other: {"suspended": True}}, apply) + self._converge(
-            workload, {env: {"suspended": False}}, apply
-        )
+        # Suspend the other side first, so the job never runs in both; wait out its running Job.
+        changes = self._converge(workload, {other: {"suspended": True}}, apply)
+        if apply and self.world.read().get("jobs_active", {}).get(self._key(workload, other)):
+            raise JobStillActive(f"a Job of {other} {self._key(workload, other)} is still running; "
+                                 f"{env} stays suspended until it ends")
+        return changes + self._converge(workload, {env: {"suspended": False}}, apply)
 
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
-        if workload["kind"] == "CronJob":
+        if workload["kind"] == "CronJob":  # green starts no new run; blue resumes via activate once idle
             green_exists = self._key(workload, "green") in self.world.read().get("workloads", {}).get("green", {})
-            return self.activate(workload, "blue", apply) if green_exists else []
+            return self._converge(workload, {"green": {"suspended": True}}, apply) if green_exists else []
         blue = self._blue(workload)
         wanted = blue.get("retired_from", blue.get("replicas", 1))
         return self._converge(workload, {"blue": {"replicas": wanted}}, apply)
@@ -277,6 +279,21 @@ class SimulatedPlatform:
         result = self.world.read().get("job_results", {}).get(key, "succeeded")
         state = {"succeeded": "ready", "failed": "failed"}.get(result, "waiting")
         return Readiness(state, f"first run of {env} {key}: {result}")
+
+    def watch_jobs(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
+        self.world.check("platform_down")
+        key = self._key(workload, env)
+        result = self.world.read().get("job_results", {}).get(key, "succeeded")
+        state = {"succeeded": "ready", "failed": "failed"}.get(result, "waiting")
+        return Readiness(state, f"runs of {env} {key}: {result}")
+
+    def watch_pods(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
+        self.world.check("platform_down")
+        key = self._key(workload, env)
+        restarts = self.world.read().get("pod_restarts", {}).get(key, 0)
+        if restarts > limits.get("max_restarts", 0):
+            return Readiness("failed", f"{restarts} pod restart(s) on {env} {key}")
+        return Readiness("ready", f"pods of {env} {key} stable")
 
 
 class SimulatedNotifier:

@@ -76,6 +76,10 @@ class GateRun:
             return self._driver.handover_moment(workload, float(self.gate["margin"]))
         if check == "first_run":
             return self._driver.first_run(workload, self.gate["env"], self.started_at)
+        if check == "jobs":
+            return self._driver.watch_jobs(workload, self.gate["env"], self.started_at, self.gate["limits"])
+        if check == "pods":
+            return self._driver.watch_pods(workload, self.gate["env"], self.started_at, self.gate["limits"])
         raise ValueError(f"unknown platform check {check!r}")
 
     def first_delay(self) -> float:

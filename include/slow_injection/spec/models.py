@@ -116,6 +116,12 @@ class Workload(Strict):
     green_namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = Field(
         default=None, description="namespace in green when it differs from blue's"
     )
+    copy_config_maps: bool = Field(
+        default=False, description="also copy the ConfigMaps the pod template names (env, envFrom, volumes)"
+    )
+    copy_services: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
+        default_factory=list, description="Services (by name, in blue's namespace) to copy beside the workload"
+    )
 
 
 class HealthCheck(Strict):
@@ -256,6 +262,30 @@ class Monitoring(Strict):
         return self
 
 
+class JobWatch(Strict):
+    """How each moved scheduled job must behave on green during parallel operation."""
+
+    runs: Annotated[int, Field(ge=1, le=1000)] = Field(default=1, description="green runs to watch before passing")
+    min_success_rate: Annotated[float, Field(ge=0, le=1)] = 1.0
+    max_duration: Duration | None = Field(default=None, description="longest a single run may take")
+    max_pod_restarts: Annotated[int, Field(ge=0)] = 0
+    timeout: Duration = Field(default=7200.0, description="the runs must have finished within this")
+
+
+class PodWatch(Strict):
+    """Blue's user-facing pods must stay stable while jobs run on green."""
+
+    window: Duration = 60.0
+    max_restarts: Annotated[int, Field(ge=0)] = 0
+
+
+class ParallelOperation(Monitoring):
+    """Users on blue, moved jobs on green: watch both (skipped when the wave moves no scheduled job)."""
+
+    jobs: JobWatch = Field(default_factory=JobWatch)
+    blue_pods: PodWatch = Field(default_factory=PodWatch)
+
+
 class Retries(Strict):
     count: Annotated[int, Field(ge=2, le=20)] = Field(
         default=3, description="retries of every side-effecting task (≥ 2: a transient backend error must not end a wave)"
@@ -286,7 +316,7 @@ class Wave(Strict):
     environments: Environments
     traffic_steps: list[TrafficStep] | None = Field(default=None, description="default steps for exposed services")
     services: Annotated[list[Service], Field(min_length=1)]
-    parallel_operation: Monitoring = Field(default_factory=Monitoring)
+    parallel_operation: ParallelOperation = Field(default_factory=ParallelOperation)
     validation: Monitoring = Field(default_factory=Monitoring)
     full_transition: Monitoring = Field(default_factory=Monitoring)
     release_monitoring: Monitoring = Field(default_factory=Monitoring)

@@ -106,7 +106,8 @@ def collect_decisions(ti: Any, decision_ids: list[str]) -> list[dict[str, Any]]:
 
 
 class RollbackWorkloads(WaveStep):
-    """First rollback step: blue capacity back and scheduled jobs back to blue (before traffic)."""
+    """First rollback step, before traffic moves: blue's capacity back, and moved scheduled jobs stop
+    starting runs on green (they resume on blue in HandJobsBack, once green's running Job ended)."""
 
     ui_color = "#fde2e1"
 
@@ -126,6 +127,40 @@ class RollbackWorkloads(WaveStep):
                 failures.append(f"{service}: {err}")
         if failures:
             raise RuntimeError("could not restore on blue (will retry): " + "; ".join(failures))
+        return {"dry_run": dry_run, "changes": changes}
+
+
+class HandJobsBack(WaveStep):
+    """Last rollback step: each scheduled job runs on blue again, with the handover's no-overlap rule:
+    blue is unsuspended only once green's running Job (if any) has ended. Waits up to `wait_timeout`."""
+
+    ui_color = "#fde2e1"
+
+    def __init__(self, *, platform: dict[str, Any], workloads: dict[str, dict[str, Any]], wait_timeout: float,
+                 poll_interval: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.platform, self.workloads = platform, workloads
+        self.wait_timeout, self.poll_interval = wait_timeout, poll_interval
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        import time
+
+        from include.slow_injection.ports import JobStillActive
+
+        dry_run = is_dry_run(context)
+        driver = build_platform(self.platform)
+        changes, deadline = [], time.monotonic() + self.wait_timeout
+        for service, workload in self.workloads.items():
+            while True:
+                try:
+                    changes += self.report_changes(driver.activate(workload, "blue", apply=not dry_run), dry_run)
+                    break
+                except JobStillActive as err:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{service}: {err} (waited {self.wait_timeout:.0f}s; will retry)") from err
+                    self.log.info("%s: %s; checking again in %.0fs", service, err, self.poll_interval)
+                    time.sleep(self.poll_interval)
+        self.log.info("wave %s: scheduled jobs back on blue", self.wave_id)
         return {"dry_run": dry_run, "changes": changes}
 
 

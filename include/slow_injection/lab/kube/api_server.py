@@ -1,7 +1,8 @@
-"""A small stateful Kubernetes API server for tests: the official client talks HTTP to it.
+"""A small stateful Kubernetes API server, the stand-in for a cluster in tests and the lab: the
+official client talks HTTP to it.
 
-No controllers run: readiness, CronJob scheduling and Job completion happen only when a test (or a
-simulated controller) writes them through `store`. Serves what the drivers need: discovery, namespaces,
+Readiness, CronJob scheduling and Job completion happen only when a test writes them through `store`
+or the stand-in controllers (controllers.py) run. Serves what the drivers need: discovery, namespaces,
 list (labelSelector =, !=, in), get, create, replace, merge/strategic-merge/JSON patch, delete, and the
 `status` and `scale` subresources, with `Status` error bodies.
 """
@@ -13,6 +14,7 @@ import datetime as dt
 import itertools
 import json
 import re
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -159,6 +161,10 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stall per reply
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -288,7 +294,8 @@ class KubernetesTestServer:
         self.store = Store()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.store))
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
 
     @property
     def url(self) -> str:

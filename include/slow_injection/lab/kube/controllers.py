@@ -1,0 +1,193 @@
+"""Controllers for the stand-in API server: Deployments roll out, CronJobs start Jobs, Jobs finish.
+
+They behave like Kubernetes' where a migration depends on it: a Deployment's status follows its spec
+after a short delay (or reports ProgressDeadlineExceeded); an unsuspended CronJob starts the most
+recent scheduled time it missed since status.lastScheduleTime (or its creation) if that time is
+within startingDeadlineSeconds, and keeps status.active; a Job's pod runs, then the Job completes or
+fails. Every start is recorded in `runs`. The clock is either real or advanced by `tick` (tests).
+
+Stand-in knobs are annotations on the Deployment or CronJob (the lab's faults use them):
+    stand-in.slow-injection.io/job-seconds    how long a Job runs (default 2)
+    stand-in.slow-injection.io/job-outcome    succeed | fail | hang (default succeed)
+    stand-in.slow-injection.io/pod-restarts   restarts each new pod reports (default 0)
+    stand-in.slow-injection.io/rollout        ok | fail (default ok: ready after rollout-seconds)
+    stand-in.slow-injection.io/rollout-seconds (default 1)
+Unlike Kubernetes, a six-field schedule (seconds last, as croniter reads it) is accepted, so a lab
+job can run every 20 s; Job names carry the scheduled time in epoch seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from croniter import croniter
+
+KNOB = "stand-in.slow-injection.io/"
+
+
+def parse(ts: str) -> dt.datetime:
+    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+
+
+def fmt(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _knob(obj: dict[str, Any], name: str, default: str) -> str:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(KNOB + name, default)
+
+
+class StandInControllers:
+    def __init__(self, store: Any, start: dt.datetime | None = None) -> None:
+        """`start` given: a simulated clock that only `tick` advances; None: real time."""
+        self.store, self.simulated = store, start is not None
+        self.now = start or dt.datetime.now(dt.timezone.utc)
+        if self.simulated:
+            store.clock = lambda: self.now  # objects are created at the simulated time
+        self.runs: list[tuple[str, str, dt.datetime]] = []  # (namespace, CronJob, scheduled time)
+        self.skipped: list[tuple[str, str, dt.datetime]] = []
+        self._seen: dict[tuple[str, str, int], dt.datetime] = {}  # Deployment generation → first seen
+
+    def tick(self, seconds: float = 1.0) -> None:
+        if self.simulated:
+            self.now += dt.timedelta(seconds=seconds)
+        else:
+            self.now = dt.datetime.now(dt.timezone.utc)
+        with self.store.lock:
+            self._deployments()
+            self._cronjobs()
+            self._jobs()
+
+    def run_in_background(self, every: float = 0.25) -> threading.Event:
+        """Real-time mode: tick until the returned event is set."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every):
+                self.tick()
+
+        threading.Thread(target=loop, daemon=True, name="stand-in-controllers").start()
+        return stop
+
+    # --- Deployments ---------------------------------------------------------------------------
+    def _deployments(self) -> None:
+        for obj in self.store.list("deployments", None):
+            meta, spec = obj["metadata"], obj["spec"]
+            key = (meta["namespace"], meta["name"], meta.get("generation", 1))
+            first_seen = self._seen.setdefault(key, self.now)
+            if (self.now - first_seen).total_seconds() < float(_knob(obj, "rollout-seconds", "1")):
+                continue
+            wanted = spec.get("replicas", 1)
+            if _knob(obj, "rollout", "ok") == "fail":
+                status = {"observedGeneration": meta.get("generation", 1), "replicas": wanted, "updatedReplicas": 0,
+                          "conditions": [{"type": "Progressing", "status": "False",
+                                          "reason": "ProgressDeadlineExceeded",
+                                          "message": f'ReplicaSet "{meta["name"]}" has timed out progressing.'}]}
+            else:
+                status = {"observedGeneration": meta.get("generation", 1), "replicas": wanted,
+                          "updatedReplicas": wanted, "readyReplicas": wanted, "availableReplicas": wanted,
+                          "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                                         {"type": "Progressing", "status": "True",
+                                          "reason": "NewReplicaSetAvailable"}]}
+                self._pods_for(obj, wanted)
+            if obj.get("status") != status:
+                obj["status"] = status
+                self.store.put("deployments", obj)
+
+    def _pods_for(self, deployment: dict[str, Any], wanted: int) -> None:
+        meta = deployment["metadata"]
+        labels = (deployment["spec"]["template"].get("metadata") or {}).get("labels") or {}
+        names = {f"{meta['name']}-{i}" for i in range(wanted)}
+        for pod in self.store.list("pods", meta["namespace"]):
+            owner = (pod["metadata"].get("labels") or {}).get("stand-in/deployment")
+            if owner == meta["name"] and pod["metadata"]["name"] not in names:
+                self.store.delete("pods", meta["namespace"], pod["metadata"]["name"])
+        for name in sorted(names):
+            if self.store.get("pods", meta["namespace"], name) is None:
+                self._new_pod(deployment, name, {**labels, "stand-in/deployment": meta["name"]}, "Running")
+
+    def _new_pod(self, owner: dict[str, Any], name: str, labels: dict[str, str], phase: str) -> None:
+        restarts = int(_knob(owner, "pod-restarts", "0"))
+        container = {"name": "main", "ready": phase == "Running", "restartCount": restarts}
+        if restarts:
+            container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": fmt(self.now)}}
+        self.store.put("pods", {"metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
+                                             "labels": labels},
+                                "spec": {"containers": [{"name": "main", "image": "stand-in"}]},
+                                "status": {"phase": phase, "containerStatuses": [container]}}, creating=True)
+
+    # --- CronJobs ------------------------------------------------------------------------------
+    def _cronjobs(self) -> None:
+        for obj in self.store.list("cronjobs", None):
+            spec, status, meta = obj["spec"], obj.setdefault("status", {}), obj["metadata"]
+            if spec.get("suspend"):
+                continue
+            since = parse(status.get("lastScheduleTime") or meta["creationTimestamp"])
+            missed = None
+            it = croniter(spec["schedule"], since)
+            while (t := it.get_next(dt.datetime)) <= self.now:
+                missed = t
+            if missed is None:
+                continue
+            status["lastScheduleTime"] = fmt(missed)
+            deadline = spec.get("startingDeadlineSeconds")
+            if deadline is not None and (self.now - missed).total_seconds() > deadline:
+                self.skipped.append((meta["namespace"], meta["name"], missed))  # as the controller does
+            else:
+                self.runs.append((meta["namespace"], meta["name"], missed))
+                job = self._start_job(obj, missed)
+                status.setdefault("active", []).append(
+                    {"kind": "Job", "namespace": meta["namespace"], "name": job["metadata"]["name"]})
+            self.store.put("cronjobs", obj)
+
+    def _start_job(self, cronjob: dict[str, Any], scheduled: dt.datetime) -> dict[str, Any]:
+        meta = cronjob["metadata"]
+        name = f"{meta['name']}-{int(scheduled.timestamp())}"
+        template = cronjob["spec"]["jobTemplate"]
+        annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(KNOB)}
+        annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = scheduled.isoformat()
+        job = self.store.put("jobs", {
+            "metadata": {"name": name, "namespace": meta["namespace"], "annotations": annotations,
+                         "labels": {**((template.get("metadata") or {}).get("labels") or {}), "job-name": name},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": meta["name"],
+                                              "uid": meta["uid"], "controller": True}]},
+            "spec": template.get("spec") or {},
+            "status": {"startTime": fmt(self.now), "active": 1},
+        }, creating=True)
+        self._new_pod(job, f"{name}-pod", {"job-name": name}, "Running")
+        return job
+
+    # --- Jobs ----------------------------------------------------------------------------------
+    def _jobs(self) -> None:
+        for job in self.store.list("jobs", None):
+            status, meta = job.get("status") or {}, job["metadata"]
+            if not status.get("active") or _knob(job, "job-outcome", "succeed") == "hang":
+                continue
+            if (self.now - parse(status["startTime"])).total_seconds() < float(_knob(job, "job-seconds", "2")):
+                continue
+            ok = _knob(job, "job-outcome", "succeed") != "fail"
+            job["status"] = {"startTime": status["startTime"], "completionTime": fmt(self.now),
+                             "succeeded" if ok else "failed": 1,
+                             "conditions": [{"type": "Complete" if ok else "Failed", "status": "True",
+                                             "lastTransitionTime": fmt(self.now)}]}
+            self.store.put("jobs", job)
+            pod = self.store.get("pods", meta["namespace"], f"{meta['name']}-pod")
+            if pod is not None:
+                pod["status"]["phase"] = "Succeeded" if ok else "Failed"
+                self.store.put("pods", pod)
+            self._finished(job, ok)
+
+    def _finished(self, job: dict[str, Any], ok: bool) -> None:
+        owner = next(iter(job["metadata"].get("ownerReferences") or []), None)
+        cronjob = owner and self.store.get("cronjobs", job["metadata"]["namespace"], owner["name"])
+        if not cronjob:
+            return
+        status = cronjob.setdefault("status", {})
+        status["active"] = [a for a in status.get("active") or [] if a["name"] != job["metadata"]["name"]]
+        if not status["active"]:
+            del status["active"]
+        if ok:
+            status["lastSuccessfulTime"] = fmt(self.now)
+        self.store.put("cronjobs", cronjob)
