@@ -157,11 +157,19 @@ class KubernetesPlatform:
             return None
         from airflow.providers.amazon.aws.hooks.eks import EksHook
 
-        eks = EksHook(aws_conn_id=source.aws_connection, region_name=source.region).conn
-        names = eks.list_fargate_profiles(clusterName=source.cluster).get("fargateProfileNames", [])
-        return [FargateProfile.from_eks(eks.describe_fargate_profile(clusterName=source.cluster,
-                                                                     fargateProfileName=n)["fargateProfile"])
-                for n in names]
+        try:
+            eks = EksHook(aws_conn_id=source.aws_connection, region_name=source.region).conn
+            names, token = [], None
+            while True:
+                page = eks.list_fargate_profiles(clusterName=source.cluster, **({"nextToken": token} if token else {}))
+                names += page.get("fargateProfileNames", [])
+                if not (token := page.get("nextToken")):
+                    break
+            return [FargateProfile.from_eks(eks.describe_fargate_profile(
+                clusterName=source.cluster, fargateProfileName=n)["fargateProfile"]) for n in names]
+        except Exception as err:  # noqa: BLE001 - name what could not be read, whatever the SDK raised
+            raise LookupError(f"fargate_profiles_from: could not read the Fargate profiles of EKS cluster "
+                              f"{source.cluster!r} through connection {source.aws_connection!r}: {err}") from err
 
     def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         blue = self._blue(workload)

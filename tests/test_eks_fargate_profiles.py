@@ -1,0 +1,84 @@
+"""Fargate profiles read from EKS (moto in server mode, through the amazon provider's EksHook) drive
+the preflight's profile-match simulation, like profiles written in the spec."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import boto3
+import pytest
+from kubernetes import config
+
+from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
+from include.slow_injection.lab.kube.api_server import KubernetesTestServer
+from tests.test_kubernetes_platform import DEPLOYMENT, blue_deployment
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def eks_endpoint():  # noqa: ANN201
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    eks = boto3.client("eks", endpoint_url=url, region_name="eu-west-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    eks.create_cluster(name="prod", roleArn="arn:aws:iam::123456789012:role/eks",
+                       resourcesVpcConfig={"subnetIds": ["subnet-1"]})
+    for name, selectors in [("shop-web", [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}]),
+                            ("batch", [{"namespace": "batch-*"}])]:
+        eks.create_fargate_profile(fargateProfileName=name, clusterName="prod", selectors=selectors,
+                                   podExecutionRoleArn="arn:aws:iam::123456789012:role/fargate",
+                                   subnets=["subnet-1"])
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def cluster(monkeypatch, eks_endpoint):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"region_name": "eu-west-1", "endpoint_url": eks_endpoint}}))
+    with KubernetesTestServer() as server:
+        api = KubeAccess(config.new_client_from_config_dict(server.kubeconfig()))
+        api.create("Deployment", "shop", blue_deployment())
+        yield api
+
+
+def driver(api: KubeAccess, **settings: object) -> KubernetesPlatform:
+    return KubernetesPlatform(api, api, KubernetesPlatform.Settings(
+        fargate_profiles_from={"cluster": "prod", "aws_connection": "aws_moto"}, **settings))
+
+
+def profile_findings(findings: list[str]) -> list[str]:
+    return [f for f in findings if "[fargate-profile]" in f]
+
+
+def test_a_green_copy_labelled_for_an_eks_profile_matches_it(cluster) -> None:  # noqa: ANN001
+    assert profile_findings(driver(cluster, add_labels={"compute": "fargate"}).preflight(DEPLOYMENT)) == []
+
+
+def test_without_the_label_no_eks_profile_matches_and_the_pods_would_stay_pending(cluster) -> None:  # noqa: ANN001
+    findings = profile_findings(driver(cluster).preflight(DEPLOYMENT))
+    assert findings == ["Deployment shop-fargate/web: no Fargate profile selects namespace shop-fargate with "
+                        "labels {'app': 'web'}: its pods would stay Pending [fargate-profile]"]
+
+
+def test_a_wildcard_namespace_profile_from_eks_matches(cluster) -> None:  # noqa: ANN001
+    workload = {**DEPLOYMENT, "green_namespace": "batch-nightly"}
+    assert profile_findings(driver(cluster).preflight(workload)) == []
+
+
+def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:  # noqa: ANN001
+    platform = KubernetesPlatform(cluster, cluster, KubernetesPlatform.Settings(
+        fargate_profiles_from={"cluster": "nope", "aws_connection": "aws_moto"}))
+    with pytest.raises(Exception, match="nope"):
+        platform.preflight(DEPLOYMENT)
