@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
 
 import yaml
@@ -56,7 +56,8 @@ def healthy_world() -> dict[str, Any]:
 
 def write(folder, data: dict[str, Any], name: str | None = None):  # noqa: ANN001, ANN201
     path = folder / f"{name or data['id']}.yaml"
-    path.write_text(yaml.safe_dump(copy.deepcopy(data), sort_keys=False))
+    unshared = json.loads(json.dumps(data))  # shared dicts would become YAML aliases, which specs refuse
+    path.write_text(yaml.safe_dump(unshared, sort_keys=False))
     return path
 
 

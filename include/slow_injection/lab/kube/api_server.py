@@ -112,6 +112,7 @@ class Store:
         self.versions = itertools.count(1)
         self.requests: list[tuple[str, str]] = []
         self.clock = lambda: dt.datetime.now(dt.timezone.utc)  # a simulated controller may replace it
+        self.faults: dict[str, dict[str, str]] = {}  # stand-in knobs per namespace (controllers.py)
 
     def put(self, plural: str, obj: dict[str, Any], creating: bool = False) -> dict[str, Any]:
         version, kind, namespaced = RESOURCES[plural]
@@ -185,6 +186,12 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
             store.requests.append((method, url.path))
             if url.path in ("/version", "/version/"):
                 return self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-slow-injection-test"})
+            if url.path == "/stand-in/faults":  # not Kubernetes: the lab's fault switch
+                if method == "POST":
+                    body = self._body()
+                    for namespace, knobs in body.items():
+                        store.faults[namespace] = {k: str(v) for k, v in (knobs or {}).items()}
+                return self._send(200, store.faults)
             if url.path in ("/api", "/api/"):
                 return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
             if url.path in ("/apis", "/apis/"):

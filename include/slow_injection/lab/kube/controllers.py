@@ -12,6 +12,7 @@ Stand-in knobs are annotations on the Deployment or CronJob (the lab's faults us
     stand-in.slow-injection.io/pod-restarts   restarts each new pod reports (default 0)
     stand-in.slow-injection.io/rollout        ok | fail (default ok: ready after rollout-seconds)
     stand-in.slow-injection.io/rollout-seconds (default 1)
+The same knobs can be set for a whole namespace in `faults` (the lab's drills break green only).
 Unlike Kubernetes, a six-field schedule (seconds last, as croniter reads it) is accepted, so a lab
 job can run every 20 s; Job names carry the scheduled time in epoch seconds, not minutes.
 """
@@ -35,8 +36,6 @@ def fmt(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _knob(obj: dict[str, Any], name: str, default: str) -> str:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(KNOB + name, default)
 
 
 class StandInControllers:
@@ -49,6 +48,16 @@ class StandInControllers:
         self.runs: list[tuple[str, str, dt.datetime]] = []  # (namespace, CronJob, scheduled time)
         self.skipped: list[tuple[str, str, dt.datetime]] = []
         self._seen: dict[tuple[str, str, int], dt.datetime] = {}  # Deployment generation → first seen
+
+    @property
+    def faults(self) -> dict[str, dict[str, str]]:
+        """namespace → knobs that override annotations (kept on the store: the API server sets them too)."""
+        return self.store.faults
+
+    def _knob(self, obj: dict[str, Any], name: str, default: str) -> str:
+        meta = obj.get("metadata") or {}
+        fault = self.faults.get(meta.get("namespace", ""), {}).get(name)
+        return fault if fault is not None else (meta.get("annotations") or {}).get(KNOB + name, default)
 
     def tick(self, seconds: float = 1.0) -> None:
         if self.simulated:
@@ -77,10 +86,10 @@ class StandInControllers:
             meta, spec = obj["metadata"], obj["spec"]
             key = (meta["namespace"], meta["name"], meta.get("generation", 1))
             first_seen = self._seen.setdefault(key, self.now)
-            if (self.now - first_seen).total_seconds() < float(_knob(obj, "rollout-seconds", "1")):
+            if (self.now - first_seen).total_seconds() < float(self._knob(obj, "rollout-seconds", "1")):
                 continue
             wanted = spec.get("replicas", 1)
-            if _knob(obj, "rollout", "ok") == "fail":
+            if self._knob(obj, "rollout", "ok") == "fail":
                 status = {"observedGeneration": meta.get("generation", 1), "replicas": wanted, "updatedReplicas": 0,
                           "conditions": [{"type": "Progressing", "status": "False",
                                           "reason": "ProgressDeadlineExceeded",
@@ -109,7 +118,7 @@ class StandInControllers:
                 self._new_pod(deployment, name, {**labels, "stand-in/deployment": meta["name"]}, "Running")
 
     def _new_pod(self, owner: dict[str, Any], name: str, labels: dict[str, str], phase: str) -> None:
-        restarts = int(_knob(owner, "pod-restarts", "0"))
+        restarts = int(self._knob(owner, "pod-restarts", "0"))
         container = {"name": "main", "ready": phase == "Running", "restartCount": restarts}
         if restarts:
             container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": fmt(self.now)}}
@@ -163,11 +172,11 @@ class StandInControllers:
     def _jobs(self) -> None:
         for job in self.store.list("jobs", None):
             status, meta = job.get("status") or {}, job["metadata"]
-            if not status.get("active") or _knob(job, "job-outcome", "succeed") == "hang":
+            if not status.get("active") or self._knob(job, "job-outcome", "succeed") == "hang":
                 continue
-            if (self.now - parse(status["startTime"])).total_seconds() < float(_knob(job, "job-seconds", "2")):
+            if (self.now - parse(status["startTime"])).total_seconds() < float(self._knob(job, "job-seconds", "2")):
                 continue
-            ok = _knob(job, "job-outcome", "succeed") != "fail"
+            ok = self._knob(job, "job-outcome", "succeed") != "fail"
             job["status"] = {"startTime": status["startTime"], "completionTime": fmt(self.now),
                              "succeeded" if ok else "failed": 1,
                              "conditions": [{"type": "Complete" if ok else "Failed", "status": "True",
