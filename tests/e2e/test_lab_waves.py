@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import math
 import time
+import urllib.request
 
 import pytest
 
@@ -96,6 +97,10 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # 
     run_start = epoch(tis["preparation.plan_wave"]["start_date"])
     counts = load_between(lab, run_start, time.time())
     assert counts.get("blue_5xx", 0) == 0 and counts.get("green_5xx", 0) == 0, counts
+    assert suspended(lab, "lab", "report") and not suspended(lab, "lab-fargate", "report")  # the job moved
+    assert kube(lab, "/apis/apps/v1/namespaces/lab/deployments/web")["spec"]["replicas"] == 0  # blue retired
+    green_web = kube(lab, "/apis/apps/v1/namespaces/lab-fargate/deployments/web")
+    assert green_web["status"]["readyReplicas"] == 2 and green_web["metadata"]["labels"]["compute"] == "fargate"
 
 
 def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None:  # noqa: ANN001
@@ -117,7 +122,18 @@ def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None
     assert tis["gradual_transition.web.step2_25pct.rollback_requested"]["state"] == "success"
     assert tis["rollback.restore_blue_workloads"]["state"] == "success"
     assert tis["rollback.traffic_to_blue"]["state"] == "success"
+    assert tis["rollback.jobs_to_blue"]["state"] == "success"
     assert tis["rollback.wave_rolled_back"]["state"] == "failed"
+    assert not suspended(lab, "lab", "report") and suspended(lab, "lab-fargate", "report")  # the job is back
+
+
+def kube(lab, path: str) -> dict:  # noqa: ANN001
+    with urllib.request.urlopen(f"{lab.lab.kube_url}{path}", timeout=5) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
+
+
+def suspended(lab, namespace: str, name: str) -> bool:  # noqa: ANN001
+    return bool(kube(lab, f"/apis/batch/v1/namespaces/{namespace}/cronjobs/{name}")["spec"].get("suspend"))
 
 
 def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> None:  # noqa: ANN001

@@ -49,7 +49,7 @@ def build_dag(wave: Wave) -> DAG:
                 render_phase(wave, builder.PHASE, builder.stages(wave), wiring)
         with TaskGroup(post_release.PHASE, tooltip="retire blue, announce, report") as post:
             completed = post_release.build(wave, wiring)
-        with TaskGroup(rollback.GROUP, tooltip="blue capacity and jobs back, then all traffic to blue"):
+        with TaskGroup(rollback.GROUP, tooltip="blue capacity back, then all traffic, then jobs once green is idle"):
             rolled_back = rollback.build(wave, wiring)
         held = EndWave(task_id="wave_held", outcome="held", decision_ids=wiring.decision_ids, wave_id=wave.id,
                        notifications=notifications(wave), trigger_rule=TriggerRule.ONE_SUCCESS)

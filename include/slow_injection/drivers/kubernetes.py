@@ -246,6 +246,8 @@ class KubernetesPlatform:
         access = {"blue": self.blue, "green": self.green}
         kind, env_ns, name = self._where(workload, env)
         current = access[env].get(kind, env_ns, name)
+        if current is None and not apply:  # dry-run: the copy it would hand over to is not made either
+            return [Change(f"{env} {kind} {env_ns}/{name}", "absent", "suspend=False", apply)]
         if current is None:
             raise LookupError(f"{env} {kind} {env_ns}/{name} does not exist")
         if not (current.get("spec") or {}).get("suspend"):

@@ -61,14 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     drill = args.command == "drill"
     lab, airflow = stack()
     print("Slow Injection lab: real HAProxy (runtime API), real Prometheus, real HTTP traffic on loopback.")
-    print("The platform driver (Kubernetes) is SIMULATED here until the Kubernetes driver lands.\n")
+    print("Kubernetes here is a STAND-IN, not a cluster: the real Kubernetes driver (official client through")
+    print("the KubernetesHook) talks to a small API server whose simulated controllers roll Deployments out")
+    print("and run the report CronJob every 10 s (a schedule real Kubernetes cannot express).\n")
     lab.stop()
     airflow.stop()
     print("starting the lab (blue, green, HAProxy, Prometheus, load generator) …", flush=True)
     lab.start()
     router = HAProxyRouter(HAProxyRuntime(str(lab.admin_socket)),
                            HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
-    print(f"  traffic: {lab.frontend_url} (20 req/s) · Prometheus: {lab.prometheus_url}")
+    print(f"  traffic: {lab.frontend_url} (20 req/s) · Prometheus: {lab.prometheus_url} · "
+          f"stand-in Kubernetes API: {lab.kube_url}")
     print("starting Airflow on PostgreSQL (api-server, scheduler, dag-processor, triggerer) …", flush=True)
     t0 = time.time()
     airflow.start()
@@ -98,13 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             if task_id in done or ti["state"] not in ("success", "failed"):
                 continue
             done.add(task_id)
-            if any(part in task_id for part in (".gate_", ".health_", ".wait_")):
+            if any(part in task_id for part in (".gate_", ".health_", ".wait_", ".jobs_", ".pods_")):
                 verdict = airflow.xcom(DAG, run_id, task_id, "verdict") or {}
                 if verdict:
                     print(f"  {now - started:6.1f}s  {task_id}: {_gate_line(verdict)}", flush=True)
                     if verdict.get("status") == "fail" and detected is None:
                         detected = verdict.get("finished_at")
-            elif ti["state"] == "failed" or task_id.endswith(("wave_completed", "traffic_to_blue", "preflight")):
+            elif ti["state"] == "failed" or task_id.endswith(("wave_completed", "traffic_to_blue", "preflight",
+                                                               "hand_over", "jobs_to_blue")):
                 print(f"  {now - started:6.1f}s  {task_id}: {ti['state']}", flush=True)
         state = airflow.run_state(DAG, run_id)
         if state in ("success", "failed"):

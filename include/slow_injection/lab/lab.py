@@ -1,4 +1,5 @@
-"""The lab on loopback: blue and green demo services, HAProxy in front, Prometheus, a load generator.
+"""The lab on loopback: blue and green demo services, HAProxy in front, Prometheus, a load generator,
+and a stand-in Kubernetes API (not a cluster: an API server with simulated controllers).
 
     python -m include.slow_injection.lab.lab start|stop [--root .lab]
 """
@@ -27,11 +28,12 @@ class Ports:
     blue: int = 18081
     green: int = 18082
     prometheus: int = 19090
+    kube: int = 16443
 
     @classmethod
     def free(cls) -> Ports:
         """Ports the kernel says are free now (for tests that run beside a demo)."""
-        socks = [socket.socket() for _ in range(4)]
+        socks = [socket.socket() for _ in range(5)]
         try:
             for s in socks:
                 s.bind(("127.0.0.1", 0))
@@ -85,32 +87,48 @@ class Lab:
         return self.root / "load.json"
 
     @property
-    def sim_dir(self) -> Path:
-        return self.root / "sim"
+    def kube_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.kube}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig.json"
 
     def airflow_env(self) -> dict[str, str]:
-        """What Airflow needs to reach the lab: AIRFLOW_CONN_* connections and the simulated platform."""
+        """What Airflow needs to reach the lab: AIRFLOW_CONN_* connections."""
         http = {"conn_type": "http", "host": "127.0.0.1", "schema": "http"}
         return {
             "AIRFLOW_CONN_LAB_HAPROXY": json.dumps({"conn_type": "generic", "host": str(self.admin_socket)}),
             "AIRFLOW_CONN_LAB_PROMETHEUS": json.dumps({**http, "port": self.ports.prometheus}),
             "AIRFLOW_CONN_LAB_GREEN": json.dumps({**http, "port": self.ports.green}),
-            "SLOW_INJECTION_SIM_DIR": str(self.sim_dir),
+            "AIRFLOW_CONN_LAB_KUBE": json.dumps({"conn_type": "kubernetes",
+                                                 "extra": {"kube_config_path": str(self.kubeconfig)}}),
         }
 
-    def seed_platform(self) -> None:
-        """The lab has no Kubernetes yet: its platform is the simulated driver, with blue's web Deployment."""
-        import os
+    def kube_call(self, path: str, body: dict | None = None) -> dict:
+        """The stand-in's own endpoints (not Kubernetes): /stand-in/reset, /stand-in/faults."""
+        request = urllib.request.Request(f"{self.kube_url}{path}", data=json.dumps(body or {}).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
 
-        from include.slow_injection.drivers.simulated import SimulatedWorld
+    def reset_platform(self) -> None:
+        """The stand-in cluster back to blue only: web Deployment and report CronJob, no faults."""
+        self.kube_call("/stand-in/reset")
 
-        os.environ["SLOW_INJECTION_SIM_DIR"] = str(self.sim_dir)
-        SimulatedWorld("lab").reset({"workloads": {"blue": {"Deployment/lab/web": {"replicas": 2}}}})
+    def set_job_fault(self, namespace: str, **knobs: object) -> dict:
+        """Stand-in knobs for every Job of a namespace, e.g. job_outcome="fail" (see controllers.py)."""
+        return self.kube_call("/stand-in/faults", {namespace: {k.replace("_", "-"): v for k, v in knobs.items()}})
 
     # --- configuration ---------------------------------------------------------------------
     def write_configs(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         p = self.ports
+        self.kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
+            "clusters": [{"name": "stand-in", "cluster": {"server": self.kube_url}}],
+            "users": [{"name": "stand-in", "user": {"token": "lab"}}],
+            "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in"}}]}))
         (self.root / "haproxy.cfg").write_text(f"""global
     stats socket {self.admin_socket} mode 600 level admin
     maxconn 2000
@@ -151,11 +169,13 @@ scrape_configs:
         self.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
                         logs / "haproxy.log")
         self.start_prometheus()
-        self.seed_platform()
+        self.book.start("kube", [py, "-m", "include.slow_injection.lab.kube", "--port", str(self.ports.kube)],
+                        logs / "kube.log")
         for env in ("blue", "green"):
             wait_http(f"{self.service_url(env)}/healthz", f"{env} service")
         wait_until(lambda: self.admin_socket.exists(), "HAProxy admin socket")
         wait_http(f"{self.prometheus_url}/-/ready", "Prometheus")
+        wait_http(f"{self.kube_url}/version", "stand-in Kubernetes API")
         self.book.start("load", [py, "-m", "include.slow_injection.lab.load", "--url", self.frontend_url,
                                  "--rate", str(self.load_rate), "--duration", str(self.load_duration),
                                  "--out", str(self.load_file)], logs / "load.log")

@@ -158,7 +158,7 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
             "reason": reason, "code": code}
 
 
-def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
+def make_handler(store: Store, on_reset: Any = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -192,6 +192,13 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
                     for namespace, knobs in body.items():
                         store.faults[namespace] = {k: str(v) for k, v in (knobs or {}).items()}
                 return self._send(200, store.faults)
+            if url.path == "/stand-in/reset" and method == "POST":  # not Kubernetes: the lab's clean slate
+                with store.lock:
+                    store.objects.clear()
+                    store.faults.clear()
+                    if on_reset is not None:
+                        on_reset(store)
+                return self._send(200, {"objects": len(store.objects)})
             if url.path in ("/api", "/api/"):
                 return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
             if url.path in ("/apis", "/apis/"):
@@ -297,9 +304,9 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
 
 
 class KubernetesTestServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, on_reset: Any = None) -> None:
         self.store = Store()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.store))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(self.store, on_reset))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
