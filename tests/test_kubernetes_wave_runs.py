@@ -64,6 +64,10 @@ def assert_exactly_once(controllers: StandInControllers) -> None:
     assert len(times) == len(set(times)), "a scheduled time ran twice"
     assert all(b - a == dt.timedelta(seconds=10) for a, b in zip(times, times[1:])), f"a gap: {times}"
     assert not controllers.skipped
+    jobs = sorted((j["status"]["startTime"], j["status"].get("completionTime") or "9999", j["metadata"]["namespace"])
+                  for j in controllers.store.list("jobs", None))
+    for (_, end, ns), (start, _, next_ns) in zip(jobs, jobs[1:]):
+        assert ns == next_ns or start >= end, f"a {next_ns} Job started at {start} while a {ns} Job ran until {end}"
 
 
 def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, cluster) -> None:  # noqa: ANN001
@@ -86,6 +90,7 @@ def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, cluster
 
 def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, cluster) -> None:  # noqa: ANN001
     server, controllers = cluster
+    server.store.faults["shop-fargate"] = {"job-seconds": "8"}  # a green Job is nearly always running
     world.reset({"routers": {"web": {"blue": 100, "green": 0}},
                  "metrics": {'error_ratio{service="web",env="green"}': {
                      "router": "web", "when_green_at_least": 50, "value": 0.2, "otherwise": 0.001}}})

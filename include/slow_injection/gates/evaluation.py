@@ -136,7 +136,8 @@ class PlatformWait:
     log: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, reading: Readiness, now: float) -> Verdict | None:
-        self.log.append({"t": round(now, 3), "ok": reading.state == "ready", "detail": reading.detail[:200]})
+        self.log.append({"t": round(now, 3), "ok": reading.state == "ready", "state": reading.state,
+                         "detail": reading.detail[:200]})
         if reading.state == "ready":
             return Verdict(PASS, reading.detail or "ready", self.log)
         if reading.state == "failed":

@@ -46,9 +46,9 @@ def _epoch(iso: str | None) -> float | None:
 
 def _gate_line(verdict: dict) -> str:
     values = [m.get("value") for m in verdict.get("measurements", []) if "value" in m]
-    oks = [m.get("ok") for m in verdict.get("measurements", []) if "ok" in m]
+    oks = [m.get("state") or ("ok" if m.get("ok") else "failed") for m in verdict.get("measurements", []) if "ok" in m]
     shown = ", ".join("no data" if v is None else f"{v:.4g}" for v in values) or \
-        ", ".join("ok" if ok else "failed" for ok in oks)
+        ", ".join("ok" if ok == "ready" else ok for ok in oks)
     return f"{verdict['status'].upper():4} {verdict.get('condition', '')} [{shown}] {verdict.get('reason', '')}"
 
 

@@ -88,7 +88,7 @@ class StageDecision(BaseBranchOperator):
 
 def summarise_verdict(verdict: dict[str, Any]) -> str:
     shown = ", ".join(
-        ("ok" if m["ok"] else f"failed ({m.get('detail', '')})") if "ok" in m
+        ("ok" if m["ok"] else f"{m.get('state', 'failed')} ({m.get('detail', '')})") if "ok" in m
         else ("no data" if m.get("value") is None else f"{m['value']:g}")
         for m in verdict.get("measurements", [])[-10:]
     )
