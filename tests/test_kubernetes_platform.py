@@ -143,6 +143,24 @@ def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform)
         driver.deploy_green({**workload, "copy_services": ["api"]}, apply=True)
 
 
+def test_placement_that_drifts_onto_green_is_removed_again(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    driver.deploy_green(DEPLOYMENT, apply=True)
+    api.patch("Deployment", "shop-fargate", "web", {"spec": {"template": {"spec": {
+        "nodeSelector": {"node-group": "ec2"}}}}})
+    assert [c.target for c in driver.deploy_green(DEPLOYMENT, apply=True)] == ["green Deployment shop-fargate/web"]
+    assert "nodeSelector" not in api.get("Deployment", "shop-fargate", "web")["spec"]["template"]["spec"]
+    assert driver.deploy_green(DEPLOYMENT, apply=True) == []
+
+
+def test_a_rerun_copy_after_blue_was_retired_keeps_green_at_blue_s_former_size(platform) -> None:  # noqa: ANN001
+    driver, api = platform
+    driver.deploy_green(DEPLOYMENT, apply=True)
+    driver.retire_blue(DEPLOYMENT, apply=True)
+    assert driver.deploy_green(DEPLOYMENT, apply=True) == []  # not scaled to blue's 0
+    assert api.get("Deployment", "shop-fargate", "web")["spec"]["replicas"] == 3
+
+
 def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:  # noqa: ANN001
     driver, api = platform
     assert [str(c) for c in driver.retire_blue(DEPLOYMENT, apply=True)] == [

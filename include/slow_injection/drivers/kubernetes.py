@@ -15,7 +15,7 @@ from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
 from include.slow_injection.kubernetes.handover import carry_over_status, next_run, safe_moment
 from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
 from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
-from include.slow_injection.kubernetes.transforms import is_subset, to_green
+from include.slow_injection.kubernetes.transforms import SCHEDULING_KEYS, is_subset, to_green
 from include.slow_injection.ports import Change, JobStillActive, Readiness
 
 RETIRED_FROM = "slow-injection.io/retired-from-replicas"
@@ -209,8 +209,9 @@ class KubernetesPlatform:
                            self.settings.requests_equal_limits)
         current = self.green.get(kind, namespace, name)
         target = f"green {kind} {namespace}/{name}"
-        if kind == "Deployment":
-            desired["spec"]["replicas"] = (blue.get("spec") or {}).get("replicas", 1)
+        if kind == "Deployment":  # blue's size, or the size it had before it was retired
+            retired_from = ((blue.get("metadata") or {}).get("annotations") or {}).get(RETIRED_FROM)
+            desired["spec"]["replicas"] = int(retired_from) if retired_from else (blue.get("spec") or {}).get("replicas", 1)
         if current is None:
             if kind == "CronJob":
                 desired["spec"]["suspend"] = True  # never runs in both until the handover
@@ -220,6 +221,12 @@ class KubernetesPlatform:
         if kind == "CronJob":
             desired["spec"].pop("suspend", None)  # the handover owns it
         wanted = {"metadata": {"labels": desired["metadata"]["labels"]}, "spec": desired["spec"]}
+        if self.settings.strip_scheduling:  # a patch only adds: placement that drifted onto green is nulled out
+            live = (pod_template(current) or {}).get("spec") or {}
+            pod = pod_template({"kind": kind, "spec": wanted["spec"]})
+            for key in SCHEDULING_KEYS:
+                if pod is not None and key in live:
+                    pod.setdefault("spec", {})[key] = None
         if is_subset(wanted, current):
             return []
         if apply:

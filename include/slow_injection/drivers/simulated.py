@@ -229,7 +229,7 @@ class SimulatedPlatform:
             if current is not None:
                 green = {"copied_from": "blue"}  # never unsuspend or re-suspend an existing copy here
         else:
-            green = {"replicas": blue.get("replicas", 1), "copied_from": "blue"}
+            green = {"replicas": blue.get("retired_from", blue.get("replicas", 1)), "copied_from": "blue"}
         return self._converge(workload, {"green": green}, apply)
 
     def activate(self, workload: dict[str, Any], env: str, apply: bool) -> list[Change]:

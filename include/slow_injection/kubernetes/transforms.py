@@ -7,6 +7,7 @@ from typing import Any
 
 from include.slow_injection.kubernetes.preflight import pod_template
 
+SCHEDULING_KEYS = ("nodeSelector", "tolerations", "affinity", "nodeName")  # node placement Fargate ignores
 DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
 
 
@@ -28,7 +29,7 @@ def to_green(blue: dict[str, Any], namespace: str, add_labels: dict[str, str] | 
         template.setdefault("metadata", {}).setdefault("labels", {}).update(add_labels)
         pod = template.setdefault("spec", {})
         if strip_scheduling:
-            for key in ("nodeSelector", "tolerations", "affinity", "nodeName"):
+            for key in SCHEDULING_KEYS:
                 pod.pop(key, None)
         if requests_equal_limits:
             for c in list(pod.get("initContainers") or []) + list(pod.get("containers") or []):
