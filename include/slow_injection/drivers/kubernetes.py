@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
 from include.slow_injection.kubernetes.handover import carry_over_status, next_run, safe_moment
 from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
+from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
 from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
 from include.slow_injection.kubernetes.transforms import SCHEDULING_KEYS, is_subset, to_green
 from include.slow_injection.ports import Change, JobStillActive, Readiness
@@ -117,6 +118,9 @@ class KubernetesPlatform:
 
     def describe(self) -> str:
         return "kubernetes"
+
+    def _side(self, env: str) -> KubeAccess:
+        return self.green if env == "green" else self.blue
 
     @staticmethod
     def _where(workload: dict[str, Any], env: str) -> tuple[str, str, str]:
@@ -250,7 +254,7 @@ class KubernetesPlatform:
         if workload["kind"] != "CronJob":
             return []
         other = "blue" if env == "green" else "green"
-        access = {"blue": self.blue, "green": self.green}
+        access = {e: self._side(e) for e in ("blue", "green")}
         kind, env_ns, name = self._where(workload, env)
         current = access[env].get(kind, env_ns, name)
         if current is None and not apply:  # dry-run: the copy it would hand over to is not made either
@@ -267,8 +271,7 @@ class KubernetesPlatform:
                                  f"{other_ns}/{name} is still running; {env} stays suspended until it ends")
         changes += self._carry_last_schedule(access[other], other, access[env], env, workload, apply)
         if apply:
-            stamp = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-            access[env].patch(kind, env_ns, name, {"metadata": {"annotations": {ACTIVE_SINCE: stamp}},
+            access[env].patch(kind, env_ns, name, {"metadata": {"annotations": {ACTIVE_SINCE: to_rfc3339(self.now())}},
                                                    "spec": {"suspend": False}})
         return changes + [Change(f"{env} {kind} {env_ns}/{name}", "suspend=True", "suspend=False", apply)]
 
@@ -291,9 +294,6 @@ class KubernetesPlatform:
 
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         if workload["kind"] == "CronJob":  # green starts no new run; blue resumes via activate once idle
-            kind, namespace, name = self._where(workload, "green")
-            if self.green.get(kind, namespace, name) is None:
-                return []
             return self._suspend(self.green, "green", workload, True, apply)
         blue = self._blue(workload)
         kind, namespace, name = self._where(workload, "blue")
@@ -326,17 +326,15 @@ class KubernetesPlatform:
         scheduled time passed startingDeadlineSeconds (plus a minute) without a Job."""
         import datetime as dt
 
-        access = self.green if env == "green" else self.blue
+        access = self._side(env)
         kind, namespace, name = self._where(workload, env)
         cronjob = access.get(kind, namespace, name)
         if cronjob is None:
             return Readiness("failed", f"{env} {kind} {namespace}/{name} does not exist")
         activated = ((cronjob.get("metadata") or {}).get("annotations") or {}).get(ACTIVE_SINCE)
         if activated:  # a cleared-and-rerun gate still sees the runs since the handover
-            since = min(since, _epoch(activated))
-        started = dt.datetime.fromtimestamp(since, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        jobs = [j for j in self._jobs_of(access, namespace, name) if j["metadata"].get("creationTimestamp", "") >= started]
-        for job in jobs:
+            since = min(since, from_rfc3339(activated).timestamp())
+        for job in self._jobs_of(access, namespace, name, since):
             outcome = _job_outcome(job)
             if outcome == "Complete":
                 return Readiness("ready", f"Job {job['metadata']['name']} succeeded")
@@ -363,39 +361,39 @@ class KubernetesPlatform:
                                                     "spec": {"replicas": 0}})
         return [Change(f"blue {kind} {namespace}/{name}", f"replicas={replicas}", "replicas=0", apply)]
 
-
     @staticmethod
-    def _jobs_of(access: KubeAccess, namespace: str, cronjob: str) -> list[dict[str, Any]]:
+    def _jobs_of(access: KubeAccess, namespace: str, cronjob: str, since: float) -> list[dict[str, Any]]:
+        """The CronJob's Jobs created at or after `since`, oldest first."""
+        started = to_rfc3339(since)
         jobs = [j for j in access.list("BatchV1Api", "list_namespaced_job", namespace)
                 if any(o.get("kind") == "CronJob" and o.get("name") == cronjob
-                       for o in (j["metadata"].get("ownerReferences") or []))]
+                       for o in (j["metadata"].get("ownerReferences") or []))
+                and j["metadata"].get("creationTimestamp", "") >= started]
         return sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp", ""))
 
     def watch_jobs(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
-        access = self.green if env == "green" else self.blue
+        access = self._side(env)
         kind, namespace, name = self._where(workload, env)
         if kind != "CronJob":
             return Readiness("failed", f"{kind} {namespace}/{name} runs no Jobs to watch")
-        started = _rfc3339(since)
-        jobs = [j for j in self._jobs_of(access, namespace, name)
-                if j["metadata"].get("creationTimestamp", "") >= started]
+        jobs = self._jobs_of(access, namespace, name, since)
         now = self.now()
         runs, floor = int(limits.get("runs", 1)), float(limits.get("min_success_rate", 1.0))
-        longest, restarts, succeeded, finished = 0.0, 0, 0, 0
+        longest, succeeded, finished = 0.0, 0, 0
         for job in jobs:
             status = job.get("status") or {}
-            start = _epoch(status["startTime"]) if status.get("startTime") else None
             outcome = _job_outcome(job)
-            end = _epoch(status["completionTime"]) if status.get("completionTime") else now.timestamp()
-            if start is not None:
-                longest = max(longest, end - start)
+            if status.get("startTime"):
+                end = from_rfc3339(status["completionTime"]) if status.get("completionTime") else now
+                longest = max(longest, (end - from_rfc3339(status["startTime"])).total_seconds())
             if outcome is not None:
                 finished += 1
                 succeeded += outcome == "Complete"
-            restarts += sum(c.get("restartCount", 0)
-                            for pod in access.list("CoreV1Api", "list_namespaced_pod", namespace,
-                                                   label_selector=f"job-name={job['metadata']['name']}")
-                            for c in (pod.get("status") or {}).get("containerStatuses") or [])
+        names = ",".join(j["metadata"]["name"] for j in jobs)
+        pods = access.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=f"job-name in ({names})") \
+            if jobs else []
+        restarts = sum(c.get("restartCount", 0) for pod in pods
+                       for c in (pod.get("status") or {}).get("containerStatuses") or [])
         seen = f"{finished} finished run(s) ({succeeded} succeeded) on {env} since the watch began"
         best_rate = (succeeded + max(runs - finished, 0)) / max(runs, finished)
         if best_rate < floor:
@@ -409,7 +407,7 @@ class KubernetesPlatform:
         return Readiness("waiting", f"{seen}; watching for {runs}")
 
     def watch_pods(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
-        access = self.green if env == "green" else self.blue
+        access = self._side(env)
         kind, namespace, name = self._where(workload, env)
         obj = access.get(kind, namespace, name)
         if obj is None:
@@ -421,7 +419,7 @@ class KubernetesPlatform:
         pods = access.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=selector) if selector else []
         if not pods:
             return Readiness("waiting", f"no pods of {env} {kind} {namespace}/{name} to watch")
-        started = _rfc3339(since)
+        started = to_rfc3339(since)
         restarted = sorted(pod["metadata"]["name"] for pod in pods
                            for c in (pod.get("status") or {}).get("containerStatuses") or []
                            if ((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt", "") >= started)
@@ -459,18 +457,6 @@ def _companion_copy(source: dict[str, Any], namespace: str) -> dict[str, Any]:
         spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports") or []]
         out["spec"] = spec
     return out
-
-
-def _rfc3339(epoch: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _epoch(ts: str) -> float:
-    import datetime as dt
-
-    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
 
 
 def _job_outcome(job: dict[str, Any]) -> str | None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.ports import JobStillActive, Change, Measurement, Probe, Readiness, Weights
+from include.slow_injection.ports import Change, JobStillActive, Measurement, Probe, Readiness, Weights
 
 DEFAULT_DIR = "/tmp/slow-injection-sim"
 
@@ -274,18 +274,18 @@ class SimulatedPlatform:
             return Readiness("waiting", f"a Job of blue {key} is still active")
         return Readiness("ready", f"no Job of blue {key} active")
 
-    def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
+    def _job_result(self, workload: dict[str, Any], env: str, what: str) -> Readiness:
         key = self._key(workload, env)
         result = self.world.read().get("job_results", {}).get(key, "succeeded")
         state = {"succeeded": "ready", "failed": "failed"}.get(result, "waiting")
-        return Readiness(state, f"first run of {env} {key}: {result}")
+        return Readiness(state, f"{what} of {env} {key}: {result}")
+
+    def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
+        return self._job_result(workload, env, "first run")
 
     def watch_jobs(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
         self.world.check("platform_down")
-        key = self._key(workload, env)
-        result = self.world.read().get("job_results", {}).get(key, "succeeded")
-        state = {"succeeded": "ready", "failed": "failed"}.get(result, "waiting")
-        return Readiness(state, f"runs of {env} {key}: {result}")
+        return self._job_result(workload, env, "runs")
 
     def watch_pods(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
         self.world.check("platform_down")

@@ -107,10 +107,7 @@ class Lab:
 
     def kube_call(self, path: str, body: dict | None = None) -> dict:
         """The stand-in's own endpoints (not Kubernetes): /stand-in/reset, /stand-in/faults."""
-        request = urllib.request.Request(f"{self.kube_url}{path}", data=json.dumps(body or {}).encode(),
-                                         method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
-            return json.loads(response.read())
+        return post_json(f"{self.kube_url}{path}", body or {})
 
     def reset_platform(self) -> None:
         """The stand-in cluster back to blue only: web Deployment and report CronJob, no faults."""
@@ -196,13 +193,17 @@ scrape_configs:
 
     # --- faults ----------------------------------------------------------------------------
     def set_fault(self, env: str, **fault: object) -> dict:
-        request = urllib.request.Request(f"{self.service_url(env)}/fault", data=json.dumps(fault).encode(),
-                                         method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
-            return json.loads(response.read())
+        return post_json(f"{self.service_url(env)}/fault", fault)
 
     def describe(self) -> dict:
         return {"root": str(self.root), **asdict(self.ports)}
+
+
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
 
 
 def wait_until(check, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001

@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from include.slow_injection.kubernetes.timestamps import to_rfc3339
+
 # plural → (group/version, kind, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
     "namespaces": ("v1", "Namespace", False),
@@ -40,10 +42,6 @@ _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
     r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?$"
 )
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -126,7 +124,7 @@ class Store:
             obj["apiVersion"], obj["kind"] = version, kind
             if creating or old is None:
                 meta.setdefault("uid", str(uuid.uuid4()))
-                meta.setdefault("creationTimestamp", self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"))
+                meta.setdefault("creationTimestamp", to_rfc3339(self.clock()))
                 meta["generation"] = 1
             else:
                 meta["uid"] = old["metadata"]["uid"]

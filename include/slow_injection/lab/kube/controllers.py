@@ -25,15 +25,9 @@ from typing import Any
 
 from croniter import croniter
 
+from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
+
 KNOB = "stand-in.slow-injection.io/"
-
-
-def parse(ts: str) -> dt.datetime:
-    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-
-
-def fmt(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 
@@ -121,7 +115,7 @@ class StandInControllers:
         restarts = int(self._knob(owner, "pod-restarts", "0"))
         container = {"name": "main", "ready": phase == "Running", "restartCount": restarts}
         if restarts:
-            container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": fmt(self.now)}}
+            container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": to_rfc3339(self.now)}}
         self.store.put("pods", {"metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
                                              "labels": labels},
                                 "spec": {"containers": [{"name": "main", "image": "stand-in"}]},
@@ -133,14 +127,14 @@ class StandInControllers:
             spec, status, meta = obj["spec"], obj.setdefault("status", {}), obj["metadata"]
             if spec.get("suspend"):
                 continue
-            since = parse(status.get("lastScheduleTime") or meta["creationTimestamp"])
+            since = from_rfc3339(status.get("lastScheduleTime") or meta["creationTimestamp"])
             missed = None
             it = croniter(spec["schedule"], since)
             while (t := it.get_next(dt.datetime)) <= self.now:
                 missed = t
             if missed is None:
                 continue
-            status["lastScheduleTime"] = fmt(missed)
+            status["lastScheduleTime"] = to_rfc3339(missed)
             deadline = spec.get("startingDeadlineSeconds")
             if deadline is not None and (self.now - missed).total_seconds() > deadline:
                 self.skipped.append((meta["namespace"], meta["name"], missed))  # as the controller does
@@ -163,7 +157,7 @@ class StandInControllers:
                          "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": meta["name"],
                                               "uid": meta["uid"], "controller": True}]},
             "spec": template.get("spec") or {},
-            "status": {"startTime": fmt(self.now), "active": 1},
+            "status": {"startTime": to_rfc3339(self.now), "active": 1},
         }, creating=True)
         self._new_pod(job, f"{name}-pod", {"job-name": name}, "Running")
         return job
@@ -174,13 +168,13 @@ class StandInControllers:
             status, meta = job.get("status") or {}, job["metadata"]
             if not status.get("active") or self._knob(job, "job-outcome", "succeed") == "hang":
                 continue
-            if (self.now - parse(status["startTime"])).total_seconds() < float(self._knob(job, "job-seconds", "2")):
+            if (self.now - from_rfc3339(status["startTime"])).total_seconds() < float(self._knob(job, "job-seconds", "2")):
                 continue
             ok = self._knob(job, "job-outcome", "succeed") != "fail"
-            job["status"] = {"startTime": status["startTime"], "completionTime": fmt(self.now),
+            job["status"] = {"startTime": status["startTime"], "completionTime": to_rfc3339(self.now),
                              "succeeded" if ok else "failed": 1,
                              "conditions": [{"type": "Complete" if ok else "Failed", "status": "True",
-                                             "lastTransitionTime": fmt(self.now)}]}
+                                             "lastTransitionTime": to_rfc3339(self.now)}]}
             self.store.put("jobs", job)
             pod = self.store.get("pods", meta["namespace"], f"{meta['name']}-pod")
             if pod is not None:
@@ -198,5 +192,5 @@ class StandInControllers:
         if not status["active"]:
             del status["active"]
         if ok:
-            status["lastSuccessfulTime"] = fmt(self.now)
+            status["lastSuccessfulTime"] = to_rfc3339(self.now)
         self.store.put("cronjobs", cronjob)
