@@ -35,7 +35,7 @@ DAG = "wave_lab-web"
 def drill(lab: Lab, airflow: AirflowStack, router: HAProxyRouter) -> dict:
     lab.set_fault("green", error_rate=0.0)
     router.set_weights(Weights(100, 0))
-    lab.seed_platform()
+    lab.reset_platform()
     run_id = airflow.trigger(DAG)
     injected = restored = None
     while True:

@@ -62,7 +62,9 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
+            # config/ holds airflow_local_settings.py (warms the platform clients in the scheduler)
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins"),
+                                           str(PROJECT_ROOT / "config")]),
             "SLOW_INJECTION_WAVES_DIR": str(self.waves_dir),
             "SLOW_INJECTION_REPORTS_URL": f"file://{self.root / 'reports'}",
             **self.extra_env,
