@@ -44,6 +44,19 @@ def test_haproxy_unknown_server_is_a_clear_error(lab: Lab) -> None:
         router(lab, green_server="nope").set_weights(Weights(50, 50))
 
 
+def test_haproxy_green_ready_follows_the_servers_admin_state(lab: Lab) -> None:
+    r = router(lab)
+    assert r.green_ready().state == "ready"
+    r.runtime.run("set server web/green state maint")
+    try:
+        assert r.green_ready().state == "waiting"
+        assert "maintenance" in r.green_ready().detail
+    finally:
+        r.runtime.run("set server web/green state ready")
+    assert r.green_ready().state == "ready"
+    assert router(lab, green_server="nope").green_ready().state == "failed"
+
+
 def test_haproxy_unreachable_socket_raises_so_the_step_retries(tmp_path: Path) -> None:
     r = HAProxyRouter(HAProxyRuntime(str(tmp_path / "missing.sock")),
                       HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))

@@ -16,10 +16,14 @@ KINDS = ("router", "metric_source", "health_check", "platform", "notifier")
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "router": {
+        "alb": "include.slow_injection.drivers.aws_alb:AlbRouter",
         "haproxy": "include.slow_injection.drivers.haproxy:HAProxyRouter",
+        "route53": "include.slow_injection.drivers.aws_route53:Route53Router",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedRouter",
     },
     "metric_source": {
+        "cloudwatch": "include.slow_injection.drivers.aws_cloudwatch:CloudWatchMetrics",
+        "cloudwatch_alarm": "include.slow_injection.drivers.aws_cloudwatch:CloudWatchAlarms",
         "prometheus": "include.slow_injection.drivers.prometheus:PrometheusSource",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedMetricSource",
     },
@@ -33,6 +37,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
     },
     "notifier": {
         "log": "include.slow_injection.drivers.log_notifier:LogNotifier",
+        "slack": "include.slow_injection.drivers.slack_notifier:SlackNotifier",
+        "sns": "include.slow_injection.drivers.aws_sns:SnsNotifier",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedNotifier",
     },
 }

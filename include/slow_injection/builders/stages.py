@@ -26,6 +26,18 @@ class PlatformCheck(BaseModel):
     platform: dict
 
 
+class RouterCheck(BaseModel):
+    """Green ready behind a service's router (e.g. enough healthy targets) before traffic moves."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str = "green_targets"
+    check: str = "green_ready"
+    env: str = "green"
+    interval: float = 5.0
+    timeout: float
+    router: dict
+
+
 @dataclass(frozen=True)
 class Action:
     task_id: str
@@ -38,8 +50,8 @@ class Action:
 @dataclass(frozen=True)
 class Gate:
     task_id: str
-    kind: str  # metric | health | platform
-    spec: MetricGate | HealthCheck | PlatformCheck
+    kind: str  # metric | health | platform | router
+    spec: MetricGate | HealthCheck | PlatformCheck | RouterCheck
     service: str | None
     window: float
 
@@ -60,6 +72,9 @@ class Gate:
                     "pods": f"no more than {p.limits.get('max_restarts')} pod restart(s) on {p.env} over "
                             f"{format_duration(p.limits.get('window', 0))}"}[p.check]
             return f"wait: {what} (within {format_duration(p.timeout)})"
+        if isinstance(self.spec, RouterCheck):
+            return (f"wait: green ready behind the {self.spec.router['type']} router before any traffic "
+                    f"(within {format_duration(self.spec.timeout)})")
         h = self.spec
         return (f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} "
                 f"within {format_duration(h.timeout)}")
@@ -107,6 +122,12 @@ def platform_gate(wave: Wave, service: Service, check: str, timeout: float, marg
     spec = PlatformCheck(name=check, check=check, env=env, timeout=timeout, margin=margin, limits=limits or {},
                          workload=service.workload.model_dump(), platform=refs)
     return Gate(task_id or f"wait_{check}", "platform", spec, service.name, 0.0)
+
+
+def router_gate(service: Service) -> Gate:
+    assert service.router is not None
+    spec = RouterCheck(timeout=service.rollout_timeout, router=service.router.model_dump())
+    return Gate("wait_green_targets", "router", spec, service.name, 0.0)
 
 
 def _limits(limits: dict) -> str:

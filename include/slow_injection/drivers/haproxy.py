@@ -13,10 +13,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from include.slow_injection.drivers.connections import get_connection
-from include.slow_injection.ports import Weights
+from include.slow_injection.ports import Readiness, Weights
 
 _WEIGHT = re.compile(r"^(\d+) \(initial \d+\)")
 _NAME = r"^[A-Za-z0-9_.:-]+$"
+_MAINTENANCE = 0x01 | 0x02 | 0x04 | 0x20  # srv_admin_state: forced, inherited, config, resolution maint
+_OP_STATES = {0: "stopped (DOWN)", 1: "starting", 2: "running", 3: "stopping"}
 
 
 class RuntimeAPIError(RuntimeError):
@@ -89,3 +91,18 @@ class HAProxyRouter:
         ).strip()
         if reply:
             raise RuntimeAPIError(f"haproxy: set weight refused: {reply}")
+
+    def green_ready(self) -> Readiness:
+        """Green's server is running and not in maintenance (`show servers state`)."""
+        server = self.settings.green_server
+        reply = self.runtime.run(f"show servers state {self.settings.backend}")
+        for line in reply.splitlines():
+            fields = line.split()
+            # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+            if len(fields) > 6 and fields[1] == self.settings.backend and fields[3] == server:
+                op_state, admin_state = int(fields[5]), int(fields[6])
+                if admin_state & _MAINTENANCE:
+                    return Readiness("waiting", f"haproxy: {self._server('green')} is in maintenance")
+                state = _OP_STATES.get(op_state, str(op_state))
+                return Readiness("ready" if op_state == 2 else "waiting", f"haproxy: {self._server('green')} {state}")
+        return Readiness("failed", f"haproxy: no server {self._server('green')}: {reply.strip()[:200] or 'no answer'}")

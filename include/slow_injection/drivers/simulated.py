@@ -115,6 +115,10 @@ class SimulatedRouter:
 
         self.world.update(apply)
 
+    def green_ready(self) -> Readiness:
+        self.world.check("router_down")
+        return Readiness("ready", f"simulated/{self.service}: green targets healthy")
+
 
 class SimulatedMetricSource:
     port = "metric_source"

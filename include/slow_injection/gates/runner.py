@@ -40,7 +40,7 @@ class GateRun:
             )
         elif kind == "health":
             self.evaluator = HealthStreak(consecutive=int(gate["consecutive_successes"]), deadline=float(gate["timeout"]))
-        elif kind == "platform":
+        elif kind in ("platform", "router"):
             self.evaluator = PlatformWait(deadline=float(gate["timeout"]))
         else:
             raise ValueError(f"unknown gate kind {kind!r}")
@@ -50,9 +50,12 @@ class GateRun:
         try:
             if self._driver is None:
                 if self.kind == "metric":
-                    self._driver = registry.build("metric_source", self.gate["source"], service=self.service)
+                    self._driver = registry.build("metric_source", self.gate["source"], service=self.service,
+                                                  env=self.gate["env"])
                 elif self.kind == "health":
                     self._driver = registry.build("health_check", self.gate["check"], service=self.service)
+                elif self.kind == "router":
+                    self._driver = registry.build("router", self.gate["router"], service=self.service)
                 else:
                     platform = self.gate["platform"]
                     self._driver = registry.build("platform", platform["green"], blue_ref=platform["blue"],
@@ -61,6 +64,8 @@ class GateRun:
                 return self._driver.query(self.query)
             if self.kind == "health":
                 return self._driver.probe()
+            if self.kind == "router":
+                return self._driver.green_ready()
             return self._platform_reading()
         except Exception as err:  # a broken backend is inconclusive, never a pass
             detail = f"{type(err).__name__}: {err}"[:300]

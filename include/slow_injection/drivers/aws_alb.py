@@ -1,0 +1,166 @@
+"""Application Load Balancer router: weighted forward to blue's and green's target groups.
+
+The weights live on one forward action: the listener's default action, or one listener rule's
+(`rule_arn`). Every other action of that listener or rule (authentication, fixed responses) and every
+rule condition stays as it is; the forward action keeps its stickiness. Connection: an Airflow AWS
+connection (credentials, region, endpoint_url).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from include.slow_injection.aws.iam import Statement
+from include.slow_injection.ports import Readiness, Weights
+
+MAX_WEIGHT = 999  # AWS's bound for a target group weight in a forward action
+_ARN = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:"
+
+
+class AlbConfigError(RuntimeError):
+    """The listener or rule is not in a shape this router can own."""
+
+
+def check_weight(name: str, weight: int) -> int:
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+        raise ValueError(f"alb: {name} weight must be an integer 0..{MAX_WEIGHT} (AWS's range), got {weight!r}")
+    return weight
+
+
+class AlbRouter:
+    port = "router"
+
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        listener_arn: str = Field(pattern=_ARN + r"listener/")
+        rule_arn: str | None = Field(default=None, pattern=_ARN + r"listener-rule/",
+                                     description="weights on this rule's forward action instead of the default action")
+        blue_target_group_arn: str = Field(pattern=_ARN + r"targetgroup/")
+        green_target_group_arn: str = Field(pattern=_ARN + r"targetgroup/")
+        min_healthy_targets: int = Field(default=1, ge=1, le=1000,
+                                         description="healthy green targets required before any traffic moves")
+        require_ip_targets: bool = Field(default=True, description="Fargate pods register by IP: green's target "
+                                                                   "group must have target type ip")
+        region: str | None = None
+
+    def __init__(self, elbv2: Any, settings: Settings) -> None:
+        self.elbv2, self.settings = elbv2, settings
+        if settings.blue_target_group_arn == settings.green_target_group_arn:
+            raise ValueError("alb: blue_target_group_arn and green_target_group_arn must differ")
+
+    @classmethod
+    def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> AlbRouter:
+        if not connection_id:
+            raise ValueError("alb router needs `connection` (an Airflow AWS connection)")
+        from include.slow_injection.aws.hooks import ElbV2Hook
+
+        return cls(ElbV2Hook(aws_conn_id=connection_id, region_name=settings.region).conn, settings)
+
+    @classmethod
+    def iam_statements(cls, settings: Settings) -> list[Statement]:
+        owned = settings.rule_arn or settings.listener_arn
+        modify = "elasticloadbalancing:ModifyRule" if settings.rule_arn else "elasticloadbalancing:ModifyListener"
+        return [
+            Statement((modify,), (owned,), "alb weights"),
+            # Describe* calls have no resource-level permissions in ELBv2.
+            Statement(("elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+                       "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"),
+                      ("*",), "alb reads"),
+        ]
+
+    def describe(self) -> str:
+        where = self.settings.rule_arn or self.settings.listener_arn
+        return f"alb {where.split('/', 1)[-1]}"
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _actions(self) -> list[dict[str, Any]]:
+        if self.settings.rule_arn:
+            rules = self.elbv2.describe_rules(RuleArns=[self.settings.rule_arn])["Rules"]
+            return rules[0]["Actions"]
+        listeners = self.elbv2.describe_listeners(ListenerArns=[self.settings.listener_arn])["Listeners"]
+        return listeners[0]["DefaultActions"]
+
+    def _forward_index(self, actions: list[dict[str, Any]]) -> int:
+        forwards = [i for i, a in enumerate(actions) if a.get("Type") == "forward"]
+        if len(forwards) != 1:
+            raise AlbConfigError(f"alb: {self.describe()} has {len(forwards)} forward actions; "
+                                 "this router needs exactly one")
+        return forwards[0]
+
+    def _current(self, action: dict[str, Any]) -> dict[str, int]:
+        """Weight per target group ARN on a forward action (a plain TargetGroupArn is weight 1)."""
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+        if groups:
+            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        return {action["TargetGroupArn"]: 1} if action.get("TargetGroupArn") else {}
+
+    def _split(self, current: dict[str, int]) -> tuple[int, int]:
+        blue_arn, green_arn = self.settings.blue_target_group_arn, self.settings.green_target_group_arn
+        strangers = {arn: w for arn, w in current.items() if arn not in (blue_arn, green_arn) and w > 0}
+        if strangers:
+            raise AlbConfigError(f"alb: {self.describe()} also forwards to {', '.join(strangers)}; "
+                                 "only blue's and green's target groups may take traffic here")
+        return current.get(blue_arn, 0), current.get(green_arn, 0)
+
+    def get_weights(self) -> Weights:
+        actions = self._actions()
+        blue, green = self._split(self._current(actions[self._forward_index(actions)]))
+        if blue + green == 0:
+            raise AlbConfigError(f"alb: {self.describe()} sends no traffic to blue or green (both weights 0)")
+        green_pct = round(100 * green / (blue + green))
+        return Weights(blue=100 - green_pct, green=green_pct)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _with_weights(self, actions: list[dict[str, Any]], blue: int, green: int) -> list[dict[str, Any]]:
+        out = copy.deepcopy(actions)
+        index = self._forward_index(out)
+        forward = out[index]
+        current = self._current(forward)
+        self._split(current)  # refuses a forward that also feeds other target groups
+        forward.pop("TargetGroupArn", None)  # AWS takes either, and ForwardConfig carries the weights
+        config = dict(forward.get("ForwardConfig") or {})
+        config["TargetGroups"] = [
+            {"TargetGroupArn": self.settings.blue_target_group_arn, "Weight": blue},
+            {"TargetGroupArn": self.settings.green_target_group_arn, "Weight": green},
+        ]
+        forward["ForwardConfig"] = config
+        for action in out:
+            if action.get("Type") == "authenticate-oidc":
+                # Describe never returns the client secret; keep the one AWS already has.
+                action.setdefault("AuthenticateOidcConfig", {})["UseExistingClientSecret"] = True
+        return out
+
+    def set_weights(self, weights: Weights) -> None:
+        blue, green = check_weight("blue", weights.blue), check_weight("green", weights.green)
+        if blue + green == 0:
+            raise ValueError("alb: blue and green weights are both 0; traffic would have nowhere to go")
+        actions = self._with_weights(self._actions(), blue, green)
+        if self.settings.rule_arn:
+            self.elbv2.modify_rule(RuleArn=self.settings.rule_arn, Actions=actions)
+        else:
+            self.elbv2.modify_listener(ListenerArn=self.settings.listener_arn, DefaultActions=actions)
+        written = self._actions()
+        if self._split(self._current(written[self._forward_index(written)])) != (blue, green):
+            raise AlbConfigError(f"alb: {self.describe()} did not keep the weights written "
+                                 f"(blue {blue}, green {green}); another tool may be changing it")
+
+    # -- green's readiness -----------------------------------------------------------------------
+
+    def green_ready(self) -> Readiness:
+        arn = self.settings.green_target_group_arn
+        group = self.elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+        name = group.get("TargetGroupName", arn)
+        if self.settings.require_ip_targets and group.get("TargetType") != "ip":
+            return Readiness("failed", f"green target group {name} has target type {group.get('TargetType')}; "
+                                       "Fargate pods register by IP, so it must be an `ip` target group")
+        health = self.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        states = [h.get("TargetHealth", {}).get("State", "unknown") for h in health]
+        healthy = states.count("healthy")
+        detail = (f"green target group {name}: {healthy} healthy of {len(states)} target(s), "
+                  f"need {self.settings.min_healthy_targets}")
+        return Readiness("ready" if healthy >= self.settings.min_healthy_targets else "waiting", detail)

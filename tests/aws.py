@@ -1,0 +1,112 @@
+"""moto in server mode as the AWS endpoint: drivers reach it through an Airflow AWS connection's
+endpoint_url, exactly as they would reach AWS. Also records every AWS call made in-process, so the
+IAM policy test can check each one is allowed."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+CONNECTION_ID = "aws_moto"
+
+# botocore's endpoint prefix → the IAM action prefix, where they differ.
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoServer:
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    def start(self) -> MotoServer:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10).read()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for test setup and assertions (never what a driver uses)."""
+        client = boto3.client(service, endpoint_url=self.url, region_name=REGION,
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client._slow_injection_test_setup = True  # not recorded by ApiCalls
+        return client
+
+    def connection_uri(self) -> str:
+        return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                           "extra": {"region_name": REGION, "endpoint_url": self.url}})
+
+
+@dataclass
+class ApiCall:
+    action: str  # IAM style, e.g. elasticloadbalancing:ModifyListener
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class ApiCalls:
+    """Every AWS API call botocore makes in this process while recording."""
+
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+
+    def record(self, client: Any, operation: str, params: dict[str, Any]) -> None:
+        if getattr(client, "_slow_injection_test_setup", False):
+            return
+        prefix = client.meta.service_model.endpoint_prefix
+        self.calls.append(ApiCall(f"{IAM_PREFIX.get(prefix, prefix)}:{operation}", dict(params)))
+
+    def actions(self) -> set[str]:
+        return {c.action for c in self.calls}
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """A clean moto account, and the Airflow connection `aws_moto` pointing at it."""
+    moto_server.reset()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONNECTION_ID.upper()}", moto_server.connection_uri())
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    return moto_server
+
+
+@pytest.fixture
+def api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
+    from botocore.client import BaseClient
+
+    recorder = ApiCalls()
+    original = BaseClient._make_api_call
+
+    def recording(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        recorder.record(self, operation_name, api_params)
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return recorder

@@ -1,0 +1,164 @@
+"""ALB router against moto in server mode, reached through the Airflow AWS connection's endpoint_url."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from include.slow_injection import registry
+from include.slow_injection.drivers.aws_alb import AlbConfigError, AlbRouter
+from include.slow_injection.ports import Weights
+from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
+
+
+@dataclass
+class Alb:
+    elbv2: Any
+    listener: str
+    rule: str
+    other_rule: str
+    blue: str
+    green: str
+    green_instance: str
+
+    def settings(self, **extra: Any) -> dict[str, Any]:
+        return {"type": "alb", "connection": CONNECTION_ID, "listener_arn": self.listener,
+                "blue_target_group_arn": self.blue, "green_target_group_arn": self.green, **extra}
+
+    def router(self, **extra: Any) -> AlbRouter:
+        return registry.build("router", self.settings(**extra), service="web")
+
+    def forward_of(self, actions: list[dict[str, Any]]) -> dict[str, int]:
+        forward = next(a for a in actions if a["Type"] == "forward")
+        return {g["TargetGroupArn"]: g["Weight"] for g in forward["ForwardConfig"]["TargetGroups"]}
+
+    def rule_named(self, arn: str) -> dict[str, Any]:
+        return self.elbv2.describe_rules(RuleArns=[arn])["Rules"][0]
+
+    def default_actions(self) -> list[dict[str, Any]]:
+        return self.elbv2.describe_listeners(ListenerArns=[self.listener])["Listeners"][0]["DefaultActions"]
+
+
+@pytest.fixture
+def alb(aws: MotoServer) -> Alb:
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")
+               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
+
+    def group(name: str, target_type: str) -> str:
+        return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
+                                         TargetType=target_type)["TargetGroups"][0]["TargetGroupArn"]
+
+    blue, green, green_instance = group("web-blue", "instance"), group("web-green", "ip"), group("web-green-i", "instance")
+    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                     DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}])["Listeners"][0]
+    rule = elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"], Priority=10,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/shop/*"]}},
+                    {"Field": "host-header", "HostHeaderConfig": {"Values": ["shop.example.com"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": blue}])["Rules"][0]
+    other = elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"], Priority=20,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/health"]}}],
+        Actions=[{"Type": "fixed-response",
+                  "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": "ok"}}],
+    )["Rules"][0]
+    return Alb(elbv2, listener["ListenerArn"], rule["RuleArn"], other["RuleArn"], blue, green, green_instance)
+
+
+STEPS = (0, 5, 25, 50, 100, 0)
+
+
+def test_listener_default_action_steps_and_rolls_back(alb: Alb) -> None:
+    router = alb.router()
+    assert router.get_weights() == Weights(100, 0)  # a plain forward to blue
+    for green in STEPS:
+        router.set_weights(Weights.green_at(green))
+        assert router.get_weights() == Weights.green_at(green)
+        assert alb.forward_of(alb.default_actions()) == {alb.blue: 100 - green, alb.green: green}
+
+
+def test_rule_weights_keep_its_conditions_and_leave_the_rest_alone(alb: Alb) -> None:
+    conditions = alb.rule_named(alb.rule)["Conditions"]
+    other_before, default_before = alb.rule_named(alb.other_rule), alb.default_actions()
+    router = alb.router(rule_arn=alb.rule)
+    for green in STEPS:
+        router.set_weights(Weights.green_at(green))
+        rule = alb.rule_named(alb.rule)
+        assert alb.forward_of(rule["Actions"]) == {alb.blue: 100 - green, alb.green: green}
+        assert rule["Conditions"] == conditions
+        assert rule["Priority"] == "10"
+    assert alb.rule_named(alb.other_rule) == other_before
+    assert alb.default_actions() == default_before
+
+
+def test_weights_outside_aws_range_are_refused_before_any_call(alb: Alb, api_calls: ApiCalls) -> None:
+    router = alb.router()
+    for weights in (Weights(blue=-1, green=101), Weights(blue=0, green=1000), Weights(blue=0, green=0)):
+        with pytest.raises(ValueError, match="weight"):
+            router.set_weights(weights)
+    assert api_calls.calls == []
+
+
+def test_a_forward_that_also_feeds_another_target_group_is_refused(alb: Alb) -> None:
+    alb.elbv2.modify_listener(ListenerArn=alb.listener, DefaultActions=[{"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": alb.blue, "Weight": 90},
+                         {"TargetGroupArn": alb.green_instance, "Weight": 10}]}}])
+    router = alb.router()
+    with pytest.raises(AlbConfigError, match="web-green-i"):
+        router.get_weights()
+    with pytest.raises(AlbConfigError, match="only blue's and green's"):
+        router.set_weights(Weights.green_at(5))
+
+
+def test_green_ready_needs_an_ip_target_group_with_enough_healthy_targets(alb: Alb) -> None:
+    refused = alb.router(green_target_group_arn=alb.green_instance).green_ready()
+    assert refused.state == "failed" and "`ip` target group" in refused.detail
+    router = alb.router(min_healthy_targets=2)
+    assert router.green_ready().state == "waiting"
+    alb.elbv2.register_targets(TargetGroupArn=alb.green, Targets=[{"Id": "10.0.0.11", "Port": 8080}])
+    waiting = router.green_ready()
+    assert waiting.state == "waiting" and "1 healthy of 1 target(s), need 2" in waiting.detail
+    alb.elbv2.register_targets(TargetGroupArn=alb.green, Targets=[{"Id": "10.0.1.12", "Port": 8080}])
+    assert router.green_ready().state == "ready"
+
+
+def test_missing_connection_and_same_target_groups_are_clear_errors(alb: Alb) -> None:
+    with pytest.raises(ValueError, match="needs `connection`"):
+        registry.build("router", {**alb.settings(), "connection": None})
+    with pytest.raises(ValueError, match="must differ"):
+        registry.build("router", alb.settings(green_target_group_arn=alb.blue))
+
+
+def test_settings_refuse_arns_of_the_wrong_kind(alb: Alb) -> None:
+    errors = registry.settings_errors("router", registry_ref(alb.settings(listener_arn=alb.blue)))
+    assert errors and errors[0][0] == "listener_arn"
+
+
+def registry_ref(data: dict[str, Any]) -> Any:
+    from include.slow_injection.spec.models import DriverRef
+
+    return DriverRef.model_validate(data)
+
+
+@pytest.mark.parametrize("on_rule", [False, True])
+def test_every_call_the_router_makes_is_in_its_iam_statements(alb: Alb, api_calls: ApiCalls, on_rule: bool) -> None:
+    extra = {"rule_arn": alb.rule} if on_rule else {}
+    router = alb.router(**extra)
+    router.set_weights(Weights.green_at(25))
+    router.get_weights()
+    router.green_ready()
+    statements = AlbRouter.iam_statements(AlbRouter.Settings.model_validate(
+        {k: v for k, v in alb.settings(**extra).items() if k not in ("type", "connection")}))
+    allowed = {(a, r) for st in statements for a in st.actions for r in st.resources}
+    for call in api_calls.calls:
+        resource = call.params.get("RuleArn") or call.params.get("ListenerArn")
+        if call.action.split(":")[1].startswith("Modify"):
+            assert (call.action, resource) in allowed, call
+        else:
+            assert (call.action, "*") in allowed, call
+    assert any(c.action.startswith("elasticloadbalancing:Modify") for c in api_calls.calls)
