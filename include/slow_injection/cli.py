@@ -1,4 +1,5 @@
-"""`slow-injection`: validate wave specs, show a wave's plan, export the spec's JSON Schema."""
+"""`slow-injection`: validate wave specs, show a wave's plan, print the permissions it needs, export
+the spec's JSON Schema."""
 
 from __future__ import annotations
 
@@ -43,19 +44,50 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    from include.slow_injection.plan import plan_lines
+def _load_one(spec: str):  # noqa: ANN202
     from include.slow_injection.spec import SpecError, load_wave
 
     try:
-        wave = load_wave(Path(args.spec))
+        return load_wave(Path(spec))
     except SpecError as err:
         print(err, file=sys.stderr)
-        return EXIT_INVALID
     except OSError as err:
-        print(f"{args.spec}: {err.strerror}", file=sys.stderr)
+        print(f"{spec}: {err.strerror}", file=sys.stderr)
+    return None
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from include.slow_injection.plan import plan_lines
+
+    wave = _load_one(args.spec)
+    if wave is None:
         return EXIT_INVALID
     print("\n".join(plan_lines(wave)))
+    return EXIT_OK
+
+
+def cmd_iam(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from include.slow_injection.permissions import iam_policy, rbac_manifests
+
+    wave = _load_one(args.spec)
+    if wave is None:
+        return EXIT_INVALID
+    if args.only in (None, "iam"):
+        document = iam_policy(wave)
+        if document["Statement"] or args.only == "iam":
+            print(json.dumps(document, indent=2))
+        else:
+            print("# no AWS calls: no IAM policy needed")
+    if args.only in (None, "rbac"):
+        manifests = rbac_manifests(wave)
+        if args.only is None:
+            print(f"\n# Kubernetes RBAC for the {wave.environments.blue.platform.type} platform driver "
+                  "(bind these to the identity of each environment's connection):")
+        print(yaml.safe_dump_all(manifests, sort_keys=False) if manifests else "# (none: no Kubernetes platform)")
     return EXIT_OK
 
 
@@ -82,6 +114,10 @@ def parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="print the ordered actions and gates a run of the wave would take")
     pl.add_argument("spec", metavar="SPEC")
     pl.set_defaults(run=cmd_plan)
+    i = sub.add_parser("iam", help="print the IAM policy (JSON) and Kubernetes RBAC (YAML) a wave's drivers need")
+    i.add_argument("spec", metavar="SPEC")
+    i.add_argument("--only", choices=("iam", "rbac"), help="print only one of them (machine-readable)")
+    i.set_defaults(run=cmd_iam)
     s = sub.add_parser("schema", help="write include/schema/wave.schema.json (or --check it)")
     s.add_argument("--check", action="store_true")
     s.set_defaults(run=cmd_schema)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
+from include.slow_injection import registry
 from include.slow_injection.builders.phases import STAGE_PHASES
 from include.slow_injection.durations import format_duration
-from include.slow_injection.spec.models import Wave
+from include.slow_injection.spec.models import Service, Wave
 
 
 def warnings(wave: Wave) -> list[str]:
@@ -18,7 +21,22 @@ def warnings(wave: Wave) -> list[str]:
             out.append(f"{svc.name}: no metric gates, so traffic steps only wait their bake time")
         if svc.exposure == "scheduled" and not (svc.gates or svc.health_checks):
             out.append(f"{svc.name}: no gates check the job after its handover")
+        if svc.exposure == "exposed" and svc.router is not None:
+            out += [f"{svc.name}: {line}" for line in _router_warnings(wave, svc)]
     return out
+
+
+def _router_warnings(wave: Wave, svc: Service) -> list[str]:
+    """A router driver class may define `plan_warnings(settings, steps)`, steps being (weight percent,
+    bake seconds) pairs; it must not touch the network (plans are drawn while DAGs are parsed)."""
+    try:
+        cls = registry.driver_class("router", svc.router.type)
+        if not hasattr(cls, "plan_warnings"):
+            return []
+        settings = cls.Settings.model_validate(svc.router.settings)
+    except (registry.UnknownDriver, ValidationError):
+        return []  # the spec loader reports these, with their field paths
+    return cls.plan_warnings(settings, [(step.weight, step.bake) for step in wave.steps_for(svc)])
 
 
 def plan_lines(wave: Wave) -> list[str]:

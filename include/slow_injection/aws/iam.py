@@ -48,3 +48,51 @@ def _unique_sids(docs: list[dict[str, Any]]) -> None:
         seen[sid] = seen.get(sid, 0) + 1
         if seen[sid] > 1:
             doc["Sid"] = f"{sid}{seen[sid]}"
+
+
+def wave_statements(wave: Any) -> list[Statement]:
+    """What every AWS-calling piece of a wave needs: its drivers, and green's Fargate profile setup."""
+    from inspect import signature
+
+    from include.slow_injection import registry
+    from include.slow_injection.spec.loader import driver_refs
+
+    queries = _gate_queries(wave)
+    out: list[Statement] = []
+    for path, kind, ref in driver_refs(wave):
+        cls = registry.driver_class(kind, ref.type)
+        declare = getattr(cls, "iam_statements", None)
+        if declare is None:
+            continue
+        settings = cls.Settings.model_validate(ref.settings)
+        if "queries" in signature(declare).parameters:
+            out += declare(settings, queries=queries.get(path, []))
+        else:
+            out += declare(settings)
+    profile = wave.environments.green.fargate_profile
+    if profile is not None:
+        out += fargate_setup_statements(profile)
+    return out
+
+
+def fargate_setup_statements(profile: Any) -> list[Statement]:
+    region = profile.region or "*"
+    cluster = f"arn:aws:eks:{region}:*:cluster/{profile.cluster}"
+    arn = f"arn:aws:eks:{region}:*:fargateprofile/{profile.cluster}/{profile.name}/*"
+    actions = ("eks:CreateFargateProfile", "eks:DescribeFargateProfile") + (("eks:TagResource",) if profile.tags else ())
+    return [
+        Statement(actions, (cluster, arn), "green fargate profile"),
+        # CreateFargateProfile hands the pod execution role to EKS.
+        Statement(("iam:PassRole",), (profile.pod_execution_role_arn,), "pass pod execution role"),
+    ]
+
+
+def _gate_queries(wave: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for i, svc in enumerate(wave.services):
+        for j, gate in enumerate(svc.gates):
+            out[f"services[{i}].gates[{j}].source"] = [gate.query]
+    for phase in ("parallel_operation", "validation", "full_transition", "release_monitoring"):
+        for j, gate in enumerate(getattr(wave, phase).gates):
+            out[f"{phase}.gates[{j}].source"] = [gate.query]
+    return out

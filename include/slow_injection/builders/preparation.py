@@ -1,4 +1,5 @@
-"""Preparation: classify services (in the plan), check every workload can run on green."""
+"""Preparation: classify services (in the plan), set green up where the spec asks (an EKS Fargate
+profile), check every workload can run on green."""
 
 from __future__ import annotations
 
@@ -10,4 +11,11 @@ PHASE = "preparation"
 
 def stages(wave: Wave) -> list[Stage]:
     names = ", ".join(s.name for s in wave.services)
-    return [Stage(PHASE, (), "preflight", [Action("preflight", "preflight", f"preflight on green: {names}")])]
+    setup = []
+    profile = wave.environments.green.fargate_profile
+    if profile is not None:
+        where = f"Fargate profile {profile.name} on EKS cluster {profile.cluster}"
+        setup = [Action("ensure_fargate_profile", "ensure_fargate_profile",
+                        f"create {where} unless it exists (exists and differs → error)"),
+                 Action("wait_fargate_profile", "wait_fargate_profile", f"wait for {where} to be ACTIVE")]
+    return [Stage(PHASE, (), "preflight", [*setup, Action("preflight", "preflight", f"preflight on green: {names}")])]

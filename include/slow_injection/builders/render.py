@@ -48,6 +48,8 @@ def _action_task(wave: Wave, action: Action) -> BaseOperator:
     if action.kind == "preflight":
         workloads = {s.name: s.workload.model_dump() for s in wave.services}
         return Preflight(task_id=action.task_id, platform=platform_ref(wave), workloads=workloads, **args)
+    if action.kind in ("ensure_fargate_profile", "wait_fargate_profile"):
+        return _fargate_task(wave, action)
     svc = wave.service(action.service or "")
     if action.kind == "set_traffic":
         assert svc.router is not None and action.weight is not None
@@ -55,6 +57,23 @@ def _action_task(wave: Wave, action: Action) -> BaseOperator:
                           weight=action.weight, **args)
     return PlatformStep(task_id=action.task_id, action=action.kind, service=svc.name, platform=platform_ref(wave),
                         workload=svc.workload.model_dump(), **args)
+
+
+def _fargate_task(wave: Wave, action: Action) -> BaseOperator:
+    # The amazon provider's EKS modules are heavy: imported only for a wave that asks for a profile.
+    profile = wave.environments.green.fargate_profile
+    assert profile is not None
+    retry = {"retries": wave.retries.count, "retry_delay": timedelta(seconds=wave.retries.delay)}
+    if action.kind == "ensure_fargate_profile":
+        from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
+
+        return EnsureFargateProfile(task_id=action.task_id, profile=profile.model_dump(), **retry)
+    from slow_injection_gates.eks import WaitFargateProfile
+
+    return WaitFargateProfile(task_id=action.task_id, cluster_name=profile.cluster,
+                              fargate_profile_name=profile.name, aws_conn_id=profile.aws_connection,
+                              region_name=profile.region, poke_interval=15, mode="reschedule",
+                              timeout=profile.timeout)
 
 
 def _gate_task(stage_gate: Any) -> BaseOperator:

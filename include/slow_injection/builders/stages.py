@@ -41,7 +41,7 @@ class RouterCheck(BaseModel):
 @dataclass(frozen=True)
 class Action:
     task_id: str
-    kind: str  # preflight | deploy_green | activate_green | set_traffic
+    kind: str  # preflight | ensure_fargate_profile | wait_fargate_profile | deploy_green | activate_green | set_traffic
     summary: str
     service: str | None = None
     weight: int | None = None

@@ -116,6 +116,25 @@ class KubernetesPlatform:
         blue = green if blue_conn == connection_id else KubeAccess(KubernetesHook(conn_id=blue_conn).get_conn())
         return cls(blue, green, settings)
 
+    @classmethod
+    def iam_statements(cls, settings: Settings) -> list[Any]:
+        from include.slow_injection.aws.iam import Statement
+
+        source = settings.fargate_profiles_from
+        if source is None:
+            return []
+        region = source.region or "*"
+        return [Statement(("eks:ListFargateProfiles",), (f"arn:aws:eks:{region}:*:cluster/{source.cluster}",),
+                          "read fargate profiles"),
+                Statement(("eks:DescribeFargateProfile",),
+                          (f"arn:aws:eks:{region}:*:fargateprofile/{source.cluster}/*",), "read fargate profiles")]
+
+    @classmethod
+    def rbac_manifests(cls, namespaces: list[str]) -> list[dict[str, Any]]:
+        from include.slow_injection.kubernetes.rbac import manifests
+
+        return manifests(namespaces)
+
     def describe(self) -> str:
         return "kubernetes"
 

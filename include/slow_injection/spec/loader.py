@@ -84,7 +84,7 @@ def load_defaults(directory: Path) -> tuple[dict[str, Any], str | None]:
     return data, shown
 
 
-def _driver_refs(wave: Wave) -> Iterator[tuple[str, str, DriverRef]]:
+def driver_refs(wave: Wave) -> Iterator[tuple[str, str, DriverRef]]:
     for env in ("blue", "green"):
         yield f"environments.{env}.platform", "platform", getattr(wave.environments, env).platform
     for i, svc in enumerate(wave.services):
@@ -121,7 +121,7 @@ def parse_wave(data: Any, shown: str, defaults: dict[str, Any] | None = None, de
         raise SpecError.of(shown, problems) from None
     problems = [
         (join_path(path, sub), reason)
-        for path, kind, ref in _driver_refs(wave)
+        for path, kind, ref in driver_refs(wave)
         for sub, reason in registry.settings_errors(kind, ref)
     ]
     if expected_id is not None and wave.id != expected_id:

@@ -214,9 +214,32 @@ class Service(Strict):
         return self
 
 
+class FargateSelector(Strict):
+    namespace: Annotated[str, Field(min_length=1, max_length=63)]
+    labels: dict[str, str] = Field(default_factory=dict, max_length=5)
+
+
+class FargateProfileSetup(Strict):
+    """A Fargate profile the preparation phase creates beside blue's node groups. EKS profiles are
+    immutable: one that exists and matches is left alone, one that differs is an error."""
+
+    cluster: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")]
+    pod_execution_role_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")]
+    subnets: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]], Field(min_length=1)] = Field(
+        description="private subnets for the pods (Fargate takes no public subnets)")
+    selectors: Annotated[list[FargateSelector], Field(min_length=1, max_length=5)]
+    tags: dict[str, str] = Field(default_factory=dict)
+    aws_connection: ConnectionId = Field(description="Airflow AWS connection for the EKS API")
+    region: str | None = None
+    timeout: Duration = Field(default=1200.0, description="the profile must be ACTIVE within this")
+
+
 class Environment(Strict):
     name: Annotated[str, Field(min_length=1, max_length=63, description="e.g. eks-ec2, eks-fargate")]
     platform: DriverRef = Field(description="platform driver and its connection for this environment")
+    fargate_profile: FargateProfileSetup | None = Field(
+        default=None, description="green only: an EKS Fargate profile to create in the preparation phase")
 
 
 class Environments(Strict):
@@ -360,6 +383,8 @@ class Wave(Strict):
         for i, w in enumerate(workloads):
             if workloads.index(w) != i:
                 raise ValueError(f"services[{i}].workload: {w[0]} {w[1]}/{w[2]} is already moved by another service")
+        if self.environments.blue.fargate_profile is not None:
+            raise ValueError("environments.blue.fargate_profile: a wave only sets up green; blue already runs")
         if self.environments.blue.platform.type != self.environments.green.platform.type:
             raise ValueError(f"environments.green.platform.type: must match blue's platform type "
                              f"{self.environments.blue.platform.type!r}, got {self.environments.green.platform.type!r}")
