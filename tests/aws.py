@@ -110,3 +110,34 @@ def api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recording)
     return recorder
+
+
+def call_resources(call: ApiCall) -> list[str]:
+    """The resource ARNs IAM authorises a recorded call against ([] = not derivable: action-only check)."""
+    p = call.params
+    service, operation = call.action.split(":")
+    if service == "elasticloadbalancing" and operation.startswith("Modify"):
+        return [p.get("RuleArn") or p["ListenerArn"]]
+    if call.action == "sns:Publish":
+        return [p.get("TopicArn") or p["TargetArn"]]
+    if service == "eks" and "fargateProfileName" in p:
+        return [f"arn:aws:eks:{REGION}:{ACCOUNT}:fargateprofile/{p['clusterName']}/{p['fargateProfileName']}/0"]
+    if service == "eks" and "clusterName" in p:
+        return [f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{p['clusterName']}"]
+    if service == "route53" and "HostedZoneId" in p:
+        return [f"arn:aws:route53:::hostedzone/{p['HostedZoneId'].rsplit('/', 1)[-1]}"]
+    return []
+
+
+def uncovered_calls(policy_doc: dict[str, Any], calls: list[ApiCall]) -> list[str]:
+    """Calls the policy would deny: action not allowed, or not on the call's resource."""
+    from fnmatch import fnmatchcase
+
+    out = []
+    for call in calls:
+        allowed = [r for st in policy_doc["Statement"] if call.action in st["Action"] for r in st["Resource"]]
+        resources = call_resources(call)
+        if not allowed or (resources and not all(any(fnmatchcase(res, pattern) for pattern in allowed)
+                                                 for res in resources)):
+            out.append(f"{call.action} on {resources or '?'} (allowed on {allowed})")
+    return sorted(set(out))

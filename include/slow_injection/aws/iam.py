@@ -34,7 +34,7 @@ def policy(statements: list[Statement]) -> dict[str, Any]:
             whys.append(st.why)
     docs = []
     for resources, (actions, whys) in merged.items():
-        docs.append(Statement(tuple(actions), resources, " ".join(whys[:1])).to_dict())
+        docs.append(Statement(tuple(actions), resources, " ".join(whys)[:60]).to_dict())
     _unique_sids(docs)
     return {"Version": "2012-10-17", "Statement": docs}
 

@@ -117,7 +117,6 @@ class RollbackWorkloads(WaveStep):
 
     def execute(self, context: Any) -> dict[str, Any]:
         dry_run = is_dry_run(context)
-        notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started")
         driver = build_platform(self.platform)
         changes, failures = [], []
         for service, workload in self.workloads.items():
@@ -125,6 +124,9 @@ class RollbackWorkloads(WaveStep):
                 changes += self.report_changes(driver.restore_blue(workload, apply=not dry_run), dry_run)
             except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
                 failures.append(f"{service}: {err}")
+        # Announced after blue's capacity is back: a slow notifier must not delay the restore.
+        notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started",
+               "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next")
         if failures:
             raise RuntimeError("could not restore on blue (will retry): " + "; ".join(failures))
         return {"dry_run": dry_run, "changes": changes}
