@@ -124,9 +124,11 @@ class RollbackWorkloads(WaveStep):
                 changes += self.report_changes(driver.restore_blue(workload, apply=not dry_run), dry_run)
             except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
                 failures.append(f"{service}: {err}")
-        # Announced after blue's capacity is back: a slow notifier must not delay the restore.
-        notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started",
-               "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next")
+        # Announced after blue's capacity is back (a slow notifier must not delay the restore), once:
+        # a failing restore announces on its first try only, not on every retry.
+        if not failures or context["ti"].try_number <= 1:
+            notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started",
+                   "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next")
         if failures:
             raise RuntimeError("could not restore on blue (will retry): " + "; ".join(failures))
         return {"dry_run": dry_run, "changes": changes}
