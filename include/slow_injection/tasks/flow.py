@@ -125,8 +125,8 @@ class RollbackWorkloads(WaveStep):
             except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
                 failures.append(f"{service}: {err}")
         # Announced after blue's capacity is back (a slow notifier must not delay the restore), once:
-        # a failing restore announces on its first try only, not on every retry.
-        if not failures or context["ti"].try_number <= 1:
+        # on the first try only, not again on every retry.
+        if context["ti"].try_number <= 1:
             notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started",
                    "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next")
         if failures:
