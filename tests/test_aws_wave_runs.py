@@ -6,7 +6,7 @@ makes is checked against the policy `slow-injection iam` prints for the wave."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,8 @@ def aws_world(aws: MotoServer, alb: Alb, world):  # noqa: ANN001, ANN201, F811
 
 def green_error_percent(cloudwatch: Any, value: float) -> None:
     cloudwatch.put_metric_data(Namespace="Shop", MetricData=[{
-        "MetricName": "Errors5xxPercent", "Value": value, "Timestamp": datetime.now(UTC),
+        # a minute back: the driver reads complete periods only
+        "MetricName": "Errors5xxPercent", "Value": value, "Timestamp": datetime.now(UTC) - timedelta(seconds=70),
         "Dimensions": [{"Name": "Service", "Value": "web"}, {"Name": "Env", "Value": "green"}]}])
 
 

@@ -15,18 +15,23 @@ def iam_policy(wave: Wave) -> dict[str, Any]:
 
 
 def rbac_manifests(wave: Wave) -> list[dict[str, Any]]:
-    """Each environment's platform driver, for the namespaces the wave's workloads use there."""
-    out: list[dict[str, Any]] = []
+    """The platform driver's RBAC for the namespaces the wave's workloads use, per cluster: blue and
+    green on one connection share one set; on two, each cluster gets its own (annotated with it)."""
+    clusters: dict[str | None, set[str]] = {}
     for env in ("blue", "green"):
         ref = getattr(wave.environments, env).platform
-        cls = registry.driver_class("platform", ref.type)
-        declare = getattr(cls, "rbac_manifests", None)
-        if declare is None:
-            continue
-        namespaces = sorted({(s.workload.green_namespace or s.workload.namespace) if env == "green"
-                             else s.workload.namespace for s in wave.services})
-        for doc in declare(namespaces):
-            doc = {**doc, "metadata": {**doc["metadata"], "labels": {"slow-injection.io/environment": env}}}
-            if doc not in out:
-                out.append(doc)
+        names = {(s.workload.green_namespace or s.workload.namespace) if env == "green" else s.workload.namespace
+                 for s in wave.services}
+        clusters.setdefault(ref.connection, set()).update(names)
+    ref = wave.environments.green.platform
+    declare = getattr(registry.driver_class("platform", ref.type), "rbac_manifests", None)
+    if declare is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for connection, namespaces in clusters.items():
+        for doc in declare(sorted(namespaces)):
+            if len(clusters) > 1:
+                doc = {**doc, "metadata": {**doc["metadata"],
+                                           "annotations": {"slow-injection.io/connection": str(connection)}}}
+            out.append(doc)
     return out

@@ -1,0 +1,336 @@
+"""CloudWatch metric sources: a metric (or metric math over several) through GetMetricData, and the
+state of CloudWatch alarms through DescribeAlarms. No data, an alarm without data, an alarm that does
+not exist and every API or network error are inconclusive: none of them ever passes a gate."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import cache
+from string import Template
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from include.slow_injection.aws.iam import Statement
+from include.slow_injection.ports import Measurement
+
+# CloudWatch's rule for a MetricDataQuery Id.
+METRIC_ID = re.compile(r"^[a-z][a-zA-Z0-9_]{0,254}$")
+
+STANDARD_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+HIGH_RESOLUTION_PERIODS = (1, 5, 10, 30)
+HIGH_RESOLUTION_RETENTION = 3 * 3600  # sub-minute datapoints are kept 3 hours
+MAX_LOOKBACK = 86400  # a gate judges recent data; more is almost always a unit mistake (ms for s)
+PLACEHOLDERS = ("service", "env")  # what a dimension value may name: ${service}, ${env}
+MAX_ALARM_NAMES = 100  # DescribeAlarms AlarmNames limit
+
+
+@cache
+def _standard_units() -> tuple[str, ...]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    return tuple(model.shape_for("StandardUnit").enum)
+
+
+def _client(conn_id: str | None, region: str | None) -> Any:
+    # Imported here: spec validation imports this module only for its Settings.
+    from include.slow_injection.aws.hooks import CloudWatchHook
+
+    return CloudWatchHook(aws_conn_id=conn_id, region_name=region).conn
+
+
+def _aws_error(err: Exception) -> str:
+    """A short reason for an inconclusive reading, from any boto error."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        return f"cloudwatch {err.operation_name}: {error.get('Code')}: {error.get('Message', '')}"[:300]
+    trouble = "unreachable" if isinstance(err, (ConnectionError, HTTPClientError)) else "error"
+    return f"cloudwatch {trouble}: {type(err).__name__}: {err}"[:300]
+
+
+class MetricSpec(BaseModel):
+    """One CloudWatch metric and the statistic a gate reads of it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    namespace: str = Field(min_length=1, max_length=255, description="e.g. AWS/ApplicationELB")
+    metric_name: str = Field(min_length=1, max_length=255)
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30,
+                                       description="name → value; values may use ${service} and ${env}")
+    stat: str = Field(min_length=1, description="Sum, Average, Minimum, Maximum, SampleCount or e.g. p99")
+    unit: str | None = Field(default=None, description="only datapoints in this unit; e.g. Count")
+
+    @field_validator("stat")
+    @classmethod
+    def _stat_spelled_like_cloudwatch(cls, stat: str) -> str:
+        # CloudWatch stats are case sensitive; "sum" silently returns nothing.
+        for standard in STANDARD_STATS:
+            if stat.lower() == standard.lower() and stat != standard:
+                raise ValueError(f"must be spelled {standard!r} (CloudWatch statistics are case sensitive)")
+        return stat
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_is_standard(cls, unit: str | None) -> str | None:
+        if unit is not None and unit not in _standard_units():
+            raise ValueError(f"unknown CloudWatch unit {unit!r}; one of {', '.join(_standard_units())}")
+        return unit
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions_not_empty(cls, dimensions: dict[str, str]) -> dict[str, str]:
+        for name, value in dimensions.items():
+            if not name or not value:
+                raise ValueError(f"dimension {name!r}: names and values must not be empty")
+        return dimensions
+
+
+class CloudWatchMetrics:
+    """Gate query = one of the metric ids, or a metric math expression over them
+    (e.g. `100 * errors / requests`). The value is the most recent datapoint within `lookback`."""
+
+    port = "metric_source"
+
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+        metrics: dict[str, MetricSpec] = Field(
+            min_length=1, max_length=500,
+            description="id (lowercase first letter, letters, digits, _) → metric; the ids a query may use",
+        )
+        period: int = Field(default=60, description="seconds per datapoint: 1, 5, 10, 30 or a multiple of 60")
+        lookback: int = Field(default=300, description="how far back (s) to look for the latest datapoint; "
+                                                         "the start is rounded down to a period boundary")
+        region: str | None = Field(default=None, description="defaults to the connection's region")
+
+        @field_validator("metrics")
+        @classmethod
+        def _ids_cloudwatch_accepts(cls, metrics: dict[str, MetricSpec]) -> dict[str, MetricSpec]:
+            for metric_id in metrics:
+                if not METRIC_ID.match(metric_id):
+                    raise ValueError(f"id {metric_id!r}: must start with a lowercase letter, then only letters, "
+                                     "digits and _ (a CloudWatch query id)")
+            return metrics
+
+        @model_validator(mode="after")
+        def _period_and_lookback(self) -> CloudWatchMetrics.Settings:
+            if not (self.period in HIGH_RESOLUTION_PERIODS or (self.period >= 60 and self.period % 60 == 0)):
+                raise ValueError(f"period: must be 1, 5, 10, 30 or a multiple of 60, got {self.period}")
+            if not self.period <= self.lookback <= MAX_LOOKBACK:
+                raise ValueError(f"lookback: must be from period ({self.period}) to {MAX_LOOKBACK} s, "
+                                 f"got {self.lookback}")
+            if self.period < 60 and self.lookback > HIGH_RESOLUTION_RETENTION:
+                raise ValueError(f"lookback: a {self.period} s period reads high-resolution data, kept only "
+                                 f"{HIGH_RESOLUTION_RETENTION} s; got {self.lookback}")
+            return self
+
+    def __init__(self, settings: Settings, connection_id: str | None, context: dict[str, Any],
+                 client_factory: Callable[[], Any] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.settings, self.connection_id, self.context, self.clock = settings, connection_id, context, clock
+        self._client_factory = client_factory or (lambda: _client(connection_id, settings.region))
+        self._client: Any = None
+
+    @classmethod
+    def from_spec(cls, settings: Settings, connection_id: str | None, **context: Any) -> CloudWatchMetrics:
+        """No connection means boto3's default credentials (e.g. the pod's IAM role)."""
+        return cls(settings, connection_id, context)
+
+    @classmethod
+    def iam_statements(cls, settings: Settings, queries: Iterable[str] | None = None) -> list[Statement]:
+        """`queries` is accepted for symmetry with CloudWatchAlarms; it cannot narrow anything here."""
+        # GetMetricData has no resource-level permission: "*" is the only resource it takes.
+        return [Statement(("cloudwatch:GetMetricData",), ("*",), "read gate metrics")]
+
+    def describe(self) -> str:
+        where = ", ".join(filter(None, [self.connection_id, self.settings.region]))
+        return f"cloudwatch metrics {', '.join(self.settings.metrics)} ({where or 'default AWS credentials'}, " \
+               f"period {self.settings.period}s)"
+
+    # --- the request -------------------------------------------------------------------------------
+
+    def _dimension_values(self) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
+        """Each metric's Dimensions with ${service}/${env} filled in, and the placeholders left open."""
+        out: dict[str, list[dict[str, str]]] = {}
+        unresolved: list[str] = []
+        values = {k: str(v) for k, v in self.context.items() if k in PLACEHOLDERS and v not in (None, "")}
+        for metric_id, metric in self.settings.metrics.items():
+            dims = []
+            for name, raw in metric.dimensions.items():
+                template = Template(raw)
+                unresolved += [f"${{{key}}} in metrics.{metric_id}.dimensions.{name}"
+                               for key in template.get_identifiers() if key not in values]
+                dims.append({"Name": name, "Value": template.safe_substitute(values)})
+            out[metric_id] = dims
+        return out, unresolved
+
+    def request(self, query: str) -> dict[str, Any]:
+        """GetMetricData arguments for a gate query. Raises ValueError for a query it cannot send."""
+        query = query.strip()
+        dimensions, unresolved = self._dimension_values()
+        if unresolved:
+            raise ValueError("unresolved placeholder " + "; ".join(unresolved))
+        if METRIC_ID.match(query) and query not in self.settings.metrics:
+            raise ValueError(f"query {query!r} is not a metric id of this source ({', '.join(self.settings.metrics)})")
+
+        def metric_stat(metric_id: str, return_data: bool) -> dict[str, Any]:
+            metric = self.settings.metrics[metric_id]
+            stat: dict[str, Any] = {
+                "Metric": {"Namespace": metric.namespace, "MetricName": metric.metric_name,
+                           "Dimensions": dimensions[metric_id]},
+                "Period": self.settings.period, "Stat": metric.stat,
+            }
+            if metric.unit:
+                stat["Unit"] = metric.unit
+            return {"Id": metric_id, "MetricStat": stat, "ReturnData": return_data}
+
+        if query in self.settings.metrics:
+            queries = [metric_stat(query, True)]
+        else:
+            # Every metric goes along (unreturned) so the expression may use any of them, even
+            # through functions like METRICS(); only the expression's result comes back.
+            result_id = next(f"result{n}" for n in range(len(self.settings.metrics) + 1)
+                             if f"result{n}" not in self.settings.metrics)
+            queries = [metric_stat(metric_id, False) for metric_id in self.settings.metrics]
+            queries.append({"Id": result_id, "Expression": query, "ReturnData": True})
+        # End at the last complete period: the current one is still filling (a Sum looks smaller
+        # than it will be). Start on a period boundary too: CloudWatch aligns datapoints to them.
+        end = self.clock() // self.settings.period * self.settings.period
+        start = (end - self.settings.lookback) // self.settings.period * self.settings.period
+        return {
+            "MetricDataQueries": queries,
+            "StartTime": datetime.fromtimestamp(start, UTC),
+            "EndTime": datetime.fromtimestamp(end, UTC),
+            "ScanBy": "TimestampDescending",  # newest first: the value is values[0]
+        }
+
+    # --- the reading -------------------------------------------------------------------------------
+
+    def query(self, query: str) -> Measurement:
+        try:
+            request = self.request(query)
+        except ValueError as err:
+            return Measurement(None, str(err))
+        try:
+            if self._client is None:
+                self._client = self._client_factory()
+            response = self._client.get_metric_data(**request)
+        except Exception as err:  # botocore errors, a missing connection: inconclusive, never raised
+            return Measurement(None, _aws_error(err))
+        return self.parse(response)
+
+    @staticmethod
+    def parse(response: dict[str, Any]) -> Measurement:
+        """The most recent value of the one returned result (the request asks for newest first)."""
+        results = response.get("MetricDataResults") or []
+        messages = [*response.get("Messages", []), *(m for r in results for m in r.get("Messages", []))]
+        if messages:
+            text = "; ".join(f"{m.get('Code')}: {m.get('Value')}" for m in messages)
+            return Measurement(None, f"cloudwatch messages: {text}"[:300])
+        if len(results) != 1:
+            return Measurement(None, f"cloudwatch returned {len(results)} results; a gate needs exactly one")
+        result = results[0]
+        values, status = result.get("Values") or [], result.get("StatusCode")
+        if not values:
+            if status == "Complete":
+                return Measurement(None)  # no data
+            return Measurement(None, f"cloudwatch status {status} without values")
+        # PartialData with values is fine: more pages would only hold older datapoints.
+        value = float(values[0])
+        if math.isnan(value) or math.isinf(value):
+            return Measurement(None, f"cloudwatch value is {value}")
+        return Measurement(value)
+
+
+class CloudWatchAlarms:
+    """Gate query = an alarm name, or several separated by commas. The value is how many of them are
+    in ALARM, so `comparator: less_than, threshold: 1` passes only when none is."""
+
+    port = "metric_source"
+
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+        alarm_types: list[Literal["MetricAlarm", "CompositeAlarm"]] = Field(
+            default_factory=lambda: ["MetricAlarm", "CompositeAlarm"], min_length=1,
+            description="which alarms to read; composite alarms need cloudwatch:DescribeAlarms on *",
+        )
+        region: str | None = Field(default=None, description="defaults to the connection's region")
+
+    def __init__(self, settings: Settings, connection_id: str | None,
+                 client_factory: Callable[[], Any] | None = None) -> None:
+        self.settings, self.connection_id = settings, connection_id
+        self._client_factory = client_factory or (lambda: _client(connection_id, settings.region))
+        self._client: Any = None
+
+    @classmethod
+    def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> CloudWatchAlarms:
+        """No connection means boto3's default credentials (e.g. the pod's IAM role)."""
+        return cls(settings, connection_id)
+
+    @classmethod
+    def iam_statements(cls, settings: Settings, queries: Iterable[str] | None = None) -> list[Statement]:
+        """iam_statements(settings, queries=None): `queries` are the gate queries (alarm names) this
+        source answers; given, and with metric alarms only, the statement names just those alarms."""
+        if "CompositeAlarm" in settings.alarm_types:
+            # AWS returns composite alarms only to a DescribeAlarms permission scoped to "*".
+            return [Statement(("cloudwatch:DescribeAlarms",), ("*",), "read gate alarms")]
+        region = settings.region or "*"
+        # Alarm names come from gate queries, not settings: without them, any alarm (read-only).
+        names = sorted({_arn_pattern(n) for q in queries or () for n in alarm_names(q)}) or ["*"]
+        return [Statement(("cloudwatch:DescribeAlarms",),
+                          tuple(f"arn:aws:cloudwatch:{region}:*:alarm:{name}" for name in names), "read gate alarms")]
+
+    def describe(self) -> str:
+        where = ", ".join(filter(None, [self.connection_id, self.settings.region]))
+        return f"cloudwatch alarms ({where or 'default AWS credentials'})"
+
+    def query(self, query: str) -> Measurement:
+        names = alarm_names(query)
+        if not names:
+            return Measurement(None, f"query {query!r} names no alarm")
+        if len(names) > MAX_ALARM_NAMES:
+            return Measurement(None, f"query names {len(names)} alarms; at most {MAX_ALARM_NAMES}")
+        states: dict[str, str] = {}
+        try:
+            if self._client is None:
+                self._client = self._client_factory()
+            pages = self._client.get_paginator("describe_alarms").paginate(
+                AlarmNames=names, AlarmTypes=list(self.settings.alarm_types))
+            keys = [f"{kind}s" for kind in self.settings.alarm_types]  # MetricAlarms, CompositeAlarms
+            for page in pages:
+                for alarm in (a for key in keys for a in page.get(key, [])):
+                    states[alarm["AlarmName"]] = alarm["StateValue"]
+        except Exception as err:  # botocore errors, a missing connection: inconclusive, never raised
+            return Measurement(None, _aws_error(err))
+        return self.judge(names, states)
+
+    @staticmethod
+    def judge(names: list[str], states: dict[str, str]) -> Measurement:
+        missing = [n for n in names if n not in states]
+        # INSUFFICIENT_DATA, or a state AWS may add one day: neither OK nor ALARM is no verdict
+        undecided = [f"{n} ({states[n]})" for n in names if n in states and states[n] not in ("OK", "ALARM")]
+        alarming = [n for n in names if states.get(n) == "ALARM"]
+        if alarming:  # one firing alarm is a breach, whatever the others say
+            return Measurement(float(len(alarming)))
+        if missing or undecided:
+            parts = [f"not found: {', '.join(missing)}" if missing else "",
+                     f"no verdict: {', '.join(undecided)}" if undecided else ""]
+            return Measurement(None, ("alarm " + "; ".join(p for p in parts if p))[:300])
+        return Measurement(0.0)
+
+
+def alarm_names(query: str) -> list[str]:
+    """Comma-separated alarm names, trimmed, in order, without repeats."""
+    return list(dict.fromkeys(name.strip() for name in query.split(",") if name.strip()))
+
+
+def _arn_pattern(name: str) -> str:
+    # An unrendered ${service}/${env} may become anything: a wildcard in the policy.
+    return re.sub(r"\$\{[^}]*\}|\$\w+", "*", name)

@@ -1,0 +1,301 @@
+"""CloudWatch metric sources against moto in server mode, judged by the real gate evaluation:
+a passing series passes, a breaching one fails, and no data, unknown alarms, alarms without data
+and an unreachable endpoint are inconclusive (hold under on_no_data=hold, never a pass)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from include.slow_injection import registry
+from include.slow_injection.drivers.aws_cloudwatch import CloudWatchAlarms, CloudWatchMetrics
+from include.slow_injection.gates.runner import GateRun
+from include.slow_injection.spec.models import DriverRef, MetricGate
+from tests.aws import ACCOUNT, CONNECTION_ID, REGION, free_port
+
+NAMESPACE = "SlowInjection/Test"
+ERRORS = {"namespace": NAMESPACE, "metric_name": "Errors", "stat": "Sum",
+          "dimensions": {"Service": "${service}", "Env": "${env}"}}
+REQUESTS = {"namespace": NAMESPACE, "metric_name": "Requests", "stat": "Sum",
+            "dimensions": {"Service": "${service}", "Env": "${env}"}}
+
+
+def metrics_source(**settings: Any) -> dict[str, Any]:
+    return {"type": "cloudwatch", "connection": CONNECTION_ID, "metrics": {"errors": ERRORS}, **settings}
+
+
+def alarms_source(**settings: Any) -> dict[str, Any]:
+    return {"type": "cloudwatch_alarm", "connection": CONNECTION_ID, **settings}
+
+
+def gate(source: dict[str, Any], query: str, threshold: float = 5.0, **overrides: Any) -> dict[str, Any]:
+    """A gate dict exactly as the spec produces it (MetricGate.model_dump())."""
+    spec = {"name": "errors", "source": source, "query": query, "comparator": "less_than",
+            "threshold": threshold, **overrides}
+    return MetricGate.model_validate(spec).model_dump()
+
+
+def judge(gate_dict: dict[str, Any], service: str = "web") -> dict[str, Any]:
+    """One reading through the real gate runner: the dry-run verdict (pass / fail / hold)."""
+    return GateRun("metric", gate_dict, service, 60.0, time.time()).run_once()
+
+
+def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str = "web", env: str = "green") -> None:
+    """Datapoints `seconds` ago: ≥ 60 s lands in a complete period (the driver skips the one still
+    filling), ≤ 300 s within the default lookback."""
+    now = time.time()
+    aws.client("cloudwatch").put_metric_data(Namespace=NAMESPACE, MetricData=[
+        {"MetricName": metric, "Value": value, "Unit": "Count",
+         "Timestamp": datetime.fromtimestamp(now - ago, UTC),
+         "Dimensions": [{"Name": "Service", "Value": service}, {"Name": "Env", "Value": env}]}
+        for value, ago in values_ago
+    ])
+
+
+# --- CloudWatchMetrics against moto -----------------------------------------------------------------
+# moto's GetMetricData does not evaluate metric math (its parser only returns a series whose id is the
+# expression itself), so end to end against moto a gate queries one metric id; the math is tested
+# at the request level below.
+
+@pytest.mark.parametrize(("series", "status", "value"), [
+    ([(9.0, 200), (1.0, 70)], "pass", 1.0),  # an old breach, recovered: the latest datapoint decides
+    ([(1.0, 200), (9.0, 70)], "fail", 9.0),  # fine before, breaching now
+], ids=["recovered", "breaching"])
+def test_the_most_recent_datapoint_decides_the_gate(aws, series, status, value) -> None:  # noqa: ANN001
+    put(aws, "Errors", series)
+    result = judge(gate(metrics_source(), "errors"))
+    assert (result["status"], result["measurements"][0]["value"]) == (status, value)
+
+
+def test_no_datapoints_is_no_data_and_never_a_pass(aws) -> None:  # noqa: ANN001
+    put(aws, "Errors", [(0.0, 400)])  # only outside the 300 s lookback
+    failed = judge(gate(metrics_source(), "errors"))
+    held = judge(gate(metrics_source(), "errors", on_no_data="hold"))
+    assert (failed["status"], held["status"]) == ("fail", "hold")
+    assert held["measurements"][0] == {"t": held["measurements"][0]["t"], "value": None, "outcome": "no_data"}
+
+
+def test_dimensions_follow_the_gates_service_and_env(aws) -> None:  # noqa: ANN001
+    put(aws, "Errors", [(1.0, 70)], env="green")
+    put(aws, "Errors", [(50.0, 70)], env="blue")
+    put(aws, "Errors", [(70.0, 70)], service="api")
+    assert judge(gate(metrics_source(), "errors", env="green"))["measurements"][0]["value"] == 1.0
+    assert judge(gate(metrics_source(), "errors", env="blue"))["measurements"][0]["value"] == 50.0
+    assert judge(gate(metrics_source(), "errors"), service="api")["measurements"][0]["value"] == 70.0
+
+
+def test_a_placeholder_nobody_fills_is_inconclusive_and_named(aws, api_calls) -> None:  # noqa: ANN001
+    regional = {**ERRORS, "dimensions": {"Service": "${service}", "Region": "${region}"}}
+    result = judge(gate(metrics_source(metrics={"errors": regional}), "errors", on_no_data="hold"))
+    assert result["status"] == "hold"
+    assert "${region} in metrics.errors.dimensions.Region" in result["measurements"][0]["error"]
+    # without env in the context, ${env} stays open too: no silent default
+    driver = registry.build("metric_source", metrics_source(), service="web")
+    assert "${env}" in driver.query("errors").error
+    assert api_calls.calls == []  # nothing was sent with a literal "${...}" dimension
+
+
+def test_a_query_that_is_no_metric_id_is_inconclusive_without_a_call(aws, api_calls) -> None:  # noqa: ANN001
+    driver = registry.build("metric_source", metrics_source(), service="web", env="green")
+    reading = driver.query("latency")
+    assert reading.value is None and "'latency' is not a metric id" in reading.error
+    assert api_calls.calls == []
+
+
+def test_metric_math_is_one_expression_returning_data_over_unreturned_metrics() -> None:
+    from botocore.session import get_session
+    from botocore.validate import validate_parameters
+
+    settings = CloudWatchMetrics.Settings.model_validate(
+        {"metrics": {"errors": ERRORS, "requests": {**REQUESTS, "unit": "Count"}}, "period": 60, "lookback": 300})
+    driver = CloudWatchMetrics(settings, None, {"service": "web", "env": "blue"}, clock=lambda: 1_000_030.0)
+    request = driver.request("100 * errors / requests")
+    queries = {q["Id"]: q for q in request["MetricDataQueries"]}
+    assert [q["Id"] for q in request["MetricDataQueries"] if q["ReturnData"]] == ["result0"]
+    assert queries["result0"]["Expression"] == "100 * errors / requests"
+    assert queries["requests"]["MetricStat"]["Unit"] == "Count"
+    assert queries["errors"]["MetricStat"]["Metric"]["Dimensions"] == [
+        {"Name": "Service", "Value": "web"}, {"Name": "Env", "Value": "blue"}]
+    assert request["ScanBy"] == "TimestampDescending"
+    assert request["StartTime"].timestamp() == 999_720.0  # 300 s back, on a period boundary
+    assert request["EndTime"].timestamp() == 1_000_020.0  # the last complete period ends here
+    model = get_session().get_service_model("cloudwatch").operation_model("GetMetricData")
+    validate_parameters(request, model.input_shape)  # raises if botocore would reject it
+    # a single id is sent alone, as the returned query
+    assert [(q["Id"], q["ReturnData"]) for q in driver.request("requests")["MetricDataQueries"]] == [("requests", True)]
+
+
+def test_an_expression_id_never_collides_with_a_metric_id() -> None:
+    settings = CloudWatchMetrics.Settings.model_validate({"metrics": {"result0": ERRORS, "b": REQUESTS}})
+    driver = CloudWatchMetrics(settings, None, {"service": "web", "env": "green"})
+    ids = [q["Id"] for q in driver.request("result0 / b")["MetricDataQueries"]]
+    assert ids == ["result0", "b", "result1"]
+
+
+@pytest.mark.parametrize(("response", "expected"), [
+    ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": []}]}, (None, None)),
+    ({"MetricDataResults": [{"Id": "e", "StatusCode": "PartialData", "Values": [3.0, 9.0]}]}, (3.0, None)),
+    ({"MetricDataResults": [{"Id": "e", "StatusCode": "InternalError", "Values": []}]},
+     (None, "cloudwatch status InternalError without values")),
+    ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": [1.0],
+                             "Messages": [{"Code": "ArithmeticError", "Value": "division by zero"}]}]},
+     (None, "cloudwatch messages: ArithmeticError: division by zero")),
+    ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": [float("nan")]}]},
+     (None, "cloudwatch value is nan")),
+    ({"MetricDataResults": []}, (None, "cloudwatch returned 0 results; a gate needs exactly one")),
+], ids=["empty", "partial-with-values", "internal-error", "messages", "nan", "no-result"])
+def test_responses_moto_cannot_produce(response, expected) -> None:  # noqa: ANN001
+    reading = CloudWatchMetrics.parse(response)
+    assert (reading.value, reading.error) == expected
+
+
+@pytest.mark.parametrize(("settings", "path", "words"), [
+    ({"metrics": {"Errors": ERRORS}}, "metrics", "'Errors': must start with a lowercase letter"),
+    ({"metrics": {"e": {**ERRORS, "stat": "sum"}}}, "metrics.e.stat", "'Sum'"),
+    ({"metrics": {"e": {**ERRORS, "unit": "count"}}}, "metrics.e.unit", "unknown CloudWatch unit 'count'"),
+    ({"metrics": {"e": ERRORS}, "period": 45}, "period", "multiple of 60"),
+    ({"metrics": {"e": ERRORS}, "period": 120, "lookback": 60}, "lookback", "from period (120)"),
+    ({"metrics": {"e": ERRORS}, "period": 10, "lookback": 86400}, "lookback", "high-resolution"),
+    ({"metrics": {}}, "metrics", ""),
+    ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
+])
+def test_settings_errors_name_the_setting(settings, path, words) -> None:  # noqa: ANN001
+    errors = registry.settings_errors("metric_source", DriverRef(type="cloudwatch", **settings))
+    assert any(p == path and words in why for p, why in errors), errors
+
+
+# --- CloudWatchAlarms against moto (moto never evaluates alarms: set_alarm_state sets them) ---------
+
+def alarm(aws: Any, name: str, state: str | None) -> None:
+    cw = aws.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName=name, Namespace=NAMESPACE, MetricName="Errors", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=5.0, ComparisonOperator="GreaterThanThreshold")
+    if state:
+        cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+
+@pytest.mark.parametrize(("state", "status", "value"), [
+    ("OK", "pass", 0.0), ("ALARM", "fail", 1.0), ("INSUFFICIENT_DATA", "hold", None),
+])
+def test_alarm_state_decides_the_gate(aws, state, status, value) -> None:  # noqa: ANN001
+    alarm(aws, "web-green-latency", "OK")
+    alarm(aws, "web-green-5xx", state)
+    result = judge(gate(alarms_source(), "${service}-${env}-5xx, ${service}-${env}-latency", threshold=1.0,
+                        on_no_data="hold"))
+    assert (result["status"], result["measurements"][0]["value"]) == (status, value)
+    if status == "hold":
+        assert result["measurements"][0]["error"] == "alarm no verdict: web-green-5xx (INSUFFICIENT_DATA)"
+
+
+def test_every_alarm_in_alarm_is_counted(aws) -> None:  # noqa: ANN001
+    for name in ("a", "b", "c"):
+        alarm(aws, name, "ALARM" if name != "b" else "OK")
+    driver = registry.build("metric_source", alarms_source())
+    reading = driver.query("a,b,c")
+    assert (reading.value, reading.error) == (2.0, None)
+    assert driver.describe() == "cloudwatch alarms (aws_moto)"
+
+
+def test_an_alarm_that_does_not_exist_is_inconclusive_and_named(aws) -> None:  # noqa: ANN001
+    alarm(aws, "web-green-5xx", "OK")
+    result = judge(gate(alarms_source(), "web-green-5xx, web-green-typo", threshold=1.0, on_no_data="hold"))
+    assert result["status"] == "hold"
+    assert result["measurements"][0]["error"] == "alarm not found: web-green-typo"
+
+
+def test_composite_alarms_are_read_unless_left_out() -> None:
+    # moto has no PutCompositeAlarm: a stubbed client answers (and checks the request) instead.
+    import boto3
+    from botocore.stub import Stubber
+
+    def reading(**settings: Any) -> Any:
+        client = boto3.client("cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+        stub = Stubber(client)
+        types = settings.get("alarm_types", ["MetricAlarm", "CompositeAlarm"])
+        # like moto, answer with the composite alarm whatever AlarmTypes asked for
+        stub.add_response("describe_alarms", {"MetricAlarms": [], "CompositeAlarms": [
+            {"AlarmName": "web-health", "StateValue": "ALARM"}]}, {"AlarmNames": ["web-health"], "AlarmTypes": types})
+        with stub:
+            settings_model = CloudWatchAlarms.Settings.model_validate(settings)
+            return CloudWatchAlarms(settings_model, None, client_factory=lambda: client).query("web-health")
+
+    assert reading().value == 1.0
+    assert reading(alarm_types=["MetricAlarm"]).error == "alarm not found: web-health"
+
+
+# --- both: trouble is inconclusive, never an exception ------------------------------------------------
+
+def test_an_unreachable_endpoint_is_inconclusive_not_an_exception(monkeypatch) -> None:  # noqa: ANN001
+    dead = json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": {
+        "region_name": REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "config_kwargs": {"connect_timeout": 1, "read_timeout": 1, "retries": {"max_attempts": 1}}}})
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEAD", dead)
+    started = time.monotonic()
+    for source, query in [(metrics_source(connection="aws_dead"), "errors"),
+                          (alarms_source(connection="aws_dead"), "web-green-5xx")]:
+        result = judge(gate(source, query, on_no_data="hold"))
+        assert result["status"] == "hold"
+        assert result["measurements"][0]["error"].startswith("cloudwatch unreachable: EndpointConnectionError")
+    assert time.monotonic() - started < 10
+
+
+def test_a_client_that_cannot_be_made_is_inconclusive_not_an_exception(monkeypatch) -> None:  # noqa: ANN001
+    # the provider falls back to boto3's defaults for an unknown connection; here they have no region
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    reading = registry.build("metric_source", alarms_source(connection="aws_nowhere")).query("web-green-5xx")
+    assert (reading.value, reading.error) == (None, "cloudwatch error: NoRegionError: You must specify a region.")
+
+
+# --- least privilege ----------------------------------------------------------------------------------
+
+def covered(statements: list[Any], action: str, resource: str) -> bool:
+    return any(action in st.actions and any(fnmatch.fnmatchcase(resource, r) for r in st.resources)
+               for st in statements)
+
+
+def test_every_call_made_is_allowed_by_iam_statements(aws, api_calls) -> None:  # noqa: ANN001
+    put(aws, "Errors", [(1.0, 70)])
+    alarm(aws, "web-green-5xx", "OK")
+    queries = {"metrics": "errors", "alarms": "${service}-${env}-5xx"}
+    sources = {"metrics": metrics_source(), "alarms": alarms_source(alarm_types=["MetricAlarm"])}
+    for name, source in sources.items():
+        assert judge(gate(source, queries[name], threshold=1.0 if name == "alarms" else 5.0))["status"] == "pass"
+    assert api_calls.actions() == {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"}
+
+    metric_settings = CloudWatchMetrics.Settings.model_validate({"metrics": {"errors": ERRORS}})
+    alarm_settings = CloudWatchAlarms.Settings.model_validate({"alarm_types": ["MetricAlarm"]})
+    statements = [*CloudWatchMetrics.iam_statements(metric_settings),
+                  *CloudWatchAlarms.iam_statements(alarm_settings, queries=[queries["alarms"]])]
+    for call in api_calls.calls:
+        resources = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{n}" for n in call.params.get("AlarmNames", [])]
+        for resource in resources or ["*"]:
+            assert covered(statements, call.action, resource), (call, statements)
+    # narrowed to the gate's alarms: another alarm would not be readable
+    assert not covered(statements, "cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:db-5xx")
+
+
+def test_alarm_statements_widen_only_where_aws_requires_it() -> None:
+    def resources(**settings: Any) -> list[str]:
+        statements = CloudWatchAlarms.iam_statements(CloudWatchAlarms.Settings.model_validate(settings))
+        return [r for st in statements for r in st.resources]
+
+    # composite alarms are only returned to a DescribeAlarms permission on "*"
+    assert resources() == ["*"]
+    assert resources(alarm_types=["MetricAlarm"]) == ["arn:aws:cloudwatch:*:*:alarm:*"]
+    settings = CloudWatchAlarms.Settings.model_validate({"alarm_types": ["MetricAlarm"], "region": "eu-west-1"})
+    narrowed = CloudWatchAlarms.iam_statements(settings, queries=["a-${env}, b", "b"])
+    assert narrowed[0].resources == ("arn:aws:cloudwatch:eu-west-1:*:alarm:a-*",
+                                     "arn:aws:cloudwatch:eu-west-1:*:alarm:b")
+
+
+def test_a_state_neither_ok_nor_alarm_is_no_verdict() -> None:
+    reading = CloudWatchAlarms.judge(["a", "b"], {"a": "OK", "b": "MAINTENANCE"})
+    assert (reading.value, reading.error) == (None, "alarm no verdict: b (MAINTENANCE)")
+    firing = CloudWatchAlarms.judge(["a", "b", "c"], {"a": "ALARM", "b": "MAINTENANCE"})
+    assert (firing.value, firing.error) == (1.0, None)  # one firing alarm is a breach, whatever the others say

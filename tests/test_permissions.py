@@ -1,0 +1,71 @@
+"""`slow-injection iam SPEC`: the IAM policy a wave's AWS drivers need, narrowed to the spec's ARNs,
+and the Kubernetes RBAC for its platform driver; the example AWS spec validates and plans."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from include.slow_injection.permissions import iam_policy
+from include.slow_injection.spec import load_wave
+from tests.waves import small_wave, write
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "aws" / "shop-fargate.yaml"
+CLI = [sys.executable, "-m", "include.slow_injection.cli"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+def allowed(policy: dict, action: str) -> set[str]:
+    return {r for st in policy["Statement"] if action in st["Action"] for r in st["Resource"]}
+
+
+def test_the_example_spec_s_policy_names_its_own_arns() -> None:
+    policy = iam_policy(load_wave(EXAMPLE))
+    assert allowed(policy, "elasticloadbalancing:ModifyRule") == {
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/shop/50dc6c495c0c9188/"
+        "f2f7dc8efc522ab2/9683b2d02a6cabee"}
+    assert allowed(policy, "elasticloadbalancing:ModifyListener") == set()  # weights live on the rule
+    assert allowed(policy, "sns:Publish") == {"arn:aws:sns:eu-west-1:123456789012:shop-migrations"}
+    assert allowed(policy, "iam:PassRole") == {"arn:aws:iam::123456789012:role/shop-fargate-pods"}
+    assert "arn:aws:eks:eu-west-1:*:fargateprofile/shop-prod/shop-green/*" in allowed(policy, "eks:CreateFargateProfile")
+    assert allowed(policy, "cloudwatch:GetMetricData") == {"*"}  # no resource-level permission exists
+    sids = [st["Sid"] for st in policy["Statement"]]
+    assert len(sids) == len(set(sids))
+    assert not any(a.endswith(":*") or a == "*" for st in policy["Statement"] for a in st["Action"])
+
+
+def test_cli_prints_json_policy_and_rbac_yaml() -> None:
+    only_iam = cli("iam", str(EXAMPLE), "--only", "iam")
+    assert only_iam.returncode == 0, only_iam.stderr
+    assert json.loads(only_iam.stdout)["Version"] == "2012-10-17"
+    only_rbac = cli("iam", str(EXAMPLE), "--only", "rbac")
+    docs = list(yaml.safe_load_all(only_rbac.stdout))
+    assert [(d["kind"], d["metadata"].get("namespace")) for d in docs] == [
+        ("Role", "shop"), ("Role", "shop-fargate"), ("ClusterRole", None)]
+    both = cli("iam", str(EXAMPLE))
+    assert both.returncode == 0 and '"Statement"' in both.stdout and "kind: Role" in both.stdout
+
+
+def test_a_wave_without_aws_needs_no_policy_and_a_broken_spec_is_exit_1(tmp_path: Path) -> None:
+    spec = write(tmp_path, small_wave("w"))
+    out = cli("iam", str(spec))
+    assert out.returncode == 0 and out.stdout.startswith("# no AWS calls")
+    broken = small_wave("w", "broken")
+    broken["services"][1]["router"] = {"type": "alb", "connection": "aws", "listener_arn": "nope"}
+    result = cli("iam", str(write(tmp_path, broken)))
+    assert result.returncode == 1 and "services[1].router.listener_arn" in result.stderr
+
+
+def test_the_example_spec_validates_and_plans_with_fargate_setup_first() -> None:
+    assert cli("validate", str(EXAMPLE)).returncode == 0
+    plan = cli("plan", str(EXAMPLE)).stdout.splitlines()
+    assert plan[4].strip().startswith("1. create Fargate profile shop-green on EKS cluster shop-prod")
+    assert any("wait: green ready behind the alb router" in line for line in plan)
