@@ -28,6 +28,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "simulated": "include.slow_injection.drivers.simulated:SimulatedMetricSource",
     },
     "health_check": {
+        "dms_task": "include.slow_injection.drivers.aws_dms:DmsTaskHealth",
         "http": "include.slow_injection.drivers.http_health:HttpHealthCheck",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedHealthCheck",
     },
