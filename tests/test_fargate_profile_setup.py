@@ -30,7 +30,8 @@ def eks(aws: MotoServer) -> Any:
 
 
 def ensure(profile: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
-    return EnsureFargateProfile(task_id="ensure_fargate_profile", profile=profile).execute({"params": {"dry_run": dry_run}})
+    task = EnsureFargateProfile(task_id="ensure_fargate_profile", wave_id="t", profile=profile)
+    return task.execute({"params": {"dry_run": dry_run}})
 
 
 def test_missing_profile_is_created_then_left_alone(eks: Any) -> None:

@@ -60,14 +60,13 @@ def _action_task(wave: Wave, action: Action) -> BaseOperator:
 
 
 def _fargate_task(wave: Wave, action: Action) -> BaseOperator:
-    # The amazon provider's EKS modules are heavy: imported only for a wave that asks for a profile.
     profile = wave.environments.green.fargate_profile
     assert profile is not None
-    retry = {"retries": wave.retries.count, "retry_delay": timedelta(seconds=wave.retries.delay)}
     if action.kind == "ensure_fargate_profile":
         from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
 
-        return EnsureFargateProfile(task_id=action.task_id, profile=profile.model_dump(), **retry)
+        return EnsureFargateProfile(task_id=action.task_id, profile=profile.model_dump(), **step_args(wave))
+    # The provider's EKS sensor module imports boto3 (~0.6 s): only for a wave that asks for a profile.
     from slow_injection_gates.eks import WaitFargateProfile
 
     return WaitFargateProfile(task_id=action.task_id, cluster_name=profile.cluster,

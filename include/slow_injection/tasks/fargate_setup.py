@@ -1,15 +1,14 @@
 """Green's EKS Fargate profile, created in the preparation phase through the amazon provider's
-operator, idempotently: missing → created; exists and matches → no change; exists and differs → an
+EksHook, idempotently: missing → created; exists and matches → no change; exists and differs → an
 error (EKS profiles are immutable: a changed spec needs a new profile name)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.eks import EksCreateFargateProfileOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.slow_injection.tasks.operators import is_dry_run
+from include.slow_injection.tasks.operators import WaveStep, is_dry_run
 
 UNUSABLE = ("CREATE_FAILED", "DELETING", "DELETE_FAILED")
 
@@ -43,26 +42,29 @@ def _shown(keys: list[tuple[str, tuple[tuple[str, str], ...]]]) -> str:
     return "; ".join(f"{ns} {dict(labels) if labels else ''}".strip() for ns, labels in keys)
 
 
-class EnsureFargateProfile(EksCreateFargateProfileOperator):
+class EnsureFargateProfile(WaveStep):
+    """Creates the profile with the provider's EksHook. Not the provider's EksCreateFargateProfileOperator:
+    its module imports the Kubernetes client (~5 s at every DAG parse, measured); the waiting is the
+    provider's EksFargateProfileStateSensor (plugins/slow_injection_gates/eks.py)."""
+
     ui_color = "#ff9900"
 
     def __init__(self, *, profile: dict[str, Any], spec_path: str = "environments.green.fargate_profile",
                  **kwargs: Any) -> None:
-        extra: dict[str, Any] = {"subnets": list(profile["subnets"])}
-        if profile.get("tags"):
-            extra["tags"] = dict(profile["tags"])
-        super().__init__(cluster_name=profile["cluster"], fargate_profile_name=profile["name"],
-                         pod_execution_role_arn=profile["pod_execution_role_arn"],
-                         selectors=wanted_selectors(profile), create_fargate_profile_kwargs=extra,
-                         aws_conn_id=profile["aws_connection"], region_name=profile.get("region"),
-                         wait_for_completion=False, deferrable=False, **kwargs)
+        super().__init__(**kwargs)
         self.profile, self.spec_path = profile, spec_path
+        self.cluster_name, self.fargate_profile_name = profile["cluster"], profile["name"]
 
-    def _describe(self) -> dict[str, Any] | None:
+    def _eks(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.eks import EksHook
+
+        return EksHook(aws_conn_id=self.profile["aws_connection"], region_name=self.profile.get("region"))
+
+    def _describe(self, eks: Any) -> dict[str, Any] | None:
         try:
-            return self.hook.conn.describe_fargate_profile(
+            return eks.conn.describe_fargate_profile(
                 clusterName=self.cluster_name, fargateProfileName=self.fargate_profile_name)["fargateProfile"]
-        except self.hook.conn.exceptions.ResourceNotFoundException:
+        except eks.conn.exceptions.ResourceNotFoundException:
             return None
 
     def _judge(self, existing: dict[str, Any]) -> dict[str, Any]:
@@ -80,16 +82,22 @@ class EnsureFargateProfile(EksCreateFargateProfileOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         dry_run = is_dry_run(context)
-        existing = self._describe()
+        eks = self._eks()
+        existing = self._describe(eks)
         if existing is not None:
             return {**self._judge(existing), "dry_run": dry_run}
         if dry_run:
             self.log.info("[dry-run] would create Fargate profile %s on EKS cluster %s",
                           self.fargate_profile_name, self.cluster_name)
             return {"profile": self.fargate_profile_name, "change": "would create", "dry_run": True}
+        extra: dict[str, Any] = {"subnets": list(self.profile["subnets"])}
+        if self.profile.get("tags"):
+            extra["tags"] = dict(self.profile["tags"])
         try:
-            super().execute(context)
-        except self.hook.conn.exceptions.ResourceInUseException:
+            eks.create_fargate_profile(clusterName=self.cluster_name, fargateProfileName=self.fargate_profile_name,
+                                       podExecutionRoleArn=self.profile["pod_execution_role_arn"],
+                                       selectors=wanted_selectors(self.profile), **extra)
+        except eks.conn.exceptions.ResourceInUseException:
             # Created meanwhile (or by a try whose answer was lost): judge what is there now.
-            return {**self._judge(self._describe() or {}), "dry_run": False}
+            return {**self._judge(self._describe(eks) or {}), "dry_run": False}
         return {"profile": self.fargate_profile_name, "change": "created", "dry_run": False}
