@@ -40,6 +40,19 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Series:
+    """Samples of one metric over a window (range query). Empty values = no data; error = why the
+    series is unusable (backend down, query error, several series where one is needed)."""
+
+    values: tuple[float, ...]
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None and len(self.values) > 0
+
+
+@dataclass(frozen=True)
 class Probe:
     """One health probe: ok or not, with a short detail (status code, error)."""
 
@@ -93,6 +106,10 @@ class MetricSource(Protocol):
     def query(self, query: str) -> Measurement:
         """Never raises for backend trouble: an unreachable backend is an inconclusive Measurement."""
         ...
+    def query_range(self, query: str, start: float, end: float, step: float) -> Series:
+        """Samples from `start` to `end` (epoch s), one per `step` s, NaN dropped; never raises for
+        backend trouble (an error Series instead)."""
+        ...
 
 
 @runtime_checkable
@@ -134,6 +151,15 @@ class Platform(Protocol):
     def watch_pods(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
         """The workload's pods in `env`: failed past `max_restarts` restarts since `since`, ready once
         `window` s passed without; no pods is never ready."""
+        ...
+
+
+@runtime_checkable
+class DataSync(Protocol):
+    def describe(self) -> str: ...
+    def check(self) -> Readiness:
+        """ready = blue's and green's data agree; waiting = behind but catching up (lag); failed =
+        diverged for good. The detail carries the evidence (lag, row counts, checksums)."""
         ...
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-KINDS = ("router", "metric_source", "health_check", "platform", "notifier")
+KINDS = ("router", "metric_source", "health_check", "platform", "notifier", "data_sync")
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "router": {
@@ -35,6 +35,11 @@ _BUILTIN: dict[str, dict[str, str]] = {
     "platform": {
         "kubernetes": "include.slow_injection.drivers.kubernetes:KubernetesPlatform",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedPlatform",
+    },
+    "data_sync": {
+        "dms": "include.slow_injection.drivers.aws_dms:DmsTaskSync",
+        "postgres": "include.slow_injection.drivers.postgres_sync:PostgresSync",
+        "simulated": "include.slow_injection.drivers.simulated:SimulatedDataSync",
     },
     "notifier": {
         "log": "include.slow_injection.drivers.log_notifier:LogNotifier",

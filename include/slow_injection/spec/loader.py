@@ -100,6 +100,11 @@ def driver_refs(wave: Wave) -> Iterator[tuple[str, str, DriverRef]]:
             yield f"{phase}.gates[{j}].source", "metric_source", gate.source
         for j, check in enumerate(monitoring.health_checks):
             yield f"{phase}.health_checks[{j}].check", "health_check", check.check
+    if wave.validation.parity is not None:
+        yield "validation.parity.source", "metric_source", wave.validation.parity.source
+    if wave.validation.data_sync is not None:
+        for j, ref in enumerate(wave.validation.data_sync.checks):
+            yield f"validation.data_sync.checks[{j}]", "data_sync", ref
     for i, note in enumerate(wave.notifications):
         yield f"notifications[{i}].notifier", "notifier", note.notifier
 

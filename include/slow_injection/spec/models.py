@@ -309,6 +309,99 @@ class ParallelOperation(Monitoring):
     blue_pods: PodWatch = Field(default_factory=PodWatch)
 
 
+class StressTest(Strict):
+    """Load driven at green only (locust, headless, in a subprocess), judged on failures and latency."""
+
+    name: Name = "stress"
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$", description="green's URL to load")
+    connection: ConnectionId | None = Field(default=None, description="or green's address from a connection")
+    path: str = Field(default="/", pattern=r"^/\S*$", description="path on the connection's address")
+    users: Annotated[int, Field(ge=1, le=1000)] = 10
+    spawn_rate: Annotated[float, Field(gt=0, le=1000)] = 5.0
+    duration: Duration = 60.0
+    rate_limit: Annotated[float, Field(gt=0)] | None = Field(default=None, description="cap on requests/s, all users together")
+    max_failure_ratio: Annotated[float, Field(ge=0, le=1)] = 0.01
+    max_p95: Duration | None = Field(default=None, description="95th percentile response time limit")
+    max_p99: Duration | None = None
+    min_requests: Annotated[int, Field(ge=1)] = Field(default=20, description="fewer is no data: a fail")
+
+    @model_validator(mode="after")
+    def _target(self) -> StressTest:
+        if (self.url is None) == (self.connection is None):
+            raise ValueError("url: give exactly one of `url` or `connection` (green's address)")
+        if not 1 <= self.duration <= 3600:
+            raise ValueError("duration: must be from 1s to 1h")
+        return self
+
+
+class ParityMetric(Strict):
+    name: Name
+    query: Annotated[str, Field(min_length=1, description="range query; ${env} (and ${service}) substituted")]
+    direction: Literal["increase_is_bad", "decrease_is_bad", "either"] = "increase_is_bad"
+    tolerance: Annotated[float, Field(ge=0, le=10)] = Field(
+        default=0.1, description="relative shift of green vs blue (Hodges-Lehmann / blue's median) still fine")
+    critical: bool = Field(default=False, description="failing it forces the score to 0")
+    weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
+
+
+class Parity(Strict):
+    """Kayenta-style comparison of green with blue over the same window (Mann-Whitney U)."""
+
+    source: DriverRef = Field(description="metric source with range queries: prometheus or cloudwatch")
+    metrics: Annotated[list[ParityMetric], Field(min_length=1)]
+    window: Duration = Field(default=300.0, description="both environments sampled over the last window")
+    step: Duration = Field(default=10.0, description="one sample per step")
+    confidence: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
+    pass_score: Annotated[float, Field(ge=0, le=100)] = 95.0
+    marginal_score: Annotated[float, Field(ge=0, le=100)] = 75.0
+    max_no_data: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.5, description="share of metric weight with no data beyond which the score is 0")
+    min_samples: Annotated[int, Field(ge=3, le=100000)] = 10
+
+    @model_validator(mode="after")
+    def _scores(self) -> Parity:
+        if self.marginal_score > self.pass_score:
+            raise ValueError("marginal_score: must not exceed pass_score")
+        if self.step <= 0 or self.window < self.step * 3:
+            raise ValueError("window: must hold at least 3 steps (step > 0)")
+        _check_unique([m.name for m in self.metrics], "metrics")
+        return self
+
+
+class Approval(Strict):
+    """User acceptance: a human promotes, holds or rolls back in the Airflow UI (HITL)."""
+
+    timeout: Duration = Field(default=14400.0, description="no answer within this → on_timeout")
+    on_timeout: Literal["rollback", "hold"] = "rollback"
+    assignees: list[str] = Field(default_factory=list, description="Airflow user ids who may answer (empty: anyone)")
+    instructions: str = Field(default="", description="what to test before answering (markdown)")
+
+
+class DataSync(Strict):
+    """Blue's and green's data agree: before traffic moves, and before a rollback sends users back."""
+
+    checks: Annotated[list[DriverRef], Field(min_length=1)] = Field(
+        description="data-sync drivers, e.g. {type: postgres, ...} or {type: dms, ...}")
+    interval: Duration = 10.0
+    timeout: Duration = Field(default=600.0, description="lagging past this fails the gate")
+    before_rollback: bool = Field(default=True, description="rollback waits (up to timeout) for the data first")
+
+
+class Validation(Monitoring):
+    """Before user traffic moves: stress green, compare it with blue, check the data, ask a human."""
+
+    stress: list[StressTest] = Field(default_factory=list)
+    parity: Parity | None = None
+    data_sync: DataSync | None = None
+    approval: Approval | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Validation:
+        _check_unique([g.name for g in self.gates] + [h.name for h in self.health_checks]
+                      + [s.name for s in self.stress], "gates/health_checks/stress")
+        return self
+
+
 class Retries(Strict):
     count: Annotated[int, Field(ge=2, le=20)] = Field(
         default=3, description="retries of every side-effecting task (≥ 2: a transient backend error must not end a wave)"
@@ -340,7 +433,7 @@ class Wave(Strict):
     traffic_steps: list[TrafficStep] | None = Field(default=None, description="default steps for exposed services")
     services: Annotated[list[Service], Field(min_length=1)]
     parallel_operation: ParallelOperation = Field(default_factory=ParallelOperation)
-    validation: Monitoring = Field(default_factory=Monitoring)
+    validation: Validation = Field(default_factory=Validation)
     full_transition: Monitoring = Field(default_factory=Monitoring)
     release_monitoring: Monitoring = Field(default_factory=Monitoring)
     retire_blue_after: Duration = Field(default=0.0, description="delay before blue is scaled down after release")
