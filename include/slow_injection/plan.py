@@ -68,6 +68,9 @@ def plan_lines(wave: Wave) -> list[str]:
             n += 1
             lines.append(f"  {n:>3}. scale blue {s.workload.namespace}/{s.workload.name} down")
     lines.append("       evaluation report")
-    lines.append("rollback (on any failed gate or step): blue capacity back and green's jobs stopped, then 100 % traffic to blue, then jobs resumed on blue once green's running Job ended")
+    sync = wave.validation.data_sync
+    wait = ", then wait for the data in sync" if sync is not None and sync.before_rollback else ""
+    lines.append("rollback (on any failed gate or step): blue capacity back and green's jobs stopped"
+                 f"{wait}, then 100 % traffic to blue, then jobs resumed on blue once green's running Job ended")
     lines += [f"warning: {w}" for w in warnings(wave)]
     return lines

@@ -62,8 +62,7 @@ class LabStack:
         """Blue takes all traffic, no faults, Prometheus up, blue's Deployment back at full size."""
         if "prometheus" not in self.lab.book.read():
             self.lab.start_prometheus()
-        for env in ("blue", "green"):
-            self.lab.set_fault(env, error_rate=0.0, latency_ms=0.0, unhealthy=False)
+        self.lab.clear_faults()
         self.router.set_weights(Weights(blue=100, green=0))
         self.lab.reset_platform()
 

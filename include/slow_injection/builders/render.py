@@ -75,7 +75,19 @@ def _fargate_task(wave: Wave, action: Action) -> BaseOperator:
                               timeout=profile.timeout)
 
 
-def _gate_task(stage_gate: Any) -> BaseOperator:
+def _gate_task(wave: Wave, stage_gate: Any, wiring: Wiring) -> BaseOperator:
+    if stage_gate.kind in ("stress", "parity", "approval"):
+        from include.slow_injection.tasks import validation_gates as vg
+
+        spec = stage_gate.spec.model_dump()
+        if stage_gate.kind == "stress":
+            return vg.StressGate(task_id=stage_gate.task_id, test=spec)
+        if stage_gate.kind == "parity":
+            return vg.ParityGate(task_id=stage_gate.task_id, parity=spec,
+                                 human_decides=wave.validation.approval is not None)
+        # The approver sees every verdict so far (stress figures, parity score, gate values).
+        return vg.UatApproval(task_id=stage_gate.task_id, approval=spec, wave_id=wave.id,
+                              evidence_ids=list(wiring.gate_ids))
     from slow_injection_gates.sensors import GateSensor
 
     return GateSensor(task_id=stage_gate.task_id, kind=stage_gate.kind, gate=stage_gate.spec.model_dump(),
@@ -84,7 +96,7 @@ def _gate_task(stage_gate: Any) -> BaseOperator:
 
 def render_stage(wave: Wave, stage: Stage, wiring: Wiring, completes_phase: str | None) -> None:
     actions = [_action_task(wave, a) for a in stage.actions]
-    gates = [_gate_task(g) for g in stage.gates]
+    gates = [_gate_task(wave, g, wiring) for g in stage.gates]
     for before, after in zip(actions, actions[1:]):
         before >> after
     entry: list[BaseOperator] = actions[:1] or gates
@@ -103,7 +115,9 @@ def render_stage(wave: Wave, stage: Stage, wiring: Wiring, completes_phase: str 
     decide.rollback_marker, decide.hold_marker = rollback.task_id, hold.task_id
     decide >> Label("rollback") >> rollback
     decide >> Label("hold") >> hold
-    fail_fast = [t for t, g in zip(gates, stage.gates) if g.kind != "metric" or g.spec.on_no_data == "fail"]
+    may_hold = ("approval", "parity")  # a human's Hold, parity's "marginal" without a human
+    fail_fast = [t for t, g in zip(gates, stage.gates)
+                 if g.kind not in may_hold and (g.kind != "metric" or g.spec.on_no_data == "fail")]
     if fail_fast and wave.rollback.automatic:
         # A failed gate starts the rollback at once, without waiting for its sibling gates to
         # finish baking; the decision still runs and records why. Hold-policy gates are left out:

@@ -30,7 +30,18 @@ def build(wave: Wave, wiring: Wiring) -> BaseOperator:
     ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=wiring.decision_ids,
                     gate_ids=wiring.gate_ids, wave_id=wave.id, notifications=notifications(wave))
     wiring.rollback_markers >> restore
-    restore >> traffic
+    data_sync = wave.validation.data_sync
+    if data_sync is not None and data_sync.before_rollback:
+        # Users go back to blue only once blue has green's writes: a stale blue loses data.
+        from slow_injection_gates.sensors import GateSensor
+
+        from include.slow_injection.builders.stages import DataSyncCheck
+
+        in_sync = GateSensor(task_id="data_in_sync", kind="data_sync", gate=DataSyncCheck.of(data_sync).model_dump(),
+                             service=None, window=0.0)
+        restore >> in_sync >> traffic
+    else:
+        restore >> traffic
     jobs = {s.name: s.workload.model_dump() for s in wave.services if s.exposure == "scheduled"}
     if jobs:
         hand_back = HandJobsBack(

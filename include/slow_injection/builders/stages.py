@@ -8,7 +8,17 @@ from include.slow_injection.durations import format_duration
 from include.slow_injection.gates.evaluation import measurement_count
 from pydantic import BaseModel, ConfigDict
 
-from include.slow_injection.spec.models import HealthCheck, MetricGate, Monitoring, Service, Wave
+from include.slow_injection.spec.models import (
+    Approval,
+    DataSync,
+    HealthCheck,
+    MetricGate,
+    Monitoring,
+    Parity,
+    Service,
+    StressTest,
+    Wave,
+)
 
 
 class PlatformCheck(BaseModel):
@@ -38,6 +48,23 @@ class RouterCheck(BaseModel):
     router: dict
 
 
+class DataSyncCheck(BaseModel):
+    """Blue's and green's data agree (every data-sync driver ready), within `timeout`."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str = "data_in_sync"
+    check: str = "data_sync"
+    env: str = "green"
+    interval: float
+    timeout: float
+    checks: list[dict]
+
+    @classmethod
+    def of(cls, data_sync: DataSync) -> DataSyncCheck:
+        return cls(interval=data_sync.interval, timeout=data_sync.timeout,
+                   checks=[c.model_dump() for c in data_sync.checks])
+
+
 @dataclass(frozen=True)
 class Action:
     task_id: str
@@ -50,8 +77,8 @@ class Action:
 @dataclass(frozen=True)
 class Gate:
     task_id: str
-    kind: str  # metric | health | platform | router
-    spec: MetricGate | HealthCheck | PlatformCheck | RouterCheck
+    kind: str  # metric | health | platform | router | data_sync | stress | parity | approval
+    spec: MetricGate | HealthCheck | PlatformCheck | RouterCheck | DataSyncCheck | StressTest | Parity | Approval
     service: str | None
     window: float
 
@@ -72,6 +99,23 @@ class Gate:
                     "pods": f"no more than {p.limits.get('max_restarts')} pod restart(s) on {p.env} over "
                             f"{format_duration(p.limits.get('window', 0))}"}[p.check]
             return f"wait: {what} (within {format_duration(p.timeout)})"
+        if isinstance(self.spec, StressTest):
+            s = self.spec
+            limits = [f"failures ≤ {s.max_failure_ratio:.1%}"]
+            limits += [f"{q} ≤ {format_duration(v)}" for q, v in (("p95", s.max_p95), ("p99", s.max_p99)) if v]
+            rate = f", capped at {s.rate_limit:g} req/s" if s.rate_limit else ""
+            return (f"stress {s.name}: {s.users} users on green for {format_duration(s.duration)}{rate}; "
+                    f"{', '.join(limits)}")
+        if isinstance(self.spec, Parity):
+            p = self.spec
+            return (f"parity with blue over {format_duration(p.window)}: {', '.join(m.name for m in p.metrics)}; "
+                    f"score ≥ {p.pass_score:g} passes, ≥ {p.marginal_score:g} asks a human, else roll back")
+        if isinstance(self.spec, Approval):
+            return (f"user acceptance: a human promotes, holds or rolls back in the UI "
+                    f"(no answer in {format_duration(self.spec.timeout)} → {self.spec.on_timeout})")
+        if isinstance(self.spec, DataSyncCheck):
+            kinds = ", ".join(c["type"] for c in self.spec.checks)
+            return f"wait: blue's and green's data in sync ({kinds}) within {format_duration(self.spec.timeout)}"
         if isinstance(self.spec, RouterCheck):
             return (f"wait: green ready behind the {self.spec.router['type']} router before any traffic "
                     f"(within {format_duration(self.spec.timeout)})")

@@ -21,6 +21,20 @@ from include.slow_injection.ports import Measurement, Probe, Readiness
 Call = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
+def _readiness(check: Callable[[], Readiness]) -> Readiness:
+    try:
+        return check()
+    except Exception as err:  # one check's backend down: waiting (its deadline fails the gate)
+        return Readiness("waiting", f"{type(err).__name__}: {err}"[:300])
+
+
+def combine_readiness(readings: list[tuple[str, Readiness]]) -> Readiness:
+    """All ready → ready; any failed → failed; else waiting. The detail names every part."""
+    states = {r.state for _, r in readings}
+    state = "failed" if "failed" in states else "ready" if states == {"ready"} else "waiting"
+    return Readiness(state, "; ".join(f"{name}: {r.state} ({r.detail})" for name, r in readings)[:1000])
+
+
 def render_query(query: str, service: str | None, env: str) -> str:
     return Template(query).safe_substitute(service=service or "", env=env)
 
@@ -40,7 +54,7 @@ class GateRun:
             )
         elif kind == "health":
             self.evaluator = HealthStreak(consecutive=int(gate["consecutive_successes"]), deadline=float(gate["timeout"]))
-        elif kind in ("platform", "router"):
+        elif kind in ("platform", "router", "data_sync"):
             self.evaluator = PlatformWait(deadline=float(gate["timeout"]))
         else:
             raise ValueError(f"unknown gate kind {kind!r}")
@@ -56,6 +70,8 @@ class GateRun:
                     self._driver = registry.build("health_check", self.gate["check"], service=self.service)
                 elif self.kind == "router":
                     self._driver = registry.build("router", self.gate["router"], service=self.service)
+                elif self.kind == "data_sync":
+                    self._driver = [registry.build("data_sync", ref) for ref in self.gate["checks"]]
                 else:
                     platform = self.gate["platform"]
                     self._driver = registry.build("platform", platform["green"], blue_ref=platform["blue"],
@@ -66,6 +82,8 @@ class GateRun:
                 return self._driver.probe()
             if self.kind == "router":
                 return self._driver.green_ready()
+            if self.kind == "data_sync":
+                return combine_readiness([(d.describe(), _readiness(d.check)) for d in self._driver])
             return self._platform_reading()
         except Exception as err:  # a broken backend is inconclusive, never a pass
             detail = f"{type(err).__name__}: {err}"[:300]

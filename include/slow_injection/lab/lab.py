@@ -60,6 +60,8 @@ def ensure_binaries() -> None:
 
 
 class Lab:
+    BASE_LATENCY_MS = 20.0  # both services' normal latency: "green 40 % slower" needs a baseline
+
     def __init__(self, root: Path, ports: Ports | None = None, scrape_interval: str = "1s",
                  load_rate: float = 20.0, load_duration: float = 1800.0) -> None:
         self.root, self.ports = root.resolve(), ports or Ports()
@@ -162,7 +164,8 @@ scrape_configs:
         logs = self.root / "logs"
         for env in ("blue", "green"):
             self.book.start(env, [py, "-m", "include.slow_injection.lab.service", "--env", env,
-                                  "--port", str(getattr(self.ports, env))], logs / f"{env}.log")
+                                  "--port", str(getattr(self.ports, env)), "--latency-ms", str(self.BASE_LATENCY_MS)],
+                            logs / f"{env}.log")
         self.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
                         logs / "haproxy.log")
         self.start_prometheus()
@@ -194,6 +197,11 @@ scrape_configs:
     # --- faults ----------------------------------------------------------------------------
     def set_fault(self, env: str, **fault: object) -> dict:
         return post_json(f"{self.service_url(env)}/fault", fault)
+
+    def clear_faults(self) -> None:
+        """Both services healthy, at their normal latency."""
+        for env in ("blue", "green"):
+            self.set_fault(env, error_rate=0.0, latency_ms=self.BASE_LATENCY_MS, unhealthy=False)
 
     def describe(self) -> dict:
         return {"root": str(self.root), **asdict(self.ports)}

@@ -21,10 +21,10 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class State:
-    def __init__(self, env: str) -> None:
+    def __init__(self, env: str, latency_ms: float = 0.0) -> None:
         self.env = env
         self.lock = threading.Lock()
-        self.fault = {"error_rate": 0.0, "latency_ms": 0.0, "unhealthy": False}
+        self.fault = {"error_rate": 0.0, "latency_ms": float(latency_ms), "unhealthy": False}
         self.requests: dict[str, int] = {}
         self.buckets = [0] * len(BUCKETS)
         self.duration_sum = 0.0
@@ -109,8 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--env", required=True, choices=["blue", "green"])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="base latency (a real service is not instant)")
     args = parser.parse_args()
-    Server(("127.0.0.1", args.port), make_handler(State(args.env))).serve_forever()
+    Server(("127.0.0.1", args.port), make_handler(State(args.env, args.latency_ms))).serve_forever()
 
 
 if __name__ == "__main__":

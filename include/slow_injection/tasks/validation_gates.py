@@ -1,0 +1,148 @@
+"""Validation gates that are tasks rather than waits: the stress test, the parity analysis with blue,
+and the human acceptance (HITL). Each pushes a verdict (key `verdict`) the stage decision and the
+report read, like the sensors do, and fails unless it passes."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.slow_injection.tasks.operators import is_dry_run
+
+
+def finish(op: BaseOperator, context: Any, verdict: dict[str, Any], judged: bool = True) -> dict[str, Any]:
+    context["ti"].xcom_push(key="verdict", value=verdict)
+    summary = f"gate {verdict.get('gate')} {verdict['status'].upper()}: {verdict.get('reason')}"
+    if verdict["status"] != "pass" and judged:
+        raise AirflowFailException(summary)
+    op.log.info("%s", summary)
+    return verdict
+
+
+class StressGate(BaseOperator):
+    """Load at green's URL only (locust in a subprocess), judged on failures and p95/p99."""
+
+    ui_color = "#fbe3d3"
+
+    def __init__(self, *, test: dict[str, Any], **kwargs: Any) -> None:
+        kwargs.setdefault("retries", 0)  # a failed stress test is a verdict, not a glitch to retry
+        super().__init__(**kwargs)
+        self.test = test
+
+    def target_url(self) -> str:
+        if self.test.get("url"):
+            return self.test["url"]
+        from include.slow_injection.drivers.connections import base_url, get_connection
+
+        return base_url(get_connection(self.test["connection"])) + self.test.get("path", "/")
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from include.slow_injection.validation.stress import judge_stress, run_stress
+
+        url = self.target_url()
+        if is_dry_run(context):
+            verdict = {"gate": self.test["name"], "kind": "stress", "service": None, "env": "green",
+                       "status": "pass", "dry_run": True, "measurements": [],
+                       "reason": f"[dry-run] would load {url} with {self.test['users']} users for "
+                                 f"{self.test['duration']:g}s"}
+            return finish(self, context, verdict, judged=False)
+        started = time.time()
+        with tempfile.TemporaryDirectory(prefix="stress-") as workdir:
+            result = run_stress(self.test, url, Path(workdir))
+        verdict = judge_stress(self.test, result)
+        verdict.update(started_at=started, finished_at=time.time(), target=url)
+        return finish(self, context, verdict)
+
+
+class ParityGate(BaseOperator):
+    """Green against blue over the same window, metric by metric (Mann-Whitney U, Hodges-Lehmann)."""
+
+    ui_color = "#e3ecfb"
+
+    def __init__(self, *, parity: dict[str, Any], human_decides: bool, **kwargs: Any) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.parity, self.human_decides = parity, human_decides
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from include.slow_injection.validation.analysis import analyse_parity
+
+        verdict = analyse_parity(self.parity, end=time.time(), human_decides=self.human_decides)
+        dry_run = is_dry_run(context)
+        verdict["dry_run"] = dry_run
+        return finish(self, context, verdict, judged=not dry_run)
+
+
+class UatApproval(HITLOperator):
+    """User acceptance in the Airflow UI: Promote, Hold or Roll back, with the evidence so far in its
+    body; no answer within the timeout takes the spec's safe default."""
+
+    PROMOTE, HOLD, ROLLBACK = "Promote", "Hold", "Roll back"
+    STATUS = {PROMOTE: "pass", HOLD: "hold", ROLLBACK: "fail"}
+
+    def __init__(self, *, approval: dict[str, Any], wave_id: str, evidence_ids: list[str], **kwargs: Any) -> None:
+        default = self.ROLLBACK if approval["on_timeout"] == "rollback" else self.HOLD
+        users = [{"id": u, "name": u} for u in approval.get("assignees") or []]
+        super().__init__(subject=f"Wave {wave_id}: promote green to user traffic?",
+                         options=[self.PROMOTE, self.HOLD, self.ROLLBACK], defaults=[default],
+                         response_timeout=timedelta(seconds=float(approval["timeout"])),
+                         assigned_users=users or None, **kwargs)
+        self.approval, self.wave_id, self.evidence_ids = approval, wave_id, evidence_ids
+
+    def execute(self, context: Any) -> Any:
+        if is_dry_run(context):
+            verdict = {"gate": "uat_approval", "kind": "approval", "service": None, "env": "green",
+                       "status": "pass", "dry_run": True, "measurements": [],
+                       "reason": "[dry-run] nobody is asked"}
+            return finish(self, context, verdict, judged=False)
+        self.body = evidence_body(self.approval, self.collect_evidence(context))
+        return super().execute(context)
+
+    def collect_evidence(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        return {task_id: ti.xcom_pull(task_ids=task_id, key="verdict") for task_id in self.evidence_ids}
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        answer = super().execute_complete(context, event)
+        chosen = answer.get("chosen_options") or [self.ROLLBACK]
+        who = answer.get("responded_by_user") or {}
+        by = who.get("name") or who.get("id")
+        timed_out = bool(event.get("timedout")) or not by
+        option = chosen[0]
+        reason = (f"no answer within {float(self.approval['timeout']):g}s: {option} (the spec's default)"
+                  if timed_out else f"{option} chosen by {by}")
+        verdict = {"gate": "uat_approval", "kind": "approval", "service": None, "env": "green",
+                   "status": self.STATUS.get(option, "fail"), "reason": reason, "measurements": [],
+                   "chosen": option, "responded_by": who or None,
+                   "responded_at": str(answer.get("responded_at") or ""), "timed_out": timed_out}
+        return finish(self, context, verdict)
+
+
+def evidence_body(approval: dict[str, Any], evidence: dict[str, Any]) -> str:
+    """Markdown the approver reads: instructions, then every verdict so far with its figures."""
+    lines = [approval.get("instructions") or "Test green, then choose.", "", "| check | verdict | evidence |",
+             "|---|---|---|"]
+    for task_id, verdict in evidence.items():
+        if not verdict:
+            lines.append(f"| {task_id} | not run | |")
+            continue
+        lines.append(f"| {verdict.get('gate', task_id)} | {verdict.get('status')} | {_evidence(verdict)} |")
+    return "\n".join(lines)
+
+
+def _evidence(verdict: dict[str, Any]) -> str:
+    if verdict.get("kind") == "stress":
+        s = verdict.get("stats") or {}
+        return (f"{s.get('requests', 0)} requests, failures {s.get('failure_ratio', 0):.2%}, "
+                f"p95 {s.get('p95_ms', '-')} ms, p99 {s.get('p99_ms', '-')} ms")
+    if verdict.get("kind") == "parity":
+        return f"score {verdict.get('score')}: " + ", ".join(
+            f"{m['name']} {m['classification']}" for m in verdict.get("metrics", []))
+    return str(verdict.get("reason", ""))[:200].replace("|", "/")
