@@ -162,3 +162,44 @@ def test_every_call_the_router_makes_is_in_its_iam_statements(alb: Alb, api_call
         else:
             assert (call.action, "*") in allowed, call
     assert any(c.action.startswith("elasticloadbalancing:Modify") for c in api_calls.calls)
+
+
+def test_attach_green_adds_it_at_weight_0_once_and_moves_no_traffic(alb: Alb) -> None:
+    router = alb.router(rule_arn=alb.rule)
+    assert [c.after for c in router.attach_green(apply=False)] == ["blue 100, green 0 (green attached and health-checked)"]
+    assert "ForwardConfig" not in alb.rule_named(alb.rule)["Actions"][0] or \
+        alb.forward_of(alb.rule_named(alb.rule)["Actions"]) == {alb.blue: 1}  # dry-run wrote nothing
+    assert len(router.attach_green(apply=True)) == 1
+    assert alb.forward_of(alb.rule_named(alb.rule)["Actions"]) == {alb.blue: 100, alb.green: 0}
+    assert router.get_weights() == Weights(100, 0)
+    assert router.attach_green(apply=True) == []
+
+
+def test_other_actions_and_stickiness_of_the_forward_are_sent_back_unchanged(alb: Alb, api_calls: ApiCalls) -> None:
+    oidc = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
+        "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/auth",
+        "TokenEndpoint": "https://idp.example.com/token", "UserInfoEndpoint": "https://idp.example.com/user",
+        "ClientId": "shop", "ClientSecret": "s3cret"}}
+    sticky = {"Enabled": True, "DurationSeconds": 600}
+    forward = {"Type": "forward", "Order": 2, "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": alb.blue, "Weight": 1}], "TargetGroupStickinessConfig": sticky}}
+    router = alb.router(rule_arn=alb.rule)
+    # what AWS's describe returns (no client secret), as the router's read
+    described = [{k: v for k, v in oidc.items()} | {"AuthenticateOidcConfig": {
+        k: v for k, v in oidc["AuthenticateOidcConfig"].items() if k != "ClientSecret"}}, forward]
+    router._actions = lambda: described  # type: ignore[method-assign]
+    router._write(router._with_weights(described, 75, 25))
+    sent = next(c for c in api_calls.calls if c.action == "elasticloadbalancing:ModifyRule").params["Actions"]
+    assert sent[0]["Type"] == "authenticate-oidc" and sent[0]["Order"] == 1
+    assert sent[0]["AuthenticateOidcConfig"]["UseExistingClientSecret"] is True
+    assert sent[0]["AuthenticateOidcConfig"]["Issuer"] == "https://idp.example.com"
+    assert sent[1]["Order"] == 2 and sent[1]["ForwardConfig"]["TargetGroupStickinessConfig"] == sticky
+    assert sent[1]["ForwardConfig"]["TargetGroups"] == [{"TargetGroupArn": alb.blue, "Weight": 75},
+                                                        {"TargetGroupArn": alb.green, "Weight": 25}]
+    assert "ClientSecret" not in described[0]["AuthenticateOidcConfig"]  # the read was not mutated
+
+
+def test_a_rule_of_another_listener_is_refused(alb: Alb) -> None:
+    other = alb.rule.replace(alb.listener.rsplit("/", 1)[-1], "0123456789abcdef")
+    errors = registry.settings_errors("router", registry_ref(alb.settings(rule_arn=other)))
+    assert errors and "is not a rule of listener_arn" in errors[0][1]

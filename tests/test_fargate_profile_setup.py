@@ -1,5 +1,5 @@
-"""Green's Fargate profile set up in the preparation phase through the provider's operator and
-sensor, against moto in server mode: created, left alone when it matches, refused when it differs."""
+"""Green's Fargate profile set up in the preparation phase through the provider's EksHook, against
+moto in server mode: created, left alone when it matches, refused when it differs; the ACTIVE gate."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile, profile_differences
+from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile, FargateProfileState, profile_differences
 from tests.aws import ACCOUNT, CONNECTION_ID, REGION, MotoServer
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fargate-pods"
@@ -70,3 +70,11 @@ def test_differences_compare_selectors_as_sets_and_ignore_tags() -> None:
     changed = spec_profile(selectors=[{"namespace": "a", "labels": {"k": "w"}}, {"namespace": "b"}])
     assert profile_differences(existing, changed) == [
         "selectors: EKS has a {'k': 'v'}; b, the spec wants a {'k': 'w'}; b"]
+
+
+def test_the_active_gate_waits_for_a_missing_profile_and_passes_once_it_is_active(eks: Any) -> None:
+    gate = {"cluster": "prod", "profile": "shop-green", "aws_connection": CONNECTION_ID, "region": REGION}
+    missing = FargateProfileState(gate).read()
+    assert missing.state == "waiting" and "does not exist" in missing.detail
+    ensure(spec_profile())
+    assert FargateProfileState(gate).read().state == "ready"  # moto: ACTIVE at once

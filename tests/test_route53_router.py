@@ -114,7 +114,8 @@ def test_alias_targets_are_written_without_ttl(zone: Zone, api_calls: ApiCalls) 
     green = zone.ours()["green"]
     assert green["AliasTarget"]["DNSName"] == alias["dns_name"] and green["Weight"] == 5
     # Route 53 refuses a TTL on an alias record (moto would list one anyway: 0), so check what was sent.
-    sent = api_calls.calls[0].params["ChangeBatch"]["Changes"][1]["ResourceRecordSet"]
+    change = next(c for c in api_calls.calls if c.action == "route53:ChangeResourceRecordSets")
+    sent = change.params["ChangeBatch"]["Changes"][1]["ResourceRecordSet"]
     assert sent["AliasTarget"]["EvaluateTargetHealth"] is True
     assert "TTL" not in sent and "ResourceRecords" not in sent
     assert router.get_weights() == Weights(95, 5)
@@ -154,12 +155,37 @@ def test_both_weights_zero_is_a_clear_error(zone: Zone) -> None:
         zone.router().get_weights()
 
 
-def test_a_stranger_taking_traffic_is_logged(zone: Zone, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_stranger_taking_traffic_is_refused_unless_allowed(zone: Zone, caplog: pytest.LogCaptureFixture) -> None:
     router = zone.router()
     router.set_weights(Weights.green_at(50))
     zone.put(weighted(NAME, "canary", 10, "192.0.2.99"))
-    assert router.get_weights() == Weights(50, 50)
+    with pytest.raises(Route53ConfigError, match="also has weighted records {'canary': 10}"):
+        router.get_weights()
+    allowing = zone.router(allow_other_weighted_records=True)
+    assert allowing.get_weights() == Weights(50, 50)
     assert "'canary': 10" in caplog.text
+
+
+def test_attach_creates_the_pair_once_and_a_plain_record_is_refused(zone: Zone) -> None:
+    router = zone.router()
+    assert [str(c) for c in router.attach_green(apply=True)] == [
+        f"router {router.describe()}: no weighted pair → blue 100, green 0"]
+    assert zone.ours()["blue"]["Weight"] == 100 and zone.ours()["green"]["Weight"] == 0
+    assert router.attach_green(apply=True) == []
+    plain = zone.router(record_name="plain.example.com.")
+    zone.put({"Name": "plain.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.7"}]})
+    with pytest.raises(Route53ConfigError, match="is a plain record, not a weighted pair"):
+        plain.attach_green(apply=True)
+
+
+def test_an_existing_health_check_id_is_kept_on_upsert(zone: Zone) -> None:
+    router = zone.router()
+    router.set_weights(Weights.green_at(5))
+    record = zone.ours()["green"]
+    zone.put({**record, "HealthCheckId": "abcdef01-2345-6789-abcd-ef0123456789"})
+    router.set_weights(Weights.green_at(25))
+    assert zone.ours()["green"].get("HealthCheckId") == "abcdef01-2345-6789-abcd-ef0123456789"
+    assert zone.ours()["green"]["Weight"] == 25
 
 
 def test_set_weights_waits_for_insync(zone: Zone, api_calls: ApiCalls) -> None:
@@ -169,7 +195,8 @@ def test_set_weights_waits_for_insync(zone: Zone, api_calls: ApiCalls) -> None:
     def status_from_script(parsed: dict[str, Any], **_: Any) -> None:
         parsed["ChangeInfo"]["Status"] = next(statuses, "INSYNC")
 
-    router.route53.meta.events.register("after-call.route53.*", status_from_script)
+    for operation in ("ChangeResourceRecordSets", "GetChange"):
+        router.route53.meta.events.register(f"after-call.route53.{operation}", status_from_script)
     slept: list[float] = []
     router.sleep = slept.append
     router.set_weights(Weights.green_at(5))
@@ -184,7 +211,8 @@ def test_a_change_never_insync_times_out_naming_it(zone: Zone) -> None:
         parsed["ChangeInfo"]["Status"] = "PENDING"
         parsed["ChangeInfo"]["Id"] = "/change/C0000STUCK"
 
-    router.route53.meta.events.register("after-call.route53.*", always_pending)
+    for operation in ("ChangeResourceRecordSets", "GetChange"):
+        router.route53.meta.events.register(f"after-call.route53.{operation}", always_pending)
     now = [0.0]
     slept: list[float] = []
 

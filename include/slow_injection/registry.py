@@ -51,6 +51,17 @@ _BUILTIN: dict[str, dict[str, str]] = {
 
 _extra: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
 
+# What a driver of each kind must implement (ports.py); checked when a spec names the driver.
+PORT_METHODS: dict[str, tuple[str, ...]] = {
+    "router": ("describe", "get_weights", "set_weights", "attach_green", "green_ready"),
+    "metric_source": ("describe", "query"),
+    "health_check": ("describe", "probe"),
+    "platform": ("describe", "preflight", "deploy_green", "activate", "restore_blue", "retire_blue", "rollout",
+                 "handover_moment", "first_run", "watch_jobs", "watch_pods"),
+    "notifier": ("describe", "notify"),
+    "data_sync": ("describe", "check"),
+}
+
 
 class UnknownDriver(LookupError):
     pass
@@ -83,6 +94,10 @@ def settings_errors(kind: str, ref: Any) -> list[tuple[str, str]]:
         cls = driver_class(kind, ref.type)
     except UnknownDriver as err:
         return [("type", str(err))]
+    missing = [m for m in PORT_METHODS[kind] if not callable(getattr(cls, m, None))]
+    if missing:
+        return [("type", f"driver {ref.type!r} does not implement the {kind.replace('_', ' ')} port: "
+                         f"no {', '.join(missing)}")]
     settings_model: type[BaseModel] = cls.Settings
     try:
         settings_model.model_validate(ref.settings)

@@ -39,7 +39,7 @@ class GateSensor(BaseSensorOperator):
 
     def max_duration(self) -> float:
         g = self.gate
-        if self.kind in ("health", "platform", "router", "data_sync"):
+        if self.kind in ("health", "platform", "router", "data_sync", "fargate_profile"):
             longest = float(g["timeout"])
         elif g["on_no_data"] == "hold":
             longest = max(float(self.window), float(g["hold_timeout"]))

@@ -88,11 +88,9 @@ def fargate_setup_statements(profile: Any) -> list[Statement]:
 
 
 def _gate_queries(wave: Any) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for i, svc in enumerate(wave.services):
-        for j, gate in enumerate(svc.gates):
-            out[f"services[{i}].gates[{j}].source"] = [gate.query]
-    for phase in ("parallel_operation", "validation", "full_transition", "release_monitoring"):
-        for j, gate in enumerate(getattr(wave, phase).gates):
-            out[f"{phase}.gates[{j}].source"] = [gate.query]
+    from include.slow_injection.spec.loader import metric_gates
+
+    out = {f"{path}.source": [gate.query] for path, gate in metric_gates(wave)}
+    if wave.validation.parity is not None:
+        out["validation.parity.source"] = [m.query for m in wave.validation.parity.metrics]
     return out

@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator, Label, TaskGroup, TriggerRule
 from include.slow_injection.builders.stages import Action, Stage
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.flow import StageDecision
-from include.slow_injection.tasks.operators import PlatformStep, Preflight, SetTraffic
+from include.slow_injection.tasks.operators import AttachGreen, PlatformStep, Preflight, SetTraffic
 
 
 @dataclass
@@ -48,31 +48,22 @@ def _action_task(wave: Wave, action: Action) -> BaseOperator:
     if action.kind == "preflight":
         workloads = {s.name: s.workload.model_dump() for s in wave.services}
         return Preflight(task_id=action.task_id, platform=platform_ref(wave), workloads=workloads, **args)
-    if action.kind in ("ensure_fargate_profile", "wait_fargate_profile"):
-        return _fargate_task(wave, action)
+    if action.kind == "ensure_fargate_profile":
+        from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
+
+        assert wave.environments.green.fargate_profile is not None
+        return EnsureFargateProfile(task_id=action.task_id, profile=wave.environments.green.fargate_profile.model_dump(),
+                                    **args)
     svc = wave.service(action.service or "")
+    if action.kind == "attach_green":
+        assert svc.router is not None
+        return AttachGreen(task_id=action.task_id, service=svc.name, router=svc.router.model_dump(), **args)
     if action.kind == "set_traffic":
         assert svc.router is not None and action.weight is not None
         return SetTraffic(task_id=action.task_id, service=svc.name, router=svc.router.model_dump(),
                           weight=action.weight, **args)
     return PlatformStep(task_id=action.task_id, action=action.kind, service=svc.name, platform=platform_ref(wave),
                         workload=svc.workload.model_dump(), **args)
-
-
-def _fargate_task(wave: Wave, action: Action) -> BaseOperator:
-    profile = wave.environments.green.fargate_profile
-    assert profile is not None
-    if action.kind == "ensure_fargate_profile":
-        from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
-
-        return EnsureFargateProfile(task_id=action.task_id, profile=profile.model_dump(), **step_args(wave))
-    # The provider's EKS sensor module imports boto3 (~0.6 s): only for a wave that asks for a profile.
-    from slow_injection_gates.eks import WaitFargateProfile
-
-    return WaitFargateProfile(task_id=action.task_id, cluster_name=profile.cluster,
-                              fargate_profile_name=profile.name, aws_conn_id=profile.aws_connection,
-                              region_name=profile.region, poke_interval=15, mode="reschedule",
-                              timeout=profile.timeout)
 
 
 def _gate_task(wave: Wave, stage_gate: Any, wiring: Wiring) -> BaseOperator:

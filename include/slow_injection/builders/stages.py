@@ -65,10 +65,25 @@ class DataSyncCheck(BaseModel):
                    checks=[c.model_dump() for c in data_sync.checks])
 
 
+class FargateProfileCheck(BaseModel):
+    """Green's Fargate profile ACTIVE (read with the provider's EksHook), within `timeout`."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str = "fargate_profile_active"
+    check: str = "fargate_profile"
+    env: str = "green"
+    interval: float = 15.0
+    timeout: float
+    cluster: str
+    profile: str
+    aws_connection: str
+    region: str | None = None
+
+
 @dataclass(frozen=True)
 class Action:
     task_id: str
-    kind: str  # preflight | ensure_fargate_profile | wait_fargate_profile | deploy_green | activate_green | set_traffic
+    kind: str  # preflight | ensure_fargate_profile | deploy_green | attach_green | activate_green | set_traffic
     summary: str
     service: str | None = None
     weight: int | None = None
@@ -77,8 +92,9 @@ class Action:
 @dataclass(frozen=True)
 class Gate:
     task_id: str
-    kind: str  # metric | health | platform | router | data_sync | stress | parity | approval
-    spec: MetricGate | HealthCheck | PlatformCheck | RouterCheck | DataSyncCheck | StressTest | Parity | Approval
+    kind: str  # metric | health | platform | router | data_sync | fargate_profile | stress | parity | approval
+    spec: (MetricGate | HealthCheck | PlatformCheck | RouterCheck | DataSyncCheck | FargateProfileCheck | StressTest
+           | Parity | Approval)
     service: str | None
     window: float
 
@@ -113,6 +129,9 @@ class Gate:
         if isinstance(self.spec, Approval):
             return (f"user acceptance: a human promotes, holds or rolls back in the UI "
                     f"(no answer in {format_duration(self.spec.timeout)} → {self.spec.on_timeout})")
+        if isinstance(self.spec, FargateProfileCheck):
+            return (f"wait: Fargate profile {self.spec.profile} on EKS cluster {self.spec.cluster} ACTIVE "
+                    f"(within {format_duration(self.spec.timeout)})")
         if isinstance(self.spec, DataSyncCheck):
             kinds = ", ".join(c["type"] for c in self.spec.checks)
             return f"wait: blue's and green's data in sync ({kinds}) within {format_duration(self.spec.timeout)}"

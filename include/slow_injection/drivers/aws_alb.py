@@ -11,10 +11,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from include.slow_injection.aws.iam import Statement
-from include.slow_injection.ports import Readiness, Weights
+from include.slow_injection.ports import Change, Readiness, Weights
 
 MAX_WEIGHT = 999  # AWS's bound for a target group weight in a forward action
 _ARN = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:"
@@ -45,6 +45,14 @@ class AlbRouter:
         require_ip_targets: bool = Field(default=True, description="Fargate pods register by IP: green's target "
                                                                    "group must have target type ip")
         region: str | None = None
+
+        @model_validator(mode="after")
+        def _rule_of_listener(self) -> AlbRouter.Settings:
+            # listener/app/LB/ID/LISTENER → listener-rule/app/LB/ID/LISTENER/RULE
+            listener = self.listener_arn.split(":listener/", 1)[-1]
+            if self.rule_arn and not self.rule_arn.split(":listener-rule/", 1)[-1].startswith(listener + "/"):
+                raise ValueError(f"rule_arn: {self.rule_arn} is not a rule of listener_arn {self.listener_arn}")
+            return self
 
     def __init__(self, elbv2: Any, settings: Settings) -> None:
         self.elbv2, self.settings = elbv2, settings
@@ -135,15 +143,36 @@ class AlbRouter:
                 action.setdefault("AuthenticateOidcConfig", {})["UseExistingClientSecret"] = True
         return out
 
+    def _write(self, actions: list[dict[str, Any]]) -> None:
+        if self.settings.rule_arn:
+            self.elbv2.modify_rule(RuleArn=self.settings.rule_arn, Actions=actions)
+        else:
+            self.elbv2.modify_listener(ListenerArn=self.settings.listener_arn, DefaultActions=actions)
+
+    def attach_green(self, apply: bool) -> list[Change]:
+        """Green's target group joins the forward action at weight 0: an ALB health-checks only target
+        groups a listener forwards to (others report `unused`), so green's targets could never turn
+        healthy before traffic moved. Blue keeps all the traffic."""
+        actions = self._actions()
+        current = self._current(actions[self._forward_index(actions)])
+        if self.settings.green_target_group_arn in current:
+            return []
+        blue, green = self._split(current)
+        if blue == 0:
+            raise AlbConfigError(f"alb: {self.describe()} does not forward to blue's target group "
+                                 f"{self.settings.blue_target_group_arn}")
+        change = Change(f"router {self.describe()}", "forward to blue only",
+                        "blue 100, green 0 (green attached and health-checked)", applied=apply)
+        if apply:
+            self._write(self._with_weights(actions, 100, 0))
+        return [change]
+
     def set_weights(self, weights: Weights) -> None:
         blue, green = check_weight("blue", weights.blue), check_weight("green", weights.green)
         if blue + green == 0:
             raise ValueError("alb: blue and green weights are both 0; traffic would have nowhere to go")
         actions = self._with_weights(self._actions(), blue, green)
-        if self.settings.rule_arn:
-            self.elbv2.modify_rule(RuleArn=self.settings.rule_arn, Actions=actions)
-        else:
-            self.elbv2.modify_listener(ListenerArn=self.settings.listener_arn, DefaultActions=actions)
+        self._write(actions)
         written = self._actions()
         if self._split(self._current(written[self._forward_index(written)])) != (blue, green):
             raise AlbConfigError(f"alb: {self.describe()} did not keep the weights written "
@@ -159,8 +188,16 @@ class AlbRouter:
             return Readiness("failed", f"green target group {name} has target type {group.get('TargetType')}; "
                                        "Fargate pods register by IP, so it must be an `ip` target group")
         health = self.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        states = [h.get("TargetHealth", {}).get("State", "unknown") for h in health]
-        healthy = states.count("healthy")
-        detail = (f"green target group {name}: {healthy} healthy of {len(states)} target(s), "
-                  f"need {self.settings.min_healthy_targets}")
+        states = [h.get("TargetHealth", {}) for h in health]
+        healthy = sum(1 for s in states if s.get("State") == "healthy")
+        others: dict[str, int] = {}
+        for s in states:
+            if s.get("State") != "healthy":
+                key = f"{s.get('State', 'unknown')} ({s['Reason']})" if s.get("Reason") else s.get("State", "unknown")
+                others[key] = others.get(key, 0) + 1
+        shown = "".join(f", {n} {state}" for state, n in sorted(others.items()))
+        detail = (f"green target group {name}: {healthy} healthy of {len(states)} target(s){shown}, "
+                  f"need {self.settings.min_healthy_targets}"
+                  + ("; none registered: is a TargetGroupBinding (AWS Load Balancer Controller) "
+                     "registering green's pods?" if not states else ""))
         return Readiness("ready" if healthy >= self.settings.min_healthy_targets else "waiting", detail)

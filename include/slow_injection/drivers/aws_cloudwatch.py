@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from include.slow_injection.aws.iam import Statement
-from include.slow_injection.ports import Measurement
+from include.slow_injection.ports import Measurement, Series
 
 # CloudWatch's rule for a MetricDataQuery Id.
 METRIC_ID = re.compile(r"^[a-z][a-zA-Z0-9_]{0,254}$")
@@ -27,6 +27,7 @@ HIGH_RESOLUTION_RETENTION = 3 * 3600  # sub-minute datapoints are kept 3 hours
 MAX_LOOKBACK = 86400  # a gate judges recent data; more is almost always a unit mistake (ms for s)
 PLACEHOLDERS = ("service", "env")  # what a dimension value may name: ${service}, ${env}
 MAX_ALARM_NAMES = 100  # DescribeAlarms AlarmNames limit
+MAX_RANGE_PAGES = 100  # GetMetricData pages (100,800 datapoints each) one range query may read
 
 
 @cache
@@ -94,7 +95,9 @@ class MetricSpec(BaseModel):
 
 class CloudWatchMetrics:
     """Gate query = one of the metric ids, or a metric math expression over them
-    (e.g. `100 * errors / requests`). The value is the most recent datapoint within `lookback`."""
+    (e.g. `100 * errors / requests`). The value is the most recent datapoint within `lookback`.
+    A range query (parity) reads every datapoint from start to end instead, its period from the step
+    (range_period) rather than `period`; `lookback` does not apply to it."""
 
     port = "metric_source"
 
@@ -170,8 +173,9 @@ class CloudWatchMetrics:
             out[metric_id] = dims
         return out, unresolved
 
-    def request(self, query: str) -> dict[str, Any]:
-        """GetMetricData arguments for a gate query. Raises ValueError for a query it cannot send."""
+    def _metric_data_queries(self, query: str, period: int) -> list[dict[str, Any]]:
+        """The MetricDataQueries for a query: the metric id, or the expression over every metric.
+        Raises ValueError for a query it cannot send."""
         query = query.strip()
         dimensions, unresolved = self._dimension_values()
         if unresolved:
@@ -184,7 +188,7 @@ class CloudWatchMetrics:
             stat: dict[str, Any] = {
                 "Metric": {"Namespace": metric.namespace, "MetricName": metric.metric_name,
                            "Dimensions": dimensions[metric_id]},
-                "Period": self.settings.period, "Stat": metric.stat,
+                "Period": period, "Stat": metric.stat,
             }
             if metric.unit:
                 stat["Unit"] = metric.unit
@@ -199,6 +203,11 @@ class CloudWatchMetrics:
                              if f"result{n}" not in self.settings.metrics)
             queries = [metric_stat(metric_id, False) for metric_id in self.settings.metrics]
             queries.append({"Id": result_id, "Expression": query, "ReturnData": True})
+        return queries
+
+    def request(self, query: str) -> dict[str, Any]:
+        """GetMetricData arguments for a gate query. Raises ValueError for a query it cannot send."""
+        queries = self._metric_data_queries(query, self.settings.period)
         # End at the last complete period: the current one is still filling (a Sum looks smaller
         # than it will be). Start on a period boundary too: CloudWatch aligns datapoints to them.
         end = self.clock() // self.settings.period * self.settings.period
@@ -208,6 +217,21 @@ class CloudWatchMetrics:
             "StartTime": datetime.fromtimestamp(start, UTC),
             "EndTime": datetime.fromtimestamp(end, UTC),
             "ScanBy": "TimestampDescending",  # newest first: the value is values[0]
+        }
+
+    def range_request(self, query: str, start: float, end: float, step: float) -> dict[str, Any]:
+        """GetMetricData arguments for a range query: Period = range_period(step), oldest first; start
+        and end rounded down to period boundaries (so the period still filling at `end` is left out).
+        Raises ValueError for a query or range it cannot send."""
+        period = range_period(step, age=self.clock() - start)
+        first, last = start // period * period, end // period * period
+        if last <= first:
+            raise ValueError(f"range {start:.0f}..{end:.0f} holds no complete {period} s period")
+        return {
+            "MetricDataQueries": self._metric_data_queries(query, period),
+            "StartTime": datetime.fromtimestamp(first, UTC),
+            "EndTime": datetime.fromtimestamp(last, UTC),
+            "ScanBy": "TimestampAscending",
         }
 
     # --- the reading -------------------------------------------------------------------------------
@@ -246,6 +270,62 @@ class CloudWatchMetrics:
         if math.isnan(value) or math.isinf(value):
             return Measurement(None, f"cloudwatch value is {value}")
         return Measurement(value)
+
+    def query_range(self, query: str, start: float, end: float, step: float) -> Series:
+        try:
+            request = self.range_request(query, start, end, step)
+        except ValueError as err:
+            return Series((), str(err))
+        pages: list[dict[str, Any]] = []
+        try:
+            if self._client is None:
+                self._client = self._client_factory()
+            token: str | None = None
+            while len(pages) < MAX_RANGE_PAGES:
+                pages.append(self._client.get_metric_data(**request, **({"NextToken": token} if token else {})))
+                token = pages[-1].get("NextToken")
+                if not token:
+                    break
+            else:
+                return Series((), f"cloudwatch: more than {MAX_RANGE_PAGES} pages of datapoints")
+        except Exception as err:  # botocore errors, a missing connection: an error Series, never raised
+            return Series((), _aws_error(err))
+        return self.parse_range(pages)
+
+    @staticmethod
+    def parse_range(pages: list[dict[str, Any]]) -> Series:
+        """Every value of the one returned result over all pages, in the order sent (oldest first),
+        NaN dropped."""
+        results = [r for page in pages for r in page.get("MetricDataResults") or []]
+        messages = [*(m for page in pages for m in page.get("Messages", [])),
+                    *(m for r in results for m in r.get("Messages", []))]
+        if messages:
+            text = "; ".join(f"{m.get('Code')}: {m.get('Value')}" for m in messages)
+            return Series((), f"cloudwatch messages: {text}"[:300])
+        ids = {r.get("Id") for r in results}
+        if len(ids) != 1:
+            return Series((), f"cloudwatch returned {len(ids)} results; parity needs exactly one")
+        status = results[-1].get("StatusCode")
+        if status != "Complete":  # the last page of a complete answer says Complete
+            return Series((), f"cloudwatch status {status} after the last page")
+        values = (float(v) for r in results for v in r.get("Values") or [])
+        return Series(tuple(v for v in values if not math.isnan(v)))
+
+
+def range_period(step: float, age: float = 0.0) -> int:
+    """The CloudWatch period for a range query's step: the smallest valid period not below it (1, 5,
+    10, 30, then multiples of 60), so a range never holds more datapoints than steps; at least 60 when
+    the range starts more than 3 h back (`age` s), where sub-minute datapoints are gone. Older data
+    needs coarser periods still (300 past 15 days, 3600 past 63 days): CloudWatch answers with
+    fewer datapoints or an error, which parity sees as no data."""
+    if not step > 0 or not math.isfinite(step):
+        raise ValueError(f"step must be a positive number of seconds, got {step}")
+    step = round(step, 6)  # 60.0000001 s is a 60 s step, not 120
+    if age <= HIGH_RESOLUTION_RETENTION:
+        for period in HIGH_RESOLUTION_PERIODS:
+            if step <= period:
+                return period
+    return max(1, math.ceil(step / 60)) * 60
 
 
 class CloudWatchAlarms:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from include.slow_injection.aws.iam import Statement
 from include.slow_injection.durations import format_duration
-from include.slow_injection.ports import Readiness, Weights
+from include.slow_injection.ports import Change, Readiness, Weights
 from include.slow_injection.spec.models import Duration
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,9 @@ class Route53Router:
         green: Target
         blue_identifier: str = Field(default="blue", min_length=1, max_length=128)
         green_identifier: str = Field(default="green", min_length=1, max_length=128)
+        allow_other_weighted_records: bool = Field(
+            default=False, description="other set identifiers of the name may keep a weight > 0 (then 100 % "
+                                       "green is only blue's and green's share)")
         wait_timeout: Annotated[Duration, Field(gt=0)] = Field(default=300.0, description="longest wait for INSYNC")
         poll_interval: Annotated[Duration, Field(gt=0)] = Field(default=5.0, description="between GetChange calls")
         region: str | None = None
@@ -157,7 +160,8 @@ class Route53Router:
     # -- reading ---------------------------------------------------------------------------------
 
     def _weighted_records(self) -> dict[str, dict[str, Any]]:
-        """Record sets of our exact name and type, by SetIdentifier."""
+        """Record sets of our exact name and type, by SetIdentifier; a plain (not weighted) record of
+        that name and type is refused: Route 53 cannot have both."""
         s = self.settings
         request: dict[str, Any] = {"HostedZoneId": s.hosted_zone_id, "StartRecordName": s.record_name,
                                    "StartRecordType": s.record_type, "MaxItems": str(PAGE_SIZE)}
@@ -167,8 +171,12 @@ class Route53Router:
             for rrset in page["ResourceRecordSets"]:
                 if (dns_name(rrset["Name"]), rrset["Type"]) != (s.record_name, s.record_type):
                     return found  # listed in name/type order: the rest of the zone comes after ours
-                if "SetIdentifier" in rrset:
-                    found[rrset["SetIdentifier"]] = rrset
+                if "SetIdentifier" not in rrset:
+                    raise Route53ConfigError(
+                        f"route53: {self.describe()} is a plain record, not a weighted pair; Route 53 refuses "
+                        f"weighted records beside it: replace it with the {s.blue_identifier!r} record at weight "
+                        f"100 (same answer) before a wave uses it")
+                found[rrset["SetIdentifier"]] = rrset
             if not page.get("IsTruncated"):
                 return found
             following = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"],
@@ -192,6 +200,9 @@ class Route53Router:
                                      "create the missing one or delete both before a wave uses this record")
         strangers = {ident: r.get("Weight") for ident, r in records.items()
                      if ident not in (s.blue_identifier, s.green_identifier) and r.get("Weight")}
+        if strangers and not s.allow_other_weighted_records:
+            raise Route53ConfigError(f"route53: {self.describe()} also has weighted records {strangers}: 100 % green "
+                                     "would not be all traffic; set them to 0 or allow_other_weighted_records")
         if strangers:
             log.warning("route53: %s also has weighted records %s; blue and green share only the rest of the traffic",
                         self.describe(), strangers)
@@ -204,7 +215,7 @@ class Route53Router:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def _record(self, side: str, weight: int) -> dict[str, Any]:
+    def _record(self, side: str, weight: int, existing: dict[str, Any] | None = None) -> dict[str, Any]:
         s = self.settings
         target: Target = getattr(s, side)
         record: dict[str, Any] = {"Name": s.record_name, "Type": s.record_type,
@@ -215,20 +226,40 @@ class Route53Router:
         else:
             record["TTL"] = s.ttl
             record["ResourceRecords"] = [{"Value": value} for value in target.values or []]
+        if existing and existing.get("HealthCheckId"):
+            record["HealthCheckId"] = existing["HealthCheckId"]  # an UPSERT would drop it otherwise
         return record
 
     def set_weights(self, weights: Weights) -> None:
         blue, green = check_weight("blue", weights.blue), check_weight("green", weights.green)
         if blue + green == 0:
             raise ValueError("route53: blue and green weights are both 0; Route 53 would split traffic evenly")
+        self._upsert(blue, green, f"slow-injection: {weights}")
+
+    def _upsert(self, blue: int, green: int, comment: str) -> None:
+        s = self.settings
+        records = self._weighted_records()
         # Both records in one batch: Route 53 applies a batch all at once or not at all.
         change = self.route53.change_resource_record_sets(
-            HostedZoneId=self.settings.hosted_zone_id,
-            ChangeBatch={"Comment": f"slow-injection: {weights}",
-                         "Changes": [{"Action": "UPSERT", "ResourceRecordSet": self._record("blue", blue)},
-                                     {"Action": "UPSERT", "ResourceRecordSet": self._record("green", green)}]},
+            HostedZoneId=s.hosted_zone_id,
+            ChangeBatch={"Comment": comment, "Changes": [
+                {"Action": "UPSERT", "ResourceRecordSet": self._record("blue", blue, records.get(s.blue_identifier))},
+                {"Action": "UPSERT", "ResourceRecordSet": self._record("green", green, records.get(s.green_identifier))},
+            ]},
         )["ChangeInfo"]
         self._wait_insync(change["Id"], change["Status"])
+
+    def attach_green(self, apply: bool) -> list[Change]:
+        """The weighted pair exists (blue 100, green 0) before any weight moves: created if missing."""
+        s = self.settings
+        records = self._weighted_records()
+        if s.blue_identifier in records and s.green_identifier in records:
+            return []
+        self.get_weights()  # refuses a half pair or strangers before writing anything
+        change = Change(f"router {self.describe()}", "no weighted pair", "blue 100, green 0", applied=apply)
+        if apply:
+            self._upsert(100, 0, "slow-injection: weighted pair created, all traffic on blue")
+        return [change]
 
     def _wait_insync(self, change_id: str, status: str) -> None:
         timeout = self.settings.wait_timeout

@@ -13,11 +13,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from include.slow_injection.drivers.connections import get_connection
-from include.slow_injection.ports import Readiness, Weights
+from include.slow_injection.ports import Change, Readiness, Weights
 
 _WEIGHT = re.compile(r"^(\d+) \(initial \d+\)")
 _NAME = r"^[A-Za-z0-9_.:-]+$"
-_MAINTENANCE = 0x01 | 0x02 | 0x04 | 0x20  # srv_admin_state: forced, inherited, config, resolution maint
+# srv_admin_state bits that keep new traffic off a server: maintenance (forced, inherited, config,
+# resolution, health-check) and drain (forced, inherited).
+_MAINTENANCE = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
+_DRAIN = 0x08 | 0x10
 _OP_STATES = {0: "stopped (DOWN)", 1: "starting", 2: "running", 3: "stopping"}
 
 
@@ -92,6 +95,9 @@ class HAProxyRouter:
         if reply:
             raise RuntimeAPIError(f"haproxy: set weight refused: {reply}")
 
+    def attach_green(self, apply: bool) -> list[Change]:
+        return []  # green's server is in the backend already (weight 0); HAProxy checks it there
+
     def green_ready(self) -> Readiness:
         """Green's server is running and not in maintenance (`show servers state`)."""
         server = self.settings.green_server
@@ -103,6 +109,8 @@ class HAProxyRouter:
                 op_state, admin_state = int(fields[5]), int(fields[6])
                 if admin_state & _MAINTENANCE:
                     return Readiness("waiting", f"haproxy: {self._server('green')} is in maintenance")
+                if admin_state & _DRAIN:
+                    return Readiness("waiting", f"haproxy: {self._server('green')} is draining")
                 state = _OP_STATES.get(op_state, str(op_state))
                 return Readiness("ready" if op_state == 2 else "waiting", f"haproxy: {self._server('green')} {state}")
         return Readiness("failed", f"haproxy: no server {self._server('green')}: {reply.strip()[:200] or 'no answer'}")

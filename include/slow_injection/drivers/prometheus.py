@@ -1,5 +1,5 @@
-"""Prometheus metric source: instant queries over the HTTP API. An empty result is no data, and
-timeouts, HTTP errors and query errors are inconclusive: none of them ever passes a gate."""
+"""Prometheus metric source: instant and range queries over the HTTP API. An empty result is no data,
+and timeouts, HTTP errors and query errors are inconclusive: none of them ever passes a gate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from include.slow_injection.drivers.connections import base_url, get_connection
-from include.slow_injection.ports import Measurement
+from include.slow_injection.ports import Measurement, Series
 
 
 class PrometheusSource:
@@ -35,17 +35,28 @@ class PrometheusSource:
     def describe(self) -> str:
         return f"prometheus {self.url}"
 
-    def query(self, query: str) -> Measurement:
-        address = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    def _get(self, endpoint: str, params: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+        """The decoded JSON body, or why there is none (HTTP error, unreachable, not JSON)."""
+        address = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
         try:
             with urllib.request.urlopen(address, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
-                body = json.loads(response.read())
+                return json.loads(response.read()), None
         except urllib.error.HTTPError as err:
             detail = err.read().decode(errors="replace")[:200]
-            return Measurement(None, f"prometheus HTTP {err.code}: {detail}")
+            return None, f"prometheus HTTP {err.code}: {detail}"
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
-            return Measurement(None, f"prometheus unreachable: {getattr(err, 'reason', err)}")
-        return self.parse(body)
+            return None, f"prometheus unreachable: {getattr(err, 'reason', err)}"
+
+    def query(self, query: str) -> Measurement:
+        body, error = self._get("query", {"query": query})
+        return Measurement(None, error) if body is None else self.parse(body)
+
+    def query_range(self, query: str, start: float, end: float, step: float) -> Series:
+        if step <= 0 or end < start:
+            return Series((), f"bad range: start {start}, end {end}, step {step}")
+        body, error = self._get("query_range", {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                                "step": f"{step:g}"})
+        return Series((), error) if body is None else self.parse_range(body)
 
     @staticmethod
     def parse(body: dict[str, Any]) -> Measurement:
@@ -65,3 +76,24 @@ class PrometheusSource:
             return Measurement(None, f"unsupported result type {kind!r}")
         value = float(raw)
         return Measurement(value if not math.isnan(value) else None, None if not math.isnan(value) else "NaN")
+
+    @staticmethod
+    def parse_range(body: dict[str, Any]) -> Series:
+        """A matrix of exactly one series: its values, oldest first, NaN dropped."""
+        if not isinstance(body, dict) or not isinstance(body.get("data", {}), dict):
+            return Series((), "prometheus answer is not an API response")
+        if body.get("status") != "success":
+            return Series((), f"prometheus error: {body.get('errorType')}: {body.get('error')}")
+        data = body.get("data", {})
+        kind, result = data.get("resultType"), data.get("result")
+        if kind != "matrix":
+            return Series((), f"unsupported result type {kind!r} for a range query")
+        if not result:
+            return Series(())  # no data
+        if len(result) > 1:
+            return Series((), f"query returned {len(result)} series; parity needs exactly one")
+        try:
+            values = [float(raw) for _, raw in result[0].get("values", [])]
+        except (TypeError, ValueError) as err:
+            return Series((), f"prometheus sample not a number: {err}")
+        return Series(tuple(v for v in values if not math.isnan(v)))

@@ -6,12 +6,19 @@ change is appended to `history` so tests can check what happened and in which or
 
 World layout (all keys optional):
   routers:   {service: {blue: 100, green: 0}}
-  metrics:   {query: number | null | {value, when_green_at_least, router, otherwise}}
+  metrics:   {query: number | null | {value, when_green_at_least, router, otherwise} | series}
+             series (for range queries; an instant query reads its last sample):
+               {samples: [number | null, ...]}   (null: a gap, dropped)
+               {distribution: {kind: lognormal | normal, median (lognormal) | mean (normal), sigma,
+                               n (default: the range's (end - start) / step), seed (default: from the query)}}
+             value/otherwise may be a series too; a plain number is a constant series.
   health:    {target: true | false}
   workloads: {blue|green: {"Kind/namespace/name": {replicas, suspended}}}
   jobs_active: {"CronJob/ns/name": true}   (a blue job is running: no handover moment)
   job_results: {"CronJob/ns/name": "succeeded" | "failed" | "pending"}   (green's first run; default succeeded)
-  faults:    {router_down, metrics_down, platform_down, deploy_green: bool} (deploy_green fails only that call)
+  data_sync: {lag: seconds, diverged: bool}   (blue/green data; default in sync)
+  faults:    {router_down, metrics_down, platform_down, data_sync_down, deploy_green: bool}
+             (deploy_green fails only that call)
   notifications: [{event, subject}]
   history:   [{at, what, ...}]
 """
@@ -20,8 +27,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
+import random
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +39,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.ports import Change, JobStillActive, Measurement, Probe, Readiness, Weights
+from include.slow_injection.ports import Change, JobStillActive, Measurement, Probe, Readiness, Series, Weights
 
 DEFAULT_DIR = "/tmp/slow-injection-sim"
 
@@ -115,6 +125,10 @@ class SimulatedRouter:
 
         self.world.update(apply)
 
+    def attach_green(self, apply: bool) -> list[Change]:
+        self.world.check("router_down")
+        return []
+
     def green_ready(self) -> Readiness:
         self.world.check("router_down")
         return Readiness("ready", f"simulated/{self.service}: green targets healthy")
@@ -142,12 +156,65 @@ class SimulatedMetricSource:
             return Measurement(None, "simulated metrics backend down")
         if query not in state.get("metrics", {}):
             return Measurement(None, None)
-        rule = state["metrics"][query]
-        if isinstance(rule, dict):
-            weights = state.get("routers", {}).get(rule.get("router", ""), {"green": 0})
-            hit = weights["green"] >= rule.get("when_green_at_least", 0)
-            rule = rule.get("value") if hit else rule.get("otherwise")
+        rule = _current_rule(state, state["metrics"][query])
+        if _is_series(rule):
+            try:
+                samples = _series_samples(rule, query, SERIES_DEFAULT_N)
+            except (TypeError, ValueError, KeyError) as err:
+                return Measurement(None, f"simulated metric {query!r} malformed: {err}")
+            return Measurement(samples[-1] if samples else None)  # the latest sample
         return Measurement(None if rule is None else float(rule))
+
+    def query_range(self, query: str, start: float, end: float, step: float) -> Series:
+        if step <= 0 or end < start:
+            return Series((), f"bad range: start {start}, end {end}, step {step}")
+        state = self.world.read()
+        if state.get("faults", {}).get("metrics_down"):
+            return Series((), "simulated metrics backend down")
+        rule = _current_rule(state, state.get("metrics", {}).get(query))
+        steps = int((end - start) // step)
+        try:
+            if _is_series(rule):
+                return Series(tuple(_series_samples(rule, query, steps)))
+            return Series(() if rule is None else (float(rule),) * steps)
+        except (TypeError, ValueError, KeyError) as err:
+            return Series((), f"simulated metric {query!r} malformed: {err}")
+
+
+SERIES_FORMS = ("samples", "distribution")
+SERIES_DEFAULT_N = 30  # an instant query on a distribution without n
+
+
+def _is_series(rule: Any) -> bool:
+    return isinstance(rule, dict) and any(form in rule for form in SERIES_FORMS)
+
+
+def _current_rule(state: dict[str, Any], rule: Any) -> Any:
+    """A router-dependent rule resolved against the router's green weight now; others as they are."""
+    if isinstance(rule, dict) and not _is_series(rule):
+        weights = state.get("routers", {}).get(rule.get("router", ""), {"green": 0})
+        hit = weights["green"] >= rule.get("when_green_at_least", 0)
+        rule = rule.get("value") if hit else rule.get("otherwise")
+    return rule
+
+
+def _series_samples(rule: dict[str, Any], query: str, n: int) -> list[float]:
+    """The samples of a series rule, oldest first. A distribution is drawn from its own RNG, seeded
+    by `seed` or else by the query text: the same world gives the same series every time, and
+    blue's and green's queries differ."""
+    if "samples" in rule:
+        values = (float(v) for v in rule["samples"] if v is not None)
+        return [v for v in values if not math.isnan(v)]
+    spec = rule["distribution"]
+    kind, sigma, count = spec.get("kind", "lognormal"), float(spec.get("sigma", 0.0)), int(spec.get("n", n))
+    rng = random.Random(spec.get("seed", zlib.crc32(query.encode())))
+    if kind == "lognormal":
+        median = float(spec["median"])
+        return [median * math.exp(sigma * rng.gauss(0.0, 1.0)) for _ in range(count)]
+    if kind == "normal":
+        mean = float(spec["mean"])
+        return [rng.gauss(mean, sigma) for _ in range(count)]
+    raise ValueError(f"distribution kind {kind!r}: lognormal or normal")
 
 
 class SimulatedHealthCheck:
@@ -325,3 +392,33 @@ def _show(fields: dict[str, Any] | None) -> str:
     if fields is None:
         return "absent"
     return ", ".join(f"{k}={v}" for k, v in sorted(fields.items()) if k != "copied_from") or "present"
+
+
+class SimulatedDataSync:
+    """Reads `data_sync: {lag: s, diverged: bool}` from the world (absent: in sync); fault
+    `data_sync_down` raises, as an unreachable database would."""
+
+    port = "data_sync"
+
+    class Settings(_Settings):
+        max_lag: float = Field(default=30.0, ge=0, description="seconds behind blue still counted as in sync")
+
+    def __init__(self, world: SimulatedWorld, max_lag: float = 30.0) -> None:
+        self.world, self.max_lag = world, max_lag
+
+    @classmethod
+    def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> SimulatedDataSync:
+        return cls(SimulatedWorld(settings.world), settings.max_lag)
+
+    def describe(self) -> str:
+        return "simulated data sync"
+
+    def check(self) -> Readiness:
+        self.world.check("data_sync_down")
+        sync = self.world.read().get("data_sync", {})
+        lag = float(sync.get("lag", 0))
+        if lag > self.max_lag:
+            return Readiness("waiting", f"lagging: {lag:g}s behind > {self.max_lag:g}s")
+        if sync.get("diverged"):
+            return Readiness("failed", f"diverged (lag {lag:g}s)")
+        return Readiness("ready", f"in sync (lag {lag:g}s)")

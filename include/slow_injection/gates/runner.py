@@ -54,7 +54,7 @@ class GateRun:
             )
         elif kind == "health":
             self.evaluator = HealthStreak(consecutive=int(gate["consecutive_successes"]), deadline=float(gate["timeout"]))
-        elif kind in ("platform", "router", "data_sync"):
+        elif kind in ("platform", "router", "data_sync", "fargate_profile"):
             self.evaluator = PlatformWait(deadline=float(gate["timeout"]))
         else:
             raise ValueError(f"unknown gate kind {kind!r}")
@@ -70,6 +70,10 @@ class GateRun:
                     self._driver = registry.build("health_check", self.gate["check"], service=self.service)
                 elif self.kind == "router":
                     self._driver = registry.build("router", self.gate["router"], service=self.service)
+                elif self.kind == "fargate_profile":
+                    from include.slow_injection.tasks.fargate_setup import FargateProfileState
+
+                    self._driver = FargateProfileState(self.gate)
                 elif self.kind == "data_sync":
                     self._driver = [registry.build("data_sync", ref) for ref in self.gate["checks"]]
                 else:
@@ -82,6 +86,8 @@ class GateRun:
                 return self._driver.probe()
             if self.kind == "router":
                 return self._driver.green_ready()
+            if self.kind == "fargate_profile":
+                return self._driver.read()
             if self.kind == "data_sync":
                 return combine_readiness([(d.describe(), _readiness(d.check)) for d in self._driver])
             return self._platform_reading()

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from include.slow_injection import registry
 from include.slow_injection.spec.errors import SpecError
 from include.slow_injection.spec.messages import describe_errors, join_path
-from include.slow_injection.spec.models import DriverRef, Wave
+from include.slow_injection.spec.models import DriverRef, MetricGate, Wave
 from include.slow_injection.spec.yaml_source import load_yaml_file
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -109,6 +109,31 @@ def driver_refs(wave: Wave) -> Iterator[tuple[str, str, DriverRef]]:
         yield f"notifications[{i}].notifier", "notifier", note.notifier
 
 
+def metric_gates(wave: Wave) -> Iterator[tuple[str, MetricGate]]:
+    for i, svc in enumerate(wave.services):
+        for j, gate in enumerate(svc.gates):
+            yield f"services[{i}].gates[{j}]", gate
+    for phase in ("parallel_operation", "validation", "full_transition", "release_monitoring"):
+        for j, gate in enumerate(getattr(wave, phase).gates):
+            yield f"{phase}.gates[{j}]", gate
+
+
+def gate_condition_errors(wave: Wave) -> list[tuple[str, str]]:
+    """A source whose reading only means one thing (alarms in ALARM: pass below 1) fixes the gate's
+    condition; any other comparator or threshold would let a firing alarm pass."""
+    problems = []
+    for path, gate in metric_gates(wave):
+        try:
+            fixed = getattr(registry.driver_class("metric_source", gate.source.type), "GATE_CONDITION", None)
+        except registry.UnknownDriver:
+            continue
+        if fixed and (gate.comparator, gate.threshold) != fixed:
+            problems.append((f"{path}.comparator", f"a {gate.source.type} gate must be `comparator: {fixed[0]}, "
+                                                   f"threshold: {fixed[1]:g}` (its value counts what must be "
+                                                   f"zero), got {gate.comparator} {gate.threshold:g}"))
+    return problems
+
+
 def parse_wave(data: Any, shown: str, defaults: dict[str, Any] | None = None, defaults_shown: str | None = None,
                expected_id: str | None = None) -> Wave:
     """Validate raw YAML data into a Wave, or raise SpecError with every problem found."""
@@ -129,6 +154,7 @@ def parse_wave(data: Any, shown: str, defaults: dict[str, Any] | None = None, de
         for path, kind, ref in driver_refs(wave)
         for sub, reason in registry.settings_errors(kind, ref)
     ]
+    problems += gate_condition_errors(wave)
     if expected_id is not None and wave.id != expected_id:
         problems.append(("id", f"must match the file name {expected_id!r} (one wave per file), got {wave.id!r}"))
     if problems:

@@ -116,19 +116,25 @@ class RollbackWorkloads(WaveStep):
         self.platform, self.workloads = platform, workloads
 
     def execute(self, context: Any) -> dict[str, Any]:
-        dry_run = is_dry_run(context)
-        driver = build_platform(self.platform)
-        changes, failures = [], []
-        for service, workload in self.workloads.items():
-            try:
-                changes += self.report_changes(driver.restore_blue(workload, apply=not dry_run), dry_run)
-            except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
-                failures.append(f"{service}: {err}")
-        # Announced after blue's capacity is back (a slow notifier must not delay the restore), once:
-        # on the first try only, not again on every retry.
-        if context["ti"].try_number <= 1:
-            notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started",
-                   "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next")
+        failures: list[str] = []
+        try:
+            dry_run = is_dry_run(context)
+            driver = build_platform(self.platform)
+            changes = []
+            for service, workload in self.workloads.items():
+                try:
+                    changes += self.report_changes(driver.restore_blue(workload, apply=not dry_run), dry_run)
+                except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
+                    failures.append(f"{service}: {err}")
+        except Exception as err:
+            failures.append(f"{type(err).__name__}: {err}")
+            raise
+        finally:
+            # Announced after the restore was tried (a slow notifier must not delay it), on the
+            # first try only (not again on every retry), whatever happened.
+            if context["ti"].try_number <= 1:
+                notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started",
+                       "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next")
         if failures:
             raise RuntimeError("could not restore on blue (will retry): " + "; ".join(failures))
         return {"dry_run": dry_run, "changes": changes}

@@ -74,6 +74,21 @@ class SetTraffic(WaveStep):
         return converge_traffic(self, self.service, self.router, Weights.green_at(self.weight), dry_run)
 
 
+class AttachGreen(WaveStep):
+    """Green joins the service's route at weight 0, so the router health-checks it; no traffic moves."""
+
+    ui_color = "#fdf1d6"
+
+    def __init__(self, *, service: str, router: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service, self.router = service, router
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        dry_run = is_dry_run(context)
+        router = registry.build("router", self.router, service=self.service)
+        return {"dry_run": dry_run, "changes": self.report_changes(router.attach_green(apply=not dry_run), dry_run)}
+
+
 def converge_traffic(step: BaseOperator, service: str, router_ref: dict[str, Any], wanted: Weights,
                      dry_run: bool) -> dict[str, Any]:
     router = registry.build("router", router_ref, service=service)

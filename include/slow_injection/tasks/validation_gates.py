@@ -140,7 +140,7 @@ def evidence_body(approval: dict[str, Any], evidence: dict[str, Any]) -> str:
 def _evidence(verdict: dict[str, Any]) -> str:
     if verdict.get("kind") == "stress":
         s = verdict.get("stats") or {}
-        return (f"{s.get('requests', 0)} requests, failures {s.get('failure_ratio', 0):.2%}, "
+        return (f"{s.get('requests') or 0} requests, failures {s.get('failure_ratio') or 0:.2%}, "
                 f"p95 {s.get('p95_ms', '-')} ms, p99 {s.get('p99_ms', '-')} ms")
     if verdict.get("kind") == "parity":
         return f"score {verdict.get('score')}: " + ", ".join(
