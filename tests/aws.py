@@ -124,6 +124,8 @@ def call_resources(call: ApiCall) -> list[str]:
         return [f"arn:aws:eks:{REGION}:{ACCOUNT}:fargateprofile/{p['clusterName']}/{p['fargateProfileName']}/0"]
     if service == "eks" and "clusterName" in p:
         return [f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{p['clusterName']}"]
+    if call.action == "cloudwatch:DescribeAlarms" and p.get("AlarmNames"):
+        return [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}" for name in p["AlarmNames"]]
     if service == "route53" and "HostedZoneId" in p:
         return [f"arn:aws:route53:::hostedzone/{p['HostedZoneId'].rsplit('/', 1)[-1]}"]
     return []

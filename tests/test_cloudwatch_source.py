@@ -299,3 +299,12 @@ def test_a_state_neither_ok_nor_alarm_is_no_verdict() -> None:
     assert (reading.value, reading.error) == (None, "alarm no verdict: b (MAINTENANCE)")
     firing = CloudWatchAlarms.judge(["a", "b", "c"], {"a": "ALARM", "b": "MAINTENANCE"})
     assert (firing.value, firing.error) == (1.0, None)  # one firing alarm is a breach, whatever the others say
+
+
+def test_the_spelled_out_units_are_botocore_s_standard_units() -> None:
+    import botocore.session
+
+    from include.slow_injection.drivers.aws_cloudwatch import STANDARD_UNITS
+
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    assert STANDARD_UNITS == tuple(model.shape_for("StandardUnit").enum)

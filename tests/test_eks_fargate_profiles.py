@@ -82,3 +82,13 @@ def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:  # n
         fargate_profiles_from={"cluster": "nope", "aws_connection": "aws_moto"}))
     with pytest.raises(Exception, match="nope"):
         platform.preflight(DEPLOYMENT)
+
+
+def test_every_eks_call_of_the_profile_read_is_in_the_driver_s_iam_statements(cluster, api_calls) -> None:  # noqa: ANN001
+    from include.slow_injection.aws.iam import policy
+    from tests.aws import uncovered_calls
+
+    settings = KubernetesPlatform.Settings(fargate_profiles_from={"cluster": "prod", "aws_connection": "aws_moto"})
+    driver(cluster).preflight(DEPLOYMENT)
+    assert {c.action for c in api_calls.calls} >= {"eks:ListFargateProfiles", "eks:DescribeFargateProfile"}
+    assert uncovered_calls(policy(KubernetesPlatform.iam_statements(settings)), api_calls.calls) == []

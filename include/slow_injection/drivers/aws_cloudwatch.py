@@ -9,7 +9,6 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from functools import cache
 from string import Template
 from typing import Any, Literal
 
@@ -30,12 +29,18 @@ MAX_ALARM_NAMES = 100  # DescribeAlarms AlarmNames limit
 MAX_RANGE_PAGES = 100  # GetMetricData pages (100,800 datapoints each) one range query may read
 
 
-@cache
-def _standard_units() -> tuple[str, ...]:
-    import botocore.session
+# CloudWatch's StandardUnit enum, spelled out: loading botocore's model costs ~0.4 s, and specs are
+# validated at every DAG parse (tests compare this with botocore's model).
+STANDARD_UNITS = (
+    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
+    "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
+    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
+    "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+)
 
-    model = botocore.session.get_session().get_service_model("cloudwatch")
-    return tuple(model.shape_for("StandardUnit").enum)
+
+def _standard_units() -> tuple[str, ...]:
+    return STANDARD_UNITS
 
 
 def _client(conn_id: str | None, region: str | None) -> Any:
