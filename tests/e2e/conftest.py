@@ -16,7 +16,8 @@ from include.slow_injection.lab.lab import Lab, Ports
 from include.slow_injection.ports import Weights
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_WAVES = ("e2e-web", "e2e-hold")
+E2E_WAVES = ("e2e-web", "e2e-hold", "e2e-uat", "e2e-uat-timeout")
+UAT_TIMEOUT = "8s"
 
 
 def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
@@ -36,6 +37,17 @@ def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
     return wave
 
 
+def uat_wave(wave_id: str, timeout: str) -> dict:
+    """A simulated wave (world = its id) whose validation asks a human; everything else is instant."""
+    from tests.waves import small_wave
+
+    wave = small_wave(wave_id, wave_id)
+    wave["services"] = [s for s in wave["services"] if s["name"] == "web"]
+    wave["validation"] = {"approval": {"timeout": timeout, "on_timeout": "rollback",
+                                       "instructions": "Open green's URL and place an order."}}
+    return wave
+
+
 class LabStack:
     def __init__(self, root: Path) -> None:
         self.lab = Lab(root / "lab", Ports.free(), load_rate=50)
@@ -43,6 +55,8 @@ class LabStack:
         waves.mkdir(parents=True)
         (waves / "e2e-web.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-web"), sort_keys=False))
         (waves / "e2e-hold.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-hold", "hold"), sort_keys=False))
+        for wave_id, timeout in (("e2e-uat", "10m"), ("e2e-uat-timeout", UAT_TIMEOUT)):
+            (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(uat_wave(wave_id, timeout), sort_keys=False))
         self.airflow = AirflowStack(root / "airflow", waves, extra_env=self.lab.airflow_env())
         self.router = None
 

@@ -155,6 +155,24 @@ class AirflowStack:
                 return None
             raise
 
+    def answer_hitl(self, dag_id: str, run_id: str, task_id: str, option: str, timeout: float = 300) -> dict:
+        """Answer a human-in-the-loop task as the UI would, once it is waiting for input. Airflow 3.3
+        marks the task failed when an answer lands within ~0.5 s of it starting to wait (FIELD-NOTES):
+        answer only after it has waited 2 s."""
+        deadline, waiting_since = time.time() + timeout, None
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
+        while time.time() < deadline:
+            state = self.get(path)["state"]
+            if state == "awaiting_input":
+                waiting_since = waiting_since or time.time()
+                if time.time() - waiting_since >= 2:
+                    return self._request("PATCH", f"{path}/-1/hitlDetails",
+                                         {"chosen_options": [option], "params_input": {}})
+            elif state in ("success", "failed", "upstream_failed", "skipped"):
+                raise RuntimeError(f"{task_id} ended {state} before it was answered")
+            time.sleep(0.5)
+        raise TimeoutError(f"{task_id} of {dag_id} did not wait for input within {timeout:.0f}s")
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, on_poll=None) -> str:  # noqa: ANN001
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -37,7 +37,7 @@ def analyse_parity(parity: dict[str, Any], end: float, human_decides: bool) -> d
     verdict = score(results, parity)
     status = {"pass": "pass", "fail": "fail"}.get(verdict.decision) or MARGINAL_STATUS[human_decides]
     reasons = list(verdict.reasons) + series_errors
-    summary = f"score {verdict.score:g} ({verdict.decision})" + (f": {'; '.join(reasons)}" if reasons else "")
+    summary = "; ".join(reasons) or f"score {verdict.score:g} ({verdict.decision})"
     if verdict.decision == "marginal":
         summary += "; a human decides" if human_decides else "; holding for a human"
     data = verdict.to_dict()
