@@ -28,7 +28,7 @@ def validating_wave(world: str, green_url: str, **validation: Any) -> dict[str, 
     wave["validation"] = {
         "stress": [{"name": "green-load", "url": green_url, "users": 4, "spawn_rate": 4, "duration": 2,
                     "rate_limit": 40, "max_failure_ratio": 0.05, "max_p95": 0.5, "min_requests": 10}],
-        "parity": {"source": sim(world), "window": 60, "step": 2, "min_samples": 10,
+        "parity": {"source": sim(world), "window": 60, "step": 0.1, "min_samples": 10,  # over the 2 s stress window
                    "metrics": [{"name": "latency", "query": LATENCY, "tolerance": 0.1, "critical": True}]},
         "data_sync": {"checks": [sim(world)], "interval": 0.2, "timeout": 3},
         **validation,
@@ -73,6 +73,7 @@ def test_a_green_that_holds_load_matches_blue_and_has_the_data_promotes(tmp_path
     parity = verdict(tmp_path, world, "validation.parity.parity")
     assert parity["status"] == "pass" and parity["score"] == 100
     assert parity["metrics"][0]["classification"] == "Pass"
+    assert parity["window"]["start"] == stress["started_at"]  # compared over the load green was under
     assert set(green.paths) == {"/"}  # the load never went anywhere else
     assert tis["rollback.data_in_sync"] == "skipped"
 

@@ -25,6 +25,7 @@ class Wiring:
     hold_markers: list[BaseOperator] = field(default_factory=list)
     action_ids: list[str] = field(default_factory=list)
     gate_ids: list[str] = field(default_factory=list)
+    stress_ids: list[str] = field(default_factory=list)  # parity compares over the stress tests' window
     decision_ids: list[str] = field(default_factory=list)
 
 
@@ -74,7 +75,7 @@ def _gate_task(wave: Wave, stage_gate: Any, wiring: Wiring) -> BaseOperator:
         if stage_gate.kind == "stress":
             return vg.StressGate(task_id=stage_gate.task_id, test=spec)
         if stage_gate.kind == "parity":
-            return vg.ParityGate(task_id=stage_gate.task_id, parity=spec,
+            return vg.ParityGate(task_id=stage_gate.task_id, parity=spec, stress_ids=list(wiring.stress_ids),
                                  human_decides=wave.validation.approval is not None)
         # The approver sees every verdict so far (stress figures, parity score, gate values).
         return vg.UatApproval(task_id=stage_gate.task_id, approval=spec, wave_id=wave.id,
@@ -123,6 +124,7 @@ def render_stage(wave: Wave, stage: Stage, wiring: Wiring, completes_phase: str 
     wiring.hold_markers.append(hold)
     wiring.action_ids += [t.task_id for t in actions]
     wiring.gate_ids += [t.task_id for t in gates]
+    wiring.stress_ids += [t.task_id for t, g in zip(gates, stage.gates) if g.kind == "stress"]
     wiring.decision_ids.append(decide.task_id)
 
 

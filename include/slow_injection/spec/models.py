@@ -349,7 +349,8 @@ class Parity(Strict):
 
     source: DriverRef = Field(description="metric source with range queries: prometheus or cloudwatch")
     metrics: Annotated[list[ParityMetric], Field(min_length=1)]
-    window: Duration = Field(default=300.0, description="both environments sampled over the last window")
+    window: Duration = Field(default=300.0, description="both environments sampled over the same window: "
+                             "the stress tests' load when the wave has any, else the last `window`")
     step: Duration = Field(default=10.0, description="one sample per step")
     confidence: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
     pass_score: Annotated[float, Field(ge=0, le=100)] = 95.0

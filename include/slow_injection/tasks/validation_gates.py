@@ -66,15 +66,28 @@ class ParityGate(BaseOperator):
 
     ui_color = "#e3ecfb"
 
-    def __init__(self, *, parity: dict[str, Any], human_decides: bool, **kwargs: Any) -> None:
+    def __init__(self, *, parity: dict[str, Any], human_decides: bool, stress_ids: list[str] | None = None,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
-        self.parity, self.human_decides = parity, human_decides
+        self.parity, self.human_decides, self.stress_ids = parity, human_decides, stress_ids or []
+
+    def window(self, context: Any) -> tuple[float, float]:
+        """The stress tests' load window when there was one (green had traffic then), else the last
+        `window` seconds (e.g. green already serving a share of users)."""
+        ti = context["ti"]
+        runs = [v for t in self.stress_ids if (v := ti.xcom_pull(task_ids=t, key="verdict")) and v.get("started_at")]
+        if runs:
+            step = float(self.parity["step"])
+            return min(v["started_at"] for v in runs), max(v["finished_at"] for v in runs) + step
+        end = time.time()
+        return end - float(self.parity["window"]), end
 
     def execute(self, context: Any) -> dict[str, Any]:
         from include.slow_injection.validation.analysis import analyse_parity
 
-        verdict = analyse_parity(self.parity, end=time.time(), human_decides=self.human_decides)
+        start, end = self.window(context)
+        verdict = analyse_parity(self.parity, start=start, end=end, human_decides=self.human_decides)
         dry_run = is_dry_run(context)
         verdict["dry_run"] = dry_run
         return finish(self, context, verdict, judged=not dry_run)

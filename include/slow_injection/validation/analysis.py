@@ -22,9 +22,9 @@ def _samples(source: Any, query: str, start: float, end: float, step: float) -> 
         return Series((), f"{type(err).__name__}: {err}"[:300])
 
 
-def analyse_parity(parity: dict[str, Any], end: float, human_decides: bool) -> dict[str, Any]:
+def analyse_parity(parity: dict[str, Any], start: float, end: float, human_decides: bool) -> dict[str, Any]:
     source = registry.build("metric_source", parity["source"])
-    start, step = end - float(parity["window"]), float(parity["step"])
+    step = float(parity["step"])
     results: list[MetricResult] = []
     series_errors: list[str] = []
     for metric in parity["metrics"]:
