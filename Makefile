@@ -9,11 +9,12 @@ SYNCED := $(VENV)/.synced
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help venv test demo drill demo-stop demo-sim drill-sim lock schema validate bench clean
+.PHONY: help venv test demo drill drill-slow demo-stop demo-sim drill-sim lock schema validate bench clean
 
 help:
 	@echo "make demo       the lab wave on a real Airflow: HAProxy traffic, Prometheus gates (leaves it running)"
-	@echo "make drill      the same with a fault injected into green: automatic rollback"
+	@echo "make drill      two drills: a fault injected into green at 25 % (gates roll back), then drill-slow"
+	@echo "make drill-slow green 40 % slower but error-free: the parity analysis rolls back (thresholds would not)"
 	@echo "make demo-stop  stop everything the demo started (by PID)"
 	@echo "make demo-sim   a bigger wave on simulated drivers with dag.test (no services needed)"
 	@echo "make test    the whole test suite"
@@ -39,6 +40,10 @@ demo: venv
 
 drill: venv
 	$(PY) -m include.slow_injection.lab.demo drill
+	$(PY) -m include.slow_injection.lab.demo drill-slow
+
+drill-slow: venv
+	$(PY) -m include.slow_injection.lab.demo drill-slow
 
 demo-stop: venv
 	$(PY) -m include.slow_injection.lab.demo stop

@@ -32,6 +32,8 @@ def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
     wave["release_monitoring"]["gates"][0].update(interval="2s", bake="4s")
     if on_no_data == "hold":  # the hold scenario is about gates: no job handover to wait for
         wave["services"] = [svc]
+    wave["validation"].pop("approval")  # answered by a human: tests/e2e/test_uat_approval.py
+    wave["validation"]["stress"][0]["duration"] = "8s"
     wave["retries"] = {"count": 2, "delay": "2s"}
     wave["rollback"] = {"retries": 3, "retry_delay": "1s"}
     return wave
@@ -77,6 +79,7 @@ class LabStack:
         if "prometheus" not in self.lab.book.read():
             self.lab.start_prometheus()
         self.lab.clear_faults()
+        self.lab.data.reset()
         self.router.set_weights(Weights(blue=100, green=0))
         self.lab.reset_platform()
 

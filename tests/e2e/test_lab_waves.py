@@ -94,6 +94,13 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # 
         detail = {k: v for k, v in seconds.items() if set_end - 3 <= int(k) <= decide_start + 3}
         assert abs(share - weight) <= tolerance(weight, served), (f"{step}: green served {share:.1f} % of {served} requests, wanted "
                                           f"{weight} % (set {set_end:.1f}, decide {decide_start:.1f}: {detail})")
+    verdict = {t: lab.airflow.xcom(DAG, run_id, t, "verdict") for t in (
+        "validation.checks.stress_green-load", "validation.checks.data_in_sync", "validation.parity.parity")}
+    assert all(v["status"] == "pass" for v in verdict.values()), verdict
+    assert verdict["validation.checks.stress_green-load"]["stats"]["requests"] >= 50
+    assert "public.orders" in verdict["validation.checks.data_in_sync"]["reason"]
+    assert {m["name"]: m["classification"] for m in verdict["validation.parity.parity"]["metrics"]} == {
+        "mean-latency": "Pass", "error-ratio": "Pass"}
     run_start = epoch(tis["preparation.plan_wave"]["start_date"])
     counts = load_between(lab, run_start, time.time())
     assert counts.get("blue_5xx", 0) == 0 and counts.get("green_5xx", 0) == 0, counts
@@ -125,6 +132,22 @@ def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None
     assert tis["rollback.jobs_to_blue"]["state"] == "success"
     assert tis["rollback.wave_rolled_back"]["state"] == "failed"
     assert not suspended(lab, "lab", "report") and suspended(lab, "lab-fargate", "report")  # the job is back
+
+
+def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(lab) -> None:  # noqa: ANN001
+    lab.lab.set_fault("green", latency_ms=lab.lab.BASE_LATENCY_MS * 1.4)
+    run_id = lab.airflow.trigger(DAG)
+    state, seen = follow(lab, run_id)
+    tis = lab.airflow.task_instances(DAG, run_id)
+    assert state == "failed" and seen == [Weights(100, 0)], (seen, problems(tis, lab))
+    stress = lab.airflow.xcom(DAG, run_id, "validation.checks.stress_green-load", "verdict")
+    assert stress["status"] == "pass" and stress["stats"]["p95_ms"] < 250  # the threshold gate is happy
+    parity = lab.airflow.xcom(DAG, run_id, "validation.parity.parity", "verdict")
+    latency = next(m for m in parity["metrics"] if m["name"] == "mean-latency")
+    assert parity["status"] == "fail" and latency["classification"] == "High", parity
+    assert 0.25 < latency["relative_effect"] < 0.6, latency
+    assert tis["rollback.traffic_to_blue"]["state"] == "success"
+    assert tis["gradual_transition.web.step1_5pct.set_traffic"]["state"] == "skipped"
 
 
 def kube(lab, path: str) -> dict:  # noqa: ANN001

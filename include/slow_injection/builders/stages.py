@@ -124,7 +124,8 @@ class Gate:
                     f"{', '.join(limits)}")
         if isinstance(self.spec, Parity):
             p = self.spec
-            return (f"parity with blue over {format_duration(p.window)}: {', '.join(m.name for m in p.metrics)}; "
+            return (f"parity with blue (over the stress tests' load, else the last {format_duration(p.window)}): "
+                    f"{', '.join(m.name for m in p.metrics)}; "
                     f"score ≥ {p.pass_score:g} passes, ≥ {p.marginal_score:g} asks a human, else roll back")
         if isinstance(self.spec, Approval):
             return (f"user acceptance: a human promotes, holds or rolls back in the UI "

@@ -23,6 +23,7 @@ from include.slow_injection.spec.loader import PROJECT_ROOT
 DEMO = PROJECT_ROOT / ".demo"
 DAG = "wave_lab-web"
 DRILL_STEP = 25
+APPROVAL = "validation.approval.uat_approval"
 
 
 def stack() -> tuple[Lab, AirflowStack]:
@@ -54,11 +55,11 @@ def _gate_line(verdict: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", nargs="?", default="demo", choices=["demo", "drill", "stop"])
+    parser.add_argument("command", nargs="?", default="demo", choices=["demo", "drill", "drill-slow", "stop"])
     args = parser.parse_args(argv)
     if args.command == "stop":
         return stop()
-    drill = args.command == "drill"
+    drill, slow = args.command == "drill", args.command == "drill-slow"
     lab, airflow = stack()
     print("Slow Injection lab: real HAProxy (runtime API), real Prometheus, real HTTP traffic on loopback.")
     print("Kubernetes here is a STAND-IN, not a cluster: the real Kubernetes driver (official client through")
@@ -77,13 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     airflow.start()
     airflow.wait_for_dag(DAG)
     print(f"  Airflow is up in {time.time() - t0:.0f}s: {airflow.url}  (login admin / {airflow.password})")
+    if slow:
+        lab.set_fault("green", latency_ms=lab.BASE_LATENCY_MS * 1.4)
+        print(f"DRILL: green answers 40 % slower ({lab.BASE_LATENCY_MS * 1.4:.0f} ms vs {lab.BASE_LATENCY_MS:.0f} ms) "
+              "and never fails: only the parity analysis should catch it.")
     run_id = airflow.trigger(DAG)
     print(f"\ntriggered {DAG} through the REST API: run {run_id}")
     if drill:
         print(f"DRILL: green will start failing half its requests when it reaches {DRILL_STEP} % of traffic.")
     started = time.time()
     seen_weights, done, injected, restored = None, set(), None, None
-    detected = None
+    detected, answered = None, False
     while True:
         weights = router.get_weights()
         now = time.time()
@@ -97,11 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         if injected and restored is None and weights.green == 0:
             restored = now
         tis = airflow.task_instances(DAG, run_id)
+        if not answered and tis.get(APPROVAL, {}).get("state") == "awaiting_input":
+            print(f"  {now - started:6.1f}s  {APPROVAL}: waiting for a human in the UI (Required actions); "
+                  "the demo answers Promote as admin through the REST API", flush=True)
+            airflow.answer_hitl(DAG, run_id, APPROVAL, "Promote")
+            answered = True
         for task_id, ti in sorted(tis.items(), key=lambda kv: kv[1].get("end_date") or ""):
             if task_id in done or ti["state"] not in ("success", "failed"):
                 continue
             done.add(task_id)
-            if any(part in task_id for part in (".gate_", ".health_", ".wait_", ".jobs_", ".pods_")):
+            if any(part in task_id for part in (".gate_", ".health_", ".wait_", ".jobs_", ".pods_", ".stress_",
+                                                ".parity", ".data_in_sync", ".uat_approval")):
                 verdict = airflow.xcom(DAG, run_id, task_id, "verdict") or {}
                 if verdict:
                     print(f"  {now - started:6.1f}s  {task_id}: {_gate_line(verdict)}", flush=True)
@@ -122,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"detection → 100 % blue: {restored - detected:.1f}s (gate poll 5s, Prometheus scrape 1s)")
     print(f"\nAirflow UI: {airflow.url}/dags/{DAG}  (user admin, password {airflow.password})")
     print("everything keeps running for you to look around; `make demo-stop` stops it all.")
-    ok = (state == "failed" and router.get_weights().green == 0) if drill else state == "success"
-    (DEMO / "last-demo.json").write_text(json.dumps({"run_id": run_id, "state": state, "drill": drill}))
+    if slow:
+        lab.clear_faults()
+    ok = (state == "failed" and router.get_weights().green == 0) if (drill or slow) else state == "success"
+    (DEMO / "last-demo.json").write_text(json.dumps({"run_id": run_id, "state": state, "drill": args.command}))
     return 0 if ok else 1
 
 

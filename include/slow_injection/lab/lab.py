@@ -29,11 +29,12 @@ class Ports:
     green: int = 18082
     prometheus: int = 19090
     kube: int = 16443
+    postgres: int = 15432
 
     @classmethod
     def free(cls) -> Ports:
         """Ports the kernel says are free now (for tests that run beside a demo)."""
-        socks = [socket.socket() for _ in range(5)]
+        socks = [socket.socket() for _ in range(6)]
         try:
             for s in socks:
                 s.bind(("127.0.0.1", 0))
@@ -67,6 +68,7 @@ class Lab:
         self.root, self.ports = root.resolve(), ports or Ports()
         self.scrape_interval, self.load_rate, self.load_duration = scrape_interval, load_rate, load_duration
         self.book = ProcessBook(self.root / "pids.json")
+        self.data = LabData(self.root / "data", self.ports.postgres)
 
     # --- addresses -------------------------------------------------------------------------
     @property
@@ -105,6 +107,7 @@ class Lab:
             "AIRFLOW_CONN_LAB_GREEN": json.dumps({**http, "port": self.ports.green}),
             "AIRFLOW_CONN_LAB_KUBE": json.dumps({"conn_type": "kubernetes",
                                                  "extra": {"kube_config_path": str(self.kubeconfig)}}),
+            **{f"AIRFLOW_CONN_LAB_{env.upper()}_DB": self.data.connection_uri(env) for env in ("blue", "green")},
         }
 
     def kube_call(self, path: str, body: dict | None = None) -> dict:
@@ -176,6 +179,7 @@ scrape_configs:
         wait_until(lambda: self.admin_socket.exists(), "HAProxy admin socket")
         wait_http(f"{self.prometheus_url}/-/ready", "Prometheus")
         wait_http(f"{self.kube_url}/version", "stand-in Kubernetes API")
+        self.data.start()
         self.book.start("load", [py, "-m", "include.slow_injection.lab.load", "--url", self.frontend_url,
                                  "--rate", str(self.load_rate), "--duration", str(self.load_duration),
                                  "--out", str(self.load_file)], logs / "load.log")
@@ -193,6 +197,7 @@ scrape_configs:
 
     def stop(self) -> None:
         self.book.stop_all()
+        self.data.stop()
 
     # --- faults ----------------------------------------------------------------------------
     def set_fault(self, env: str, **fault: object) -> dict:
@@ -205,6 +210,48 @@ scrape_configs:
 
     def describe(self) -> dict:
         return {"root": str(self.root), **asdict(self.ports)}
+
+
+class LabData:
+    """The lab's application data: an `orders` table in a blue and a green database (PostgreSQL on
+    loopback), kept identical as replication would, so the data-sync gate has something real to check."""
+
+    ROWS = 500
+
+    def __init__(self, root: Path, port: int) -> None:
+        from include.slow_injection.lab.postgres import Postgres
+
+        self.pg = Postgres(root, port)
+
+    def connection_uri(self, env: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.pg.port}/lab_{env}"
+
+    def start(self) -> None:
+        self.pg.start()
+        for env in ("blue", "green"):
+            self.pg.create_database(f"lab_{env}")
+        self.reset()
+
+    def stop(self) -> None:
+        self.pg.stop()
+
+    def sql(self, env: str, statement: str, *params: object) -> None:
+        import psycopg2
+
+        with psycopg2.connect(host="127.0.0.1", port=self.pg.port, user="postgres", dbname=f"lab_{env}") as conn:
+            with conn.cursor() as cur:
+                cur.execute(statement, params or None)
+        conn.close()
+
+    def reset(self) -> None:
+        """Both databases hold the same orders."""
+        for env in ("blue", "green"):
+            self.sql(env, "DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item text, qty int);"
+                          f" INSERT INTO orders SELECT i, 'item-' || i, i % 7 FROM generate_series(1, {self.ROWS}) i")
+
+    def diverge(self) -> None:
+        """An order written on blue only: green missed it (replication broke)."""
+        self.sql("blue", "INSERT INTO orders VALUES (%s, 'missed-on-green', 1)", self.ROWS + 1)
 
 
 def post_json(url: str, body: dict) -> dict:
