@@ -55,6 +55,15 @@ def k8s_wave(world: str) -> dict:
     }
 
 
+def blue_has_run(controllers: StandInControllers, timeout: float = 15.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not any(ns == "shop" for ns, _, _ in controllers.runs):
+        assert time.monotonic() < deadline, "blue's CronJob never ran"
+        time.sleep(0.2)
+
+
 def cronjob(server, namespace: str) -> dict:  # noqa: ANN001
     return server.store.get("cronjobs", namespace, "report")
 
@@ -74,6 +83,7 @@ def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, cluster
     server, controllers = cluster
     world.reset({"routers": {"web": {"blue": 100, "green": 0}},
                  "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    blue_has_run(controllers)  # so "ran on both sides, exactly once" does not hang on start-up timing
     state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem))
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
     assert cronjob(server, "shop")["spec"]["suspend"] is True

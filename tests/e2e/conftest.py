@@ -33,7 +33,8 @@ def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
     if on_no_data == "hold":  # the hold scenario is about gates: no job handover to wait for
         wave["services"] = [svc]
     wave["validation"].pop("approval")  # answered by a human: tests/e2e/test_uat_approval.py
-    wave["validation"]["stress"][0]["duration"] = "8s"
+    wave["validation"]["stress"][0]["duration"] = "10s"
+    wave["validation"]["parity"]["step"] = "1s"  # ≥ min_samples points from a short stress window
     wave["retries"] = {"count": 2, "delay": "2s"}
     wave["rollback"] = {"retries": 3, "retry_delay": "1s"}
     return wave

@@ -28,7 +28,7 @@ def test_promote_by_a_human_moves_users_and_names_the_approver(lab) -> None:  # 
     assert verdict["status"] == "pass" and verdict["reason"] == "Promote chosen by admin"
     assert SimulatedWorld("e2e-uat").read()["routers"]["web"] == {"blue": 0, "green": 100}
     report = lab.airflow.xcom("wave_e2e-uat", run_id, "post_release.evaluation_report")
-    markdown = (Path(report["location"]) / "report.md").read_text()
+    markdown = (Path(report["location"].removeprefix("file:")) / "report.md").read_text()
     assert "User acceptance: Promote by admin" in markdown
 
 
