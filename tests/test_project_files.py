@@ -44,3 +44,64 @@ def test_compose_file_has_the_airflow_components_and_mounts_the_project() -> Non
     for service in services.values():
         for dependency in (service.get("depends_on") or {}):
             assert dependency in services
+
+
+COMPOSE_SCHEMA = "check_jsonschema/builtin_schemas/vendor/compose-spec.json"
+
+
+def compose_errors(compose: dict) -> list[str]:
+    """The Compose Specification's JSON Schema (vendored by check-jsonschema), plus what it cannot
+    check: depends_on targets, named volumes, profiles, bind-mount sources."""
+    import importlib.util
+    import json
+
+    import jsonschema
+
+    package = Path(importlib.util.find_spec("check_jsonschema").origin).parents[1]
+    schema = json.loads((package / COMPOSE_SCHEMA).read_text())
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}"
+              for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(compose)]
+    services = compose.get("services", {})
+    for name, service in services.items():
+        deps = service.get("depends_on") or []
+        for dep in (deps if isinstance(deps, list) else deps.keys()):
+            if dep not in services:
+                errors.append(f"services.{name}.depends_on: no service {dep!r}")
+            elif not service.get("profiles") and services[dep].get("profiles"):
+                errors.append(f"services.{name}.depends_on: {dep!r} only runs with profiles {services[dep]['profiles']}")
+        for volume in service.get("volumes") or []:
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                if not (ROOT / source).exists():
+                    errors.append(f"services.{name}.volumes: {source} does not exist")
+            elif source not in (compose.get("volumes") or {}):
+                errors.append(f"services.{name}.volumes: named volume {source!r} is not declared")
+    return errors
+
+
+def test_compose_file_is_valid_compose_with_consistent_references() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    assert compose_errors(compose) == []
+    broken = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    broken["services"]["airflow-scheduler"]["restart_policy"] = "always"  # not a Compose field
+    broken["services"]["airflow-scheduler"]["depends_on"]["redis"] = {"condition": "service_healthy"}
+    broken["services"]["airflow-triggerer"]["volumes"] = ["./nope:/x", "missing-volume:/y"]
+    found = compose_errors(broken)
+    assert any(e.startswith("services/airflow-scheduler") and "restart_policy" in e for e in found), found
+    assert "services.airflow-scheduler.depends_on: 'redis' only runs with profiles ['celery']" in found
+    assert "services.airflow-triggerer.volumes: ./nope does not exist" in found
+    assert "services.airflow-triggerer.volumes: named volume 'missing-volume' is not declared" in found
+
+
+def test_compose_scales_out_with_celery_and_carries_the_makefile_s_lab() -> None:
+    from include.slow_injection.lab.lab import COMPOSE_LAB
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    services = compose["services"]
+    assert services["airflow-worker"]["command"] == "celery worker" and services["redis"]["profiles"] == ["celery"]
+    assert compose["x-airflow-common"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    for name, text in COMPOSE_LAB.items():  # the same generator as the Makefile's lab
+        assert (ROOT / "deploy" / "lab" / name).read_text().split("\n", 1)[1] == text
+    for env, port in (("blue", "8081"), ("green", "8082")):
+        command = services[f"lab-{env}"]["command"]
+        assert command[command.index("--port") + 1] == port and f"lab-{env}:{port}" in COMPOSE_LAB["haproxy.cfg"]

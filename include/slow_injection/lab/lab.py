@@ -131,31 +131,10 @@ class Lab:
             "clusters": [{"name": "stand-in", "cluster": {"server": self.kube_url}}],
             "users": [{"name": "stand-in", "user": {"token": "lab"}}],
             "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in"}}]}))
-        (self.root / "haproxy.cfg").write_text(f"""global
-    stats socket {self.admin_socket} mode 600 level admin
-    maxconn 2000
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend web
-    bind 127.0.0.1:{p.haproxy}
-    default_backend web
-backend web
-    balance random(1)
-    server blue 127.0.0.1:{p.blue} weight 100
-    server green 127.0.0.1:{p.green} weight 0
-""")
-        (self.root / "prometheus.yml").write_text(f"""global:
-  scrape_interval: {self.scrape_interval}
-  evaluation_interval: {self.scrape_interval}
-scrape_configs:
-  - job_name: lab
-    honor_labels: true
-    static_configs:
-      - targets: ["127.0.0.1:{p.blue}", "127.0.0.1:{p.green}"]
-""")
+        (self.root / "haproxy.cfg").write_text(haproxy_cfg(f"{self.admin_socket} mode 600", f"127.0.0.1:{p.haproxy}",
+                                                           f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"))
+        (self.root / "prometheus.yml").write_text(prometheus_yml([f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"],
+                                                                 self.scrape_interval))
 
     # --- processes -------------------------------------------------------------------------
     def start(self) -> None:
@@ -210,6 +189,47 @@ scrape_configs:
 
     def describe(self) -> dict:
         return {"root": str(self.root), **asdict(self.ports)}
+
+
+def haproxy_cfg(stats_socket: str, bind: str, blue: str, green: str) -> str:
+    """The lab's HAProxy: one backend `web`, servers `blue` (weight 100) and `green` (0), weighted random
+    (round-robin catches up after a weight change with a burst to the canary: see README)."""
+    return f"""global
+    stats socket {stats_socket} level admin
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind {bind}
+    default_backend web
+backend web
+    balance random(1)
+    server blue {blue} weight 100
+    server green {green} weight 0
+"""
+
+
+def prometheus_yml(targets: list[str], interval: str) -> str:
+    shown = ", ".join(f'"{t}"' for t in targets)
+    return f"""global:
+  scrape_interval: {interval}
+  evaluation_interval: {interval}
+scrape_configs:
+  - job_name: lab
+    honor_labels: true
+    static_configs:
+      - targets: [{shown}]
+"""
+
+
+# The same lab in docker-compose.yaml (profile `lab`): containers by name, a TCP runtime API.
+COMPOSE_LAB = {
+    "haproxy.cfg": haproxy_cfg("ipv4@0.0.0.0:9999", "0.0.0.0:8080", "lab-blue:8081", "lab-green:8082"),
+    "prometheus.yml": prometheus_yml(["lab-blue:8081", "lab-green:8082"], "1s"),
+}
 
 
 class LabData:
