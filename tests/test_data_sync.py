@@ -161,16 +161,7 @@ def test_settings_need_two_different_databases_and_no_shared_connection() -> Non
 
 # --- AWS DMS -------------------------------------------------------------------------------------
 
-@pytest.fixture
-def dms(aws: MotoServer) -> tuple[Any, str]:
-    client = aws.client("dms")
-    task = client.create_replication_task(
-        ReplicationTaskIdentifier="orders-sync", SourceEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:SRC",
-        TargetEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:TGT",
-        ReplicationInstanceArn="arn:aws:dms:eu-west-1:123456789012:rep:RI", MigrationType="full-load-and-cdc",
-        TableMappings='{"rules": []}')["ReplicationTask"]
-    return client, task["ReplicationTaskArn"]
-
+from tests.test_dms_health import dms  # noqa: E402, F401 - fixture: a replication task on moto
 
 def dms_sync(arn: str) -> DmsTaskSync:
     return registry.build("data_sync", {"type": "dms", "connection": CONNECTION_ID, "replication_task_arn": arn})

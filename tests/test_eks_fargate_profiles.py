@@ -4,33 +4,21 @@ the preflight's profile-match simulation, like profiles written in the spec."""
 from __future__ import annotations
 
 import json
-import socket
 
-import boto3
 import pytest
 from kubernetes import config
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
 from include.slow_injection.lab.kube.api_server import KubernetesTestServer
+from tests.aws import MotoServer
 from tests.test_kubernetes_platform import DEPLOYMENT, blue_deployment
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def eks_endpoint():  # noqa: ANN201
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    eks = boto3.client("eks", endpoint_url=url, region_name="eu-west-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    server = MotoServer().start()  # its own account: the shared one is reset per test
+    url = server.url
+    eks = server.client("eks")
     eks.create_cluster(name="prod", roleArn="arn:aws:iam::123456789012:role/eks",
                        resourcesVpcConfig={"subnetIds": ["subnet-1"]})
     for name, selectors in [("shop-web", [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}]),

@@ -21,42 +21,42 @@ from include.slow_injection.spec.models import (
 )
 
 
-class PlatformCheck(BaseModel):
-    """A gate on the platform itself (rollout, handover moment, first run), made by the builders."""
+class WaitCheck(BaseModel):
+    """A gate that waits for a condition (made by the builders, not written in specs): the fields
+    GateRun and the sensor read for every readiness wait."""
 
     model_config = ConfigDict(frozen=True)
     name: str
-    check: str  # rollout | handover_moment | first_run | jobs | pods
+    check: str
     env: str = "green"
     interval: float = 5.0
     timeout: float
+
+
+class PlatformCheck(WaitCheck):
+    """A gate on the platform itself (rollout, handover moment, first run), made by the builders."""
+
+    check: str  # rollout | handover_moment | first_run | jobs | pods
     margin: float = 0.0
     limits: dict = {}  # jobs: runs, min_success_rate, max_duration, max_pod_restarts; pods: window, max_restarts
     workload: dict
     platform: dict
 
 
-class RouterCheck(BaseModel):
+class RouterCheck(WaitCheck):
     """Green ready behind a service's router (e.g. enough healthy targets) before traffic moves."""
 
-    model_config = ConfigDict(frozen=True)
     name: str = "green_targets"
     check: str = "green_ready"
-    env: str = "green"
-    interval: float = 5.0
-    timeout: float
     router: dict
 
 
-class DataSyncCheck(BaseModel):
+class DataSyncCheck(WaitCheck):
     """Blue's and green's data agree (every data-sync driver ready), within `timeout`."""
 
-    model_config = ConfigDict(frozen=True)
     name: str = "data_in_sync"
     check: str = "data_sync"
-    env: str = "green"
     interval: float
-    timeout: float
     checks: list[dict]
 
     @classmethod
@@ -65,15 +65,12 @@ class DataSyncCheck(BaseModel):
                    checks=[c.model_dump() for c in data_sync.checks])
 
 
-class FargateProfileCheck(BaseModel):
+class FargateProfileCheck(WaitCheck):
     """Green's Fargate profile ACTIVE (read with the provider's EksHook), within `timeout`."""
 
-    model_config = ConfigDict(frozen=True)
     name: str = "fargate_profile_active"
     check: str = "fargate_profile"
-    env: str = "green"
     interval: float = 15.0
-    timeout: float
     cluster: str
     profile: str
     aws_connection: str
