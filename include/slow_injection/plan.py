@@ -12,8 +12,6 @@ from include.slow_injection.spec.models import Service, Wave
 
 def warnings(wave: Wave) -> list[str]:
     out = []
-    if wave.schedule and wave.schedule.window:
-        out.append("schedule.window is recorded but NOT enforced yet: runs start on the cron whatever the time")
     if not wave.release_monitoring.gates and not wave.release_monitoring.health_checks:
         out.append("release_monitoring has no gates: blue is retired without watching green at 100 %")
     for svc in wave.services:

@@ -30,8 +30,10 @@ class GateSensor(BaseSensorOperator):
     ui_color = "#e3f6e8"
 
     def __init__(self, *, kind: str, gate: dict[str, Any], service: str | None, window: float,
-                 deferrable: bool = True, inline_seconds: float | None = None, **kwargs: Any) -> None:
+                 deferrable: bool = True, inline_seconds: float | None = None, stage: dict[str, Any] | None = None,
+                 stage_actions: list[str] | None = None, **kwargs: Any) -> None:
         self.kind, self.gate, self.service, self.window = kind, gate, service, window
+        self.stage, self.stage_actions = stage, stage_actions  # asked of the run's scope first
         self.deferrable = deferrable
         self.inline_seconds = INLINE_SECONDS if inline_seconds is None else inline_seconds
         kwargs.setdefault("retries", 0)
@@ -53,6 +55,10 @@ class GateSensor(BaseSensorOperator):
         return GateRun(self.kind, self.gate, self.service, self.window, time.time())
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from include.slow_injection.tasks.scope import gate_out_of_scope
+
+        if (out := gate_out_of_scope(self, context, self.gate["name"], self.kind)) is not None:
+            return out
         gate_run = self._run()
         if context["params"].get("dry_run"):
             self.log.info("[dry-run] one reading instead of a %ss window; shown, not judged", self.window)

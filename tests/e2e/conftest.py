@@ -83,6 +83,7 @@ class LabStack:
         self.lab.data.reset()
         self.router.set_weights(Weights(blue=100, green=0))
         self.lab.reset_platform()
+        self.airflow.forget_wave_states()
 
 
 @pytest.fixture(scope="session")

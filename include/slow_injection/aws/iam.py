@@ -93,4 +93,6 @@ def _gate_queries(wave: Any) -> dict[str, list[str]]:
     out = {f"{path}.source": [gate.query] for path, gate in metric_gates(wave)}
     if wave.validation.parity is not None:
         out["validation.parity.source"] = [m.query for m in wave.validation.parity.metrics]
+    if wave.report.source is not None:
+        out["report.source"] = [p.query for p in wave.report.plots]
     return out

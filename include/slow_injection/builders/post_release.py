@@ -27,7 +27,8 @@ def build(wave: Wave, wiring: Wiring) -> BaseOperator:
     args = step_args(wave)
     retire = [
         PlatformStep(task_id=f"retire_blue_{s.name}", action="retire_blue", service=s.name,
-                     platform=platform_ref(wave), workload=s.workload.model_dump(), **args)
+                     platform=platform_ref(wave), workload=s.workload.model_dump(),
+                     stage={"phase": PHASE, "service": s.name, "weight": None}, **args)
         for s in wave.services if s.workload.kind == "Deployment"
     ]
     completed = EndWave(task_id="wave_completed", outcome="completed", decision_ids=wiring.decision_ids,

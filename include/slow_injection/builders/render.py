@@ -10,6 +10,7 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import BaseOperator, Label, TaskGroup, TriggerRule
 
+from include.slow_injection.assets import service_asset
 from include.slow_injection.builders.stages import Action, Stage
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.flow import StageDecision
@@ -44,8 +45,14 @@ def platform_ref(wave: Wave) -> dict[str, Any]:
     return {env: getattr(wave.environments, env).platform.model_dump() for env in ("blue", "green")}
 
 
-def _action_task(wave: Wave, action: Action) -> BaseOperator:
-    args = step_args(wave)
+def stage_meta(stage: Stage, service: str | None) -> dict[str, Any]:
+    """What a task tells the run's scope about itself (tasks/scope.py)."""
+    weight = next((a.weight for a in stage.actions if a.kind == "set_traffic"), None)
+    return {"phase": stage.phase, "service": service, "weight": weight}
+
+
+def _action_task(wave: Wave, action: Action, stage: Stage) -> BaseOperator:
+    args = {**step_args(wave), "stage": stage_meta(stage, action.service)}
     if action.kind == "preflight":
         workloads = {s.name: s.workload.model_dump() for s in wave.services}
         return Preflight(task_id=action.task_id, platform=platform_ref(wave), workloads=workloads, **args)
@@ -62,33 +69,36 @@ def _action_task(wave: Wave, action: Action) -> BaseOperator:
     if action.kind == "set_traffic":
         assert svc.router is not None and action.weight is not None
         return SetTraffic(task_id=action.task_id, service=svc.name, router=svc.router.model_dump(),
-                          weight=action.weight, **args)
+                          weight=action.weight, outlets=[service_asset(wave.id, svc.name)], **args)
+    if action.kind == "activate_green":
+        args["outlets"] = [service_asset(wave.id, svc.name)]
     return PlatformStep(task_id=action.task_id, action=action.kind, service=svc.name, platform=platform_ref(wave),
                         workload=svc.workload.model_dump(), **args)
 
 
-def _gate_task(wave: Wave, stage_gate: Any, wiring: Wiring) -> BaseOperator:
+def _gate_task(wave: Wave, stage_gate: Any, wiring: Wiring, stage: Stage, action_ids: list[str]) -> BaseOperator:
+    scoped = {"stage": stage_meta(stage, stage_gate.service), "stage_actions": action_ids}
     if stage_gate.kind in ("stress", "parity", "approval"):
         from include.slow_injection.tasks import validation_gates as vg
 
         spec = stage_gate.spec.model_dump()
         if stage_gate.kind == "stress":
-            return vg.StressGate(task_id=stage_gate.task_id, test=spec)
+            return vg.StressGate(task_id=stage_gate.task_id, test=spec, **scoped)
         if stage_gate.kind == "parity":
             return vg.ParityGate(task_id=stage_gate.task_id, parity=spec, stress_ids=list(wiring.stress_ids),
-                                 human_decides=wave.validation.approval is not None)
+                                 human_decides=wave.validation.approval is not None, **scoped)
         # The approver sees every verdict so far (stress figures, parity score, gate values).
         return vg.UatApproval(task_id=stage_gate.task_id, approval=spec, wave_id=wave.id,
-                              evidence_ids=list(wiring.gate_ids))
+                              evidence_ids=list(wiring.gate_ids), **scoped)
     from slow_injection_gates.sensors import GateSensor
 
     return GateSensor(task_id=stage_gate.task_id, kind=stage_gate.kind, gate=stage_gate.spec.model_dump(),
-                      service=stage_gate.service, window=stage_gate.window)
+                      service=stage_gate.service, window=stage_gate.window, **scoped)
 
 
 def render_stage(wave: Wave, stage: Stage, wiring: Wiring, completes_phase: str | None) -> None:
-    actions = [_action_task(wave, a) for a in stage.actions]
-    gates = [_gate_task(wave, g, wiring) for g in stage.gates]
+    actions = [_action_task(wave, a, stage) for a in stage.actions]
+    gates = [_gate_task(wave, g, wiring, stage, [t.task_id for t in actions]) for g in stage.gates]
     for before, after in zip(actions, actions[1:]):
         before >> after
     entry: list[BaseOperator] = actions[:1] or gates

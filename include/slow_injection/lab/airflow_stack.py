@@ -121,6 +121,13 @@ class AirflowStack:
     def get(self, path: str, auth: bool = True) -> Any:
         return self._request("GET", path, auth=auth)
 
+    def forget_wave_states(self) -> None:
+        """Drop every wave's completed mark (a lab reset puts the world back on blue)."""
+        listed = self.get("/api/v2/variables?limit=1000")
+        for variable in listed.get("variables", []):
+            if variable["key"].startswith("slow_injection_"):
+                self._request("DELETE", f"/api/v2/variables/{urllib.parse.quote(variable['key'], safe='')}")
+
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:

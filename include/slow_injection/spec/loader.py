@@ -102,6 +102,8 @@ def driver_refs(wave: Wave) -> Iterator[tuple[str, str, DriverRef]]:
             yield f"{phase}.health_checks[{j}].check", "health_check", check.check
     if wave.validation.parity is not None:
         yield "validation.parity.source", "metric_source", wave.validation.parity.source
+    if wave.report.source is not None:
+        yield "report.source", "metric_source", wave.report.source
     if wave.validation.data_sync is not None:
         for j, ref in enumerate(wave.validation.data_sync.checks):
             yield f"validation.data_sync.checks[{j}]", "data_sync", ref
@@ -187,9 +189,39 @@ def load_waves(directory: Path | None = None) -> LoadResult:
     except SpecError as err:
         result.errors.append(err)
         return result
+    paths = {}
     for path in spec_files(directory):
         try:
-            result.waves.append(load_wave(path, defaults, defaults_shown))
+            wave = load_wave(path, defaults, defaults_shown)
         except SpecError as err:
             result.errors.append(err)
+            continue
+        result.waves.append(wave)
+        paths[wave.id] = path
+    _check_chains(result, paths)
     return result
+
+
+def _check_chains(result: LoadResult, paths: dict[str, Path]) -> None:
+    """`schedule.after` names waves of the same folder, without a cycle; a broken chain drops the wave."""
+    known = {w.id for w in result.waves}
+    after = {w.id: list(w.schedule.after) if w.schedule else [] for w in result.waves}
+    broken: dict[str, str] = {}
+    for wave_id, earlier in after.items():
+        unknown = [e for e in earlier if e not in known]
+        if unknown:
+            broken[wave_id] = (f"unknown or broken wave {', '.join(map(repr, unknown))} "
+                               f"(waves here: {', '.join(sorted(known)) or '-'})")
+    for wave_id in after:
+        seen, current = set(), list(after[wave_id])
+        while current:
+            nxt = current.pop()
+            if nxt == wave_id:
+                broken.setdefault(wave_id, "waits for itself: the waves' schedule.after form a cycle")
+                break
+            if nxt in after and nxt not in seen:
+                seen.add(nxt)
+                current += after[nxt]
+    for wave_id, reason in broken.items():
+        result.errors.append(SpecError(display_path(paths[wave_id]), "schedule.after", reason))
+    result.waves = [w for w in result.waves if w.id not in broken]

@@ -248,13 +248,25 @@ class Environments(Strict):
 
 
 class MaintenanceWindow(Strict):
+    """When a wave may change anything. At the window's end the wave holds at its last validated
+    step (no rollback); the next run resumes from there."""
+
     start: ClockTime
-    end: ClockTime
-    outside: Literal["wait", "skip"] = Field(default="wait", description="what a run outside the window does")
+    end: ClockTime = Field(description="end ≤ start: the window runs past midnight")
+    outside: Literal["wait", "skip"] = Field(
+        default="wait", description="a run starting outside the window waits for it (deferred) or skips")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MaintenanceWindow:
+        if self.start == self.end:
+            raise ValueError("end: must differ from start (a window of no time never opens)")
+        return self
 
 
 class Schedule(Strict):
-    cron: Annotated[str, Field(min_length=1)]
+    cron: Annotated[str, Field(min_length=1)] | None = Field(default=None, description="e.g. '0 2 * * *' (nightly)")
+    after: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]] = Field(
+        default_factory=list, description="or: run when these waves (ids) have all completed (their Assets)")
     timezone: str = "UTC"
     window: MaintenanceWindow | None = None
 
@@ -262,8 +274,11 @@ class Schedule(Strict):
     def _valid(self) -> Schedule:
         from croniter import croniter
 
-        if not croniter.is_valid(self.cron):
+        if (self.cron is None) == (not self.after):
+            raise ValueError("cron: give exactly one of `cron` (a time schedule) or `after` (earlier waves)")
+        if self.cron is not None and not croniter.is_valid(self.cron):
             raise ValueError(f"cron: must be a 5-field cron expression like '0 2 * * *', got {self.cron!r}")
+        _check_unique(self.after, "after")
         try:
             from zoneinfo import ZoneInfo
 
@@ -403,6 +418,44 @@ class Validation(Monitoring):
         return self
 
 
+class ReportPlot(Strict):
+    """One plot of the run report: the same query for blue and for green, over the whole run."""
+
+    name: Name
+    title: str = Field(default="", max_length=120, description="shown above the plot (default: the name)")
+    query: Annotated[str, Field(min_length=1, description="range query; ${env} is substituted with blue, then green")]
+    unit: str = Field(default="", max_length=20, description="unit of the values, shown on the y axis, e.g. s, ratio")
+
+    @model_validator(mode="after")
+    def _both_envs(self) -> ReportPlot:
+        if "${env}" not in self.query:
+            raise ValueError("query: must contain ${env}, so the plot reads blue and green from the same query")
+        if "${service}" in self.query:
+            raise ValueError("query: ${service} has no value in a plot of the whole wave; name the service")
+        return self
+
+
+class Report(Strict):
+    """Plots of the run report (report.html), blue against green from the run's start to its end.
+    Without plots here, the report plots validation.parity's metrics (when the wave has a parity section)."""
+
+    source: DriverRef | None = Field(default=None, description="metric source with range queries: prometheus or cloudwatch")
+    plots: list[ReportPlot] = Field(default_factory=list)
+    step: Duration = Field(default=10.0, description="finest spacing of the samples; long runs get a wider one "
+                           "(at most 300 points a plot)")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Report:
+        if self.plots and self.source is None:
+            raise ValueError("source: required when plots are listed (the metric source the queries go to)")
+        if self.source is not None and not self.plots:
+            raise ValueError("plots: list at least one plot for the source")
+        if self.step <= 0:
+            raise ValueError("step: must be a duration > 0")
+        _check_unique([p.name for p in self.plots], "plots")
+        return self
+
+
 class Retries(Strict):
     count: Annotated[int, Field(ge=2, le=20)] = Field(
         default=3, description="retries of every side-effecting task (≥ 2: a transient backend error must not end a wave)"
@@ -438,6 +491,7 @@ class Wave(Strict):
     full_transition: Monitoring = Field(default_factory=Monitoring)
     release_monitoring: Monitoring = Field(default_factory=Monitoring)
     retire_blue_after: Duration = Field(default=0.0, description="delay before blue is scaled down after release")
+    report: Report = Field(default_factory=Report)
     retries: Retries = Field(default_factory=Retries)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     notifications: list[Notification] = Field(default_factory=list)
@@ -477,6 +531,8 @@ class Wave(Strict):
         for i, w in enumerate(workloads):
             if workloads.index(w) != i:
                 raise ValueError(f"services[{i}].workload: {w[0]} {w[1]}/{w[2]} is already moved by another service")
+        if self.schedule and self.id in self.schedule.after:
+            raise ValueError("schedule.after: a wave cannot wait for itself")
         if self.environments.blue.fargate_profile is not None:
             raise ValueError("environments.blue.fargate_profile: a wave only sets up green; blue already runs")
         if self.environments.blue.platform.type != self.environments.green.platform.type:

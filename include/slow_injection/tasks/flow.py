@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.notify import notify
 from include.slow_injection.tasks.operators import WaveStep, build_platform, converge_traffic, is_dry_run
+from include.slow_injection.tasks.scope import run_scope, verifying
 
 CONTINUE, ROLLBACK, HOLD = "continue", "rollback", "hold"
 
@@ -22,13 +23,17 @@ def judge(actions: dict[str, Any], verdicts: dict[str, Any], dry_run: bool = Fal
     if dry_run:
         verdicts = {t: ({**v, "status": "pass"} if v and v.get("dry_run") else v) for t, v in verdicts.items()}
     reasons: list[str] = []
+    held = []
     for task_id, result in actions.items():
         if result is None:
             reasons.append(f"{task_id} did not complete")
-    held = []
+        elif isinstance(result, dict) and (result.get("scope") or {}).get("status") == "hold":
+            held.append(f"{task_id} is holding: {result['scope']['reason']}")
     for task_id, verdict in verdicts.items():
         if verdict is None:
             reasons.append(f"{task_id} gave no verdict (failed or timed out)")
+        elif verdict.get("status") == "skipped":  # out of this run's scope, said why in the report
+            continue
         elif verdict.get("status") == "fail":
             reasons.append(f"gate {verdict.get('gate')} failed: {verdict.get('reason')}")
         elif verdict.get("status") == "hold":
@@ -70,6 +75,9 @@ class StageDecision(BaseBranchOperator):
             outcome, reasons = ROLLBACK, [f"could not read the stage's results: {err}"]
         if outcome == ROLLBACK and not self.automatic_rollback:
             outcome, reasons = HOLD, reasons + ["automatic rollback is off: a human decides"]
+        if outcome == ROLLBACK and verifying(context):
+            # A completed wave's blue may be retired: drift is reported, never "rolled back" into.
+            outcome, reasons = HOLD, reasons + ["the wave completed earlier: drift holds for a human, no rollback"]
         ti.xcom_push(key="decision", value={"stage": self.stage, "outcome": outcome, "reasons": reasons})
         for reason in reasons:
             self.log.warning("%s: %s", self.stage, reason)
@@ -116,12 +124,16 @@ class RollbackWorkloads(WaveStep):
         self.platform, self.workloads = platform, workloads
 
     def execute(self, context: Any) -> dict[str, Any]:
+        if verifying(context):  # a completed wave's blue may be gone: drift holds for a human instead
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("the wave completed earlier: this run only verifies, never rolls back")
         failures: list[str] = []
         try:
             dry_run = is_dry_run(context)
             driver = build_platform(self.platform)
             changes = []
-            for service, workload in self.workloads.items():
+            for service, workload in self.in_scope(context, self.workloads).items():
                 try:
                     changes += self.report_changes(driver.restore_blue(workload, apply=not dry_run), dry_run)
                 except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
@@ -160,10 +172,11 @@ class HandJobsBack(WaveStep):
         dry_run = is_dry_run(context)
         driver = build_platform(self.platform)
         changes, deadline = [], time.monotonic() + self.wait_timeout
-        for service, workload in self.workloads.items():
+        for service, workload in self.in_scope(context, self.workloads).items():
             while True:
                 try:
                     changes += self.report_changes(driver.activate(workload, "blue", apply=not dry_run), dry_run)
+                    self.publish(context, service, None, "green" if dry_run and changes else "blue")
                     break
                 except JobStillActive as err:
                     if time.monotonic() > deadline:
@@ -187,9 +200,10 @@ class RollbackTraffic(WaveStep):
     def execute(self, context: Any) -> dict[str, Any]:
         dry_run = is_dry_run(context)
         results, left = {}, []
-        for service, router in self.routers.items():
+        for service, router in self.in_scope(context, self.routers).items():
             try:
                 results[service] = converge_traffic(self, service, router, Weights.green_at(0), dry_run)
+                self.publish(context, service, results[service]["green"])
             except Exception as err:  # noqa: BLE001
                 left.append(f"{service} ({router.get('type')}): {err}")
         if left:
@@ -220,12 +234,48 @@ class EndWave(WaveStep):
                 if verdict and verdict.get("status") == "fail":
                     lines.append(f"- {task_id}: {verdict.get('reason')}")
         why = "\n".join(lines)
+        from include.slow_injection.tasks import wave_state
+
         if self.outcome == "completed":
-            notify(self.notifications, "wave_completed", f"wave {self.wave_id} completed: all traffic on green")
-            return {"outcome": "completed"}
+            scope = run_scope(context)
+            if scope is not None and scope.verify:
+                self.log.info("wave %s: the world is as the completed wave left it; nothing changed", self.wave_id)
+                return {"outcome": "verified"}
+            whole = scope is None or scope.whole_wave
+            if not is_dry_run(context) and whole:
+                wave_state.mark_completed(self.wave_id, context["run_id"])
+            moved = "all traffic on green" if whole else f"services {', '.join(scope.services)} on green"
+            notify(self.notifications, "wave_completed", f"wave {self.wave_id} completed: {moved}")
+            return {"outcome": "completed", "whole_wave": whole, "dry_run": is_dry_run(context)}
         if self.outcome == "held":
             notify(self.notifications, "wave_held", f"wave {self.wave_id} is holding", why)
             raise AirflowFailException(
                 f"wave {self.wave_id} is HOLDING where it stopped (no rollback):\n{why}\n"
                 "Fix the cause, then clear the failed gate with its downstream tasks to measure again.")
+        if not is_dry_run(context):
+            wave_state.clear(self.wave_id)
         raise AirflowFailException(f"wave {self.wave_id} was ROLLED BACK to blue:\n{why or '- a step failed'}")
+
+
+class PublishCompletion(WaveStep):
+    """The wave's Asset event (what `schedule.after` in later waves waits for): only when this run
+    really completed the whole wave — a dry-run, a subset or a verification publishes nothing."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("notifications", [])
+        super().__init__(**kwargs)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        import time
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.slow_injection.assets import wave_asset
+
+        ended = context["ti"].xcom_pull(task_ids="post_release.wave_completed") or {}
+        if ended.get("outcome") != "completed" or ended.get("dry_run") or not ended.get("whole_wave"):
+            raise AirflowSkipException(f"no completion to publish ({ended.get('outcome', 'not completed')}, "
+                                       f"dry-run {bool(ended.get('dry_run'))}, whole wave {bool(ended.get('whole_wave'))})")
+        context["outlet_events"][wave_asset(self.wave_id)].extra = {
+            "wave": self.wave_id, "outcome": "completed", "run_id": context["run_id"], "at": time.time()}
+        return {"published": wave_asset(self.wave_id).uri}

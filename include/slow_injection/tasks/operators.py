@@ -4,14 +4,16 @@ change it would make and changes nothing."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import registry
+from include.slow_injection.assets import env_of, service_asset
 from include.slow_injection.ports import Change, Weights
-from include.slow_injection.tasks.notify import notify
+from include.slow_injection.tasks.scope import forward_check, refuse_drift, run_scope, verifying
 
 
 def build_platform(platform: dict[str, Any], **context: Any) -> Any:
@@ -31,10 +33,37 @@ class WaveStep(BaseOperator):
 
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, wave_id: str, notifications: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, wave_id: str, notifications: list[dict[str, Any]] | None = None,
+                 stage: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wave_id = wave_id
         self.notifications = notifications or []
+        self.stage = stage  # {"phase", "service", "weight"}: what the run's scope is asked about
+
+    def out_of_scope(self, context: Any) -> dict[str, str] | None:
+        """A forward step outside the run's scope: skipped (behind us, not chosen) or held."""
+        verdict = forward_check(context, self.stage, "action")
+        if verdict:
+            self.log.info("%s: %s", verdict["status"], verdict["reason"])
+        return verdict
+
+    def in_scope(self, context: Any, by_service: dict[str, Any]) -> dict[str, Any]:
+        """Rollback acts on the run's services only: a subset run leaves the others where they are."""
+        scope = run_scope(context)
+        return by_service if scope is None else {s: v for s, v in by_service.items() if s in scope.services}
+
+    def previewing(self, context: Any) -> bool:
+        """Forward steps change nothing in a dry-run, nor when a completed wave is only verified."""
+        return is_dry_run(context) or verifying(context)
+
+    def publish(self, context: Any, service: str, green_weight: int | None, job_side: str | None = None) -> None:
+        """Where a service runs now, as an event of its Asset (the board and later waves read it)."""
+        asset = service_asset(self.wave_id, service)
+        if not any(getattr(o, "uri", None) == asset.uri for o in self.outlets):
+            return
+        context["outlet_events"][asset].extra = {
+            "wave": self.wave_id, "service": service, "env": env_of(green_weight, job_side), "weight": green_weight,
+            "run_id": context["run_id"], "task_id": self.task_id, "at": time.time()}
 
     def report_changes(self, changes: list[Change], dry_run: bool) -> list[dict[str, Any]]:
         prefix = "[dry-run] " if dry_run else ""
@@ -43,21 +72,6 @@ class WaveStep(BaseOperator):
         if not changes:
             self.log.info("%sno change: already as this step wants it", prefix)
         return [c.to_dict() for c in changes]
-
-
-class PlanWave(WaveStep):
-    """Setup of every run: checks the run's switches, logs the plan, announces the wave."""
-
-    def __init__(self, *, plan_text: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan_text = plan_text
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        dry_run = is_dry_run(context)
-        self.log.info("wave %s%s, plan:\n%s", self.wave_id, " (dry-run)" if dry_run else "", self.plan_text)
-        notify(self.notifications, "wave_started", f"wave {self.wave_id} started{' (dry-run)' if dry_run else ''}",
-               self.plan_text)
-        return {"dry_run": dry_run, "run_id": context["run_id"]}
 
 
 class SetTraffic(WaveStep):
@@ -70,8 +84,19 @@ class SetTraffic(WaveStep):
         self.service, self.router, self.weight = service, router, weight
 
     def execute(self, context: Any) -> dict[str, Any]:
-        dry_run = is_dry_run(context)
-        return converge_traffic(self, self.service, self.router, Weights.green_at(self.weight), dry_run)
+        held = self.out_of_scope(context)
+        if held:
+            scope = run_scope(context)
+            self.publish(context, self.service, scope.green_weights.get(self.service, 0) if scope else None)
+            return {"service": self.service, "scope": held, "at": time.time()}
+        from include.slow_injection.tasks.emergency import refuse_if_stopped  # lazy: it imports this module
+
+        refuse_if_stopped(self.wave_id, self.service, context)  # an emergency rollback stopped this service
+        result = converge_traffic(self, self.service, self.router, Weights.green_at(self.weight),
+                                  self.previewing(context))
+        refuse_drift(context, f"{self.service}'s traffic", [result["would_set"]] if "would_set" in result else [])
+        self.publish(context, self.service, result["green"])
+        return result
 
 
 class AttachGreen(WaveStep):
@@ -84,9 +109,14 @@ class AttachGreen(WaveStep):
         self.service, self.router = service, router
 
     def execute(self, context: Any) -> dict[str, Any]:
-        dry_run = is_dry_run(context)
+        held = self.out_of_scope(context)
+        if held:
+            return {"service": self.service, "scope": held}
+        dry_run = self.previewing(context)
         router = registry.build("router", self.router, service=self.service)
-        return {"dry_run": dry_run, "changes": self.report_changes(router.attach_green(apply=not dry_run), dry_run)}
+        changes = router.attach_green(apply=not dry_run)
+        refuse_drift(context, f"{self.service}'s route", changes)
+        return {"dry_run": dry_run, "changes": self.report_changes(changes, dry_run)}
 
 
 def converge_traffic(step: BaseOperator, service: str, router_ref: dict[str, Any], wanted: Weights,
@@ -96,17 +126,19 @@ def converge_traffic(step: BaseOperator, service: str, router_ref: dict[str, Any
     change = Change(f"router {router.describe()}", str(before), str(wanted), applied=not dry_run)
     if before == wanted:
         step.log.info("router %s: already %s, no change", router.describe(), wanted)
-        return {"service": service, "before": str(before), "after": str(before), "changed": False, "dry_run": dry_run}
+        return {"service": service, "before": str(before), "after": str(before), "changed": False, "dry_run": dry_run,
+                "green": before.green, "at": time.time()}
     if dry_run:
         step.log.info("[dry-run] %s", change)
         return {"service": service, "before": str(before), "after": str(before), "would_set": str(wanted),
-                "changed": False, "dry_run": True}
+                "changed": False, "dry_run": True, "green": before.green, "at": time.time()}
     router.set_weights(wanted)
     after = router.get_weights()
     if after != wanted:
         raise RuntimeError(f"router {router.describe()}: set {wanted} but reads back {after}")
     step.log.info("%s", change)
-    return {"service": service, "before": str(before), "after": str(after), "changed": True, "dry_run": False}
+    return {"service": service, "before": str(before), "after": str(after), "changed": True, "dry_run": False,
+            "green": after.green, "at": time.time()}
 
 
 class PlatformStep(WaveStep):
@@ -122,7 +154,10 @@ class PlatformStep(WaveStep):
         self.action, self.service, self.platform, self.workload = action, service, platform, workload
 
     def execute(self, context: Any) -> dict[str, Any]:
-        dry_run = is_dry_run(context)
+        held = self.out_of_scope(context)
+        if held:
+            return {"service": self.service, "action": self.action, "scope": held}
+        dry_run = self.previewing(context)
         driver = build_platform(self.platform, service=self.service)
         if self.action == "deploy_green":
             changes = driver.deploy_green(self.workload, apply=not dry_run)
@@ -130,8 +165,11 @@ class PlatformStep(WaveStep):
             changes = driver.activate(self.workload, "green", apply=not dry_run)
         else:
             changes = driver.retire_blue(self.workload, apply=not dry_run)
+        refuse_drift(context, f"{self.service}'s {self.workload['kind']}", changes)
+        if self.action == "activate_green":
+            self.publish(context, self.service, None, "blue" if dry_run and changes else "green")
         return {"service": self.service, "action": self.action, "dry_run": dry_run,
-                "changes": self.report_changes(changes, dry_run)}
+                "changes": self.report_changes(changes, dry_run), "at": time.time()}
 
 
 class Preflight(WaveStep):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from include.slow_injection.reporting.series import collect_series, load_plot_config
+from include.slow_injection.reporting.timeline import build_timeline, describe_action
 from include.slow_injection.tasks.flow import summarise_verdict
+from include.slow_injection.tasks.scope import PLAN_TASK
 
 
 def reports_base() -> str:
@@ -17,7 +22,10 @@ def reports_base() -> str:
     return os.environ.get("SLOW_INJECTION_REPORTS_URL", f"file://{default}")
 
 
-def outcome_of(decisions: list[dict[str, Any]], completed: bool) -> str:
+def outcome_of(decisions: list[dict[str, Any]], completed: bool, plan: dict[str, Any] | None = None) -> str:
+    if plan and plan.get("state") in ("refused", "skipped", "verified"):
+        return {"refused": "refused (nothing changed)", "skipped": "skipped (outside the window)",
+                "verified": "verified: the world is as the completed wave left it"}[plan["state"]]
     outcomes = {d["outcome"] for d in decisions}
     if "rollback" in outcomes:
         return "rolled back"
@@ -28,23 +36,17 @@ def outcome_of(decisions: list[dict[str, Any]], completed: bool) -> str:
 
 def render_markdown(data: dict[str, Any]) -> str:
     lines = [f"# Wave {data['wave']} — run {data['run_id']}", "",
-             f"**Outcome: {data['outcome']}**{' (dry-run)' if data['dry_run'] else ''}", ""]
+             f"**Outcome: {data['outcome']}**{' (dry-run)' if data['dry_run'] else ''}", "",
+             "The full report, with plots of the run, the timeline and every figure: `report.html` "
+             "(beside this file); the data: `report.json`.", ""]
+    plan = data.get("plan") or {}
+    said = plan.get("problems") or [plan["reason"]] if plan.get("state") in ("refused", "skipped") else plan.get("scope")
+    if said:
+        lines += ["## This run", ""] + [f"- {line}" for line in said] + [""]
+    lines += series_summary(data.get("series"))
     lines += ["## Actions", "", "| task | what changed |", "|---|---|"]
     for task_id, result in data["actions"].items():
-        if result is None:
-            lines.append(f"| {task_id} | not run or failed |")
-            continue
-        if "changes" in result:
-            text = "; ".join(f"{c['target']}: {c['before']} → {c['after']}" + ("" if c["applied"] else " (planned)")
-                             for c in result["changes"]) or "no change"
-        elif "before" in result and not result.get("changed") and "would_set" not in result:
-            text = f"no change (already {result['before']})"
-        elif "before" in result:
-            text = f"{result['before']} → {result.get('would_set', result['after'])}" + (
-                " (planned)" if result.get("dry_run") else "")
-        else:
-            text = "ok"
-        lines.append(f"| {task_id} | {text} |")
+        lines.append(f"| {task_id} | {describe_action(result)} |")
     lines += ["", "## Gates", "", "| gate task | verdict | reason | values |", "|---|---|---|---|"]
     for task_id, verdict in data["gates"].items():
         if verdict is None:
@@ -90,34 +92,102 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def series_summary(series: dict[str, Any] | None) -> list[str]:
+    """What the HTML report plots, in a few lines: traffic steps per service, samples per metric."""
+    if not series:
+        return []
+    lines = ["## Plotted in report.html", ""]
+    for service, side in sorted((series.get("traffic") or {}).items()):
+        weights = [f"{p[1]:g}" for p in side.get("points") or []]
+        shown = " → ".join(w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1])
+        lines.append(f"- traffic on green, {service}: " + (f"{shown} %" if shown else f"no data ({side.get('error')})"))
+    for plot in series.get("metrics") or []:
+        sides = []
+        for env in ("blue", "green"):
+            side = plot.get(env) or {}
+            values = [p[1] for p in side.get("points") or []]
+            sides.append(f"{env} {len(values)} samples, {min(values):.4g}…{max(values):.4g}" if values
+                         else f"{env} no data ({side.get('error') or 'no samples'})")
+        lines.append(f"- {plot.get('title') or plot.get('name')}: {'; '.join(sides)}")
+    if not series.get("metrics"):
+        lines.append(f"- {series.get('note') or 'no metric plots'}")
+    return lines + [""]
+
+
+def run_start(context: Any, timeline: list[dict[str, Any]], now: float) -> float:
+    """When the run started: the DAG run's start, else its run_after; never after its first recorded event."""
+    start = None
+    dag_run = context.get("dag_run")
+    for attr in ("start_date", "run_after"):
+        value = getattr(dag_run, attr, None)
+        if value is not None and hasattr(value, "timestamp"):
+            start = float(value.timestamp())
+            break
+    times = [e["at"] for e in timeline if e.get("at") is not None]
+    if times:
+        start = min(times) if start is None else min(start, min(times))
+    return now if start is None else min(start, now)
+
+
 class EvaluationReport(BaseOperator):
-    """Teardown of every run: writes report.md and report.json whatever the outcome."""
+    """Teardown of every run: writes report.json, report.md and report.html whatever the outcome.
+
+    `report_plots` is the wave's plot configuration (reporting.series.plot_config(wave)); when not
+    given, it is read from the wave's spec at run time. A metrics backend that fails makes a plot
+    say "no data (…)"; it never fails the report."""
 
     ui_color = "#eeeeee"
 
     def __init__(self, *, wave_id: str, action_ids: list[str], gate_ids: list[str], decision_ids: list[str],
-                 outcome_ids: dict[str, str], **kwargs: Any) -> None:
+                 outcome_ids: dict[str, str], report_plots: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wave_id, self.action_ids, self.gate_ids = wave_id, action_ids, gate_ids
         self.decision_ids, self.outcome_ids = decision_ids, outcome_ids
+        self.report_plots = report_plots
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
+        from include.slow_injection.reporting.html import render_html
+
         ti = context["ti"]
         decisions = [d for t in self.decision_ids if (d := ti.xcom_pull(task_ids=t, key="decision"))]
-        completed = ti.xcom_pull(task_ids=self.outcome_ids["completed"]) is not None
+        ended = ti.xcom_pull(task_ids=self.outcome_ids["completed"])
+        completed = ended is not None
+        plan = ti.xcom_pull(task_ids=PLAN_TASK, key="plan_outcome")
+        if isinstance(ended, dict) and ended.get("outcome") == "verified":
+            plan = {**(plan or {}), "state": "verified"}
         data = {
             "wave": self.wave_id, "run_id": context["run_id"], "dry_run": bool(context["params"].get("dry_run")),
-            "outcome": outcome_of(decisions, completed),
+            "outcome": outcome_of(decisions, completed, plan), "plan": plan,
             "actions": {t: ti.xcom_pull(task_ids=t) for t in self.action_ids},
             "gates": {t: ti.xcom_pull(task_ids=t, key="verdict") for t in self.gate_ids},
             "decisions": decisions,
         }
+        now = time.time()
+        data["timeline"] = build_timeline(data["actions"], data["gates"])
+        start = run_start(context, data["timeline"], now)
+        data["started_at"], data["generated_at"] = start, now
+        plots = self.report_plots if self.report_plots is not None else load_plot_config(self.wave_id)
+        try:
+            data["series"] = collect_series(data["actions"], plots, start, now)
+        except Exception as err:  # noqa: BLE001 - the report is written whatever the metrics do
+            self.log.exception("could not collect the plots' series")
+            data["series"] = {"start": start, "end": now, "traffic": {}, "metrics": [],
+                              "note": f"no plots: {type(err).__name__}: {err}"[:300]}
         folder = ObjectStoragePath(reports_base()) / f"wave_{self.wave_id}" / context["run_id"].replace(":", "_")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "report.json").write_text(json.dumps(data, indent=1, default=str))
         markdown = render_markdown(data)
         (folder / "report.md").write_text(markdown)
-        self.log.info("report written to %s\n%s", folder, markdown)
+        try:
+            page = render_html(data)
+        except Exception as err:
+            # report.json and report.md are written; the page says what went wrong, and the task is red
+            (folder / "report.html").write_text(
+                f"<!DOCTYPE html><meta charset='utf-8'><p>report.html could not be rendered "
+                f"({html.escape(type(err).__name__)}: {html.escape(str(err))}); see report.md and report.json.</p>")
+            raise
+        (folder / "report.html").write_text(page)
+        self.log.info("report written to %s (report.html, report.md, report.json)\n%s", folder, markdown)
         return {"outcome": data["outcome"], "location": str(folder)}

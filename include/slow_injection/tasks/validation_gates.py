@@ -15,6 +15,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection.tasks.operators import is_dry_run
+from include.slow_injection.tasks.scope import gate_out_of_scope, run_scope
 
 
 def finish(op: BaseOperator, context: Any, verdict: dict[str, Any], judged: bool = True) -> dict[str, Any]:
@@ -31,10 +32,11 @@ class StressGate(BaseOperator):
 
     ui_color = "#fbe3d3"
 
-    def __init__(self, *, test: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, *, test: dict[str, Any], stage: dict[str, Any] | None = None,
+                 stage_actions: list[str] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("retries", 0)  # a failed stress test is a verdict, not a glitch to retry
         super().__init__(**kwargs)
-        self.test = test
+        self.test, self.stage, self.stage_actions = test, stage, stage_actions
 
     def target_url(self) -> str:
         if self.test.get("url"):
@@ -46,6 +48,8 @@ class StressGate(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from include.slow_injection.validation.stress import judge_stress, run_stress
 
+        if (out := gate_out_of_scope(self, context, self.test["name"], "stress")) is not None:
+            return out
         url = self.target_url()
         if is_dry_run(context):
             verdict = {"gate": self.test["name"], "kind": "stress", "service": None, "env": "green",
@@ -67,10 +71,11 @@ class ParityGate(BaseOperator):
     ui_color = "#e3ecfb"
 
     def __init__(self, *, parity: dict[str, Any], human_decides: bool, stress_ids: list[str] | None = None,
-                 **kwargs: Any) -> None:
+                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         self.parity, self.human_decides, self.stress_ids = parity, human_decides, stress_ids or []
+        self.stage, self.stage_actions = stage, stage_actions
 
     def window(self, context: Any) -> tuple[float, float]:
         """The stress tests' load window when there was one (green had traffic then), else the last
@@ -86,6 +91,8 @@ class ParityGate(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from include.slow_injection.validation.analysis import analyse_parity
 
+        if (out := gate_out_of_scope(self, context, "parity", "parity")) is not None:
+            return out
         start, end = self.window(context)
         verdict = analyse_parity(self.parity, start=start, end=end, human_decides=self.human_decides)
         dry_run = is_dry_run(context)
@@ -100,7 +107,8 @@ class UatApproval(HITLOperator):
     PROMOTE, HOLD, ROLLBACK = "Promote", "Hold", "Roll back"
     STATUS = {PROMOTE: "pass", HOLD: "hold", ROLLBACK: "fail"}
 
-    def __init__(self, *, approval: dict[str, Any], wave_id: str, evidence_ids: list[str], **kwargs: Any) -> None:
+    def __init__(self, *, approval: dict[str, Any], wave_id: str, evidence_ids: list[str],
+                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None, **kwargs: Any) -> None:
         default = self.ROLLBACK if approval["on_timeout"] == "rollback" else self.HOLD
         users = [{"id": u, "name": u} for u in approval.get("assignees") or []]
         super().__init__(subject=f"Wave {wave_id}: promote green to user traffic?",
@@ -108,8 +116,14 @@ class UatApproval(HITLOperator):
                          response_timeout=timedelta(seconds=float(approval["timeout"])),
                          assigned_users=users or None, **kwargs)
         self.approval, self.wave_id, self.evidence_ids = approval, wave_id, evidence_ids
+        self.stage, self.stage_actions = stage, stage_actions
 
     def execute(self, context: Any) -> Any:
+        if (out := gate_out_of_scope(self, context, "uat_approval", "approval")) is not None:
+            return out
+        scope = run_scope(context)
+        if scope is not None and scope.approval_timeout:  # the trigger form's approval_timeout
+            self.response_timeout = timedelta(seconds=scope.approval_timeout)
         if is_dry_run(context):
             verdict = {"gate": "uat_approval", "kind": "approval", "service": None, "env": "green",
                        "status": "pass", "dry_run": True, "measurements": [],
@@ -129,7 +143,8 @@ class UatApproval(HITLOperator):
         by = who.get("name") or who.get("id")
         timed_out = bool(event.get("timedout")) or not by
         option = chosen[0]
-        reason = (f"no answer within {float(self.approval['timeout']):g}s: {option} (the spec's default)"
+        waited = self.response_timeout.total_seconds() if self.response_timeout else float(self.approval["timeout"])
+        reason = (f"no answer within {waited:g}s: {option} (the spec's default)"
                   if timed_out else f"{option} chosen by {by}")
         verdict = {"gate": "uat_approval", "kind": "approval", "service": None, "env": "green",
                    "status": self.STATUS.get(option, "fail"), "reason": reason, "measurements": [],

@@ -1,0 +1,127 @@
+"""The `emergency_rollback` DAG: one manually triggered DAG for every wave (waves in, DAG out).
+
+    stop_wave → restore_blue_workloads → traffic_to_blue → jobs_to_blue
+
+The trigger form asks for the wave (an enum of the valid specs' ids), the services (empty: all of
+the wave's) and a reason. Which refs to act on is decided at run time from the wave's spec (the
+same folder the workers parse), by `stop_wave`, which fails before anything changes when a named
+service is not the wave's. The order is the wave's own rollback's: blue must have its pods before it
+takes traffic back (a quick no-op while blue is not retired yet). See tasks/emergency.py for the
+stop flag that keeps a running wave run from moving the services' traffic again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.slow_injection.builders.render import notifications, platform_ref
+from include.slow_injection.spec.models import Wave
+from include.slow_injection.tasks.emergency import PLAN_TASK, EmergencyJobs, EmergencyRestore, EmergencyTraffic, StopWave
+
+DAG_ID = "emergency_rollback"
+START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
+RETRIES = 10
+RETRY_DELAY = timedelta(seconds=2)
+
+
+def find_wave(wave_id: Any) -> Wave:
+    """The wave's spec as it is now; fails naming the spec's problems when it does not load."""
+    from include.slow_injection.spec import load_waves, waves_dir
+
+    result = load_waves()
+    for wave in result.waves:
+        if wave.id == wave_id:
+            return wave
+    problems = [e.render() for e in result.errors if Path(e.file).stem == wave_id]
+    if problems:
+        raise AirflowFailException(f"params.wave: the spec of {wave_id!r} does not load, so its refs are unknown:\n"
+                                   + "\n".join(problems)
+                                   + "\nFix the spec, or set its routers to 100 % blue by hand.")
+    raise AirflowFailException(f"params.wave: no wave {wave_id!r} in {waves_dir()} "
+                               f"(known: {', '.join(sorted(w.id for w in result.waves)) or 'none'})")
+
+
+def rollback_plan(wave: Wave, names: list[str]) -> dict[str, Any]:
+    """The refs the rollback steps act on, for the named services (none named: all of them)."""
+    known = [s.name for s in wave.services]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise AirflowFailException(
+            f"params.services: wave {wave.id} has no service {', '.join(repr(n) for n in unknown)} "
+            f"(its services: {', '.join(known)}; leave the list empty for all). Nothing was changed.")
+    chosen = [s for s in wave.services if not names or s.name in names]
+    jobs = [s for s in chosen if s.exposure == "scheduled"]
+    return {
+        "wave_id": wave.id,
+        "services": [s.name for s in chosen],
+        "platform": platform_ref(wave),
+        "workloads": {s.name: s.workload.model_dump() for s in chosen},
+        "routers": {s.name: s.router.model_dump() for s in chosen if s.router is not None},
+        "jobs": {s.name: s.workload.model_dump() for s in jobs},
+        "wait_timeout": max((s.handover.wait_timeout for s in jobs), default=0.0),
+        "notifications": notifications(wave),
+    }
+
+
+def _doc(waves: list[Wave]) -> str:
+    rows = "\n".join(
+        f"| `{w.id}` | {w.owner} | {', '.join(f'`{s.name}` ({s.exposure})' for s in w.services)} |" for w in waves)
+    return (
+        "### Emergency rollback\n\n"
+        "Returns the named services of a wave to blue, now, whatever state the wave's DAG is in: "
+        "blue's capacity back, user traffic to 100 % blue, scheduled jobs back on blue. Every step "
+        f"converges and retries ({RETRIES}× every {RETRY_DELAY.total_seconds():g} s).\n\n"
+        "It first records an **emergency stop** for each service: a run of the wave that started "
+        "before it can no longer move that service's traffic (its next traffic step fails and the run "
+        "rolls itself back). To resume the migration, start a new run of the wave.\n\n"
+        "| wave | owner | services |\n|---|---|---|\n" + rows + "\n"
+    )
+
+
+def build_dag(waves: list[Wave]) -> DAG:
+    ids = sorted(w.id for w in waves)
+    service_names = sorted({s.name for w in waves for s in w.services})
+    by_wave = "; ".join(f"**{w.id}**: {', '.join(s.name for s in w.services)}" for w in sorted(waves, key=lambda w: w.id))
+    with DAG(
+        dag_id=DAG_ID,
+        description="Return a wave's services to blue now, and stop the wave's running run from moving them again",
+        doc_md=_doc(waves),
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        # Runs of different waves must not queue behind each other. Two runs of one wave may overlap
+        # harmlessly: every step converges to the same end (blue), and each service has its own stop flag.
+        max_active_runs=16,
+        is_paused_upon_creation=False,  # a paused emergency DAG would queue the rollback it exists for
+        tags=["slow-injection", "emergency"],
+        default_args={"owner": "slow-injection", "retries": RETRIES, "retry_delay": RETRY_DELAY},
+        params={
+            "wave": Param(
+                type="string", enum=ids, title="Wave",
+                values_display={w.id: f"{w.id} — {(w.description or w.owner)[:80]}" for w in waves},
+                description="The wave whose services go back to blue.",
+            ),
+            "services": Param(
+                [], type="array", items={"type": "string"}, uniqueItems=True, title="Services",
+                examples=service_names,
+                description_md="Services to return to blue; **empty: every service of the wave**. "
+                               f"By wave: {by_wave}.",
+            ),
+            "reason": Param(
+                type="string", minLength=3, title="Reason",
+                description="Why: recorded with the stop flag and sent to the wave's notifiers.",
+            ),
+        },
+    ) as dag:
+        stop = StopWave(task_id=PLAN_TASK)
+        restore = EmergencyRestore(task_id="restore_blue_workloads")
+        traffic = EmergencyTraffic(task_id="traffic_to_blue")
+        jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5))
+        stop >> restore >> traffic >> jobs
+    return dag

@@ -1,0 +1,3 @@
+"""The Migration board: an Airflow UI plugin showing where every service of every wave runs, with
+its latest gate verdicts and the runs' evaluation reports. Airflow loads board_plugin.py (the other
+modules are listed in .airflowignore and imported only when the API server serves a request)."""

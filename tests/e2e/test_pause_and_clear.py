@@ -1,0 +1,146 @@
+"""Pause and clear on a real Airflow (scheduler, triggerer, LocalExecutor on PostgreSQL) with the lab,
+as an operator does it through REST API v2 (what the UI calls).
+
+Pause: the step in progress finishes, nothing new starts, traffic stays where it is; unpaused, the
+wave goes on to 100 % green. Clear: a rollback step that failed because HAProxy's runtime API was
+unreachable is cleared once it is back, and puts all traffic on blue.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
+from include.slow_injection.ports import Weights
+from tests.e2e.test_lab_waves import DAG, problems, suspended
+
+pytestmark = pytest.mark.e2e
+OBSERVE = 20.0  # seconds paused at least: the step's gates bake 8 s, so unpaused the wave would be at 25 % by then
+SETTLED = 10.0  # seconds paused after the step's gates ended (the decision would start ~1-2 s after them)
+GRACE = 3.0
+STEP1_GATES = {"gradual_transition.web.step1_5pct.gate_error-ratio", "gradual_transition.web.step1_5pct.gate_p95-latency"}
+STARTED = {"queued", "running", "deferred", "success", "failed", "up_for_retry", "up_for_reschedule",
+           "upstream_failed", "skipped", "removed"}
+
+
+def pause(lab, paused: bool) -> None:  # noqa: ANN001
+    lab.airflow._request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": paused})
+
+
+def wait_for_green(lab, router: HAProxyRouter, run_id: str, green: int, seen: list[Weights],  # noqa: ANN001
+                   timeout: float = 600) -> None:
+    """Polls the router (and the run, which must not end first) until green has `green` %."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        w = router.get_weights()
+        if not seen or seen[-1] != w:
+            seen.append(w)
+        if w.green == green:
+            return
+        state = lab.airflow.run_state(DAG, run_id)
+        assert state not in ("success", "failed"), (state, seen, problems(lab.airflow.task_instances(DAG, run_id), lab))
+        time.sleep(0.3)
+    raise TimeoutError(f"green never reached {green} %: {seen}")
+
+
+def wait_for_tasks(lab, run_id: str, task_ids: set[str], states: set[str], timeout: float = 120) -> None:  # noqa: ANN001
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        tis = lab.airflow.task_instances(DAG, run_id)
+        if any(tis.get(t, {}).get("state") in states for t in task_ids):
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"none of {sorted(task_ids)} reached {sorted(states)}")
+
+
+def started(tis: dict) -> set[str]:  # noqa: ANN001
+    return {t for t, ti in tis.items() if ti["state"] in STARTED or ti.get("start_date")}
+
+
+def test_a_paused_wave_holds_its_step_and_completes_once_unpaused(lab) -> None:  # noqa: ANN001
+    seen: list[Weights] = []
+    run_id = lab.airflow.trigger(DAG)
+    try:
+        wait_for_green(lab, lab.router, run_id, 5, seen)
+        wait_for_tasks(lab, run_id, STEP1_GATES, {"running", "success"})  # the step is baking: pause now
+        pause(lab, True)
+        paused_at = time.time()
+        time.sleep(GRACE)  # a scheduler loop that began before the pause may still queue what it found
+        at_pause = lab.airflow.task_instances(DAG, run_id)
+        allowed = started(at_pause)
+        in_flight = {t for t, ti in at_pause.items() if ti["state"] in ("queued", "running", "deferred")}
+        assert in_flight & STEP1_GATES, {t: at_pause[t]["state"] for t in STEP1_GATES}
+
+        # Observe at least OBSERVE s, and SETTLED s after the last task in flight ended: unpaused, the
+        # step's decision would have started within a few seconds of its gates ending.
+        ended_at = None
+        while ended_at is None or time.time() < max(paused_at + OBSERVE, ended_at + SETTLED):
+            assert lab.router.get_weights() == Weights(95, 5), "traffic moved while the DAG was paused"
+            tis = lab.airflow.task_instances(DAG, run_id)
+            new = started(tis) - allowed
+            assert not new, f"started while paused: { {t: tis[t]['state'] for t in new} }"
+            if ended_at is None and all(tis[t]["state"] in ("success", "failed") for t in in_flight):
+                ended_at = time.time()
+            assert time.time() < paused_at + 300, {t: tis[t]["state"] for t in in_flight}
+            time.sleep(1)
+        # The step in progress was not killed: its gates finished their bake and passed.
+        assert all(tis[t]["state"] == "success" for t in in_flight & STEP1_GATES), \
+            {t: tis[t]["state"] for t in in_flight}
+        assert not tis["gradual_transition.web.step1_5pct.decide"].get("start_date")
+        assert lab.airflow.run_state(DAG, run_id) == "running"
+    finally:
+        pause(lab, False)
+
+    def poll() -> None:
+        w = lab.router.get_weights()
+        if seen[-1] != w:
+            seen.append(w)
+
+    state = lab.airflow.wait_for_run(DAG, run_id, timeout=600, on_poll=poll)
+    poll()
+    assert state == "success", problems(lab.airflow.task_instances(DAG, run_id), lab)
+    assert [w.green for w in seen] == [0, 5, 25, 50, 100]
+
+
+def test_a_failed_rollback_step_cleared_once_haproxy_is_back_puts_all_traffic_on_blue(lab) -> None:  # noqa: ANN001
+    admin, hidden = lab.lab.admin_socket, lab.lab.admin_socket.with_name("hidden.sock")
+    behind = HAProxyRouter(HAProxyRuntime(str(hidden)), lab.router.settings)  # the test still sees HAProxy
+    seen: list[Weights] = []
+    run_id = lab.airflow.trigger(DAG)
+    try:
+        wait_for_green(lab, lab.router, run_id, 5, seen)
+        lab.lab.set_fault("green", error_rate=0.6)  # the 5 % step's gate fails: the wave rolls back …
+        admin.rename(hidden)  # … but HAProxy's runtime API cannot be reached (HAProxy itself keeps routing)
+
+        state = lab.airflow.wait_for_run(DAG, run_id, timeout=600)
+        tis = lab.airflow.task_instances(DAG, run_id)
+        assert state == "failed", problems(tis, lab)
+        assert tis["rollback.restore_blue_workloads"]["state"] == "success"
+        assert tis["rollback.traffic_to_blue"]["state"] == "failed"  # every retry failed
+        assert tis["rollback.traffic_to_blue"]["try_number"] == 4  # rollback retries: 3
+        assert tis["rollback.jobs_to_blue"]["state"] == "upstream_failed"
+        assert behind.get_weights() == Weights(95, 5)  # green still takes users: the failure is real
+    finally:
+        if hidden.exists():
+            hidden.rename(admin)
+
+    path = f"/api/v2/dags/{DAG}/clearTaskInstances"
+    cleared = lab.airflow._request("POST", path, {
+        "dry_run": False, "dag_run_id": run_id, "task_ids": ["rollback.traffic_to_blue"],
+        "include_downstream": True, "only_failed": True, "reset_dag_runs": True})
+    assert {ti["task_id"] for ti in cleared["task_instances"]} >= {
+        "rollback.traffic_to_blue", "rollback.jobs_to_blue", "rollback.wave_rolled_back"}
+
+    state = lab.airflow.wait_for_run(DAG, run_id, timeout=300)
+    tis = lab.airflow.task_instances(DAG, run_id)
+    assert state == "failed"  # a rolled-back wave stays red on purpose (wave_rolled_back)
+    assert tis["rollback.traffic_to_blue"]["state"] == "success", problems(tis, lab)
+    assert tis["rollback.traffic_to_blue"]["try_number"] == 5
+    assert tis["rollback.jobs_to_blue"]["state"] == "success"
+    assert tis["rollback.wave_rolled_back"]["state"] == "failed"
+    assert lab.router.get_weights() == Weights(100, 0)
+    moved = lab.airflow.xcom(DAG, run_id, "rollback.traffic_to_blue")
+    assert moved["services"]["web"]["before"] == "blue 95, green 5" and moved["services"]["web"]["changed"]
+    assert not suspended(lab, "lab", "report") and suspended(lab, "lab-fargate", "report")  # the job is back

@@ -1,0 +1,186 @@
+"""The Airflow UI in a real (headless) browser against the e2e stack: signing in through the login form,
+triggering a wave from its trigger form, the Migration board and a run's Evaluation report (the Slow
+Injection UI plugin, plugins/slow_injection_board).
+
+Screenshots go to a temporary folder; `SLOW_INJECTION_SCREENSHOTS=1` also copies them to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.browser import Screenshots, chromium, fit_viewport, login, new_page
+from tests.e2e.conftest import e2e_wave
+
+pytestmark = pytest.mark.e2e
+
+DAG = "wave_e2e-web"
+RUN_TIMEOUT = 240  # a dry run of the e2e lab wave: ~45 task hops, tens of seconds on a quiet machine
+BOARD = "/slow-injection/board"
+REPORT = "/slow-injection/reports/{dag_id}/{run_id}"
+RUNS: dict[str, str] = {}  # the dry run triggered from the form, reused by the report test
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
+    return Screenshots(tmp_path_factory.mktemp("screenshots"))
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser, lab_stack):  # noqa: ANN001, ANN201
+    """A browser context signed in once through the login form, shared by the module's tests."""
+    page = new_page(browser, lab_stack.airflow.url)
+    login(page, "admin", lab_stack.airflow.password)
+    yield page.context
+    page.context.close()
+
+
+@pytest.fixture
+def page(signed_in):  # noqa: ANN001, ANN201
+    page = signed_in.new_page()
+    yield page
+    page.close()
+
+
+def http_get(airflow, path: str) -> tuple[int, str, str]:  # noqa: ANN001
+    """(status, content type, body) of an authenticated GET, whatever the status."""
+    request = urllib.request.Request(airflow.url + path, headers={"Authorization": f"Bearer {airflow.token()}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            return response.status, response.headers.get("Content-Type", ""), response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type", ""), err.read().decode(errors="replace")
+
+
+def is_airflow_ui_page(body: str) -> bool:
+    """The API server answers any path nothing else serves with the UI's own index.html (status 200)."""
+    return '<base href="/"' in body and 'id="root"' in body
+
+
+def unsubmittable_params(airflow) -> list[str]:  # noqa: ANN001
+    """Params the trigger form treats as required but empty (type without "null", value None or ""):
+    with any of them the form's Trigger button stays disabled."""
+    params = airflow.get(f"/api/v2/dags/{DAG}/details")["params"]
+    out = []
+    for name, param in params.items():
+        kind = param.get("schema", {}).get("type")
+        required = bool(kind) and not (isinstance(kind, list) and "null" in kind)
+        if required and param.get("value") in (None, ""):
+            out.append(f"{name} (type {kind!r}, default {param.get('value')!r})")
+    return out
+
+
+def trigger_dialog(page):  # noqa: ANN001, ANN201
+    page.goto(f"/dags/{DAG}")
+    page.get_by_test_id("trigger-dag-button").click()
+    dialog = page.get_by_role("dialog").filter(has=page.get_by_role("heading", name=re.compile("Trigger Dag")))
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def test_signing_in_through_the_login_form_shows_the_wave_dags(browser, lab_stack, shots) -> None:  # noqa: ANN001
+    page = new_page(browser, lab_stack.airflow.url)
+    try:
+        login(page, "admin", lab_stack.airflow.password)  # "/" redirects to the form; Sign in leaves it
+        page.get_by_role("link", name="Dags", exact=True).first.click()
+        expect(page).to_have_url(re.compile(r"/dags$"))
+        expect(page.get_by_role("link", name=DAG, exact=True)).to_be_visible()
+        shots.take(page, "dag-list")
+    finally:
+        page.context.close()
+
+
+def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots) -> None:  # noqa: ANN001
+    airflow = lab.airflow
+    dialog = trigger_dialog(page)
+    # Only the Dry run switch is touched: every other Param keeps its default.
+    dry_run = dialog.locator("input[name=element_dry_run]")
+    if not dry_run.is_checked():
+        dialog.locator("[id='switch:element_dry_run']").click()
+    expect(dry_run).to_be_checked()
+    fit_viewport(page, dialog)
+    shots.take(dialog, "trigger-form")
+    submit = page.get_by_test_id("trigger-dag-submit")
+    try:
+        expect(submit).to_be_enabled(timeout=5_000)
+    except AssertionError:
+        pytest.fail("the trigger form cannot be submitted with its defaults (Trigger stays disabled); params "
+                    f"the form requires but leave empty: {unsubmittable_params(airflow) or 'none found'} — a "
+                    'Param that may be empty needs type=["null", ...] and default None', pytrace=False)
+    submit.click()
+
+    expect(page.get_by_text("Dag Run Triggered").first).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/dags/{DAG}/runs/manual__"))
+    run_id = urllib.parse.unquote(urllib.parse.urlsplit(page.url).path.split("/runs/", 1)[1].split("/")[0])
+    RUNS["dry_run"] = run_id
+
+    run = airflow.get(f"/api/v2/dags/{DAG}/dagRuns/{urllib.parse.quote(run_id)}")
+    assert run["run_type"] == "manual" and run["conf"]["dry_run"] is True, run["conf"]
+    state = airflow.wait_for_run(DAG, run_id, timeout=RUN_TIMEOUT)
+    failed = {t: ti["state"] for t, ti in airflow.task_instances(DAG, run_id).items() if ti["state"] == "failed"}
+    assert state == "success", f"the dry run ended {state}; failed tasks: {failed}"
+
+
+def test_the_migration_board_in_the_nav_shows_the_lab_services(page, lab_stack, shots) -> None:  # noqa: ANN001
+    status, _, body = http_get(lab_stack.airflow, BOARD)
+    if status == 404:
+        pytest.skip(f"{BOARD} answers 404: the Migration board plugin is not served (yet)")
+    assert status == 200, f"{BOARD} answered {status}: {body[:300]}"
+    assert not is_airflow_ui_page(body), (f"{BOARD} answers with Airflow's own UI page: the plugin's FastAPI app "
+                                          "is not mounted (plugins/slow_injection_board)")
+
+    page.goto("/")
+    page.get_by_role("link", name="Migration board").first.click()
+    expect(page).to_have_url(re.compile(r"/plugin/migration-board"))
+    board = page.frame_locator("iframe").first
+    expect(board.get_by_role("heading", name="Migration board", level=1)).to_be_visible()
+    wave = board.get_by_role("heading", name=re.compile(r"^Wave e2e-web\b"))
+    expect(wave).to_be_visible()
+    table = wave.locator("xpath=following-sibling::table[1]")
+    for service in (s["name"] for s in e2e_wave("e2e-web")["services"]):  # report (CronJob) and web
+        expect(table.get_by_role("cell", name=service, exact=True)).to_be_visible()
+    shots.take(page, "migration-board")
+
+
+@pytest.fixture
+def finished_dry_run(lab_stack) -> str:  # noqa: ANN001
+    """The dry run the trigger-form test started, or one started here through REST when it did not run."""
+    airflow = lab_stack.airflow
+    run_id = RUNS.get("dry_run") or airflow.trigger(DAG, {"dry_run": True})
+    state = airflow.wait_for_run(DAG, run_id, timeout=RUN_TIMEOUT)
+    assert state == "success", f"the dry run {run_id} ended {state}"
+    return run_id
+
+
+def test_the_evaluation_report_of_a_run_shows_plots(page, lab_stack, finished_dry_run, shots) -> None:  # noqa: ANN001
+    run_id = finished_dry_run
+    path = REPORT.format(dag_id=DAG, run_id=urllib.parse.quote(run_id, safe=""))
+    status, kind, body = http_get(lab_stack.airflow, path)
+    if status == 404 and kind.startswith("application/json") and '"Not Found"' in body:
+        pytest.skip(f"{path} answers 404 Not Found (no such route): the report view is not served (yet)")
+    assert status == 200, f"{path} answered {status}: {body[:400]}"
+    assert not is_airflow_ui_page(body), f"{path} answers with Airflow's own UI page: the plugin is not mounted"
+    assert "<svg" in body and "<polyline" in body, "the run's report.html has no inline SVG plot"
+
+    page.goto(f"/dags/{DAG}/runs/{urllib.parse.quote(run_id)}")
+    page.get_by_role("link", name="Evaluation report").first.click()
+    expect(page).to_have_url(re.compile(r"/plugin/evaluation-report"))
+    report = page.frame_locator("iframe").first
+    expect(report.get_by_role("heading", level=1)).to_contain_text(run_id)
+    plots = report.locator("svg:has(polyline)")
+    expect(plots.first).to_be_visible()
+    assert plots.count() >= 1
+    shots.take(page, "evaluation-report")
+

@@ -1,0 +1,201 @@
+"""Operating verbs on whole runs (dag.test, simulated world): the trigger form, the maintenance window,
+hold then resume, a completed wave's nightly verification, service Assets and wave chaining."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from include.slow_injection import run_scope
+from tests.test_wave_runs import events, run_wave, weights_history
+from tests.waves import healthy_world, small_wave
+
+pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
+UTC = dt.timezone.utc
+
+
+def windowed(world, outside: str = "wait") -> dict:  # noqa: ANN001
+    data = small_wave(world.path.stem)
+    data["schedule"] = {"cron": "0 2 * * *", "window": {"start": "02:00", "end": "06:00", "outside": outside}}
+    return data
+
+
+def clock(monkeypatch, when) -> None:  # noqa: ANN001
+    """The wave's clock: `when()` gives the hour:minute (UTC) it reads."""
+    monkeypatch.setattr(run_scope, "now_utc", lambda: dt.datetime(2026, 11, 26, *when(), tzinfo=UTC))
+
+
+def untouched(world) -> bool:  # noqa: ANN001
+    return world.read().get("history", []) == []
+
+
+def test_a_form_that_breaks_a_rule_is_refused_before_anything_changes(tmp_path: Path, world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
+                          conf={"skip_phases": ["validation"], "skip_reason": ""})
+    assert state == "failed"
+    assert tis["preparation.run_refused"] == "failed"
+    ran = {t for t, s in tis.items() if s not in ("skipped", None)}
+    assert ran <= {"preparation.plan_wave", "preparation.run_refused", "post_release.evaluation_report"}, ran
+    assert untouched(world) and "wave_started" not in events(world)
+
+
+def test_a_service_whose_dependency_stays_on_blue_is_refused(tmp_path: Path, world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    data = small_wave(world.path.stem)
+    data["services"][1]["depends_on"] = ["report-job"]
+    state, tis = run_wave(tmp_path, world, data, conf={"services": ["web"]})
+    assert state == "failed" and tis["preparation.run_refused"] == "failed"
+    assert untouched(world)
+
+
+def test_max_weight_holds_at_the_step_and_the_next_run_resumes_from_it(tmp_path: Path, world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"max_weight": 25})
+    assert state == "failed" and tis["wave_held"] == "failed"
+    assert tis["gradual_transition.web.step2_100pct.hold_requested"] == "success"
+    assert tis["rollback.traffic_to_blue"] == "skipped"
+    assert world.read()["routers"]["web"] == {"blue": 75, "green": 25}
+    jobs_moved = len([h for h in world.read()["history"] if h["what"] != "set_weights"])
+
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
+    assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
+    assert weights_history(world) == [25, 100]  # never back to an earlier step
+    assert world.read()["routers"]["web"] == {"blue": 0, "green": 100}
+    moves = [h for h in world.read()["history"] if h["what"] != "set_weights"][jobs_moved:]
+    assert not [h for h in moves if "report-job" in str(h)], moves  # the job's handover is not redone
+
+
+def test_a_wave_holds_at_the_window_end_and_resumes_in_the_next_window(tmp_path: Path, world, monkeypatch) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    # The window closes while green is at 25 %: the 25 % step finishes its gates, the next one holds.
+    clock(monkeypatch, lambda: (6, 1) if 25 in weights_history(world) else (5, 50))
+    state, tis = run_wave(tmp_path, world, windowed(world))
+    assert state == "failed" and tis["wave_held"] == "failed"
+    assert tis["gradual_transition.web.step1_25pct.gate_error-rate"] == "success"
+    assert tis["gradual_transition.web.step2_100pct.hold_requested"] == "success"
+    assert world.read()["routers"]["web"] == {"blue": 75, "green": 25}
+    assert "wave_held" in events(world) and "rollback_started" not in events(world)
+
+    clock(monkeypatch, lambda: (2, 5))  # the next night
+    state, tis = run_wave(tmp_path, world, windowed(world))
+    assert state == "success"
+    assert weights_history(world) == [25, 100]
+
+
+def test_outside_the_window_a_skip_policy_run_changes_nothing(tmp_path: Path, world, monkeypatch) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    clock(monkeypatch, lambda: (12, 0))
+    state, tis = run_wave(tmp_path, world, windowed(world, outside="skip"))
+    assert state == "success"
+    assert tis["preparation.plan_wave"] == "success" and tis["post_release.wave_completed"] == "skipped"
+    assert untouched(world)
+
+
+def test_outside_the_window_a_wait_policy_run_waits_for_it(tmp_path: Path, world, monkeypatch) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    real = dt.datetime.now(UTC)
+    # 3 s before the window opens; the deferral lasts those 3 s of wall clock, then the window is open.
+    fake_start = dt.datetime(2026, 11, 26, 1, 59, 57, tzinfo=UTC)
+    monkeypatch.setattr(run_scope, "now_utc", lambda: fake_start + (dt.datetime.now(UTC) - real))
+    state, tis = run_wave(tmp_path, world, windowed(world))
+    assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
+    assert (dt.datetime.now(UTC) - real).total_seconds() >= 3
+    assert weights_history(world) == [25, 100]
+
+
+def test_a_completed_wave_is_verified_nightly_and_drift_holds_without_change(tmp_path: Path, world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    assert run_wave(tmp_path, world, small_wave(world.path.stem))[0] == "success"
+    history = list(world.read()["history"])
+
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
+    assert state == "success"
+    assert world.read()["history"] == history  # verified, nothing changed
+    assert tis["post_release.publish_completion"] == "skipped"
+
+    drifted = world.read()
+    drifted["routers"]["web"] = {"blue": 10, "green": 90}  # somebody moved traffic by hand
+    world.reset({k: v for k, v in drifted.items() if k != "history"})
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
+    assert state == "failed" and tis["wave_held"] == "failed"
+    assert tis["rollback.traffic_to_blue"] == "skipped"
+    assert world.read()["routers"]["web"] == {"blue": 10, "green": 90}
+    assert world.read().get("history", []) == []
+
+
+def test_a_subset_run_moves_only_the_chosen_services(tmp_path: Path, world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"services": ["report-job"]})
+    assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
+    now = world.read()
+    assert now["routers"]["web"] == {"blue": 100, "green": 0} and weights_history(world) == []
+    assert now["workloads"]["green"]["CronJob/shop/report-job"]["suspended"] is False
+    assert now["workloads"]["blue"]["Deployment/shop/web"]["replicas"] == 2  # web's blue is not retired
+    assert tis["post_release.publish_completion"] == "skipped"  # the wave is not complete
+
+
+def test_skipped_phases_do_not_run_their_checks_and_say_why(tmp_path: Path, world) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    reason = "load tested by hand in staging, ticket OPS-42"
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
+                          conf={"skip_phases": ["release_monitoring"], "skip_reason": reason})
+    assert state == "success"
+    verdict = _xcom(run_wave.last_run_id, "release_monitoring.gate_release-errors", "verdict")
+    assert verdict["status"] == "skipped" and reason in verdict["reason"]
+
+
+def test_service_assets_record_where_each_service_runs_and_completion_is_published(tmp_path: Path, world) -> None:  # noqa: ANN001
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    world.reset(healthy_world())
+    assert run_wave(tmp_path, world, small_wave(world.path.stem, "assets"))[0] == "success"
+    with create_session() as session:
+        rows = (session.query(AssetModel.uri, AssetEvent.extra).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.uri.like("slow-injection://assets%")).order_by(AssetEvent.id).all())
+    by_uri: dict[str, list[dict]] = {}
+    for uri, extra in rows:
+        by_uri.setdefault(uri, []).append(extra)
+    from include.slow_injection.assets import service_asset, wave_asset
+
+    web = [(e["env"], e["weight"]) for e in by_uri[service_asset("assets", "web").uri]]
+    assert web[:2] == [("split", 25), ("green", 100)] and set(web[2:]) <= {("green", 100)}  # + confirmations
+    assert by_uri[service_asset("assets", "report-job").uri][-1]["env"] == "green"
+    assert by_uri[wave_asset("assets").uri][-1]["outcome"] == "completed"
+
+
+def test_a_wave_can_be_scheduled_on_earlier_waves(tmp_path: Path, world) -> None:  # noqa: ANN001
+    from include.slow_injection.builders.factory import build_dag
+    from include.slow_injection.spec import load_waves
+    from tests.waves import write
+
+    first, second = small_wave(world.path.stem, "first"), small_wave(world.path.stem, "second")
+    second["schedule"] = {"after": ["first"]}
+    write(tmp_path, first)
+    write(tmp_path, second)
+    loaded = load_waves(tmp_path)
+    assert not loaded.errors
+    dag = build_dag(next(w for w in loaded.waves if w.id == "second"))
+    from include.slow_injection.assets import wave_asset
+
+    assert dag.timetable.asset_condition.uri == wave_asset("first").uri
+
+    looped = small_wave(world.path.stem, "first")
+    looped["schedule"] = {"after": ["second"]}
+    write(tmp_path, looped)
+    broken = load_waves(tmp_path)
+    assert {w.id for w in broken.waves} == set()
+    assert "schedule.after" in str(broken.errors[0]) and "cycle" in str(broken.errors[0])
+
+
+def _xcom(run_id: str, task_id: str, key: str):  # noqa: ANN202
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(XComModel).filter(XComModel.run_id == run_id, XComModel.task_id == task_id,
+                                              XComModel.key == key).one()
+        return XComModel.deserialize_value(row)

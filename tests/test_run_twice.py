@@ -1,0 +1,541 @@
+"""Every side-effecting step, run twice against a real backend: the first run changes the world, the
+second reports no change and writes nothing (a retry or a cleared task is safe to run again).
+
+Backends: a real HAProxy (runtime API on its admin socket), the Kubernetes API test server (official
+client through the cncf-kubernetes KubernetesHook), and moto in server mode (ELBv2, Route 53, EKS through
+the amazon provider's hooks). Each operator is executed as a task would run it (op.execute(context)),
+its backend reached through an Airflow connection. "Writes nothing" is checked on the wire: HAProxy
+`set` commands, Kubernetes POST/PUT/PATCH/DELETE requests and every object's resourceVersion, AWS
+mutating API calls and what describe returns.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.slow_injection.drivers.haproxy import HAProxyRuntime
+from include.slow_injection.lab.kube.api_server import KubernetesTestServer
+from include.slow_injection.lab.kube.seed import seed
+from include.slow_injection.lab.lab import binary, haproxy_cfg
+from include.slow_injection.lab.processes import ProcessBook
+from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
+from include.slow_injection.tasks.flow import HandJobsBack, RollbackTraffic, RollbackWorkloads
+from include.slow_injection.tasks.operators import AttachGreen, PlatformStep, SetTraffic
+from include.slow_injection.tasks.report import EvaluationReport
+from tests.aws import ACCOUNT, CONNECTION_ID, REGION, ApiCalls, MotoServer, free_port
+
+HAPROXY_CONN, KUBE_CONN = "rt_haproxy", "rt_kube"
+_RUNTIME_RUN = HAProxyRuntime.run  # the test's own reads and writes, never recorded as the driver's
+STEP = {"wave_id": "twice"}
+
+
+# --- a minimal task context, as existing operator tests use --------------------------------------
+
+class FakeTI:
+    """What the steps read from `ti`: the try number, XComs (the report), pushes (ignored)."""
+
+    def __init__(self, try_number: int = 1, xcoms: dict[tuple[str, str], Any] | None = None) -> None:
+        self.try_number, self.xcoms = try_number, xcoms or {}
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        return self.xcoms.get((task_ids, key))
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        pass
+
+
+def context(try_number: int = 1, ti: FakeTI | None = None) -> dict[str, Any]:
+    return {"params": {"dry_run": False}, "ti": ti or FakeTI(try_number), "run_id": "manual__2026-01-01T00:00:00"}
+
+
+def changed(result: dict[str, Any]) -> bool:
+    """Whether a step's result (its XCom) says it changed the world."""
+    if "changes" in result:
+        return bool(result["changes"])
+    if "changed" in result:
+        return result["changed"]
+    if "services" in result:
+        return any(r["changed"] for r in result["services"].values())
+    return result["change"] != "none"  # EnsureFargateProfile
+
+
+# --- HAProxy: a real process, its runtime API on a unix socket -----------------------------------
+
+class HAProxy:
+    """HAProxy with the lab's configuration (backend `web`, servers blue 100 / green 0)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.socket = root / "haproxy.sock"
+        self.book = ProcessBook(root / "pids.json")
+        (root / "haproxy.cfg").write_text(haproxy_cfg(f"{self.socket} mode 600", f"127.0.0.1:{free_port()}",
+                                                      f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"))
+
+    def start(self) -> HAProxy:
+        self.socket.unlink(missing_ok=True)
+        self.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
+                        self.root / "haproxy.log")
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            assert time.monotonic() < deadline, (self.root / "haproxy.log").read_text()
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.book.stop("haproxy")
+
+    def run(self, command: str) -> str:
+        return _RUNTIME_RUN(HAProxyRuntime(str(self.socket)), command)
+
+    def raw_weights(self) -> tuple[str, str]:
+        """What HAProxy itself says, e.g. ('75 (initial 100)', '25 (initial 0)')."""
+        return self.run("get weight web/blue").strip(), self.run("get weight web/green").strip()
+
+    def green(self) -> int:
+        return int(self.raw_weights()[1].split()[0])
+
+    def set_green(self, green: int) -> None:
+        assert self.run(f"set weight web/blue {100 - green}; set weight web/green {green}").strip() == ""
+
+    def connection(self) -> str:
+        return json.dumps({"conn_type": "generic", "host": str(self.socket)})
+
+
+@pytest.fixture(scope="module")
+def haproxy_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
+    proxy = HAProxy(tmp_path_factory.mktemp("haproxy")).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def haproxy(haproxy_process: HAProxy, monkeypatch: pytest.MonkeyPatch) -> HAProxy:
+    """All traffic on blue, the connection `rt_haproxy` pointing at the admin socket."""
+    haproxy_process.set_green(0)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{HAPROXY_CONN.upper()}", haproxy_process.connection())
+    return haproxy_process
+
+
+@pytest.fixture
+def haproxy_commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every runtime-API command a driver sends (the test's own reads go around this)."""
+    sent: list[str] = []
+    original = HAProxyRuntime.run
+
+    def recording(self: HAProxyRuntime, command: str) -> str:
+        sent.append(command)
+        return original(self, command)
+
+    monkeypatch.setattr(HAProxyRuntime, "run", recording)
+    return sent
+
+
+def haproxy_router() -> dict[str, Any]:
+    return {"type": "haproxy", "connection": HAPROXY_CONN, "backend": "web", "blue_server": "blue",
+            "green_server": "green"}
+
+
+def sets(commands: list[str]) -> list[str]:
+    return [c for c in commands if c.startswith("set ")]
+
+
+# --- Kubernetes: the API test server, blue's web Deployment and report CronJob ------------------
+
+WEB = {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate"}
+REPORT = {"kind": "CronJob", "namespace": "shop", "name": "report", "green_namespace": "shop-fargate"}
+PLATFORM = {"blue": {"type": "kubernetes", "connection": KUBE_CONN},
+            "green": {"type": "kubernetes", "connection": KUBE_CONN, "add_labels": {"compute": "fargate"}}}
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass
+class Cluster:
+    server: KubernetesTestServer
+    kubeconfig: Path
+
+    @property
+    def store(self) -> Any:
+        return self.server.store
+
+    def reset(self) -> None:
+        with self.store.lock:
+            self.store.objects.clear()
+            seed(self.store, "shop", "shop-fargate")
+            self.store.requests.clear()
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [r for r in self.store.requests if r[0] in WRITES]
+
+    def versions(self) -> dict[tuple[str, str, str], str]:
+        with self.store.lock:
+            return {key: obj["metadata"]["resourceVersion"] for key, obj in self.store.objects.items()}
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.store.get(plural, namespace, name)
+
+    def suspended(self, namespace: str) -> bool:
+        return bool(self.get("cronjobs", namespace, "report")["spec"].get("suspend"))
+
+    def connection(self) -> str:
+        return json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(self.kubeconfig)}})
+
+
+@pytest.fixture(scope="module")
+def kube_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with KubernetesTestServer() as server:
+        kubeconfig = tmp_path_factory.mktemp("kube") / "kubeconfig.json"
+        kubeconfig.write_text(json.dumps(server.kubeconfig()))
+        yield Cluster(server, kubeconfig)
+
+
+@pytest.fixture
+def cluster(kube_server: Cluster, monkeypatch: pytest.MonkeyPatch) -> Cluster:
+    """Blue only (web Deployment at 2 replicas, report CronJob running), connection `rt_kube`."""
+    kube_server.reset()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{KUBE_CONN.upper()}", kube_server.connection())
+    return kube_server
+
+
+def deploy(workload: dict[str, Any]) -> PlatformStep:
+    return PlatformStep(task_id=f"deploy_green_{workload['name']}", action="deploy_green", service=workload["name"],
+                        platform=PLATFORM, workload=workload, **STEP)
+
+
+def hand_over() -> PlatformStep:
+    return PlatformStep(task_id="hand_over", action="activate_green", service="report", platform=PLATFORM,
+                        workload=REPORT, **STEP)
+
+
+def retire() -> PlatformStep:
+    return PlatformStep(task_id="retire_blue_web", action="retire_blue", service="web", platform=PLATFORM,
+                        workload=WEB, **STEP)
+
+
+def restore() -> RollbackWorkloads:
+    return RollbackWorkloads(task_id="restore_blue_workloads", platform=PLATFORM,
+                             workloads={"report": REPORT, "web": WEB}, **STEP)
+
+
+def jobs_back() -> HandJobsBack:
+    return HandJobsBack(task_id="jobs_to_blue", platform=PLATFORM, workloads={"report": REPORT}, wait_timeout=5,
+                        poll_interval=0.1, **STEP)
+
+
+def migrated() -> list[Any]:
+    """The forward path up to release: both copied, the job handed over, blue's web retired."""
+    return [deploy(REPORT), hand_over(), deploy(WEB), retire()]
+
+
+@dataclass
+class KubeCase:
+    name: str
+    before: Callable[[], list[Any]]  # steps run first, so the step under test has something to do
+    step: Callable[[], Any]
+    changed_targets: list[str]  # what the first run reports changing
+    end_state: Callable[[Cluster], None] = field(default=lambda c: None)
+
+
+def _green_web(c: Cluster) -> None:
+    green = c.get("deployments", "shop-fargate", "web")
+    assert green["spec"]["replicas"] == 2
+    assert green["spec"]["template"]["metadata"]["labels"]["compute"] == "fargate"
+    assert "nodeSelector" not in green["spec"]["template"]["spec"]
+
+
+def _green_report_copied(c: Cluster) -> None:
+    assert c.suspended("shop-fargate") and not c.suspended("shop")  # copied suspended; blue still runs it
+
+
+def _handed_over(c: Cluster) -> None:
+    assert c.suspended("shop") and not c.suspended("shop-fargate")
+
+
+def _blue_retired(c: Cluster) -> None:
+    assert c.get("deployments", "shop", "web")["spec"]["replicas"] == 0
+
+
+def _blue_restored(c: Cluster) -> None:
+    assert c.get("deployments", "shop", "web")["spec"]["replicas"] == 2
+    assert c.suspended("shop-fargate") and c.suspended("shop")  # blue resumes in jobs_to_blue
+
+
+def _jobs_on_blue(c: Cluster) -> None:
+    assert not c.suspended("shop") and c.suspended("shop-fargate")
+
+
+KUBE_CASES = [
+    KubeCase("deploy_green Deployment", list, lambda: deploy(WEB), ["green Deployment shop-fargate/web"], _green_web),
+    KubeCase("deploy_green CronJob", list, lambda: deploy(REPORT), ["green CronJob shop-fargate/report"],
+             _green_report_copied),
+    KubeCase("activate_green (hand_over)", lambda: [deploy(REPORT)], hand_over,
+             ["blue CronJob shop/report", "green CronJob shop-fargate/report"], _handed_over),
+    KubeCase("retire_blue", lambda: [deploy(WEB)], retire, ["blue Deployment shop/web"], _blue_retired),
+    KubeCase("restore_blue_workloads", migrated, restore,
+             ["green CronJob shop-fargate/report", "blue Deployment shop/web"], _blue_restored),
+    KubeCase("jobs_to_blue", lambda: [*migrated(), restore()], jobs_back, ["blue CronJob shop/report"],
+             _jobs_on_blue),
+]
+
+
+@pytest.mark.parametrize("case", KUBE_CASES, ids=[c.name for c in KUBE_CASES])
+def test_a_kubernetes_step_run_twice_writes_once(cluster: Cluster, case: KubeCase) -> None:
+    for step in case.before():
+        step.execute(context())
+    cluster.store.requests.clear()
+
+    first = case.step().execute(context())
+    assert [c["target"] for c in first["changes"]] == case.changed_targets
+    assert all(c["applied"] for c in first["changes"])
+    assert cluster.writes(), "the first run reported changes but wrote nothing to the API server"
+    case.end_state(cluster)
+
+    versions, cluster.store.requests[:] = cluster.versions(), []
+    second = case.step().execute(context(try_number=2))  # a retry, or the task cleared and run again
+    assert not changed(second), second
+    assert cluster.writes() == []
+    assert cluster.versions() == versions  # no object changed, none added or removed
+    assert cluster.store.requests, "the second run must read the world, not trust the first"
+    case.end_state(cluster)
+
+
+# --- HAProxy steps -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("weight", [5, 100, 0])
+def test_set_traffic_on_haproxy_run_twice_sets_the_weights_once(haproxy: HAProxy, haproxy_commands: list[str],
+                                                                weight: int) -> None:
+    haproxy.set_green(25)  # a step in progress: every weight here is a change
+    step = SetTraffic(task_id="set_traffic", service="web", router=haproxy_router(), weight=weight, **STEP)
+
+    first = step.execute(context())
+    assert first["changed"] and first["after"] == f"blue {100 - weight}, green {weight}"
+    assert sets(haproxy_commands) == [f"set weight web/blue {100 - weight}; set weight web/green {weight}"]
+    raw = haproxy.raw_weights()
+    assert raw[1].startswith(f"{weight} ")
+
+    haproxy_commands.clear()
+    second = step.execute(context(try_number=2))
+    assert not second["changed"] and second["before"] == second["after"] == first["after"]
+    assert sets(haproxy_commands) == [] and haproxy_commands, "the second run reads, never writes"
+    assert haproxy.raw_weights() == raw
+
+
+def test_rollback_traffic_on_haproxy_run_twice_sets_blue_once(haproxy: HAProxy, haproxy_commands: list[str]) -> None:
+    haproxy.set_green(25)
+    step = RollbackTraffic(task_id="traffic_to_blue", routers={"web": haproxy_router()}, **STEP)
+
+    first = step.execute(context())
+    assert first["services"]["web"]["changed"] and haproxy.green() == 0
+    assert len(sets(haproxy_commands)) == 1
+    raw = haproxy.raw_weights()
+
+    haproxy_commands.clear()
+    second = step.execute(context(try_number=2))
+    assert not changed(second) and second["services"]["web"]["before"] == "blue 100, green 0"
+    assert sets(haproxy_commands) == [] and haproxy.raw_weights() == raw
+
+
+def test_attach_green_on_haproxy_never_touches_the_runtime_api(haproxy: HAProxy, haproxy_commands: list[str]) -> None:
+    """HAProxy's green server is in the backend already (weight 0): nothing to attach, either run."""
+    raw = haproxy.raw_weights()
+    for try_number in (1, 2):
+        result = AttachGreen(task_id="attach_green", service="web", router=haproxy_router(), **STEP).execute(
+            context(try_number))
+        assert result["changes"] == []
+    assert haproxy_commands == [] and haproxy.raw_weights() == raw
+
+
+# --- AWS through moto: ALB, Route 53, EKS Fargate profile ----------------------------------------
+
+MUTATING = ("Modify", "Change", "Create", "Delete", "Put", "Update", "Register", "Deregister")
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/fargate-pods"
+ZONE_NAME = "shop.example.com."
+
+
+@dataclass
+class Aws:
+    server: MotoServer
+    listener: str
+    blue_tg: str
+    green_tg: str
+    zone_id: str
+
+    def alb_router(self) -> dict[str, Any]:
+        return {"type": "alb", "connection": CONNECTION_ID, "listener_arn": self.listener,
+                "blue_target_group_arn": self.blue_tg, "green_target_group_arn": self.green_tg}
+
+    def route53_router(self) -> dict[str, Any]:
+        return {"type": "route53", "connection": CONNECTION_ID, "hosted_zone_id": self.zone_id,
+                "record_name": ZONE_NAME, "record_type": "A", "poll_interval": 0.01,
+                "blue": {"values": ["192.0.2.10"]}, "green": {"values": ["192.0.2.20"]}}
+
+    def listener_actions(self) -> list[dict[str, Any]]:
+        elbv2 = self.server.client("elbv2")
+        return elbv2.describe_listeners(ListenerArns=[self.listener])["Listeners"][0]["DefaultActions"]
+
+    def alb_weights(self) -> dict[str, int]:
+        forward = next(a for a in self.listener_actions() if a["Type"] == "forward")
+        groups = (forward.get("ForwardConfig") or {}).get("TargetGroups")
+        if not groups:
+            return {"blue": 1} if forward.get("TargetGroupArn") == self.blue_tg else {}
+        names = {self.blue_tg: "blue", self.green_tg: "green"}
+        return {names[g["TargetGroupArn"]]: g["Weight"] for g in groups}
+
+    def records(self) -> list[dict[str, Any]]:
+        route53 = self.server.client("route53")
+        return route53.list_resource_record_sets(HostedZoneId=self.zone_id)["ResourceRecordSets"]
+
+    def record_weights(self) -> dict[str, int]:
+        return {r["SetIdentifier"]: r["Weight"] for r in self.records() if r.get("SetIdentifier")}
+
+    def profiles(self) -> list[dict[str, Any]]:
+        eks = self.server.client("eks")
+        return [eks.describe_fargate_profile(clusterName="prod", fargateProfileName=name)["fargateProfile"]
+                for name in eks.list_fargate_profiles(clusterName="prod")["fargateProfileNames"]]
+
+    def state(self) -> Any:
+        """Everything the steps here may change, as describe calls return it."""
+        return {"listener": self.listener_actions(), "records": self.records(), "profiles": self.profiles()}
+
+
+def make_aws(server: MotoServer) -> Aws:
+    """An ALB listener forwarding to blue only, an empty hosted zone, an EKS cluster without profiles."""
+    ec2, elbv2 = server.client("ec2"), server.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
+               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
+
+    def group(name: str) -> str:
+        return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
+                                         TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+
+    blue, green = group("web-blue"), group("web-green")
+    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                     DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}])["Listeners"][0]
+    zone = server.client("route53").create_hosted_zone(Name="example.com.", CallerReference=str(time.time()))
+    server.client("eks").create_cluster(name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+                                        resourcesVpcConfig={"subnetIds": subnets})
+    return Aws(server, listener["ListenerArn"], blue, green, zone["HostedZone"]["Id"].removeprefix("/hostedzone/"))
+
+
+@pytest.fixture
+def aws_world(aws: MotoServer) -> Aws:
+    return make_aws(aws)
+
+
+def mutations(calls: ApiCalls) -> list[str]:
+    return [c.action for c in calls.calls if c.action.split(":")[1].startswith(MUTATING)]
+
+
+def profile_spec() -> dict[str, Any]:
+    return {"cluster": "prod", "name": "shop-green", "pod_execution_role_arn": ROLE, "subnets": ["subnet-0a1"],
+            "selectors": [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}],
+            "aws_connection": CONNECTION_ID, "region": REGION, "timeout": 60.0}
+
+
+@dataclass
+class AwsCase:
+    name: str
+    before: Callable[[Aws], None]
+    step: Callable[[Aws], Any]
+    writes: list[str]  # the mutating calls of the first run
+    end_state: Callable[[Aws], None]
+
+
+def _alb_at(green: int) -> Callable[[Aws], None]:
+    def check(a: Aws) -> None:
+        assert a.alb_weights() == {"blue": 100 - green, "green": green}
+    return check
+
+
+def _records_at(green: int) -> Callable[[Aws], None]:
+    def check(a: Aws) -> None:
+        assert a.record_weights() == {"blue": 100 - green, "green": green}
+    return check
+
+
+def _profile_created(a: Aws) -> None:
+    [profile] = a.profiles()
+    assert profile["fargateProfileName"] == "shop-green" and profile["podExecutionRoleArn"] == ROLE
+
+
+def _alb_green_at(green: int) -> Callable[[Aws], None]:
+    def move(a: Aws) -> None:
+        SetTraffic(task_id="s", service="web", router=a.alb_router(), weight=green, **STEP).execute(context())
+    return move
+
+
+AWS_CASES = [
+    AwsCase("set_traffic alb", lambda a: None,
+            lambda a: SetTraffic(task_id="set_traffic", service="web", router=a.alb_router(), weight=25, **STEP),
+            ["elasticloadbalancing:ModifyListener"], _alb_at(25)),
+    AwsCase("set_traffic route53", lambda a: None,
+            lambda a: SetTraffic(task_id="set_traffic", service="web", router=a.route53_router(), weight=25, **STEP),
+            ["route53:ChangeResourceRecordSets"], _records_at(25)),
+    AwsCase("attach_green alb", lambda a: None,
+            lambda a: AttachGreen(task_id="attach_green", service="web", router=a.alb_router(), **STEP),
+            ["elasticloadbalancing:ModifyListener"], _alb_at(0)),
+    AwsCase("attach_green route53", lambda a: None,
+            lambda a: AttachGreen(task_id="attach_green", service="web", router=a.route53_router(), **STEP),
+            ["route53:ChangeResourceRecordSets"], _records_at(0)),
+    AwsCase("traffic_to_blue alb", _alb_green_at(50),
+            lambda a: RollbackTraffic(task_id="traffic_to_blue", routers={"web": a.alb_router()}, **STEP),
+            ["elasticloadbalancing:ModifyListener"], _alb_at(0)),
+    AwsCase("ensure_fargate_profile", lambda a: None,
+            lambda a: EnsureFargateProfile(task_id="ensure_fargate_profile", profile=profile_spec(), **STEP),
+            ["eks:CreateFargateProfile"], _profile_created),
+]
+
+
+@pytest.mark.parametrize("case", AWS_CASES, ids=[c.name for c in AWS_CASES])
+def test_an_aws_step_run_twice_writes_once(aws_world: Aws, api_calls: ApiCalls, case: AwsCase) -> None:
+    case.before(aws_world)
+    api_calls.calls.clear()
+
+    first = case.step(aws_world).execute(context())
+    assert changed(first), first
+    assert mutations(api_calls) == case.writes
+    case.end_state(aws_world)
+
+    state, api_calls.calls[:] = aws_world.state(), []
+    second = case.step(aws_world).execute(context(try_number=2))
+    assert not changed(second), second
+    assert mutations(api_calls) == [] and api_calls.calls, "the second run reads, never writes"
+    assert aws_world.state() == state
+    case.end_state(aws_world)
+
+
+# --- the evaluation report (files) ----------------------------------------------------------------
+
+def test_evaluation_report_written_twice_is_the_same_report(reports_dir: Path) -> None:
+    xcoms = {
+        ("gradual_transition.web.step1_25pct.set_traffic", "return_value"):
+            {"service": "web", "before": "blue 100, green 0", "after": "blue 75, green 25", "changed": True,
+             "dry_run": False},
+        ("gradual_transition.web.step1_25pct.gate_errors", "verdict"):
+            {"gate": "errors", "status": "fail", "reason": "0.2 ≥ 0.05", "measurements": [{"value": 0.2}]},
+        ("gradual_transition.web.step1_25pct.decide", "decision"):
+            {"stage": "gradual_transition/web/step1_25pct", "outcome": "rollback", "reasons": ["gate errors failed"]},
+    }
+    step = EvaluationReport(task_id="evaluation_report", wave_id="twice",
+                            action_ids=["gradual_transition.web.step1_25pct.set_traffic"],
+                            gate_ids=["gradual_transition.web.step1_25pct.gate_errors"],
+                            decision_ids=["gradual_transition.web.step1_25pct.decide"],
+                            outcome_ids={"completed": "post_release.wave_completed",
+                                         "rolled_back": "rollback.wave_rolled_back", "held": "wave_held"})
+    first = step.execute(context(ti=FakeTI(1, xcoms)))
+    folder = Path(first["location"].removeprefix("file://"))
+    written = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(written) == ["report.json", "report.md"] and first["outcome"] == "rolled back"
+    assert b"blue 100, green 0 \xe2\x86\x92 blue 75, green 25" in written["report.md"]
+
+    second = step.execute(context(ti=FakeTI(2, xcoms)))
+    assert second == first
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == written  # same files, same bytes, no new ones
