@@ -21,7 +21,8 @@ def two_exposed_wave(world) -> dict:  # noqa: ANN001
     """small_wave (report-job, web) plus a second exposed service, api; the wave id is the world's name."""
     wave = small_wave(world.path.stem, world.path.stem)
     api = json.loads(json.dumps(wave["services"][1]))
-    api.update(name="api", workload={"kind": "Deployment", "namespace": "shop", "name": "api"}, router=sim(world.path.stem))
+    api.update(name="api", workload={"kind": "Deployment", "namespace": "shop", "name": "api"},
+               router=sim(world.path.stem))
     api["health_checks"][0]["check"] = sim(world.path.stem, target="api-green")
     wave["services"].append(api)
     return wave
@@ -140,7 +141,8 @@ def test_no_services_named_means_every_service_of_the_wave(tmp_path: Path, world
     assert sorted(stop_flags(wave_id)) == ["api", "report-job", "web"]
 
 
-def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic(  # noqa: ANN001
+        tmp_path: Path, world) -> None:
     done = mid_wave_world()
     done["routers"] = {"web": {"blue": 0, "green": 100}, "api": {"blue": 0, "green": 100}}
     done["workloads"]["blue"][WEB] = {"replicas": 0, "retired_from": 2}

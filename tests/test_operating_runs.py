@@ -42,15 +42,6 @@ def test_a_form_that_breaks_a_rule_is_refused_before_anything_changes(tmp_path: 
     assert untouched(world) and "wave_started" not in events(world)
 
 
-def test_a_service_whose_dependency_stays_on_blue_is_refused(tmp_path: Path, world) -> None:  # noqa: ANN001
-    world.reset(healthy_world())
-    data = small_wave(world.path.stem)
-    data["services"][1]["depends_on"] = ["report-job"]
-    state, tis = run_wave(tmp_path, world, data, conf={"services": ["web"]})
-    assert state == "failed" and tis["preparation.run_refused"] == "failed"
-    assert untouched(world)
-
-
 def test_max_weight_holds_at_the_step_and_the_next_run_resumes_from_it(tmp_path: Path, world) -> None:  # noqa: ANN001
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"max_weight": 25})
@@ -58,6 +49,7 @@ def test_max_weight_holds_at_the_step_and_the_next_run_resumes_from_it(tmp_path:
     assert tis["gradual_transition.web.step2_100pct.hold_requested"] == "success"
     assert tis["rollback.traffic_to_blue"] == "skipped"
     assert world.read()["routers"]["web"] == {"blue": 75, "green": 25}
+    assert not [v for v in _variables() if v.startswith("slow_injection_lease__")]  # the report released them
     jobs_moved = len([h for h in world.read()["history"] if h["what"] != "set_weights"])
 
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
@@ -106,12 +98,13 @@ def test_outside_the_window_a_wait_policy_run_waits_for_it(tmp_path: Path, world
     assert weights_history(world) == [25, 100]
 
 
-def test_a_completed_wave_is_verified_nightly_and_drift_holds_without_change(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_completed_wave_publishes_its_assets_then_is_verified_nightly_and_drift_holds(tmp_path: Path, world) -> None:  # noqa: ANN001
     world.reset(healthy_world())
-    assert run_wave(tmp_path, world, small_wave(world.path.stem))[0] == "success"
+    assert run_wave(tmp_path, world, small_wave(world.path.stem, "assets"))[0] == "success"
     history = list(world.read()["history"])
+    check_assets("assets")
 
-    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem, "assets"))
     assert state == "success"
     assert world.read()["history"] == history  # verified, nothing changed
     assert tis["post_release.publish_completion"] == "skipped"
@@ -119,52 +112,26 @@ def test_a_completed_wave_is_verified_nightly_and_drift_holds_without_change(tmp
     drifted = world.read()
     drifted["routers"]["web"] = {"blue": 10, "green": 90}  # somebody moved traffic by hand
     world.reset({k: v for k, v in drifted.items() if k != "history"})
-    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem, "assets"))
     assert state == "failed" and tis["wave_held"] == "failed"
     assert tis["rollback.traffic_to_blue"] == "skipped"
     assert world.read()["routers"]["web"] == {"blue": 10, "green": 90}
     assert world.read().get("history", []) == []
 
 
-def test_a_subset_run_moves_only_the_chosen_services(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_subset_run_moves_only_the_chosen_services_and_skipped_checks_say_why(tmp_path: Path, world) -> None:  # noqa: ANN001
     world.reset(healthy_world())
-    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"services": ["report-job"]})
+    reason = "watched by hand tonight, ticket OPS-42"
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
+                          conf={"services": ["report-job"], "skip_phases": ["release_monitoring"], "skip_reason": reason})
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
     now = world.read()
     assert now["routers"]["web"] == {"blue": 100, "green": 0} and weights_history(world) == []
     assert now["workloads"]["green"]["CronJob/shop/report-job"]["suspended"] is False
     assert now["workloads"]["blue"]["Deployment/shop/web"]["replicas"] == 2  # web's blue is not retired
     assert tis["post_release.publish_completion"] == "skipped"  # the wave is not complete
-
-
-def test_skipped_phases_do_not_run_their_checks_and_say_why(tmp_path: Path, world) -> None:  # noqa: ANN001
-    world.reset(healthy_world())
-    reason = "load tested by hand in staging, ticket OPS-42"
-    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
-                          conf={"skip_phases": ["release_monitoring"], "skip_reason": reason})
-    assert state == "success"
     verdict = _xcom(run_wave.last_run_id, "release_monitoring.gate_release-errors", "verdict")
     assert verdict["status"] == "skipped" and reason in verdict["reason"]
-
-
-def test_service_assets_record_where_each_service_runs_and_completion_is_published(tmp_path: Path, world) -> None:  # noqa: ANN001
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    world.reset(healthy_world())
-    assert run_wave(tmp_path, world, small_wave(world.path.stem, "assets"))[0] == "success"
-    with create_session() as session:
-        rows = (session.query(AssetModel.uri, AssetEvent.extra).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
-                .filter(AssetModel.uri.like("slow-injection://assets%")).order_by(AssetEvent.id).all())
-    by_uri: dict[str, list[dict]] = {}
-    for uri, extra in rows:
-        by_uri.setdefault(uri, []).append(extra)
-    from include.slow_injection.assets import service_asset, wave_asset
-
-    web = [(e["env"], e["weight"]) for e in by_uri[service_asset("assets", "web").uri]]
-    assert web[:2] == [("split", 25), ("green", 100)] and set(web[2:]) <= {("green", 100)}  # + confirmations
-    assert by_uri[service_asset("assets", "report-job").uri][-1]["env"] == "green"
-    assert by_uri[wave_asset("assets").uri][-1]["outcome"] == "completed"
 
 
 def test_a_wave_can_be_scheduled_on_earlier_waves(tmp_path: Path, world) -> None:  # noqa: ANN001
@@ -191,6 +158,33 @@ def test_a_wave_can_be_scheduled_on_earlier_waves(tmp_path: Path, world) -> None
     assert "schedule.after" in str(broken.errors[0]) and "cycle" in str(broken.errors[0])
 
 
+def check_assets(wave_id: str) -> None:
+    """Where each service runs, as its Asset's events; the wave's completion as the wave's."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    from include.slow_injection.assets import service_asset, wave_asset
+
+    with create_session() as session:
+        rows = (session.query(AssetModel.uri, AssetEvent.extra).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.uri.like(f"slow-injection://{wave_id}%")).order_by(AssetEvent.id).all())
+    by_uri: dict[str, list[dict]] = {}
+    for uri, extra in rows:
+        by_uri.setdefault(uri, []).append(extra)
+    web = [(e["env"], e["weight"]) for e in by_uri[service_asset(wave_id, "web").uri]]
+    assert web[:2] == [("split", 25), ("green", 100)] and set(web[2:]) <= {("green", 100)}  # + confirmations
+    assert by_uri[service_asset(wave_id, "report-job").uri][-1]["env"] == "green"
+    assert by_uri[wave_asset(wave_id).uri][-1]["outcome"] == "completed"
+
+
+def _variables() -> list[str]:
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [v.key for v in session.query(Variable).all()]
+
+
 def _xcom(run_id: str, task_id: str, key: str):  # noqa: ANN202
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -199,3 +193,17 @@ def _xcom(run_id: str, task_id: str, key: str):  # noqa: ANN202
         row = session.query(XComModel).filter(XComModel.run_id == run_id, XComModel.task_id == task_id,
                                               XComModel.key == key).one()
         return XComModel.deserialize_value(row)
+
+
+def test_two_waves_never_act_on_one_service_at_once(tmp_path: Path, world) -> None:  # noqa: ANN001
+    from airflow.models import Variable
+
+    from include.slow_injection.tasks.wave_state import lease_key
+
+    world.reset(healthy_world())
+    web = {"kind": "Deployment", "namespace": "shop", "name": "web"}
+    Variable.set(lease_key(web), {"wave": "other", "run_id": "manual__x", "service": "web"}, serialize_json=True)
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
+    assert state == "failed" and tis["preparation.run_refused"] == "failed"
+    assert untouched(world)
+    assert Variable.get(lease_key(web), deserialize_json=True)["wave"] == "other"  # not taken over

@@ -42,8 +42,10 @@ def ensure_chromium() -> str:
     started = time.monotonic()
     print("installing chromium (Debian package, --no-install-recommends) …", flush=True)
     env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True, env=env)
+    wait_for_lock = ["-o", "DPkg::Lock::Timeout=300"]  # another test session may be installing packages
+    subprocess.run(["apt-get", *wait_for_lock, "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", *wait_for_lock, "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+                   check=True, env=env)
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"apt-get installed chromium but {CHROMIUM} is not there")
     print(f"chromium installed in {time.monotonic() - started:.0f}s", flush=True)
@@ -66,7 +68,7 @@ def chromium() -> Iterator[Any]:
 
 
 def new_page(browser: Any, base_url: str) -> Any:
-    """A page in a fresh context (no cookies: every test logs in for itself)."""
+    """A page in a fresh browser context (no cookies yet: sign in with login())."""
     context = browser.new_context(base_url=base_url, viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)

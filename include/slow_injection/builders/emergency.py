@@ -22,7 +22,13 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection.builders.render import notifications, platform_ref
 from include.slow_injection.spec.models import Wave
-from include.slow_injection.tasks.emergency import PLAN_TASK, EmergencyJobs, EmergencyRestore, EmergencyTraffic, StopWave
+from include.slow_injection.tasks.emergency import (
+    PLAN_TASK,
+    EmergencyJobs,
+    EmergencyRestore,
+    EmergencyTraffic,
+    StopWave,
+)
 
 DAG_ID = "emergency_rollback"
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
@@ -87,7 +93,8 @@ def _doc(waves: list[Wave]) -> str:
 def build_dag(waves: list[Wave]) -> DAG:
     ids = sorted(w.id for w in waves)
     service_names = sorted({s.name for w in waves for s in w.services})
-    by_wave = "; ".join(f"**{w.id}**: {', '.join(s.name for s in w.services)}" for w in sorted(waves, key=lambda w: w.id))
+    by_wave = "; ".join(f"**{w.id}**: {', '.join(s.name for s in w.services)}"
+                        for w in sorted(waves, key=lambda w: w.id))
     with DAG(
         dag_id=DAG_ID,
         description="Return a wave's services to blue now, and stop the wave's running run from moving them again",

@@ -85,7 +85,7 @@ def build_dag(wave: Wave) -> DAG:
                 gate_ids=wiring.gate_ids, decision_ids=wiring.decision_ids,
                 outcome_ids={"completed": completed.task_id, "rolled_back": rolled_back.task_id,
                              "held": held.task_id},
-                report_plots=plot_config(wave),
+                report_plots=plot_config(wave), workloads=[s.workload.model_dump() for s in wave.services],
             )
         [completed, rolled_back, held] >> report
         report.as_teardown(setups=setup)

@@ -16,15 +16,24 @@ gives it a new start) is how an operator resumes. The flag is never deleted; an 
 concerns runs older than it. There is one Variable per service, so two emergencies of one wave never
 overwrite each other's services.
 
-What the flag does not stop: steps that move no traffic (a job handover, retiring blue) are not
-guarded by it; a wave run that was past its last traffic step keeps its own course.
+A step that read "no stop" just before the flag was written may still set its weight after it; the
+emergency's traffic step therefore converges a second time `guard` seconds later (and the wave run's
+next traffic step is refused anyway). A flag that cannot be read (edited by hand, not JSON, no time
+zone) fails the step: traffic does not move past what might be a stop.
+
+What the flag does not stop: steps that move no traffic (a job handover to green, retiring blue
+after release) are not guarded by it, so a wave run past its last traffic step keeps its own course;
+nor does it end the wave run at once — a run baking at a gate goes on until its next traffic step
+(or a gate that fails on green's missing traffic) takes it into its rollback.
 
 The tasks
 ---------
 `StopWave` checks the request against the wave's spec (loaded by id at run time; an unknown service
-fails the run before anything changes), records the flags and announces the rollback. The next three
-reuse the wave rollback's own steps with the services it chose: blue's capacity back, traffic to
-blue, scheduled jobs back on blue (once green's running Job ended).
+fails the run before anything changes), records the flags, announces `rollback_started` to the
+wave's notifiers with the reason, and returns the plan (the chosen services' refs). The next three
+subclass the wave rollback's own steps and take their refs from that plan: blue's capacity back,
+traffic to blue (announces `rollback_finished`), scheduled jobs back on blue (once green's running
+Job ended).
 """
 
 from __future__ import annotations
@@ -178,21 +187,24 @@ class EmergencyTraffic(_FromPlan, RollbackTraffic):
 
     def execute(self, context: Any) -> dict[str, Any]:
         plan = self.plan(context)
-        self.routers, self.notifications = plan["routers"], []
-        if not self.routers:
+        self.routers, self.notifications = plan["routers"], []  # announced below, naming the services
+        result, late = {"dry_run": False, "services": {}}, []
+        if self.routers:
+            result = super().execute(context)
+            time.sleep(self.guard)
+            again = super().execute(context)
+            late = [s for s, r in again["services"].items() if r["changed"]]
+            for service in late:
+                self.log.warning("%s: green traffic came back after the rollback (%s); set to blue again",
+                                 service, again["services"][service]["before"])
+        else:
             self.log.info("wave %s: no exposed service chosen, no traffic to move", self.wave_id)
-            return {"dry_run": False, "services": {}}
-        result = super().execute(context)
-        time.sleep(self.guard)
-        again = super().execute(context)
-        late = [s for s, r in again["services"].items() if r["changed"]]
-        for service in late:
-            self.log.warning("%s: green traffic came back after the rollback (%s); set to blue again",
-                             service, again["services"][service]["before"])
+        moved = "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in result["services"].items())
         notify(plan["notifications"], "rollback_finished",
-               f"wave {self.wave_id}: traffic of {', '.join(sorted(self.routers))} back on blue (emergency)",
-               "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in result["services"].items())
-               + ("\nscheduled jobs go back to blue next" if plan["jobs"] else ""))
+               f"wave {self.wave_id}: traffic of {', '.join(sorted(self.routers)) or 'no exposed service'} "
+               "back on blue (emergency)",
+               moved + ("\nscheduled jobs go back to blue next, once green's running Job ended"
+                        if plan["jobs"] else ""))
         return {**result, "moved_again": late}
 
 

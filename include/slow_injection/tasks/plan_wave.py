@@ -84,6 +84,9 @@ class PlanWave(BaseBranchOperator):
             verify=wave_state.completed(self.wave_id) is not None,
         )
         problems = check_dependencies(scope, {n: s.get("depends_on", []) for n, s in self.services.items()})
+        if not problems and not params.get("dry_run") and not scope.verify:
+            problems = wave_state.acquire_leases(self.wave_id, context["run_id"],
+                                                 {n: self.services[n]["workload"] for n in scope.services})
         if problems:
             return self._refuse(context, problems)
         ti = context["ti"]

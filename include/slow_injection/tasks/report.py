@@ -139,11 +139,13 @@ class EvaluationReport(BaseOperator):
     ui_color = "#eeeeee"
 
     def __init__(self, *, wave_id: str, action_ids: list[str], gate_ids: list[str], decision_ids: list[str],
-                 outcome_ids: dict[str, str], report_plots: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 outcome_ids: dict[str, str], report_plots: dict[str, Any] | None = None,
+                 workloads: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wave_id, self.action_ids, self.gate_ids = wave_id, action_ids, gate_ids
         self.decision_ids, self.outcome_ids = decision_ids, outcome_ids
         self.report_plots = report_plots
+        self.workloads = workloads or []  # whose leases this run releases, whatever its outcome
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
@@ -152,6 +154,12 @@ class EvaluationReport(BaseOperator):
 
         ti = context["ti"]
         decisions = [d for t in self.decision_ids if (d := ti.xcom_pull(task_ids=t, key="decision"))]
+        from include.slow_injection.tasks import wave_state
+
+        try:
+            wave_state.release_leases(context["run_id"], self.workloads)
+        except Exception:  # noqa: BLE001 - the report is still written; the lease names its run
+            self.log.exception("could not release this run's leases on its services")
         ended = ti.xcom_pull(task_ids=self.outcome_ids["completed"])
         completed = ended is not None
         plan = ti.xcom_pull(task_ids=PLAN_TASK, key="plan_outcome")
