@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 GROUP = "slow-injection"
+# Tasks that learn their wave at run time (emergency rollback) publish service events through it.
+SERVICES_ALIAS = AssetAlias(name="slow-injection-services", group=GROUP)
 
 
 def service_asset(wave_id: str, service: str) -> Asset:

@@ -16,7 +16,7 @@ from include.slow_injection.lab.lab import Lab, Ports
 from include.slow_injection.ports import Weights
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_WAVES = ("e2e-web", "e2e-hold", "e2e-uat", "e2e-uat-timeout")
+E2E_WAVES = ("e2e-web", "e2e-hold", "e2e-uat", "e2e-uat-timeout", "e2e-emergency")
 UAT_TIMEOUT = "8s"
 
 
@@ -40,6 +40,15 @@ def e2e_wave(wave_id: str, on_no_data: str = "fail") -> dict:
     return wave
 
 
+def emergency_wave(wave_id: str) -> dict:
+    """The lab's web service alone, straight to a long 25 % step: an emergency lands mid-wave."""
+    wave = e2e_wave(wave_id)
+    svc = next(s for s in wave["services"] if s["name"] == "web")
+    svc["traffic_steps"] = [{"weight": 25, "bake": "20s"}, {"weight": 100, "bake": "8s"}]
+    wave["services"], wave["validation"] = [svc], {}
+    return wave
+
+
 def uat_wave(wave_id: str, timeout: str) -> dict:
     """A simulated wave (world = its id) whose validation asks a human; everything else is instant."""
     from tests.waves import small_wave
@@ -58,6 +67,7 @@ class LabStack:
         waves.mkdir(parents=True)
         (waves / "e2e-web.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-web"), sort_keys=False))
         (waves / "e2e-hold.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-hold", "hold"), sort_keys=False))
+        (waves / "e2e-emergency.yaml").write_text(yaml.safe_dump(emergency_wave("e2e-emergency"), sort_keys=False))
         for wave_id, timeout in (("e2e-uat", "10m"), ("e2e-uat-timeout", UAT_TIMEOUT)):
             (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(uat_wave(wave_id, timeout), sort_keys=False))
         self.airflow = AirflowStack(root / "airflow", waves, extra_env=self.lab.airflow_env())

@@ -11,7 +11,7 @@ import pytest
 from include.slow_injection.ports import Weights
 
 pytestmark = pytest.mark.e2e
-WAVE_DAG, EMERGENCY_DAG = "wave_e2e-web", "emergency_rollback"
+WAVE_DAG, EMERGENCY_DAG = "wave_e2e-emergency", "emergency_rollback"
 
 
 def test_an_emergency_rollback_mid_wave_returns_web_to_blue_and_the_wave_never_moves_it_again(  # noqa: ANN001
@@ -26,7 +26,7 @@ def test_an_emergency_rollback_mid_wave_returns_web_to_blue_and_the_wave_never_m
             seen.append(w)
         return w
 
-    deadline = time.time() + 300
+    deadline = time.time() + 420  # the wave's preparation, job handover and validation come first
     while poll().green < 25:
         assert lab.airflow.run_state(WAVE_DAG, wave_run) not in ("success", "failed"), (
             f"the wave run ended before green reached 25 %: {seen}")
@@ -35,7 +35,7 @@ def test_an_emergency_rollback_mid_wave_returns_web_to_blue_and_the_wave_never_m
     reached = seen[-1]
 
     started = time.time()
-    emergency_run = lab.airflow.trigger(EMERGENCY_DAG, conf={"wave": "e2e-web", "services": ["web"], "reason": "test"})
+    emergency_run = lab.airflow.trigger(EMERGENCY_DAG, conf={"wave": "e2e-emergency", "services": ["web"], "reason": "test"})
     while poll() != Weights(100, 0):
         assert time.time() - started < 60, f"traffic not back on blue 60 s after the trigger: {seen}"
         time.sleep(0.1)
@@ -55,5 +55,6 @@ def test_an_emergency_rollback_mid_wave_returns_web_to_blue_and_the_wave_never_m
     assert tis["rollback.traffic_to_blue"]["state"] == "success"
     steps = {t: ti["state"] for t, ti in tis.items() if t.endswith(".set_traffic")}
     print(f"wave run {wave_run}: {state}; traffic steps {steps}; weights seen {[w.green for w in seen]}")
-    assert steps.get("gradual_transition.web.step4_100pct.set_traffic") in (None, "skipped", "upstream_failed")
+    # never reached, or refused by the stop (then the wave's own rollback ran)
+    assert steps.get("gradual_transition.web.step2_100pct.set_traffic") in (None, "skipped", "upstream_failed", "failed")
     assert to_blue < 30, f"{to_blue:.1f} s to 100 % blue"

@@ -20,6 +20,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.slow_injection.assets import SERVICES_ALIAS
 from include.slow_injection.builders.render import notifications, platform_ref
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.emergency import (
@@ -128,7 +129,7 @@ def build_dag(waves: list[Wave]) -> DAG:
     ) as dag:
         stop = StopWave(task_id=PLAN_TASK)
         restore = EmergencyRestore(task_id="restore_blue_workloads")
-        traffic = EmergencyTraffic(task_id="traffic_to_blue")
-        jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5))
+        traffic = EmergencyTraffic(task_id="traffic_to_blue", outlets=[SERVICES_ALIAS])
+        jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5), outlets=[SERVICES_ALIAS])
         stop >> restore >> traffic >> jobs
     return dag

@@ -139,6 +139,9 @@ class StopWave(BaseOperator):
                           "run_id": run.run_id, "by": run.triggering_user_name},
                          description=f"emergency stop: wave runs of {wave.id} started before {at} may not move "
                                      f"{service}'s traffic", serialize_json=True)
+        from include.slow_injection.tasks import wave_state
+
+        wave_state.clear(wave.id)  # no longer completed: its next run migrates (or verifies) afresh
         self.log.warning("wave %s: EMERGENCY STOP recorded at %s for %s (reason: %s)", wave.id, at,
                          ", ".join(plan["services"]), reason)
         notify(plan["notifications"], "rollback_started",

@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import registry
-from include.slow_injection.assets import env_of, service_asset
+from include.slow_injection.assets import SERVICES_ALIAS, env_of, service_asset
 from include.slow_injection.ports import Change, Weights
 from include.slow_injection.tasks.scope import forward_check, refuse_drift, run_scope, verifying
 
@@ -59,11 +59,12 @@ class WaveStep(BaseOperator):
     def publish(self, context: Any, service: str, green_weight: int | None, job_side: str | None = None) -> None:
         """Where a service runs now, as an event of its Asset (the board and later waves read it)."""
         asset = service_asset(self.wave_id, service)
-        if not any(getattr(o, "uri", None) == asset.uri for o in self.outlets):
-            return
-        context["outlet_events"][asset].extra = {
-            "wave": self.wave_id, "service": service, "env": env_of(green_weight, job_side), "weight": green_weight,
-            "run_id": context["run_id"], "task_id": self.task_id, "at": time.time()}
+        extra = {"wave": self.wave_id, "service": service, "env": env_of(green_weight, job_side),
+                 "weight": green_weight, "run_id": context["run_id"], "task_id": self.task_id, "at": time.time()}
+        if any(getattr(o, "uri", None) == asset.uri for o in self.outlets):
+            context["outlet_events"][asset].extra = extra
+        elif SERVICES_ALIAS in self.outlets:
+            context["outlet_events"][SERVICES_ALIAS].add(asset, extra=extra)
 
     def report_changes(self, changes: list[Change], dry_run: bool) -> list[dict[str, Any]]:
         prefix = "[dry-run] " if dry_run else ""
@@ -157,6 +158,10 @@ class PlatformStep(WaveStep):
         held = self.out_of_scope(context)
         if held:
             return {"service": self.service, "action": self.action, "scope": held}
+        if self.action in ("activate_green", "retire_blue"):
+            from include.slow_injection.tasks.emergency import refuse_if_stopped  # lazy: it imports this module
+
+            refuse_if_stopped(self.wave_id, self.service, context)  # an emergency rollback stopped this service
         dry_run = self.previewing(context)
         driver = build_platform(self.platform, service=self.service)
         if self.action == "deploy_green":
