@@ -88,13 +88,13 @@ def login(page: Any, username: str, password: str) -> None:
     expect(page).not_to_have_url(re.compile(r"/auth/login"))
 
 
-def fit_viewport(page: Any, locator: Any, margin: int = 80) -> None:
-    """Make the viewport tall enough for the whole of LOCATOR (a dialog taller than the window is
-    otherwise cut at the window's edge in its screenshot)."""
-    height = int(locator.evaluate("e => e.scrollHeight"))
+def fit_viewport(page: Any, locator: Any, margin: int = 80, most: int = 2400) -> None:
+    """Make the viewport tall enough (up to MOST pixels) for the whole of LOCATOR: a dialog or an
+    iframe's page taller than the window is otherwise cut at the window's edge in a screenshot."""
+    height = int(locator.evaluate("e => e.scrollHeight")) + margin
     size = page.viewport_size or VIEWPORT
-    if height + margin > size["height"]:
-        page.set_viewport_size({"width": size["width"], "height": height + margin})
+    if height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(height, most)})
 
 
 class Screenshots:

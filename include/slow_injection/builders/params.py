@@ -38,8 +38,8 @@ def run_params(wave: Wave) -> dict[str, Param]:
             examples=list(SKIPPABLE_PHASES),
             description="Their gates do not run in this run (their actions still do). Requires a reason.",
         ),
-        "skip_reason": Param(
-            "", type="string", title="Why skip", maxLength=500,
+        "skip_reason": Param(  # null, not "": the UI form treats an empty non-null field as missing
+            None, type=["null", "string"], title="Why skip", maxLength=500,
             description=f"Mandatory with skipped phases (at least {MIN_SKIP_REASON} characters); "
                         "it goes into the notifications and the report.",
         ),
