@@ -16,7 +16,7 @@ from include.slow_injection.lab.lab import Lab, Ports
 from include.slow_injection.ports import Weights
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_WAVES = ("e2e-web", "e2e-hold", "e2e-uat", "e2e-uat-timeout", "e2e-emergency")
+E2E_WAVES = ("e2e-web", "e2e-hold", "e2e-uat", "e2e-uat-timeout", "e2e-emergency", "e2e-fast", "e2e-clear")
 UAT_TIMEOUT = "8s"
 
 
@@ -49,6 +49,15 @@ def emergency_wave(wave_id: str) -> dict:
     return wave
 
 
+def fast_wave(wave_id: str, automatic_rollback: bool = True) -> dict:
+    """The lab's web service alone, no validation phase, steps 5 → 100 %: for the operating verbs
+    (pause, clear), which need a step in progress, not the whole lab wave."""
+    wave = emergency_wave(wave_id)
+    wave["services"][0]["traffic_steps"] = [{"weight": 5, "bake": "8s"}, {"weight": 100, "bake": "4s"}]
+    wave["rollback"]["automatic"] = automatic_rollback
+    return wave
+
+
 def uat_wave(wave_id: str, timeout: str) -> dict:
     """A simulated wave (world = its id) whose validation asks a human; everything else is instant."""
     from tests.waves import small_wave
@@ -68,6 +77,8 @@ class LabStack:
         (waves / "e2e-web.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-web"), sort_keys=False))
         (waves / "e2e-hold.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-hold", "hold"), sort_keys=False))
         (waves / "e2e-emergency.yaml").write_text(yaml.safe_dump(emergency_wave("e2e-emergency"), sort_keys=False))
+        (waves / "e2e-fast.yaml").write_text(yaml.safe_dump(fast_wave("e2e-fast"), sort_keys=False))
+        (waves / "e2e-clear.yaml").write_text(yaml.safe_dump(fast_wave("e2e-clear", False), sort_keys=False))
         for wave_id, timeout in (("e2e-uat", "10m"), ("e2e-uat-timeout", UAT_TIMEOUT)):
             (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(uat_wave(wave_id, timeout), sort_keys=False))
         self.airflow = AirflowStack(root / "airflow", waves, extra_env=self.lab.airflow_env())
