@@ -127,7 +127,8 @@ def verdicts(session: Session, runs: list[Any]) -> dict[str, list[dict[str, Any]
             "task_id": task_id,
             "gate": value.get("gate") or task_id.rsplit(".", 1)[-1],
             "kind": value.get("kind"),
-            "status": str(value.get("status", "unknown")),
+            # a dry-run's single reading is shown, never judged (the run's decisions pass it)
+            "status": "dry-run" if value.get("dry_run") else str(value.get("status", "unknown")),
             "reason": value.get("reason") or "",
             "service": value.get("service"),
             "at": _iso(row.timestamp),
