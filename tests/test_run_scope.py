@@ -31,7 +31,7 @@ def test_a_valid_form_has_no_problems() -> None:
 def test_every_form_problem_is_named_by_its_field() -> None:
     problems = check_form({"dry_run": "yes", "services": ["api", "web"], "max_weight": 0,
                            "skip_phases": ["validation", "rollback"], "skip_reason": "short",
-                           "approval_timeout": "10s"}, SERVICES)
+                           "approval_timeout": "500ms"}, SERVICES)
     text = "\n".join(problems)
     assert len(problems) == 6, text
     for field in ("dry_run", "services: unknown 'api'", "max_weight", "skip_phases: 'rollback'", "skip_reason",

@@ -109,8 +109,8 @@ def check_form(params: dict[str, Any], services: dict[str, dict[str, Any]]) -> l
     timeout = params.get("approval_timeout")
     if timeout not in (None, ""):
         try:
-            if parse_duration(timeout) < 60:
-                problems.append(f"approval_timeout: must be at least 1m, got {timeout!r}")
+            if parse_duration(timeout) < 1:
+                problems.append(f"approval_timeout: must be at least 1s, got {timeout!r}")
         except ValueError as err:
             problems.append(f"approval_timeout: {err}")
     if not isinstance(params.get("dry_run", False), bool):
