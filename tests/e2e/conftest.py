@@ -53,7 +53,8 @@ def fast_wave(wave_id: str, automatic_rollback: bool = True) -> dict:
     """The lab's web service alone, no validation phase, steps 5 → 100 %: for the operating verbs
     (pause, clear), which need a step in progress, not the whole lab wave."""
     wave = emergency_wave(wave_id)
-    wave["services"][0]["traffic_steps"] = [{"weight": 5, "bake": "8s"}, {"weight": 100, "bake": "4s"}]
+    # 5 % bakes 20 s: a pause lands while its gates measure, even on a slow machine
+    wave["services"][0]["traffic_steps"] = [{"weight": 5, "bake": "20s"}, {"weight": 100, "bake": "4s"}]
     wave["rollback"]["automatic"] = automatic_rollback
     return wave
 
@@ -103,6 +104,7 @@ class LabStack:
         self.lab.clear_faults()
         self.lab.data.reset()
         self.router.set_weights(Weights(blue=100, green=0))
+        self.airflow.end_unfinished_runs([f"wave_{w}" for w in E2E_WAVES] + ["emergency_rollback"])
         self.lab.reset_platform()
         self.airflow.forget_wave_states()
 

@@ -123,6 +123,19 @@ class AirflowStack:
     def get(self, path: str, auth: bool = True) -> Any:
         return self._request("GET", path, auth=auth)
 
+    def end_unfinished_runs(self, dag_ids: list[str]) -> None:
+        """Mark every queued or running run failed (a test that failed half-way leaves none behind)."""
+        for dag_id in dag_ids:
+            try:
+                reply = self.get(f"/api/v2/dags/{dag_id}/dagRuns?state=running&state=queued&limit=100")
+            except urllib.error.HTTPError as err:
+                if err.code == 404:  # not parsed (yet): no run either
+                    continue
+                raise
+            for run in reply.get("dag_runs", []):
+                self._request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}",
+                              {"state": "failed"})
+
     def forget_wave_states(self) -> None:
         """Drop every wave's completed mark (a lab reset puts the world back on blue)."""
         listed = self.get("/api/v2/variables?limit=1000")
