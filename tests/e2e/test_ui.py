@@ -168,9 +168,10 @@ def reported_run(lab_stack) -> tuple[str, str]:  # noqa: ANN001
     """The lab wave's latest successful run (real traffic and metrics: the e2e wave tests ran before),
     else the dry run the trigger-form test started, else one started here through REST."""
     airflow = lab_stack.airflow
-    runs = airflow.get(f"/api/v2/dags/{DAG}/dagRuns?state=success&order_by=-start_date&limit=1")["dag_runs"]
-    if runs:
-        return DAG, runs[0]["dag_run_id"]
+    runs = airflow.get(f"/api/v2/dags/{DAG}/dagRuns?state=success&order_by=-start_date&limit=20")["dag_runs"]
+    moved = [r for r in runs if not (r.get("conf") or {}).get("dry_run")]  # a run whose traffic really moved
+    if moved or runs:
+        return DAG, (moved or runs)[0]["dag_run_id"]
     run_id = RUNS.get("dry_run") or airflow.trigger(TRIGGER_DAG, {"dry_run": True})
     state = airflow.wait_for_run(TRIGGER_DAG, run_id, timeout=RUN_TIMEOUT)
     assert state == "success", f"the dry run {run_id} ended {state}"
