@@ -53,8 +53,9 @@ def fast_wave(wave_id: str, automatic_rollback: bool = True) -> dict:
     """The lab's web service alone, no validation phase, steps 5 → 100 %: for the operating verbs
     (pause, clear), which need a step in progress, not the whole lab wave."""
     wave = emergency_wave(wave_id)
-    # 5 % bakes 20 s: a pause lands while its gates measure, even on a slow machine
-    wave["services"][0]["traffic_steps"] = [{"weight": 5, "bake": "20s"}, {"weight": 100, "bake": "4s"}]
+    # 5 % bakes 12 s: long enough for a pause to land while its gates measure, short enough that they
+    # measure inside their task (< 20 s inline) instead of deferring (a deferred gate would wait for unpause)
+    wave["services"][0]["traffic_steps"] = [{"weight": 5, "bake": "12s"}, {"weight": 100, "bake": "4s"}]
     wave["rollback"]["automatic"] = automatic_rollback
     return wave
 

@@ -20,7 +20,7 @@ from include.slow_injection.ports import Weights
 from tests.e2e.test_lab_waves import problems
 
 pytestmark = pytest.mark.e2e
-OBSERVE = 20.0  # seconds paused at least (the step's gates bake 20 s: tests/e2e/conftest.py fast_wave)
+OBSERVE = 20.0  # seconds paused at least (the step's gates bake 12 s: tests/e2e/conftest.py fast_wave)
 SETTLED = 10.0  # seconds paused after the step's gates ended (the decision would start ~1-2 s after them)
 GRACE = 3.0
 STEP1_GATES = {"gradual_transition.web.step1_5pct.gate_error-ratio", "gradual_transition.web.step1_5pct.gate_p95-latency"}
