@@ -41,19 +41,6 @@ def plot_config(wave: Any) -> dict[str, Any]:
     return {"origin": None, "source": None, "step": None, "plots": [], "note": NO_PLOTS}
 
 
-def load_plot_config(wave_id: str) -> dict[str, Any]:
-    """The plots of wave `wave_id` read from the waves folder now (when the task was not given them)."""
-    from include.slow_injection.spec import load_waves
-
-    try:
-        for wave in load_waves().waves:
-            if wave.id == wave_id:
-                return plot_config(wave)
-    except Exception as err:  # noqa: BLE001 - a report without metric plots, never a failed report
-        return {"plots": [], "note": f"no metric plots: could not read the wave's spec ({type(err).__name__}: {err})"}
-    return {"plots": [], "note": f"no metric plots: wave {wave_id!r} is not among the valid specs any more"}
-
-
 # --- traffic -----------------------------------------------------------------------------------------
 
 def green_share(text: Any) -> int | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from include.slow_injection.reporting.series import collect_series, load_plot_config
+from include.slow_injection.reporting.series import NO_PLOTS, collect_series
 from include.slow_injection.reporting.timeline import build_timeline, describe_action
 from include.slow_injection.tasks.flow import summarise_verdict
 from include.slow_injection.tasks.scope import PLAN_TASK
@@ -132,8 +132,8 @@ def run_start(context: Any, timeline: list[dict[str, Any]], now: float) -> float
 class EvaluationReport(BaseOperator):
     """Teardown of every run: writes report.json, report.md and report.html whatever the outcome.
 
-    `report_plots` is the wave's plot configuration (reporting.series.plot_config(wave)); when not
-    given, it is read from the wave's spec at run time. A metrics backend that fails makes a plot
+    `report_plots` is the wave's plot configuration (reporting.series.plot_config(wave), passed by the
+    factory); without it the report has no metric plots. A metrics backend that fails makes a plot
     say "no data (…)"; it never fails the report."""
 
     ui_color = "#eeeeee"
@@ -176,7 +176,8 @@ class EvaluationReport(BaseOperator):
         data["timeline"] = build_timeline(data["actions"], data["gates"])
         start = run_start(context, data["timeline"], now)
         data["started_at"], data["generated_at"] = start, now
-        plots = self.report_plots if self.report_plots is not None else load_plot_config(self.wave_id)
+        # the factory passes the wave's plots; nothing re-reads specs at report time
+        plots = self.report_plots if self.report_plots is not None else {"plots": [], "note": NO_PLOTS}
         try:
             data["series"] = collect_series(data["actions"], plots, start, now)
         except Exception as err:  # noqa: BLE001 - the report is written whatever the metrics do
