@@ -20,8 +20,8 @@ SETTLE = 1.0  # requests already in flight when the weights change
 
 
 def tolerance(weight: int, served: int) -> float:
-    """±5 percentage points, widened to a 99.9 % binomial bound where the sample is too small for it
-    (HAProxy picks servers by weighted random: no burst after a change, but sampling noise)."""
+    """±5 percentage points, widened to a 99.9 % binomial bound where the sample is small (HAProxy's
+    round-robin split is exact; the slack covers requests in flight and per-second bucketing)."""
     p = weight / 100
     return max(5.0, 330 * math.sqrt(p * (1 - p) / served))
 

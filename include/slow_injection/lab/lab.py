@@ -192,8 +192,8 @@ class Lab:
 
 
 def haproxy_cfg(stats_socket: str, bind: str, blue: str, green: str) -> str:
-    """The lab's HAProxy: one backend `web`, servers `blue` (weight 100) and `green` (0), weighted random
-    (round-robin catches up after a weight change with a burst to the canary: see README)."""
+    """The lab's HAProxy: one backend `web`, servers `blue` (weight 100) and `green` (0), weighted
+    round-robin (exact splits; weighted random is biased by its consistent-hash ring: see README)."""
     return f"""global
     stats socket {stats_socket} level admin
     maxconn 2000
@@ -206,7 +206,7 @@ frontend web
     bind {bind}
     default_backend web
 backend web
-    balance random(1)
+    balance roundrobin
     server blue {blue} weight 100
     server green {green} weight 0
 """
