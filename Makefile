@@ -32,8 +32,10 @@ $(SYNCED): requirements.txt pyproject.toml
 
 venv: $(SYNCED)
 
+# Two workers: the e2e tests (one lab + Airflow, mostly waiting on bakes) on one, the unit tests on the other.
+TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 demo: venv
 	$(PY) -m include.slow_injection.lab.demo demo
