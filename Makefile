@@ -32,10 +32,9 @@ $(SYNCED): requirements.txt pyproject.toml
 
 venv: $(SYNCED)
 
-# Two workers: the e2e tests (one lab + Airflow, mostly waiting on bakes) on one, the unit tests on the other.
-TEST_WORKERS ?= 2
+# The e2e and the unit tests side by side (tests/run_suite.sh); PYTEST_ARGS runs just those, in one process.
 test: venv
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
+	PY=$(PY) tests/run_suite.sh $(PYTEST_ARGS)
 
 demo: venv
 	$(PY) -m include.slow_injection.lab.demo demo

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make test`: the e2e tests (one lab + real Airflow, mostly waiting on bakes) and the unit tests run as two
+# pytest processes side by side on the 2 cores; the unit output streams, the e2e output follows when both end.
+# With arguments, one pytest process runs just them: tests/run_suite.sh tests/test_x.py -k gate
+set -uo pipefail
+PY=${PY:-.venv/bin/python}
+COMMON=(--durations=15)
+if [ "$#" -gt 0 ]; then
+    exec "$PY" -m pytest "${COMMON[@]}" "$@"
+fi
+log=$(mktemp -t slow-injection-e2e-log.XXXXXX)
+"$PY" -m pytest -m e2e "${COMMON[@]}" >"$log" 2>&1 &
+e2e_pid=$!
+trap 'kill "$e2e_pid" 2>/dev/null' INT TERM
+"$PY" -m pytest -m "not e2e" "${COMMON[@]}"
+unit=$?
+wait "$e2e_pid"
+e2e=$?
+echo
+echo "=============================== e2e tests (tests/e2e) ==============================="
+cat "$log"
+rm -f "$log"
+echo "unit tests: exit $unit; e2e tests: exit $e2e"
+[ "$unit" -eq 0 ] && [ "$e2e" -eq 0 ]
