@@ -20,7 +20,7 @@ help:
 	@echo "make test    the whole test suite"
 	@echo "make lock    recompile requirements.txt from requirements.in"
 	@echo "make schema  re-export include/schema/wave.schema.json"
-	@echo "make bench   benchmarks (figures go to bench/results/)"
+	@echo "make bench   benchmarks, each figure with its goal (results appended to bench/results/)"
 
 # The virtualenv follows the lock exactly; it is rebuilt only when the lock or the project changes.
 $(SYNCED): requirements.txt pyproject.toml
@@ -62,7 +62,9 @@ schema: venv
 	$(VENV)/bin/slow-injection schema
 
 bench: venv
-	$(PY) bench/parse_time.py
+	$(PY) bench/parse_time.py --specs 100 --services 20 --runs 3
+	$(PY) bench/orchestration_overhead.py --services 5,20 --runs 3
+	$(PY) bench/waiting_cost.py --gates 20
 	$(PY) bench/rollback_latency.py --drills 5
 
 lock: venv

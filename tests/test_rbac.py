@@ -33,8 +33,10 @@ def test_every_request_of_a_wave_s_driver_calls_is_allowed_by_the_printed_rbac()
         core = client.CoreV1Api(api.api_client)
         core.create_namespaced_config_map("shop", {"metadata": {"name": "web-env"}, "data": {"k": "v"}})
         core.create_namespaced_service("shop", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+        core.create_namespaced_secret("shop", {"metadata": {"name": "web-secrets"}, "data": {"k": "dg=="}})
         api.patch("Deployment", "shop", "web", {"spec": {"template": {"spec": {"containers": [
-            {"name": "app", "image": "web:1", "envFrom": [{"configMapRef": {"name": "web-env"}}]}]}}}})
+            {"name": "app", "image": "web:1", "envFrom": [{"configMapRef": {"name": "web-env"}},
+                                                          {"secretRef": {"name": "web-secrets"}}]}]}}}})
         driver = KubernetesPlatform(api, api, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
         first = len(server.store.requests)
 
@@ -45,6 +47,7 @@ def test_every_request_of_a_wave_s_driver_calls_is_allowed_by_the_printed_rbac()
             driver.deploy_green(workload, apply=True)
             driver.deploy_green(workload, apply=True)  # converge: reads only
             driver.rollout(workload)
+            driver.config_drift(workload)
         driver.handover_moment(CRONJOB, 0)
         driver.activate(CRONJOB, "green", apply=True)
         driver.first_run(CRONJOB, "green", since)
@@ -54,12 +57,15 @@ def test_every_request_of_a_wave_s_driver_calls_is_allowed_by_the_printed_rbac()
         driver.activate(CRONJOB, "blue", apply=True)
         driver.retire_blue(web, apply=True)
         driver.restore_blue(web, apply=True)
+        driver.capacity(web)  # the report's right-sizing: green's pods
+        driver.capacity(CRONJOB)
         requests = server.store.requests[first:]
 
     rbac = manifests(["shop", "shop-fargate"])
     seen = {rbac_request(method, path) for method, path in requests}
     assert {("apps", "deployments", "patch", "shop"), ("", "configmaps", "create", "shop-fargate"),
-            ("batch", "cronjobs", "patch", "shop-fargate")} <= seen  # the scenario really wrote
+            ("batch", "cronjobs", "patch", "shop-fargate"), ("", "secrets", "get", "shop"),
+            ("", "services", "list", "shop-fargate")} <= seen  # the scenario really wrote (and compared)
     denied = sorted(str(r) for r in seen if not allows(rbac, *r))
     assert denied == []
 
@@ -69,5 +75,6 @@ def test_a_role_is_scoped_to_its_namespace_and_cluster_reads_to_the_cluster_role
     assert allows(rbac, "apps", "deployments", "patch", "shop")
     assert not allows(rbac, "apps", "deployments", "patch", "kube-system")
     assert not allows(rbac, "apps", "deployments", "delete", "shop")
-    assert not allows(rbac, "", "secrets", "get", "shop")
+    assert allows(rbac, "", "secrets", "get", "shop")  # the drift gate reads a Secret by name, hashes it
+    assert not any(allows(rbac, "", "secrets", verb, "shop") for verb in ("list", "watch", "create", "patch"))
     assert allows(rbac, "storage.k8s.io", "storageclasses", "list", None)

@@ -280,7 +280,10 @@ def test_a_wave_run_writes_report_html_with_its_plots(tmp_path: Path, world, rep
     from tests.test_wave_runs import run_wave
 
     state = healthy_world()
-    state["metrics"].update({'latency_seconds{env="blue"}': 0.2, 'latency_seconds{env="green"}': 0.1})
+    state["metrics"].update({'latency_seconds{env="blue"}': 0.2, 'latency_seconds{env="green"}': 0.1,
+                             'cpu{service="web"}': 0.3})
+    state["capacity"] = {"Deployment/shop/web": [{"name": "web-0", "capacity_provisioned": "2vCPU 9GB",
+                                                  "containers": [{"name": "app", "requests": {"cpu": "1", "memory": "8Gi"}}]}]}
     world.reset(state)
     wave = small_wave(world.path.stem)
     wave["services"] = [s for s in wave["services"] if s["name"] == "web"]
@@ -288,7 +291,8 @@ def test_a_wave_run_writes_report_html_with_its_plots(tmp_path: Path, world, rep
     wave["release_monitoring"] = {}
     wave["report"] = {"source": sim(world.path.stem), "step": 0.2,
                       "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"},
-                                {"name": "errors", "title": "Errors", "query": 'errors{env="${env}"}'}]}
+                                {"name": "errors", "title": "Errors", "query": 'errors{env="${env}"}'}],
+                      "usage": {"cpu": 'cpu{service="${service}"}'}}
     run_state, tis = run_wave(tmp_path, world, wave)
     assert run_state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
     folder = reports_dir / "wave_small" / run_wave.last_run_id.replace(":", "_")
@@ -304,3 +308,6 @@ def test_a_wave_run_writes_report_html_with_its_plots(tmp_path: Path, world, rep
     assert 'data-line="blue"' in plots[1] and 'data-line="green"' in plots[1]
     assert "no data (the source returned no samples)" in plots[2]
     assert "report.html" in (folder / "report.md").read_text()
+    [web] = data["right_sizing"]["services"]  # green's pods and usage over the run (tests/test_right_sizing.py)
+    assert web["usage"]["cpu_p95"] == 0.3 and web["groups"][0]["billed"] == "2vCPU 9GB"
+    assert "<h2>Right-sizing</h2>" in page and "## Right-sizing" in (folder / "report.md").read_text()

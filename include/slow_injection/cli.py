@@ -1,5 +1,5 @@
 """`slow-injection`: validate wave specs, show a wave's plan, print the permissions it needs, export
-the spec's JSON Schema."""
+the spec's JSON Schema, draft wave specs from blue's cluster."""
 
 from __future__ import annotations
 
@@ -105,6 +105,42 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    from include.slow_injection.discover.inventory import DiscoverError
+    from include.slow_injection.discover.run import discover
+    from include.slow_injection.spec.loader import display_path
+
+    if args.max_per_wave < 1:
+        print("--max-per-wave: must be at least 1", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        drafts, outcome = discover(connection=args.connection, kubeconfig=args.kubeconfig, context=args.context,
+                                   namespaces=args.namespace, out_dir=Path(args.out), owner=args.owner,
+                                   max_per_wave=args.max_per_wave)
+    except DiscoverError as err:
+        print(f"slow-injection discover: {err}", file=sys.stderr)
+        return err.exit_code
+    for wave in drafts.waves:
+        print(f"wave {wave.number}: {wave.file_name}: "
+              + ", ".join(f"{s.spec_name} ({s.classified})" for s in wave.services))
+    for item in drafts.not_migrated:
+        print(f"not migrated: {item.kind} {item.namespace}/{item.name} — {item.reason}")
+    for plural in drafts.unserved:
+        print(f"note: the cluster does not serve {plural}; none were read"
+              + (" (a Deployment behind an Ingress is drafted as internal)" if plural == "ingresses" else ""))
+    for label, paths in (("wrote", outcome.written), ("unchanged", outcome.unchanged),
+                         ("removed stale draft", outcome.removed_stale)):
+        for path in paths:
+            print(f"{label}: {display_path(path)}")
+    for path in outcome.kept_edited:
+        print(f"left alone: {display_path(path)} was edited since discover wrote it (its digest no longer matches)")
+    if not drafts.waves:
+        print("nothing to migrate: no Deployment or CronJob found in the namespaces read")
+    else:
+        print("review every TODO(review), then: slow-injection validate FILE && slow-injection plan FILE")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slow-injection", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -121,6 +157,17 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="write include/schema/wave.schema.json (or --check it)")
     s.add_argument("--check", action="store_true")
     s.set_defaults(run=cmd_schema)
+    d = sub.add_parser("discover", help="read blue's cluster and write draft wave specs for review")
+    d.add_argument("--connection", metavar="CONN_ID", help="Airflow connection to blue (as the platform driver)")
+    d.add_argument("--kubeconfig", metavar="FILE", help="a kubeconfig file instead of (or with) the connection")
+    d.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current context)")
+    d.add_argument("--namespace", action="append", metavar="NS", help="namespace to read (repeatable; "
+                   "default: every non-system namespace)")
+    d.add_argument("--out", metavar="DIR", default=str(Path(__file__).resolve().parents[1] / "waves"),
+                   help="where the drafts go (default: include/waves)")
+    d.add_argument("--owner", help="owner of the drafted waves")
+    d.add_argument("--max-per-wave", type=int, default=5, metavar="N", help="services per wave at most (default 5)")
+    d.set_defaults(run=cmd_discover)
     return p
 
 

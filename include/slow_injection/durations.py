@@ -7,6 +7,8 @@ import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Longer than any wave step; beyond it Airflow's timedeltas overflow and the DAG could not be built.
+MAX_SECONDS = 366 * 24 * 3600.0
 
 
 def parse_duration(value: object) -> float:
@@ -24,6 +26,8 @@ def parse_duration(value: object) -> float:
         raise ValueError("must be a duration like 30s, 5m or 1h")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError("must be a duration ≥ 0 like 30s, 5m or 1h")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"must be at most {MAX_SECONDS // 3600:.0f}h (366 days)")
     return seconds
 
 

@@ -156,6 +156,16 @@ class Platform(Protocol):
         """The workload's pods in `env`: failed past `max_restarts` restarts since `since`, ready once
         `window` s passed without; no pods is never ready."""
         ...
+    def config_drift(self, workload: dict[str, Any]) -> Readiness:
+        """Blue's and green's live configuration compared (images, env and the ConfigMaps/Secrets it
+        refers to, resources, probes, Service ports) minus the copy's transforms and the spec's
+        `workload.drift`: ready = no other difference; failed lists each with both values (Secret
+        values only as sha256); waiting while green's copy does not exist yet."""
+        ...
+    def capacity(self, workload: dict[str, Any]) -> list[dict[str, Any]]:
+        """Green's pods of the workload as right-sizing facts (kubernetes/right_sizing.pod_facts: name,
+        containers' requests and limits, Fargate's CapacityProvisioned annotation). Read-only."""
+        ...
 
 
 @runtime_checkable

@@ -57,7 +57,7 @@ PORT_METHODS: dict[str, tuple[str, ...]] = {
     "metric_source": ("describe", "query"),
     "health_check": ("describe", "probe"),
     "platform": ("describe", "preflight", "deploy_green", "activate", "restore_blue", "retire_blue", "rollout",
-                 "handover_moment", "first_run", "watch_jobs", "watch_pods"),
+                 "handover_moment", "first_run", "watch_jobs", "watch_pods", "capacity", "config_drift"),
     "notifier": ("describe", "notify"),
     "data_sync": ("describe", "check"),
 }

@@ -11,12 +11,13 @@ import pytest
 import yaml
 
 from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
-from include.slow_injection.lab.airflow_stack import AirflowStack
+from include.slow_injection.lab.airflow_stack import COMPONENTS, AirflowStack
 from include.slow_injection.lab.lab import Lab, Ports
 from include.slow_injection.ports import Weights
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_WAVES = ("e2e-web", "e2e-hold", "e2e-uat", "e2e-uat-timeout", "e2e-emergency", "e2e-fast", "e2e-clear")
+E2E_WAVES = ("e2e-web", "e2e-hold", "e2e-uat", "e2e-uat-timeout", "e2e-emergency", "e2e-fast", "e2e-clear",
+             "e2e-drill")
 UAT_TIMEOUT = "8s"
 
 
@@ -60,6 +61,14 @@ def fast_wave(wave_id: str, automatic_rollback: bool = True) -> dict:
     return wave
 
 
+def deferring_wave(wave_id: str) -> dict:
+    """fast_wave whose 5 % step bakes 40 s: its gates measure 20 s in their task, then defer to the
+    triggerer (plugins/slow_injection_gates/sensors.py INLINE_SECONDS), for drills that kill components."""
+    wave = fast_wave(wave_id)
+    wave["services"][0]["traffic_steps"][0]["bake"] = "40s"
+    return wave
+
+
 def uat_wave(wave_id: str, timeout: str) -> dict:
     """A simulated wave (world = its id) whose validation asks a human; everything else is instant."""
     from tests.waves import small_wave
@@ -81,6 +90,7 @@ class LabStack:
         (waves / "e2e-emergency.yaml").write_text(yaml.safe_dump(emergency_wave("e2e-emergency"), sort_keys=False))
         (waves / "e2e-fast.yaml").write_text(yaml.safe_dump(fast_wave("e2e-fast"), sort_keys=False))
         (waves / "e2e-clear.yaml").write_text(yaml.safe_dump(fast_wave("e2e-clear", False), sort_keys=False))
+        (waves / "e2e-drill.yaml").write_text(yaml.safe_dump(deferring_wave("e2e-drill"), sort_keys=False))
         for wave_id, timeout in (("e2e-uat", "10m"), ("e2e-uat-timeout", UAT_TIMEOUT)):
             (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(uat_wave(wave_id, timeout), sort_keys=False))
         self.airflow = AirflowStack(root / "airflow", waves, extra_env=self.lab.airflow_env())
@@ -99,7 +109,12 @@ class LabStack:
         self.lab.stop()
 
     def reset(self) -> None:
-        """Blue takes all traffic, no faults, Prometheus up, blue's Deployment back at full size."""
+        """Blue takes all traffic, no faults, Prometheus up, blue's Deployment back at full size, every
+        Airflow component running (a drill that failed half-way may have left one killed)."""
+        running = self.airflow.book.read()
+        missing = [c for c in COMPONENTS if c not in running]
+        if missing:
+            self.airflow.restart(*missing)
         if "prometheus" not in self.lab.book.read():
             self.lab.start_prometheus()
         self.lab.clear_faults()

@@ -11,6 +11,7 @@ from include.slow_injection.assets import wave_asset
 from include.slow_injection.builders.params import run_params
 from include.slow_injection.builders.render import Wiring, notifications, platform_ref, render_phase
 from include.slow_injection.plan import plan_lines
+from include.slow_injection.reporting.right_sizing import right_sizing_config
 from include.slow_injection.reporting.series import plot_config
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.flow import EndWave, PublishCompletion
@@ -60,7 +61,6 @@ def build_dag(wave: Wave) -> DAG:
         max_active_runs=1,
         tags=sorted({"slow-injection", f"owner:{wave.owner}", *wave.tags}),
         default_args={"owner": wave.owner},
-        params=run_params(wave),
         render_template_as_native_obj=False,
     ) as dag:
         wiring = Wiring()
@@ -84,9 +84,13 @@ def build_dag(wave: Wave) -> DAG:
                 task_id="evaluation_report", wave_id=wave.id, action_ids=wiring.action_ids,
                 gate_ids=wiring.gate_ids, decision_ids=wiring.decision_ids,
                 outcome_ids={"completed": completed.task_id, "rolled_back": rolled_back.task_id,
-                             "held": held.task_id},
+                             "held": held.task_id, "rollback_traffic": f"{rollback.GROUP}.{rollback.TRAFFIC}"},
                 report_plots=plot_config(wave), workloads=[s.workload.model_dump() for s in wave.services],
+                right_sizing=right_sizing_config(wave),
             )
         [completed, rolled_back, held] >> report
         report.as_teardown(setups=setup)
+    # Set after the tasks: every task would otherwise deep-copy the DAG's params twice when built (half the
+    # parse time of a 20-service wave); at run time Airflow merges the DAG's params into each task's anyway.
+    dag.params = run_params(wave)
     return dag

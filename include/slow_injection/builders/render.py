@@ -90,6 +90,12 @@ def _gate_task(wave: Wave, stage_gate: Any, wiring: Wiring, stage: Stage, action
         # The approver sees every verdict so far (stress figures, parity score, gate values).
         return vg.UatApproval(task_id=stage_gate.task_id, approval=spec, wave_id=wave.id,
                               evidence_ids=list(wiring.gate_ids), **scoped)
+    if stage_gate.kind == "e2e_test":
+        from include.slow_injection.tasks.e2e_test import E2eTestPod
+
+        fargate_labels = wave.environments.green.platform.settings.get("add_labels") or {}  # green's profile picks it
+        return E2eTestPod(task_id=stage_gate.task_id, test=stage_gate.spec.model_dump(), pod_labels=fargate_labels,
+                          retries=wave.retries.count, retry_delay=timedelta(seconds=wave.retries.delay), **scoped)
     from slow_injection_gates.sensors import GateSensor
 
     return GateSensor(task_id=stage_gate.task_id, kind=stage_gate.kind, gate=stage_gate.spec.model_dump(),

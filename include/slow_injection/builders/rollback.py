@@ -12,6 +12,7 @@ from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.flow import EndWave, HandJobsBack, RollbackTraffic, RollbackWorkloads
 
 GROUP = "rollback"
+TRAFFIC = "traffic_to_blue"  # its XCom `left_by_hand` names what a failed rollback left (the report says it)
 
 
 def build(wave: Wave, wiring: Wiring) -> BaseOperator:
@@ -24,7 +25,7 @@ def build(wave: Wave, wiring: Wiring) -> BaseOperator:
         trigger_rule=TriggerRule.ONE_SUCCESS, **args,
     )
     traffic = RollbackTraffic(
-        task_id="traffic_to_blue",
+        task_id=TRAFFIC,
         routers={s.name: s.router.model_dump() for s in wave.services if s.router is not None}, **args,
     )
     ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=wiring.decision_ids,

@@ -15,7 +15,8 @@ def stages(wave: Wave) -> list[Stage]:
         copy = Action("deploy_green", "deploy_green", f"copy {w.kind} {w.namespace}/{w.name} to green (suspended)",
                       svc.name)
         moment = platform_gate(wave, svc, "handover_moment", h.wait_timeout, h.margin)
-        out.append(Stage(PHASE, (svc.name, "copy"), f"{svc.name}: copy", [copy], [moment]))
+        drift = platform_gate(wave, svc, "config_drift", svc.rollout_timeout, task_id="config_drift")
+        out.append(Stage(PHASE, (svc.name, "copy"), f"{svc.name}: copy", [copy], [moment, drift]))
         hand_over = Action("hand_over", "activate_green",
                            f"hand {svc.name}'s schedule over to green (blue suspended first)", svc.name)
         first_run = platform_gate(wave, svc, "first_run", h.first_run_timeout)

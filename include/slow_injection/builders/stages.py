@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from include.slow_injection.spec.models import (
     Approval,
     DataSync,
+    E2eTest,
     HealthCheck,
     MetricGate,
     Monitoring,
@@ -36,7 +37,7 @@ class WaitCheck(BaseModel):
 class PlatformCheck(WaitCheck):
     """A gate on the platform itself (rollout, handover moment, first run), made by the builders."""
 
-    check: str  # rollout | handover_moment | first_run | jobs | pods
+    check: str  # rollout | handover_moment | first_run | jobs | pods | config_drift
     margin: float = 0.0
     limits: dict = {}  # jobs: runs, min_success_rate, max_duration, max_pod_restarts; pods: window, max_restarts
     workload: dict
@@ -89,9 +90,9 @@ class Action:
 @dataclass(frozen=True)
 class Gate:
     task_id: str
-    kind: str  # metric | health | platform | router | data_sync | fargate_profile | stress | parity | approval
+    kind: str  # metric | health | platform | router | data_sync | fargate_profile | stress | parity | approval | e2e_test
     spec: (MetricGate | HealthCheck | PlatformCheck | RouterCheck | DataSyncCheck | FargateProfileCheck | StressTest
-           | Parity | Approval)
+           | Parity | Approval | E2eTest)
     service: str | None
     window: float
 
@@ -108,6 +109,8 @@ class Gate:
             what = {"rollout": "green's copy rolled out",
                     "handover_moment": f"no job running and the next run ≥ {format_duration(p.margin)} away",
                     "first_run": "green's first scheduled run succeeded",
+                    "config_drift": "green's live configuration equals blue's but for the copy's transforms "
+                                    "and the spec's declared drift",
                     "jobs": f"{p.limits.get('runs')} green run(s) within limits {_limits(p.limits)}",
                     "pods": f"no more than {p.limits.get('max_restarts')} pod restart(s) on {p.env} over "
                             f"{format_duration(p.limits.get('window', 0))}"}[p.check]
@@ -127,6 +130,11 @@ class Gate:
         if isinstance(self.spec, Approval):
             return (f"user acceptance: a human promotes, holds or rolls back in the UI "
                     f"(no answer in {format_duration(self.spec.timeout)} → {self.spec.on_timeout})")
+        if isinstance(self.spec, E2eTest):
+            t = self.spec
+            argv = " ".join([*t.command, *t.args]) or "(the image's entrypoint)"
+            return (f"e2e test {t.name}: pod {t.image} {argv} in {t.namespace} via {t.connection}; "
+                    f"exit 0 within {format_duration(t.timeout)} passes, else roll back")
         if isinstance(self.spec, FargateProfileCheck):
             return (f"wait: Fargate profile {self.spec.profile} on EKS cluster {self.spec.cluster} ACTIVE "
                     f"(within {format_duration(self.spec.timeout)})")

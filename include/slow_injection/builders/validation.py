@@ -28,8 +28,9 @@ def stages(wave: Wave) -> list[Stage]:
         attach = Action("attach_green", "attach_green", f"attach green to {svc.name}'s router at weight 0", svc.name)
         health = [g for g in service_gates(svc) if g.kind == "health"]  # metric gates need user traffic
         rollout = platform_gate(wave, svc, "rollout", svc.rollout_timeout)
+        drift = platform_gate(wave, svc, "config_drift", svc.rollout_timeout, task_id="config_drift")
         ready = router_gate(svc)  # before the first traffic step sends users to green
-        out.append(Stage(PHASE, (svc.name,), svc.name, [action, attach], [rollout, ready, *health]))
+        out.append(Stage(PHASE, (svc.name,), svc.name, [action, attach], [rollout, drift, ready, *health]))
     v = wave.validation
     gates = monitoring_gates(v) + [Gate(f"stress_{s.name}", "stress", s, None, s.duration) for s in v.stress]
     if v.data_sync is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import urllib.parse
 from typing import Any
 
 
@@ -13,10 +15,29 @@ def get_connection(conn_id: str) -> Any:
 
 
 def base_url(conn: Any, default_scheme: str = "http") -> str:
-    """`scheme://host:port/path` from a Connection's fields; a full URL in host is taken as is."""
+    """`scheme://host:port/path` from a Connection's fields; a full URL in host is taken as is, minus
+    any `user:password@` (see basic_auth): the URL ends up in logs, XComs and reports."""
     host = (conn.host or "").strip()
     if "://" in host:
-        return host.rstrip("/")
+        return _without_userinfo(host).rstrip("/")
     scheme = conn.schema or default_scheme
     port = f":{conn.port}" if conn.port else ""
     return f"{scheme}://{host}{port}"
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if "@" in parts.netloc else url
+
+
+def basic_auth(conn: Any) -> str | None:
+    """An `Authorization: Basic …` value from the Connection's login and password, else from a
+    `user:password@` in a full-URL host; None without a login."""
+    login, password = conn.login or "", conn.password or ""
+    host = (conn.host or "").strip()
+    if not login and "://" in host:
+        parts = urllib.parse.urlsplit(host)
+        login, password = urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or "")
+    if not login:
+        return None
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()

@@ -95,6 +95,12 @@ class HAProxyRouter:
         if reply:
             raise RuntimeAPIError(f"haproxy: set weight refused: {reply}")
 
+    def by_hand(self, weights: Weights) -> str:
+        """The runtime API command that sets `weights`: for an operator to run when a task could not."""
+        where = self.runtime.address if isinstance(self.runtime.address, str) else "%s:%s" % self.runtime.address
+        return (f"HAProxy backend {self.settings.backend}: `set weight {self._server('blue')} {weights.blue}; "
+                f"set weight {self._server('green')} {weights.green}` on the runtime API at {where}")
+
     def attach_green(self, apply: bool) -> list[Change]:
         return []  # green's server is in the backend already (weight 0); HAProxy checks it there
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.drivers.connections import base_url, get_connection
+from include.slow_injection.drivers.connections import base_url, basic_auth, get_connection
 from include.slow_injection.ports import Probe
 
 
@@ -24,8 +24,9 @@ class HttpHealthCheck:
         expect_status: list[int] = Field(default_factory=list, description="empty = any 2xx")
         timeout: float = Field(default=2.0, gt=0, le=60)
 
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, authorization: str | None = None) -> None:
         self.url, self.settings = url, settings
+        self._authorization = authorization  # the connection's login/password, never part of url
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> HttpHealthCheck:
@@ -33,7 +34,8 @@ class HttpHealthCheck:
             return cls(settings.url, settings)
         if not connection_id:
             raise ValueError("http health check needs `url`, or `connection` and `path`")
-        return cls(base_url(get_connection(connection_id)) + (settings.path or "/"), settings)
+        conn = get_connection(connection_id)
+        return cls(base_url(conn) + (settings.path or "/"), settings, basic_auth(conn))
 
     def describe(self) -> str:
         return f"http {self.url}"
@@ -43,7 +45,9 @@ class HttpHealthCheck:
 
     def probe(self) -> Probe:
         try:
-            with urllib.request.urlopen(self.url, timeout=self.settings.timeout) as response:  # noqa: S310
+            headers = {"Authorization": self._authorization} if self._authorization else {}
+            request = urllib.request.Request(self.url, headers=headers)
+            with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:  # noqa: S310
                 status = response.status
         except urllib.error.HTTPError as err:
             status = err.code

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
 from include.slow_injection.kubernetes.handover import carry_over_status, next_run, safe_moment
 from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
+from include.slow_injection.kubernetes.right_sizing import pod_facts
 from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
 from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
 from include.slow_injection.kubernetes.transforms import SCHEDULING_KEYS, is_subset, to_green
@@ -21,11 +22,13 @@ from include.slow_injection.ports import Change, JobStillActive, Readiness
 
 RETIRED_FROM = "slow-injection.io/retired-from-replicas"
 ACTIVE_SINCE = "slow-injection.io/active-since"  # when the handover unsuspended this side (UTC)
+CAPACITY_JOBS = 5  # a CronJob's right-sizing looks at the pods of its last few Jobs
 _API = {  # kind → (client class, snake-case name in its methods)
     "Deployment": ("AppsV1Api", "deployment"),
     "CronJob": ("BatchV1Api", "cron_job"),
     "ConfigMap": ("CoreV1Api", "config_map"),
     "Service": ("CoreV1Api", "service"),
+    "Secret": ("CoreV1Api", "secret"),  # read only, by the drift gate (which hashes the data at once)
 }
 _SERVER_FIELDS = ("clusterIP", "clusterIPs", "healthCheckNodePort")  # a Service copy gets its own
 
@@ -450,6 +453,68 @@ class KubernetesPlatform:
         if self.now().timestamp() - since >= window:
             return Readiness("ready", f"{len(pods)} pod(s) of {env} {kind} {namespace}/{name} stable for {window:g}s")
         return Readiness("waiting", f"{len(pods)} pod(s) stable so far")
+
+    def config_drift(self, workload: dict[str, Any]) -> Readiness:
+        """Blue's and green's live objects compared (kubernetes/drift.py); Secrets are read here and
+        only their hashes leave the comparison."""
+        from include.slow_injection.kubernetes.drift import Declared, Transforms, compare
+
+        kind, green_ns, name = self._where(workload, "green")
+        green = self.green.get(kind, green_ns, name)
+        if green is None:
+            return Readiness("waiting", f"green {kind} {green_ns}/{name} does not exist yet")
+        blue = self._blue(workload)
+        _, blue_ns, _ = self._where(workload, "blue")
+        blue_services = {s["metadata"]["name"]: s
+                         for s in self.blue.list("CoreV1Api", "list_namespaced_service", blue_ns)}
+        green_services = {s["metadata"]["name"]: s
+                          for s in self.green.list("CoreV1Api", "list_namespaced_service", green_ns)}
+        services = sorted(set(workload.get("copy_services") or []) | _selecting(blue_services, blue)
+                          | _selecting(green_services, green))
+        sides = [_drift_side(access, ns, obj, {n: found.get(n) for n in services})
+                 for access, ns, obj, found in ((self.blue, blue_ns, blue, blue_services),
+                                                (self.green, green_ns, green, green_services))]
+        transforms = Transforms(green_ns, self.settings.add_labels, self.settings.strip_scheduling,
+                                self.settings.requests_equal_limits)
+        found_diffs = compare(sides[0], sides[1], transforms, Declared.of(workload))
+        where = f"blue {kind} {blue_ns}/{name} and green {green_ns}/{name}"
+        if found_diffs:
+            return Readiness("failed", f"{len(found_diffs)} difference(s) the spec did not declare between {where}: "
+                                       + "; ".join(str(d) for d in found_diffs))
+        compared = [f"{len(sides[0].config_maps)} ConfigMap(s)", f"{len(sides[0].secrets)} Secret(s)",
+                    f"{len(services)} Service(s)"]
+        return Readiness("ready", f"no undeclared difference between {where} (containers, env, "
+                                  f"{', '.join(compared)})")
+
+    def capacity(self, workload: dict[str, Any]) -> list[dict[str, Any]]:
+        """Green's pods (a CronJob's: those of its last CAPACITY_JOBS Jobs) as right-sizing facts. Read-only."""
+        kind, namespace, name = self._where(workload, "green")
+        obj = self.green.get(kind, namespace, name)
+        if obj is None:
+            raise LookupError(f"green {kind} {namespace}/{name} does not exist")
+        if kind == "CronJob":
+            jobs = self._jobs_of(self.green, namespace, name, 0.0)[-CAPACITY_JOBS:]
+            selector = f"job-name in ({','.join(j['metadata']['name'] for j in jobs)})" if jobs else ""
+        else:  # the green template's labels (with add_labels): never blue's pods in a shared namespace
+            labels = (pod_template(obj) or {}).get("metadata", {}).get("labels") or {}
+            selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        pods = self.green.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=selector) if selector else []
+        return [pod_facts(p) for p in pods]
+
+
+def _selecting(services: dict[str, dict[str, Any]], workload: dict[str, Any]) -> set[str]:
+    from include.slow_injection.kubernetes.drift import selects
+
+    return {name for name, svc in services.items() if selects(svc, workload)}
+
+
+def _drift_side(access: KubeAccess, namespace: str, obj: dict[str, Any], services: dict[str, Any]) -> Any:
+    """One side's objects for the drift comparison: the ConfigMaps and Secrets its env refers to."""
+    from include.slow_injection.kubernetes.drift import Side, references
+
+    config_maps, secrets = references(obj)
+    return Side(obj, {n: access.get("ConfigMap", namespace, n) for n in config_maps},
+                {n: access.get("Secret", namespace, n) for n in secrets}, services)
 
 
 def config_maps_named(pod_spec: dict[str, Any]) -> list[str]:

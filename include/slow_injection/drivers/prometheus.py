@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.drivers.connections import base_url, get_connection
+from include.slow_injection.drivers.connections import base_url, basic_auth, get_connection
 from include.slow_injection.ports import Measurement, Series
 
 
@@ -23,14 +23,16 @@ class PrometheusSource:
         model_config = ConfigDict(extra="forbid", strict=True)
         timeout: float = Field(default=5.0, gt=0, le=120)
 
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, timeout: float = 5.0, authorization: str | None = None) -> None:
         self.url, self.timeout = url.rstrip("/"), timeout
+        self._authorization = authorization  # kept out of url: describe() and errors show the url
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> PrometheusSource:
         if not connection_id:
             raise ValueError("prometheus source needs `connection` (an Airflow connection to the server)")
-        return cls(base_url(get_connection(connection_id)), settings.timeout)
+        conn = get_connection(connection_id)
+        return cls(base_url(conn), settings.timeout, basic_auth(conn))
 
     def describe(self) -> str:
         return f"prometheus {self.url}"
@@ -39,7 +41,9 @@ class PrometheusSource:
         """The decoded JSON body, or why there is none (HTTP error, unreachable, not JSON)."""
         address = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
         try:
-            with urllib.request.urlopen(address, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+            headers = {"Authorization": self._authorization} if self._authorization else {}
+            request = urllib.request.Request(address, headers=headers)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
                 return json.loads(response.read()), None
         except urllib.error.HTTPError as err:
             detail = err.read().decode(errors="replace")[:200]

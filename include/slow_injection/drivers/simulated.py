@@ -17,6 +17,9 @@ World layout (all keys optional):
   jobs_active: {"CronJob/ns/name": true}   (a blue job is running: no handover moment)
   job_results: {"CronJob/ns/name": "succeeded" | "failed" | "pending"}   (green's first run; default succeeded)
   data_sync: {lag: seconds, diverged: bool}   (blue/green data; default in sync)
+  config:    {"Kind/ns/name": {blue: {path: value}, green: {path: value}}}   (drift gate; default none)
+  capacity:  {"Kind/green-namespace/name": [pod facts]}   (green's pods for right-sizing, as
+             kubernetes/right_sizing.pod_facts returns them; default none)
   faults:    {router_down, metrics_down, platform_down, data_sync_down, deploy_green: bool}
              (deploy_green fails only that call)
   notifications: [{event, subject}]
@@ -365,6 +368,26 @@ class SimulatedPlatform:
         if restarts > limits.get("max_restarts", 0):
             return Readiness("failed", f"{restarts} pod restart(s) on {env} {key}")
         return Readiness("ready", f"pods of {env} {key} stable")
+
+    def capacity(self, workload: dict[str, Any]) -> list[dict[str, Any]]:
+        self.world.check("platform_down")
+        return list(self.world.read().get("capacity", {}).get(self._key(workload, "green"), []))
+
+    def config_drift(self, workload: dict[str, Any]) -> Readiness:
+        """No drift unless the world injects some: `config: {"Kind/ns/name": {blue: {path: value},
+        green: {path: value}}}` (fingerprints as kubernetes/drift.py makes them, keyed by blue's key)."""
+        from include.slow_injection.kubernetes.drift import Declared, differences
+
+        self.world.check("platform_down")
+        state, key = self.world.read(), self._key(workload, "green")
+        if key not in state.get("workloads", {}).get("green", {}):
+            return Readiness("waiting", f"green {key} does not exist yet")
+        config = state.get("config", {}).get(self._key(workload, "blue"), {})
+        found = differences(config.get("blue") or {}, config.get("green") or {}, Declared.of(workload))
+        if found:
+            return Readiness("failed", f"{len(found)} difference(s) the spec did not declare: "
+                                       + "; ".join(str(d) for d in found))
+        return Readiness("ready", f"no undeclared difference between blue and green {key}")
 
 
 class SimulatedNotifier:

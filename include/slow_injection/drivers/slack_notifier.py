@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # Slack truncates a message's text beyond 40,000 characters; we cut it ourselves, visibly.
 TEXT_MAX = 40_000
 # Events that need a human now; only these carry the mention.
-MENTION_EVENTS = frozenset({"gate_failed", "rollback_started"})
+MENTION_EVENTS = frozenset({"gate_failed", "rollback_started", "rollback_failed"})
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
@@ -52,7 +52,8 @@ class SlackNotifier:
         model_config = ConfigDict(extra="forbid", strict=True)
         mention: str | None = Field(
             default=None, pattern=r"^<[!@][^<>\s]+>$",
-            description='Slack mention for gate_failed and rollback_started, e.g. "<!here>" or "<!subteam^S0123>"',
+            description='Slack mention for gate_failed, rollback_started and rollback_failed, '
+                        'e.g. "<!here>" or "<!subteam^S0123>"',
         )
         timeout: int | None = Field(
             default=None, ge=1, le=120,

@@ -109,6 +109,8 @@ class GateRun:
             return self._driver.watch_jobs(workload, self.gate["env"], self.started_at, self.gate["limits"])
         if check == "pods":
             return self._driver.watch_pods(workload, self.gate["env"], self.started_at, self.gate["limits"])
+        if check == "config_drift":
+            return self._driver.config_drift(workload)
         raise ValueError(f"unknown platform check {check!r}")
 
     def first_delay(self) -> float:

@@ -16,7 +16,8 @@ NAMESPACED_RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("batch", "cronjobs/status", ("patch",)),
     ("batch", "jobs", ("list",)),
     ("", "configmaps", ("get", "create", "patch")),
-    ("", "services", ("get", "create", "patch")),
+    ("", "services", ("get", "list", "create", "patch")),
+    ("", "secrets", ("get",)),  # the drift gate compares the data blue's and green's env refer to, hashed
     ("", "pods", ("list",)),
     ("", "persistentvolumeclaims", ("list",)),
     ("policy", "poddisruptionbudgets", ("list",)),

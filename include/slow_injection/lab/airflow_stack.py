@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ class AirflowStack:
             # which on 2 cores took a core away from the runs (several waves of ~70 tasks each).
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # A killed scheduler takes its LocalExecutor workers with it: their tasks are reset or failed
+            # (and retried) within about a minute instead of five (tests/e2e/test_resilience_drills.py).
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
             # config/ holds airflow_local_settings.py (warms the platform clients in the scheduler)
@@ -85,9 +90,8 @@ class AirflowStack:
         env = self.env()
         subprocess.run([self.airflow(), "db", "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
         for component in COMPONENTS:
-            self.book.start(component, [self.airflow(), component], self.root / "logs" / f"{component}.log",
-                            env=env, cwd=PROJECT_ROOT)
-        deadline = time.time() + 120
+            self._start(component, env)
+        deadline = time.time() + 300  # a 2-core machine shared with other work: starting can take minutes
         while time.time() < deadline:
             try:
                 health = self.get("/api/v2/monitor/health", auth=False)
@@ -102,6 +106,47 @@ class AirflowStack:
     def stop(self) -> None:
         self.book.stop_all()
         self.postgres.stop()
+
+    def _start(self, component: str, env: dict[str, str] | None = None) -> None:
+        self.book.start(component, [self.airflow(), component], self.root / "logs" / f"{component}.log",
+                        env=env or self.env(), cwd=PROJECT_ROOT)
+
+    # --- one component at a time (resilience drills) ------------------------------------------
+    def kill(self, component: str) -> None:
+        """SIGKILL one component's process group (a LocalExecutor scheduler's workers go with it), as a
+        crash would: no clean shutdown, its job row stays `running` until its heartbeat goes stale."""
+        if component not in COMPONENTS:
+            raise ValueError(f"unknown Airflow component {component!r}; one of {', '.join(COMPONENTS)}")
+        self.book.kill(component)
+
+    def restart(self, *components: str, timeout: float = 180) -> None:
+        """Start components again (all at once: a drill's outage is as short as their start-up) and wait
+        until each one's new job heartbeats (the health endpoint shows the most recent job's heartbeat,
+        so a killed one's stale beat does not count)."""
+        unknown = [c for c in components if c not in COMPONENTS]
+        if unknown:
+            raise ValueError(f"unknown Airflow component(s) {unknown}; one of {', '.join(COMPONENTS)}")
+        since = time.time()
+        for component in components:
+            self.book.stop(component)  # whatever is left of an earlier run of it
+            self._start(component)
+        waiting = set(components)
+        deadline = time.time() + timeout
+        while waiting and time.time() < deadline:
+            try:
+                health = self.get("/api/v2/monitor/health", auth=False)
+            except (OSError, urllib.error.URLError, ValueError):
+                time.sleep(1)
+                continue
+            for component in list(waiting):
+                part = component.replace("-", "_")
+                beat = (health.get(part) or {}).get(f"latest_{part}_heartbeat")
+                if component == "api-server" or (beat and datetime.fromisoformat(beat).timestamp() > since):
+                    waiting.discard(component)
+            time.sleep(1)
+        if waiting:
+            raise TimeoutError(f"{', '.join(sorted(waiting))} did not heartbeat within {timeout:.0f}s of the restart; "
+                               f"logs in {self.root / 'logs'}")
 
     # --- REST API v2, as the UI uses it ------------------------------------------------------
     def token(self) -> str:

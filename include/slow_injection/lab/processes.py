@@ -42,6 +42,14 @@ class ProcessBook:
             _terminate_group(pid, grace)
         self._write(pids)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL the process group at once, as a crash would (no clean shutdown), and wait until it is gone."""
+        pids = self.read()
+        pid = pids.pop(name, None)
+        if pid is not None:
+            _terminate_group(pid, grace=0.0, signals=(signal.SIGKILL,))
+        self._write(pids)
+
     def stop_all(self, grace: float = 10.0) -> None:
         for name in reversed(list(self.read())):
             self.stop(name, grace)
@@ -60,9 +68,10 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _terminate_group(pid: int, grace: float) -> None:
+def _terminate_group(pid: int, grace: float,
+                     signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGKILL)) -> None:
     """SIGTERM the process group we created (start_new_session), then SIGKILL what is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig in signals:
         try:
             os.killpg(pid, sig)
         except (ProcessLookupError, PermissionError):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from include.slow_injection.reporting.e2e_test import html_section as e2e_test_section
 from include.slow_injection.reporting.plots import BLUE, GREEN, PALETTE, Line, line_plot, offset_label, value_label
 from include.slow_injection.reporting.timeline import build_timeline, not_run
 
@@ -49,6 +50,8 @@ def render_html(data: dict[str, Any]) -> str:
         _stress(gates),
         _parity(gates),
         _approval(gates),
+        e2e_test_section(gates),
+        _right_sizing(data),
         _decisions(data.get("decisions") or []),
         '<p class="meta">The same data, machine-readable: <code>report.json</code>; a summary: '
         "<code>report.md</code>.</p>",
@@ -248,6 +251,12 @@ def _approval(gates: dict[str, Any]) -> str:
             text += " (timed out: the spec's default)"
         out.append(f"<p>{escape(text)}</p>")
     return ("<h2>User acceptance</h2>" + "\n".join(out)) if out else ""
+
+
+def _right_sizing(data: dict[str, Any]) -> str:
+    from include.slow_injection.reporting.right_sizing import html_section
+
+    return html_section(data.get("right_sizing"))
 
 
 def _decisions(decisions: list[dict[str, Any]]) -> str:

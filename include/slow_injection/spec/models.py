@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from include.slow_injection.durations import parse_duration
+from include.slow_injection.durations import MAX_SECONDS, parse_duration
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -33,6 +33,7 @@ EVENTS = (
     "gate_failed",
     "rollback_started",
     "rollback_finished",
+    "rollback_failed",  # retries ran out with traffic not back on blue: what is left to do by hand
     "wave_held",
     "wave_completed",
 )
@@ -76,7 +77,7 @@ def _duration(value: Any) -> float:
 
 _DURATION_SCHEMA = {
     "oneOf": [
-        {"type": "number", "minimum": 0, "description": "seconds"},
+        {"type": "number", "minimum": 0, "maximum": MAX_SECONDS, "description": "seconds"},
         {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$", "examples": ["30s", "5m", "1h30m"]},
     ]
 }
@@ -109,6 +110,51 @@ class DriverRef(BaseModel):
         return dict(self.model_extra or {})
 
 
+_DRIFT_PATH_RE = re.compile(
+    r"^(containers|initContainers|configMaps|secrets|services)\[[^\[\]]+\](\.[^.\[\]]+|\[[^\[\]]+\])*$")
+DRIFT_PATH_EXAMPLES = ["containers[app].env.LOG_LEVEL", "containers[app].image", "secrets[app-secrets].API_KEY",
+                       "services[web].ports[http].targetPort"]
+
+
+def _drift_path(value: str) -> str:
+    if not _DRIFT_PATH_RE.match(value):
+        raise ValueError(f"must be a drift path like {' or '.join(DRIFT_PATH_EXAMPLES[:2])} (starting with "
+                         f"containers, initContainers, configMaps, secrets or services[NAME]), got {value!r}")
+    return value
+
+
+DriftPath = Annotated[str, AfterValidator(_drift_path),
+                      WithJsonSchema({"type": "string", "pattern": _DRIFT_PATH_RE.pattern,
+                                      "examples": DRIFT_PATH_EXAMPLES})]
+
+
+class DriftRules(Strict):
+    """Differences between blue's and green's live objects that the spec declares (the drift gate
+    fails on any other). The Fargate transforms of the copy are never drift and need no entry."""
+
+    ignore: list[DriftPath] = Field(
+        default_factory=list,
+        description="paths not compared, each with everything under it, e.g. containers[app].env.LOG_LEVEL "
+        "or containers[app].env (every env var of container app)",
+    )
+    expect: dict[DriftPath, str | int] = Field(
+        default_factory=dict,
+        description="path → the value green must have whatever blue has, e.g. {containers[app].image: "
+        "registry.example/web:2}; a Secret key is given by hash only: sha256:<at least 12 hex digits>",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DriftRules:
+        both = sorted(set(self.ignore) & set(self.expect))
+        if both:
+            raise ValueError(f"ignore: {', '.join(both)} is also in expect; a path is either ignored or expected")
+        for path, value in self.expect.items():
+            if path.startswith("secrets[") and not re.fullmatch(r"sha256:[0-9a-f]{12,64}", str(value)):
+                raise ValueError(f"expect: {path}: a Secret value is compared by hash only; write "
+                                 "sha256:<at least 12 lowercase hex digits>, never the value itself")
+        return self
+
+
 class Workload(Strict):
     kind: Literal["Deployment", "CronJob"]
     name: Annotated[str, Field(min_length=1, max_length=253)]
@@ -121,6 +167,10 @@ class Workload(Strict):
     )
     copy_services: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
         default_factory=list, description="Services (by name, in blue's namespace) to copy beside the workload"
+    )
+    drift: DriftRules | None = Field(
+        default=None, description="declared differences between blue's and green's live objects; the drift "
+        "gate before any traffic (or handover) fails on every other difference"
     )
 
 
@@ -300,6 +350,39 @@ class Monitoring(Strict):
         return self
 
 
+class E2eTest(Strict):
+    """The team's own test image, run once as a pod in green once all traffic is there (cncf-kubernetes
+    KubernetesPodOperator); exit code 0 passes, anything else rolls the wave back."""
+
+    name: Name = Field(default="tests", description="names the task (e2e_<name>) and the pod")
+    image: Annotated[str, Field(min_length=1, pattern=r"^\S+$",
+                                description="the test image, e.g. registry.example/shop-e2e:1.4")]
+    command: list[str] = Field(default_factory=list, description="entrypoint (empty: the image's own)")
+    args: list[str] = Field(default_factory=list, description="arguments to the entrypoint")
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
+        default_factory=dict, description="environment variables of the test container")
+    namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = Field(
+        default=None, description="where the pod runs (default: the green namespace of the wave's services)")
+    connection: ConnectionId | None = Field(
+        default=None, description="Kubernetes connection (default: green platform's connection)")
+    timeout: Duration = Field(default=600.0, description="the pod must have finished within this")
+    log_tail_lines: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=50, description="last log lines kept for the report (XCom key e2e_test)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> E2eTest:
+        if not 1 <= self.timeout <= 86400:
+            raise ValueError("timeout: must be from 1s to 24h")
+        return self
+
+
+class FullTransition(Monitoring):
+    """All traffic on green: the phase's gates and health checks, and optionally the team's e2e test."""
+
+    e2e_test: E2eTest | None = Field(default=None, description="run the team's test image in green; "
+                                     "a non-zero exit rolls the wave back")
+
+
 class JobWatch(Strict):
     """How each moved scheduled job must behave on green during parallel operation."""
 
@@ -435,21 +518,41 @@ class ReportPlot(Strict):
         return self
 
 
+class PodUsage(Strict):
+    """Observed usage of each service's green pods for the report's right-sizing advice: range queries
+    over the run through the report's source; the report takes the 95th percentile of the samples."""
+
+    cpu: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="CPU cores one green pod uses (e.g. the max over the service's pods); ${service} substituted")
+    memory: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="memory bytes one green pod uses (e.g. the max working set); ${service} substituted")
+
+    @model_validator(mode="after")
+    def _per_service(self) -> PodUsage:
+        if self.cpu is None and self.memory is None:
+            raise ValueError("cpu: give a cpu or a memory query (or leave usage out)")
+        for field in ("cpu", "memory"):
+            if getattr(self, field) is not None and "${service}" not in getattr(self, field):
+                raise ValueError(f"{field}: must contain ${{service}}: usage is read for each service")
+        return self
+
+
 class Report(Strict):
     """Plots of the run report (report.html), blue against green from the run's start to its end.
     Without plots here, the report plots validation.parity's metrics (when the wave has a parity section)."""
 
     source: DriverRef | None = Field(default=None, description="metric source with range queries: prometheus or cloudwatch")
     plots: list[ReportPlot] = Field(default_factory=list)
+    usage: PodUsage | None = Field(default=None, description="green pods' CPU and memory use, for right-sizing advice")
     step: Duration = Field(default=10.0, description="finest spacing of the samples; long runs get a wider one "
                            "(at most 300 points a plot)")
 
     @model_validator(mode="after")
     def _complete(self) -> Report:
-        if self.plots and self.source is None:
-            raise ValueError("source: required when plots are listed (the metric source the queries go to)")
-        if self.source is not None and not self.plots:
-            raise ValueError("plots: list at least one plot for the source")
+        if (self.plots or self.usage) and self.source is None:
+            raise ValueError("source: required when plots are listed or usage is given (the metric source the queries go to)")
+        if self.source is not None and not self.plots and self.usage is None:
+            raise ValueError("plots: list at least one plot for the source (or usage queries)")
         if self.step <= 0:
             raise ValueError("step: must be a duration > 0")
         _check_unique([p.name for p in self.plots], "plots")
@@ -479,8 +582,9 @@ class Wave(Strict):
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="becomes the DAG id wave_<id>")]
     description: str = ""
-    owner: Annotated[str, Field(min_length=1)]
-    tags: list[str] = Field(default_factory=list)
+    # Both become DAG tags ("owner:<owner>"), which Airflow caps at 100 characters.
+    owner: Annotated[str, Field(min_length=1, max_length=94)]
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list)
     schedule: Schedule | None = None
     dry_run: bool = Field(default=False, description="default of the run-level dry-run switch")
     environments: Environments
@@ -488,7 +592,7 @@ class Wave(Strict):
     services: Annotated[list[Service], Field(min_length=1)]
     parallel_operation: ParallelOperation = Field(default_factory=ParallelOperation)
     validation: Validation = Field(default_factory=Validation)
-    full_transition: Monitoring = Field(default_factory=Monitoring)
+    full_transition: FullTransition = Field(default_factory=FullTransition)
     release_monitoring: Monitoring = Field(default_factory=Monitoring)
     retire_blue_after: Duration = Field(default=0.0, description="delay before blue is scaled down after release")
     report: Report = Field(default_factory=Report)
@@ -535,10 +639,39 @@ class Wave(Strict):
             raise ValueError("schedule.after: a wave cannot wait for itself")
         if self.environments.blue.fargate_profile is not None:
             raise ValueError("environments.blue.fargate_profile: a wave only sets up green; blue already runs")
+        _check_e2e_test(self)
         if self.environments.blue.platform.type != self.environments.green.platform.type:
+            from include.slow_injection import registry
+
+            blue_type, known = self.environments.blue.platform.type, registry.known("platform")
+            if blue_type not in known:  # name the field at fault, not green's that only differs from it
+                raise ValueError(f"environments.blue.platform.type: unknown platform type {blue_type!r}; "
+                                 f"known: {', '.join(known)}")
             raise ValueError(f"environments.green.platform.type: must match blue's platform type "
                              f"{self.environments.blue.platform.type!r}, got {self.environments.green.platform.type!r}")
         return self
+
+
+def green_namespaces(wave: Wave) -> list[str]:
+    """The namespaces the wave's services run in on green, in spec order."""
+    found = [s.workload.green_namespace or s.workload.namespace for s in wave.services]
+    return list(dict.fromkeys(found))
+
+
+def _check_e2e_test(wave: Wave) -> None:
+    test = wave.full_transition.e2e_test
+    if test is None:
+        return
+    field = "full_transition.e2e_test"
+    green = wave.environments.green.platform
+    if test.connection is None and (green.type != "kubernetes" or green.connection is None):
+        raise ValueError(f"{field}.connection: required (green's platform is {green.type!r} with no Kubernetes "
+                         "connection to default to)")
+    if test.namespace is None and len(green_namespaces(wave)) > 1:
+        raise ValueError(f"{field}.namespace: required: the wave's services run in several green namespaces "
+                         f"({', '.join(green_namespaces(wave))})")
+    if test.name in [g.name for g in wave.full_transition.gates] + [h.name for h in wave.full_transition.health_checks]:
+        raise ValueError(f"{field}.name: {test.name!r} is already a gate or health check of full_transition")
 
 
 def _check_unique(names: list[str], field: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.slow_injection import registry
 from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.notify import notify
 from include.slow_injection.tasks.operators import WaveStep, build_platform, converge_traffic, is_dry_run
@@ -187,6 +188,21 @@ class HandJobsBack(WaveStep):
         return {"dry_run": dry_run, "changes": changes}
 
 
+def manual_rollback_step(service: str, router_ref: dict[str, Any]) -> str:
+    """What an operator must do for a router the rollback could not reach: which service, which router
+    (its spec settings), which weights; the driver's own command when it has one (`by_hand`)."""
+    settings = ", ".join(f"{k} {v}" for k, v in router_ref.items() if k != "type" and v not in (None, {}, []))
+    blue = Weights.green_at(0)
+    step = f"set {service} to 100 % blue by hand: router {router_ref.get('type')} ({settings}) to {blue}"
+    try:
+        command = getattr(registry.build("router", router_ref, service=service), "by_hand", None)
+        if command is not None:
+            step += f" — {command(blue)}"
+    except Exception:  # noqa: BLE001 - the spec's settings above already say where
+        pass
+    return step
+
+
 class RollbackTraffic(WaveStep):
     """Every exposed service back to 100 % blue, read back. A router that cannot be reached fails
     the task (retried) only after the others are done, and the message says what is left."""
@@ -199,16 +215,25 @@ class RollbackTraffic(WaveStep):
 
     def execute(self, context: Any) -> dict[str, Any]:
         dry_run = is_dry_run(context)
-        results, left = {}, []
+        results, left, by_hand = {}, [], []
         for service, router in self.in_scope(context, self.routers).items():
             try:
                 results[service] = converge_traffic(self, service, router, Weights.green_at(0), dry_run)
                 self.publish(context, service, results[service]["green"])
             except Exception as err:  # noqa: BLE001
                 left.append(f"{service} ({router.get('type')}): {err}")
+                by_hand.append(manual_rollback_step(service, router))
         if left:
-            raise RuntimeError("traffic NOT yet back on blue for: " + "; ".join(left)
-                               + " — retrying; if retries run out, set these routers to 100 % blue by hand")
+            ti = context["ti"]
+            ti.xcom_push(key="left_by_hand", value=by_hand)  # the run's report names them
+            tries = getattr(ti, "max_tries", self.retries) + 1
+            if ti.try_number >= tries:
+                notify(self.notifications, "rollback_failed",
+                       f"wave {self.wave_id}: rollback INCOMPLETE, traffic NOT back on blue", "\n".join(by_hand))
+                then = f" — retries ran out (try {ti.try_number} of {tries}); DO BY HAND: "
+            else:
+                then = f" — retrying (try {ti.try_number} of {tries}); if retries run out, do by hand: "
+            raise RuntimeError("traffic NOT yet back on blue for: " + "; ".join(left) + then + " | ".join(by_hand))
         notify(self.notifications, "rollback_finished", f"wave {self.wave_id}: all traffic back on blue",
                "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in results.items()))
         return {"dry_run": dry_run, "services": results}

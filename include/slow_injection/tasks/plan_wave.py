@@ -86,7 +86,8 @@ class PlanWave(BaseBranchOperator):
         problems = check_dependencies(scope, {n: s.get("depends_on", []) for n, s in self.services.items()})
         if not problems and not params.get("dry_run") and not scope.verify:
             problems = wave_state.acquire_leases(self.wave_id, context["run_id"],
-                                                 {n: self.services[n]["workload"] for n in scope.services})
+                                                 {n: self.services[n]["workload"] for n in scope.services},
+                                                 is_live=_run_is_live(context["ti"]), dag_id=self.dag_id)
         if problems:
             return self._refuse(context, problems)
         ti = context["ti"]
@@ -135,6 +136,13 @@ class PlanWave(BaseBranchOperator):
             self.log.error("run refused: %s", p)
         context["ti"].xcom_push(key="plan_outcome", value={"state": "refused", "problems": problems})
         return self.do_branch(context, self._refused_id())
+
+
+def _run_is_live(ti: Any) -> Any:
+    """Whether another DAG run may still act, read through the Task SDK (the API server's view)."""
+    from include.slow_injection.tasks.wave_state import LIVE_RUN_STATES
+
+    return lambda dag_id, run_id: ti.get_dr_count(dag_id=dag_id, run_ids=[run_id], states=list(LIVE_RUN_STATES)) > 0
 
 
 class RunRefused(BaseOperator):

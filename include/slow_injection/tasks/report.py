@@ -11,6 +11,9 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from include.slow_injection.reporting.e2e_test import markdown_lines as e2e_test_lines
+from include.slow_injection.reporting.right_sizing import collect_right_sizing
+from include.slow_injection.reporting.right_sizing import markdown_lines as right_sizing_lines
 from include.slow_injection.reporting.series import NO_PLOTS, collect_series
 from include.slow_injection.reporting.timeline import build_timeline, describe_action
 from include.slow_injection.tasks.flow import summarise_verdict
@@ -22,7 +25,10 @@ def reports_base() -> str:
     return os.environ.get("SLOW_INJECTION_REPORTS_URL", f"file://{default}")
 
 
-def outcome_of(decisions: list[dict[str, Any]], completed: bool, plan: dict[str, Any] | None = None) -> str:
+def outcome_of(decisions: list[dict[str, Any]], completed: bool, plan: dict[str, Any] | None = None,
+               left_by_hand: list[str] | None = None) -> str:
+    if left_by_hand:
+        return "rollback INCOMPLETE: traffic NOT back on blue, finish by hand (see below)"
     if plan and plan.get("state") in ("refused", "skipped", "verified"):
         return {"refused": "refused (nothing changed)", "skipped": "skipped (outside the window)",
                 "verified": "verified: the world is as the completed wave left it"}[plan["state"]]
@@ -39,6 +45,8 @@ def render_markdown(data: dict[str, Any]) -> str:
              f"**Outcome: {data['outcome']}**{' (dry-run)' if data['dry_run'] else ''}", "",
              "The full report, with plots of the run, the timeline and every figure: `report.html` "
              "(beside this file); the data: `report.json`.", ""]
+    if data.get("left_by_hand"):
+        lines += ["## Left to do by hand", ""] + [f"- {step}" for step in data["left_by_hand"]] + [""]
     plan = data.get("plan") or {}
     said = plan.get("problems") or [plan["reason"]] if plan.get("state") in ("refused", "skipped") else plan.get("scope")
     if said:
@@ -55,6 +63,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines.append(f"| {task_id} | {verdict['status']} | {verdict.get('reason', '')} | "
                          f"{summarise_verdict(verdict).split('measured: ')[-1]} |")
     lines += validation_evidence(data["gates"])
+    lines += e2e_test_lines(data["gates"])
+    lines += right_sizing_lines(data.get("right_sizing"))
     lines += ["", "## Decisions", ""]
     for d in data["decisions"]:
         lines.append(f"- {d['stage']}: **{d['outcome']}**" + (f" — {'; '.join(d['reasons'])}" if d["reasons"] else ""))
@@ -134,17 +144,20 @@ class EvaluationReport(BaseOperator):
 
     `report_plots` is the wave's plot configuration (reporting.series.plot_config(wave), passed by the
     factory); without it the report has no metric plots. A metrics backend that fails makes a plot
-    say "no data (…)"; it never fails the report."""
+    say "no data (…)"; it never fails the report. `right_sizing` (reporting.right_sizing.right_sizing_config)
+    adds each service's Fargate sizing and advice; a platform that cannot answer is said, never a failure."""
 
     ui_color = "#eeeeee"
 
     def __init__(self, *, wave_id: str, action_ids: list[str], gate_ids: list[str], decision_ids: list[str],
                  outcome_ids: dict[str, str], report_plots: dict[str, Any] | None = None,
-                 workloads: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
+                 workloads: list[dict[str, Any]] | None = None, right_sizing: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wave_id, self.action_ids, self.gate_ids = wave_id, action_ids, gate_ids
         self.decision_ids, self.outcome_ids = decision_ids, outcome_ids
         self.report_plots = report_plots
+        self.right_sizing = right_sizing
         self.workloads = workloads or []  # whose leases this run releases, whatever its outcome
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -157,7 +170,7 @@ class EvaluationReport(BaseOperator):
         from include.slow_injection.tasks import wave_state
 
         try:
-            wave_state.release_leases(context["run_id"], self.workloads)
+            wave_state.release_leases(context["run_id"], self.workloads, wave_id=self.wave_id)
         except Exception:  # noqa: BLE001 - the report is still written; the lease names its run
             self.log.exception("could not release this run's leases on its services")
         ended = ti.xcom_pull(task_ids=self.outcome_ids["completed"])
@@ -165,9 +178,11 @@ class EvaluationReport(BaseOperator):
         plan = ti.xcom_pull(task_ids=PLAN_TASK, key="plan_outcome")
         if isinstance(ended, dict) and ended.get("outcome") == "verified":
             plan = {**(plan or {}), "state": "verified"}
+        rollback_traffic = self.outcome_ids.get("rollback_traffic")
+        left = ti.xcom_pull(task_ids=rollback_traffic, key="left_by_hand") if rollback_traffic else None
         data = {
             "wave": self.wave_id, "run_id": context["run_id"], "dry_run": bool(context["params"].get("dry_run")),
-            "outcome": outcome_of(decisions, completed, plan), "plan": plan,
+            "outcome": outcome_of(decisions, completed, plan, left), "plan": plan, "left_by_hand": left,
             "actions": {t: ti.xcom_pull(task_ids=t) for t in self.action_ids},
             "gates": {t: ti.xcom_pull(task_ids=t, key="verdict") for t in self.gate_ids},
             "decisions": decisions,
@@ -184,6 +199,8 @@ class EvaluationReport(BaseOperator):
             self.log.exception("could not collect the plots' series")
             data["series"] = {"start": start, "end": now, "traffic": {}, "metrics": [],
                               "note": f"no plots: {type(err).__name__}: {err}"[:300]}
+        if self.right_sizing is not None:
+            data["right_sizing"] = collect_right_sizing(self.right_sizing, start, now)
         folder = ObjectStoragePath(reports_base()) / f"wave_{self.wave_id}" / context["run_id"].replace(":", "_")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "report.json").write_text(json.dumps(data, indent=1, default=str))

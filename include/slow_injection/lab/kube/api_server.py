@@ -4,7 +4,7 @@ official client talks HTTP to it.
 Readiness, CronJob scheduling and Job completion happen only when a test writes them through `store`
 or the stand-in controllers (controllers.py) run. Serves what the drivers need: discovery, namespaces,
 list (labelSelector =, !=, in), get, create, replace, merge/strategic-merge/JSON patch, delete, and the
-`status` and `scale` subresources, with `Status` error bodies.
+`status` and `scale` subresources, a pod's `log` (serve_pod_log), with `Status` error bodies.
 """
 
 from __future__ import annotations
@@ -36,12 +36,17 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "cronjobs": ("batch/v1", "CronJob", True),
     "jobs": ("batch/v1", "Job", True),
     "poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget", True),
+    "events": ("v1", "Event", True),  # always empty: the KubernetesPodOperator lists them while a pod starts
     "storageclasses": ("storage.k8s.io/v1", "StorageClass", False),
+    "ingresses": ("networking.k8s.io/v1", "Ingress", True),
 }
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
     r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?$"
 )
+
+
+_POD_LOG = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -111,6 +116,7 @@ class Store:
         self.requests: list[tuple[str, str]] = []
         self.clock = lambda: dt.datetime.now(dt.timezone.utc)  # a simulated controller may replace it
         self.faults: dict[str, dict[str, str]] = {}  # stand-in knobs per namespace (controllers.py)
+        self.pod_logs: dict[str, dict[str, Any]] = {}  # pod uid → its run and log (pod_runtime.py)
 
     def put(self, plural: str, obj: dict[str, Any], creating: bool = False) -> dict[str, Any]:
         version, kind, namespaced = RESOURCES[plural]
@@ -182,6 +188,8 @@ def make_handler(store: Store, on_reset: Any = None) -> type[BaseHTTPRequestHand
         def _route(self, method: str) -> None:
             url = urlparse(self.path)
             store.requests.append((method, url.path))
+            if method == "DELETE":  # DeleteOptions are not used, but must be read off a kept-alive connection
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if url.path in ("/version", "/version/"):
                 return self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-slow-injection-test"})
             if url.path == "/stand-in/faults":  # not Kubernetes: the lab's fault switch
@@ -204,6 +212,8 @@ def make_handler(store: Store, on_reset: Any = None) -> type[BaseHTTPRequestHand
                 return self._send(200, {"kind": "APIGroupList", "groups": [
                     {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
                      "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}} for g in groups]})
+            if (log := _POD_LOG.match(url.path)) and method == "GET":
+                return serve_pod_log(self, store, log.group("ns"), log.group("name"), parse_qs(url.query))
             m = _PATH.match(url.path)
             if not m or m.group("plural") not in RESOURCES:
                 return self._send(404, _status(404, "NotFound", f"no route {url.path}"))
@@ -233,6 +243,8 @@ def make_handler(store: Store, on_reset: Any = None) -> type[BaseHTTPRequestHand
                 if method == "POST":
                     body = self._body()
                     body.setdefault("metadata", {}).setdefault("namespace", namespace)
+                    if plural == "pods":
+                        body.setdefault("status", {"phase": "Pending"})  # as the API server does
                     if store.get(plural, namespace, body["metadata"]["name"]) is not None:
                         return self._send(409, _status(409, "AlreadyExists",
                                                        f'{plural} "{body["metadata"]["name"]}" already exists'))
@@ -299,6 +311,66 @@ def make_handler(store: Store, on_reset: Any = None) -> type[BaseHTTPRequestHand
             self._route("DELETE")
 
     return Handler
+
+
+def serve_pod_log(handler: BaseHTTPRequestHandler, store: Store, namespace: str, name: str,
+                  query: dict[str, list[str]]) -> None:
+    """`pods/{name}/log` with container, tailLines, sinceSeconds, timestamps and follow (streams until the
+    container ends, then closes the connection, as the kubelet does)."""
+    import time
+
+    from include.slow_injection.lab.kube.pod_runtime import format_line, log_lines
+
+    def arg(key: str) -> str | None:
+        return (query.get(key) or [None])[0]
+
+    pod = store.get("pods", namespace, name)
+    if pod is None:
+        return handler._send(404, _status(404, "NotFound", f'pods "{name}" not found'))
+    container = arg("container") or pod["spec"]["containers"][0]["name"]
+    with store.lock:
+        found = log_lines(store, pod, container)
+    if found is None:
+        return handler._send(400, _status(400, "BadRequest", f'container "{container}" in pod "{name}" is '
+                                                             "waiting to start: ContainerCreating"))
+    lines, finished = found
+    sent = len(lines)  # what the stream has covered (before sinceSeconds/tailLines pick what is shown)
+    stamps, follow = (str(arg(k)).lower() == "true" for k in ("timestamps", "follow"))  # the client sends True
+    if arg("sinceSeconds"):
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=int(arg("sinceSeconds")))
+        lines = [line for line in lines if line[0] >= since]
+    if arg("tailLines"):
+        lines = lines[-int(arg("tailLines")):] if int(arg("tailLines")) > 0 else []
+    if not follow or finished:
+        data = b"".join(format_line(at, text, stamps) for at, text in lines)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+        return None
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/plain")
+    handler.send_header("Connection", "close")  # no length: the stream ends when the container does
+    handler.end_headers()
+    handler.close_connection = True
+    handler.wfile.write(b"".join(format_line(at, text, stamps) for at, text in lines))
+    handler.wfile.flush()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        with store.lock:
+            found = log_lines(store, pod, container) if store.get("pods", namespace, name) else None
+        if found is None:
+            return None
+        now_lines, finished = found
+        if len(now_lines) > sent:
+            handler.wfile.write(b"".join(format_line(at, text, stamps) for at, text in now_lines[sent:]))
+            handler.wfile.flush()
+            sent = len(now_lines)
+        if finished:
+            return None
+    return None
 
 
 class KubernetesTestServer:

@@ -4,7 +4,8 @@ They behave like Kubernetes' where a migration depends on it: a Deployment's sta
 after a short delay (or reports ProgressDeadlineExceeded); an unsuspended CronJob starts the most
 recent scheduled time it missed since status.lastScheduleTime (or its creation) if that time is
 within startingDeadlineSeconds, and keeps status.active; a Job's pod runs, then the Job completes or
-fails. Every start is recorded in `runs`. The clock is either real or advanced by `tick` (tests).
+fails; a pod created through the API runs its tiny shell command (pod_runtime.py). Every start is
+recorded in `runs`. The clock is either real or advanced by `tick` (tests).
 
 Stand-in knobs are annotations on the Deployment or CronJob (the lab's faults use them):
     stand-in.slow-injection.io/job-seconds    how long a Job runs (default 2)
@@ -13,6 +14,8 @@ Stand-in knobs are annotations on the Deployment or CronJob (the lab's faults us
     stand-in.slow-injection.io/rollout        ok | fail (default ok: ready after rollout-seconds)
     stand-in.slow-injection.io/rollout-seconds (default 1)
 The same knobs can be set for a whole namespace in `faults` (the lab's drills break green only).
+A namespace annotated stand-in.slow-injection.io/fargate: "true" stands for a Fargate profile's: its
+pods get Fargate's CapacityProvisioned annotation, sized from their requests by Fargate's rules.
 Unlike Kubernetes, a six-field schedule (seconds last, as croniter reads it) is accepted, so a lab
 job can run every 20 s; Job names carry the scheduled time in epoch seconds, not minutes.
 """
@@ -25,11 +28,20 @@ from typing import Any
 
 from croniter import croniter
 
+from include.slow_injection.kubernetes.preflight import pod_template
+from include.slow_injection.kubernetes.right_sizing import LARGEST, fargate_size, pod_facts, pod_request
 from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
+from include.slow_injection.lab.kube.pod_runtime import run_jobs, run_pods
 
 KNOB = "stand-in.slow-injection.io/"
 
 
+
+
+def fargate_capacity(pod: dict[str, Any]) -> str:
+    """What Fargate's scheduler annotates a pod with (CapacityProvisioned), from its requests."""
+    request = pod_request(pod_facts(pod))
+    return str(fargate_size(request.cpu, request.memory) or LARGEST)
 
 
 class StandInControllers:
@@ -62,6 +74,8 @@ class StandInControllers:
             self._deployments()
             self._cronjobs()
             self._jobs()
+            run_jobs(self.store, self.now)  # Jobs made through the API get their pod
+            run_pods(self.store, self.now)  # pods made through the API run their tiny command
 
     def run_in_background(self, every: float = 0.25) -> threading.Event:
         """Real-time mode: tick until the returned event is set."""
@@ -113,13 +127,23 @@ class StandInControllers:
 
     def _new_pod(self, owner: dict[str, Any], name: str, labels: dict[str, str], phase: str) -> None:
         restarts = int(self._knob(owner, "pod-restarts", "0"))
-        container = {"name": "main", "ready": phase == "Running", "restartCount": restarts}
+        namespace = owner["metadata"]["namespace"]
+        template = pod_template(owner) or {}
+        containers = [{k: c[k] for k in ("name", "image", "resources") if k in c}
+                      for c in (template.get("spec") or {}).get("containers") or []] or [{"name": "main", "image": "stand-in"}]
+        container = {"name": containers[0]["name"], "ready": phase == "Running", "restartCount": restarts}
         if restarts:
             container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": to_rfc3339(self.now)}}
-        self.store.put("pods", {"metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
-                                             "labels": labels},
-                                "spec": {"containers": [{"name": "main", "image": "stand-in"}]},
-                                "status": {"phase": phase, "containerStatuses": [container]}}, creating=True)
+        pod = {"metadata": {"name": name, "namespace": namespace, "labels": labels},
+               "spec": {"containers": containers},
+               "status": {"phase": phase, "containerStatuses": [container]}}
+        if self._on_fargate(namespace):
+            pod["metadata"]["annotations"] = {"CapacityProvisioned": fargate_capacity(pod)}
+        self.store.put("pods", pod, creating=True)
+
+    def _on_fargate(self, namespace: str) -> bool:
+        ns = self.store.get("namespaces", "", namespace) or {}
+        return ((ns.get("metadata") or {}).get("annotations") or {}).get(KNOB + "fargate") == "true"
 
     # --- CronJobs ------------------------------------------------------------------------------
     def _cronjobs(self) -> None:

@@ -31,8 +31,10 @@ def cronjob(name: str, namespace: str, schedule: str) -> dict[str, Any]:
 
 def seed(store: Any, namespace: str, green_namespace: str, *, web: str = "web", job: str = "report",
          schedule: str = EVERY_10_SECONDS, replicas: int = 2) -> None:
-    for ns in (namespace, green_namespace):
-        store.put("namespaces", {"metadata": {"name": ns}}, creating=True)
+    store.put("namespaces", {"metadata": {"name": namespace}}, creating=True)
+    store.put("namespaces", {"metadata": {"name": green_namespace,  # a Fargate profile selects it
+                                          "annotations": {"stand-in.slow-injection.io/fargate": "true"}}},
+              creating=True)
     store.put("deployments", deployment(web, namespace, replicas), creating=True)
     store.put("cronjobs", cronjob(job, namespace, schedule), creating=True)
     store.put("poddisruptionbudgets", {"metadata": {"name": web, "namespace": green_namespace},

@@ -1,0 +1,73 @@
+"""The pure parts of the benchmarks (bench/): the generated specs and the bare EmptyOperator twin of a
+wave DAG, which must have exactly the wave's graph for the comparisons to mean anything."""
+
+from __future__ import annotations
+
+import yaml
+
+from bench.bare_dag import BARE_PREFIX, bare_source, dag_shape, edges, longest_path
+from bench.bench_waves import SMALLEST_INTERVAL, bench_wave, healthy_world, waiting_wave
+from include.slow_injection.builders.factory import build_dag
+from include.slow_injection.durations import parse_duration
+from include.slow_injection.spec import load_wave
+
+
+def _wave(tmp_path, data):
+    path = tmp_path / f"{data['id']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_wave(path)
+
+
+def _bare_twin(shapes):
+    namespace: dict = {}
+    exec(compile(bare_source(shapes), "bare_waves.py", "exec"), namespace)  # noqa: S102 - our own generated file
+    return namespace
+
+
+def test_bare_twin_has_the_wave_dags_graph(tmp_path):
+    shape = dag_shape(build_dag(_wave(tmp_path, bench_wave("twin", 4, instant=True))))
+    # the shape holds what makes the comparison fair: groups, several trigger rules, a setup and a teardown
+    assert {t["trigger_rule"] for t in shape["tasks"].values()} >= {"all_success", "one_failed", "none_skipped"}
+    assert any(t["teardown"] for t in shape["tasks"].values()) and any(t["setup"] for t in shape["tasks"].values())
+    assert any("children" in c for c in shape["groups"]["children"])
+
+    bare = _bare_twin([shape])[BARE_PREFIX + "wave_twin"]
+    twin = dag_shape(bare)
+    assert {type(t).__name__ for t in bare.tasks} == {"EmptyOperator"}
+    assert twin["groups"] == shape["groups"]
+    assert twin["tasks"] == shape["tasks"]
+    assert edges(twin) == edges(shape) and len(edges(shape)) > len(shape["tasks"])
+
+
+def test_bare_file_defines_one_dag_per_shape(tmp_path):
+    shapes = [dag_shape(build_dag(_wave(tmp_path, bench_wave(f"w{n}", n)))) for n in (1, 3)]
+    namespace = _bare_twin(shapes)
+    assert {k for k in namespace if k.startswith(BARE_PREFIX)} == {"bare_wave_w1", "bare_wave_w3"}
+    assert len(namespace["bare_wave_w3"].tasks) == len(shapes[1]["tasks"]) > len(shapes[0]["tasks"])
+
+
+def test_longest_path_counts_only_the_tasks_that_ran():
+    shape = {"tasks": {"a": {"downstream": ["b", "c"]}, "b": {"downstream": ["c"]}, "c": {"downstream": []},
+                       "d": {"downstream": []}}}
+    assert longest_path(shape) == 3
+    assert longest_path(shape, only={"a", "c"}) == 2
+    assert longest_path(shape, only=set()) == 0
+
+
+def test_instant_wave_waits_nowhere_but_the_spec_minimums(tmp_path):
+    wave = _wave(tmp_path, bench_wave("instant", 4, instant=True))
+    assert all(step.bake == 0 for s in wave.services for step in wave.steps_for(s))
+    gates = [g for s in wave.services for g in s.gates] + wave.release_monitoring.gates
+    assert {(g.bake, g.interval) for g in gates} == {(0.0, parse_duration(SMALLEST_INTERVAL))}
+    assert all(h.consecutive_successes == 1 for s in wave.services for h in s.health_checks)
+    assert wave.parallel_operation.blue_pods.window == 0
+    # every query a gate asks has a value in the seeded world
+    metrics = healthy_world(4)["metrics"]
+    assert {g.query.replace("${service}", s.name) for s in wave.services for g in s.gates} <= set(metrics)
+
+
+def test_waiting_wave_has_its_gates_side_by_side_at_one_long_step(tmp_path):
+    wave = _wave(tmp_path, waiting_wave("waiting", 20, "w"))
+    (svc,) = wave.services
+    assert [s.weight for s in wave.steps_for(svc)] == [100] and wave.steps_for(svc)[0].bake == 1800
+    assert len(svc.gates) == 20 and len({g.name for g in svc.gates}) == 20
