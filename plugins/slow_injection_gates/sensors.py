@@ -44,9 +44,11 @@ class GateSensor(BaseSensorOperator):
         if self.kind in ("health", "platform", "router", "data_sync", "fargate_profile"):
             longest = float(g["timeout"])
         elif g["on_no_data"] == "hold":
-            longest = max(float(self.window), float(g["hold_timeout"]))
+            longest = max(2 * float(self.window), float(g["hold_timeout"]))
         else:
-            longest = float(self.window)
+            # Twice the window: a trigger restarted by a triggerer failover measures its window again
+            # (a 105 s outage rolled a healthy e2e wave back with one window of slack).
+            longest = 2 * float(self.window)
         return longest + 10 * float(g["interval"]) + 60.0
 
     def _run(self) -> Any:
