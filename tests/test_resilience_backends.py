@@ -1,8 +1,10 @@
-"""Metrics backend down for a whole gate: whole waves (dag.test) whose every metric reading fails, in
-each way a backend fails, never promote. The real Prometheus driver talks HTTP to a stand-in that
-answers 503, hangs past the driver's timeout, returns an empty vector, NaN, two series, garbage or a
-query error; a closed port and a simulated source that raises cover the rest. Each run must end rolled
-back (on_no_data: fail) or held at its step (on_no_data: hold) — 0 promotions of all of them."""
+"""Metrics backend down for a whole gate never promotes. The real Prometheus driver talks HTTP to a
+stand-in that answers 503, hangs past the driver's timeout, returns an empty vector, NaN, two series,
+garbage or a query error; a closed port and a simulated source that raises cover the rest. Every mode
+goes through the gate's own measuring loop (GateRun, as the sensor and trigger run it): a fail verdict
+under on_no_data: fail, a hold under hold — 0 passes. Whole waves (dag.test) for one mode of each kind
+(an HTTP error, a refused connection, a driver exception; a hang under hold) show the wave then rolls
+back or holds at its step, and a control run shows the same wave promotes once the backend answers."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 CONNECTION = "prom_resilience"
 HTTP_MODES = ["http_503", "hang", "empty", "nan", "two_series", "garbage", "query_error"]
 ALL_MODES = [*HTTP_MODES, "refused", "raises"]
-HOLD_MODES = ["hang", "empty", "raises"]  # one per kind: a timeout, no series, an exception
+WAVE_MODES = ["http_503", "refused", "raises"]  # one per kind: an HTTP error, no connection, an exception
 # What the gate's verdict must say, so a run failed for some other reason does not count.
 REASON = {"http_503": "HTTP 503", "hang": "timed out", "empty": "no_data", "nan": "NaN",
           "two_series": "2 series", "garbage": "unreachable", "query_error": "bad_data",
@@ -85,7 +87,51 @@ def promoted(world, tis: dict[str, Any]) -> bool:  # noqa: ANN001
             or tis.get("post_release.wave_completed") == "success" or "wave_completed" in events(world))
 
 
+def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, on_no_data: str) -> dict[str, Any]:  # noqa: ANN001
+    """The step gate of broken_wave, measured by GateRun for a 1 s window (4 readings)."""
+    import asyncio
+    import time
+
+    from include.slow_injection.gates.runner import GateRun
+    from include.slow_injection.spec import parse_wave
+
+    world.reset(healthy_world())
+    if mode == "raises":
+        from include.slow_injection.drivers.simulated import SimulatedMetricSource
+
+        def query(self, query: str):  # noqa: ANN001, ANN202, ARG001
+            raise RuntimeError("metrics backend exploded")
+
+        monkeypatch.setattr(SimulatedMetricSource, "query", query)
+    url = f"http://127.0.0.1:{closed_port()}" if mode == "refused" else prometheus.url
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONNECTION.upper()}", json.dumps({"conn_type": "http", "host": url}))
+    prometheus.mode = mode
+    wave = parse_wave(broken_wave(world.path.stem, mode, on_no_data), "down.yaml")
+    gate = wave.services[0].gates[0].model_copy(update={"interval": 0.25}).model_dump()
+
+    async def no_thread(fn):  # noqa: ANN001, ANN202
+        return fn()
+
+    run = GateRun("metric", gate, "web", 1.0, time.time())
+    return asyncio.run(run.run(call=no_thread))
+
+
 @pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("on_no_data", ["fail", "hold"])
+def test_a_gate_whose_backend_fails_its_whole_window_never_passes(monkeypatch, prometheus, world, mode: str,  # noqa: ANN001
+                                                                 on_no_data: str) -> None:
+    verdict = gate_against(monkeypatch, prometheus, world, mode, on_no_data)
+    assert verdict["status"] == on_no_data, verdict  # "fail" or "hold": never "pass"
+    readings = json.dumps(verdict, default=str)
+    assert REASON[mode] in readings, readings[:800]
+    assert verdict["measurements"] and all(m.get("value") is None for m in verdict["measurements"])
+
+
+def test_the_same_gate_passes_once_the_backend_answers(monkeypatch, prometheus, world) -> None:  # noqa: ANN001
+    assert gate_against(monkeypatch, prometheus, world, "healthy", "fail")["status"] == "pass"
+
+
+@pytest.mark.parametrize("mode", WAVE_MODES)
 def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(tmp_path: Path, world, monkeypatch,  # noqa: ANN001
                                                                              prometheus, mode: str) -> None:
     state, tis = run_against(tmp_path, world, monkeypatch, prometheus, mode, "fail")
@@ -102,7 +148,7 @@ def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(tmp_
     assert tis["rollback.traffic_to_blue"] == "success"
 
 
-@pytest.mark.parametrize("mode", HOLD_MODES)
+@pytest.mark.parametrize("mode", ["hang"])
 def test_a_backend_failing_for_the_whole_bake_under_hold_policy_holds_at_the_step(tmp_path: Path, world,  # noqa: ANN001
                                                                                   monkeypatch, prometheus,
                                                                                   mode: str) -> None:
