@@ -40,6 +40,25 @@ def airflow_db():
     return True
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _dag_test_polls_briefly():  # noqa: ANN202
+    """Airflow's dag.test loop sleeps 1 s whenever no task is ready, so it settles a refused or rolled-back
+    run one level of skipped tasks per second (tens of seconds). Its sleeps alone become 0.1 s polls of the
+    same states; every other caller of time.sleep (our tasks included) sleeps as asked."""
+    import time
+
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if sys._getframe(1).f_globals.get("__name__") == "airflow.sdk.definitions.dag":
+            seconds = min(seconds, 0.1)
+        real_sleep(seconds)
+
+    time.sleep = sleep
+    yield
+    time.sleep = real_sleep
+
+
 @pytest.fixture(autouse=True)
 def _fresh_wave_states(request):  # noqa: ANN001
     """A wave completed by an earlier test would make the next run of that wave id only verify."""
