@@ -56,8 +56,8 @@ def broken_wave(world_name: str, mode: str, on_no_data: str) -> dict[str, Any]:
     return data
 
 
-def run_against(tmp_path: Path, world, monkeypatch, prometheus: PrometheusStandIn, mode: str,  # noqa: ANN001
-                on_no_data: str):  # noqa: ANN201
+def break_backend(world, monkeypatch, prometheus: PrometheusStandIn, mode: str) -> None:  # noqa: ANN001
+    """A healthy world whose metrics backend fails in `mode` (or answers, for "healthy")."""
     world.reset(healthy_world())
     if mode == "raises":
         from include.slow_injection.drivers.simulated import SimulatedMetricSource
@@ -69,6 +69,11 @@ def run_against(tmp_path: Path, world, monkeypatch, prometheus: PrometheusStandI
     url = f"http://127.0.0.1:{closed_port()}" if mode == "refused" else prometheus.url
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONNECTION.upper()}", json.dumps({"conn_type": "http", "host": url}))
     prometheus.mode = mode
+
+
+def run_against(tmp_path: Path, world, monkeypatch, prometheus: PrometheusStandIn, mode: str,  # noqa: ANN001
+                on_no_data: str):  # noqa: ANN201
+    break_backend(world, monkeypatch, prometheus, mode)
     return run_wave(tmp_path, world, broken_wave(world.path.stem, mode, on_no_data))
 
 
@@ -95,17 +100,7 @@ def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, o
     from include.slow_injection.gates.runner import GateRun
     from include.slow_injection.spec import parse_wave
 
-    world.reset(healthy_world())
-    if mode == "raises":
-        from include.slow_injection.drivers.simulated import SimulatedMetricSource
-
-        def query(self, query: str):  # noqa: ANN001, ANN202, ARG001
-            raise RuntimeError("metrics backend exploded")
-
-        monkeypatch.setattr(SimulatedMetricSource, "query", query)
-    url = f"http://127.0.0.1:{closed_port()}" if mode == "refused" else prometheus.url
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONNECTION.upper()}", json.dumps({"conn_type": "http", "host": url}))
-    prometheus.mode = mode
+    break_backend(world, monkeypatch, prometheus, mode)
     wave = parse_wave(broken_wave(world.path.stem, mode, on_no_data), "down.yaml")
     gate = wave.services[0].gates[0].model_copy(update={"interval": 0.25}).model_dump()
 

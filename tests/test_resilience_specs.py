@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from include.slow_injection.spec import SpecError, Wave, load_wave, parse_wave
+from tests.test_hostile_specs import _paths
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = yaml.safe_load((ROOT / "include" / "waves" / "lab-web.yaml").read_text())
@@ -25,18 +26,7 @@ FILE = "include/waves/lab-web.yaml"
 ENUM_WORDS = ("bogus", "ROLLBACK", "", "less than", "Deployment ", "prometheus2")
 
 
-def _paths(data: Any, prefix: tuple = ()):  # noqa: ANN202
-    if prefix:
-        yield prefix
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from _paths(value, (*prefix, i))
-
-
-PATHS = list(_paths(FULL))
+PATHS = [p for p in _paths(FULL) if p]
 
 
 def dotted(path: tuple) -> str:
