@@ -6,22 +6,27 @@ KubernetesHook (one Airflow Connection per side; the same one twice for two name
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
-from include.slow_injection.kubernetes.handover import carry_over_status, next_run, safe_moment
+from include.slow_injection.kubernetes.handover import next_run, safe_moment
 from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
 from include.slow_injection.kubernetes.right_sizing import pod_facts
 from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
 from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
-from include.slow_injection.kubernetes.transforms import SCHEDULING_KEYS, is_subset, to_green
+from include.slow_injection.kubernetes.transforms import DROPPED_ANNOTATIONS, to_green
 from include.slow_injection.ports import Change, JobStillActive, Readiness
 
 RETIRED_FROM = "slow-injection.io/retired-from-replicas"
 ACTIVE_SINCE = "slow-injection.io/active-since"  # when the handover unsuspended this side (UTC)
+SCHEDULED_AT = "batch.kubernetes.io/cronjob-scheduled-timestamp"  # on each Job the CronJob controller makes
+SETTLE = 2.0  # seconds a CronJob controller may still act on a suspend it has not seen
 CAPACITY_JOBS = 5  # a CronJob's right-sizing looks at the pods of its last few Jobs
 _API = {  # kind → (client class, snake-case name in its methods)
     "Deployment": ("AppsV1Api", "deployment"),
@@ -49,7 +54,8 @@ class EksProfiles(BaseModel):
 
 
 class KubeAccess:
-    """Dict-in, dict-out access to one cluster through the official client."""
+    """Dict-in, dict-out access to one cluster through the official client. A 422 (the API server's
+    validation) becomes a ValueError naming the object and each refused field."""
 
     def __init__(self, api_client: Any) -> None:
         self.api_client = api_client
@@ -74,10 +80,29 @@ class KubeAccess:
             raise
 
     def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return json.loads(self._method(kind, "create")(namespace, body, _preload_content=False).data)
+        with _refusal(kind, namespace, body):
+            return json.loads(self._method(kind, "create")(namespace, body, _preload_content=False).data)
+
+    def replace(self, kind: str, namespace: str, name: str, body: dict[str, Any],
+                dry_run: bool = False) -> dict[str, Any]:
+        """PUT the whole object (its metadata.resourceVersion guards against a concurrent writer: 409)."""
+        extra = {"dry_run": "All"} if dry_run else {}
+        with _refusal(kind, namespace, body):
+            return json.loads(self._method(kind, "replace")(name, namespace, body, _preload_content=False,
+                                                              **extra).data)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        from kubernetes.client.rest import ApiException
+
+        try:
+            self._method(kind, "delete")(name, namespace, propagation_policy="Background", _preload_content=False)
+        except ApiException as err:
+            if err.status != 404:
+                raise
 
     def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        return json.loads(self._method(kind, "patch")(name, namespace, body, _preload_content=False).data)
+        with _refusal(kind, namespace, {"metadata": {"name": name}}):
+            return json.loads(self._method(kind, "patch")(name, namespace, body, _preload_content=False).data)
 
     def patch_status(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         api_name, snake = _API[kind]
@@ -85,9 +110,31 @@ class KubeAccess:
         return json.loads(call(name, namespace, body, _preload_content=False).data)
 
     def list(self, api_name: str, method: str, namespace: str | None = None, **query: Any) -> list[dict[str, Any]]:
+        """Items of a list call, each with its `kind` and `apiVersion` (the API server leaves them out)."""
         call = getattr(self._api(api_name), method)
         args = (namespace,) if namespace else ()
-        return json.loads(call(*args, _preload_content=False, **query).data).get("items", [])
+        answer = json.loads(call(*args, _preload_content=False, **query).data)
+        kind = (answer.get("kind") or "").removesuffix("List")
+        return [{"kind": kind, "apiVersion": answer.get("apiVersion"), **item} for item in answer.get("items", [])]
+
+
+@contextmanager
+def _refusal(kind: str, namespace: str, body: dict[str, Any]) -> Iterator[None]:
+    from kubernetes.client.rest import ApiException
+
+    try:
+        yield
+    except ApiException as err:
+        if err.status != 422:
+            raise
+        try:
+            details = json.loads(err.body or "{}")
+        except ValueError:
+            details = {}
+        causes = (details.get("details") or {}).get("causes") or []
+        fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes) or details.get("message", "")
+        name = (body.get("metadata") or {}).get("name", "?")
+        raise ValueError(f"the API server refused {kind} {namespace}/{name} (422 Invalid): {fields}") from None
 
 
 class KubernetesPlatform:
@@ -105,6 +152,7 @@ class KubernetesPlatform:
         import datetime as dt
 
         self.blue, self.green, self.settings = blue, green, settings
+        self._seen: dict[tuple[str, str, str, float], dict[str, dict[str, Any]]] = {}
         self.now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
 
     @classmethod
@@ -216,48 +264,47 @@ class KubernetesPlatform:
             if source is None:
                 raise LookupError(f"blue {kind} {blue_ns}/{name} does not exist "
                                   f"(named by {workload['kind']} {blue_ns}/{workload['name']})")
-            desired = _companion_copy(source, green_ns)
-            current = self.green.get(kind, green_ns, name)
-            target = f"green {kind} {green_ns}/{name}"
-            if current is None:
-                if apply:
-                    self.green.create(kind, green_ns, desired)
-                changes.append(Change(target, "absent", "present", apply))
-            elif not is_subset({k: v for k, v in desired.items() if k != "metadata"}, current):
-                if apply:
-                    self.green.patch(kind, green_ns, name, {k: v for k, v in desired.items() if k != "metadata"})
-                changes.append(Change(target, "drifted", "same as blue", apply))
+            changes += self._converge(kind, green_ns, _companion_copy(source, green_ns), apply, "same as blue")
         return changes
 
     def _converge_workload(self, workload: dict[str, Any], blue: dict[str, Any], apply: bool) -> list[Change]:
         kind, namespace, name = self._where(workload, "green")
         desired = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
                            self.settings.requests_equal_limits)
-        current = self.green.get(kind, namespace, name)
-        target = f"green {kind} {namespace}/{name}"
         if kind == "Deployment":  # blue's size, or the size it had before it was retired
             retired_from = ((blue.get("metadata") or {}).get("annotations") or {}).get(RETIRED_FROM)
             desired["spec"]["replicas"] = int(retired_from) if retired_from else (blue.get("spec") or {}).get("replicas", 1)
+        if kind == "CronJob":  # created suspended: never runs in both until the handover, which owns it after
+            current = self.green.get(kind, namespace, name)
+            desired["spec"]["suspend"] = True if current is None else bool((current.get("spec") or {}).get("suspend"))
+        return self._converge(kind, namespace, desired, apply, None)
+
+    def _converge(self, kind: str, namespace: str, desired: dict[str, Any], apply: bool,
+                  after: str | None) -> list[Change]:
+        """Make green's object exactly `desired`: create it, or replace it whole (a patch would keep list
+        entries blue dropped). A dry-run replace tells whether anything would change, defaults included."""
+        name = desired["metadata"]["name"]
+        target = f"green {kind} {namespace}/{name}"
+        current = self.green.get(kind, namespace, name)
         if current is None:
-            if kind == "CronJob":
-                desired["spec"]["suspend"] = True  # never runs in both until the handover
             if apply:
                 self.green.create(kind, namespace, desired)
-            return [Change(target, "absent", _summary(desired), apply)]
-        if kind == "CronJob":
-            desired["spec"].pop("suspend", None)  # the handover owns it
-        wanted = {"metadata": {"labels": desired["metadata"]["labels"]}, "spec": desired["spec"]}
-        if self.settings.strip_scheduling:  # a patch only adds: placement that drifted onto green is nulled out
-            live = (pod_template(current) or {}).get("spec") or {}
-            pod = pod_template({"kind": kind, "spec": wanted["spec"]})
-            for key in SCHEDULING_KEYS:
-                if pod is not None and key in live:
-                    pod.setdefault("spec", {})[key] = None
-        if is_subset(wanted, current):
+            return [Change(target, "absent", after or _summary(desired), apply)]
+        body = _keeping_server_fields(desired, current)
+        if _selector(body) != _selector(current):  # immutable: only a new object can change it
+            if apply:
+                self.green.delete(kind, namespace, name)
+                _wait_gone(self.green, kind, namespace, name)
+                self.green.create(kind, namespace, desired)
+            return [Change(target, f"selector {_selector(current)}", f"recreated with selector {_selector(body)}",
+                           apply)]
+        preview = self.green.replace(kind, namespace, name, body, dry_run=True)
+        if _owned(preview) == _owned(current):
             return []
         if apply:
-            self.green.patch(kind, namespace, name, wanted)
-        return [Change(target, _summary(current), _summary({**current, **wanted}), apply)]
+            self.green.replace(kind, namespace, name, body)
+        return [Change(target, _summary(current) if after is None else "drifted",
+                       after or _summary(preview), apply)]
 
     def _suspend(self, access: KubeAccess, env: str, workload: dict[str, Any], value: bool,
                  apply: bool) -> list[Change]:
@@ -270,9 +317,10 @@ class KubernetesPlatform:
         return [Change(f"{env} {kind} {namespace}/{name}", f"suspend={not value}", f"suspend={value}", apply)]
 
     def activate(self, workload: dict[str, Any], env: str, apply: bool) -> list[Change]:
-        """Run the CronJob in `env` only: suspend the other side first, carry its lastScheduleTime
-        over (so the controller does not re-run a time the other side ran), then unsuspend.
-        The caller waits for a safe moment first (kubernetes/handover.py)."""
+        """Run the CronJob in `env` only: suspend the other side first, let a tick that raced that suspend
+        land, refuse while the other side's Jobs run, carry its newest scheduled time over (so this side's
+        controller does not run it again), then unsuspend. The caller waits for a safe moment first
+        (kubernetes/handover.py); this stays exactly-once without one."""
         if workload["kind"] != "CronJob":
             return []
         other = "blue" if env == "green" else "green"
@@ -287,30 +335,51 @@ class KubernetesPlatform:
             return self._suspend(access[other], other, workload, True, apply)  # already active here
         changes = self._suspend(access[other], other, workload, True, apply)
         _, other_ns, _ = self._where(workload, other)
-        active = ((access[other].get(kind, other_ns, name) or {}).get("status") or {}).get("active") or []
-        if active and apply:
-            raise JobStillActive(f"{other} Job {', '.join(a.get('name', '?') for a in active)} of {kind} "
+        source = access[other].get(kind, other_ns, name) or {}
+        if apply and source:
+            self._let_racing_tick_land(source)
+            source = access[other].get(kind, other_ns, name) or {}
+        jobs = self._jobs_of(access[other], other_ns, name, 0.0)
+        running = sorted({a.get("name", "?") for a in (source.get("status") or {}).get("active") or []}
+                         | {j["metadata"]["name"] for j in jobs if _job_outcome(j) is None})
+        if running and apply:
+            raise JobStillActive(f"{other} Job {', '.join(running)} of {kind} "
                                  f"{other_ns}/{name} is still running; {env} stays suspended until it ends")
-        changes += self._carry_last_schedule(access[other], other, access[env], env, workload, apply)
+        changes += self._carry_last_schedule(source, jobs, access[env], env, workload, apply)
         if apply:
             access[env].patch(kind, env_ns, name, {"metadata": {"annotations": {ACTIVE_SINCE: to_rfc3339(self.now())}},
                                                    "spec": {"suspend": False}})
         return changes + [Change(f"{env} {kind} {env_ns}/{name}", "suspend=True", "suspend=False", apply)]
 
-    def _carry_last_schedule(self, source: KubeAccess, source_env: str, target: KubeAccess, target_env: str,
-                             workload: dict[str, Any], apply: bool) -> list[Change]:
-        kind, source_ns, name = self._where(workload, source_env)
-        _, target_ns, _ = self._where(workload, target_env)
-        carry = carry_over_status(source.get(kind, source_ns, name) or {})
+    def _let_racing_tick_land(self, cronjob: dict[str, Any]) -> None:
+        """A tick within SETTLE of the suspend may still start a Job (the controller acts on its cache):
+        wait until that tick is SETTLE behind us, so the Jobs read next include it."""
+        import datetime as dt
+        import time
+
+        spec = cronjob.get("spec") or {}
+        now = self.now()
+        tick = next_run(spec["schedule"], now - dt.timedelta(seconds=SETTLE), spec.get("timeZone"))
+        wait = (tick + dt.timedelta(seconds=SETTLE) - now).total_seconds()
+        if tick <= now + dt.timedelta(seconds=SETTLE) and wait > 0:
+            time.sleep(wait)
+
+    def _carry_last_schedule(self, source: dict[str, Any], jobs: list[dict[str, Any]], target: KubeAccess,
+                             target_env: str, workload: dict[str, Any], apply: bool) -> list[Change]:
+        """The newest scheduled time the other side ran: its status, or its Jobs' scheduled-timestamp
+        annotation (the controller writes status in a second request, which a suspend can make fail)."""
+        kind, target_ns, name = self._where(workload, target_env)
+        times = [t for t in [(source.get("status") or {}).get("lastScheduleTime")]
+                 + [(j["metadata"].get("annotations") or {}).get(SCHEDULED_AT) for j in jobs] if t]
         current = target.get(kind, target_ns, name)
-        if carry is None or current is None:
+        if not times or current is None:
             return []
-        theirs = carry["status"]["lastScheduleTime"]
+        theirs = to_rfc3339(max(from_rfc3339(t) for t in times))
         ours = (current.get("status") or {}).get("lastScheduleTime")
-        if ours is not None and ours >= theirs:  # RFC 3339 UTC strings order like times
+        if ours is not None and from_rfc3339(ours) >= from_rfc3339(theirs):
             return []
         if apply:
-            target.patch_status(kind, target_ns, name, carry)
+            target.patch_status(kind, target_ns, name, {"status": {"lastScheduleTime": theirs}})
         return [Change(f"{target_env} {kind} {target_ns}/{name}", f"lastScheduleTime={ours}",
                        f"lastScheduleTime={theirs}", apply)]
 
@@ -340,7 +409,13 @@ class KubernetesPlatform:
     def handover_moment(self, workload: dict[str, Any], margin: float) -> Readiness:
         import datetime as dt
 
-        moment = safe_moment(self._blue(workload), self.now(), dt.timedelta(seconds=margin))
+        blue = self._blue(workload)
+        _, namespace, name = self._where(workload, "blue")
+        running = [j["metadata"]["name"] for j in self._jobs_of(self.blue, namespace, name, 0.0)
+                   if _job_outcome(j) is None]
+        if running:  # the CronJob's status.active can lag its Jobs
+            return Readiness("waiting", f"blue Job {', '.join(running)} still running")
+        moment = safe_moment(blue, self.now(), dt.timedelta(seconds=margin))
         return Readiness("ready" if moment.safe else "waiting", moment.reason)
 
     def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
@@ -356,7 +431,10 @@ class KubernetesPlatform:
         activated = ((cronjob.get("metadata") or {}).get("annotations") or {}).get(ACTIVE_SINCE)
         if activated:  # a cleared-and-rerun gate still sees the runs since the handover
             since = min(since, from_rfc3339(activated).timestamp())
-        for job in self._jobs_of(access, namespace, name, since):
+        if (cronjob.get("status") or {}).get("lastSuccessfulTime", "") >= to_rfc3339(since) \
+                and not self._jobs_seen(env, access, namespace, name, since):
+            return Readiness("ready", "a Job succeeded (already removed by its TTL or history limit)")
+        for job in self._jobs_seen(env, access, namespace, name, since):
             outcome = _job_outcome(job)
             if outcome == "Complete":
                 return Readiness("ready", f"Job {job['metadata']['name']} succeeded")
@@ -393,12 +471,21 @@ class KubernetesPlatform:
                 and j["metadata"].get("creationTimestamp", "") >= started]
         return sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp", ""))
 
+    def _jobs_seen(self, env: str, access: KubeAccess, namespace: str, cronjob: str,
+                   since: float) -> list[dict[str, Any]]:
+        """The CronJob's Jobs since `since`, including those this driver saw earlier in the watch that
+        ttlSecondsAfterFinished or the history limits have deleted since (last state seen), oldest first."""
+        seen = self._seen.setdefault((env, namespace, cronjob, since), {})
+        for job in self._jobs_of(access, namespace, cronjob, since):
+            seen[job["metadata"]["name"]] = job
+        return sorted(seen.values(), key=lambda j: j["metadata"].get("creationTimestamp", ""))
+
     def watch_jobs(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
         access = self._side(env)
         kind, namespace, name = self._where(workload, env)
         if kind != "CronJob":
             return Readiness("failed", f"{kind} {namespace}/{name} runs no Jobs to watch")
-        jobs = self._jobs_of(access, namespace, name, since)
+        jobs = self._jobs_seen(env, access, namespace, name, since)
         now = self.now()
         runs, floor = int(limits.get("runs", 1)), float(limits.get("min_success_rate", 1.0))
         longest, succeeded, finished = 0.0, 0, 0
@@ -530,14 +617,22 @@ def config_maps_named(pod_spec: dict[str, Any]) -> list[str]:
 
 
 def _companion_copy(source: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """A ConfigMap's or Service's copy for green: labels and annotations (the AWS Load Balancer Controller
+    reads its settings there) kept; a Service's allocated addresses left to green's API server, except a
+    headless Service's `clusterIP: None`, which is its meaning."""
     meta = source.get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in DROPPED_ANNOTATIONS}
     out = {"apiVersion": source.get("apiVersion"), "kind": source.get("kind"),
-           "metadata": {"name": meta["name"], "namespace": namespace, "labels": dict(meta.get("labels") or {})}}
+           "metadata": {"name": meta["name"], "namespace": namespace, "labels": dict(meta.get("labels") or {}),
+                        **({"annotations": annotations} if annotations else {})}}
     for key in ("data", "binaryData"):
         if key in source:
             out[key] = source[key]
     if source.get("kind") == "Service":
-        spec = {k: v for k, v in (source.get("spec") or {}).items() if k not in _SERVER_FIELDS}
+        spec = {k: v for k, v in (source.get("spec") or {}).items()
+                if k not in _SERVER_FIELDS or (k == "clusterIP" and v == "None")}
+        if spec.get("clusterIP") == "None":
+            spec["clusterIPs"] = ["None"]
         spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports") or []]
         out["spec"] = spec
     return out
@@ -557,3 +652,52 @@ def _summary(obj: dict[str, Any]) -> str:
     if "suspend" in spec:
         return f"suspend={spec['suspend']}"
     return "present"
+
+
+# Annotations others write on green's objects that a converge keeps (controllers', and our own markers).
+KEPT_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
+KEPT_PREFIXES = ("slow-injection.io/",)
+SERVICE_ALLOCATED = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "healthCheckNodePort")
+
+
+def _keeping_server_fields(desired: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """`desired` as a whole-object PUT: the live resourceVersion, and what the server or others own kept."""
+    body = copy.deepcopy(desired)
+    meta, live = body.setdefault("metadata", {}), current.get("metadata") or {}
+    meta["resourceVersion"] = live.get("resourceVersion")
+    kept = {k: v for k, v in (live.get("annotations") or {}).items()
+            if k in KEPT_ANNOTATIONS or k.startswith(KEPT_PREFIXES)}
+    if kept or meta.get("annotations"):
+        meta["annotations"] = {**kept, **(meta.get("annotations") or {})}
+    if body.get("kind") == "Service":
+        spec, live_spec = body.setdefault("spec", {}), current.get("spec") or {}
+        for key in SERVICE_ALLOCATED:
+            if key in live_spec and spec.get(key) in (None, ""):
+                spec[key] = live_spec[key]
+        live_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in live_spec.get("ports") or []}
+        for port in spec.get("ports") or []:
+            node_port = live_ports.get((port.get("port"), port.get("protocol", "TCP")), {}).get("nodePort")
+            if node_port and "nodePort" not in port and spec.get("type") in ("NodePort", "LoadBalancer"):
+                port["nodePort"] = node_port
+    return body
+
+
+def _owned(obj: dict[str, Any]) -> dict[str, Any]:
+    """What a converge decides: labels, annotations, spec and data (not status or server bookkeeping)."""
+    meta = obj.get("metadata") or {}
+    return {"labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {},
+            **{k: obj.get(k) for k in ("spec", "data", "binaryData")}}
+
+
+def _selector(obj: dict[str, Any]) -> Any:
+    return (obj.get("spec") or {}).get("selector") if obj.get("kind") in ("Deployment",) else None
+
+
+def _wait_gone(access: KubeAccess, kind: str, namespace: str, name: str, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while access.get(kind, namespace, name) is not None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"green {kind} {namespace}/{name} still exists {timeout:g}s after its delete")
+        time.sleep(0.2)

@@ -2,7 +2,8 @@
 
 A scheduled time must run in exactly one environment. So the handover happens only at a safe moment
 (no Job of blue's still active, and the next scheduled time at least `margin` away), blue is
-suspended before green is unsuspended, and green's status.lastScheduleTime is set to blue's first:
+suspended before green is unsuspended, and green's status.lastScheduleTime is set to the newest time blue
+ran (its status, or its Jobs' scheduled-timestamp annotation when the status write lost a race):
 a CronJob controller that sees an older (or no) lastScheduleTime starts the latest "missed" time when
 the CronJob is unsuspended — a time blue has already run.
 """
@@ -40,9 +41,3 @@ def safe_moment(cronjob: dict[str, Any], now: dt.datetime, margin: dt.timedelta)
         return Moment(False, f"next run at {upcoming:%H:%M:%S} is less than {margin.total_seconds():.0f}s away",
                       upcoming)
     return Moment(True, f"no active Job; next run at {upcoming:%H:%M:%S}", upcoming)
-
-
-def carry_over_status(blue: dict[str, Any]) -> dict[str, Any] | None:
-    """The status patch that stops green's controller from re-running blue's last time."""
-    last = (blue.get("status") or {}).get("lastScheduleTime")
-    return {"status": {"lastScheduleTime": last}} if last else None

@@ -18,11 +18,11 @@ def rollout_state(deployment: dict[str, Any]) -> RolloutState:
     meta, spec, status = deployment.get("metadata") or {}, deployment.get("spec") or {}, deployment.get("status") or {}
     wanted = spec.get("replicas", 1)
     generation, observed = meta.get("generation", 0), status.get("observedGeneration", 0)
+    if observed < generation:  # conditions still describe an older generation (as `kubectl rollout status`)
+        return RolloutState(PROGRESSING, f"controller has not seen generation {generation} yet (observed {observed})")
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
             return RolloutState(FAILED, f"progress deadline exceeded: {condition.get('message', '')}".strip())
-    if observed < generation:
-        return RolloutState(PROGRESSING, f"controller has not seen generation {generation} yet (observed {observed})")
     updated = status.get("updatedReplicas", 0)
     total = status.get("replicas", 0)
     available = status.get("availableReplicas", 0)
