@@ -16,6 +16,10 @@ from typing import Any
 import pytest
 
 from include.slow_injection.lab.kube.control_plane import ControlPlane
+from include.slow_injection.lab.kube.fargate import set_profiles
+
+# The Fargate profile every test's cluster has: namespaces made with kube.namespace("green") run on Fargate.
+GREEN_PROFILE = {"name": "fp-green", "selectors": [{"namespace": "green-*"}]}
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +27,7 @@ def control_plane() -> Iterator[ControlPlane]:
     root = Path(tempfile.mkdtemp(prefix="slow-injection-kube-"))
     plane = ControlPlane(root).start()
     print(f"control plane up in {plane.started_in:.1f} s (logs: {plane.logs})")
+    set_profiles(plane.api_client(), [GREEN_PROFILE])
     yield plane
     plane.stop()
 

@@ -280,9 +280,22 @@ class KubernetesPlatform:
         return self._converge(kind, namespace, desired, apply, None)
 
     def _converge(self, kind: str, namespace: str, desired: dict[str, Any], apply: bool,
-                  after: str | None) -> list[Change]:
+                  after: str | None, attempts: int = 5) -> list[Change]:
         """Make green's object exactly `desired`: create it, or replace it whole (a patch would keep list
-        entries blue dropped). A dry-run replace tells whether anything would change, defaults included."""
+        entries blue dropped). A dry-run replace tells whether anything would change, defaults included.
+        A controller writing the object meanwhile (409) means: read it again and decide again."""
+        from kubernetes.client.rest import ApiException
+
+        for attempt in range(attempts):
+            try:
+                return self._converge_once(kind, namespace, desired, apply, after)
+            except ApiException as err:
+                if err.status != 409 or attempt == attempts - 1:
+                    raise
+        return []
+
+    def _converge_once(self, kind: str, namespace: str, desired: dict[str, Any], apply: bool,
+                       after: str | None) -> list[Change]:
         name = desired["metadata"]["name"]
         target = f"green {kind} {namespace}/{name}"
         current = self.green.get(kind, namespace, name)

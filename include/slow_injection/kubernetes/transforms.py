@@ -9,6 +9,7 @@ from include.slow_injection.kubernetes.preflight import pod_template
 
 SCHEDULING_KEYS = ("nodeSelector", "tolerations", "affinity", "nodeName")  # node placement Fargate ignores
 DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
+OUR_MARKERS = "slow-injection.io/"  # a side's own handover/retire markers never travel to the other side
 
 
 def to_green(blue: dict[str, Any], namespace: str, add_labels: dict[str, str] | None = None,
@@ -16,7 +17,8 @@ def to_green(blue: dict[str, Any], namespace: str, add_labels: dict[str, str] | 
     """The object to create or converge in green: blue's spec with the Fargate transforms applied."""
     add_labels = add_labels or {}
     meta = blue.get("metadata") or {}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in DROPPED_ANNOTATIONS}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k not in DROPPED_ANNOTATIONS and not k.startswith(OUR_MARKERS)}
     green = {
         "apiVersion": blue.get("apiVersion"), "kind": blue.get("kind"),
         "metadata": {"name": meta["name"], "namespace": namespace,
