@@ -118,3 +118,70 @@ def test_green_namespace_is_what_the_rules_look_at() -> None:
     findings = check(obj, cluster(), namespace="shop-fargate")
     assert {f.rule for f in findings} == {"pdb", "fargate-profile"}
     assert findings[0].resource.startswith("Deployment shop-fargate/web")
+
+
+@pytest.mark.parametrize("resource", ["nvidia.com/gpu", "amd.com/gpu", "aws.amazon.com/neuron", "hugepages-2Mi"])
+def test_any_accelerator_or_extended_resource_is_named(resource: str) -> None:
+    obj = with_container(resources={"requests": {"cpu": "1", "memory": "1Gi", resource: "1"},
+                                    "limits": {"cpu": "1", "memory": "1Gi", resource: "1"}})
+    finding = next(f for f in check(obj, cluster()) if f.rule == "gpu")
+    assert resource in finding.reason and "CPU, memory and ephemeral storage only" in finding.reason
+
+
+def test_a_pod_above_the_largest_fargate_size_would_stay_pending() -> None:
+    big = with_container(resources={"requests": {"cpu": "16", "memory": "120Gi"}, "limits": {"cpu": "16", "memory": "120Gi"}})
+    finding = next(f for f in check(big, cluster()) if f.rule == "largest-size")
+    assert "16 vCPU" in finding.reason and "16vCPU 120GB" in finding.reason and "stay Pending" in finding.reason
+    fits = with_container(resources={"requests": {"cpu": "16", "memory": "100Gi"}, "limits": {"cpu": "16", "memory": "100Gi"}})
+    assert "largest-size" not in rules(fits)
+
+
+def test_load_balancers_need_ip_targets_on_fargate() -> None:
+    nlb = {"kind": "Service", "metadata": {"name": "web", "annotations": {}}, "spec": {"type": "LoadBalancer"}}
+    ingress = {"kind": "Ingress", "metadata": {"name": "shop", "annotations": {
+        "alb.ingress.kubernetes.io/target-type": "instance"}}}
+    findings = [f for f in check(deployment(), cluster(services=[nlb], ingresses=[ingress])) if f.rule == "ip-targets"]
+    assert [f.resource for f in findings] == ["Service shop/web", "Ingress shop/shop"]
+    assert "aws-load-balancer-nlb-target-type: ip" in findings[0].reason and "instance" in findings[1].reason
+    nlb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] = "ip"
+    ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-type"] = "ip"
+    cluster_ip = {"kind": "Service", "metadata": {"name": "internal"}, "spec": {"type": "ClusterIP"}}
+    assert "ip-targets" not in rules(deployment(), cluster(services=[nlb, cluster_ip], ingresses=[ingress]))
+
+
+def test_dynamic_efs_provisioning_is_refused_static_efs_passes() -> None:
+    volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+    dynamic = cluster(pvcs={"shop/data": {"spec": {"storageClassName": "efs-ap"}}},
+                      storage_classes={"efs-ap": {"provisioner": "efs.csi.aws.com",
+                                                  "parameters": {"provisioningMode": "efs-ap"}}})
+    finding = next(f for f in check(deployment(volumes=volumes), dynamic) if f.rule == "pvc-storage")
+    assert "dynamic EFS provisioning" in finding.reason and "efs-ap" in finding.reason
+
+
+def test_a_profile_eks_reports_unusable_is_named() -> None:
+    selectors = [{"namespace": f"ns{i}"} for i in range(5)] + [{"namespace": "shop", "labels": {"compute": "fargate"}}]
+    creating = FargateProfile.from_eks({"fargateProfileName": "shop", "status": "CREATING", "subnets": [],
+                                        "selectors": selectors})
+    reasons = [f.reason for f in check(deployment(), Cluster(pdbs=[PDB], profiles=[creating]))]
+    assert reasons == ["Fargate profile shop is CREATING, not ACTIVE",
+                       "Fargate profile shop has no subnets (it needs private subnets)",
+                       "Fargate profile shop has 6 selectors; EKS allows 5"]
+    active = FargateProfile.from_eks({"fargateProfileName": "shop", "status": "ACTIVE", "subnets": ["subnet-1"],
+                                      "selectors": selectors[-1:]})
+    assert check(deployment(), Cluster(pdbs=[PDB], profiles=[active])) == []
+
+
+def test_prerequisites_name_each_missing_object() -> None:
+    from include.slow_injection.kubernetes.preflight import Present, missing_prerequisites
+
+    pod = {"spec": {"serviceAccountName": "web", "imagePullSecrets": [{"name": "registry"}], "containers": [
+        {"name": "a", "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "db", "key": "k"}}}],
+         "envFrom": [{"configMapRef": {"name": "web-env"}}]}],
+        "volumes": [{"name": "v", "projected": {"sources": [{"secret": {"name": "tls"}}]}}]}}
+    assert missing_prerequisites(pod, Present("green", None), False) == ["namespace green does not exist in green"]
+    assert missing_prerequisites(pod, Present("green", {}, set(), set()), False) == [
+        "ServiceAccount green/web (the pod's serviceAccountName)", "Secret green/db (referenced by the pod)",
+        "Secret green/registry (referenced by the pod)", "Secret green/tls (referenced by the pod)",
+        "ConfigMap green/web-env (referenced by the pod; or set copy_config_maps)"]
+    everything = Present("green", {"web": {}}, {"db", "registry", "tls"}, set())
+    assert missing_prerequisites(pod, everything, True) == []

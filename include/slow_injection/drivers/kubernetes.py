@@ -34,6 +34,7 @@ _API = {  # kind → (client class, snake-case name in its methods)
     "ConfigMap": ("CoreV1Api", "config_map"),
     "Service": ("CoreV1Api", "service"),
     "Secret": ("CoreV1Api", "secret"),  # read only, by the drift gate (which hashes the data at once)
+    "ServiceAccount": ("CoreV1Api", "service_account"),  # read only: a green prerequisite
 }
 _SERVER_FIELDS = ("clusterIP", "clusterIPs", "healthCheckNodePort")  # a Service copy gets its own
 
@@ -210,18 +211,59 @@ class KubernetesPlatform:
         profiles = self._fargate_profiles()
         green_like = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
                               self.settings.requests_equal_limits)
+        blue_ns = workload["namespace"]
+        fronting = self._fronting(workload, blue)
+        services = {s["metadata"]["name"] for s in fronting}
         cluster = Cluster(
             pvcs={f"{namespace}/{p['metadata']['name']}": p
                   for p in self.green.list("CoreV1Api", "list_namespaced_persistent_volume_claim", namespace)},
             storage_classes={s["metadata"]["name"]: s for s in self.green.list("StorageV1Api", "list_storage_class")},
             pdbs=self.green.list("PolicyV1Api", "list_namespaced_pod_disruption_budget", namespace),
             profiles=profiles,
+            services=fronting,
+            ingresses=[i for i in self.blue.list("NetworkingV1Api", "list_namespaced_ingress", blue_ns)
+                       if _ingress_backends(i) & services],
         )
         findings = [str(f) for f in check(green_like, cluster, namespace)]
-        blue_ns = workload["namespace"]
+        findings += [f"{workload['kind']} {namespace}/{workload['name']}: green lacks {m} [prerequisites]"
+                     for m in self._missing_prerequisites(workload, green_like)]
         findings += [str(f) for d in self.blue.list("AppsV1Api", "list_namespaced_daemon_set", blue_ns)
                      for f in check(d, cluster, blue_ns)]  # a DaemonSet of the namespace cannot follow it
         return findings
+
+    def _fronting(self, workload: dict[str, Any], blue: dict[str, Any]) -> list[dict[str, Any]]:
+        """Blue's Services that front the workload (listed to copy, or selecting its pods)."""
+        from include.slow_injection.kubernetes.drift import selects
+
+        listed = set(workload.get("copy_services") or [])
+        return [s for s in self.blue.list("CoreV1Api", "list_namespaced_service", workload["namespace"])
+                if s["metadata"]["name"] in listed or selects(s, blue)]
+
+    def _missing_prerequisites(self, workload: dict[str, Any], green_like: dict[str, Any]) -> list[str]:
+        """Read with `get` only (what the generated RBAC grants): the namespace, the pod's ServiceAccount
+        and each Secret/ConfigMap it refers to."""
+        from kubernetes.client.rest import ApiException
+
+        from include.slow_injection.kubernetes.preflight import Present, irsa_gap, missing_prerequisites, references
+
+        _, namespace, _ = self._where(workload, "green")
+        template = pod_template(green_like) or {}
+        try:
+            self.green._api("CoreV1Api").read_namespace(namespace, _preload_content=False)
+        except ApiException as err:
+            if err.status == 404:
+                return missing_prerequisites(template, Present(namespace, None), False)
+            if err.status != 403:  # not allowed to read namespaces: the object checks below still tell
+                raise
+        account = (template.get("spec") or {}).get("serviceAccountName") or "default"
+        green_account = self.green.get("ServiceAccount", namespace, account)
+        secrets, config_maps = references(template.get("spec") or {})
+        present = Present(namespace, {account: green_account} if green_account else {},
+                          {n for n in secrets if self.green.get("Secret", namespace, n) is not None},
+                          {n for n in config_maps if self.green.get("ConfigMap", namespace, n) is not None})
+        missing = missing_prerequisites(template, present, bool(workload.get("copy_config_maps")))
+        gap = irsa_gap(self.blue.get("ServiceAccount", workload["namespace"], account), green_account)
+        return missing + ([gap] if gap else [])
 
     def _fargate_profiles(self) -> list[FargateProfile] | None:
         if self.settings.fargate_profiles is not None:
@@ -246,7 +288,16 @@ class KubernetesPlatform:
                               f"{source.cluster!r} through connection {source.aws_connection!r}: {err}") from err
 
     def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]:
+        """Companions first, then the workload; refused, before any write, while green lacks what the
+        pod needs and the spec does not copy (its namespace, ServiceAccount, Secrets, ConfigMaps)."""
         blue = self._blue(workload)
+        _, namespace, _ = self._where(workload, "green")
+        green_like = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
+                              self.settings.requests_equal_limits)
+        missing = self._missing_prerequisites(workload, green_like)
+        if missing and apply:
+            raise LookupError(f"green is not ready for {workload['kind']} {namespace}/{workload['name']}; "
+                              f"create these first (nothing was changed): " + "; ".join(missing))
         changes = self._copy_companions(workload, blue, apply)
         return changes + self._converge_workload(workload, blue, apply)
 
@@ -649,6 +700,13 @@ def _companion_copy(source: dict[str, Any], namespace: str) -> dict[str, Any]:
         spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports") or []]
         out["spec"] = spec
     return out
+
+
+def _ingress_backends(ingress: dict[str, Any]) -> set[str]:
+    spec = ingress.get("spec") or {}
+    backends = [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for r in spec.get("rules") or []
+                                                     for p in (r.get("http") or {}).get("paths") or []]
+    return {(b.get("service") or {}).get("name") for b in backends} - {None}
 
 
 def _job_outcome(job: dict[str, Any]) -> str | None:

@@ -23,16 +23,34 @@ class Selector:
                    for sk, sv in self.labels.items())
 
 
+MAX_SELECTORS = 5  # EKS refuses a profile with more
+
+
 @dataclass(frozen=True)
 class FargateProfile:
     name: str
     selectors: tuple[Selector, ...]
+    status: str | None = None  # ACTIVE, CREATING, DELETING, …; None when not read from EKS
+    subnets: tuple[str, ...] | None = None
 
     @classmethod
     def from_eks(cls, profile: dict[str, Any]) -> FargateProfile:
         """From `eks.describe_fargate_profile()['fargateProfile']` or a spec entry of the same shape."""
         name = profile.get("fargateProfileName") or profile["name"]
-        return cls(name, tuple(Selector(s["namespace"], dict(s.get("labels") or {})) for s in profile["selectors"]))
+        subnets = profile.get("subnets")
+        return cls(name, tuple(Selector(s["namespace"], dict(s.get("labels") or {})) for s in profile["selectors"]),
+                   profile.get("status"), None if subnets is None else tuple(subnets))
+
+    def problems(self) -> list[str]:
+        """Why pods this profile selects would not start, as EKS reports the profile."""
+        out = []
+        if self.status is not None and self.status != "ACTIVE":
+            out.append(f"Fargate profile {self.name} is {self.status}, not ACTIVE")
+        if self.subnets is not None and not self.subnets:
+            out.append(f"Fargate profile {self.name} has no subnets (it needs private subnets)")
+        if len(self.selectors) > MAX_SELECTORS:
+            out.append(f"Fargate profile {self.name} has {len(self.selectors)} selectors; EKS allows {MAX_SELECTORS}")
+        return out
 
     def matches(self, namespace: str, labels: dict[str, str]) -> bool:
         return any(s.matches(namespace, labels) for s in self.selectors)
