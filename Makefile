@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help venv test demo drill drill-slow demo-stop demo-sim drill-sim lock schema validate bench clean
+.PHONY: help venv kube test demo drill drill-slow demo-stop demo-sim drill-sim lock schema validate bench clean
 
 help:
 	@echo "make demo       the lab wave on a real Airflow: HAProxy traffic, Prometheus gates (leaves it running)"
@@ -18,6 +18,7 @@ help:
 	@echo "make demo-stop  stop everything the demo started (by PID)"
 	@echo "make demo-sim   a bigger wave on simulated drivers with dag.test (no services needed)"
 	@echo "make test    the whole test suite"
+	@echo "make kube    build (or find) the Kubernetes control plane the tests and the lab run"
 	@echo "make lock    recompile requirements.txt from requirements.in"
 	@echo "make schema  re-export include/schema/wave.schema.json"
 	@echo "make bench   benchmarks, each figure with its goal (results appended to bench/results/)"
@@ -31,6 +32,10 @@ $(SYNCED): requirements.txt pyproject.toml
 	@touch $(SYNCED)
 
 venv: $(SYNCED)
+
+# Kubernetes 1.35 from upstream Go modules, cached in ~/.cache/slow-injection/kube (KUBEBUILDER_ASSETS wins).
+kube:
+	bash deploy/kube/build.sh
 
 # The e2e and the unit tests side by side (tests/run_suite.sh); PYTEST_ARGS runs just those, in one process.
 test: venv

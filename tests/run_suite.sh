@@ -5,6 +5,9 @@
 set -uo pipefail
 PY=${PY:-.venv/bin/python}
 COMMON=(--durations=15)
+# The Kubernetes control plane the tests start: built from upstream Go modules once, cached outside the
+# checkout (deploy/kube/build.sh prints its progress; ~8 min and ~5 GB the first time on 2 cores).
+bash deploy/kube/build.sh >/dev/null || { echo "building the Kubernetes control plane failed" >&2; exit 1; }
 if [ "$#" -gt 0 ]; then
     exec "$PY" -m pytest "${COMMON[@]}" "$@"
 fi

@@ -15,23 +15,30 @@ CACHE_ROOT=${SLOW_INJECTION_CACHE:-$HOME/.cache/slow-injection}
 OUT=$CACHE_ROOT/kube/v$K8S_VERSION
 BIN=$OUT/bin
 
-have_all() { local b; for b in "${BINARIES[@]}"; do [ -x "$1/$b" ] || return 1; done; [ -f "$1/kwok-stages.yaml" ]; }
 say() { printf '[kube-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+ASSETS=${KUBEBUILDER_ASSETS:-}
+from_assets() { [ -n "$ASSETS" ] && [ -x "$ASSETS/$1" ]; }  # envtest's convention: etcd, kube-apiserver, kubectl
+built() { from_assets "$1" || { [ -x "$BIN/$1" ] && [ -f "$OUT/built-$1" ]; }; }
+STAMP="$K8S_VERSION $ETCD_VERSION $KWOK_VERSION"
+complete() {
+  local b; for b in "${BINARIES[@]}"; do built "$b" || return 1; done
+  [ -f "$BIN/kwok-stages.yaml" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]
+}
+result() {  # the folder to use: ours, or one that links the KUBEBUILDER_ASSETS binaries in over ours
+  if [ -z "$ASSETS" ]; then echo "$BIN"; return; fi
+  local merged=$OUT/with-assets b; mkdir -p "$merged"
+  for b in "${BINARIES[@]}" kwok-stages.yaml; do
+    if from_assets "$b"; then ln -sfn "$ASSETS/$b" "$merged/$b"; else ln -sfn "$BIN/$b" "$merged/$b"; fi
+  done
+  say "using $(for b in "${BINARIES[@]}"; do from_assets "$b" && printf '%s ' "$b"; done)from KUBEBUILDER_ASSETS=$ASSETS"
+  echo "$merged"
+}
 
-if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS"; then
-  say "using KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
-  echo "$KUBEBUILDER_ASSETS"; exit 0
-fi
-if have_all "$BIN" && [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$K8S_VERSION $ETCD_VERSION $KWOK_VERSION" ]; then
-  echo "$BIN"; exit 0
-fi
-
+if complete; then result; exit 0; fi
 mkdir -p "$OUT"
 exec 9>"$OUT/.lock"
 say "waiting for the build lock ($OUT/.lock)"; flock 9   # one build at a time; others wait and reuse it
-if have_all "$BIN" && [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$K8S_VERSION $ETCD_VERSION $KWOK_VERSION" ]; then
-  echo "$BIN"; exit 0
-fi
+if complete; then result; exit 0; fi
 
 command -v go >/dev/null || { say "go is not installed: the control plane is built from Go modules"; exit 1; }
 export GOMODCACHE=$CACHE_ROOT/go/mod GOCACHE=$CACHE_ROOT/go/build GOFLAGS=-mod=mod GOTOOLCHAIN=local
@@ -64,7 +71,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ld="$ld -X $pkg.gitTreeState=clean -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 done
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-  [ -x "$BIN/$cmd" ] && [ -f "$OUT/built-$cmd" ] && { say "$cmd already built"; continue; }
+  built "$cmd" && continue
   t=$(date +%s); say "building $cmd"
   go build -ldflags "$ld" -o "$BIN/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
   mv "$BIN/$cmd.tmp" "$BIN/$cmd"; touch "$OUT/built-$cmd"
@@ -73,7 +80,7 @@ done
 
 # --- etcd
 src=$OUT/src/etcd; mkdir -p "$src"; cd "$src"
-if [ ! -f "$OUT/built-etcd" ]; then
+if ! built etcd; then
   t=$(date +%s); say "building etcd v$ETCD_VERSION"
   printf 'module slowinjection.local/etcd-build\n\ngo %s\n\nrequire go.etcd.io/etcd/server/v3 v%s\n' \
     "$(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')" "$ETCD_VERSION" > go.mod
@@ -98,12 +105,12 @@ fi
 # kwok's pod behaviour: upstream's own Stage files from the module (ready at once; Job pods complete after
 # 1 s, or the delay their pod-complete.stage.kwok.x-k8s.io/delay annotation asks; pods labelled
 # pod-container-running-failed.stage.kwok.x-k8s.io=true fail with the annotated exit code; deleted pods go).
-stages=$(go list -m -f '{{.Dir}}' "sigs.k8s.io/kwok")/kustomize/stage/pod
+stages=$(go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/kustomize/stage/pod
 { cat "$stages/fast/pod-ready.yaml"; echo "---"
   sed 's/jitterDurationMilliseconds: 5000/jitterDurationMilliseconds: 0/' "$stages/general/pod-complete.yaml"; echo "---"
   sed 's/jitterDurationMilliseconds: 1000/jitterDurationMilliseconds: 0/' "$stages/chaos/pod-container-running-failed.yaml"; echo "---"
   cat "$stages/fast/pod-delete.yaml"; } > "$BIN/kwok-stages.yaml"
 
-echo "$K8S_VERSION $ETCD_VERSION $KWOK_VERSION" > "$OUT/stamp"
+echo "$STAMP" > "$OUT/stamp"
 say "done in $(( $(date +%s) - started )) s; $(du -sh "$BIN" | cut -f1) of binaries, $(du -sh "$CACHE_ROOT/go" | cut -f1) of Go caches"
-echo "$BIN"
+result
