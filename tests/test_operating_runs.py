@@ -42,6 +42,21 @@ def test_a_form_that_breaks_a_rule_is_refused_before_anything_changes(tmp_path: 
     assert untouched(world) and "wave_started" not in events(world)
 
 
+def test_an_unknown_conf_key_refuses_the_run_before_anything_acts(tmp_path: Path, world) -> None:  # noqa: ANN001
+    """`{"dryrun": true}` is a typo of dry_run: accepting it would start a live migration."""
+    world.reset(healthy_world())
+    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"dryrun": True})
+    assert state == "failed" and tis["preparation.run_refused"] == "failed"
+    assert untouched(world) and "wave_started" not in events(world)
+    from airflow.models.xcom import XComModel  # the refusal names the key and the valid ones
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        outcome = [x.value for x in session.query(XComModel).filter(XComModel.key == "plan_outcome").all()]
+    text = str(outcome[-1])
+    assert "'dryrun'" in text and "dry_run" in text and "max_weight" in text, text
+
+
 def test_max_weight_holds_at_the_step_and_the_next_run_resumes_from_it(tmp_path: Path, world) -> None:  # noqa: ANN001
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"max_weight": 25})

@@ -88,9 +88,15 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def check_form(params: dict[str, Any], services: dict[str, dict[str, Any]]) -> list[str]:
-    """Cross-field rules the form's JSON Schema cannot say; every problem, named by field."""
+def check_form(params: dict[str, Any], services: dict[str, dict[str, Any]], conf: dict[str, Any] | None = None,
+               known: list[str] | None = None) -> list[str]:
+    """Cross-field rules the form's JSON Schema cannot say; every problem, named by field. A conf key the
+    form does not know refuses the run: `{"dryrun": true}` (a typo) must never start a live migration."""
     problems = []
+    unknown_keys = sorted(set(conf or {}) - set(known or [])) if known is not None else []
+    if unknown_keys:
+        problems.append(f"conf: unknown key(s) {', '.join(map(repr, unknown_keys))}; this wave's keys are "
+                        f"{', '.join(sorted(known or []))}")
     chosen = params.get("services") or []
     unknown = [s for s in chosen if s not in services]
     if unknown:

@@ -45,7 +45,8 @@ def plan_task(wave: Wave, plan: str) -> PlanWave:
     approval = wave.validation.approval
     return PlanWave(task_id="plan_wave", plan_text=plan, wave_id=wave.id, services=services,
                     platform=platform_ref(wave), window=window,
-                    approval_timeout=approval.timeout if approval else None, notifications=notifications(wave))
+                    approval_timeout=approval.timeout if approval else None, notifications=notifications(wave),
+                    param_names=sorted(run_params(wave)))
 
 
 def build_dag(wave: Wave) -> DAG:

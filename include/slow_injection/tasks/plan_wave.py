@@ -30,8 +30,9 @@ class PlanWave(BaseBranchOperator):
     def __init__(self, *, wave_id: str, plan_text: str, services: dict[str, dict[str, Any]],
                  platform: dict[str, Any], window: dict[str, str] | None = None,
                  approval_timeout: float | None = None, notifications: list[dict[str, Any]] | None = None,
-                 world_retry_delay: float = 5.0, **kwargs: Any) -> None:
+                 world_retry_delay: float = 5.0, param_names: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.param_names = param_names
         self.wave_id, self.plan_text, self.services, self.platform = wave_id, plan_text, services, platform
         self.window, self.approval_timeout = window, approval_timeout
         self.notifications = notifications or []
@@ -39,7 +40,8 @@ class PlanWave(BaseBranchOperator):
 
     def execute(self, context: Any) -> Any:
         params = context["params"]
-        problems = check_form(params, self.services)
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        problems = check_form(params, self.services, conf, self.param_names)
         if problems:
             return self._refuse(context, problems)
         window = Window(**self.window) if self.window else None
