@@ -82,6 +82,8 @@ MALFORMED = [
     ("services not a list", _set("services", {"web": {}}), "services: must be a list"),
     ("cron invalid", _set("schedule", {"cron": "every night"}),
      "schedule.cron: must be a 5-field cron expression like '0 2 * * *', got 'every night'"),
+    ("cron with seconds", _set("schedule", {"cron": "0 0 2 * * *"}),  # croniter accepts six fields; Airflow's does not
+     "schedule.cron: must be a 5-field cron expression like '0 2 * * *', got '0 0 2 * * *'"),
     ("unquoted window time", _set("schedule", {"cron": "0 2 * * *", "window": {"start": 120, "end": "05:00"}}),
      'schedule.window.start: must be a quoted time like "02:00"'),
     ("bad time zone", _set("schedule", {"cron": "0 2 * * *", "timezone": "Mars/Olympus"}),

@@ -11,20 +11,40 @@ from pathlib import Path
 
 
 class ProcessBook:
-    """PIDs of what we started, kept in a file so another command (`make demo-stop`) can stop them."""
+    """PIDs of what we started, with each process's start time, kept in a file so another command
+    (`make demo-stop`) can stop them. A PID whose process started at another time was reused by the
+    system since: it is never signalled."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def read(self) -> dict[str, int]:
+    def _entries(self) -> dict[str, dict[str, float]]:
         try:
-            return {k: int(v) for k, v in json.loads(self.path.read_text()).items()}
+            raw = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
+        return {k: v if isinstance(v, dict) else {"pid": int(v), "started": None} for k, v in raw.items()}
 
-    def _write(self, pids: dict[str, int]) -> None:
+    def read(self) -> dict[str, int]:
+        return {k: int(v["pid"]) for k, v in self._entries().items()}
+
+    def ours(self, name: str) -> int | None:
+        """The PID recorded for `name` if that process is still the one we started."""
+        entry = self._entries().get(name)
+        if entry is None:
+            return None
+        return entry["pid"] if _started_at(int(entry["pid"])) == entry.get("started") else None
+
+    def _write(self, entries: dict[str, dict[str, float]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(pids, indent=1))
+        self.path.write_text(json.dumps(entries, indent=1))
+
+    def _forget(self, name: str) -> int | None:
+        pid = self.ours(name)
+        entries = self._entries()
+        entries.pop(name, None)
+        self._write(entries)
+        return pid
 
     def start(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None,
               cwd: Path | None = None) -> subprocess.Popen:
@@ -32,27 +52,33 @@ class ProcessBook:
         with open(log, "ab") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, cwd=cwd, start_new_session=True)
-        self._write({**self.read(), name: proc.pid})
+        self._write({**self._entries(), name: {"pid": proc.pid, "started": _started_at(proc.pid)}})
         return proc
 
     def stop(self, name: str, grace: float = 10.0) -> None:
-        pids = self.read()
-        pid = pids.pop(name, None)
+        pid = self._forget(name)
         if pid is not None:
             _terminate_group(pid, grace)
-        self._write(pids)
 
     def kill(self, name: str) -> None:
         """SIGKILL the process group at once, as a crash would (no clean shutdown), and wait until it is gone."""
-        pids = self.read()
-        pid = pids.pop(name, None)
+        pid = self._forget(name)
         if pid is not None:
             _terminate_group(pid, grace=0.0, signals=(signal.SIGKILL,))
-        self._write(pids)
 
     def stop_all(self, grace: float = 10.0) -> None:
-        for name in reversed(list(self.read())):
+        for name in reversed(list(self._entries())):
             self.stop(name, grace)
+
+
+def _started_at(pid: int) -> float | None:
+    """The process's start time (psutil's create_time), None once it is gone."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return None
 
 
 def _alive(pid: int) -> bool:

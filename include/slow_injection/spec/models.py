@@ -326,7 +326,7 @@ class Schedule(Strict):
 
         if (self.cron is None) == (not self.after):
             raise ValueError("cron: give exactly one of `cron` (a time schedule) or `after` (earlier waves)")
-        if self.cron is not None and not croniter.is_valid(self.cron):
+        if self.cron is not None and (len(self.cron.split()) != 5 or not croniter.is_valid(self.cron)):
             raise ValueError(f"cron: must be a 5-field cron expression like '0 2 * * *', got {self.cron!r}")
         _check_unique(self.after, "after")
         try:
