@@ -119,3 +119,44 @@ def test_load_generator_refuses_anything_but_loopback(tmp_path: Path) -> None:
                              "--duration", "1", "--out", str(tmp_path / "x.json")], capture_output=True, text=True)
     assert result.returncode != 0 and "only targets loopback" in result.stderr
     assert time.time() - started < 10
+
+
+def test_credentials_never_follow_a_redirect_to_another_host() -> None:
+    """urllib re-sent Authorization to wherever a redirect pointed; the drivers' requests session drops it
+    when the host changes (127.0.0.1 → localhost here), and keeps it on the same host."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append((self.headers.get("Host", ""), self.headers.get("Authorization")))
+            if self.path.startswith("/hop"):
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{port}/api/v1/query?query=up")
+                self.end_headers()
+                return
+            body = json.dumps({"status": "success", "data": {"resultType": "vector",
+                                                              "result": [{"metric": {}, "value": [0, "1"]}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        secret = "Basic c2VjcmV0OnNlY3JldA=="
+        assert PrometheusSource(f"http://127.0.0.1:{port}", 3, secret).query("up").value == 1.0
+        assert seen[-1] == (f"127.0.0.1:{port}", secret)  # same host: sent
+        check = HttpHealthCheck(f"http://127.0.0.1:{port}/hop", HttpHealthCheck.Settings(), secret)
+        assert check.probe().ok
+        assert seen[-2:] == [(f"127.0.0.1:{port}", secret), (f"localhost:{port}", None)]  # other host: dropped
+    finally:
+        server.shutdown()

@@ -27,7 +27,7 @@ ALL_MODES = [*HTTP_MODES, "refused", "raises"]
 WAVE_MODES = ["http_503", "refused", "raises"]  # one per kind: an HTTP error, no connection, an exception
 # What the gate's verdict must say, so a run failed for some other reason does not count.
 REASON = {"http_503": "HTTP 503", "hang": "timed out", "empty": "no_data", "nan": "NaN",
-          "two_series": "2 series", "garbage": "unreachable", "query_error": "bad_data",
+          "two_series": "2 series", "garbage": "not JSON", "query_error": "bad_data",
           "refused": "unreachable", "raises": "RuntimeError"}
 GATE_TASK = "gradual_transition.web.step1_25pct.gate_error-rate"
 

@@ -41,3 +41,21 @@ def basic_auth(conn: Any) -> str | None:
     if not login:
         return None
     return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
+def http_session(conn: Any = None) -> Any:
+    """A requests Session for one driver: TLS settings from the Connection's extra (`verify`: false or a
+    CA bundle path, `cert` and `key`: a client certificate, `proxies`: {"https": …}). Credentials go on
+    each request's headers, so requests drops them when a redirect leads to another host (urllib would
+    send them on)."""
+    import requests
+
+    session = requests.Session()
+    extra = (conn.extra_dejson if conn is not None else None) or {}
+    if "verify" in extra:
+        session.verify = extra["verify"]
+    if extra.get("cert"):
+        session.cert = (extra["cert"], extra["key"]) if extra.get("key") else extra["cert"]
+    if extra.get("proxies"):
+        session.proxies.update(extra["proxies"])
+    return session

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.drivers.connections import base_url, basic_auth, get_connection
+from include.slow_injection.drivers.connections import base_url, basic_auth, get_connection, http_session
 from include.slow_injection.ports import Probe
 
 
@@ -24,9 +22,10 @@ class HttpHealthCheck:
         expect_status: list[int] = Field(default_factory=list, description="empty = any 2xx")
         timeout: float = Field(default=2.0, gt=0, le=60)
 
-    def __init__(self, url: str, settings: Settings, authorization: str | None = None) -> None:
+    def __init__(self, url: str, settings: Settings, authorization: str | None = None, session: Any = None) -> None:
         self.url, self.settings = url, settings
         self._authorization = authorization  # the connection's login/password, never part of url
+        self._session = session or http_session()
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> HttpHealthCheck:
@@ -35,7 +34,7 @@ class HttpHealthCheck:
         if not connection_id:
             raise ValueError("http health check needs `url`, or `connection` and `path`")
         conn = get_connection(connection_id)
-        return cls(base_url(conn) + (settings.path or "/"), settings, basic_auth(conn))
+        return cls(base_url(conn) + (settings.path or "/"), settings, basic_auth(conn), http_session(conn))
 
     def describe(self) -> str:
         return f"http {self.url}"
@@ -44,13 +43,11 @@ class HttpHealthCheck:
         return status in self.settings.expect_status if self.settings.expect_status else 200 <= status < 300
 
     def probe(self) -> Probe:
+        import requests
+
+        headers = {"Authorization": self._authorization} if self._authorization else {}
         try:
-            headers = {"Authorization": self._authorization} if self._authorization else {}
-            request = urllib.request.Request(self.url, headers=headers)
-            with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:  # noqa: S310
-                status = response.status
-        except urllib.error.HTTPError as err:
-            status = err.code
-        except (urllib.error.URLError, TimeoutError, OSError) as err:
-            return Probe(False, f"unreachable: {getattr(err, 'reason', err)}")
+            status = self._session.get(self.url, headers=headers, timeout=self.settings.timeout).status_code
+        except requests.RequestException as err:
+            return Probe(False, f"unreachable: {err}")
         return Probe(self._healthy(status), f"HTTP {status}")

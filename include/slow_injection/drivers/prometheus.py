@@ -3,16 +3,12 @@ and timeouts, HTTP errors and query errors are inconclusive: none of them ever p
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.drivers.connections import base_url, basic_auth, get_connection
+from include.slow_injection.drivers.connections import base_url, basic_auth, get_connection, http_session
 from include.slow_injection.ports import Measurement, Series
 
 
@@ -23,33 +19,37 @@ class PrometheusSource:
         model_config = ConfigDict(extra="forbid", strict=True)
         timeout: float = Field(default=5.0, gt=0, le=120)
 
-    def __init__(self, url: str, timeout: float = 5.0, authorization: str | None = None) -> None:
+    def __init__(self, url: str, timeout: float = 5.0, authorization: str | None = None, session: Any = None) -> None:
         self.url, self.timeout = url.rstrip("/"), timeout
         self._authorization = authorization  # kept out of url: describe() and errors show the url
+        self._session = session or http_session()
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> PrometheusSource:
         if not connection_id:
             raise ValueError("prometheus source needs `connection` (an Airflow connection to the server)")
         conn = get_connection(connection_id)
-        return cls(base_url(conn), settings.timeout, basic_auth(conn))
+        return cls(base_url(conn), settings.timeout, basic_auth(conn), http_session(conn))
 
     def describe(self) -> str:
         return f"prometheus {self.url}"
 
     def _get(self, endpoint: str, params: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
         """The decoded JSON body, or why there is none (HTTP error, unreachable, not JSON)."""
-        address = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
+        import requests
+
+        headers = {"Authorization": self._authorization} if self._authorization else {}
         try:
-            headers = {"Authorization": self._authorization} if self._authorization else {}
-            request = urllib.request.Request(address, headers=headers)
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
-                return json.loads(response.read()), None
-        except urllib.error.HTTPError as err:
-            detail = err.read().decode(errors="replace")[:200]
-            return None, f"prometheus HTTP {err.code}: {detail}"
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
-            return None, f"prometheus unreachable: {getattr(err, 'reason', err)}"
+            response = self._session.get(f"{self.url}/api/v1/{endpoint}", params=params, headers=headers,
+                                         timeout=self.timeout)
+        except requests.RequestException as err:
+            return None, f"prometheus unreachable: {err}"
+        if response.status_code >= 400:
+            return None, f"prometheus HTTP {response.status_code}: {response.text[:200]}"
+        try:
+            return response.json(), None
+        except ValueError as err:
+            return None, f"prometheus answered something that is not JSON: {err}"
 
     def query(self, query: str) -> Measurement:
         body, error = self._get("query", {"query": query})
