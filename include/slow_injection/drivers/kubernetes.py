@@ -275,12 +275,8 @@ class KubernetesPlatform:
 
         try:
             eks = EksHook(aws_conn_id=source.aws_connection, region_name=source.region).conn
-            names, token = [], None
-            while True:
-                page = eks.list_fargate_profiles(clusterName=source.cluster, **({"nextToken": token} if token else {}))
-                names += page.get("fargateProfileNames", [])
-                if not (token := page.get("nextToken")):
-                    break
+            pages = eks.get_paginator("list_fargate_profiles").paginate(clusterName=source.cluster)
+            names = [name for page in pages for name in page.get("fargateProfileNames", [])]
             return [FargateProfile.from_eks(eks.describe_fargate_profile(
                 clusterName=source.cluster, fargateProfileName=n)["fargateProfile"]) for n in names]
         except Exception as err:  # noqa: BLE001 - name what could not be read, whatever the SDK raised
