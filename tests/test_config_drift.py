@@ -1,19 +1,26 @@
 """The configuration-drift gate: blue's and green's live objects compared, minus the copy's Fargate
-transforms and the spec's declared drift. Pure comparison, the Kubernetes driver over HTTP (official
-client → the API test server), the simulated driver, the spec rules, and one whole wave (dag.test)
-whose green image drifted: the gate fails naming it, traffic never moves, the rollback runs, and a
-Secret's value appears nowhere (log, XCom, exception, world, report)."""
+transforms and the spec's declared drift. Pure comparison, the Kubernetes driver on a real control plane
+(kube-apiserver with its server-side defaults, the controllers, kwok, the Fargate emulation; official
+client over HTTPS), the simulated driver, the spec rules, and one whole wave (dag.test) whose green image
+drifted (a mutating admission webhook rewrites it, as an admission policy on green would): the gate fails
+naming it, traffic never moves, the rollback runs, and a Secret's value appears nowhere (log, XCom,
+exception, world, report). The driver's own least-privilege Role is enough for the gate.
+
+Moved from the old stand-in API server: green's image is now rewritten by a real admission webhook
+instead of a hook in the stand-in's store; nothing was dropped."""
 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
 from include.slow_injection.kubernetes.drift import (
@@ -27,7 +34,8 @@ from include.slow_injection.kubernetes.drift import (
     selects,
 )
 from include.slow_injection.kubernetes.transforms import to_green
-from include.slow_injection.lab.kube.api_server import KubernetesTestServer
+from tests.kube import wait_for
+from tests.waves import metric_gate, sim
 
 BLUE_SECRET, GREEN_SECRET = "blue-pa55word-xyzzy", "green-pa55word-plugh"
 TRANSFORMS = Transforms("shop-fargate", {"compute": "fargate"})
@@ -41,7 +49,7 @@ def short_hash(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def blue_web() -> dict:
+def blue_web(namespace: str = "shop") -> dict:
     app = {"name": "app", "image": "registry.example/web:1.4.2",
            "env": [{"name": "LOG_LEVEL", "value": "info"},
                    {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-secrets", "key": "password"}}},
@@ -51,10 +59,11 @@ def blue_web() -> dict:
            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5},
            "livenessProbe": {"tcpSocket": {"port": 8080}}}
     init = {"name": "migrate", "image": "registry.example/web-migrate:1.4.2"}
-    pod = {"nodeSelector": {"node-group": "ec2"}, "tolerations": [{"key": "spot", "operator": "Exists"}],
+    pod = {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
+           "tolerations": [{"key": "spot", "operator": "Exists"}],
            "initContainers": [init], "containers": [app]}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+            "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                      "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod}}}
 
@@ -261,64 +270,77 @@ def test_a_spec_file_with_a_bad_drift_path_names_file_and_field(tmp_path: Path) 
     assert "small.yaml" in text and "workload.drift.ignore" in text and "containers.app.image" in text
 
 
-# --- the Kubernetes driver over HTTP ----------------------------------------------------------------
-
-WEB = {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate",
-       "copy_config_maps": True, "copy_services": ["web"]}
-
+# --- the Kubernetes driver on a real control plane -------------------------------------------------------
 
 @pytest.fixture
-def cluster():  # noqa: ANN201
-    with KubernetesTestServer() as server:
-        api = KubeAccess(config.new_client_from_config_dict(server.kubeconfig()))
-        core = client.CoreV1Api(api.api_client)
-        api.create("Deployment", "shop", blue_web())
-        core.create_namespaced_config_map("shop", config_map("shop"))
-        core.create_namespaced_service("shop", service("shop"))
-        core.create_namespaced_secret("shop", secret("shop", BLUE_SECRET))
-        core.create_namespaced_secret("shop-fargate", secret("shop-fargate", BLUE_SECRET))  # green's own copy
-        driver = KubernetesPlatform(api, api, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
-        yield driver, api, core
+def cluster(kube):  # noqa: ANN001, ANN201
+    """Blue's web with its ConfigMap, Secret and Service in one namespace; green's own copy of the Secret
+    in a namespace the Fargate profile selects."""
+    blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
+    api = KubeAccess(kube.api_client)
+    core = client.CoreV1Api(api.api_client)
+    api.create("Deployment", blue_ns, blue_web(blue_ns))
+    core.create_namespaced_config_map(blue_ns, config_map(blue_ns))
+    core.create_namespaced_service(blue_ns, service(blue_ns))
+    core.create_namespaced_secret(blue_ns, secret(blue_ns, BLUE_SECRET))
+    core.create_namespaced_secret(green_ns, secret(green_ns, BLUE_SECRET))  # green's own copy
+    driver = KubernetesPlatform(api, api, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
+    web = {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns,
+           "copy_config_maps": True, "copy_services": ["web"]}
+    yield driver, api, core, web
+
+
+def edit(api: KubeAccess, kind: str, namespace: str, name: str, change: Any) -> dict:
+    """Read, change (`change(obj)`), write back whole; again on a 409 (a controller wrote it meanwhile)."""
+    for _ in range(10):
+        obj = api.get(kind, namespace, name)
+        change(obj)
+        try:
+            return api.replace(kind, namespace, name, obj)
+        except client.ApiException as err:
+            if err.status != 409:
+                raise
+    raise AssertionError(f"{kind} {namespace}/{name} kept changing under the test")
 
 
 def test_driver_waits_for_green_then_finds_no_drift_in_a_normal_copy(cluster) -> None:  # noqa: ANN001
-    driver, _, _ = cluster
-    assert driver.config_drift(WEB).state == "waiting"
-    driver.deploy_green(WEB, apply=True)
-    reading = driver.config_drift(WEB)
+    driver, _, _, web = cluster
+    assert driver.config_drift(web).state == "waiting"
+    driver.deploy_green(web, apply=True)
+    reading = driver.config_drift(web)
     assert reading.state == "ready", reading.detail
     assert "1 ConfigMap(s), 1 Secret(s), 1 Service(s)" in reading.detail
 
 
 def test_driver_names_an_image_tag_green_drifted_to(cluster) -> None:  # noqa: ANN001
-    driver, api, _ = cluster
-    driver.deploy_green(WEB, apply=True)
-    green = api.get("Deployment", "shop-fargate", "web")
-    green["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/web:1.4.3"
-    api.patch("Deployment", "shop-fargate", "web", {"spec": green["spec"]})
-    reading = driver.config_drift(WEB)
+    driver, api, _, web = cluster
+    green_ns = web["green_namespace"]
+    driver.deploy_green(web, apply=True)
+    edit(api, "Deployment", green_ns, "web",
+         lambda green: app(green["spec"]["template"]["spec"]).update(image="registry.example/web:1.4.3"))
+    reading = driver.config_drift(web)
     assert reading.state == "failed"
     assert ("containers[app].image: blue registry.example/web:1.4.2, green registry.example/web:1.4.3"
             in reading.detail)
 
 
 def test_driver_passes_env_that_differs_only_as_declared(cluster) -> None:  # noqa: ANN001
-    driver, api, _ = cluster
-    driver.deploy_green(WEB, apply=True)
-    green = api.get("Deployment", "shop-fargate", "web")
-    green["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "debug"
-    api.patch("Deployment", "shop-fargate", "web", {"spec": green["spec"]})
-    assert driver.config_drift(WEB).state == "failed"
-    declared = {**WEB, "drift": {"ignore": ["containers[app].env.LOG_LEVEL"], "expect": {}}}
+    driver, api, _, web = cluster
+    green_ns = web["green_namespace"]
+    driver.deploy_green(web, apply=True)
+    edit(api, "Deployment", green_ns, "web",
+         lambda green: app(green["spec"]["template"]["spec"])["env"][0].update(value="debug"))
+    assert driver.config_drift(web).state == "failed"
+    declared = {**web, "drift": {"ignore": ["containers[app].env.LOG_LEVEL"], "expect": {}}}
     reading = driver.config_drift(declared)
     assert reading.state == "ready", reading.detail
 
 
 def test_driver_shows_a_secret_that_differs_by_hash_only(cluster) -> None:  # noqa: ANN001
-    driver, _, core = cluster
-    driver.deploy_green(WEB, apply=True)
-    core.patch_namespaced_secret("web-secrets", "shop-fargate", {"data": {"password": b64(GREEN_SECRET)}})
-    reading = driver.config_drift(WEB)
+    driver, _, core, web = cluster
+    driver.deploy_green(web, apply=True)
+    core.patch_namespaced_secret("web-secrets", web["green_namespace"], {"data": {"password": b64(GREEN_SECRET)}})
+    reading = driver.config_drift(web)
     assert reading.state == "failed"
     assert (f"secrets[web-secrets].password: blue {short_hash(BLUE_SECRET)}, green {short_hash(GREEN_SECRET)}"
             in reading.detail)
@@ -327,17 +349,95 @@ def test_driver_shows_a_secret_that_differs_by_hash_only(cluster) -> None:  # no
 
 
 def test_driver_compares_selecting_services_and_a_missing_green_secret(cluster) -> None:  # noqa: ANN001
-    driver, _, core = cluster
-    driver.deploy_green({**WEB, "copy_services": []}, apply=True)
-    workload = {**WEB, "copy_services": []}
+    driver, _, core, web = cluster
+    green_ns = web["green_namespace"]
+    workload = {**web, "copy_services": []}
+    driver.deploy_green(workload, apply=True)
     reading = driver.config_drift(workload)  # blue's Service `web` selects the workload; green has none
     assert reading.state == "failed" and "services[web]: blue present, green missing" in reading.detail
-    core.create_namespaced_service("shop-fargate", service("shop-fargate"))
-    core.delete_namespaced_secret("web-secrets", "shop-fargate")
+    core.create_namespaced_service(green_ns, service(green_ns))
+    core.delete_namespaced_secret("web-secrets", green_ns)
     reading = driver.config_drift(workload)
     assert reading.state == "failed", reading.detail
     assert "secrets[web-secrets]: blue present, green missing" in reading.detail
     assert "services[" not in reading.detail
+
+
+def test_server_side_defaults_are_no_drift_but_a_defaulted_field_that_differs_is(cluster) -> None:  # noqa: ANN001
+    """The API server fills in what neither side wrote (imagePullPolicy, terminationMessagePath, probe
+    timings, a Service port's protocol and targetPort). Green's Service here is written by hand with none
+    of them while blue's spells them out: the same after defaulting, so no drift; a defaulted value
+    changed on one side only is."""
+    driver, api, core, web = cluster
+    blue_ns, green_ns = web["namespace"], web["green_namespace"]
+    workload = {**web, "copy_services": []}
+    driver.deploy_green(workload, apply=True)
+    core.create_namespaced_service(green_ns, {"metadata": {"name": "web"}, "spec": {
+        "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    container = app(api.get("Deployment", green_ns, "web")["spec"]["template"]["spec"])
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    probe = container["readinessProbe"]
+    assert probe["timeoutSeconds"] == 1 and probe["httpGet"]["scheme"] == "HTTP"
+    assert api.get("Service", green_ns, "web")["spec"]["ports"][0]["protocol"] == "TCP"
+    reading = driver.config_drift(workload)
+    assert reading.state == "ready", reading.detail
+    assert "1 Service(s)" in reading.detail
+
+    edit(api, "Deployment", green_ns, "web",
+         lambda green: app(green["spec"]["template"]["spec"])["readinessProbe"].update(timeoutSeconds=5))
+    edit(api, "Service", blue_ns, "web", lambda svc: svc["spec"]["ports"][0].update(protocol="UDP"))
+    reading = driver.config_drift(workload)
+    assert reading.state == "failed"
+    assert "containers[app].readinessProbe.timeoutSeconds: blue 1, green 5" in reading.detail
+    assert "services[web].ports[http].protocol: blue UDP, green TCP" in reading.detail
+    assert "2 difference(s)" in reading.detail
+
+
+def test_a_green_secret_written_as_string_data_compares_by_content(cluster) -> None:  # noqa: ANN001
+    """Green's Secret made the way people (and secret operators) write them, `stringData`: the API server
+    stores it base64 in `data`, and equal content hashes equal."""
+    driver, _, core, web = cluster
+    green_ns = web["green_namespace"]
+    driver.deploy_green(web, apply=True)
+    core.delete_namespaced_secret("web-secrets", green_ns)
+    core.create_namespaced_secret(green_ns, {"metadata": {"name": "web-secrets"},
+                                             "stringData": {"password": BLUE_SECRET}})
+    assert driver.config_drift(web).state == "ready"
+    core.replace_namespaced_secret("web-secrets", green_ns, {"metadata": {"name": "web-secrets"},
+                                                             "stringData": {"password": GREEN_SECRET}})
+    reading = driver.config_drift(web)
+    assert reading.state == "failed"
+    assert f"green {short_hash(GREEN_SECRET)}" in reading.detail and GREEN_SECRET not in reading.detail
+
+
+def test_the_gate_needs_no_more_than_the_driver_s_own_role(cluster, kube) -> None:  # noqa: ANN001
+    """The RBAC the driver documents (kubernetes/rbac.py), bound to a ServiceAccount: the gate reads both
+    sides with it, Secrets by name only (it may not list them)."""
+    from include.slow_injection.kubernetes.rbac import ROLE_NAME, manifests
+
+    driver, api, core, web = cluster
+    blue_ns, green_ns = web["namespace"], web["green_namespace"]
+    driver.deploy_green(web, apply=True)
+    rbac = client.RbacAuthorizationV1Api(api.api_client)
+    core.create_namespaced_service_account(green_ns, {"metadata": {"name": "airflow"}})
+    subject = [{"kind": "ServiceAccount", "name": "airflow", "namespace": green_ns}]
+    for doc in manifests([blue_ns, green_ns]):
+        if doc["kind"] == "Role":
+            rbac.create_namespaced_role(doc["metadata"]["namespace"], doc)
+            rbac.create_namespaced_role_binding(doc["metadata"]["namespace"], {
+                "metadata": {"name": ROLE_NAME}, "subjects": subject,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME}})
+    token = core.create_namespaced_service_account_token("airflow", green_ns, {"spec": {"expirationSeconds": 600}})
+    limited = KubeAccess(kube.plane.api_client("airflow", token.status.token))
+    with pytest.raises(client.ApiException) as refused:
+        limited.list("CoreV1Api", "list_namespaced_secret", green_ns)
+    assert refused.value.status == 403
+    gate = KubernetesPlatform(limited, limited, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
+    reading = gate.config_drift(web)
+    assert reading.state == "ready", reading.detail
+    core.patch_namespaced_secret("web-secrets", green_ns, {"data": {"password": b64(GREEN_SECRET)}})
+    assert "secrets[web-secrets].password" in gate.config_drift(web).detail
 
 
 # --- the simulated driver ---------------------------------------------------------------------------
@@ -360,58 +460,117 @@ def test_simulated_platform_has_no_drift_unless_the_world_injects_some(world) ->
 
 # --- a whole wave on the Kubernetes driver ------------------------------------------------------------
 
-def _rewrite_green_images(store) -> None:  # noqa: ANN001
-    """Something on green (say a mutating admission policy) pins another tag on every Deployment
-    written there: the copy the driver made is not what runs."""
-    put = store.put
+class ImagePinner:
+    """A mutating admission webhook (as an admission policy on green might be) pinning another tag on every
+    Deployment written to one namespace: the copy the driver made is not what runs."""
 
-    def mutated(plural: str, obj: dict, creating: bool = False) -> dict:
-        meta = obj.get("metadata") or {}
-        if plural == "deployments" and meta.get("namespace") == "shop-fargate":
-            obj = copy.deepcopy(obj)
-            for c in obj["spec"]["template"]["spec"].get("containers") or []:
-                c["image"] = c["image"].rsplit(":", 1)[0] + ":1-patched"
-        return put(plural, obj, creating)
+    def mutate(self, review: dict[str, Any]) -> dict[str, Any]:
+        request = review["request"]
+        pod = (((request.get("object") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        patch = []
+        for i, c in enumerate(pod.get("containers") or []):
+            pinned = c["image"].rsplit(":", 1)[0] + ":1-patched"
+            if c["image"] != pinned:
+                patch.append({"op": "replace", "path": f"/spec/template/spec/containers/{i}/image", "value": pinned})
+        response: dict[str, Any] = {"uid": request["uid"], "allowed": True}
+        if patch:
+            response.update(patchType="JSONPatch", patch=b64(json.dumps(patch)))
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
-    store.put = mutated
+
+@contextmanager
+def images_pinned_in(plane, namespace: str) -> Iterator[None]:  # noqa: ANN001
+    """The webhook served on loopback and registered for `namespace` only, for the `with` block."""
+    from include.slow_injection.lab.kube.control_plane import free_ports
+    from include.slow_injection.lab.kube.fargate import serve
+
+    [port] = free_ports(1)
+    cert, key = plane.pki.serving("image-pinning-webhook", ["127.0.0.1"])
+    server = serve(ImagePinner(), port, cert, key)
+    api_client = plane.api_client()
+    admission = client.AdmissionregistrationV1Api(api_client)
+    name = f"pin-images-{namespace}"
+    admission.create_mutating_webhook_configuration({
+        "metadata": {"name": name},
+        "webhooks": [{"name": "pin-images.slow-injection.io", "admissionReviewVersions": ["v1"],
+                      "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 5,
+                      "clientConfig": {"url": f"https://127.0.0.1:{port}/mutate",
+                                       "caBundle": base64.b64encode(plane.pki.ca_cert_path.read_bytes()).decode()},
+                      "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                      "rules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                                 "resources": ["deployments"], "scope": "Namespaced"}]}]})
+    try:
+        probe = blue_web(namespace)
+        probe["metadata"]["name"] = "webhook-probe"
+
+        def pinned() -> bool:
+            made = client.AppsV1Api(api_client).create_namespaced_deployment(namespace, probe, dry_run="All")
+            return made.spec.template.spec.containers[0].image.endswith(":1-patched")
+
+        wait_for(pinned, "the API server to call the image-pinning webhook", timeout=15)
+        yield
+    finally:
+        admission.delete_mutating_webhook_configuration(name)
+        server.shutdown()
+        server.server_close()
+
+
+def drift_wave(world: str, blue_ns: str, green_ns: str) -> dict[str, Any]:
+    """The exposed web service alone, moved between two namespaces of the control plane."""
+    platform = {"type": "kubernetes", "connection": "kube_drift", "add_labels": {"compute": "fargate"}}
+    return {
+        "id": "k8s", "owner": "team-test",
+        "environments": {"blue": {"name": "eks-ec2", "platform": platform},
+                         "green": {"name": "eks-fargate", "platform": dict(platform)}},
+        "retries": {"count": 2, "delay": 0.5}, "rollback": {"retries": 2, "retry_delay": 0.5},
+        "services": [
+            {"name": "web", "exposure": "exposed",
+             "workload": {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns},
+             "router": sim(world), "rollout_timeout": 60,
+             "traffic_steps": [{"weight": 50, "bake": 0.4}, {"weight": 100, "bake": 0.4}],
+             "gates": [metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')]},
+        ],
+    }
+
+
+def seed_web(api: KubeAccess, blue_ns: str, green_ns: str) -> None:
+    """Blue's web reading its password from a Secret each side holds (with different values), and the
+    PodDisruptionBudget the Fargate preflight asks green for."""
+    core = client.CoreV1Api(api.api_client)
+    container = {"name": "web", "image": "registry.example/web:1",
+                 "env": [{"name": "DB_PASSWORD",
+                          "valueFrom": {"secretKeyRef": {"name": "web-secrets", "key": "password"}}}],
+                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                               "limits": {"cpu": "500m", "memory": "512Mi"}}}
+    api.create("Deployment", blue_ns, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"}, "containers": [container]}}}})
+    for ns, value in ((blue_ns, BLUE_SECRET), (green_ns, GREEN_SECRET)):
+        core.create_namespaced_secret(ns, secret(ns, value))
+    client.PolicyV1Api(api.api_client).create_namespaced_pod_disruption_budget(green_ns, {
+        "metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})
 
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic(
-        tmp_path: Path, world, capfd, reports_dir: Path) -> None:  # noqa: ANN001
+        tmp_path: Path, world, capfd, reports_dir: Path, kube, monkeypatch) -> None:  # noqa: ANN001
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from include.slow_injection.lab.kube.controllers import StandInControllers
-    from include.slow_injection.lab.kube.seed import seed
-    from tests.test_kubernetes_wave_runs import k8s_wave
     from tests.test_wave_runs import run_wave, weights_history
 
-    with KubernetesTestServer() as server, pytest.MonkeyPatch.context() as mp:
-        seed(server.store, "shop", "shop-fargate")
-        for ns, value in (("shop", BLUE_SECRET), ("shop-fargate", GREEN_SECRET)):
-            server.store.put("secrets", secret(ns, value), creating=True)
-        blue = server.store.get("deployments", "shop", "web")
-        blue["spec"]["template"]["spec"]["containers"][0]["env"] = [
-            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-secrets", "key": "password"}}}]
-        server.store.put("deployments", blue)
-        _rewrite_green_images(server.store)
-        stop = StandInControllers(server.store).run_in_background(0.2)
-        kubeconfig = tmp_path / "kubeconfig.json"
-        kubeconfig.write_text(json.dumps(server.kubeconfig()))
-        mp.setenv("AIRFLOW_CONN_STAND_IN", json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig)}}))
-        wave = k8s_wave(world.path.stem)
-        wave["services"] = [s for s in wave["services"] if s["name"] == "web"]  # the exposed service only
-        wave.pop("parallel_operation")
-        world.reset({"routers": {"web": {"blue": 100, "green": 0}},
-                     "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
-        try:
-            state, tis = run_wave(tmp_path, world, wave)
-        finally:
-            stop.set()
-        run_id = run_wave.last_run_id
+    blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
+    api = KubeAccess(kube.api_client)
+    seed_web(api, blue_ns, green_ns)
+    kube.connection(monkeypatch, "kube_drift")
+    world.reset({"routers": {"web": {"blue": 100, "green": 0}},
+                 "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    with images_pinned_in(kube.plane, green_ns):
+        state, tis = run_wave(tmp_path, world, drift_wave(world.path.stem, blue_ns, green_ns))
+    run_id = run_wave.last_run_id
 
     assert state == "failed"
     assert tis["validation.web.config_drift"] == "failed"
@@ -420,6 +579,9 @@ def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic
     assert weights_history(world) == []  # users never moved
     assert world.read()["routers"]["web"] == {"blue": 100, "green": 0}
     assert tis["rollback.restore_blue_workloads"] == "success" and tis["rollback.traffic_to_blue"] == "success"
+    assert api.get("Deployment", blue_ns, "web")["spec"]["replicas"] == 2  # blue serves on
+    green_image = api.get("Deployment", green_ns, "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert green_image == "registry.example/web:1-patched"  # what the webhook made of the copy
     with create_session() as session:
         rows = session.query(XComModel).filter(XComModel.dag_id == "wave_k8s", XComModel.run_id == run_id).all()
         stored = {f"{x.task_id}/{x.key}": [x.value, XComModel.deserialize_value(x)] for x in rows}

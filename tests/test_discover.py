@@ -1,7 +1,13 @@
-"""`slow-injection discover` against the Kubernetes API test server (official client over HTTP, through
-the cncf-kubernetes KubernetesHook and a kubeconfig): a mixed namespace becomes draft waves that
-classify, guess dependencies, carry the Fargate preflight as comments, validate, and survive a re-run
-without losing a human's edits."""
+"""`slow-injection discover` against a real control plane (kube-apiserver, controllers, kwok; official
+client over HTTPS, through the cncf-kubernetes KubernetesHook and a kubeconfig): a mixed namespace,
+created through the API, becomes draft waves that classify, guess dependencies, carry the Fargate
+preflight as comments, validate, and survive a re-run without losing a human's edits.
+
+Moved from the old stand-in API server. Dropped: the note for a kind the cluster does not serve (the
+stand-in served no StatefulSets; a real 1.35 API server serves every kind discover reads, so the note
+is checked to be absent instead). The namespace now has a StatefulSet and a one-off Job too (real
+controllers run them), which discover lists as not migrated. Each test has its own namespace
+(`shop-<hex>`), so file names and DNS names carry it."""
 
 from __future__ import annotations
 
@@ -10,22 +16,26 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client
 
 from include.slow_injection import cli
 from include.slow_injection.discover.classify import classify
 from include.slow_injection.discover.dependencies import apply_rules, hosts_in, infer
 from include.slow_injection.discover.files import DIGEST_PREFIX, state
-from include.slow_injection.discover.inventory import Inventory, Source
+from include.slow_injection.discover.inventory import SYSTEM_NAMESPACES, Inventory, Source
 from include.slow_injection.discover.run import draft
-from include.slow_injection.lab.kube.api_server import KubernetesTestServer
+from include.slow_injection.drivers.kubernetes import KubeAccess
 from include.slow_injection.spec import load_waves
+from tests.kube import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = {"cpu": "500m", "memory": "512Mi"}
+EC2 = {"eks.amazonaws.com/nodegroup": "ec2-general"}  # blue's node group (the control plane's kwok nodes)
 
 
 def pod(name: str, env: list | None = None, **extra) -> dict:  # noqa: ANN003
@@ -41,11 +51,11 @@ def deployment(name: str, ns: str = "shop", **pod_extra) -> dict:  # noqa: ANN00
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": pod(name, **pod_extra)}}
 
 
-def cronjob(name: str, env: list | None = None, ttl: int | None = 300) -> dict:
+def cronjob(name: str, env: list | None = None, ttl: int | None = 300, ns: str = "shop") -> dict:
     template = pod(name, env)
     template["spec"]["restartPolicy"] = "Never"
     job = {"template": template, **({"ttlSecondsAfterFinished": ttl} if ttl is not None else {})}
-    return {"metadata": {"name": name, "namespace": "shop"},
+    return {"metadata": {"name": name, "namespace": ns},
             "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": job}}}
 
 
@@ -54,43 +64,86 @@ def service(name: str, kind: str = "ClusterIP", ns: str = "shop") -> dict:
             "spec": {"type": kind, "selector": {"app": name}, "ports": [{"port": 8080, "targetPort": 8080}]}}
 
 
-def seed(store) -> None:  # noqa: ANN001
-    """A shop namespace as a company would have it, and a system namespace discover must skip."""
-    for ns in ("shop", "kube-system"):
-        store.put("namespaces", {"metadata": {"name": ns}}, creating=True)
-    put = store.put
-    put("cronjobs", cronjob("nightly-report", env=[
-        {"name": "ORDERS_API", "value": "http://orders.shop.svc.cluster.local:8080/api/v1"}]))
-    put("cronjobs", cronjob("cleanup", ttl=None))  # no ttlSecondsAfterFinished: a preflight finding
-    put("deployments", deployment("web", env=[
-        {"name": "ORDERS_URL", "value": "http://orders.shop.svc.cluster.local:8080"},
+def seed(api: KubeAccess, ns: str, system_deployment: str) -> None:
+    """A shop namespace as a company would have it, and a Deployment in kube-system discover must skip."""
+    apps, batch = client.AppsV1Api(api.api_client), client.BatchV1Api(api.api_client)
+    api.create("CronJob", ns, cronjob("nightly-report", ns=ns, env=[
+        {"name": "ORDERS_API", "value": f"http://orders.{ns}.svc.cluster.local:8080/api/v1"}]))
+    api.create("CronJob", ns, cronjob("cleanup", ttl=None, ns=ns))  # no ttlSecondsAfterFinished: a preflight finding
+    api.create("Deployment", ns, deployment("web", ns, nodeSelector=EC2, env=[
+        {"name": "ORDERS_URL", "value": f"http://orders.{ns}.svc.cluster.local:8080"},
         {"name": "CATALOG_URL", "value": "http://catalog:8080/items"}],
         container={"readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}))
-    put("services", service("web", "LoadBalancer"))
-    put("deployments", deployment("catalog", container={"envFrom": [{"configMapRef": {"name": "catalog-config"}}]}))
-    put("configmaps", {"metadata": {"name": "catalog-config", "namespace": "shop"},
-                       "data": {"ORDERS_HOST": "orders.shop:8080", "LOG_LEVEL": "info"}})
-    put("services", service("catalog"))
-    put("ingresses", {"metadata": {"name": "shop", "namespace": "shop"}, "spec": {"rules": [{"http": {"paths": [
-        {"path": "/catalog", "pathType": "Prefix",
-         "backend": {"service": {"name": "catalog", "port": {"number": 8080}}}}]}}]}})
-    put("deployments", deployment("orders"))
-    put("services", service("orders"))
-    put("poddisruptionbudgets", {"metadata": {"name": "orders", "namespace": "shop"},
-                                 "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "orders"}}}})
-    put("daemonsets", {"metadata": {"name": "log-agent", "namespace": "shop"},
-                       "spec": {"selector": {"matchLabels": {"app": "log-agent"}}, "template": pod("log-agent")}})
-    put("deployments", deployment("legacy-files", volumes=[{"name": "data", "hostPath": {"path": "/srv/data"}}]))
-    put("deployments", deployment("coredns", ns="kube-system"))
+    api.create("Service", ns, service("web", "LoadBalancer", ns))
+    api.create("Deployment", ns, deployment("catalog", ns, nodeSelector=EC2,
+                                            container={"envFrom": [{"configMapRef": {"name": "catalog-config"}}]}))
+    api.create("ConfigMap", ns, {"metadata": {"name": "catalog-config", "namespace": ns},
+                                 "data": {"ORDERS_HOST": f"orders.{ns}:8080", "LOG_LEVEL": "info"}})
+    api.create("Service", ns, service("catalog", ns=ns))
+    client.NetworkingV1Api(api.api_client).create_namespaced_ingress(ns, {
+        "metadata": {"name": "shop", "namespace": ns}, "spec": {"rules": [{"http": {"paths": [
+            {"path": "/catalog", "pathType": "Prefix",
+             "backend": {"service": {"name": "catalog", "port": {"number": 8080}}}}]}}]}})
+    api.create("Deployment", ns, deployment("orders", ns, nodeSelector=EC2))
+    api.create("Service", ns, service("orders", ns=ns))
+    client.PolicyV1Api(api.api_client).create_namespaced_pod_disruption_budget(ns, {
+        "metadata": {"name": "orders", "namespace": ns},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "orders"}}}})
+    apps.create_namespaced_daemon_set(ns, {"metadata": {"name": "log-agent", "namespace": ns},
+                                           "spec": {"selector": {"matchLabels": {"app": "log-agent"}},
+                                                    "template": pod("log-agent")}})
+    apps.create_namespaced_stateful_set(ns, {"metadata": {"name": "cache", "namespace": ns}, "spec": {
+        "serviceName": "cache", "replicas": 1, "selector": {"matchLabels": {"app": "cache"}},
+        "template": pod("cache")}})
+    migrate = pod("db-migrate")
+    migrate["spec"]["restartPolicy"] = "Never"
+    batch.create_namespaced_job(ns, {"metadata": {"name": "db-migrate", "namespace": ns},
+                                     "spec": {"template": migrate}})
+    api.create("Deployment", ns, deployment("legacy-files", ns, nodeSelector=EC2,
+                                            volumes=[{"name": "data", "hostPath": {"path": "/srv/data"}}]))
+    api.create("Deployment", "kube-system", deployment(system_deployment, "kube-system"))
+
+
+class Cluster:
+    """One test's blue: its namespace, the admin access, a kubeconfig whose context is `blue`."""
+
+    def __init__(self, kube, tmp_path: Path) -> None:  # noqa: ANN001
+        self.ns = kube.namespace("shop")
+        self.url = kube.plane.url
+        self.api = KubeAccess(kube.api_client)
+        self.system_deployment = f"coredns-{uuid.uuid4().hex[:6]}"
+        seed(self.api, self.ns, self.system_deployment)
+        self.kubeconfig = tmp_path / "kubeconfig.yaml"
+        self.kubeconfig.write_text(yaml.safe_dump(kube.plane.kubeconfig(context="blue")))
+
+    def file(self, number: int) -> str:
+        return f"draft-{number:02d}-{self.ns}.yaml"
+
+    def wave(self, number: int) -> str:
+        return f"draft-{number:02d}-{self.ns}"
+
+    def others_quiet(self) -> None:
+        """Wait until no other test's namespace (being deleted) still holds a workload discover would draft
+        or list: reading every namespace then sees this test's alone."""
+        kinds = [("AppsV1Api", "list_deployment_for_all_namespaces"),
+                 ("BatchV1Api", "list_cron_job_for_all_namespaces"),
+                 ("AppsV1Api", "list_daemon_set_for_all_namespaces"),
+                 ("AppsV1Api", "list_stateful_set_for_all_namespaces"),
+                 ("BatchV1Api", "list_job_for_all_namespaces")]
+
+        def strays() -> list[str]:
+            return [f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}"
+                    for api, method in kinds for o in self.api.list(api, method)
+                    if o["metadata"]["namespace"] != self.ns and o["metadata"]["namespace"] not in SYSTEM_NAMESPACES]
+
+        wait_for(lambda: not strays() or None, "other tests' namespaces to empty", timeout=90, interval=0.5)
 
 
 @pytest.fixture
-def cluster(tmp_path):  # noqa: ANN001, ANN201
-    with KubernetesTestServer() as server:
-        seed(server.store)
-        kubeconfig = tmp_path / "kubeconfig.yaml"
-        kubeconfig.write_text(yaml.safe_dump(server.kubeconfig(context="blue")))
-        yield server, kubeconfig
+def cluster(kube, tmp_path):  # noqa: ANN001, ANN201
+    blue = Cluster(kube, tmp_path)
+    yield blue
+    blue.api.delete("Deployment", "kube-system", blue.system_deployment)
 
 
 def run_discover(kubeconfig: Path, out: Path, *extra: str) -> int:
@@ -107,50 +160,53 @@ def services_of(path: Path) -> dict[str, dict]:
 
 
 def test_a_mixed_namespace_becomes_reviewable_draft_waves_that_validate(cluster, tmp_path, capsys) -> None:  # noqa: ANN001
-    server, kubeconfig = cluster
+    ns, kubeconfig = cluster.ns, cluster.kubeconfig
     out = tmp_path / "waves"
-    assert run_discover(kubeconfig, out) == cli.EXIT_OK
+    cluster.others_quiet()
+    assert run_discover(kubeconfig, out) == cli.EXIT_OK  # every namespace but the system ones
     printed = capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["draft-01-shop.yaml", "draft-02-shop.yaml", "draft-03-shop.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == [cluster.file(1), cluster.file(2), cluster.file(3)]
 
     # wave 1: the scheduled jobs only; the job's guess on orders is dropped by the spec rule, with the reason
-    jobs = services_of(out / "draft-01-shop.yaml")
+    jobs = services_of(out / cluster.file(1))
     assert {n: s["exposure"] for n, s in jobs.items()} == {"cleanup": "scheduled", "nightly-report": "scheduled"}
     assert all("depends_on" not in s for s in jobs.values())
-    first = body(out / "draft-01-shop.yaml")
+    first = body(out / cluster.file(1))
     assert "# dropped guess: depends on orders (env ORDERS_API of container app = " \
-           "http://orders.shop.svc.cluster.local:8080/api/v1): scheduled jobs migrate before exposed" in first
-    assert "#   - CronJob shop/cleanup: Jobs need ttlSecondsAfterFinished" in first
-    assert "not migrated: DaemonSet shop/log-agent — DaemonSets do not run on Fargate" in first
-    assert "coredns" not in first and "kube-system" not in printed
-    assert f"from kubeconfig {kubeconfig}, context blue, server {server.url}" in first
-    assert first.index("a human must review it") < first.index("\nid: draft-01-shop")
+           f"http://orders.{ns}.svc.cluster.local:8080/api/v1): scheduled jobs migrate before exposed" in first
+    assert f"#   - CronJob {ns}/cleanup: Jobs need ttlSecondsAfterFinished" in first
+    assert f"not migrated: DaemonSet {ns}/log-agent — DaemonSets do not run on Fargate" in first
+    assert f"not migrated: StatefulSet {ns}/cache — a wave moves Deployments and CronJobs only" in first
+    assert f"not migrated: Job {ns}/db-migrate — a one-off Job (no CronJob owns it)" in first
+    assert cluster.system_deployment not in first and "kube-system" not in printed
+    assert f"from kubeconfig {kubeconfig}, context blue, server {cluster.url}" in first
+    assert first.index("a human must review it") < first.index(f"\nid: {cluster.wave(1)}")
     assert "the connection\n# todo-review-kube does not exist" in first  # what stops an unreviewed run
     schema_ref = first.split("# yaml-language-server: $schema=")[1].split("\n")[0]
     assert (out / schema_ref).resolve() == ROOT / "include" / "schema" / "wave.schema.json"
 
     # wave 2: internal services (drafted as exposed, with the explanation); hostPath found by the preflight
-    internal = services_of(out / "draft-02-shop.yaml")
+    internal = services_of(out / cluster.file(2))
     assert sorted(internal) == ["legacy-files", "orders"]
     assert all(s["exposure"] == "exposed" and s["router"]["connection"] == "todo-review-router"
                for s in internal.values())
-    second = body(out / "draft-02-shop.yaml")
+    second = body(out / cluster.file(2))
     assert "# internal service: the spec has no exposure for in-cluster-only services" in second
-    assert "#   - Deployment shop/legacy-files: hostPath volume data is not supported on Fargate [host-path]" in second
-    assert "Deployment shop/orders: no PodDisruptionBudget" not in second  # orders has one
-    assert internal["orders"]["workload"] == {"kind": "Deployment", "namespace": "shop", "name": "orders",
-                                              "green_namespace": "shop-fargate", "copy_services": ["orders"]}
+    assert f"#   - Deployment {ns}/legacy-files: hostPath volume data is not supported on Fargate [host-path]" in second
+    assert f"Deployment {ns}/orders: no PodDisruptionBudget" not in second  # orders has one
+    assert internal["orders"]["workload"] == {"kind": "Deployment", "namespace": ns, "name": "orders",
+                                              "green_namespace": f"{ns}-fargate", "copy_services": ["orders"]}
 
     # wave 3: the user-facing services; web depends on catalog (same wave) and on orders (earlier wave)
-    exposed = services_of(out / "draft-03-shop.yaml")
+    exposed = services_of(out / cluster.file(3))
     assert sorted(exposed) == ["catalog", "web"]
     assert exposed["web"]["depends_on"] == ["catalog"] and "depends_on" not in exposed["catalog"]
-    third = body(out / "draft-03-shop.yaml")
+    third = body(out / cluster.file(3))
     assert "- catalog   # guess: env CATALOG_URL of container app = http://catalog:8080/items" in third
-    assert ("# depends on shop/orders (guess, in wave draft-02-shop, so not in depends_on): "
-            "env ORDERS_URL of container app = http://orders.shop.svc.cluster.local:8080") in third
-    assert ("# depends on shop/orders (guess, in wave draft-02-shop, so not in depends_on): "
-            "ConfigMap catalog-config key ORDERS_HOST (envFrom of container app) = orders.shop:8080") in third
+    assert (f"# depends on {ns}/orders (guess, in wave {cluster.wave(2)}, so not in depends_on): "
+            f"env ORDERS_URL of container app = http://orders.{ns}.svc.cluster.local:8080") in third
+    assert (f"# depends on {ns}/orders (guess, in wave {cluster.wave(2)}, so not in depends_on): "
+            f"ConfigMap catalog-config key ORDERS_HOST (envFrom of container app) = orders.{ns}:8080") in third
     assert "exposure: exposed   # Service web type LoadBalancer" in third
     assert "exposure: exposed   # Ingress backend Service catalog" in third
     assert "GET /healthz on port 8080" in third
@@ -159,7 +215,7 @@ def test_a_mixed_namespace_becomes_reviewable_draft_waves_that_validate(cluster,
     # the real validation, in-process and as the CLI reports it
     result = load_waves(out)
     assert result.errors == []
-    assert [w.id for w in result.waves] == ["draft-01-shop", "draft-02-shop", "draft-03-shop"]
+    assert [w.id for w in result.waves] == [cluster.wave(1), cluster.wave(2), cluster.wave(3)]
     assert all(w.dry_run and w.owner == "shop-team" for w in result.waves)
     assert cli.main(["validate", str(out)]) == cli.EXIT_OK
     for wave in result.waves:
@@ -167,29 +223,29 @@ def test_a_mixed_namespace_becomes_reviewable_draft_waves_that_validate(cluster,
 
 
 def test_rerun_refreshes_unedited_drafts_and_leaves_edited_ones_alone(cluster, tmp_path, capsys) -> None:  # noqa: ANN001
-    server, kubeconfig = cluster
+    kubeconfig, only = cluster.kubeconfig, ("--namespace", cluster.ns)
     out = tmp_path / "waves"
-    assert run_discover(kubeconfig, out) == cli.EXIT_OK
+    assert run_discover(kubeconfig, out, *only) == cli.EXIT_OK
     assert all(state(p) == "unedited" for p in out.iterdir())
-    edited = out / "draft-03-shop.yaml"
+    edited = out / cluster.file(3)
     edited_text = body(edited).replace("connection: todo-review-router", "connection: shop_alb", 1)
     edited.write_text(edited_text)
     assert state(edited) == "edited"
-    unchanged_text = body(out / "draft-02-shop.yaml")
-    cleanup = server.store.get("cronjobs", "shop", "cleanup")  # the cluster changes: cleanup gets its TTL
-    cleanup["spec"]["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] = 600
-    server.store.put("cronjobs", cleanup)
+    unchanged_text = body(out / cluster.file(2))
+    # the cluster changes: cleanup gets its TTL
+    cluster.api.patch("CronJob", cluster.ns, "cleanup",
+                      {"spec": {"jobTemplate": {"spec": {"ttlSecondsAfterFinished": 600}}}})
     capsys.readouterr()
 
-    assert run_discover(kubeconfig, out) == cli.EXIT_OK
+    assert run_discover(kubeconfig, out, *only) == cli.EXIT_OK
     printed = capsys.readouterr().out
     assert f"left alone: {edited} was edited since discover wrote it" in printed
     assert body(edited) == edited_text
-    assert "ttlSecondsAfterFinished" not in body(out / "draft-01-shop.yaml")  # refreshed
-    assert state(out / "draft-01-shop.yaml") == "unedited"
-    assert f"wrote: {out / 'draft-01-shop.yaml'}" in printed
-    assert body(out / "draft-02-shop.yaml") == unchanged_text  # same cluster, same file (timestamp kept)
-    assert f"unchanged: {out / 'draft-02-shop.yaml'}" in printed
+    assert "ttlSecondsAfterFinished" not in body(out / cluster.file(1))  # refreshed
+    assert state(out / cluster.file(1)) == "unedited"
+    assert f"wrote: {out / cluster.file(1)}" in printed
+    assert body(out / cluster.file(2)) == unchanged_text  # same cluster, same file (timestamp kept)
+    assert f"unchanged: {out / cluster.file(2)}" in printed
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left behind
 
 
@@ -209,19 +265,20 @@ def test_drafts_no_longer_produced_are_removed_only_when_unedited(tmp_path) -> N
 def test_smaller_waves_keep_dependencies_in_an_earlier_wave(cluster) -> None:  # noqa: ANN001
     from include.slow_injection.discover.inventory import connect, read_inventory
 
-    _, kubeconfig = cluster
-    api_client, source = connect(None, str(kubeconfig), "blue")
-    inventory = read_inventory(api_client, source, ["shop"])
+    ns = cluster.ns
+    api_client, source = connect(None, str(cluster.kubeconfig), "blue")
+    inventory = read_inventory(api_client, source, [ns])
     drafts = draft(inventory, max_per_wave=1, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
     order = [(w.id, [s.spec_name for s in w.services]) for w in drafts.waves]
-    assert order == [("draft-01-shop", ["cleanup"]), ("draft-02-shop", ["nightly-report"]),
-                     ("draft-03-shop", ["legacy-files"]), ("draft-04-shop", ["orders"]),
-                     ("draft-05-shop", ["catalog"]), ("draft-06-shop", ["web"])]
-    web = yaml.safe_load(drafts.texts["draft-06-shop.yaml"])["services"][0]
+    assert order == [(cluster.wave(1), ["cleanup"]), (cluster.wave(2), ["nightly-report"]),
+                     (cluster.wave(3), ["legacy-files"]), (cluster.wave(4), ["orders"]),
+                     (cluster.wave(5), ["catalog"]), (cluster.wave(6), ["web"])]
+    web = yaml.safe_load(drafts.texts[cluster.file(6)])["services"][0]
     assert "depends_on" not in web  # catalog is in an earlier wave now: a comment, not a depends_on
-    assert "# depends on shop/catalog (guess, in wave draft-05-shop" in drafts.texts["draft-06-shop.yaml"]
-    again = draft(inventory, max_per_wave=1, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    assert again.texts == drafts.texts  # deterministic
+    assert f"# depends on {ns}/catalog (guess, in wave {cluster.wave(5)}" in drafts.texts[cluster.file(6)]
+    again = draft(read_inventory(api_client, source, [ns]), max_per_wave=1,
+                  now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    assert again.texts == drafts.texts  # deterministic, also across two reads of a live cluster
 
 
 def test_a_dependency_cycle_is_dropped_with_its_reason() -> None:
@@ -259,51 +316,88 @@ def test_an_internal_service_that_calls_an_exposed_one_moves_in_its_wave() -> No
 
 
 def test_clear_errors_for_an_unknown_context_and_an_unreachable_cluster(cluster, tmp_path, capsys) -> None:  # noqa: ANN001
-    _, kubeconfig = cluster
+    from include.slow_injection.lab.kube.control_plane import free_ports
+
+    kubeconfig = cluster.kubeconfig
     out = tmp_path / "waves"
     assert cli.main(["discover", "--kubeconfig", str(kubeconfig), "--context", "nope", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"cannot load the Kubernetes client config from kubeconfig {kubeconfig}: unknown context 'nope'" in err
     closed = tmp_path / "closed.yaml"
     config = yaml.safe_load(kubeconfig.read_text())
-    config["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:9"  # discard port: nothing listens
+    [port] = free_ports(1)  # bound, then closed: nothing listens there
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
     closed.write_text(yaml.safe_dump(config))
     assert cli.main(["discover", "--kubeconfig", str(closed), "--out", str(out)]) == 2
-    assert "cannot reach the cluster at http://127.0.0.1:9" in capsys.readouterr().err
+    assert f"cannot reach the cluster at https://127.0.0.1:{port}" in capsys.readouterr().err
     assert not out.exists()
     assert cli.main(["discover", "--out", str(out)]) == 1
     assert "give --connection CONN_ID" in capsys.readouterr().err
 
 
 def test_the_cli_entry_point_runs_as_a_process(cluster, tmp_path) -> None:  # noqa: ANN001
-    _, kubeconfig = cluster
+    ns, kubeconfig = cluster.ns, cluster.kubeconfig
     out = tmp_path / "waves"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
     exe = Path(sys.executable).with_name("slow-injection")
     done = subprocess.run([str(exe), "discover", "--kubeconfig", str(kubeconfig), "--context", "blue",
-                           "--namespace", "shop", "--out", str(out)], env=env, capture_output=True, text=True,
+                           "--namespace", ns, "--out", str(out)], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "wave 1: draft-01-shop.yaml: cleanup (scheduled), nightly-report (scheduled)" in done.stdout
-    assert "not migrated: DaemonSet shop/log-agent" in done.stdout
-    assert "note: the cluster does not serve statefulsets; none were read" in done.stdout  # the stand-in has none
-    first = body(out / "draft-01-shop.yaml")
+    assert f"wave 1: {cluster.file(1)}: cleanup (scheduled), nightly-report (scheduled)" in done.stdout
+    assert f"not migrated: DaemonSet {ns}/log-agent" in done.stdout
+    assert f"not migrated: StatefulSet {ns}/cache" in done.stdout
+    assert "does not serve" not in done.stdout  # a real API server serves every kind discover reads
+    first = body(out / cluster.file(1))
     assert first.startswith(DIGEST_PREFIX) and "owner: todo-review  # TODO(review)" in first
     assert json.dumps(sorted(p.name for p in out.iterdir())) == json.dumps(
-        ["draft-01-shop.yaml", "draft-02-shop.yaml", "draft-03-shop.yaml"])
+        [cluster.file(1), cluster.file(2), cluster.file(3)])
 
 
 def test_an_airflow_connection_reaches_blue_through_the_kubernetes_hook(cluster, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    _, kubeconfig = cluster
     monkeypatch.setenv("AIRFLOW_CONN_BLUE_KUBE", json.dumps(
-        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig), "cluster_context": "blue"}}))
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(cluster.kubeconfig), "cluster_context": "blue"}}))
     out = tmp_path / "waves"
-    assert cli.main(["discover", "--connection", "blue_kube", "--namespace", "shop", "--out", str(out)]) == 0
+    assert cli.main(["discover", "--connection", "blue_kube", "--namespace", cluster.ns, "--out", str(out)]) == 0
     waves = load_waves(out)
     assert waves.errors == [] and len(waves.waves) == 3
     assert {w.environments.blue.platform.connection for w in waves.waves} == {"blue_kube"}
-    assert "platform: {type: kubernetes, connection: blue_kube}\n" in body(out / "draft-01-shop.yaml")
+    assert "platform: {type: kubernetes, connection: blue_kube}\n" in body(out / cluster.file(1))
+    assert f"server {cluster.url}" in body(out / cluster.file(1))
     assert cli.main(["discover", "--connection", "no_such_conn", "--out", str(tmp_path / "none")]) == 1
+
+
+def test_read_access_to_the_namespace_alone_is_enough(cluster, kube, tmp_path, capsys) -> None:  # noqa: ANN001
+    """As the README says: with --namespace, listing needs only get/list on those namespaces. Here the
+    identity has Kubernetes' own `view` role in the namespace and nothing cluster-wide (no StorageClasses,
+    which only the PVC rule reads): the drafts are written, and say what could not be read."""
+    ns = cluster.ns
+    core, rbac = client.CoreV1Api(cluster.api.api_client), client.RbacAuthorizationV1Api(cluster.api.api_client)
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "reader"}})
+    rbac.create_namespaced_role_binding(ns, {
+        "metadata": {"name": "reader-view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}})
+    core.create_namespaced_persistent_volume_claim(ns, {"metadata": {"name": "shared"}, "spec": {
+        "storageClassName": "efs-sc", "accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}})
+    cluster.api.create("Deployment", ns, deployment("uploads", ns, nodeSelector=EC2, volumes=[
+        {"name": "files", "persistentVolumeClaim": {"claimName": "shared"}}]))
+    token = core.create_namespaced_service_account_token("reader", ns,
+                                                         {"spec": {"expirationSeconds": 600}}).status.token
+    reader = tmp_path / "reader.yaml"
+    reader.write_text(yaml.safe_dump(kube.plane.kubeconfig("reader", token, context="blue")))
+    out = tmp_path / "waves"
+
+    assert run_discover(reader, out, "--namespace", ns) == cli.EXIT_OK, capsys.readouterr().err
+    result = load_waves(out)
+    assert result.errors == [] and len(result.waves) == 3
+    second = body(out / cluster.file(2))
+    assert "uploads" in services_of(out / cluster.file(2))
+    assert "storage classes could not be read (HTTP 403 Forbidden)" in second
+    assert f"#   - Deployment {ns}/uploads: PVC shared uses efs-sc (provisioner unknown)" in second
+    # without --namespace the identity cannot even list namespaces: a clear refusal, exit 2
+    assert run_discover(reader, tmp_path / "all") == 2
+    assert "refused to list namespaces: HTTP 403" in capsys.readouterr().err
 
 
 @pytest.mark.airflow
@@ -314,14 +408,14 @@ def test_an_unreviewed_exposed_draft_is_refused_before_any_change(cluster, tmp_p
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_wave
 
-    server, kubeconfig = cluster
+    ns = cluster.ns
     monkeypatch.setenv("AIRFLOW_CONN_BLUE_KUBE", json.dumps(
-        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig), "cluster_context": "blue"}}))
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(cluster.kubeconfig), "cluster_context": "blue"}}))
     out = tmp_path / "waves"
-    assert cli.main(["discover", "--connection", "blue_kube", "--namespace", "shop", "--out", str(out),
+    assert cli.main(["discover", "--connection", "blue_kube", "--namespace", ns, "--out", str(out),
                      "--max-per-wave", "1"]) == 0
-    before = {k: v["metadata"]["resourceVersion"] for k, v in server.store.objects.items()}
-    dag = build_dag(load_wave(out / "draft-05-shop.yaml"))  # catalog alone: a small DAG to run
+    before = written(cluster.api, ns)
+    dag = build_dag(load_wave(out / cluster.file(5)))  # catalog alone: a small DAG to run
     monkeypatch.setenv("SLOW_INJECTION_WAVES_DIR", str(out))  # dag.test() re-parses the bundle
     run = dag.test(run_conf={"dry_run": False})
     from airflow.models import TaskInstance
@@ -337,5 +431,22 @@ def test_an_unreviewed_exposed_draft_is_refused_before_any_change(cluster, tmp_p
 
     outcome = _xcom(run.run_id, "preparation.plan_wave", "plan_outcome")
     assert outcome["state"] == "refused" and "todo-review-router" in " ".join(outcome["problems"]), outcome
-    assert not server.store.list("deployments", "shop-fargate") and not server.store.list("services", "shop-fargate")
-    assert {k: v["metadata"]["resourceVersion"] for k, v in server.store.objects.items()} == before
+    green = f"{ns}-fargate"
+    with pytest.raises(client.ApiException) as missing:  # green was never even created
+        client.CoreV1Api(cluster.api.api_client).read_namespace(green)
+    assert missing.value.status == 404
+    assert written(cluster.api, ns) == before  # blue keeps everything (controllers' status writes aside)
+
+
+def written(api: KubeAccess, ns: str) -> dict[str, dict]:
+    """What a writer decides of every object in `ns` (labels, annotations, spec or data), by kind and name."""
+    calls = [("AppsV1Api", "list_namespaced_deployment"), ("BatchV1Api", "list_namespaced_cron_job"),
+             ("CoreV1Api", "list_namespaced_service"), ("CoreV1Api", "list_namespaced_config_map"),
+             ("NetworkingV1Api", "list_namespaced_ingress"), ("PolicyV1Api", "list_namespaced_pod_disruption_budget"),
+             ("AppsV1Api", "list_namespaced_daemon_set"), ("AppsV1Api", "list_namespaced_stateful_set")]
+    found = {f"{o['kind']}/{o['metadata']['name']}": {
+        "labels": o["metadata"].get("labels"), "annotations": o["metadata"].get("annotations"),
+        "spec": o.get("spec"), "data": o.get("data")}
+        for api_name, method in calls for o in api.list(api_name, method, ns)}
+    assert len(found) > 10, found.keys()
+    return found

@@ -1,6 +1,11 @@
 """Right-sizing on Fargate: the sizing rules (sum vs init, 256 MB, rounding up the table), the
-CapacityProvisioned annotation, advice with figures, green's pods read by the Kubernetes driver over
-HTTP, and the report's Right-sizing section (collection that never fails, HTML and markdown)."""
+CapacityProvisioned annotation, advice with figures, green's pods read by the Kubernetes driver from a
+real control plane (the Fargate emulation sizes and annotates green's pods as EKS does; no annotation is
+made by hand), and the report's Right-sizing section (collection that never fails, HTML and markdown).
+
+Moved from the old stand-in API server: its own "annotates only the Fargate namespace" test became the
+same check against the Fargate emulation; Jobs and pods are made by the real Job controller, so their
+names and creation times are the server's (the test no longer sets creationTimestamp)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import re
 from typing import Any
 
 import pytest
-from kubernetes import config as kube_config
+from kubernetes import client
 from pydantic import ValidationError
 
 from include.slow_injection.drivers.kubernetes import CAPACITY_JOBS, KubeAccess, KubernetesPlatform
@@ -31,13 +36,12 @@ from include.slow_injection.kubernetes.right_sizing import (
     parse_quantity,
     pod_request,
 )
-from include.slow_injection.lab.kube.api_server import KubernetesTestServer
 from include.slow_injection.reporting.html import render_html
 from include.slow_injection.reporting.right_sizing import collect_right_sizing, right_sizing_config
 from include.slow_injection.spec import parse_wave
 from include.slow_injection.spec.models import Report
 from include.slow_injection.tasks.report import render_markdown
-from tests.test_kubernetes_platform import CRONJOB, DEPLOYMENT, blue_cronjob, blue_deployment
+from tests.kube import wait_for
 from tests.test_report_html import T0, report_data
 from tests.waves import sim, small_wave
 
@@ -187,62 +191,113 @@ def test_a_service_s_pods_are_grouped_by_shape_and_an_unreadable_pod_is_its_own_
 
 # --- green's pods through the drivers ------------------------------------------------------------------
 
-def pod(name: str, namespace: str, labels: dict[str, str], resources: dict, provisioned: str | None) -> dict:
-    annotations = {"CapacityProvisioned": provisioned} if provisioned else {}
-    return {"metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
-            "spec": {"containers": [{"name": "app", "image": "web:1", "resources": resources}],
-                     "initContainers": [{"name": "init", "image": "init:1",
-                                         "resources": {"requests": {"cpu": "2", "memory": "1Gi"}}}]},
-            "status": {"phase": "Running"}}
+APP = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+
+def blue_web(namespace: str, app: dict, init: dict | None = None) -> dict:
+    """Blue's web on the EC2 node group; `init`: an init container's resources."""
+    pod: dict[str, Any] = {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
+                           "containers": [{"name": "app", "image": "web:1", "resources": app}]}
+    if init is not None:
+        pod["initContainers"] = [{"name": "init", "image": "init:1", "resources": init}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod}}}
+
+
+def blue_report(namespace: str) -> dict:
+    job = {"ttlSecondsAfterFinished": 300, "template": {"metadata": {"labels": {"app": "report"}}, "spec": {
+        "restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1",
+                                                  "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": namespace},
+            "spec": {"schedule": "0 3 1 1 *", "suspend": False, "jobTemplate": {"spec": job}}}
 
 
 @pytest.fixture
-def cluster():  # noqa: ANN201
-    with KubernetesTestServer() as server:
-        api = KubeAccess(kube_config.new_client_from_config_dict(server.kubeconfig()))
-        api.create("Deployment", "shop", blue_deployment())
-        api.create("CronJob", "shop", blue_cronjob())
-        driver = KubernetesPlatform(api, api, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
-        yield server, driver
+def cluster(kube):  # noqa: ANN001, ANN201
+    """Blue in one namespace, green in one the Fargate profile selects (the emulation sizes its pods)."""
+    blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
+    api = KubeAccess(kube.api_client)
+    driver = KubernetesPlatform(api, api, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
+    web = {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns}
+    report = {"kind": "CronJob", "namespace": blue_ns, "name": "report", "green_namespace": green_ns}
+    yield api, driver, web, report
 
 
-def test_the_kubernetes_driver_reads_green_s_pods_with_their_provisioned_capacity(cluster) -> None:  # noqa: ANN001
-    server, driver = cluster
-    with pytest.raises(LookupError, match="green Deployment shop-fargate/web does not exist"):
-        driver.capacity(DEPLOYMENT)
-    driver.deploy_green(DEPLOYMENT, apply=True)
-    resources = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-    green = {"app": "web", "compute": "fargate"}
-    for i in range(2):
-        server.store.put("pods", pod(f"web-{i}", "shop-fargate", green, resources, "2vCPU 4GB"), creating=True)
-    server.store.put("pods", pod("web-blue", "shop", {"app": "web"}, resources, None), creating=True)
-    server.store.put("pods", pod("other", "shop-fargate", {"app": "other", "compute": "fargate"}, resources, "1vCPU 2GB"),
-                     creating=True)
-    got = driver.capacity(DEPLOYMENT)
-    assert [p["name"] for p in got] == ["web-0", "web-1"]
-    assert got[0]["capacity_provisioned"] == "2vCPU 4GB"
+def pods_of(api: KubeAccess, namespace: str, selector: str) -> list[dict]:
+    return api.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=selector)
+
+
+def annotated(pods: list[dict]) -> list[dict]:
+    return [p for p in pods if (p["metadata"].get("annotations") or {}).get("CapacityProvisioned")]
+
+
+def test_the_kubernetes_driver_reads_green_s_pods_with_the_capacity_fargate_provisioned(cluster) -> None:  # noqa: ANN001
+    api, driver, web, _ = cluster
+    blue_ns, green_ns = web["namespace"], web["green_namespace"]
+    api.create("Deployment", blue_ns, blue_web(blue_ns, APP, init={"requests": {"cpu": "2", "memory": "1Gi"}}))
+    with pytest.raises(LookupError, match=f"green Deployment {green_ns}/web does not exist"):
+        driver.capacity(web)
+    driver.deploy_green(web, apply=True)
+    client.CoreV1Api(api.api_client).create_namespaced_pod(green_ns, {  # another workload's pod on green
+        "metadata": {"name": "other", "labels": {"app": "other", "compute": "fargate"}},
+        "spec": {"containers": [{"name": "app", "image": "other:1", "resources": APP}]}})
+    green = wait_for(lambda: len(annotated(pods_of(api, green_ns, "app=web"))) == 2
+                     and pods_of(api, green_ns, "app=web"), "the Fargate emulation to size green's two pods")
+    wait_for(lambda: annotated(pods_of(api, green_ns, "app=other")), "the other pod sized")
+    blue = wait_for(lambda: len(pods_of(api, blue_ns, "app=web")) == 2 and pods_of(api, blue_ns, "app=web"),
+                    "blue's two pods")
+    assert not annotated(blue)  # on the EC2 node group: no Fargate annotation
+
+    got = driver.capacity(web)
+    assert sorted(p["name"] for p in got) == sorted(p["metadata"]["name"] for p in green)
+    assert {p["capacity_provisioned"] for p in got} == {"2vCPU 4GB"}  # the init container's 2 vCPU + 1 GiB + 256 MB
     assert got[0]["containers"] == [{"name": "app", "requests": {"cpu": "1", "memory": "1Gi"},
                                      "limits": {"cpu": "1", "memory": "1Gi"}}]
     [group] = assess(got)
-    assert group["requests_text"] == "2 vCPU / 1 GiB"  # the init container's 2 vCPU
+    assert group["requests_text"] == "2 vCPU / 1 GiB"
     assert group["expected"] == group["billed"] == "2vCPU 4GB" and group["advice"] == []
 
 
 def test_a_cronjob_s_capacity_comes_from_the_pods_of_its_last_jobs(cluster) -> None:  # noqa: ANN001
-    server, driver = cluster
-    driver.deploy_green(CRONJOB, apply=True)
-    assert driver.capacity(CRONJOB) == []  # no run yet
-    uid = server.store.get("cronjobs", "shop-fargate", "report")["metadata"]["uid"]
-    for i in range(CAPACITY_JOBS + 2):
-        name = f"report-{1000 + i}"
-        server.store.put("jobs", {"metadata": {
-            "name": name, "namespace": "shop-fargate", "creationTimestamp": f"2026-11-27T01:{i:02d}:00Z",
-            "ownerReferences": [{"kind": "CronJob", "name": "report", "uid": uid}]}, "spec": {"template": {}}},
-            creating=True)
-        server.store.put("pods", pod(f"{name}-pod", "shop-fargate", {"job-name": name},
-                                     {"limits": {"cpu": "1", "memory": "1Gi"}}, "1vCPU 2GB"), creating=True)
-    got = driver.capacity(CRONJOB)
-    assert [p["name"] for p in got] == [f"report-{1000 + i}-pod" for i in range(2, CAPACITY_JOBS + 2)]
+    api, driver, _, report = cluster
+    green_ns = report["green_namespace"]
+    api.create("CronJob", report["namespace"], blue_report(report["namespace"]))
+    driver.deploy_green(report, apply=True)
+    assert driver.capacity(report) == []  # no run yet
+    owner = api.get("CronJob", green_ns, "report")
+    batch = client.BatchV1Api(api.api_client)
+    names = [f"report-{1000 + i}" for i in range(CAPACITY_JOBS + 2)]
+    for name in names:  # as the CronJob controller makes them (owner reference), oldest first
+        template = owner["spec"]["jobTemplate"]["spec"]["template"]
+        batch.create_namespaced_job(green_ns, {
+            "metadata": {"name": name, "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "CronJob", "name": "report", "uid": owner["metadata"]["uid"],
+                "controller": True}]},
+            "spec": {"backoffLimit": 0, "template": template}})
+    wait_for(lambda: len(annotated(pods_of(api, green_ns, "batch.kubernetes.io/job-name"))) == len(names),
+             "a sized pod for every Job")
+    got = driver.capacity(report)
+    assert sorted(p["name"].rsplit("-", 1)[0] for p in got) == names[2:]
+    assert {p["capacity_provisioned"] for p in got} == {"1vCPU 2GB"}
+
+
+def test_green_s_pods_are_sized_by_the_rules_right_sizing_uses_and_blue_s_are_not(cluster) -> None:  # noqa: ANN001
+    """The copy requests its limits (0.5 vCPU, 512 MiB); + 256 MiB → Fargate's 0.5 vCPU / 1 GB size, which
+    the driver reads back and the assessment expects."""
+    api, driver, web, _ = cluster
+    blue_ns, green_ns = web["namespace"], web["green_namespace"]
+    api.create("Deployment", blue_ns, blue_web(blue_ns, {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                                         "limits": {"cpu": "500m", "memory": "512Mi"}}))
+    driver.deploy_green(web, apply=True)
+    wait_for(lambda: len(annotated(pods_of(api, green_ns, "app=web"))) == 2, "green's two pods sized")
+    blue = wait_for(lambda: len(pods_of(api, blue_ns, "app=web")) == 2 and pods_of(api, blue_ns, "app=web"),
+                    "blue's two pods")
+    assert not annotated(blue)
+    assert {p["capacity_provisioned"] for p in driver.capacity(web)} == {"0.5vCPU 1GB"}
+    [group] = assess(driver.capacity(web))
+    assert group["expected"] == group["provisioned"] == "0.5vCPU 1GB"
 
 
 def test_the_simulated_platform_returns_what_the_test_set(world: SimulatedWorld) -> None:
@@ -328,26 +383,3 @@ def test_the_html_and_markdown_reports_show_the_right_sizing_section_with_its_fi
     assert "- 1 pod(s): requests 1 vCPU / 8 GiB; Fargate rules 2vCPU 9GB; provisioned 2vCPU 9GB" in markdown
     assert "**cheaper**: requests 1 vCPU / 8 GiB → Fargate bills 2vCPU 9GB" in markdown
     assert "Right-sizing" not in render_html(report_data())  # older report.json: no section
-
-
-
-def test_the_stand_in_cluster_annotates_only_its_fargate_namespace_s_pods_like_fargate() -> None:
-    import datetime as dt
-
-    from include.slow_injection.kubernetes.transforms import to_green
-    from include.slow_injection.lab.kube.api_server import Store
-    from include.slow_injection.lab.kube.controllers import StandInControllers
-    from include.slow_injection.lab.kube.seed import seed
-
-    store = Store()
-    seed(store, "lab", "lab-fargate")  # blue web requests 250m / 256Mi, limits 500m / 512Mi
-    controllers = StandInControllers(store, dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    store.put("deployments", to_green(store.get("deployments", "lab", "web"), "lab-fargate"), creating=True)
-    for _ in range(3):
-        controllers.tick(1)
-    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in store.list("pods", None)}
-    assert {ns for ns, _ in pods} == {"lab", "lab-fargate"}
-    for (ns, _), pod in pods.items():
-        annotation = (pod["metadata"].get("annotations") or {}).get("CapacityProvisioned")
-        # green's copy requests its limits (0.5 vCPU, 512 MiB); + 256 MiB → the 0.5 vCPU / 1 GB size
-        assert annotation == ("0.5vCPU 1GB" if ns == "lab-fargate" else None)

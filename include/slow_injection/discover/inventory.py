@@ -62,6 +62,7 @@ class Inventory:
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # plural → objects in `namespaces`
     storage_classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     unserved: list[str] = field(default_factory=list)  # optional kinds the API does not serve
+    unreadable: list[str] = field(default_factory=list)  # what these credentials may not read, and what it costs
 
     def of(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         items = self.objects.get(plural, [])
@@ -134,7 +135,14 @@ def read_inventory(api_client: Any, source: Source, namespaces: list[str] | None
             inventory.objects[plural] = sorted(items, key=lambda o: (o["metadata"].get("namespace", ""),
                                                                      o["metadata"]["name"]))
         doing = "list storage classes"
-        inventory.storage_classes = {s["metadata"]["name"]: s for s in call("StorageV1Api", "list_storage_class")}
+        try:  # cluster-wide, and read by one preflight rule only: a namespace reader may not list them
+            inventory.storage_classes = {s["metadata"]["name"]: s for s in call("StorageV1Api", "list_storage_class")}
+        except client.ApiException as err:
+            if err.status != 403:
+                raise
+            inventory.unreadable.append(f"storage classes could not be read (HTTP {err.status} {err.reason}): the "
+                                        "preflight comments cannot tell a PVC's provisioner (the wave's preflight "
+                                        "phase checks again with the driver's access)")
     except client.ApiException as err:
         raise DiscoverError(f"the cluster at {source.server} refused to {doing}: HTTP {err.status} "
                             f"{err.reason} ({_message(err)})", exit_code=2) from err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class Context:
     not_migrated: list[NotMigrated] = field(default_factory=list)  # the ones this draft lists
     wave_of: dict[tuple[str, str], str] = field(default_factory=dict)  # service key → wave id
     schema_ref: str = "../schema/wave.schema.json"  # the JSON Schema, relative to the drafts' folder
+    unreadable: list[str] = field(default_factory=list)  # what discover's credentials could not read
 
 
 def render(wave: DraftWave, ctx: Context) -> str:
@@ -76,6 +78,8 @@ def _header(wave: DraftWave, ctx: Context) -> list[str]:
         "# Then: `slow-injection validate FILE`, `slow-injection plan FILE`, a dry run from the trigger form.",
         "# Edit freely: discover never overwrites a draft whose text no longer matches its digest.",
     ]
+    for note in ctx.unreadable:
+        lines += ["#"] + ["# " + line for line in textwrap.wrap(f"Not read: {_comment(note)}.", 98)]
     if ctx.not_migrated:
         lines += ["#", "# Not migrated (no wave moves these):"]
         lines += [f"#   - not migrated: {n.kind} {n.namespace}/{n.name} — {_comment(n.reason)}"
