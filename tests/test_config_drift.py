@@ -411,6 +411,27 @@ def test_a_green_secret_written_as_string_data_compares_by_content(cluster) -> N
     assert f"green {short_hash(GREEN_SECRET)}" in reading.detail and GREEN_SECRET not in reading.detail
 
 
+def test_a_container_s_resource_claims_are_compared_not_a_crash(cluster) -> None:  # noqa: ANN001
+    """The API's `resources` holds a list too (`claims`, dynamic resource allocation), beside the
+    requests and limits maps."""
+    driver, api, _, web = cluster
+    blue_ns, green_ns = web["namespace"], web["green_namespace"]
+
+    def claim(obj: dict, name: str = "scratch") -> None:
+        pod = obj["spec"]["template"]["spec"]
+        pod["resourceClaims"] = [{"name": name, "resourceClaimTemplateName": "scratch-template"}]
+        app(pod)["resources"]["claims"] = [{"name": name}]
+
+    edit(api, "Deployment", blue_ns, "web", claim)
+    driver.deploy_green(web, apply=True)
+    reading = driver.config_drift(web)
+    assert reading.state == "ready", reading.detail
+    edit(api, "Deployment", green_ns, "web", lambda green: claim(green, "other"))
+    reading = driver.config_drift(web)
+    assert reading.state == "failed"
+    assert "containers[app].resources.claims: blue scratch, green other" in reading.detail
+
+
 def test_the_gate_needs_no_more_than_the_driver_s_own_role(cluster, kube) -> None:  # noqa: ANN001
     """The RBAC the driver documents (kubernetes/rbac.py), bound to a ServiceAccount: the gate reads both
     sides with it, Secrets by name only (it may not list them)."""

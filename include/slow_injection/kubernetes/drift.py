@@ -9,7 +9,7 @@ Paths (what `drift.ignore` / `drift.expect` in a spec name):
   containers[NAME].image                     initContainers[NAME]... likewise
   containers[NAME].env.VAR                   literal value, or the reference ("secretKeyRef db/password")
   containers[NAME].envFrom                   "configMapRef app-env, secretRef app-secrets"
-  containers[NAME].resources.requests.cpu    and .limits.*
+  containers[NAME].resources.requests.cpu    and .limits.*; .resources.claims (names, comma-separated)
   containers[NAME].livenessProbe.httpGet.path   readinessProbe, startupProbe likewise
   configMaps[NAME].KEY                       referenced ConfigMap data (long values hashed)
   secrets[NAME].KEY                          referenced Secret data, always sha256
@@ -167,6 +167,9 @@ def _container(out: dict[str, Any], prefix: str, c: dict[str, Any]) -> None:
     if c.get("envFrom"):
         out[f"{prefix}.envFrom"] = ", ".join(_env_from(e) for e in c["envFrom"])
     for kind, values in ((c.get("resources") or {}).items()):
+        if isinstance(values, list):  # `claims` (dynamic resource allocation): the claims' names
+            out[f"{prefix}.resources.{kind}"] = ", ".join(str((v or {}).get("name")) for v in values)
+            continue
         for resource, quantity in (values or {}).items():
             out[f"{prefix}.resources.{kind}.{resource}"] = str(quantity)
     for probe in PROBES:
