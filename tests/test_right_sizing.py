@@ -300,6 +300,26 @@ def test_green_s_pods_are_sized_by_the_rules_right_sizing_uses_and_blue_s_are_no
     assert group["expected"] == group["provisioned"] == "0.5vCPU 1GB"
 
 
+def test_a_green_pod_too_big_for_fargate_stays_pending_and_the_assessment_says_so(cluster) -> None:  # noqa: ANN001
+    api, driver, web, _ = cluster
+    blue_ns, green_ns = web["namespace"], web["green_namespace"]
+    huge = {"limits": {"cpu": "16", "memory": "120Gi"}}  # + Fargate's 256 MB: past its largest size
+    api.create("Deployment", blue_ns, blue_web(blue_ns, huge))
+    driver.deploy_green(web, apply=True)
+    events = client.CoreV1Api(api.api_client)
+    wait_for(lambda: len({e.involved_object.name for e in events.list_namespaced_event(green_ns).items
+                          if e.reason == "FailedScheduling" and "not supported on Fargate" in (e.message or "")}) == 2,
+             "Fargate to refuse green's two pods")
+    got = driver.capacity(web)
+    assert len(got) == 2 and {p["capacity_provisioned"] for p in got} == {None}
+    assert {p["phase"] for p in got} == {"Pending"}
+    [group] = assess(got)
+    assert group["billed"] is None and group["expected"] is None
+    kinds = [(a["kind"], a["text"]) for a in group["advice"]]
+    assert kinds[0][0] == "note" and kinds[0][1].startswith("no CapacityProvisioned annotation")
+    assert kinds[1][0] == "safer" and "exceed Fargate's largest size 16vCPU 120GB" in kinds[1][1]
+
+
 def test_the_simulated_platform_returns_what_the_test_set(world: SimulatedWorld) -> None:
     platform = SimulatedPlatform(world)
     web = {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate"}
