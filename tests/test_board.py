@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from tests.test_report_html import HOSTILE, Parsed
 from tests.waves import healthy_world, small_wave, write
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
@@ -318,6 +321,86 @@ def test_report_routes_refuse_anything_but_a_wave_runs_report(client, token: str
         (report_folder.parent / "secret.html").unlink()
     assert response.status_code == status, response.text
     assert "secret" not in response.text and "Outcome" not in response.text
+
+
+# --- hostile text: every page shows it only escaped ------------------------------------------------
+
+# A hostile value that fits in a URL path segment (no '/'), for what reaches a page from the URL.
+HOSTILE_IN_PATH = "<img src=x onerror=alert(1)>\" onmouseover=\"x"
+# Where the board page shows a board's value: paths into /api/board's JSON (* one step, ** any).
+SHOWN_ON_THE_BOARD = [
+    "board.generated_at", "board.spec_errors.*", "board.waves.*.wave", "board.waves.*.dag_id", "board.waves.*.owner",
+    "board.waves.*.description", "board.waves.*.latest_run.run_id", "board.waves.*.latest_run.state",
+    "board.waves.*.latest_run.url", "board.waves.*.latest_run.report_url", "board.waves.*.completed.at",
+    *(f"board.waves.*.services.*.{key}" for key in ("service", "exposure", "env", "where", "weight", "since",
+                                                    "by_run", "by_run_url")),
+    *(f"board.waves.**.verdicts.*.{key}" for key in ("task_id", "gate", "status", "reason")),
+]
+
+
+def made_hostile(value: Any, path: str, fields: dict[str, str]) -> Any:
+    """value with each string in it replaced by its path and HOSTILE (fields: path → that string)."""
+    if isinstance(value, dict):
+        return {k: made_hostile(v, f"{path}.{k}", fields) for k, v in value.items()}
+    if isinstance(value, list):
+        return [made_hostile(v, f"{path}.{i}", fields) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        fields[path] = f"{path} {HOSTILE}"
+        return fields[path]
+    return value
+
+
+def only_escaped(page: str, *, scripts: int = 0) -> Parsed:
+    """The page, parsed: no element or attribute came from the text put into it."""
+    parsed = Parsed(page)
+    assert parsed.tags.count("script") == page.count("<script") == scripts
+    assert "img" not in parsed.tags and not [name for name, _ in parsed.attributes if name.startswith("on")]
+    assert HOSTILE not in page and HOSTILE_IN_PATH not in page and '" onmouseover' not in page
+    return parsed
+
+
+def test_a_hostile_string_in_any_field_appears_on_the_board_only_escaped(client, token: str,  # noqa: ANN001
+                                                                         migrating) -> None:  # noqa: ANN001
+    from slow_injection_board import pages
+
+    board = client.get("/api/board", headers=bearer(token)).json()
+    board["spec_errors"] = ["board-z.yaml: threshold: not a number"]
+    for wave in board["waves"]:
+        for svc in wave["services"]:
+            svc.update(started=True, weight="50")  # an asset event's extra may hold any JSON
+    fields: dict[str, str] = {}
+    parsed = only_escaped(pages.board_page(made_hostile(board, "board", fields)), scripts=1)  # its own script
+    for pattern in SHOWN_ON_THE_BOARD:
+        steps = re.escape(pattern).replace(r"\*\*", ".+").replace(r"\*", "[^.]+")
+        matching = [path for path in fields if re.fullmatch(steps, path)]
+        assert matching, pattern  # the board has such a field (a wave owner, a run id, a gate's reason...)
+        assert [path for path in matching if not parsed.shows(fields[path])] == []
+
+
+def test_a_hostile_string_in_a_message_page_appears_only_escaped(client, token: str) -> None:  # noqa: ANN001
+    from slow_injection_board import pages
+
+    parsed = only_escaped(pages.message_page(f"title {HOSTILE}", f"message {HOSTILE}"))
+    assert parsed.shows(f"title {HOSTILE}") and parsed.shows(f"message {HOSTILE}")
+    # What a request's URL puts into the page: an unknown DAG, an invalid run id.
+    for path in (f"/reports/{quote(HOSTILE_IN_PATH, safe='')}/{RUN}/report.html",
+                 f"/reports/wave_board-a/{quote(HOSTILE_IN_PATH, safe='')}/report.html"):
+        response = client.get(path, headers=bearer(token))
+        assert response.status_code in (400, 404) and response.headers["content-type"].startswith("text/html")
+        assert only_escaped(response.text).shows(HOSTILE_IN_PATH), response.text
+
+
+def test_a_hostile_string_in_a_markdown_page_appears_only_escaped(client, token: str,  # noqa: ANN001
+                                                                  report_folder: Path) -> None:
+    from slow_injection_board import pages
+
+    page = pages.markdown_page(f"title {HOSTILE}", f"# Wave\n\n{HOSTILE}\n", f"note {HOSTILE}")
+    parsed = only_escaped(page)
+    assert all(parsed.shows(f"{field} {HOSTILE}") for field in ("title", "note"))
+    assert f"# Wave\n\n{HOSTILE}\n" in parsed.text  # the report.md's text, as it is
+    (report_folder / "report.md").write_text(f"# Wave board-a\n\n{HOSTILE}\n")  # a task wrote it from a spec
+    response = client.get(f"/reports/wave_board-a/{RUN}", headers=bearer(token))
+    assert response.status_code == 200 and f"# Wave board-a\n\n{HOSTILE}\n" in only_escaped(response.text).text
 
 
 # --- mounted by Airflow; after a real wave run ----------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,84 @@ def test_text_from_the_run_is_escaped_everywhere() -> None:
     assert page.count("&lt;script&gt;") >= 4  # gate table, decision, timeline, plot title, no-data reason
 
 
+HOSTILE = "<script>alert(1)</script>\" onmouseover=\"x"
+
+
+class Parsed(HTMLParser):
+    """What a browser would make of a page: its elements, their attributes and its text."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes += attrs
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def shows(self, value: str) -> bool:
+        """value is on the page as text or as an attribute's value (never as markup)."""
+        return value in "".join(self.text) or any(value in (v or "") for _, v in self.attributes)
+
+
+def hostile_report() -> tuple[dict[str, Any], list[str]]:
+    """report_data() with every text a spec, a run, a backend or a user writes made hostile, each
+    marked with its field's name; and those marked values."""
+    def evil(field: str) -> str:
+        fields.append(f"{field} {HOSTILE}")
+        return fields[-1]
+
+    fields: list[str] = []
+    data = report_data(wave=evil("wave"), run_id=evil("run-id"), outcome=evil("outcome"))
+    service = evil("service")
+    data["actions"] = {evil("action-task"): {**step_result(service, 0, 25, T0 + 15)},
+                       evil("not-run-task"): None}
+    gates = data["gates"]
+    for task_id, verdict in list(gates.items()):
+        verdict.update(gate=evil(f"gate-{task_id}"), reason=evil(f"reason-{task_id}"))
+    metric = gates["gradual_transition.web.step1_25pct.gate_error-rate"]
+    metric.update(condition=evil("condition"), query=evil("gate-query"))
+    metric["measurements"] += [{"t": 50.0, "value": None, "error": evil("measurement-error")},
+                               {"t": 55.0, "ok": False, "state": evil("check-state"), "detail": evil("check-detail")}]
+    stress = gates["validation.stress_green-load"]
+    stress["target"] = evil("stress-target")
+    stress["stats"]["errors"] = [{"error": evil("stress-error"), "count": 3}]
+    parity = gates["validation.parity"]
+    parity["decision"] = evil("parity-decision")
+    parity["metrics"][0].update(name=evil("parity-metric"), classification=evil("classification"),
+                                reason=evil("parity-why"))
+    gates["validation.uat_approval"].update(chosen=evil("chosen"), responded_by={"name": evil("approver")})
+    gates[evil("gate-task")] = {"gate": evil("e2e-gate"), "kind": "e2e_test", "status": "fail",
+                                "reason": evil("e2e-reason"),
+                                "e2e_test": {"pod": evil("pod"), "log_tail": [evil("log-line")]}}
+    data["decisions"] = [{"stage": evil("stage"), "outcome": evil("decision"), "reasons": [evil("decision-reason")]}]
+    data["timeline"] = build_timeline(data["actions"], gates)
+    series = data["series"]
+    series["traffic"] = {service: {**side([0, 25], step=15.0), "note": evil("traffic-note")}}
+    first, second = series["metrics"]
+    first.update(title=evil("plot-title"), unit=evil("unit"), query=evil("plot-query"))
+    first["green"]["note"] = evil("series-note")
+    second["green"] = {"points": [], "error": evil("series-error"), "note": None}
+    sized = {"service": evil("sized-service"), "workload": evil("workload"), "error": evil("sizing-error"), "groups": []}
+    data["right_sizing"] = {"prices": evil("prices"), "headroom": 1.2, "services": [sized]}
+    return data, fields
+
+
+def test_a_hostile_string_in_any_field_appears_on_the_report_only_escaped() -> None:
+    data, fields = hostile_report()
+    page = render_html(data)
+    parsed = Parsed(page)
+    assert "script" not in parsed.tags and not [name for name, _ in parsed.attributes if name.startswith("on")]
+    assert HOSTILE not in page and "<script" not in page and '" onmouseover' not in page
+    assert [f for f in fields if not parsed.shows(f)] == []  # each field reached the page, as text
+
+
 def test_a_missing_series_says_no_data_with_the_reason_and_draws_nothing_for_it() -> None:
     data = report_data()
     data["series"]["metrics"][0]["green"] = {"points": [], "error": "prometheus unreachable: refused", "note": None}
@@ -169,7 +248,7 @@ def test_without_metric_plots_the_report_says_so() -> None:
     data = report_data()
     data["series"] = collect_series(data["actions"], plot_config(parse_wave(small_wave("w"), "w.yaml")), T0, T0 + 60)
     page = render_html(data)
-    assert len(svgs(page)) == 1 and NO_PLOTS in page.replace("&#x27;", "'").replace("&quot;", '"')
+    assert len(svgs(page)) == 1 and NO_PLOTS in "".join(Parsed(page).text)
 
 
 def test_a_report_json_from_before_the_plots_still_renders() -> None:

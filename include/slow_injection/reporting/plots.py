@@ -1,5 +1,7 @@
 """Line plots as inline SVG, written by hand: axes, ticks, a legend, one polyline per line (stepwise
-for traffic weights). No JavaScript, no external files; every text is escaped."""
+for traffic weights). No JavaScript, no external files. Every text and attribute value that is not a
+number formatted here is escaped (labels, titles, reasons, colours), so html.py may put the SVG into
+the page as trusted markup."""
 
 from __future__ import annotations
 
@@ -114,16 +116,16 @@ def line_plot(lines: list[Line], x_range: tuple[float, float], *, y_label: str =
                 coords.append((sx(t), coords[-1][1]))
             coords.append((sx(t), sy(v)))
         text = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-        out.append(f'<polyline data-line="{escape(ln.label)}" fill="none" stroke="{ln.colour}" stroke-width="2" '
-                   f'points="{text}"/>')
+        out.append(f'<polyline data-line="{escape(ln.label)}" fill="none" stroke="{escape(ln.colour)}" '
+                   f'stroke-width="2" points="{text}"/>')
         if len(points) <= 2:
-            out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{ln.colour}"/>' for x, y in coords]
+            out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{escape(ln.colour)}"/>' for x, y in coords]
     if not drawn:
         reasons = "; ".join(dict.fromkeys(ln.missing or "no samples" for ln in lines)) or "nothing to plot"
         out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{TOP + ph / 2:.1f}" text-anchor="middle" class="nodata">'
                    f"no data ({escape(_short(reasons, 90))})</text>")
     for (ln, label), (x, y) in zip(_labels(lines), legend):
-        out.append(f'<rect x="{x:.0f}" y="{y - 5:.0f}" width="14" height="4" fill="{ln.colour}"/>')
+        out.append(f'<rect x="{x:.0f}" y="{y - 5:.0f}" width="14" height="4" fill="{escape(ln.colour)}"/>')
         out.append(f'<text x="{x + 18:.0f}" y="{y:.0f}" class="legend">{escape(label)}</text>')
     out.append("</svg>")
     return "\n".join(out)
