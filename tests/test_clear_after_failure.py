@@ -3,34 +3,29 @@ cleared, runs again (the next try) and converges to the right end state, without
 failed try already did.
 
 The real backends go down for real: HAProxy's admin socket disappears (HAProxy keeps routing) or the
-HAProxy process is stopped and restarted (losing its runtime weights); the Kubernetes API test server
-stops listening (connections refused) or refuses only some writes; the moto endpoint stops listening.
+HAProxy process is stopped and restarted (losing its runtime weights); the real Kubernetes API server
+(tests/kube.py) becomes unreachable (the HTTPS proxy the connection goes through closes its port and every
+open connection: connections refused, while the control plane itself keeps running, as it is shared by the
+whole session) or has only some writes refused (503 from that proxy); the moto endpoint stops listening.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from include.slow_injection.lab.kube.api_server import Store, make_handler
-from include.slow_injection.lab.kube.seed import seed
 from include.slow_injection.tasks.flow import RollbackTraffic, RollbackWorkloads
 from include.slow_injection.tasks.operators import PlatformStep, SetTraffic
-from tests.aws import CONNECTION_ID, ApiCalls, MotoServer, free_port
+from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
+from tests.kube_support import RARELY, ApiProxy, Shop, api_proxy  # noqa: F401 - fixture
 from tests.test_run_twice import (  # noqa: F401 - fixtures
     KUBE_CONN,
     PLATFORM,
-    REPORT,
     STEP,
-    WEB,
-    WRITES,
     HAProxy,
     context,
     haproxy,
@@ -99,176 +94,122 @@ def test_set_traffic_after_haproxy_restarted_reads_the_weights_it_came_back_with
     assert sets(haproxy_commands) == ["set weight web/blue 75; set weight web/green 25"]
 
 
-# --- Kubernetes: an API server that can go down and come back with its objects -------------------
-
-class FlakyKube:
-    """The Kubernetes API test server's store and handler on a fixed port, stopped (connections
-    refused) and started again at will; `refuse` makes it answer chosen writes 503."""
-
-    def __init__(self, root: Path) -> None:
-        self.store, self.port = Store(), free_port()
-        self.refuse: set[tuple[str, str]] = set()  # (method, path suffix)
-        self.kubeconfig = root / "kubeconfig.json"
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "t",
-            "clusters": [{"name": "t", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
-            "users": [{"name": "t", "user": {"token": "t"}}],
-            "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}))
-        self.httpd: ThreadingHTTPServer | None = None
-
-    def _handler(self) -> type:
-        flaky = self
-        base = make_handler(self.store)
-
-        class Handler(base):  # type: ignore[misc, valid-type]
-            def _route(self, method: str) -> None:
-                if any(method == m and self.path.split("?")[0].endswith(p) for m, p in flaky.refuse):
-                    self.store_request(method)
-                    return self._send(503, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "code": 503,
-                                            "status": "Failure", "reason": "ServiceUnavailable",
-                                            "message": "the test refuses this write"})
-                return super()._route(method)
-
-            def store_request(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                flaky.store.requests.append((method, self.path.split("?")[0]))
-
-        return Handler
-
-    def start(self) -> FlakyKube:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.httpd = None
-
-    def writes(self) -> list[tuple[str, str]]:
-        return [r for r in self.store.requests if r[0] in WRITES]
-
-    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.store.get(plural, namespace, name)
-
-
-@pytest.fixture(scope="module")
-def flaky_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlakyKube]:
-    server = FlakyKube(tmp_path_factory.mktemp("kube")).start()
-    yield server
-    server.stop()
-
+# --- Kubernetes: the real API server behind a proxy that can go down and come back ---------------
 
 @pytest.fixture
-def kube(flaky_kube: FlakyKube, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlakyKube]:
-    if flaky_kube.httpd is None:
-        flaky_kube.start()
-    flaky_kube.refuse.clear()
-    with flaky_kube.store.lock:
-        flaky_kube.store.objects.clear()
-        seed(flaky_kube.store, "shop", "shop-fargate")
-        flaky_kube.store.requests.clear()
-    monkeypatch.setenv(f"AIRFLOW_CONN_{KUBE_CONN.upper()}", json.dumps(
-        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(flaky_kube.kubeconfig)}}))
-    yield flaky_kube
-    if flaky_kube.httpd is None:
-        flaky_kube.start()
+def shop(kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
+    """Blue's web and report (a schedule that does not fire during the test) and green's namespace;
+    connection `rt_kube` reaches the API server through the proxy, which is up and refuses nothing."""
+    if not api_proxy.running:
+        api_proxy.start()
+    api_proxy.refuse.clear()
+    shop = Shop.seed(kube, schedule=RARELY)
+    kube.connection(monkeypatch, KUBE_CONN, api_proxy.kubeconfig_file(name="clear-after-failure"))
+    api_proxy.clear()
+    yield shop
+    api_proxy.refuse.clear()
+    if not api_proxy.running:
+        api_proxy.start()
 
 
-def deploy_web(**workload: Any) -> PlatformStep:
+def deploy_web(shop: Shop, **workload: Any) -> PlatformStep:
     return PlatformStep(task_id="deploy_green", action="deploy_green", service="web", platform=PLATFORM,
-                        workload={**WEB, **workload}, **STEP)
+                        workload={**shop.web, **workload}, **STEP)
 
 
-def test_deploy_green_fails_while_the_kubernetes_api_is_down_then_converges_when_cleared(kube: FlakyKube) -> None:
-    kube.stop()
+def test_deploy_green_fails_while_the_kubernetes_api_is_down_then_converges_when_cleared(
+        shop: Shop, api_proxy: ApiProxy) -> None:
+    api_proxy.stop()
     started = time.monotonic()
     with pytest.raises(Exception, match="Connection refused|Max retries"):
-        deploy_web().execute(context(try_number=1))
+        deploy_web(shop).execute(context(try_number=1))
     assert time.monotonic() - started < 30
-    assert kube.get("deployments", "shop-fargate", "web") is None
+    assert shop.deployment(shop.green) is None
 
-    kube.start()
-    cleared = deploy_web().execute(context(try_number=2))
-    assert [c["target"] for c in cleared["changes"]] == ["green Deployment shop-fargate/web"]
-    green = kube.get("deployments", "shop-fargate", "web")
+    api_proxy.start()
+    cleared = deploy_web(shop).execute(context(try_number=2))
+    assert [c["target"] for c in cleared["changes"]] == [f"green Deployment {shop.green}/web"]
+    green = shop.deployment(shop.green)
     assert green["spec"]["replicas"] == 2 and green["spec"]["template"]["metadata"]["labels"]["compute"] == "fargate"
     assert "nodeSelector" not in green["spec"]["template"]["spec"]
 
-    kube.store.requests.clear()
-    assert deploy_web().execute(context(try_number=3))["changes"] == [] and kube.writes() == []
+    api_proxy.clear()
+    assert deploy_web(shop).execute(context(try_number=3))["changes"] == [] and api_proxy.writes() == []
 
 
-def test_deploy_green_that_failed_half_way_finishes_without_redoing_the_first_half(kube: FlakyKube) -> None:
+def test_deploy_green_that_failed_half_way_finishes_without_redoing_the_first_half(
+        shop: Shop, api_proxy: ApiProxy) -> None:
     """The ConfigMap the pod uses is copied, then the API refuses the Deployment: the cleared step
     leaves the copied ConfigMap alone and creates only the Deployment."""
-    kube.store.put("configmaps", {"metadata": {"name": "web-env", "namespace": "shop"}, "data": {"MODE": "shop"}},
-                   creating=True)
-    blue = kube.get("deployments", "shop", "web")
+    from kubernetes import client
+
+    client.CoreV1Api(shop.api.api_client).create_namespaced_config_map(
+        shop.blue, {"metadata": {"name": "web-env"}, "data": {"MODE": "shop"}})
+    blue = shop.deployment(shop.blue)
     blue["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "web-env"}}]
-    kube.store.put("deployments", blue)
-    kube.refuse.add(("POST", "/namespaces/shop-fargate/deployments"))
+    shop.api.replace("Deployment", shop.blue, "web", blue)
+    api_proxy.refuse.add(("POST", f"/namespaces/{shop.green}/deployments"))
 
     with pytest.raises(Exception, match="503|ServiceUnavailable"):
-        deploy_web(copy_config_maps=True).execute(context(try_number=1))
-    copied = kube.get("configmaps", "shop-fargate", "web-env")
-    assert copied["data"] == {"MODE": "shop"} and kube.get("deployments", "shop-fargate", "web") is None
+        deploy_web(shop, copy_config_maps=True).execute(context(try_number=1))
+    copied = shop.api.get("ConfigMap", shop.green, "web-env")
+    assert copied["data"] == {"MODE": "shop"} and shop.deployment(shop.green) is None
 
-    kube.refuse.clear()
-    kube.store.requests.clear()
-    cleared = deploy_web(copy_config_maps=True).execute(context(try_number=2))
-    assert [c["target"] for c in cleared["changes"]] == ["green Deployment shop-fargate/web"]
-    assert kube.writes() == [("POST", "/apis/apps/v1/namespaces/shop-fargate/deployments")]
-    assert kube.get("configmaps", "shop-fargate", "web-env")["metadata"]["resourceVersion"] == \
+    api_proxy.refuse.clear()
+    api_proxy.clear()
+    cleared = deploy_web(shop, copy_config_maps=True).execute(context(try_number=2))
+    assert [c["target"] for c in cleared["changes"]] == [f"green Deployment {shop.green}/web"]
+    assert api_proxy.writes() == [("POST", f"/apis/apps/v1/namespaces/{shop.green}/deployments")]
+    assert shop.api.get("ConfigMap", shop.green, "web-env")["metadata"]["resourceVersion"] == \
         copied["metadata"]["resourceVersion"]
 
 
-def test_a_handover_that_failed_half_way_resumes_green_without_touching_blue_again(kube: FlakyKube) -> None:
+def test_a_handover_that_failed_half_way_resumes_green_without_touching_blue_again(
+        shop: Shop, api_proxy: ApiProxy) -> None:
     """Blue's CronJob is suspended, then the API refuses green's unsuspend: for now the job runs
     nowhere (never in both). Cleared, the step unsuspends green and leaves blue as it is."""
-    PlatformStep(task_id="copy", action="deploy_green", service="report", platform=PLATFORM, workload=REPORT,
+    PlatformStep(task_id="copy", action="deploy_green", service="report", platform=PLATFORM, workload=shop.report,
                  **STEP).execute(context())
     hand_over = PlatformStep(task_id="hand_over", action="activate_green", service="report", platform=PLATFORM,
-                             workload=REPORT, **STEP)
-    kube.refuse.add(("PATCH", "/namespaces/shop-fargate/cronjobs/report"))
+                             workload=shop.report, **STEP)
+    api_proxy.refuse.add(("PATCH", f"/namespaces/{shop.green}/cronjobs/report"))
     with pytest.raises(Exception, match="503|ServiceUnavailable"):
         hand_over.execute(context(try_number=1))
-    blue = kube.get("cronjobs", "shop", "report")
-    assert blue["spec"]["suspend"] is True and kube.get("cronjobs", "shop-fargate", "report")["spec"]["suspend"] is True
+    blue = shop.cronjob(shop.blue)
+    assert blue["spec"]["suspend"] is True and shop.suspended(shop.green) is True
 
-    kube.refuse.clear()
-    kube.store.requests.clear()
+    api_proxy.refuse.clear()
+    api_proxy.clear()
     cleared = hand_over.execute(context(try_number=2))
-    assert [c["target"] for c in cleared["changes"]] == ["green CronJob shop-fargate/report"]
-    assert kube.writes() == [("PATCH", "/apis/batch/v1/namespaces/shop-fargate/cronjobs/report")]
-    assert kube.get("cronjobs", "shop-fargate", "report")["spec"]["suspend"] is False
-    assert kube.get("cronjobs", "shop", "report")["metadata"]["resourceVersion"] == blue["metadata"]["resourceVersion"]
+    assert [c["target"] for c in cleared["changes"]] == [f"green CronJob {shop.green}/report"]
+    assert api_proxy.writes() == [("PATCH", f"/apis/batch/v1/namespaces/{shop.green}/cronjobs/report")]
+    assert shop.suspended(shop.green) is False
+    assert shop.cronjob(shop.blue)["metadata"]["resourceVersion"] == blue["metadata"]["resourceVersion"]
 
 
-def test_restore_blue_workloads_fails_while_the_api_is_down_then_restores_both_when_cleared(kube: FlakyKube) -> None:
+def test_restore_blue_workloads_fails_while_the_api_is_down_then_restores_both_when_cleared(
+        shop: Shop, api_proxy: ApiProxy) -> None:
     for step in (PlatformStep(task_id="copy", action="deploy_green", service="report", platform=PLATFORM,
-                              workload=REPORT, **STEP),
+                              workload=shop.report, **STEP),
                  PlatformStep(task_id="hand_over", action="activate_green", service="report", platform=PLATFORM,
-                              workload=REPORT, **STEP),
-                 deploy_web(),
+                              workload=shop.report, **STEP),
+                 deploy_web(shop),
                  PlatformStep(task_id="retire", action="retire_blue", service="web", platform=PLATFORM,
-                              workload=WEB, **STEP)):
+                              workload=shop.web, **STEP)):
         step.execute(context())
     restore = RollbackWorkloads(task_id="restore_blue_workloads", platform=PLATFORM,
-                                workloads={"report": REPORT, "web": WEB}, **STEP)
-    kube.stop()
+                                workloads={"report": shop.report, "web": shop.web}, **STEP)
+    api_proxy.stop()
     with pytest.raises(Exception, match="Connection refused|Max retries"):
         restore.execute(context(try_number=1))
-    kube.start()
-    assert kube.get("deployments", "shop", "web")["spec"]["replicas"] == 0  # nothing restored yet
+    api_proxy.start()
+    assert shop.deployment(shop.blue)["spec"]["replicas"] == 0  # nothing restored yet
 
     cleared = restore.execute(context(try_number=2))
-    assert [c["target"] for c in cleared["changes"]] == ["green CronJob shop-fargate/report", "blue Deployment shop/web"]
-    assert kube.get("deployments", "shop", "web")["spec"]["replicas"] == 2
-    assert kube.get("cronjobs", "shop-fargate", "report")["spec"]["suspend"] is True
+    assert [c["target"] for c in cleared["changes"]] == [f"green CronJob {shop.green}/report",
+                                                         f"blue Deployment {shop.blue}/web"]
+    assert shop.deployment(shop.blue)["spec"]["replicas"] == 2
+    assert shop.suspended(shop.green) is True
 
 
 # --- RollbackTraffic over two routers, one of them down -------------------------------------------

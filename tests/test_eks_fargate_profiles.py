@@ -1,17 +1,16 @@
 """Fargate profiles read from EKS (moto in server mode, through the amazon provider's EksHook) drive
-the preflight's profile-match simulation, like profiles written in the spec."""
+the preflight's profile-match simulation, like profiles written in the spec. The workload is read from the
+real control plane (tests/kube.py); EKS's profiles select its green namespaces by wildcard."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from kubernetes import config
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
-from include.slow_injection.lab.kube.api_server import KubernetesTestServer
 from tests.aws import MotoServer
-from tests.test_kubernetes_platform import DEPLOYMENT, blue_deployment
+from tests.kube_support import deployment
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def eks_endpoint():  # noqa: ANN201
     eks = server.client("eks")
     eks.create_cluster(name="prod", roleArn="arn:aws:iam::123456789012:role/eks",
                        resourcesVpcConfig={"subnetIds": ["subnet-1"]})
-    for name, selectors in [("shop-web", [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}]),
+    for name, selectors in [("shop-web", [{"namespace": "shop-fargate-*", "labels": {"compute": "fargate"}}]),
                             ("batch", [{"namespace": "batch-*"}])]:
         eks.create_fargate_profile(fargateProfileName=name, clusterName="prod", selectors=selectors,
                                    podExecutionRoleArn="arn:aws:iam::123456789012:role/fargate",
@@ -31,14 +30,16 @@ def eks_endpoint():  # noqa: ANN201
 
 
 @pytest.fixture
-def cluster(monkeypatch, eks_endpoint):  # noqa: ANN001, ANN201
+def cluster(monkeypatch, eks_endpoint, kube):  # noqa: ANN001, ANN201
+    """Blue's web Deployment in its namespace; green's namespace one the `shop-web` profile selects."""
     monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps({
         "conn_type": "aws", "login": "testing", "password": "testing",
         "extra": {"region_name": "eu-west-1", "endpoint_url": eks_endpoint}}))
-    with KubernetesTestServer() as server:
-        api = KubeAccess(config.new_client_from_config_dict(server.kubeconfig()))
-        api.create("Deployment", "shop", blue_deployment())
-        yield api
+    api = KubeAccess(kube.api_client)
+    blue = kube.namespace("shop")
+    api.create("Deployment", blue, deployment("web", blue, 2))
+    web = {"kind": "Deployment", "namespace": blue, "name": "web", "green_namespace": kube.namespace("shop-fargate")}
+    return api, web, kube
 
 
 def driver(api: KubeAccess, **settings: object) -> KubernetesPlatform:
@@ -51,32 +52,38 @@ def profile_findings(findings: list[str]) -> list[str]:
 
 
 def test_a_green_copy_labelled_for_an_eks_profile_matches_it(cluster) -> None:  # noqa: ANN001
-    assert profile_findings(driver(cluster, add_labels={"compute": "fargate"}).preflight(DEPLOYMENT)) == []
+    api, web, _ = cluster
+    assert profile_findings(driver(api, add_labels={"compute": "fargate"}).preflight(web)) == []
 
 
 def test_without_the_label_no_eks_profile_matches_and_the_pods_would_stay_pending(cluster) -> None:  # noqa: ANN001
-    findings = profile_findings(driver(cluster).preflight(DEPLOYMENT))
-    assert findings == ["Deployment shop-fargate/web: no Fargate profile selects namespace shop-fargate with "
+    api, web, _ = cluster
+    green = web["green_namespace"]
+    findings = profile_findings(driver(api).preflight(web))
+    assert findings == [f"Deployment {green}/web: no Fargate profile selects namespace {green} with "
                         "labels {'app': 'web'}: its pods would stay Pending [fargate-profile]"]
 
 
 def test_a_wildcard_namespace_profile_from_eks_matches(cluster) -> None:  # noqa: ANN001
-    workload = {**DEPLOYMENT, "green_namespace": "batch-nightly"}
-    assert profile_findings(driver(cluster).preflight(workload)) == []
+    api, web, kube = cluster
+    workload = {**web, "green_namespace": kube.namespace("batch")}
+    assert profile_findings(driver(api).preflight(workload)) == []
 
 
 def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:  # noqa: ANN001
-    platform = KubernetesPlatform(cluster, cluster, KubernetesPlatform.Settings(
+    api, web, _ = cluster
+    platform = KubernetesPlatform(api, api, KubernetesPlatform.Settings(
         fargate_profiles_from={"cluster": "nope", "aws_connection": "aws_moto"}))
     with pytest.raises(Exception, match="nope"):
-        platform.preflight(DEPLOYMENT)
+        platform.preflight(web)
 
 
 def test_every_eks_call_of_the_profile_read_is_in_the_driver_s_iam_statements(cluster, api_calls) -> None:  # noqa: ANN001
     from include.slow_injection.aws.iam import policy
     from tests.aws import uncovered_calls
 
+    api, web, _ = cluster
     settings = KubernetesPlatform.Settings(fargate_profiles_from={"cluster": "prod", "aws_connection": "aws_moto"})
-    driver(cluster).preflight(DEPLOYMENT)
+    driver(api).preflight(web)
     assert {c.action for c in api_calls.calls} >= {"eks:ListFargateProfiles", "eks:DescribeFargateProfile"}
     assert uncovered_calls(policy(KubernetesPlatform.iam_statements(settings)), api_calls.calls) == []

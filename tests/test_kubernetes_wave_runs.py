@@ -1,141 +1,197 @@
-"""Whole waves through the Kubernetes driver: dag.test() against the stand-in API server, its
-controllers running in real time (a CronJob every 10 s), the official client reaching it through
-the cncf-kubernetes KubernetesHook and a kubeconfig. One CronJob and one Deployment move to green;
-then both are rolled back. Routing and metrics stay simulated here (the lab's e2e has them real)."""
+"""Whole waves through the Kubernetes driver: dag.test() against the real control plane (tests/kube.py:
+kube-apiserver, the CronJob/Job/Deployment controllers, kube-scheduler, kwok, the Fargate emulation), the
+official client reaching it through the cncf-kubernetes KubernetesHook and a kubeconfig. One CronJob and one
+Deployment move to green; then both are rolled back. Routing and metrics stay simulated here (the lab's
+e2e has them real).
+
+A real CronJob ticks once a minute (`* * * * *`), so each wave waits for real minute ticks: green's first
+run, then one more run during parallel operation (timeouts allow a tick plus start-up). Blue has been
+running before each wave: its lastScheduleTime is set back, and the CronJob controller runs the missed
+minute at once. The stand-in's per-namespace Job faults become kwok's pod knobs written onto green's
+CronJob once it is handed over (after the copy and its drift check, as a fault of green's environment);
+a green Job "nearly always running" becomes one green Job running for 20 s while the traffic gate fails.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from include.slow_injection.lab.kube.api_server import KubernetesTestServer
-from include.slow_injection.lab.kube.controllers import StandInControllers
-from include.slow_injection.lab.kube.seed import seed
+from include.slow_injection.drivers.kubernetes import ACTIVE_SINCE
+from include.slow_injection.kubernetes.timestamps import from_rfc3339
+from tests.kube import wait_for
+from tests.kube_support import (
+    EVERY_MINUTE,
+    KWOK_DELAY,
+    KWOK_FAIL,
+    KWOK_FAIL_DELAY,
+    KWOK_FAIL_JITTER,
+    KWOK_JITTER,
+    SCHEDULED_AT,
+    Shop,
+    assert_exactly_once,
+    job_end,
+    job_failed,
+    set_job_pods,
+)
 from tests.test_wave_runs import run_wave, weights_history
 from tests.waves import metric_gate, sim
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
+CONN = "kube_wave"
+TICK = 90.0  # a minute tick, plus the Job and the gate's polling
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch):  # noqa: ANN001, ANN201
-    with KubernetesTestServer() as server:
-        seed(server.store, "shop", "shop-fargate")
-        controllers = StandInControllers(server.store)
-        stop = controllers.run_in_background(0.2)
-        kubeconfig = tmp_path / "kubeconfig.json"
-        kubeconfig.write_text(json.dumps(server.kubeconfig()))
-        monkeypatch.setenv("AIRFLOW_CONN_STAND_IN", json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig)}}))
-        yield server, controllers
-        stop.set()
+def shop(kube, monkeypatch):  # noqa: ANN001, ANN201
+    """Blue's web (2 replicas) and report (every minute) in their namespace, green's namespace selected by
+    the Fargate profile; the Airflow connection reaches the cluster with the admin kubeconfig."""
+    shop = Shop.seed(kube, schedule=EVERY_MINUTE)
+    kube.connection(monkeypatch, CONN)
+    return shop
 
 
-def k8s_wave(world: str) -> dict:
-    platform = {"type": "kubernetes", "connection": "stand_in", "add_labels": {"compute": "fargate"}}
+def k8s_wave(world: str, shop: Shop, step_bake: float = 0.4, conn: str = CONN, **web: Any) -> dict:
+    """Report (scheduled) and web (exposed, 50 → 100 %) from blue's namespace to green's; `web` adds to the
+    web workload (e.g. copy_config_maps)."""
+    platform = {"type": "kubernetes", "connection": conn, "add_labels": {"compute": "fargate"}}
+    gate = metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')
     return {
         "id": "k8s", "owner": "team-test",
         "environments": {"blue": {"name": "eks-ec2", "platform": platform},
                          "green": {"name": "eks-fargate", "platform": dict(platform)}},
         "retries": {"count": 2, "delay": 0.5}, "rollback": {"retries": 2, "retry_delay": 0.5},
         "services": [
-            {"name": "report", "exposure": "scheduled",
-             "workload": {"kind": "CronJob", "namespace": "shop", "name": "report", "green_namespace": "shop-fargate"},
-             "handover": {"margin": 3, "wait_timeout": 60, "first_run_timeout": 60}},
-            {"name": "web", "exposure": "exposed",
-             "workload": {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate"},
-             "router": sim(world), "rollout_timeout": 60,
-             "traffic_steps": [{"weight": 50, "bake": 0.4}, {"weight": 100, "bake": 0.4}],
-             "gates": [metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')]},
+            {"name": "report", "exposure": "scheduled", "workload": shop.report,
+             "handover": {"margin": 10, "wait_timeout": TICK, "first_run_timeout": TICK + 30}},
+            {"name": "web", "exposure": "exposed", "workload": {**shop.web, **web},
+             "router": sim(world), "rollout_timeout": 90,
+             "traffic_steps": [{"weight": 50, "bake": step_bake}, {"weight": 100, "bake": 0.4}],
+             "gates": [{**gate, "bake": step_bake}]},
         ],
-        "parallel_operation": {"jobs": {"runs": 1, "timeout": 60}, "blue_pods": {"window": 2}},
+        "parallel_operation": {"jobs": {"runs": 1, "timeout": TICK + 30}, "blue_pods": {"window": 2}},
     }
 
 
-def blue_has_run(controllers: StandInControllers, timeout: float = 15.0) -> None:
-    import time
+class Meanwhile(threading.Thread):
+    """While dag.test runs: once `when()` holds, `then()` once (what green's environment does to it)."""
 
-    deadline = time.monotonic() + timeout
-    while not any(ns == "shop" for ns, _, _ in controllers.runs):
-        assert time.monotonic() < deadline, "blue's CronJob never ran"
-        time.sleep(0.2)
+    def __init__(self, when: Callable[[], Any], then: Callable[[Any], Any]) -> None:
+        super().__init__(daemon=True)
+        self.when, self.then, self.result, self.error = when, then, None, None
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                try:
+                    seen = self.when()
+                except Exception:  # noqa: BLE001 - keep watching
+                    seen = None
+                if seen:
+                    self.result = self.then(seen) or seen
+                    return
+                time.sleep(0.2)
+        except Exception as err:  # noqa: BLE001 - reported by the test
+            self.error = err
+
+    def __enter__(self) -> Meanwhile:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.join(5)
 
 
-def cronjob(server, namespace: str) -> dict:  # noqa: ANN001
-    return server.store.get("cronjobs", namespace, "report")
+def handed_over(shop: Shop) -> Callable[[], bool]:
+    return lambda: (shop.cronjob(shop.green) or {}).get("spec", {}).get("suspend") is False
 
 
-def assert_exactly_once(controllers: StandInControllers) -> None:
-    times = sorted(t for _, _, t in controllers.runs)
-    assert len(times) == len(set(times)), "a scheduled time ran twice"
-    assert all(b - a == dt.timedelta(seconds=10) for a, b in zip(times, times[1:])), f"a gap: {times}"
-    assert not controllers.skipped
-    jobs = sorted((j["status"]["startTime"], j["status"].get("completionTime") or "9999", j["metadata"]["namespace"])
-                  for j in controllers.store.list("jobs", None))
-    for (_, end, ns), (start, _, next_ns) in zip(jobs, jobs[1:]):
-        assert ns == next_ns or start >= end, f"a {next_ns} Job started at {start} while a {ns} Job ran until {end}"
-
-
-def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, cluster) -> None:  # noqa: ANN001
-    server, controllers = cluster
+def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, shop) -> None:  # noqa: ANN001
     world.reset({"routers": {"web": {"blue": 100, "green": 0}},
                  "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
-    blue_has_run(controllers)  # so "ran on both sides, exactly once" does not hang on start-up timing
-    state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem))
+    shop.run_blue_now()  # so "ran on both sides, exactly once" does not hang on start-up timing
+    state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem, shop))
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
-    assert cronjob(server, "shop")["spec"]["suspend"] is True
-    assert cronjob(server, "shop-fargate")["spec"]["suspend"] is False
-    green_web = server.store.get("deployments", "shop-fargate", "web")
+    assert shop.suspended(shop.blue) is True
+    assert shop.suspended(shop.green) is False
+    green_web = shop.deployment(shop.green)
     assert green_web["spec"]["replicas"] == 2 and green_web["status"]["readyReplicas"] == 2
     assert "nodeSelector" not in green_web["spec"]["template"]["spec"]
-    assert server.store.get("deployments", "shop", "web")["spec"]["replicas"] == 0  # blue retired after release
+    pods = shop.api.list("CoreV1Api", "list_namespaced_pod", shop.green, label_selector="app=web")
+    assert {p["spec"]["schedulerName"] for p in pods} == {"fargate-scheduler"}  # green's pods run on Fargate
+    assert shop.deployment(shop.blue)["spec"]["replicas"] == 0  # blue retired after release
     assert weights_history(world) == [50, 100]
-    assert {ns for ns, _, _ in controllers.runs} == {"shop", "shop-fargate"}
+    jobs = shop.jobs()
+    assert {j["metadata"]["namespace"] for j in jobs} == {shop.blue, shop.green}
+    assert len(shop.jobs(shop.green)) >= 2  # the first run, and the one parallel operation watched
     assert tis["parallel_operation.jobs_report"] == "success" and tis["parallel_operation.pods_web"] == "success"
-    assert_exactly_once(controllers)
+    assert_exactly_once(jobs)
 
 
-def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, cluster) -> None:  # noqa: ANN001
-    server, controllers = cluster
-    server.store.faults["shop-fargate"] = {"job-seconds": "8"}  # a green Job is nearly always running
+def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, shop) -> None:  # noqa: ANN001
+    """The 50 % gate fails while a green Job runs: rollback hands the schedule back to blue only once
+    that Job has ended, and the next run is blue's."""
     world.reset({"routers": {"web": {"blue": 100, "green": 0}},
-                 "metrics": {'error_ratio{service="web",env="green"}': {
-                     "router": "web", "when_green_at_least": 50, "value": 0.2, "otherwise": 0.001}}})
-    state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem))
+                 "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    shop.run_blue_now()
+    slow = {KWOK_DELAY: "20000ms", KWOK_JITTER: "20000ms"}
+
+    def at_50() -> bool:
+        return world.read()["routers"]["web"]["green"] >= 50
+
+    def running_slow_green_job() -> dict | None:
+        return next((j for j in shop.jobs(shop.green) if job_end(j) is None and j["status"].get("startTime")
+                     and j["metadata"]["creationTimestamp"] >= slowed.result), None)
+
+    def fail_the_gate(job: dict) -> dict:
+        world.update(lambda s: s["metrics"].update({'error_ratio{service="web",env="green"}': 0.2}))
+        return job
+
+    # Green's runs take 20 s from the 50 % step on; the gate fails once such a run is under way.
+    with Meanwhile(at_50, lambda _: (set_job_pods(shop.api, shop.green, "report", annotations=slow),
+                                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))[1]) as slowed, \
+            Meanwhile(lambda: slowed.result and running_slow_green_job(), fail_the_gate) as failing:
+        state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem, shop, step_bake=TICK))
+    assert slowed.error is None and failing.error is None
     assert state == "failed"
     assert tis["gradual_transition.web.step1_50pct.gate_error-rate"] == "failed"
     assert tis["rollback.jobs_to_blue"] == "success"
     assert weights_history(world) == [50, 0]
-    assert cronjob(server, "shop")["spec"]["suspend"] is False  # the job runs on blue again
-    assert cronjob(server, "shop-fargate")["spec"]["suspend"] is True
-    assert server.store.get("deployments", "shop", "web")["spec"]["replicas"] == 2
-    runs_before = len(controllers.runs)
-    controllers_wait_until(controllers, lambda: len(controllers.runs) >= runs_before + 2)
-    assert controllers.runs[-1][0] == "shop"  # new runs happen on blue
-    assert_exactly_once(controllers)
+    assert shop.suspended(shop.blue) is False  # the job runs on blue again
+    assert shop.suspended(shop.green) is True
+    assert shop.deployment(shop.blue)["spec"]["replicas"] == 2
+    running = failing.result
+    assert running is not None, "no green Job was running when the gate failed"
+    green_job = next(j for j in shop.jobs(shop.green) if j["metadata"]["name"] == running["metadata"]["name"])
+    resumed = shop.cronjob(shop.blue)["metadata"]["annotations"][ACTIVE_SINCE]
+    assert from_rfc3339(resumed) >= from_rfc3339(job_end(green_job)), "blue resumed while green's Job ran"
+    last_green = green_job["metadata"]["annotations"][SCHEDULED_AT]
+    wait_for(lambda: [j for j in shop.jobs(shop.blue) if j["metadata"]["annotations"][SCHEDULED_AT] > last_green
+                      and job_end(j)], "blue's next run after the rollback", timeout=TICK)
+    assert shop.jobs()[-1]["metadata"]["namespace"] == shop.blue  # new runs happen on blue
+    assert_exactly_once(shop.jobs())
 
 
-def test_a_failing_green_job_hands_the_schedule_back_to_blue(tmp_path: Path, world, cluster) -> None:  # noqa: ANN001
-    server, controllers = cluster
-    server.store.faults["shop-fargate"] = {"job-outcome": "fail"}
+def test_a_failing_green_job_hands_the_schedule_back_to_blue(tmp_path: Path, world, shop) -> None:  # noqa: ANN001
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
-    state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem))
+    shop.run_blue_now()
+    fail = ({KWOK_FAIL_DELAY: "500ms", KWOK_FAIL_JITTER: "500ms"}, {KWOK_FAIL: "true"})
+    with Meanwhile(handed_over(shop), lambda _: set_job_pods(shop.api, shop.green, "report", annotations=fail[0],
+                                                             labels=fail[1])) as failing:
+        state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem, shop))
+    assert failing.error is None
     assert state == "failed"
     assert tis["migrate_scheduled_jobs.report.handover.wait_first_run"] == "failed"
     assert tis["rollback.jobs_to_blue"] == "success"
-    assert cronjob(server, "shop")["spec"]["suspend"] is False
-    assert cronjob(server, "shop-fargate")["spec"]["suspend"] is True
+    assert shop.suspended(shop.blue) is False
+    assert shop.suspended(shop.green) is True
     assert weights_history(world) == []  # users never moved
-    assert_exactly_once(controllers)
-
-
-def controllers_wait_until(controllers: StandInControllers, check, timeout: float = 30.0) -> None:  # noqa: ANN001
-    import time
-
-    deadline = time.time() + timeout
-    while not check():
-        assert time.time() < deadline, "the stand-in controllers did not get there in time"
-        time.sleep(0.2)
+    assert [job_failed(j) for j in shop.jobs(shop.green)] == [True]
+    assert_exactly_once(shop.jobs())

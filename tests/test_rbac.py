@@ -1,80 +1,202 @@
-"""The Kubernetes RBAC `slow-injection iam` prints allows every request the platform driver makes:
-a wave's worth of driver calls against the API test server, each request checked against the Role."""
+"""The Kubernetes RBAC `slow-injection iam` prints is all a wave needs, on a real API server with RBAC on
+(tests/kube.py): its Roles and ClusterRole are applied as printed, bound to a ServiceAccount, and a whole
+wave runs (dag.test) through an Airflow connection holding that ServiceAccount's token (TokenRequest API);
+then the wave's rollback steps run with it too. Every request goes through a recording proxy: none may be
+answered 403. A token without the binding is refused (403), so the check can fail."""
 
 from __future__ import annotations
 
-import time
-from urllib.parse import urlparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-from kubernetes import client, config
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
 from include.slow_injection.kubernetes.rbac import allows, manifests
-from include.slow_injection.lab.kube.api_server import _PATH, KubernetesTestServer
-from tests.test_kubernetes_platform import CRONJOB, DEPLOYMENT, blue_cronjob, blue_deployment
+from include.slow_injection.tasks.flow import HandJobsBack, RollbackWorkloads
+from include.slow_injection.tasks.operators import PlatformStep
+from tests.kube import wait_for
+from tests.kube_support import EVERY_MINUTE, RARELY, ApiProxy, Shop, api_proxy, path_request  # noqa: F401
+from tests.test_kubernetes_wave_runs import k8s_wave
+from tests.test_run_twice import context
+from tests.test_wave_runs import run_wave
+from tests.waves import write
 
-VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+ROOT = Path(__file__).resolve().parents[1]
+CONN = "kube_rbac"
+SA = "airflow-worker"
 
 
-def rbac_request(method: str, path: str) -> tuple[str, str, str, str | None]:
-    """(apiGroup, resource[/sub], verb, namespace) of one request, as the API server authorises it."""
-    m = _PATH.match(urlparse(path).path)
-    assert m, path
-    resource = m.group("plural") + (f"/{m.group('sub')}" if m.group("sub") else "")
-    verb = VERBS.get(method) or ("get" if m.group("name") else "list")
-    return m.group("group") or "", resource, verb, m.group("ns")
+def printed_rbac(spec: Path) -> list[dict[str, Any]]:
+    """What `slow-injection iam SPEC --only rbac` prints, parsed."""
+    out = subprocess.run([sys.executable, "-m", "include.slow_injection.cli", "iam", str(spec), "--only", "rbac"],
+                         capture_output=True, text=True, check=False, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
-def test_every_request_of_a_wave_s_driver_calls_is_allowed_by_the_printed_rbac() -> None:
-    with KubernetesTestServer() as server:
-        api = KubeAccess(config.new_client_from_config_dict(server.kubeconfig()))
-        api.create("Deployment", "shop", blue_deployment())
-        api.create("CronJob", "shop", blue_cronjob())
-        core = client.CoreV1Api(api.api_client)
-        core.create_namespaced_config_map("shop", {"metadata": {"name": "web-env"}, "data": {"k": "v"}})
-        core.create_namespaced_service("shop", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
-        core.create_namespaced_secret("shop", {"metadata": {"name": "web-secrets"}, "data": {"k": "dg=="}})
-        api.patch("Deployment", "shop", "web", {"spec": {"template": {"spec": {"containers": [
-            {"name": "app", "image": "web:1", "envFrom": [{"configMapRef": {"name": "web-env"}},
-                                                          {"secretRef": {"name": "web-secrets"}}]}]}}}})
-        driver = KubernetesPlatform(api, api, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
-        first = len(server.store.requests)
+def apply_and_bind(kube: Any, docs: list[dict[str, Any]], bind: bool = True) -> tuple[str, str]:
+    """Apply the printed manifests as they are; a ServiceAccount of its own namespace bound to each Role
+    (RoleBinding in the Role's namespace) and to the ClusterRole. Returns (namespace, token)."""
+    rbac = client.RbacAuthorizationV1Api(kube.api_client)
+    core = client.CoreV1Api(kube.api_client)
+    home = kube.namespace("airflow")
+    core.create_namespaced_service_account(home, {"metadata": {"name": SA}})
+    subject = [{"kind": "ServiceAccount", "name": SA, "namespace": home}]
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "Role":
+            ns = doc["metadata"]["namespace"]
+            rbac.create_namespaced_role(ns, doc)
+            if bind:
+                rbac.create_namespaced_role_binding(ns, {
+                    "metadata": {"name": name}, "subjects": subject,
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}})
+        elif doc["kind"] == "ClusterRole":
+            try:
+                rbac.create_cluster_role(doc)
+            except ApiException as err:  # the session's cluster has it from an earlier test: the same rules
+                if err.status != 409:
+                    raise
+                rbac.replace_cluster_role(name, doc)
+            if bind:
+                rbac.create_cluster_role_binding({
+                    "metadata": {"name": f"{name}-{home}"}, "subjects": subject,
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}})
+        else:
+            raise AssertionError(f"unexpected {doc['kind']} in the printed RBAC")
+    token = core.create_namespaced_service_account_token(SA, home, {"spec": {"expirationSeconds": 3600}})
+    return home, token.status.token
 
-        web = {**DEPLOYMENT, "copy_config_maps": True, "copy_services": ["web"]}
-        since = time.time() - 60
-        for workload in (web, CRONJOB):
-            driver.preflight(workload)
-            driver.deploy_green(workload, apply=True)
-            driver.deploy_green(workload, apply=True)  # converge: reads only
-            driver.rollout(workload)
-            driver.config_drift(workload)
-        driver.handover_moment(CRONJOB, 0)
-        driver.activate(CRONJOB, "green", apply=True)
-        driver.first_run(CRONJOB, "green", since)
-        driver.watch_jobs(CRONJOB, "green", since, {"runs": 1, "min_success_rate": 1.0, "max_pod_restarts": 0})
-        driver.watch_pods(web, "blue", since, {"window": 60, "max_restarts": 0})
-        driver.restore_blue(CRONJOB, apply=True)
-        driver.activate(CRONJOB, "blue", apply=True)
-        driver.retire_blue(web, apply=True)
-        driver.restore_blue(web, apply=True)
-        driver.capacity(web)  # the report's right-sizing: green's pods
-        driver.capacity(CRONJOB)
-        requests = server.store.requests[first:]
 
-    rbac = manifests(["shop", "shop-fargate"])
-    seen = {rbac_request(method, path) for method, path in requests}
-    assert {("apps", "deployments", "patch", "shop"), ("", "configmaps", "create", "shop-fargate"),
-            ("batch", "cronjobs", "patch", "shop-fargate"), ("", "secrets", "get", "shop"),
-            ("", "services", "list", "shop-fargate")} <= seen  # the scenario really wrote (and compared)
-    denied = sorted(str(r) for r in seen if not allows(rbac, *r))
-    assert denied == []
+def shop_with_companions(kube: Any, schedule: str) -> Shop:
+    """Blue's web reads a ConfigMap (copied) and a Secret (prepared on both sides: never copied), and a
+    Service fronts it (copied): the wave then also copies, compares and hashes."""
+    shop = Shop.seed(kube, schedule=schedule)
+    core = client.CoreV1Api(kube.api_client)
+    core.create_namespaced_config_map(shop.blue, {"metadata": {"name": "web-env"}, "data": {"MODE": "shop"}})
+    for ns in (shop.blue, shop.green):
+        core.create_namespaced_secret(ns, {"metadata": {"name": "web-secrets"}, "data": {"password": "cw=="}})
+    core.create_namespaced_service(shop.blue, {"metadata": {"name": "web"}, "spec": {
+        "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    blue = shop.deployment(shop.blue)
+    blue["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+        {"configMapRef": {"name": "web-env"}}, {"secretRef": {"name": "web-secrets"}}]
+    shop.api.replace("Deployment", shop.blue, "web", blue)
+    wait_for(lambda: (d := shop.deployment(shop.blue))["status"].get("updatedReplicas") == 2
+             and d["status"].get("readyReplicas") == 2 and d["status"].get("observedGeneration") == 2,
+             "blue's new pods ready")
+    return shop
+
+
+def refused(proxy: ApiProxy) -> list[str]:
+    return [f"{r.method} {r.path}?{r.query} → {r.status}" for r in proxy.requests if r.status in (401, 403)]
+
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("airflow_db")
+def test_a_whole_wave_and_its_rollback_with_a_token_bound_to_exactly_the_printed_rbac_see_no_403(
+        tmp_path: Path, world: Any, kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop = shop_with_companions(kube, EVERY_MINUTE)
+    wave = k8s_wave(world.path.stem, shop, conn=CONN, copy_config_maps=True, copy_services=["web"])
+    docs = printed_rbac(write(tmp_path, wave))  # the file run_wave writes again
+    assert sorted((d["kind"], d["metadata"].get("namespace") or "") for d in docs) == sorted([
+        ("ClusterRole", ""), ("Role", shop.blue), ("Role", shop.green)])
+    _, token = apply_and_bind(kube, docs)
+    kube.connection(monkeypatch, CONN, api_proxy.kubeconfig_file(SA, token, name="rbac-bound"))
+    world.reset({"routers": {"web": {"blue": 100, "green": 0}},
+                 "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    shop.run_blue_now()
+    api_proxy.clear()
+
+    state, tis = run_wave(tmp_path, world, wave)
+    assert refused(api_proxy) == []
+    assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
+    assert shop.deployment(shop.blue)["spec"]["replicas"] == 0 and not shop.suspended(shop.green)
+
+    platform = {"blue": wave["environments"]["blue"]["platform"], "green": wave["environments"]["green"]["platform"]}
+    workloads = {"report": shop.report, "web": wave["services"][1]["workload"]}
+    RollbackWorkloads(task_id="restore_blue_workloads", platform=platform, workloads=workloads,
+                      wave_id="k8s").execute(context())
+    HandJobsBack(task_id="jobs_to_blue", platform=platform, workloads={"report": shop.report}, wait_timeout=90,
+                 poll_interval=0.5, wave_id="k8s").execute(context())
+    assert refused(api_proxy) == []
+    assert shop.deployment(shop.blue)["spec"]["replicas"] == 2
+    assert not shop.suspended(shop.blue) and shop.suspended(shop.green)
+
+    seen = {path_request(r) for r in api_proxy.requests}
+    g, b = shop.green, shop.blue
+    assert {("batch", "cronjobs/status", "patch", g), ("batch", "cronjobs/status", "patch", b),
+            ("batch", "cronjobs", "patch", b), ("apps", "deployments", "create", g),
+            ("apps", "deployments", "patch", b),
+            ("", "configmaps", "create", g), ("", "services", "create", g), ("", "secrets", "get", b),
+            ("", "secrets", "get", g), ("batch", "jobs", "list", g), ("", "pods", "list", g),
+            ("", "pods", "list", b)} <= seen  # the wave really wrote, copied, handed over and watched
+    assert sorted(str(r) for r in seen if not allows(docs, *r)) == []  # the generator's model agrees
+
+
+def test_paths_a_wave_may_take_beyond_the_happy_one_are_allowed_too(kube: Any, api_proxy: ApiProxy) -> None:
+    """A plan (a dry-run replace asks the API server what would change), a drifted green copy converged
+    (a replace) and a green copy recreated because blue's selector changed (a delete): with the bound token."""
+    shop = Shop.seed(kube, schedule=RARELY)
+    _, token = apply_and_bind(kube, manifests([shop.blue, shop.green]))
+    bound = KubeAccess(_client(api_proxy, token))
+    driver = KubernetesPlatform(bound, bound, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
+    api_proxy.clear()
+    assert driver.deploy_green(shop.web, apply=False)[0].applied is False
+    driver.deploy_green(shop.web, apply=True)
+    assert driver.deploy_green(shop.web, apply=False) == []  # an existing copy: a dry-run replace
+    shop.api.patch("Deployment", shop.green, "web", {"spec": {"replicas": 1}})  # drift on green
+    assert len(driver.deploy_green(shop.web, apply=True)) == 1  # converged: a replace
+    blue = shop.deployment(shop.blue)
+    shop.api.delete("Deployment", shop.blue, "web")
+    wait_for(lambda: shop.deployment(shop.blue) is None, "blue deleted")
+    labels = {"app": "web", "tier": "front"}
+    blue["spec"]["selector"] = {"matchLabels": labels}
+    blue["spec"]["template"]["metadata"]["labels"] = labels
+    blue["metadata"] = {"name": "web", "namespace": shop.blue, "labels": {"app": "web"}}
+    shop.api.create("Deployment", shop.blue, blue)
+    [change] = driver.deploy_green(shop.web, apply=True)
+    assert "recreated with selector" in change.after
+    assert refused(api_proxy) == []
+    sent = {(r.method, r.path, r.dry_run) for r in api_proxy.requests}
+    web = f"/apis/apps/v1/namespaces/{shop.green}/deployments/web"
+    assert {("PUT", web, True), ("PUT", web, False), ("DELETE", web, False)} <= sent
+
+
+def _client(proxy: ApiProxy, token: str) -> Any:
+    from kubernetes import config
+
+    return config.new_client_from_config(str(proxy.kubeconfig_file(SA, token, name="rbac-driver")))
+
+
+def test_a_token_without_the_binding_is_refused(kube: Any, api_proxy: ApiProxy,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    shop = Shop.seed(kube, schedule=RARELY, wait_ready=False)
+    _, token = apply_and_bind(kube, manifests([shop.blue, shop.green]), bind=False)
+    kube.connection(monkeypatch, CONN, api_proxy.kubeconfig_file(SA, token, name="rbac-unbound"))
+    api_proxy.clear()
+    platform = {"blue": {"type": "kubernetes", "connection": CONN}, "green": {"type": "kubernetes", "connection": CONN}}
+    with pytest.raises(ApiException) as denied:
+        PlatformStep(task_id="deploy_green", action="deploy_green", service="web", platform=platform,
+                     workload=shop.web, wave_id="k8s").execute(context())
+    assert denied.value.status == 403
+    assert refused(api_proxy) and shop.deployment(shop.green) is None
 
 
 def test_a_role_is_scoped_to_its_namespace_and_cluster_reads_to_the_cluster_role() -> None:
     rbac = manifests(["shop"])
     assert allows(rbac, "apps", "deployments", "patch", "shop")
     assert not allows(rbac, "apps", "deployments", "patch", "kube-system")
-    assert not allows(rbac, "apps", "deployments", "delete", "shop")
+    assert allows(rbac, "apps", "deployments", "delete", "shop")  # a green copy recreated (selector changed)
+    assert not any(allows(rbac, group, resource, "delete", "shop") for group, resource in (
+        ("batch", "cronjobs"), ("", "configmaps"), ("", "services"), ("", "secrets"), ("batch", "jobs"),
+        ("", "pods")))
     assert allows(rbac, "", "secrets", "get", "shop")  # the drift gate reads a Secret by name, hashes it
-    assert not any(allows(rbac, "", "secrets", verb, "shop") for verb in ("list", "watch", "create", "patch"))
+    assert not any(allows(rbac, "", "secrets", verb, "shop") for verb in ("list", "watch", "create", "patch", "update"))
     assert allows(rbac, "storage.k8s.io", "storageclasses", "list", None)

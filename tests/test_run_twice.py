@@ -1,12 +1,14 @@
 """Every side-effecting step, run twice against a real backend: the first run changes the world, the
 second reports no change and writes nothing (a retry or a cleared task is safe to run again).
 
-Backends: a real HAProxy (runtime API on its admin socket), the Kubernetes API test server (official
-client through the cncf-kubernetes KubernetesHook), and moto in server mode (ELBv2, Route 53, EKS through
-the amazon provider's hooks). Each operator is executed as a task would run it (op.execute(context)),
-its backend reached through an Airflow connection. "Writes nothing" is checked on the wire: HAProxy
-`set` commands, Kubernetes POST/PUT/PATCH/DELETE requests and every object's resourceVersion, AWS
-mutating API calls and what describe returns.
+Backends: a real HAProxy (runtime API on its admin socket), the real Kubernetes control plane
+(tests/kube.py; official client through the cncf-kubernetes KubernetesHook, via a recording HTTPS proxy),
+and moto in server mode (ELBv2, Route 53, EKS through the amazon provider's hooks). Each operator is executed
+as a task would run it (op.execute(context)), its backend reached through an Airflow connection. "Writes
+nothing" is checked on the wire: HAProxy `set` commands, Kubernetes POST/PUT/PATCH/DELETE requests (a
+`dryRun=All` request persists nothing and is not counted) and every object the steps own (their
+resourceVersions also move with the controllers' status writes, so spec, metadata and data are compared),
+AWS mutating API calls and what describe returns.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from typing import Any
 import pytest
 
 from include.slow_injection.drivers.haproxy import HAProxyRuntime
-from include.slow_injection.lab.kube.api_server import KubernetesTestServer
-from include.slow_injection.lab.kube.seed import seed
 from include.slow_injection.lab.lab import binary, haproxy_cfg
 from include.slow_injection.lab.processes import ProcessBook
 from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
@@ -30,6 +30,7 @@ from include.slow_injection.tasks.flow import HandJobsBack, RollbackTraffic, Rol
 from include.slow_injection.tasks.operators import AttachGreen, PlatformStep, SetTraffic
 from include.slow_injection.tasks.report import EvaluationReport
 from tests.aws import ACCOUNT, CONNECTION_ID, REGION, ApiCalls, MotoServer, free_port
+from tests.kube_support import RARELY, ApiProxy, Shop, api_proxy  # noqa: F401 - fixture
 
 HAPROXY_CONN, KUBE_CONN = "rt_haproxy", "rt_kube"
 _RUNTIME_RUN = HAProxyRuntime.run  # the test's own reads and writes, never recorded as the driver's
@@ -146,61 +147,20 @@ def sets(commands: list[str]) -> list[str]:
     return [c for c in commands if c.startswith("set ")]
 
 
-# --- Kubernetes: the API test server, blue's web Deployment and report CronJob ------------------
+# --- Kubernetes: the real control plane, reached through a recording proxy ---------------------
 
-WEB = {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate"}
-REPORT = {"kind": "CronJob", "namespace": "shop", "name": "report", "green_namespace": "shop-fargate"}
 PLATFORM = {"blue": {"type": "kubernetes", "connection": KUBE_CONN},
             "green": {"type": "kubernetes", "connection": KUBE_CONN, "add_labels": {"compute": "fargate"}}}
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
-
-
-@dataclass
-class Cluster:
-    server: KubernetesTestServer
-    kubeconfig: Path
-
-    @property
-    def store(self) -> Any:
-        return self.server.store
-
-    def reset(self) -> None:
-        with self.store.lock:
-            self.store.objects.clear()
-            seed(self.store, "shop", "shop-fargate")
-            self.store.requests.clear()
-
-    def writes(self) -> list[tuple[str, str]]:
-        return [r for r in self.store.requests if r[0] in WRITES]
-
-    def versions(self) -> dict[tuple[str, str, str], str]:
-        with self.store.lock:
-            return {key: obj["metadata"]["resourceVersion"] for key, obj in self.store.objects.items()}
-
-    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.store.get(plural, namespace, name)
-
-    def suspended(self, namespace: str) -> bool:
-        return bool(self.get("cronjobs", namespace, "report")["spec"].get("suspend"))
-
-    def connection(self) -> str:
-        return json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(self.kubeconfig)}})
-
-
-@pytest.fixture(scope="module")
-def kube_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with KubernetesTestServer() as server:
-        kubeconfig = tmp_path_factory.mktemp("kube") / "kubeconfig.json"
-        kubeconfig.write_text(json.dumps(server.kubeconfig()))
-        yield Cluster(server, kubeconfig)
 
 
 @pytest.fixture
-def cluster(kube_server: Cluster, monkeypatch: pytest.MonkeyPatch) -> Cluster:
-    """Blue only (web Deployment at 2 replicas, report CronJob running), connection `rt_kube`."""
-    kube_server.reset()
-    monkeypatch.setenv(f"AIRFLOW_CONN_{KUBE_CONN.upper()}", kube_server.connection())
-    return kube_server
+def cluster(kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch) -> Shop:
+    """Blue only (web Deployment at 2 replicas, report CronJob on a schedule that does not fire during the
+    test), green's namespace beside it; connection `rt_kube` goes through the proxy."""
+    shop = Shop.seed(kube, schedule=RARELY)
+    kube.connection(monkeypatch, KUBE_CONN, api_proxy.kubeconfig_file(name="run-twice"))
+    api_proxy.clear()
+    return shop
 
 
 def deploy(workload: dict[str, Any]) -> PlatformStep:
@@ -208,100 +168,110 @@ def deploy(workload: dict[str, Any]) -> PlatformStep:
                         platform=PLATFORM, workload=workload, **STEP)
 
 
-def hand_over() -> PlatformStep:
+def hand_over(shop: Shop) -> PlatformStep:
     return PlatformStep(task_id="hand_over", action="activate_green", service="report", platform=PLATFORM,
-                        workload=REPORT, **STEP)
+                        workload=shop.report, **STEP)
 
 
-def retire() -> PlatformStep:
+def retire(shop: Shop) -> PlatformStep:
     return PlatformStep(task_id="retire_blue_web", action="retire_blue", service="web", platform=PLATFORM,
-                        workload=WEB, **STEP)
+                        workload=shop.web, **STEP)
 
 
-def restore() -> RollbackWorkloads:
+def restore(shop: Shop) -> RollbackWorkloads:
     return RollbackWorkloads(task_id="restore_blue_workloads", platform=PLATFORM,
-                             workloads={"report": REPORT, "web": WEB}, **STEP)
+                             workloads={"report": shop.report, "web": shop.web}, **STEP)
 
 
-def jobs_back() -> HandJobsBack:
-    return HandJobsBack(task_id="jobs_to_blue", platform=PLATFORM, workloads={"report": REPORT}, wait_timeout=5,
+def jobs_back(shop: Shop) -> HandJobsBack:
+    return HandJobsBack(task_id="jobs_to_blue", platform=PLATFORM, workloads={"report": shop.report}, wait_timeout=5,
                         poll_interval=0.1, **STEP)
 
 
-def migrated() -> list[Any]:
+def migrated(shop: Shop) -> list[Any]:
     """The forward path up to release: both copied, the job handed over, blue's web retired."""
-    return [deploy(REPORT), hand_over(), deploy(WEB), retire()]
+    return [deploy(shop.report), hand_over(shop), deploy(shop.web), retire(shop)]
 
 
 @dataclass
 class KubeCase:
     name: str
-    before: Callable[[], list[Any]]  # steps run first, so the step under test has something to do
-    step: Callable[[], Any]
-    changed_targets: list[str]  # what the first run reports changing
-    end_state: Callable[[Cluster], None] = field(default=lambda c: None)
+    before: Callable[[Shop], list[Any]]  # steps run first, so the step under test has something to do
+    step: Callable[[Shop], Any]
+    changed_targets: list[str]  # what the first run reports changing ({blue}, {green}: the namespaces)
+    end_state: Callable[[Shop], None] = field(default=lambda c: None)
 
 
-def _green_web(c: Cluster) -> None:
-    green = c.get("deployments", "shop-fargate", "web")
+def _green_web(c: Shop) -> None:
+    green = c.deployment(c.green)
     assert green["spec"]["replicas"] == 2
     assert green["spec"]["template"]["metadata"]["labels"]["compute"] == "fargate"
     assert "nodeSelector" not in green["spec"]["template"]["spec"]
 
 
-def _green_report_copied(c: Cluster) -> None:
-    assert c.suspended("shop-fargate") and not c.suspended("shop")  # copied suspended; blue still runs it
+def _green_report_copied(c: Shop) -> None:
+    assert c.suspended(c.green) and not c.suspended(c.blue)  # copied suspended; blue still runs it
 
 
-def _handed_over(c: Cluster) -> None:
-    assert c.suspended("shop") and not c.suspended("shop-fargate")
+def _handed_over(c: Shop) -> None:
+    assert c.suspended(c.blue) and not c.suspended(c.green)
 
 
-def _blue_retired(c: Cluster) -> None:
-    assert c.get("deployments", "shop", "web")["spec"]["replicas"] == 0
+def _blue_retired(c: Shop) -> None:
+    assert c.deployment(c.blue)["spec"]["replicas"] == 0
 
 
-def _blue_restored(c: Cluster) -> None:
-    assert c.get("deployments", "shop", "web")["spec"]["replicas"] == 2
-    assert c.suspended("shop-fargate") and c.suspended("shop")  # blue resumes in jobs_to_blue
+def _blue_restored(c: Shop) -> None:
+    assert c.deployment(c.blue)["spec"]["replicas"] == 2
+    assert c.suspended(c.green) and c.suspended(c.blue)  # blue resumes in jobs_to_blue
 
 
-def _jobs_on_blue(c: Cluster) -> None:
-    assert not c.suspended("shop") and c.suspended("shop-fargate")
+def _jobs_on_blue(c: Shop) -> None:
+    assert not c.suspended(c.blue) and c.suspended(c.green)
 
 
 KUBE_CASES = [
-    KubeCase("deploy_green Deployment", list, lambda: deploy(WEB), ["green Deployment shop-fargate/web"], _green_web),
-    KubeCase("deploy_green CronJob", list, lambda: deploy(REPORT), ["green CronJob shop-fargate/report"],
+    KubeCase("deploy_green Deployment", lambda s: [], lambda s: deploy(s.web), ["green Deployment {green}/web"],
+             _green_web),
+    KubeCase("deploy_green CronJob", lambda s: [], lambda s: deploy(s.report), ["green CronJob {green}/report"],
              _green_report_copied),
-    KubeCase("activate_green (hand_over)", lambda: [deploy(REPORT)], hand_over,
-             ["blue CronJob shop/report", "green CronJob shop-fargate/report"], _handed_over),
-    KubeCase("retire_blue", lambda: [deploy(WEB)], retire, ["blue Deployment shop/web"], _blue_retired),
+    KubeCase("activate_green (hand_over)", lambda s: [deploy(s.report)], hand_over,
+             ["blue CronJob {blue}/report", "green CronJob {green}/report"], _handed_over),
+    KubeCase("retire_blue", lambda s: [deploy(s.web)], retire, ["blue Deployment {blue}/web"], _blue_retired),
     KubeCase("restore_blue_workloads", migrated, restore,
-             ["green CronJob shop-fargate/report", "blue Deployment shop/web"], _blue_restored),
-    KubeCase("jobs_to_blue", lambda: [*migrated(), restore()], jobs_back, ["blue CronJob shop/report"],
+             ["green CronJob {green}/report", "blue Deployment {blue}/web"], _blue_restored),
+    KubeCase("jobs_to_blue", lambda s: [*migrated(s), restore(s)], jobs_back, ["blue CronJob {blue}/report"],
              _jobs_on_blue),
 ]
 
 
 @pytest.mark.parametrize("case", KUBE_CASES, ids=[c.name for c in KUBE_CASES])
-def test_a_kubernetes_step_run_twice_writes_once(cluster: Cluster, case: KubeCase) -> None:
-    for step in case.before():
+def test_a_kubernetes_step_run_twice_writes_once(cluster: Shop, api_proxy: ApiProxy, case: KubeCase) -> None:
+    """Writes are counted on the wire (the proxy); a dry-run request (`dryRun=All`, how a converge asks the
+    API server what a replace would change) persists nothing and is not a write. "No object changed" compares
+    what the steps own (uid, generation, labels, annotations, spec, data, a CronJob's lastScheduleTime), not
+    resourceVersions, which the real controllers move on their own (status)."""
+    for step in case.before(cluster):
         step.execute(context())
-    cluster.store.requests.clear()
+    api_proxy.clear()
 
-    first = case.step().execute(context())
-    assert [c["target"] for c in first["changes"]] == case.changed_targets
+    first = case.step(cluster).execute(context())
+    assert [c["target"] for c in first["changes"]] == [cluster.fill(t) for t in case.changed_targets]
     assert all(c["applied"] for c in first["changes"])
-    assert cluster.writes(), "the first run reported changes but wrote nothing to the API server"
+    assert api_proxy.writes(), "the first run reported changes but wrote nothing to the API server"
     case.end_state(cluster)
 
-    versions, cluster.store.requests[:] = cluster.versions(), []
-    second = case.step().execute(context(try_number=2))  # a retry, or the task cleared and run again
+    cluster.settled()
+    state = cluster.owned_state()
+    api_proxy.clear()
+    second = case.step(cluster).execute(context(try_number=2))  # a retry, or the task cleared and run again
     assert not changed(second), second
-    assert cluster.writes() == []
-    assert cluster.versions() == versions  # no object changed, none added or removed
-    assert cluster.store.requests, "the second run must read the world, not trust the first"
+    assert api_proxy.writes() == []
+    # 404: an absent object read; 409: a controller wrote the object between read and replace (read again)
+    assert not [r for r in api_proxy.requests if r.status >= 400 and r.status not in (404, 409)], api_proxy.requests
+    cluster.settled()
+    assert cluster.owned_state() == state  # no object changed, none added or removed
+    assert api_proxy.requests, "the second run must read the world, not trust the first"
     case.end_state(cluster)
 
 
