@@ -7,20 +7,27 @@ from typing import Any
 
 ROLE_NAME = "slow-injection"
 
-# (apiGroup, resource, verbs): every call KubeAccess makes (tests/test_rbac.py replays a wave's
-# driver calls against the API test server and checks each request is allowed by these).
+# (apiGroup, resource, verbs): every call the platform driver makes (KubeAccess and the client it wraps).
+# tests/test_rbac.py applies these as `slow-injection iam` prints them to a real API server with RBAC on,
+# binds them to a ServiceAccount and runs a whole wave and its rollback with that token: no request may be
+# refused. Green's copies converge by whole-object replace (PUT, and a dryRun=All PUT to see whether
+# anything would change): `update`; a Deployment whose selector changed on blue is deleted and created
+# again on green (the selector is immutable): `delete`, on Deployments only.
 NAMESPACED_RULES: list[tuple[str, str, tuple[str, ...]]] = [
-    ("apps", "deployments", ("get", "create", "patch")),
-    ("apps", "daemonsets", ("list",)),
-    ("batch", "cronjobs", ("get", "create", "patch")),
-    ("batch", "cronjobs/status", ("patch",)),
+    ("apps", "deployments", ("get", "create", "update", "patch", "delete")),
+    ("apps", "daemonsets", ("list",)),  # the preflight: a DaemonSet of the namespace cannot follow to Fargate
+    ("batch", "cronjobs", ("get", "create", "update", "patch")),
+    ("batch", "cronjobs/status", ("patch",)),  # the handover carries the last scheduled time over
     ("batch", "jobs", ("list",)),
-    ("", "configmaps", ("get", "create", "patch")),
-    ("", "services", ("get", "list", "create", "patch")),
+    ("", "configmaps", ("get", "create", "update")),
+    ("", "services", ("get", "list", "create", "update")),
     ("", "secrets", ("get",)),  # the drift gate compares the data blue's and green's env refer to, hashed
+    ("", "serviceaccounts", ("get",)),  # green prerequisites: the pod's ServiceAccount (and its IRSA role)
+    ("", "namespaces", ("get",)),  # green prerequisites: a Role in a namespace may get that namespace only
     ("", "pods", ("list",)),
     ("", "persistentvolumeclaims", ("list",)),
     ("policy", "poddisruptionbudgets", ("list",)),
+    ("networking.k8s.io", "ingresses", ("list",)),  # the preflight: Ingresses in front of blue's Services
 ]
 CLUSTER_RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("storage.k8s.io", "storageclasses", ("list",)),
