@@ -19,7 +19,7 @@ say() { printf '[kube-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 ASSETS=${KUBEBUILDER_ASSETS:-}
 from_assets() { [ -n "$ASSETS" ] && [ -x "$ASSETS/$1" ]; }  # envtest's convention: etcd, kube-apiserver, kubectl
 built() { from_assets "$1" || { [ -x "$BIN/$1" ] && [ -f "$OUT/built-$1" ]; }; }
-STAMP="$K8S_VERSION $ETCD_VERSION $KWOK_VERSION"
+STAMP="$K8S_VERSION $ETCD_VERSION $KWOK_VERSION stages-2"  # bump the last word when the stage files change
 complete() {
   local b; for b in "${BINARIES[@]}"; do built "$b" || return 1; done
   [ -f "$BIN/kwok-stages.yaml" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]
@@ -107,8 +107,8 @@ fi
 # pod-container-running-failed.stage.kwok.x-k8s.io=true fail with the annotated exit code; deleted pods go).
 stages=$(go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/kustomize/stage/pod
 { cat "$stages/fast/pod-ready.yaml"; echo "---"
-  sed 's/jitterDurationMilliseconds: 5000/jitterDurationMilliseconds: 0/' "$stages/general/pod-complete.yaml"; echo "---"
-  sed 's/jitterDurationMilliseconds: 1000/jitterDurationMilliseconds: 0/' "$stages/chaos/pod-container-running-failed.yaml"; echo "---"
+  sed '/jitterDurationMilliseconds:/d' "$stages/general/pod-complete.yaml"; echo "---"
+  sed '/jitterDurationMilliseconds:/d' "$stages/chaos/pod-container-running-failed.yaml"; echo "---"
   cat "$stages/fast/pod-delete.yaml"; } > "$BIN/kwok-stages.yaml"
 
 echo "$STAMP" > "$OUT/stamp"
