@@ -1,17 +1,29 @@
-"""The e2e test's spec (full_transition.e2e_test), its gate in the builder, and the stand-in's pod runtime
-(the tiny shell subset it interprets, a Job's pod, the pod log through the official client). No Airflow run."""
+"""The e2e test's spec (full_transition.e2e_test), its gate in the builder, its report section, and the pod
+it runs as on a real control plane without Airflow: kwok's emulation of the test container (exit code and
+log) and a Job's pod through the real Job controller.
+
+There is no container runtime here: no image is pulled, no process runs. Everything is upstream Kubernetes
+(kube-apiserver, controller-manager with the Job controller, scheduler) plus our Fargate emulation, except the
+container, which kwok emulates: Running at once; the exit code from kwok Stages picked by the pod's
+labels/annotations (`tests.test_e2e_test_job.outcome`: exit 0 after the `pod-complete` delay, or the exit code
+of upstream's `pod-container-running-failed` chaos stage); the log from the file a kwok ClusterLogs object
+names, served by kwok's kubelet-like server when the API server proxies `pods/log` to the node. kwok never
+ends a followed log stream (it cannot tell the container stopped): pinned below, because the operator must
+not depend on it.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from include.slow_injection.builders import full_transition
-from include.slow_injection.lab.kube.api_server import Store
-from include.slow_injection.lab.kube.pod_runtime import is_stock_image, program, run_pods
 from include.slow_injection.spec import SpecError, load_wave
+from tests.kube import wait_for
+from tests.test_e2e_test_job import container_log, outcome  # noqa: F401 - container_log is a fixture
 from tests.waves import small_wave, write
 
 E2E = {"name": "smoke", "image": "registry.example/shop-e2e:1.4", "args": ["--suite", "smoke"]}
@@ -33,8 +45,17 @@ def wave(e2e: dict | None = None, **green_platform) -> dict:  # noqa: ANN003
     ("a quoted number as timeout", wave({"timeout": "soon", "connection": "k8s"}), "full_transition.e2e_test.timeout"),
     ("name taken by a health check", None, "full_transition.e2e_test.name: 'smoke' is already a gate or health check"),
     ("typo", wave({"comand": ["sh"], "connection": "k8s"}), "full_transition.e2e_test.comand: unknown key"),
+    ("a label key Kubernetes refuses", wave({"labels": {"Team Name": "shop"}, "connection": "k8s"}),
+     "full_transition.e2e_test.labels.Team Name"),
+    ("a label value Kubernetes refuses", wave({"labels": {"team": "shop & co"}, "connection": "k8s"}),
+     "full_transition.e2e_test.labels.team"),
+    ("an annotation key Kubernetes refuses", wave({"annotations": {"-x": "1"}, "connection": "k8s"}),
+     "full_transition.e2e_test.annotations.-x"),
+    ("the test's own label", wave({"labels": {"slow-injection.io/e2e-test": "x"}, "connection": "k8s"}),
+     "labels.slow-injection.io/e2e-test: set by Slow Injection"),
 ])
-def test_a_bad_e2e_test_is_refused_naming_the_field(tmp_path: Path, case: str, data: dict | None, expected: str) -> None:
+def test_a_bad_e2e_test_is_refused_naming_the_field(tmp_path: Path, case: str, data: dict | None,
+                                                    expected: str) -> None:
     if case == "several green namespaces":
         data = wave({"connection": "k8s"})
         data["services"][0]["workload"]["green_namespace"] = "jobs"
@@ -47,7 +68,8 @@ def test_a_bad_e2e_test_is_refused_naming_the_field(tmp_path: Path, case: str, d
 
 
 def test_the_gate_defaults_to_greens_namespace_and_connection(tmp_path: Path) -> None:
-    data = wave({"connection": None})
+    data = wave({"connection": None, "labels": {"team": "shop"},
+                 "annotations": {"sidecar.istio.io/inject": "false"}})
     for env in ("blue", "green"):
         data["environments"][env]["platform"] = {"type": "kubernetes", "connection": f"k8s-{env}"}
     data["services"][1]["workload"]["green_namespace"] = "shop-fargate"
@@ -57,64 +79,90 @@ def test_the_gate_defaults_to_greens_namespace_and_connection(tmp_path: Path) ->
     [gate] = [g for g in stage.gates if g.kind == "e2e_test"]
     assert gate.task_id == "e2e_smoke"
     assert (gate.spec.namespace, gate.spec.connection, gate.spec.log_tail_lines) == ("shop-fargate", "k8s-green", 50)
+    assert (gate.spec.labels, gate.spec.annotations) == ({"team": "shop"}, {"sidecar.istio.io/inject": "false"})
     assert "registry.example/shop-e2e:1.4 --suite smoke in shop-fargate via k8s-green" in gate.summary
 
 
-@pytest.mark.parametrize(("container", "steps"), [
-    ({"command": ["sh", "-c", "echo ok; exit 0"]}, [(0, "line", "ok"), (0, "exit", 0)]),
-    ({"command": ["sh", "-c", "echo $A-${B}\nsleep 0.5; echo 'x; y'; exit 3"], "env": [{"name": "A", "value": "1"},
-                                                                                     {"name": "B", "value": "2"}]},
-     [(0, "line", "1-2"), (0.5, "line", "x; y"), (0.5, "exit", 3)]),
-    ({"command": ["echo"], "args": ["hello", "world"]}, [(0, "line", "hello world"), (0, "exit", 0)]),
-    ({"command": ["sh", "-c", "echo a && exit 3"]}, [(0, "exit", 127)]),
-    ({"command": ["curl", "http://x"]}, [(0, "exit", 127)]),
-])
-def test_the_stand_in_interprets_only_echo_sleep_and_exit(container: dict, steps: list) -> None:
-    got = program({"name": "base", **container})
-    if steps[-1][2] == 127:  # unsupported: one line saying so, then exit 127
-        assert got[-1] == (0, "exit", 127) and "not simulated" in got[0][2]
-    else:
-        assert got == steps
+def test_the_operator_puts_the_spec_on_the_pod_and_keeps_its_own_label_and_greens() -> None:
+    from include.slow_injection.tasks.e2e_test import LABEL, E2eTestPod
+
+    test = {**E2E, "command": [], "env": {"A": "1"}, "namespace": "shop", "connection": "k8s", "timeout": 30,
+            "log_tail_lines": 5, "labels": {"team": "shop", "compute": "ec2"},
+            "annotations": {"sidecar.istio.io/inject": "false"}}
+    op = E2eTestPod(task_id="e2e_smoke", test=test, pod_labels={"compute": "fargate"})
+    assert op.labels == {"team": "shop", "compute": "fargate", LABEL: "smoke"}  # green's add_labels win
+    assert op.annotations == {"sidecar.istio.io/inject": "false"}
+    assert (op.active_deadline_seconds, op.arguments, op.cmds) == (30, ["--suite", "smoke"], [])
 
 
-def test_a_pod_runs_its_script_on_the_controllers_clock() -> None:
-    store, start = Store(), dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    store.put("pods", {"metadata": {"name": "t", "namespace": "ns"}, "spec": {
-        "containers": [{"name": "base", "image": "busybox:1.36", "command": ["sh", "-c", "echo a; sleep 2; echo b; exit 4"]}]}},
-        creating=True)
-    run_pods(store, start)
-    assert store.get("pods", "ns", "t")["status"]["phase"] == "Running"
-    run_pods(store, start + dt.timedelta(seconds=1))
-    entry = next(iter(store.pod_logs.values()))
-    assert [text for _, text in entry["lines"]] == ["a"]
-    run_pods(store, start + dt.timedelta(seconds=2))
-    pod = store.get("pods", "ns", "t")
-    assert pod["status"]["phase"] == "Failed"
-    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 4
-    assert [text for _, text in entry["lines"]] == ["a", "b"]
+@pytest.mark.parametrize(("exit_code", "runs_ms"), [(0, 1500), (4, 1500)])
+def test_kwok_ends_the_container_with_the_exit_code_its_pod_asks_for_and_serves_its_log(
+        kube, container_log, exit_code: int, runs_ms: int) -> None:  # noqa: ANN001, F811
+    """No process runs: Running at once, then the asked-for exit code after the asked-for time; the log
+    lines (from the file kwok's ClusterLogs names) come through the API server's pods/log, tail included."""
+    namespace = kube.namespace("green")
+    container_log(namespace, ["a", "b", "x; y"])
+    core = client.CoreV1Api(kube.api_client)
+    asked = outcome(exit_code, runs_ms=runs_ms)
+    core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "t", "labels": asked["labels"], "annotations": asked["annotations"]},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "base", "image": "registry.example/t:1",
+                                                           "command": ["sh", "-c", "echo this never runs"]}]}})
+    running = wait_for(lambda: core.read_namespaced_pod("t", namespace).status.phase == "Running" and time.monotonic(),
+                       "the pod running")
+    pod = wait_for(lambda: (p := core.read_namespaced_pod("t", namespace)).status.phase in ("Succeeded", "Failed")
+                   and p, "the pod ended", interval=0.05)
+    assert time.monotonic() - running >= runs_ms / 1000 - 0.5  # it ran for the asked-for time
+    assert pod.status.phase == ("Succeeded" if exit_code == 0 else "Failed")
+    assert pod.status.container_statuses[0].state.terminated.exit_code == exit_code
+    log = core.read_namespaced_pod_log("t", namespace, container="base", _preload_content=False)
+    assert log.data == b"a\nb\nx; y\n"
+    tail = core.read_namespaced_pod_log("t", namespace, container="base", tail_lines=2, _preload_content=False)
+    assert tail.data == b"b\nx; y\n"
 
 
-def test_an_image_the_stand_in_cannot_run_stays_pending_with_err_image_pull() -> None:
-    store = Store()
-    store.put("pods", {"metadata": {"name": "t", "namespace": "ns"}, "spec": {
-        "containers": [{"name": "base", "image": "registry.example/shop-e2e:1.4"}]}}, creating=True)
-    run_pods(store, dt.datetime.now(dt.timezone.utc))
-    status = store.get("pods", "ns", "t")["status"]
-    assert status["phase"] == "Pending"
-    assert status["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull"
-    assert is_stock_image("docker.io/library/alpine:3.20") and not is_stock_image("registry.example/busyboxy:1")
+def test_kwok_never_ends_a_followed_log(kube, container_log) -> None:  # noqa: ANN001, F811
+    """The emulation's one gap the e2e operator must not depend on: a kubelet ends a followed log when the
+    container stops, kwok (no runtime to ask) keeps it open. The operator reads the end from the pod status."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    namespace = kube.namespace("green")
+    container_log(namespace, ["done"])
+    core = client.CoreV1Api(kube.api_client)
+    asked = outcome(3)
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "t", **asked}, "spec": {
+        "restartPolicy": "Never", "containers": [{"name": "base", "image": "registry.example/t:1"}]}})
+    wait_for(lambda: core.read_namespaced_pod("t", namespace).status.phase == "Failed", "the pod failed")
+    stream = core.read_namespaced_pod_log("t", namespace, container="base", follow=True, _preload_content=False,
+                                          _request_timeout=(10, 2))
+    got = b""
+    with pytest.raises(ReadTimeoutError):
+        for chunk in stream.stream(amt=None):
+            got += chunk
+    assert got == b"done\n"
 
 
-def test_active_deadline_kills_a_pod_that_runs_too_long() -> None:
-    store, start = Store(), dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    store.put("pods", {"metadata": {"name": "t", "namespace": "ns"}, "spec": {
-        "activeDeadlineSeconds": 5,
-        "containers": [{"name": "base", "image": "busybox", "command": ["sh", "-c", "sleep 60"]}]}}, creating=True)
-    run_pods(store, start)
-    run_pods(store, start + dt.timedelta(seconds=6))
-    status = store.get("pods", "ns", "t")["status"]
-    assert (status["phase"], status["reason"]) == ("Failed", "DeadlineExceeded")
-    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137
+def test_a_job_made_through_the_api_runs_its_pod_and_serves_its_log(kube, container_log) -> None:  # noqa: ANN001, F811
+    """What a Job-based runner (e.g. KubernetesJobOperator) needs, from the real Job controller: Job → pod,
+    the pod's exit code, the Job Failed, the pod log (tailLines)."""
+    namespace = kube.namespace("green")
+    container_log(namespace, ["one", "two"])
+    asked = outcome(5)
+    batch = client.BatchV1Api(kube.api_client)
+    batch.create_namespaced_job(namespace, {"metadata": {"name": "e2e"}, "spec": {"backoffLimit": 0, "template": {
+        "metadata": asked, "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "base", "image": "registry.example/t:1",
+             "command": ["sh", "-c", "echo one; echo two; exit 5"]}]}}}})
+    core = client.CoreV1Api(kube.api_client)
+    [pod] = wait_for(lambda: core.list_namespaced_pod(namespace, label_selector="job-name=e2e").items, "the Job's pod")
+    job = wait_for(lambda: (j := batch.read_namespaced_job_status("e2e", namespace)).status.failed and j,
+                   "the Job failed")
+    assert [c.type for c in job.status.conditions if c.status == "True"][-1] == "Failed"
+    pod = core.read_namespaced_pod(pod.metadata.name, namespace)
+    assert pod.status.container_statuses[0].state.terminated.exit_code == 5
+    log = core.read_namespaced_pod_log(pod.metadata.name, namespace, container="base", tail_lines=1,
+                                       _preload_content=False)
+    assert log.data == b"two\n"
 
 
 def test_the_report_section_shows_the_tail_escaped_and_says_nothing_without_a_test() -> None:
@@ -127,30 +175,3 @@ def test_the_report_section_shows_the_tail_escaped_and_says_nothing_without_a_te
     assert "exit code 3" in page and "&lt;script&gt;boom&lt;/script&gt;" in page and "<script>" not in page
     assert "<script>boom</script>" in "\n".join(markdown_lines({"t": verdict}))  # markdown keeps it in a code block
     assert html_section({"gate_x": {"kind": "metric", "status": "pass"}}) == "" and markdown_lines({}) == []
-
-
-def test_a_job_made_through_the_api_runs_its_pod_and_serves_its_log() -> None:
-    """What a Job-based runner (e.g. KubernetesJobOperator) needs: Job → pod, pod log (tailLines), Job Failed."""
-    from kubernetes import client
-
-    from include.slow_injection.lab.kube.api_server import KubernetesTestServer
-    from include.slow_injection.lab.kube.controllers import StandInControllers
-
-    with KubernetesTestServer() as server:
-        controllers = StandInControllers(server.store, start=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-        config = client.Configuration()
-        config.host = server.url
-        api = client.ApiClient(config)
-        container = {"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "echo one; echo two; exit 5"]}
-        client.BatchV1Api(api).create_namespaced_job("ns", {"metadata": {"name": "e2e"}, "spec": {
-            "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}}})
-        controllers.tick(1)
-        [pod] = client.CoreV1Api(api).list_namespaced_pod("ns", label_selector="job-name=e2e").items
-        controllers.tick(1)
-        job = client.BatchV1Api(api).read_namespaced_job_status("e2e", "ns")
-        assert job.status.failed == 1 and job.status.conditions[0].type == "Failed"
-        pod = client.CoreV1Api(api).read_namespaced_pod(pod.metadata.name, "ns")
-        assert pod.status.container_statuses[0].state.terminated.exit_code == 5
-        log = client.CoreV1Api(api).read_namespaced_pod_log(pod.metadata.name, "ns", tail_lines=1,
-                                                            _preload_content=False)
-        assert log.data == b"two\n"

@@ -350,6 +350,14 @@ class Monitoring(Strict):
         return self
 
 
+# Kubernetes label/annotation keys ([prefix/]name) and label values, as the API server validates them.
+_K8S_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
+K8S_KEY_PATTERN = rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_K8S_NAME}$"
+K8S_LABEL_VALUE_PATTERN = rf"^{_K8S_NAME}?$"
+K8sKey = Annotated[str, Field(max_length=317, pattern=K8S_KEY_PATTERN)]
+E2E_TEST_LABEL = "slow-injection.io/e2e-test"  # names the test on its pod; set by the operator
+
+
 class E2eTest(Strict):
     """The team's own test image, run once as a pod in green once all traffic is there (cncf-kubernetes
     KubernetesPodOperator); exit code 0 passes, anything else rolls the wave back."""
@@ -361,6 +369,12 @@ class E2eTest(Strict):
     args: list[str] = Field(default_factory=list, description="arguments to the entrypoint")
     env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
         default_factory=dict, description="environment variables of the test container")
+    labels: dict[K8sKey, Annotated[str, Field(pattern=K8S_LABEL_VALUE_PATTERN)]] = Field(
+        default_factory=dict, description="labels on the test pod, e.g. the team/cost labels an admission policy "
+        "requires, or what a NetworkPolicy selects (green's add_labels and the test's own label win on a clash)")
+    annotations: dict[K8sKey, str] = Field(
+        default_factory=dict, description="annotations on the test pod, e.g. sidecar.istio.io/inject: "
+        "\"false\" (a sidecar that never exits would keep the test pod from finishing)")
     namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = Field(
         default=None, description="where the pod runs (default: the green namespace of the wave's services)")
     connection: ConnectionId | None = Field(
@@ -373,6 +387,8 @@ class E2eTest(Strict):
     def _bounds(self) -> E2eTest:
         if not 1 <= self.timeout <= 86400:
             raise ValueError("timeout: must be from 1s to 24h")
+        if E2E_TEST_LABEL in self.labels:
+            raise ValueError(f"labels.{E2E_TEST_LABEL}: set by Slow Injection (it names the test); remove it")
         return self
 
 

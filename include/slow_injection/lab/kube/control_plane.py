@@ -1,8 +1,9 @@
 """A real Kubernetes control plane on loopback, from upstream binaries (deploy/kube/build.sh): etcd,
 kube-apiserver (RBAC on), kube-controller-manager (every default controller: Deployment/ReplicaSet,
 CronJob, Job, TTL-after-finished, garbage collector, namespace lifecycle, service accounts), kube-scheduler
-and kwok (nodes and pod status), plus our small Fargate emulation (fargate.py). Own PKI and tokens, free
-ports, stopped by PID, logs kept under its folder.
+and kwok (nodes and pod status from Stages; its kubelet-like server answers the API server's containerLogs
+with the files kwok Logs/ClusterLogs objects name), plus our small Fargate emulation (fargate.py). Own PKI and
+tokens, free ports, stopped by PID, logs kept under its folder.
 
     python -m include.slow_injection.lab.kube up --root .kube   # prints the kubeconfig path, stays up
 """
@@ -29,6 +30,8 @@ from include.slow_injection.lab.processes import ProcessBook
 
 ROOT = Path(__file__).resolve().parents[4]
 BUILD_SCRIPT = ROOT / "deploy" / "kube" / "build.sh"
+# kwok's Logs/ClusterLogs CRDs (upstream's, applied before kwok starts) and our one extra pod Stage.
+KWOK_DIR = ROOT / "deploy" / "kube" / "kwok"
 SERVICE_CIDR = "10.96.0.0/16"
 # Users of the static token file; the controller-manager and scheduler names are the ones the API server's
 # bootstrap RBAC grants their roles to.
@@ -125,6 +128,9 @@ class ControlPlane:
         serving_crt, serving_key = self.pki.serving("apiserver", ["127.0.0.1", "localhost", "10.96.0.1", "kubernetes",
                                                                   "kubernetes.default", "kubernetes.default.svc"])
         sa_key, sa_pub = self.pki.service_account_key()
+        # kwok's kubelet-like server (containerLogs, served from the files its Logs/ClusterLogs name): every
+        # kwok node reports InternalIP 127.0.0.1 and kubelet port p['kwok']; the API server verifies its cert.
+        kwok_crt, kwok_key = self.pki.serving("kwok", ["127.0.0.1", "localhost"])
         etcd_data = self.root / "etcd"
         p = self.ports
         self.book.start("etcd", [
@@ -145,8 +151,10 @@ class ControlPlane:
             f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
             "--authorization-mode=RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--endpoint-reconciler-type=none", "--allow-privileged=true", "--profiling=false",
+            f"--kubelet-certificate-authority={self.pki.ca_cert_path}", "--kubelet-preferred-address-types=InternalIP",
             "--v=1"], self.logs / "kube-apiserver.log")
         self._wait(self._api_ready, "kube-apiserver /readyz", started + timeout)
+        kwok_crds = self._apply_kwok_crds()
         for user in ("kube-controller-manager", "kube-scheduler", "kwok", "fargate"):
             self.kubeconfig_file(user)
         kubeconfigs = self.root / "kubeconfigs"
@@ -166,11 +174,14 @@ class ControlPlane:
             f"--authorization-kubeconfig={kubeconfigs / 'kube-scheduler.json'}",
             "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}", "--leader-elect=false",
             "--profiling=false", "--v=1"], self.logs / "kube-scheduler.log")
+        self._wait(lambda: self._established(kwok_crds), "kwok's Logs/ClusterLogs CRDs", started + timeout)
         self.book.start("kwok", [
             str(bin_dir / "kwok"), f"--kubeconfig={kubeconfigs / 'kwok.json'}",
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{p['kwok']}", "--node-ip=127.0.0.1", "--cidr=10.244.0.0/16",
-            f"--config={bin_dir / 'kwok-stages.yaml'}"],
+            f"--node-port={p['kwok']}", f"--tls-cert-file={kwok_crt}", f"--tls-private-key-file={kwok_key}",
+            "--enable-crds=Logs,ClusterLogs",
+            f"--config={bin_dir / 'kwok-stages.yaml'}", f"--config={KWOK_DIR / 'stages.yaml'}"],
             self.logs / "kwok.log")
         self.book.start("fargate", [
             sys.executable, "-m", "include.slow_injection.lab.kube.fargate",
@@ -183,6 +194,7 @@ class ControlPlane:
                    started + timeout)
         self._wait(lambda: self._http_ok(f"https://127.0.0.1:{p['fargate']}/healthz"), "the Fargate emulation",
                    started + timeout)
+        self._wait(lambda: self._http_ok(f"https://127.0.0.1:{p['kwok']}/healthz"), "kwok's server", started + timeout)
         self._add_ec2_nodes()
         self.started_in = time.monotonic() - started
         return self
@@ -249,6 +261,35 @@ class ControlPlane:
                 return resp.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def _apply_kwok_crds(self) -> list[str]:
+        """kwok's Logs and ClusterLogs CRDs (what kwokctl applies before it starts kwok with --enable-crds).
+        Plain HTTPS: importing the kubernetes client here would put seconds on the start-up's critical path."""
+        import yaml
+
+        names = []
+        for crd in (d for d in yaml.safe_load_all((KWOK_DIR / "crds.yaml").read_text()) if d):
+            names.append(crd["metadata"]["name"])
+            request = urllib.request.Request(
+                self.url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", data=json.dumps(crd).encode(),
+                method="POST", headers={"Authorization": f"Bearer {self.token('admin')}",
+                                        "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=10, context=self._context()):
+                    pass
+            except urllib.error.HTTPError as err:
+                if err.code != 409:  # already there: a restart on the same etcd data
+                    raise RuntimeError(f"control plane: CRD {names[-1]} refused: {err.code} "
+                                       f"{err.read()[:500]!r}") from None
+        return names
+
+    def _established(self, crds: list[str]) -> bool:
+        for name in crds:
+            status, body = self._api_get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            conditions = json.loads(body).get("status", {}).get("conditions", []) if status == 200 else []
+            if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return False
+        return True
 
     def _default_service_account(self) -> bool:
         return self._api_get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
