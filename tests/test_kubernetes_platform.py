@@ -34,6 +34,22 @@ def blue_cronjob(namespace: str) -> dict:
             "spec": {"schedule": "*/30 * * * *", "suspend": False, "jobTemplate": {"spec": job}}}
 
 
+def edit(api: KubeAccess, kind: str, namespace: str, name: str, change) -> None:  # noqa: ANN001
+    """Read, change, replace; again on a 409 (the controllers write the object too)."""
+    from kubernetes.client.rest import ApiException
+
+    for _ in range(10):
+        obj = api.get(kind, namespace, name)
+        change(obj)
+        try:
+            api.replace(kind, namespace, name, obj)
+            return
+        except ApiException as err:
+            if err.status != 409:
+                raise
+    raise AssertionError(f"{kind} {namespace}/{name} kept changing under the test")
+
+
 @pytest.fixture
 def platform(kube):  # noqa: ANN001, ANN201
     blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
@@ -84,10 +100,10 @@ def test_what_blue_drops_green_drops_too(platform) -> None:  # noqa: ANN001
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
-    blue = api.get("Deployment", web["namespace"], "web")
-    container = blue["spec"]["template"]["spec"]["containers"][0]
-    container["env"] = [{"name": "MODE", "value": "blue"}]  # OLD_FLAG removed on blue
-    api.replace("Deployment", web["namespace"], "web", blue)
+    def drop_old_flag(blue: dict) -> None:
+        blue["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "MODE", "value": "blue"}]
+
+    edit(api, "Deployment", web["namespace"], "web", drop_old_flag)
     assert [c.target for c in driver.deploy_green(web, apply=True)] == [f"green Deployment {green_ns}/web"]
     env = api.get("Deployment", green_ns, "web")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env == [{"name": "MODE", "value": "blue"}]
@@ -116,9 +132,10 @@ def test_a_changed_selector_makes_a_new_green_object(platform) -> None:  # noqa:
 
 def test_an_invalid_copy_names_the_object_and_field(platform) -> None:  # noqa: ANN001
     driver, api, web, _ = platform
-    blue = api.get("Deployment", web["namespace"], "web")
-    blue["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1"}}
-    api.replace("Deployment", web["namespace"], "web", blue)
+    def cpu_only(blue: dict) -> None:
+        blue["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1"}}
+
+    edit(api, "Deployment", web["namespace"], "web", cpu_only)
     settings = KubernetesPlatform.Settings(add_labels={"Bad Label!": "x"})
     with pytest.raises(ValueError, match=r"refused Deployment .*/web \(422 Invalid\): metadata.labels"):
         KubernetesPlatform(api, api, settings).deploy_green(web, apply=True)
@@ -211,12 +228,14 @@ def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform)
         "selector": {"app": "web"}, "type": "NodePort", "ports": [{"port": 80, "targetPort": 8080}]}})
     core.create_namespaced_service(blue_ns, {"metadata": {"name": "web-peers"}, "spec": {
         "selector": {"app": "web"}, "clusterIP": "None", "ports": [{"port": 7000}]}})
-    deployment = api.get("Deployment", blue_ns, "web")
-    pod = deployment["spec"]["template"]["spec"]
-    pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "web-env"}}]
-    pod["containers"][0]["env"] = [{"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "web-key", "key": "k"}}}]
-    pod["volumes"] = [{"name": "files", "configMap": {"name": "web-files"}}]
-    api.replace("Deployment", blue_ns, "web", deployment)
+    def refer_to_config_maps(deployment: dict) -> None:
+        pod = deployment["spec"]["template"]["spec"]
+        pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "web-env"}}]
+        pod["containers"][0]["env"] = [{"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "web-key",
+                                                                                          "key": "k"}}}]
+        pod["volumes"] = [{"name": "files", "configMap": {"name": "web-files"}}]
+
+    edit(api, "Deployment", blue_ns, "web", refer_to_config_maps)
     workload = {**web, "copy_config_maps": True, "copy_services": ["web", "web-peers"]}
 
     first = [c.target for c in driver.deploy_green(workload, apply=True)]
