@@ -200,3 +200,30 @@ def test_a_role_is_scoped_to_its_namespace_and_cluster_reads_to_the_cluster_role
     assert allows(rbac, "", "secrets", "get", "shop")  # the drift gate reads a Secret by name, hashes it
     assert not any(allows(rbac, "", "secrets", verb, "shop") for verb in ("list", "watch", "create", "patch", "update"))
     assert allows(rbac, "storage.k8s.io", "storageclasses", "list", None)
+
+
+def test_the_e2e_test_pod_runs_under_exactly_its_printed_role(kube: Any, api_proxy: ApiProxy, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wave with an e2e test prints a Role for the test pod's namespace; a token bound to exactly that
+    creates, watches, reads the log of and cleans up the pod with no 403 (the operator's real calls)."""
+    from include.slow_injection.kubernetes.rbac import E2E_TEST_ROLE
+    from include.slow_injection.permissions import rbac_manifests
+    from include.slow_injection.spec.loader import load_wave
+    from include.slow_injection.tasks.e2e_test import E2eTestPod
+    from tests.test_e2e_test_job import e2e_test, fake_context, outcome
+
+    shop = Shop.seed(kube, schedule=RARELY, wait_ready=False)
+    spec = k8s_wave("rbac-e2e", shop, conn=CONN)
+    spec["full_transition"] = {"e2e_test": {"image": "registry.example/e2e:1", "timeout": "30s"}}
+    docs = rbac_manifests(load_wave(write(tmp_path, spec)))
+    roles = [d for d in docs if d["metadata"]["name"] == E2E_TEST_ROLE]
+    assert [(d["kind"], d["metadata"]["namespace"]) for d in roles] == [("Role", shop.green)]
+    _, token = apply_and_bind(kube, roles)
+    kube.connection(monkeypatch, "kube_e2e_bound", api_proxy.kubeconfig_file(SA, token, name="rbac-e2e"))
+    api_proxy.clear()
+    test = {**e2e_test(shop.green, **outcome(0)), "connection": "kube_e2e_bound"}
+    context = fake_context()
+    verdict = E2eTestPod(task_id="e2e_smoke", test=test).execute(context)
+    assert refused(api_proxy) == []
+    assert verdict["status"] == "pass" and context["ti"].pushed["e2e_test"]["exit_code"] == 0, verdict
+    assert {r for r in (path_request(q) for q in api_proxy.requests)} >= {("", "pods", "create", shop.green)}

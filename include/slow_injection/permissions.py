@@ -7,7 +7,7 @@ from typing import Any
 
 from include.slow_injection import registry
 from include.slow_injection.aws.iam import policy, wave_statements
-from include.slow_injection.spec.models import Wave
+from include.slow_injection.spec.models import Wave, green_namespaces
 
 
 def iam_policy(wave: Wave) -> dict[str, Any]:
@@ -24,14 +24,14 @@ def rbac_manifests(wave: Wave) -> list[dict[str, Any]]:
                  for s in wave.services}
         clusters.setdefault(ref.connection, set()).update(names)
     ref = wave.environments.green.platform
-    declare = getattr(registry.driver_class("platform", ref.type), "rbac_manifests", None)
-    if declare is None:
-        return []
-    out: list[dict[str, Any]] = []
-    for connection, namespaces in clusters.items():
-        for doc in declare(sorted(namespaces)):
-            if len(clusters) > 1:
-                doc = {**doc, "metadata": {**doc["metadata"],
-                                           "annotations": {"slow-injection.io/connection": str(connection)}}}
-            out.append(doc)
-    return out
+    declare = getattr(registry.driver_class("platform", ref.type), "rbac_manifests", None) or (lambda _: [])
+    docs: list[tuple[str | None, dict[str, Any]]] = [(c, d) for c, ns in clusters.items() for d in declare(sorted(ns))]
+    test = wave.full_transition.e2e_test
+    if test is not None:  # its pod runs where the spec says, through its own or green's connection
+        from include.slow_injection.kubernetes.rbac import e2e_test_manifests
+
+        connection = test.connection or wave.environments.green.platform.connection
+        docs += [(connection, d) for d in e2e_test_manifests(test.namespace or green_namespaces(wave)[0])]
+    many = len({c for c, _ in docs}) > 1
+    return [{**d, "metadata": {**d["metadata"], "annotations": {"slow-injection.io/connection": str(c)}}} if many
+            else d for c, d in docs]

@@ -29,6 +29,13 @@ NAMESPACED_RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("policy", "poddisruptionbudgets", ("list",)),
     ("networking.k8s.io", "ingresses", ("list",)),  # the preflight: Ingresses in front of blue's Services
 ]
+# The team's e2e test pod (cncf-kubernetes KubernetesPodOperator): made, watched, read, cleaned up.
+E2E_TEST_ROLE = f"{ROLE_NAME}-e2e-test"
+E2E_TEST_RULES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("", "pods", ("get", "list", "watch", "create", "patch", "delete")),
+    ("", "pods/log", ("get",)),
+    ("", "events", ("list",)),  # the operator lists the pod's events when it fails to start
+]
 CLUSTER_RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("storage.k8s.io", "storageclasses", ("list",)),
 ]
@@ -48,6 +55,12 @@ def manifests(namespaces: list[str]) -> list[dict[str, Any]]:
     out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": f"{ROLE_NAME}-cluster-reads"}, "rules": _rules(CLUSTER_RULES)})
     return out
+
+
+def e2e_test_manifests(namespace: str) -> list[dict[str, Any]]:
+    """The Role the e2e test pod's connection needs in the namespace the pod runs in."""
+    return [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": E2E_TEST_ROLE, "namespace": namespace}, "rules": _rules(E2E_TEST_RULES)}]
 
 
 def allows(manifest_list: list[dict[str, Any]], group: str, resource: str, verb: str, namespace: str | None) -> bool:
