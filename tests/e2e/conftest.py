@@ -1,5 +1,6 @@
-"""The lab and a real Airflow (API server, scheduler, dag-processor, triggerer) on PostgreSQL, started
-once for the e2e tests and stopped by PID afterwards."""
+"""The lab (its services, HAProxy, Prometheus and a real Kubernetes control plane: lab.py) and a real
+Airflow (API server, scheduler, dag-processor, triggerer) on PostgreSQL, started once for the e2e tests and
+stopped by PID afterwards."""
 
 from __future__ import annotations
 
@@ -109,8 +110,9 @@ class LabStack:
         self.lab.stop()
 
     def reset(self) -> None:
-        """Blue takes all traffic, no faults, Prometheus up, blue's Deployment back at full size, every
-        Airflow component running (a drill that failed half-way may have left one killed)."""
+        """Blue takes all traffic, no faults, Prometheus up, the cluster back to blue only (green's objects
+        deleted, blue's Deployment at full size and its CronJob unsuspended), every Airflow component
+        running (a drill that failed half-way may have left one killed)."""
         running = self.airflow.book.read()
         missing = [c for c in COMPONENTS if c not in running]
         if missing:
@@ -136,7 +138,7 @@ def lab_stack():
         raise
     yield stack
     stack.stop()
-    print(f"e2e logs kept in {root} (Airflow task logs under airflow/airflow/logs)")
+    print(f"e2e logs kept in {root} (Airflow task logs under airflow/airflow/logs, Kubernetes under lab/kube/logs)")
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
-"""End to end on a real Airflow and the lab: HAProxy traffic, Prometheus gates, automatic rollback.
+"""End to end on a real Airflow and the lab: HAProxy traffic, Prometheus gates, automatic rollback, the
+workloads on the lab's real Kubernetes control plane (the report CronJob ticks every minute).
 
-Runs are triggered through REST API v2 as the UI does; traffic is real HTTP through HAProxy."""
+Runs are triggered through REST API v2 as the UI does; traffic is real HTTP through HAProxy; Kubernetes
+objects are read with the official client and the lab's kubeconfig (the one the `lab_kube` connection uses)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import datetime as dt
 import json
 import math
 import time
-import urllib.request
 
 import pytest
+from kubernetes import client
 
+from include.slow_injection.drivers.kubernetes import SCHEDULED_AT
+from include.slow_injection.lab.kube.fargate import COMPUTE_TYPE, SCHEDULER
 from include.slow_injection.ports import Weights
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +75,7 @@ def follow(lab, run_id: str, dag: str = DAG, on_weights=None) -> tuple[str, list
             if on_weights:
                 on_weights(w)
 
-    state = lab.airflow.wait_for_run(dag, run_id, timeout=420, on_poll=poll)
+    state = lab.airflow.wait_for_run(dag, run_id, timeout=600, on_poll=poll)  # two minute ticks of the report job
     poll()
     return state, seen
 
@@ -105,9 +109,16 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # 
     counts = load_between(lab, run_start, time.time())
     assert counts.get("blue_5xx", 0) == 0 and counts.get("green_5xx", 0) == 0, counts
     assert suspended(lab, "lab", "report") and not suspended(lab, "lab-fargate", "report")  # the job moved
-    assert kube(lab, "/apis/apps/v1/namespaces/lab/deployments/web")["spec"]["replicas"] == 0  # blue retired
-    green_web = kube(lab, "/apis/apps/v1/namespaces/lab-fargate/deployments/web")
-    assert green_web["status"]["readyReplicas"] == 2 and green_web["metadata"]["labels"]["compute"] == "fargate"
+    blue_times, green_times = scheduled_times(lab, "lab"), scheduled_times(lab, "lab-fargate")
+    assert green_times and not blue_times & green_times, (blue_times, green_times)  # each tick ran once
+    apps, core = client.AppsV1Api(lab.lab.kube_client()), client.CoreV1Api(lab.lab.kube_client())
+    assert apps.read_namespaced_deployment("web", "lab").spec.replicas == 0  # blue retired
+    green_web = apps.read_namespaced_deployment("web", "lab-fargate")
+    assert green_web.status.ready_replicas == 2 and green_web.metadata.labels["compute"] == "fargate"
+    pods = core.list_namespaced_pod("lab-fargate", label_selector="app=web").items
+    fargate_nodes = {n.metadata.name for n in core.list_node(label_selector=f"{COMPUTE_TYPE}=fargate").items}
+    assert len(pods) == 2 and all(p.spec.scheduler_name == SCHEDULER and p.spec.node_name in fargate_nodes
+                                  for p in pods), [(p.spec.scheduler_name, p.spec.node_name) for p in pods]
 
 
 def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None:  # noqa: ANN001
@@ -150,13 +161,14 @@ def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(lab
     assert tis["gradual_transition.web.step1_5pct.set_traffic"]["state"] == "skipped"
 
 
-def kube(lab, path: str) -> dict:  # noqa: ANN001
-    with urllib.request.urlopen(f"{lab.lab.kube_url}{path}", timeout=5) as response:  # noqa: S310 - loopback
-        return json.loads(response.read())
-
-
 def suspended(lab, namespace: str, name: str) -> bool:  # noqa: ANN001
-    return bool(kube(lab, f"/apis/batch/v1/namespaces/{namespace}/cronjobs/{name}")["spec"].get("suspend"))
+    return bool(client.BatchV1Api(lab.lab.kube_client()).read_namespaced_cron_job(name, namespace).spec.suspend)
+
+
+def scheduled_times(lab, namespace: str) -> set[str]:  # noqa: ANN001
+    """The scheduled times the report CronJob's Jobs (those still kept) ran in a namespace."""
+    jobs = client.BatchV1Api(lab.lab.kube_client()).list_namespaced_job(namespace).items
+    return {(j.metadata.annotations or {}).get(SCHEDULED_AT) for j in jobs} - {None}
 
 
 def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> None:  # noqa: ANN001

@@ -1,9 +1,9 @@
 """`make demo` / `make drill`: the lab wave on a real Airflow, moving real traffic through HAProxy.
 
-Starts the lab (blue and green services, HAProxy, Prometheus, load) and Airflow (API server,
-scheduler, dag-processor, triggerer on a throwaway PostgreSQL) under .demo/, triggers wave_lab-web
-through the REST API, prints what happens, and leaves everything running for the UI until
-`make demo-stop`.
+Starts the lab (blue and green services, HAProxy, Prometheus, load, a real Kubernetes control plane) and
+Airflow (API server, scheduler, dag-processor, triggerer on a throwaway PostgreSQL) under .demo/,
+triggers wave_lab-web through the REST API, prints what happens, and leaves everything running for the
+UI until `make demo-stop`.
 """
 
 from __future__ import annotations
@@ -53,6 +53,29 @@ def _gate_line(verdict: dict) -> str:
     return f"{verdict['status'].upper():4} {verdict.get('condition', '')} [{shown}] {verdict.get('reason', '')}"
 
 
+def kubectl(lab: Lab) -> str:
+    """The kubectl built with the control plane (same version), pointed at the lab's kubeconfig."""
+    bin_dir = json.loads(lab.plane.state_file.read_text()).get("bin_dir", "")
+    return f"{Path(bin_dir) / 'kubectl'} --kubeconfig {lab.admin_kubeconfig}"
+
+
+def report_runs(lab: Lab) -> str:
+    """Which side ran which of the report CronJob's scheduled times (its Jobs still kept), as a check
+    that each ran exactly once."""
+    from kubernetes import client
+
+    from include.slow_injection.drivers.kubernetes import SCHEDULED_AT
+    from include.slow_injection.kubernetes.timestamps import from_rfc3339
+
+    batch = client.BatchV1Api(lab.kube_client())
+    sides = []
+    for namespace in ("lab", "lab-fargate"):
+        times = sorted(from_rfc3339(at).astimezone() for j in batch.list_namespaced_job(namespace).items
+                       if (at := (j.metadata.annotations or {}).get(SCHEDULED_AT)))
+        sides.append(f"{namespace}: {', '.join(f'{t:%H:%M}' for t in times) or 'none'}")
+    return "report CronJob's Jobs kept (scheduled times): " + " · ".join(sides)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", nargs="?", default="demo", choices=["demo", "drill", "drill-slow", "stop"])
@@ -62,17 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     drill, slow = args.command == "drill", args.command == "drill-slow"
     lab, airflow = stack()
     print("Slow Injection lab: real HAProxy (runtime API), real Prometheus, real HTTP traffic on loopback.")
-    print("Kubernetes here is a STAND-IN, not a cluster: the real Kubernetes driver (official client through")
-    print("the KubernetesHook) talks to a small API server whose simulated controllers roll Deployments out")
-    print("and run the report CronJob every 10 s (a schedule real Kubernetes cannot express).\n")
+    print("Kubernetes is a real control plane built from upstream (kube-apiserver with RBAC, controller-manager,")
+    print("scheduler, etcd): real Deployment, ReplicaSet, CronJob and Job controllers. Nodes and pod status")
+    print("come from kwok (no containers run; a Job's pod completes ~1 s after it starts) and Fargate")
+    print("scheduling is emulated (a webhook and a scheduler giving each matched pod a node of its own).")
+    print("The report CronJob runs every minute, so the job handover waits for a minute tick.\n")
     lab.stop()
     airflow.stop()
-    print("starting the lab (blue, green, HAProxy, Prometheus, load generator) …", flush=True)
+    print("starting the lab (blue, green, HAProxy, Prometheus, load generator, Kubernetes control plane) …",
+          flush=True)
+    t0 = time.time()
     lab.start()
     router = HAProxyRouter(HAProxyRuntime(str(lab.admin_socket)),
                            HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
-    print(f"  traffic: {lab.frontend_url} (20 req/s) · Prometheus: {lab.prometheus_url} · "
-          f"stand-in Kubernetes API: {lab.kube_url}")
+    print(f"  lab up in {time.time() - t0:.0f}s · traffic: {lab.frontend_url} (20 req/s) · "
+          f"Prometheus: {lab.prometheus_url}")
+    print(f"  Kubernetes API: {lab.kube_url} · blue: namespace lab (EC2 nodes), green: lab-fargate (Fargate profile)")
+    print("  Airflow's lab_kube connection: ServiceAccount airflow/slow-injection, bound to the RBAC that "
+          "`slow-injection iam --only rbac` prints for the wave (nothing more)")
+    print(f"  look inside: {kubectl(lab)} get deploy,cronjob,jobs,pods -A -o wide")
     print("starting Airflow on PostgreSQL (api-server, scheduler, dag-processor, triggerer) …", flush=True)
     t0 = time.time()
     airflow.start()
@@ -88,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"DRILL: green will start failing half its requests when it reaches {DRILL_STEP} % of traffic.")
     started = time.time()
     seen_weights, done, injected, restored = None, set(), None, None
-    detected, answered = None, False
+    detected, answered, waits = None, False, set()
     while True:
         weights = router.get_weights()
         now = time.time()
@@ -102,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         if injected and restored is None and weights.green == 0:
             restored = now
         tis = airflow.task_instances(DAG, run_id)
+        for task_id, ti in tis.items():  # a gate that waits for the report CronJob's minute tick
+            if task_id not in waits and ti["state"] in ("running", "deferred") and \
+                    (task_id.endswith(".wait_first_run") or task_id.startswith("parallel_operation.jobs_")):
+                waits.add(task_id)
+                tick = lab.cluster.next_tick()
+                print(f"  {now - started:6.1f}s  {task_id}: waiting {tick - time.time():.0f} s for the report "
+                      f"CronJob's next tick at {dt.datetime.fromtimestamp(tick):%H:%M:%S}", flush=True)
         if not answered and tis.get(APPROVAL, {}).get("state") == "awaiting_input":
             print(f"  {now - started:6.1f}s  {APPROVAL}: waiting for a human in the UI (Required actions); "
                   "the demo answers Promote as admin through the REST API", flush=True)
@@ -126,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         time.sleep(0.2)
     print(f"\nrun {run_id}: {state.upper()} after {time.time() - started:.0f}s; HAProxy now {router.get_weights()}")
+    print(report_runs(lab))
     reports = list((DEMO / "airflow" / "reports" / DAG).glob("*/report.md"))
     if reports:
         print(f"evaluation report: {max(reports, key=lambda p: p.stat().st_mtime)}")

@@ -1,5 +1,7 @@
 """The lab on loopback: blue and green demo services, HAProxy in front, Prometheus, a load generator,
-and a stand-in Kubernetes API (not a cluster: an API server with simulated controllers).
+PostgreSQL with the services' data, and a real Kubernetes control plane (kube/control_plane.py: upstream
+etcd, kube-apiserver, controller-manager and scheduler; nodes and pod status by kwok; Fargate scheduling
+emulated) holding blue's workloads (kube/seed.py).
 
     python -m include.slow_injection.lab.lab start|stop [--root .lab]
 """
@@ -16,10 +18,17 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from include.slow_injection.lab.kube.control_plane import ControlPlane, binaries
+from include.slow_injection.lab.kube.seed import LabCluster
 from include.slow_injection.lab.processes import ProcessBook
 
 PACKAGES = {"haproxy": "haproxy", "prometheus": "prometheus"}
+# kwok keeps each node's Lease renewed (every 10 s) only when given a lease duration; without one its nodes
+# heartbeat through their status about once a minute, past the node controller's 50 s grace period, so nodes
+# flap NotReady and their pods are marked Ready=False for good (kwok never readies a running pod again).
+KWOK_NODE_LEASE_SECONDS = 40
 
 
 @dataclass(frozen=True)
@@ -28,13 +37,12 @@ class Ports:
     blue: int = 18081
     green: int = 18082
     prometheus: int = 19090
-    kube: int = 16443
-    postgres: int = 15432
+    postgres: int = 15432  # the Kubernetes control plane picks free ports of its own (kube/control-plane.json)
 
     @classmethod
     def free(cls) -> Ports:
         """Ports the kernel says are free now (for tests that run beside a demo)."""
-        socks = [socket.socket() for _ in range(6)]
+        socks = [socket.socket() for _ in range(5)]
         try:
             for s in socks:
                 s.bind(("127.0.0.1", 0))
@@ -64,11 +72,13 @@ class Lab:
     BASE_LATENCY_MS = 20.0  # both services' normal latency: "green 40 % slower" needs a baseline
 
     def __init__(self, root: Path, ports: Ports | None = None, scrape_interval: str = "1s",
-                 load_rate: float = 20.0, load_duration: float = 1800.0) -> None:
+                 load_rate: float = 20.0, load_duration: float = 1800.0, kube: bool = True) -> None:
         self.root, self.ports = root.resolve(), ports or Ports()
         self.scrape_interval, self.load_rate, self.load_duration = scrape_interval, load_rate, load_duration
+        self.with_kube = kube  # False: no control plane (tests of HAProxy/Prometheus alone)
         self.book = ProcessBook(self.root / "pids.json")
         self.data = LabData(self.root / "data", self.ports.postgres)
+        self._plane: ControlPlane | None = None  # under kube/, with its own ProcessBook (kube/pids.json)
 
     # --- addresses -------------------------------------------------------------------------
     @property
@@ -91,12 +101,36 @@ class Lab:
         return self.root / "load.json"
 
     @property
+    def plane(self) -> ControlPlane:
+        """The lab's control plane; one another process started (`make demo`) is attached to."""
+        if self._plane is None:
+            self._plane = ControlPlane.attach(self.root / "kube")
+        return self._plane
+
+    @property
     def kube_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.kube}"
+        return self.plane.url
 
     @property
     def kubeconfig(self) -> Path:
+        """The `lab_kube` connection's kubeconfig: the token of a ServiceAccount bound to exactly the RBAC
+        `slow-injection iam --only rbac` prints for the lab wave (the API server enforces it)."""
         return self.root / "kubeconfig.json"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        """The lab's own (cluster admin): seeding, reset, faults, tests reading objects, kubectl."""
+        return self.root / "kubeconfig-admin.json"
+
+    def kube_client(self) -> Any:
+        """An official-client ApiClient for the lab's cluster, as admin."""
+        from kubernetes import config
+
+        return config.new_client_from_config_dict(json.loads(self.admin_kubeconfig.read_text()))
+
+    @property
+    def cluster(self) -> LabCluster:
+        return LabCluster(self.kube_client())
 
     def airflow_env(self) -> dict[str, str]:
         """What Airflow needs to reach the lab: AIRFLOW_CONN_* connections."""
@@ -110,27 +144,20 @@ class Lab:
             **{f"AIRFLOW_CONN_LAB_{env.upper()}_DB": self.data.connection_uri(env) for env in ("blue", "green")},
         }
 
-    def kube_call(self, path: str, body: dict | None = None) -> dict:
-        """The stand-in's own endpoints (not Kubernetes): /stand-in/reset, /stand-in/faults."""
-        return post_json(f"{self.kube_url}{path}", body or {})
-
     def reset_platform(self) -> None:
-        """The stand-in cluster back to blue only: web Deployment and report CronJob, no faults."""
-        self.kube_call("/stand-in/reset")
+        """The cluster back to blue only, through the API: green's Deployment, CronJob and Jobs deleted,
+        blue's web Deployment and report CronJob as seeded (unsuspended, full size, no Job faults)."""
+        self.cluster.reset()
 
-    def set_job_fault(self, namespace: str, **knobs: object) -> dict:
-        """Stand-in knobs for every Job of a namespace, e.g. job_outcome="fail" (see controllers.py)."""
-        return self.kube_call("/stand-in/faults", {namespace: {k.replace("_", "-"): v for k, v in knobs.items()}})
+    def set_job_fault(self, namespace: str, **knobs: Any) -> dict:
+        """How the Jobs of `namespace`'s report CronJob behave from its next run on (kwok's stages on its
+        jobTemplate's pod template): job_outcome="fail" | "hang" | "succeed", job_seconds=N."""
+        return self.cluster.set_job_fault(namespace, **knobs)
 
     # --- configuration ---------------------------------------------------------------------
     def write_configs(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         p = self.ports
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
-            "clusters": [{"name": "stand-in", "cluster": {"server": self.kube_url}}],
-            "users": [{"name": "stand-in", "user": {"token": "lab"}}],
-            "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in"}}]}))
         (self.root / "haproxy.cfg").write_text(haproxy_cfg(f"{self.admin_socket} mode 600", f"127.0.0.1:{p.haproxy}",
                                                            f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"))
         (self.root / "prometheus.yml").write_text(prometheus_yml([f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"],
@@ -151,17 +178,42 @@ class Lab:
         self.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
                         logs / "haproxy.log")
         self.start_prometheus()
-        self.book.start("kube", [py, "-m", "include.slow_injection.lab.kube", "--port", str(self.ports.kube)],
-                        logs / "kube.log")
+        if self.with_kube:
+            self.start_kube()
         for env in ("blue", "green"):
             wait_http(f"{self.service_url(env)}/healthz", f"{env} service")
         wait_until(lambda: self.admin_socket.exists(), "HAProxy admin socket")
         wait_http(f"{self.prometheus_url}/-/ready", "Prometheus")
-        wait_http(f"{self.kube_url}/version", "stand-in Kubernetes API")
         self.data.start()
         self.book.start("load", [py, "-m", "include.slow_injection.lab.load", "--url", self.frontend_url,
                                  "--rate", str(self.load_rate), "--duration", str(self.load_duration),
                                  "--out", str(self.load_file)], logs / "load.log")
+
+    def start_kube(self) -> None:
+        """A fresh control plane under kube/ (etcd's data from an earlier lab is dropped), the `lab_kube`
+        kubeconfig, and blue's workloads seeded through the API (kube/seed.py)."""
+        shutil.rmtree(self.root / "kube", ignore_errors=True)
+        (self.root / "kube").mkdir(parents=True)
+        self._plane = ControlPlane(self.root / "kube", bin_dir=self._binaries()).start()
+        self.admin_kubeconfig.write_text(json.dumps(self._plane.kubeconfig("admin", context="lab")))
+        cluster = self.cluster
+        cluster.seed()
+        token = cluster.bind_driver(driver_rbac())
+        self.kubeconfig.write_text(json.dumps(self._plane.kubeconfig("slow-injection", token, context="lab")))
+
+    def _binaries(self) -> Path:
+        """The upstream binaries (built once, cached), kwok started with node leases. Workaround until
+        control_plane.py passes --node-lease-duration-seconds to kwok itself; then this can go."""
+        real = binaries()
+        wrapped = self.root / "kube" / "bin"
+        wrapped.mkdir(parents=True, exist_ok=True)
+        for entry in real.iterdir():
+            if entry.name != "kwok":
+                (wrapped / entry.name).symlink_to(entry)
+        kwok = wrapped / "kwok"
+        kwok.write_text(f'#!/bin/sh\nexec "{real / "kwok"}" --node-lease-duration-seconds={KWOK_NODE_LEASE_SECONDS} "$@"\n')
+        kwok.chmod(0o755)
+        return wrapped
 
     def start_prometheus(self) -> None:
         self.book.start("prometheus", [
@@ -176,6 +228,8 @@ class Lab:
 
     def stop(self) -> None:
         self.book.stop_all()
+        ProcessBook(self.root / "kube" / "pids.json").stop_all(grace=5.0)  # the control plane's, by PID
+        self._plane = None
         self.data.stop()
 
     # --- faults ----------------------------------------------------------------------------
@@ -188,7 +242,19 @@ class Lab:
             self.set_fault(env, error_rate=0.0, latency_ms=self.BASE_LATENCY_MS, unhealthy=False)
 
     def describe(self) -> dict:
-        return {"root": str(self.root), **asdict(self.ports)}
+        kube = {"kube_url": self.kube_url, "kubeconfig": str(self.kubeconfig),
+                "admin_kubeconfig": str(self.admin_kubeconfig)} if self.with_kube else {}
+        return {"root": str(self.root), **asdict(self.ports), **kube}
+
+
+def driver_rbac() -> list[dict[str, Any]]:
+    """What `slow-injection iam --only rbac include/waves/lab-web.yaml` prints: the platform driver's Roles
+    (lab, lab-fargate) and ClusterRole."""
+    from include.slow_injection.permissions import rbac_manifests
+    from include.slow_injection.spec import load_wave
+    from include.slow_injection.spec.loader import PROJECT_ROOT
+
+    return rbac_manifests(load_wave(PROJECT_ROOT / "include" / "waves" / "lab-web.yaml"))
 
 
 def haproxy_cfg(stats_socket: str, bind: str, blue: str, green: str) -> str:
