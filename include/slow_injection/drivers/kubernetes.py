@@ -377,10 +377,11 @@ class KubernetesPlatform:
         return [Change(f"{env} {kind} {namespace}/{name}", f"suspend={not value}", f"suspend={value}", apply)]
 
     def activate(self, workload: dict[str, Any], env: str, apply: bool) -> list[Change]:
-        """Run the CronJob in `env` only: suspend the other side first, let a tick that raced that suspend
-        land, refuse while the other side's Jobs run, carry its newest scheduled time over (so this side's
-        controller does not run it again), then unsuspend. The caller waits for a safe moment first
-        (kubernetes/handover.py); this stays exactly-once without one."""
+        """Run the CronJob in `env` only: suspend the other side first (not while a tick's Job and its status
+        write may be in flight), let a tick that raced that suspend land, write the newest time the other
+        side ran into its own status (its Jobs may vanish before a retry), refuse while its Jobs run, carry
+        that time over (so this side's controller does not run it again), then unsuspend. The caller waits
+        for a safe moment first (kubernetes/handover.py); this stays exactly-once without one."""
         if workload["kind"] != "CronJob":
             return []
         other = "blue" if env == "green" else "green"
@@ -393,13 +394,17 @@ class KubernetesPlatform:
             raise LookupError(f"{env} {kind} {env_ns}/{name} does not exist")
         if not (current.get("spec") or {}).get("suspend"):
             return self._suspend(access[other], other, workload, True, apply)  # already active here
-        changes = self._suspend(access[other], other, workload, True, apply)
         _, other_ns, _ = self._where(workload, other)
         source = access[other].get(kind, other_ns, name) or {}
+        if apply and source and not (source.get("spec") or {}).get("suspend"):
+            self._let_racing_tick_land(source)  # never suspend between a tick's Job and its status write
+        changes = self._suspend(access[other], other, workload, True, apply)
         if apply and source:
             self._let_racing_tick_land(source)
             source = access[other].get(kind, other_ns, name) or {}
         jobs = self._jobs_of(access[other], other_ns, name, 0.0)
+        if apply and source:  # the other side's own record first: a refused try's Job may be gone at the retry
+            changes += self._carry_last_schedule(source, jobs, access[other], other, workload, apply)
         running = sorted({a.get("name", "?") for a in (source.get("status") or {}).get("active") or []}
                          | {j["metadata"]["name"] for j in jobs if _job_outcome(j) is None})
         if running and apply:
@@ -412,8 +417,11 @@ class KubernetesPlatform:
         return changes + [Change(f"{env} {kind} {env_ns}/{name}", "suspend=True", "suspend=False", apply)]
 
     def _let_racing_tick_land(self, cronjob: dict[str, Any]) -> None:
-        """A tick within SETTLE of the suspend may still start a Job (the controller acts on its cache):
-        wait until that tick is SETTLE behind us, so the Jobs read next include it."""
+        """Wait until a tick within SETTLE of now is SETTLE behind us. Before a suspend: the controller
+        creates the tick's Job, then names it in status.lastScheduleTime in a second write, which a suspend
+        landing between the two makes fail (and a Job finished and deleted at once, ttlSecondsAfterFinished:
+        0, leaves no trace then). After one: a controller acting on its cache may still start that tick's
+        Job; the Jobs read next include it."""
         import datetime as dt
         import time
 
@@ -427,7 +435,9 @@ class KubernetesPlatform:
     def _carry_last_schedule(self, source: dict[str, Any], jobs: list[dict[str, Any]], target: KubeAccess,
                              target_env: str, workload: dict[str, Any], apply: bool) -> list[Change]:
         """The newest scheduled time the other side ran: its status, or its Jobs' scheduled-timestamp
-        annotation (the controller writes status in a second request, which a suspend can make fail)."""
+        annotation (the controller writes status in a second request, which a suspend can make fail).
+        With `target` the source itself, this repairs that lost write, so the time outlives the Job
+        (ttlSecondsAfterFinished, history limits): neither side runs it again later."""
         kind, target_ns, name = self._where(workload, target_env)
         times = [t for t in [(source.get("status") or {}).get("lastScheduleTime")]
                  + [(j["metadata"].get("annotations") or {}).get(SCHEDULED_AT) for j in jobs] if t]
@@ -445,7 +455,17 @@ class KubernetesPlatform:
 
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         if workload["kind"] == "CronJob":  # green starts no new run; blue resumes via activate once idle
-            return self._suspend(self.green, "green", workload, True, apply)
+            kind, namespace, name = self._where(workload, "green")
+            green = self.green.get(kind, namespace, name) if apply else None
+            if green and not (green.get("spec") or {}).get("suspend"):
+                self._let_racing_tick_land(green)  # never suspend between a tick's Job and its status write
+            changes = self._suspend(self.green, "green", workload, True, apply)
+            if green:  # a Job that raced the suspend is named in green's own status before it can vanish
+                self._let_racing_tick_land(green)
+                green = self.green.get(kind, namespace, name) or green
+                changes += self._carry_last_schedule(green, self._jobs_of(self.green, namespace, name, 0.0),
+                                                     self.green, "green", workload, apply)
+            return changes
         blue = self._blue(workload)
         kind, namespace, name = self._where(workload, "blue")
         retired_from = ((blue.get("metadata") or {}).get("annotations") or {}).get(RETIRED_FROM)

@@ -6,6 +6,11 @@ suspended before green is unsuspended, and green's status.lastScheduleTime is se
 ran (its status, or its Jobs' scheduled-timestamp annotation when the status write lost a race):
 a CronJob controller that sees an older (or no) lastScheduleTime starts the latest "missed" time when
 the CronJob is unsuspended — a time blue has already run.
+
+The controller creates a tick's Job and names it in status in two writes; a suspend landing between them
+loses the second, and a Job deleted as soon as it finishes (ttlSecondsAfterFinished: 0) then leaves no
+trace. So the driver never suspends within a few seconds of a tick, and writes the newest time a side's
+Jobs show into that side's own status before anything else (a retry may find the Job gone).
 """
 
 from __future__ import annotations
