@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from include.slow_injection.drivers.kubernetes import KubeAccess
+from include.slow_injection.lab.kube.seed import deployment  # blue's Deployment, as the lab seeds it
 from tests.kube import Kube, wait_for
 
 EVERY_MINUTE = "* * * * *"  # Kubernetes' finest schedule
@@ -43,19 +44,6 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 # --- objects -----------------------------------------------------------------------------------
-
-def deployment(name: str, namespace: str, replicas: int) -> dict[str, Any]:
-    """Blue's user-facing Deployment on the EC2 node group (kwok's ec2-node-*)."""
-    labels = {"app": name}
-    container = {"name": name, "image": f"registry.example/{name}:1",
-                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
-                               "limits": {"cpu": "500m", "memory": "512Mi"}}}
-    pod = {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"}, "containers": [container]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": pod}}}
-
 
 def cronjob(name: str, namespace: str, schedule: str) -> dict[str, Any]:
     """Blue's scheduled job: one failed pod is one failed run (backoffLimit 0); finished Jobs stay for

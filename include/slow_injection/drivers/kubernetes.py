@@ -686,14 +686,9 @@ def _drift_side(access: KubeAccess, namespace: str, obj: dict[str, Any], service
 
 def config_maps_named(pod_spec: dict[str, Any]) -> list[str]:
     """ConfigMaps a pod spec refers to: env valueFrom, envFrom, volumes (incl. projected)."""
-    names: list[str] = []
-    for c in list(pod_spec.get("initContainers") or []) + list(pod_spec.get("containers") or []):
-        names += [((e.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") for e in c.get("env") or []]
-        names += [(e.get("configMapRef") or {}).get("name") for e in c.get("envFrom") or []]
-    for volume in pod_spec.get("volumes") or []:
-        names.append((volume.get("configMap") or {}).get("name"))
-        names += [(s.get("configMap") or {}).get("name") for s in (volume.get("projected") or {}).get("sources") or []]
-    return sorted({n for n in names if n})
+    from include.slow_injection.kubernetes.preflight import references
+
+    return sorted(references(pod_spec)[1])
 
 
 def _companion_copy(source: dict[str, Any], namespace: str) -> dict[str, Any]:

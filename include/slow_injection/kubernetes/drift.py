@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.slow_injection.kubernetes.preflight import pod_template
+from include.slow_injection.kubernetes.preflight import env_references, pod_template
 from include.slow_injection.kubernetes.transforms import to_green
 
 ROOTS = ("containers", "initContainers", "configMaps", "secrets", "services")
@@ -136,17 +136,8 @@ def fingerprint(side: Side) -> dict[str, Any]:
 
 def references(workload: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(ConfigMap names, Secret names) the workload's env and envFrom refer to."""
-    pod = (pod_template(workload) or {}).get("spec") or {}
-    config_maps, secrets = set(), set()
-    for c in list(pod.get("initContainers") or []) + list(pod.get("containers") or []):
-        for e in c.get("env") or []:
-            source = e.get("valueFrom") or {}
-            config_maps.add((source.get("configMapKeyRef") or {}).get("name"))
-            secrets.add((source.get("secretKeyRef") or {}).get("name"))
-        for e in c.get("envFrom") or []:
-            config_maps.add((e.get("configMapRef") or {}).get("name"))
-            secrets.add((e.get("secretRef") or {}).get("name"))
-    return sorted(n for n in config_maps if n), sorted(n for n in secrets if n)
+    secrets, config_maps = env_references((pod_template(workload) or {}).get("spec") or {})
+    return sorted(config_maps), sorted(secrets)
 
 
 def selects(service: dict[str, Any], workload: dict[str, Any]) -> bool:

@@ -214,9 +214,9 @@ def irsa_gap(blue_account: dict[str, Any] | None, green_account: dict[str, Any] 
             "pods get AWS credentials only through IRSA (no instance metadata, no EKS Pod Identity)")
 
 
-def references(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """Secret and ConfigMap names a pod spec refers to (env, envFrom, volumes incl. projected, pull secrets)."""
-    secrets = {s.get("name") for s in pod.get("imagePullSecrets") or []}
+def env_references(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """Secret and ConfigMap names the containers' env and envFrom refer to."""
+    secrets: set[Any] = set()
     config_maps: set[Any] = set()
     for c in _containers(pod):
         for e in c.get("env") or []:
@@ -226,6 +226,13 @@ def references(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
         for e in c.get("envFrom") or []:
             secrets.add((e.get("secretRef") or {}).get("name"))
             config_maps.add((e.get("configMapRef") or {}).get("name"))
+    return {s for s in secrets if s}, {c for c in config_maps if c}
+
+
+def references(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """Secret and ConfigMap names a pod spec refers to (env, envFrom, volumes incl. projected, pull secrets)."""
+    secrets, config_maps = env_references(pod)
+    secrets |= {s.get("name") for s in pod.get("imagePullSecrets") or []}
     for volume in pod.get("volumes") or []:
         secrets.add((volume.get("secret") or {}).get("secretName"))
         config_maps.add((volume.get("configMap") or {}).get("name"))
