@@ -314,7 +314,7 @@ def switches_at_the_tick(lab: Lab, first: Pair) -> dict[str, Any]:
     forth = [first] + [lab.pair(ttl_zero=True) for _ in AT_THE_TICK[1:]]
     back = [lab.pair(ttl_zero=True) for _ in AT_THE_TICK]
     for pair in back:
-        pair.driver.activate(pair.workload, "green", apply=True)
+        retry_while_refused(pair, "green")  # a Job of an earlier tick may still run on a loaded machine
 
     def handover(pair: Pair, after: float) -> None:
         lab.at(lab.t1 + after)
