@@ -56,7 +56,7 @@ def _gate_line(verdict: dict) -> str:
 def kubectl(lab: Lab) -> str:
     """The kubectl built with the control plane (same version), pointed at the lab's kubeconfig."""
     bin_dir = json.loads(lab.plane.state_file.read_text()).get("bin_dir", "")
-    return f"{Path(bin_dir) / 'kubectl'} --kubeconfig {lab.admin_kubeconfig}"
+    return f"{(Path(bin_dir) / 'kubectl').resolve()} --kubeconfig {lab.admin_kubeconfig}"
 
 
 def report_runs(lab: Lab) -> str:

@@ -120,7 +120,7 @@ class Lab:
     @property
     def admin_kubeconfig(self) -> Path:
         """The lab's own (cluster admin): seeding, reset, faults, tests reading objects, kubectl."""
-        return self.root / "kubeconfig-admin.json"
+        return self.root / "kube" / "kubeconfigs" / "admin.json"
 
     def kube_client(self) -> Any:
         """An official-client ApiClient for the lab's cluster, as admin."""
@@ -195,7 +195,7 @@ class Lab:
         shutil.rmtree(self.root / "kube", ignore_errors=True)
         (self.root / "kube").mkdir(parents=True)
         self._plane = ControlPlane(self.root / "kube", bin_dir=self._binaries()).start()
-        self.admin_kubeconfig.write_text(json.dumps(self._plane.kubeconfig("admin", context="lab")))
+        self._plane.kubeconfig_file("admin")  # kube/kubeconfigs/admin.json
         cluster = self.cluster
         cluster.seed()
         token = cluster.bind_driver(driver_rbac())
