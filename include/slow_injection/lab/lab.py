@@ -20,15 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from include.slow_injection.lab.kube.control_plane import ControlPlane, binaries
+from include.slow_injection.lab.kube.control_plane import ControlPlane
 from include.slow_injection.lab.kube.seed import LabCluster
 from include.slow_injection.lab.processes import ProcessBook
 
 PACKAGES = {"haproxy": "haproxy", "prometheus": "prometheus"}
-# kwok keeps each node's Lease renewed (every 10 s) only when given a lease duration; without one its nodes
-# heartbeat through their status about once a minute, past the node controller's 50 s grace period, so nodes
-# flap NotReady and their pods are marked Ready=False for good (kwok never readies a running pod again).
-KWOK_NODE_LEASE_SECONDS = 40
 
 
 @dataclass(frozen=True)
@@ -194,26 +190,12 @@ class Lab:
         kubeconfig, and blue's workloads seeded through the API (kube/seed.py)."""
         shutil.rmtree(self.root / "kube", ignore_errors=True)
         (self.root / "kube").mkdir(parents=True)
-        self._plane = ControlPlane(self.root / "kube", bin_dir=self._binaries()).start()
+        self._plane = ControlPlane(self.root / "kube").start()
         self._plane.kubeconfig_file("admin")  # kube/kubeconfigs/admin.json
         cluster = self.cluster
         cluster.seed()
         token = cluster.bind_driver(driver_rbac())
         self.kubeconfig.write_text(json.dumps(self._plane.kubeconfig("slow-injection", token, context="lab")))
-
-    def _binaries(self) -> Path:
-        """The upstream binaries (built once, cached), kwok started with node leases. Workaround until
-        control_plane.py passes --node-lease-duration-seconds to kwok itself; then this can go."""
-        real = binaries()
-        wrapped = self.root / "kube" / "bin"
-        wrapped.mkdir(parents=True, exist_ok=True)
-        for entry in real.iterdir():
-            if entry.name != "kwok":
-                (wrapped / entry.name).symlink_to(entry)
-        kwok = wrapped / "kwok"
-        kwok.write_text(f'#!/bin/sh\nexec "{real / "kwok"}" --node-lease-duration-seconds={KWOK_NODE_LEASE_SECONDS} "$@"\n')
-        kwok.chmod(0o755)
-        return wrapped
 
     def start_prometheus(self) -> None:
         self.book.start("prometheus", [

@@ -11,9 +11,9 @@ from pathlib import Path
 
 
 class ProcessBook:
-    """PIDs of what we started, with each process's start time, kept in a file so another command
-    (`make demo-stop`) can stop them. A PID whose process started at another time was reused by the
-    system since: it is never signalled."""
+    """PIDs of what we started, with each process's start time (ticks since boot), kept in a file so
+    another command (`make demo-stop`) can stop them. A PID whose process started at another time was
+    reused by the system since: it is never signalled."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -71,14 +71,16 @@ class ProcessBook:
             self.stop(name, grace)
 
 
-def _started_at(pid: int) -> float | None:
-    """The process's start time (psutil's create_time), None once it is gone."""
-    import psutil
-
+def _started_at(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (field 22 of /proc/PID/stat): fixed for the
+    process's life. psutil's create_time() adds a boot time derived from the wall clock, which drifts and
+    steps here (seen: a whole second within an afternoon), so a start time compared that way can miss."""
     try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+    return int(fields[19]) if fields[0] != "Z" else None
 
 
 def _alive(pid: int) -> bool:

@@ -178,6 +178,9 @@ class ControlPlane:
         self.book.start("kwok", [
             str(bin_dir / "kwok"), f"--kubeconfig={kubeconfigs / 'kwok.json'}",
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            # node Leases renewed every 10 s: without, kwok heartbeats about once a minute, past the node
+            # controller's 50 s grace, so nodes flap NotReady and their pods stay Ready=False for good
+            "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{p['kwok']}", "--node-ip=127.0.0.1", "--cidr=10.244.0.0/16",
             f"--node-port={p['kwok']}", f"--tls-cert-file={kwok_crt}", f"--tls-private-key-file={kwok_key}",
             "--enable-crds=Logs,ClusterLogs",
