@@ -438,6 +438,14 @@ def test_an_unreviewed_exposed_draft_is_refused_before_any_change(cluster, tmp_p
     assert written(cluster.api, ns) == before  # blue keeps everything (controllers' status writes aside)
 
 
+CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)  # the Deployment controller writes it, late or not
+
+
+def _ours(annotations: dict | None) -> dict | None:
+    kept = {k: v for k, v in (annotations or {}).items() if k not in CONTROLLER_ANNOTATIONS}
+    return kept or None
+
+
 def written(api: KubeAccess, ns: str) -> dict[str, dict]:
     """What a writer decides of every object in `ns` (labels, annotations, spec or data), by kind and name."""
     calls = [("AppsV1Api", "list_namespaced_deployment"), ("BatchV1Api", "list_namespaced_cron_job"),
@@ -445,7 +453,7 @@ def written(api: KubeAccess, ns: str) -> dict[str, dict]:
              ("NetworkingV1Api", "list_namespaced_ingress"), ("PolicyV1Api", "list_namespaced_pod_disruption_budget"),
              ("AppsV1Api", "list_namespaced_daemon_set"), ("AppsV1Api", "list_namespaced_stateful_set")]
     found = {f"{o['kind']}/{o['metadata']['name']}": {
-        "labels": o["metadata"].get("labels"), "annotations": o["metadata"].get("annotations"),
+        "labels": o["metadata"].get("labels"), "annotations": _ours(o["metadata"].get("annotations")),
         "spec": o.get("spec"), "data": o.get("data")}
         for api_name, method in calls for o in api.list(api_name, method, ns)}
     assert len(found) > 10, found.keys()
