@@ -36,22 +36,11 @@ from include.slow_injection.kubernetes.handover import next_run, safe_moment
 from include.slow_injection.kubernetes.timestamps import to_rfc3339
 from include.slow_injection.ports import JobStillActive
 from tests.kube import Kube, wait_for
-from tests.test_cronjob_handover_drill import JobRecorder, long_job_annotations
+from tests.test_cronjob_handover_drill import JobRecorder, long_job_annotations, minute_cronjob
 
 MARGIN = dt.timedelta(seconds=10)
 LEAD = 20.0  # seconds from the end of the setup to T1 at least (the earliest step is at T1 - 12 s)
 JOB_MS = 20_000  # the "long" Jobs
-
-
-def minute_cronjob(namespace: str, run_ms: int = 0, ttl_zero: bool = False) -> dict[str, Any]:
-    pod_meta = {"annotations": long_job_annotations(run_ms)} if run_ms else {}
-    job = {"backoffLimit": 0, "template": {"metadata": pod_meta, "spec": {
-        "restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1"}]}}}
-    if ttl_zero:
-        job["ttlSecondsAfterFinished"] = 0
-    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": namespace},
-            "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Forbid", "suspend": False,
-                     "jobTemplate": {"spec": job}}}
 
 
 def controller_job(api: KubeAccess, namespace: str, scheduled: float, run_ms: int) -> None:

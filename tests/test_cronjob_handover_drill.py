@@ -83,8 +83,9 @@ def long_job_annotations(run_ms: int) -> dict[str, str]:
             "pod-complete.stage.kwok.x-k8s.io/jitter-delay": f"{run_ms}ms"}
 
 
-def drill_cronjob(namespace: str, long_jobs: bool, ttl_zero: bool) -> dict[str, Any]:
-    pod_meta = {"annotations": long_job_annotations(LONG_JOB_MS)} if long_jobs else {}
+def minute_cronjob(namespace: str, run_ms: int = 0, ttl_zero: bool = False) -> dict[str, Any]:
+    """A `* * * * *` CronJob whose Jobs run `run_ms` (kwok), deleted at once when `ttl_zero`."""
+    pod_meta = {"annotations": long_job_annotations(run_ms)} if run_ms else {}
     job = {"backoffLimit": 0, "template": {"metadata": pod_meta, "spec": {
         "restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1"}]}}}
     if ttl_zero:
@@ -214,7 +215,7 @@ def set_up(kube: Any, index: int, row: tuple[str, bool, bool, tuple[float, float
     start, long_jobs, ttl_zero, offsets = row
     pair = Pair(index, kube.namespace("shop"), kube.namespace("green"), start, long_jobs, ttl_zero, offsets)
     access = KubeAccess(kube.plane.api_client())
-    access.create("CronJob", pair.blue, drill_cronjob(pair.blue, long_jobs, ttl_zero))
+    access.create("CronJob", pair.blue, minute_cronjob(pair.blue, LONG_JOB_MS if long_jobs else 0, ttl_zero))
     driver = KubernetesPlatform(access, access, KubernetesPlatform.Settings())
     driver.deploy_green(pair.workload, apply=True)  # created suspended
     if start == "green":
