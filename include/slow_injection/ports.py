@@ -110,6 +110,12 @@ class MetricSource(Protocol):
     def query(self, query: str) -> Measurement:
         """Never raises for backend trouble: an unreachable backend is an inconclusive Measurement."""
         ...
+
+
+@runtime_checkable
+class RangeSource(Protocol):
+    """What a metric source adds when it keeps history (parity, report plots); alarms have none."""
+
     def query_range(self, query: str, start: float, end: float, step: float) -> Series:
         """Samples from `start` to `end` (epoch s), one per `step` s, NaN dropped; never raises for
         backend trouble (an error Series instead)."""

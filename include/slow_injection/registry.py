@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from include.slow_injection import ports
+
 KINDS = ("router", "metric_source", "health_check", "platform", "notifier", "data_sync")
 
 _BUILTIN: dict[str, dict[str, str]] = {
@@ -51,16 +53,18 @@ _BUILTIN: dict[str, dict[str, str]] = {
 
 _extra: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
 
-# What a driver of each kind must implement (ports.py); checked when a spec names the driver.
-PORT_METHODS: dict[str, tuple[str, ...]] = {
-    "router": ("describe", "get_weights", "set_weights", "attach_green", "green_ready"),
-    "metric_source": ("describe", "query"),
-    "health_check": ("describe", "probe"),
-    "platform": ("describe", "preflight", "deploy_green", "activate", "restore_blue", "retire_blue", "rollout",
-                 "handover_moment", "first_run", "watch_jobs", "watch_pods", "capacity", "config_drift"),
-    "notifier": ("describe", "notify"),
-    "data_sync": ("describe", "check"),
-}
+# What a driver of each kind must implement; checked when a spec names the driver.
+PORTS: dict[str, type] = {"router": ports.Router, "metric_source": ports.MetricSource,
+                          "health_check": ports.HealthCheck, "platform": ports.Platform,
+                          "notifier": ports.Notifier, "data_sync": ports.DataSync}
+
+
+def port_methods(port: type) -> tuple[str, ...]:
+    """The methods a Protocol class of ports.py declares."""
+    return tuple(name for name, value in vars(port).items() if callable(value) and not name.startswith("_"))
+
+
+PORT_METHODS: dict[str, tuple[str, ...]] = {kind: port_methods(port) for kind, port in PORTS.items()}
 
 
 class UnknownDriver(LookupError):

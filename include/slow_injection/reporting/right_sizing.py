@@ -26,6 +26,7 @@ from include.slow_injection.kubernetes.right_sizing import (
     memory_text,
     p95,
 )
+from include.slow_injection.ports import RangeSource
 
 NO_SERVICES = "no service to right-size"
 
@@ -89,7 +90,7 @@ def _source(config: dict[str, Any], build: Callable[..., Any]) -> tuple[Any, str
         source = build("metric_source", config["source"])
     except Exception as err:  # noqa: BLE001
         return None, f"metric source: {type(err).__name__}: {err}"[:300]
-    if not callable(getattr(source, "query_range", None)):
+    if not isinstance(source, RangeSource):
         return None, f"metric source {config['source'].get('type')!r} has no range queries"
     return source, None
 

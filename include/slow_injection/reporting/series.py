@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from include.slow_injection.ports import RangeSource
 from include.slow_injection.reporting.timeline import epoch, traffic_results
 
 MAX_POINTS = 300  # per side of a plot; a long run gets a wider step
@@ -150,7 +151,7 @@ def collect_metric_series(config: dict[str, Any], start: float, end: float,
 
                 build = registry.build
             source = build("metric_source", config["source"])
-            if not callable(getattr(source, "query_range", None)):
+            if not isinstance(source, RangeSource):
                 problem = f"metric source {config['source'].get('type')!r} has no range queries"
         except Exception as err:  # noqa: BLE001
             problem = f"metric source: {type(err).__name__}: {err}"[:300]
