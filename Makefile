@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: help venv kube test demo drill drill-slow demo-stop demo-sim drill-sim lock schema validate bench clean
+.PHONY: help venv kube test docs demo drill drill-slow demo-stop demo-sim drill-sim lock schema validate bench clean
 
 help:
 	@echo "make demo       the lab wave on a real Airflow: HAProxy traffic, Prometheus gates (leaves it running)"
@@ -17,7 +17,8 @@ help:
 	@echo "make drill-slow green 40 % slower but error-free: the parity analysis rolls back (thresholds would not)"
 	@echo "make demo-stop  stop everything the demo started (by PID)"
 	@echo "make demo-sim   a bigger wave on simulated drivers with dag.test (no services needed)"
-	@echo "make test    the whole test suite"
+	@echo "make test    the whole test suite (the docs build included)"
+	@echo "make docs    build the documentation site (mkdocs --strict) into site/"
 	@echo "make kube    build (or find) the Kubernetes control plane the tests and the lab run"
 	@echo "make lock    recompile requirements.txt from requirements.in"
 	@echo "make schema  re-export include/schema/wave.schema.json"
@@ -40,6 +41,12 @@ kube:
 # The e2e and the unit tests side by side (tests/run_suite.sh); PYTEST_ARGS runs just those, in one process.
 test: venv
 	PY=$(PY) tests/run_suite.sh $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/); --strict: a broken link, anchor or page fails the build (not with
+# -q, which drops the warnings before --strict counts them). NO_MKDOCS_2_WARNING quiets Material's banner about
+# its end of life (May 2027).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
 demo: venv
 	$(PY) -m include.slow_injection.lab.demo demo
@@ -76,4 +83,4 @@ lock: venv
 	$(UV) pip compile -q requirements.in -o requirements.txt --python-version 3.11
 
 clean:
-	rm -rf .demo .pytest_cache
+	rm -rf .demo .pytest_cache site
