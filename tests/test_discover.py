@@ -368,9 +368,9 @@ def test_an_airflow_connection_reaches_blue_through_the_kubernetes_hook(cluster,
 
 
 def test_read_access_to_the_namespace_alone_is_enough(cluster, kube, tmp_path, capsys) -> None:  # noqa: ANN001
-    """As the README says: with --namespace, listing needs only get/list on those namespaces. Here the
-    identity has Kubernetes' own `view` role in the namespace and nothing cluster-wide (no StorageClasses,
-    which only the PVC rule reads): the drafts are written, and say what could not be read."""
+    """As docs/preparing-a-migration.md says: with --namespace, listing needs only get/list on those
+    namespaces. Here the identity has Kubernetes' own `view` role in the namespace and nothing cluster-wide
+    (no StorageClasses, which only the PVC rule reads): the drafts are written, and say what could not be read."""
     ns = cluster.ns
     core, rbac = client.CoreV1Api(cluster.api.api_client), client.RbacAuthorizationV1Api(cluster.api.api_client)
     core.create_namespaced_service_account(ns, {"metadata": {"name": "reader"}})

@@ -71,7 +71,7 @@ def test_the_example_spec_validates_and_plans_with_fargate_setup_first() -> None
     assert any("wait: green ready behind the alb router" in line for line in plan)
 
 
-def test_the_readme_shows_the_example_spec_as_it_is() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    on_aws = readme.split("## On AWS", 1)[1].split("\n## ", 1)[0]
-    assert f"```yaml\n{EXAMPLE.read_text(encoding='utf-8')}```" in on_aws
+def test_the_docs_show_the_example_spec_as_it_is() -> None:
+    page = (ROOT / "docs" / "aws-eks.md").read_text(encoding="utf-8")
+    complete_wave = page.split("## A complete wave", 1)[1].split("\n## ", 1)[0]
+    assert f"```yaml\n{EXAMPLE.read_text(encoding='utf-8')}```" in complete_wave

@@ -1,4 +1,4 @@
-"""Project files that people copy from: the README's example spec and the compose file."""
+"""Project files that people copy from: the README, the example spec in the docs and the compose file."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def test_readme_shows_the_two_commands_first() -> None:
     assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["make demo", "make test"]
 
 
-def test_readme_example_spec_is_a_valid_wave(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
-    example = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "services:" in b)
+def test_the_docs_example_spec_is_a_valid_wave(tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "writing-a-spec.md").read_text()
+    example = next(b for b in re.findall(r"```yaml\n(.*?)```", page, re.S) if "services:" in b)
     wave_id = yaml.safe_load(example)["id"]
     path = tmp_path / f"{wave_id}.yaml"
     path.write_text(example)
