@@ -10,6 +10,12 @@ COMMON=(--durations=15)
 # The Kubernetes control plane the tests start: built from upstream Go modules once, cached outside the
 # checkout (deploy/kube/build.sh prints its progress; ~8 min and ~5 GB the first time on 2 cores).
 bash deploy/kube/build.sh >/dev/null || { echo "building the Kubernetes control plane failed" >&2; exit 1; }
+# The documentation site (mkdocs.yml, docs/), built --strict: a broken link, anchor or page fails the run.
+# (Not with -q: it drops the warnings before --strict counts them.)
+docs=$(mktemp -d -t slow-injection-docs.XXXXXX)
+NO_MKDOCS_2_WARNING=1 "$PY" -m mkdocs build --strict -d "$docs/site" >"$docs/log" 2>&1 \
+    || { cat "$docs/log" >&2; rm -rf "$docs"; echo "the documentation build failed (mkdocs build --strict)" >&2; exit 1; }
+rm -rf "$docs"
 if [ "$#" -gt 0 ]; then
     exec "$PY" -m pytest "${COMMON[@]}" "$@"
 fi
