@@ -1,4 +1,4 @@
-"""`make demo` / `make drill`: the demo wave run end to end by Airflow (dag.test) on simulated drivers.
+"""`make demo-sim` / `make drill-sim`: the demo wave run end to end by Airflow (dag.test) on simulated drivers.
 
 The parent process prints the plan, then follows the run as it changes the (simulated) world; a
 child process runs Airflow with its own metadata DB under .demo/, its log in .demo/airflow.log.

@@ -442,7 +442,7 @@ class StressTest(Strict):
     @model_validator(mode="after")
     def _target(self) -> StressTest:
         if (self.url is None) == (self.connection is None):
-            raise ValueError("url: give exactly one of `url` or `connection` (green's address)")
+            raise ValueError("give exactly one of `url` or `connection` (green's address)")
         if not 1 <= self.duration <= 3600:
             raise ValueError("duration: must be from 1s to 1h")
         return self
