@@ -15,6 +15,7 @@ import pytest
 from include.slow_injection import registry
 from include.slow_injection.drivers.aws_cloudwatch import CloudWatchAlarms, CloudWatchMetrics
 from include.slow_injection.gates.runner import GateRun
+from include.slow_injection.gates.verdict import Verdict
 from include.slow_injection.spec.models import DriverRef, MetricGate
 from tests.aws import ACCOUNT, CONNECTION_ID, REGION, free_port
 
@@ -40,7 +41,7 @@ def gate(source: dict[str, Any], query: str, threshold: float = 5.0, **overrides
     return MetricGate.model_validate(spec).model_dump()
 
 
-def judge(gate_dict: dict[str, Any], service: str = "web") -> dict[str, Any]:
+def judge(gate_dict: dict[str, Any], service: str = "web") -> Verdict:
     """One reading through the real gate runner: the dry-run verdict (pass / fail / hold)."""
     return GateRun("metric", gate_dict, service, 60.0, time.time()).run_once()
 
@@ -69,31 +70,31 @@ def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str
 def test_the_most_recent_datapoint_decides_the_gate(aws, series, status, value) -> None:  # noqa: ANN001
     put(aws, "Errors", series)
     result = judge(gate(metrics_source(), "errors"))
-    assert (result["status"], result["measurements"][0]["value"]) == (status, value)
+    assert (result.status, result.measurements[0]["value"]) == (status, value)
 
 
 def test_no_datapoints_is_no_data_and_never_a_pass(aws) -> None:  # noqa: ANN001
     put(aws, "Errors", [(0.0, 400)])  # only outside the 300 s lookback
     failed = judge(gate(metrics_source(), "errors"))
     held = judge(gate(metrics_source(), "errors", on_no_data="hold"))
-    assert (failed["status"], held["status"]) == ("fail", "hold")
-    assert held["measurements"][0] == {"t": held["measurements"][0]["t"], "value": None, "outcome": "no_data"}
+    assert (failed.status, held.status) == ("fail", "hold")
+    assert held.measurements[0] == {"t": held.measurements[0]["t"], "value": None, "outcome": "no_data"}
 
 
 def test_dimensions_follow_the_gates_service_and_env(aws) -> None:  # noqa: ANN001
     put(aws, "Errors", [(1.0, 70)], env="green")
     put(aws, "Errors", [(50.0, 70)], env="blue")
     put(aws, "Errors", [(70.0, 70)], service="api")
-    assert judge(gate(metrics_source(), "errors", env="green"))["measurements"][0]["value"] == 1.0
-    assert judge(gate(metrics_source(), "errors", env="blue"))["measurements"][0]["value"] == 50.0
-    assert judge(gate(metrics_source(), "errors"), service="api")["measurements"][0]["value"] == 70.0
+    assert judge(gate(metrics_source(), "errors", env="green")).measurements[0]["value"] == 1.0
+    assert judge(gate(metrics_source(), "errors", env="blue")).measurements[0]["value"] == 50.0
+    assert judge(gate(metrics_source(), "errors"), service="api").measurements[0]["value"] == 70.0
 
 
 def test_a_placeholder_nobody_fills_is_inconclusive_and_named(aws, api_calls) -> None:  # noqa: ANN001
     regional = {**ERRORS, "dimensions": {"Service": "${service}", "Region": "${region}"}}
     result = judge(gate(metrics_source(metrics={"errors": regional}), "errors", on_no_data="hold"))
-    assert result["status"] == "hold"
-    assert "${region} in metrics.errors.dimensions.Region" in result["measurements"][0]["error"]
+    assert result.status == "hold"
+    assert "${region} in metrics.errors.dimensions.Region" in result.measurements[0]["error"]
     # without env in the context, ${env} stays open too: no silent default
     driver = registry.build("metric_source", metrics_source(), service="web")
     assert "${env}" in driver.query("errors").error
@@ -187,9 +188,9 @@ def test_alarm_state_decides_the_gate(aws, state, status, value) -> None:  # noq
     alarm(aws, "web-green-5xx", state)
     result = judge(gate(alarms_source(), "${service}-${env}-5xx, ${service}-${env}-latency", threshold=1.0,
                         on_no_data="hold"))
-    assert (result["status"], result["measurements"][0]["value"]) == (status, value)
+    assert (result.status, result.measurements[0]["value"]) == (status, value)
     if status == "hold":
-        assert result["measurements"][0]["error"] == "alarm no verdict: web-green-5xx (INSUFFICIENT_DATA)"
+        assert result.measurements[0]["error"] == "alarm no verdict: web-green-5xx (INSUFFICIENT_DATA)"
 
 
 def test_every_alarm_in_alarm_is_counted(aws) -> None:  # noqa: ANN001
@@ -204,8 +205,8 @@ def test_every_alarm_in_alarm_is_counted(aws) -> None:  # noqa: ANN001
 def test_an_alarm_that_does_not_exist_is_inconclusive_and_named(aws) -> None:  # noqa: ANN001
     alarm(aws, "web-green-5xx", "OK")
     result = judge(gate(alarms_source(), "web-green-5xx, web-green-typo", threshold=1.0, on_no_data="hold"))
-    assert result["status"] == "hold"
-    assert result["measurements"][0]["error"] == "alarm not found: web-green-typo"
+    assert result.status == "hold"
+    assert result.measurements[0]["error"] == "alarm not found: web-green-typo"
 
 
 def test_composite_alarms_are_read_unless_left_out() -> None:
@@ -239,8 +240,8 @@ def test_an_unreachable_endpoint_is_inconclusive_not_an_exception(monkeypatch) -
     for source, query in [(metrics_source(connection="aws_dead"), "errors"),
                           (alarms_source(connection="aws_dead"), "web-green-5xx")]:
         result = judge(gate(source, query, on_no_data="hold"))
-        assert result["status"] == "hold"
-        assert result["measurements"][0]["error"].startswith("cloudwatch unreachable: EndpointConnectionError")
+        assert result.status == "hold"
+        assert result.measurements[0]["error"].startswith("cloudwatch unreachable: EndpointConnectionError")
     assert time.monotonic() - started < 10
 
 
@@ -265,7 +266,7 @@ def test_every_call_made_is_allowed_by_iam_statements(aws, api_calls) -> None:  
     queries = {"metrics": "errors", "alarms": "${service}-${env}-5xx"}
     sources = {"metrics": metrics_source(), "alarms": alarms_source(alarm_types=["MetricAlarm"])}
     for name, source in sources.items():
-        assert judge(gate(source, queries[name], threshold=1.0 if name == "alarms" else 5.0))["status"] == "pass"
+        assert judge(gate(source, queries[name], threshold=1.0 if name == "alarms" else 5.0)).status == "pass"
     assert api_calls.actions() == {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"}
 
     metric_settings = CloudWatchMetrics.Settings.model_validate({"metrics": {"errors": ERRORS}})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from include.slow_injection.drivers.simulated import SimulatedPlatform, SimulatedWorld
 from include.slow_injection.ports import Weights
-from include.slow_injection.tasks.flow import judge
+from include.slow_injection.gates.verdict import Verdict
+from include.slow_injection.tasks.flow import StageDecision, judge
 from include.slow_injection.tasks.operators import converge_traffic
 from tests.waves import healthy_world
 
@@ -76,18 +79,48 @@ def test_handover_suspends_blue_before_it_unsuspends_green(world) -> None:  # no
     assert order[-2:] == [("blue", True), ("green", False)]
 
 
+def verdict(status: str, **fields: Any) -> Verdict:
+    return Verdict(gate="g", kind="metric", status=status, **fields)
+
+
 def test_a_stage_never_continues_on_missing_results() -> None:
-    ok = {"status": "pass"}
+    ok = verdict("pass")
     assert judge({"a": {"ok": 1}}, {"g": ok}) == ("continue", [])
     assert judge({"a": None}, {"g": ok})[0] == "rollback"
     assert judge({"a": {}}, {"g": None})[0] == "rollback"
-    assert judge({}, {"g": {"status": "hold", "gate": "g", "reason": "no data"}})[0] == "hold"
-    assert judge({}, {"g": {"status": "hold"}, "h": {"status": "fail"}})[0] == "rollback"
-    assert judge({}, {"g": {"status": "weird"}})[0] == "rollback"
+    assert judge({}, {"g": verdict("hold", reason="no data")})[0] == "hold"
+    assert judge({}, {"g": verdict("hold"), "h": verdict("fail")})[0] == "rollback"
+
+
+class StageTI:
+    """A decision's `ti`: the gate's XCom verdict as pushed, and what the decision pushes."""
+
+    def __init__(self, verdict: Any) -> None:
+        self.verdict, self.pushed = verdict, {}
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        return self.verdict if (task_ids, key) == ("g", "verdict") else None
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+@pytest.mark.parametrize("pushed", [{"gate": "g", "kind": "metric", "status": "weird"}, {"status": "pass"}])
+def test_a_verdict_the_decision_cannot_read_rolls_back(pushed: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Verdict.read(pushed)
+    decide = StageDecision(task_id="decide", wave_id="w", stage="s", action_ids=[], gate_ids=["g"],
+                           rollback_marker="rollback_requested", hold_marker="hold_requested",
+                           automatic_rollback=True)
+    ti = StageTI(pushed)
+    assert decide.choose_branch({"ti": ti, "params": {}}) == ["rollback_requested"]
+    assert ti.pushed["decision"]["reasons"][0].startswith("could not read the stage's results")
+    passing = decide.choose_branch({"ti": StageTI(verdict("pass").to_xcom()), "params": {}})
+    assert passing == []  # continue: nothing is downstream of this lone decision but its markers
 
 
 def test_dry_run_readings_are_shown_not_judged_and_only_in_a_dry_run() -> None:
-    reading = {"status": "fail", "dry_run": True, "gate": "g", "reason": "no data"}
+    reading = verdict("fail", dry_run=True, reason="no data")
     assert judge({}, {"g": reading}, dry_run=True) == ("continue", [])
     assert judge({}, {"g": reading}, dry_run=False)[0] == "rollback"
     assert judge({}, {"g": None}, dry_run=True)[0] == "rollback"

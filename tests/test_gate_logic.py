@@ -126,9 +126,9 @@ def test_runner_measures_every_interval_for_the_bake_window(world) -> None:  # n
     run = GateRun("metric", _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0,
                   clock.now)
     result = asyncio.run(run.run(clock=clock, sleep=clock.sleep, call=lambda fn: asyncio.sleep(0, fn())))
-    assert result["status"] == "pass"
-    assert clock.sleeps == [10.0] * 4 and len(result["measurements"]) == 4
-    assert result["query"] == 'err{env="green"}'
+    assert result.status == "pass"
+    assert clock.sleeps == [10.0] * 4 and len(result.measurements) == 4
+    assert result.query == 'err{env="green"}'
 
 
 def test_runner_turns_a_broken_backend_into_no_data_never_a_pass() -> None:
@@ -136,15 +136,15 @@ def test_runner_turns_a_broken_backend_into_no_data_never_a_pass() -> None:
     gate = _metric_gate(source={"type": "simulated", "world": "x", "bogus": 1})  # driver cannot even be built
     run = GateRun("metric", gate, "web", 40.0, clock.now)
     result = asyncio.run(run.run(clock=clock, sleep=clock.sleep, call=lambda fn: asyncio.sleep(0, fn())))
-    assert result["status"] == "fail"
-    assert "bogus" in result["measurements"][0]["error"]
+    assert result.status == "fail"
+    assert "bogus" in result.measurements[0]["error"]
 
 
 def test_dry_run_takes_one_reading_and_judges_it(world) -> None:  # noqa: ANN001
     world.reset({"metrics": {'err{env="green"}': 0.5}})
     run = GateRun("metric", _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0, 0.0)
     result = run.run_once(clock=lambda: 1.0)
-    assert (result["status"], result["dry_run"], len(result["measurements"])) == ("fail", True, 1)
+    assert (result.status, result.dry_run, len(result.measurements)) == ("fail", True, 1)
 
 
 def test_hold_deadline_counts_from_the_gate_start_not_from_a_restart(world) -> None:  # noqa: ANN001
@@ -154,6 +154,6 @@ def test_hold_deadline_counts_from_the_gate_start_not_from_a_restart(world) -> N
     gate = _metric_gate(source={"type": "simulated", "world": world.path.stem}, on_no_data="hold", hold_timeout=600.0)
     run = GateRun("metric", gate, "web", 40.0, started)
     result = asyncio.run(run.run(clock=clock, sleep=clock.sleep, call=lambda fn: asyncio.sleep(0, fn())))
-    assert result["status"] == "hold"
+    assert result.status == "hold"
     assert sum(clock.sleeps) == pytest.approx(10.0)
-    assert not math.isnan(result["finished_at"])
+    assert not math.isnan(result.finished_at)

@@ -111,7 +111,7 @@ def test_sensor_in_dry_run_shows_a_bad_reading_without_failing(world) -> None:  
 def test_sensor_fails_red_on_a_failed_verdict_but_keeps_the_evidence(world) -> None:  # noqa: ANN001
     sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1)
     ti = FakeTI()
-    event = {"status": "fail", "gate": "errors", "reason": "1 breach(es) of < 0.01; limit 1",
+    event = {"status": "fail", "gate": "errors", "kind": "metric", "reason": "1 breach(es) of < 0.01; limit 1",
              "measurements": [{"t": 0.05, "value": 0.2, "outcome": "breach"}]}
     with pytest.raises(AirflowFailException, match="gate errors FAIL: 1 breach"):
         sensor.execute_complete({"ti": ti, "params": {}}, event)

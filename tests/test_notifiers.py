@@ -24,13 +24,14 @@ WAVE = "payments-1"
 
 def gate_failed_example() -> tuple[str, str]:
     """Subject and body exactly as StageDecision builds them for a failed metric gate."""
-    from include.slow_injection.tasks.flow import judge, summarise_verdict
+    from include.slow_injection.gates.verdict import Verdict
+    from include.slow_injection.tasks.flow import judge
 
-    verdict = {"gate": "error-rate", "status": "fail", "condition": "< 0.05",
-               "reason": "2 breach(es) of < 0.05",
-               "measurements": [{"value": 0.01}, {"value": 0.071}, {"value": None}, {"value": 0.093}]}
+    verdict = Verdict(gate="error-rate", kind="metric", status="fail", condition="< 0.05",
+                      reason="2 breach(es) of < 0.05",
+                      measurements=[{"value": 0.01}, {"value": 0.071}, {"value": None}, {"value": 0.093}])
     outcome, reasons = judge({"validation.shift": {"ok": True}}, {"validation.gate_error_rate": verdict})
-    return f"wave {WAVE}: validation → {outcome}", "\n".join(reasons + [summarise_verdict(verdict)])
+    return f"wave {WAVE}: validation → {outcome}", "\n".join(reasons + [verdict.summary()])
 
 
 # --- SNS ---------------------------------------------------------------------------------------

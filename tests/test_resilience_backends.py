@@ -108,7 +108,7 @@ def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, o
         return fn()
 
     run = GateRun("metric", gate, "web", 1.0, time.time())
-    return asyncio.run(run.run(call=no_thread))
+    return asyncio.run(run.run(call=no_thread)).to_xcom()  # as the trigger hands it on
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)

@@ -490,7 +490,7 @@ def test_evaluation_report_written_twice_is_the_same_report(reports_dir: Path) -
             {"service": "web", "before": "blue 100, green 0", "after": "blue 75, green 25", "changed": True,
              "dry_run": False},
         ("gradual_transition.web.step1_25pct.gate_errors", "verdict"):
-            {"gate": "errors", "status": "fail", "reason": "0.2 ≥ 0.05", "measurements": [{"value": 0.2}]},
+            {"gate": "errors", "kind": "metric", "status": "fail", "reason": "0.2 ≥ 0.05", "measurements": [{"value": 0.2}]},
         ("gradual_transition.web.step1_25pct.decide", "decision"):
             {"stage": "gradual_transition/web/step1_25pct", "outcome": "rollback", "reasons": ["gate errors failed"]},
     }

@@ -105,14 +105,14 @@ def test_a_healthy_green_passes_with_figures_and_only_its_path_is_loaded(green, 
     result, elapsed = timed_run(test, f"{green.url}/checkout?basket=1", tmp_path)
 
     verdict = judge_stress(test, result)
-    assert verdict["status"] == "pass", verdict["reason"]
-    assert verdict["kind"] == "stress" and verdict["gate"] == "healthy" and verdict["env"] == "green"
-    stats = verdict["stats"]
+    assert verdict.status == "pass", verdict.reason
+    assert verdict.kind == "stress" and verdict.gate == "healthy" and verdict.env == "green"
+    stats = verdict.stats
     assert stats["requests"] >= 20 and stats["failures"] == 0 and stats["failure_ratio"] == 0
     assert stats["p50_ms"] <= stats["p95_ms"] <= stats["p99_ms"] <= stats["max_ms"] < 1000
-    assert {m["metric"] for m in verdict["measurements"]} == {"requests", "failure ratio", "p95", "p99"}
+    assert {m["metric"] for m in verdict.measurements} == {"requests", "failure ratio", "p95", "p99"}
     # the series holds each second's exact count
-    assert verdict["series"] and sum(p["rps"] for p in verdict["series"]) == stats["requests"]
+    assert verdict.series and sum(p["rps"] for p in verdict.series) == stats["requests"]
     # it stops by itself after -t (not ~1 s early: see the locustfile), well before the hard timeout
     assert test["duration"] - 0.5 <= stats["load_seconds"] <= test["duration"] + 0.5
     assert elapsed < test["duration"] + STARTUP_SLACK
@@ -127,11 +127,11 @@ def test_thirty_percent_errors_fail_on_the_failure_ratio(green, tmp_path):
     result, elapsed = timed_run(test, green.url, tmp_path)
 
     verdict = judge_stress(test, result)
-    assert verdict["status"] == "fail"
-    assert "failure ratio" in verdict["reason"] and "0.05" in verdict["reason"]
-    assert "p95" not in verdict["reason"]
-    assert 0.1 < verdict["stats"]["failure_ratio"] < 0.5  # 30 % injected, a few hundred requests
-    assert "500" in verdict["reason"]  # the most frequent error is named
+    assert verdict.status == "fail"
+    assert "failure ratio" in verdict.reason and "0.05" in verdict.reason
+    assert "p95" not in verdict.reason
+    assert 0.1 < verdict.stats["failure_ratio"] < 0.5  # 30 % injected, a few hundred requests
+    assert "500" in verdict.reason  # the most frequent error is named
     assert elapsed < test["duration"] + STARTUP_SLACK
 
 
@@ -141,10 +141,10 @@ def test_added_latency_fails_on_p95(green, tmp_path):
     result, elapsed = timed_run(test, green.url, tmp_path)
 
     verdict = judge_stress(test, result)
-    assert verdict["status"] == "fail"
-    assert "p95" in verdict["reason"] and "0.2s" in verdict["reason"]
-    assert "failure ratio" not in verdict["reason"]
-    assert verdict["stats"]["p95_ms"] >= 240
+    assert verdict.status == "fail"
+    assert "p95" in verdict.reason and "0.2s" in verdict.reason
+    assert "failure ratio" not in verdict.reason
+    assert verdict.stats["p95_ms"] >= 240
     assert elapsed < test["duration"] + STARTUP_SLACK
 
 
@@ -155,10 +155,10 @@ def test_the_rate_limit_caps_all_users_together(green, tmp_path):
     requests = result.stats["requests"]
     assert 10 <= requests <= 45  # 10/s for 3 s (+ each user's first request); uncapped: thousands
     assert len(green.paths) <= 50
-    assert judge_stress(test, result)["status"] == "pass"
+    assert judge_stress(test, result).status == "pass"
     # the same figures with a higher bar on data: too few requests is a fail, never a pass
     too_few = judge_stress({**test, "min_requests": 100}, result)
-    assert too_few["status"] == "fail" and "too few requests" in too_few["reason"]
+    assert too_few.status == "fail" and "too few requests" in too_few.reason
     assert elapsed < test["duration"] + STARTUP_SLACK
 
 
@@ -167,8 +167,8 @@ def test_an_unreachable_target_is_a_fail_not_an_exception(tmp_path):
     result, elapsed = timed_run(test, f"http://127.0.0.1:{free_port()}/", tmp_path)
 
     verdict = judge_stress(test, result)
-    assert verdict["status"] == "fail"
-    assert "failure ratio 1" in verdict["reason"] and "every request failed" in verdict["reason"]
+    assert verdict.status == "fail"
+    assert "failure ratio 1" in verdict.reason and "every request failed" in verdict.reason
     assert elapsed < test["duration"] + STARTUP_SLACK
 
 
@@ -178,7 +178,7 @@ def test_a_redirect_elsewhere_is_not_followed_and_counts_as_failure(tmp_path):
         result, _ = timed_run(test, f"{green.url}/", tmp_path)
 
         verdict = judge_stress(test, result)
-        assert verdict["status"] == "fail" and "redirect 302" in verdict["reason"]
+        assert verdict.status == "fail" and "redirect 302" in verdict.reason
         assert result.stats["failure_ratio"] == 1
         assert green.paths and elsewhere.paths == []
 
@@ -210,7 +210,7 @@ def test_a_run_that_overruns_is_killed_with_its_children_and_fails(tmp_path):
     assert elapsed < 5  # 1 s + 1 s spawn + 0.5 s grace, then killed
     assert result.exit_code is None and "killed" in result.error
     verdict = judge_stress(test, result)
-    assert verdict["status"] == "fail" and verdict["reason"].startswith("no data")
+    assert verdict.status == "fail" and verdict.reason.startswith("no data")
     child = int((workdir / "child.pid").read_text())
     assert not alive(child)
 
@@ -230,7 +230,7 @@ def alive(pid: int) -> bool:
 def test_a_crashed_locust_fails_naming_its_exit_code(tmp_path):
     result = run_stress(stress(duration=1), "http://127.0.0.1:9/", tmp_path, python=fake_python(tmp_path, "exit 3"))
     verdict = judge_stress(stress(), result)
-    assert verdict["status"] == "fail" and "exited with code 3" in verdict["reason"]
+    assert verdict.status == "fail" and "exited with code 3" in verdict.reason
 
 
 @pytest.mark.parametrize("written", ["not json", "{}", '[{"num_requests": 5}]'])
@@ -238,14 +238,14 @@ def test_unreadable_locust_output_fails(tmp_path, written):
     python = fake_python(tmp_path, f"printf '%s' '{written}' > stress_stats.json")
     result = run_stress(stress(duration=1), "http://127.0.0.1:9/", tmp_path, python=python)
     verdict = judge_stress(stress(), result)
-    assert verdict["status"] == "fail" and "unreadable" in verdict["reason"]
+    assert verdict.status == "fail" and "unreadable" in verdict.reason
 
 
 def test_no_output_at_all_fails_even_in_a_workdir_with_an_earlier_runs_figures(tmp_path):
     earlier = '[{"num_requests": 500, "num_failures": 0, "response_times": {"5": 500}}]'
     (tmp_path / "stress_stats.json").write_text(earlier)
     result = run_stress(stress(duration=1), "http://127.0.0.1:9/", tmp_path, python=fake_python(tmp_path, "true"))
-    assert judge_stress(stress(), result)["status"] == "fail"
+    assert judge_stress(stress(), result).status == "fail"
     assert "missing or unreadable" in result.error
 
 
@@ -273,5 +273,5 @@ def test_a_zero_request_run_never_passes():
              "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None, "errors": []}
     result = StressResult("http://green/", 0.0, 1.0, 0, stats=empty)
     verdict = judge_stress(stress(max_p95=0.2), result)
-    assert verdict["status"] == "fail"
-    assert "too few requests" in verdict["reason"] and "p95: no data" in verdict["reason"]
+    assert verdict.status == "fail"
+    assert "too few requests" in verdict.reason and "p95: no data" in verdict.reason

@@ -117,22 +117,24 @@ def verdicts(session: Session, runs: list[Any]) -> dict[str, list[dict[str, Any]
                or_(*[(XComModel.dag_id == r.dag_id) & (XComModel.run_id == r.run_id) for r in runs]))
         .order_by(XComModel.timestamp, XComModel.task_id)
     )
+    from include.slow_injection.gates.verdict import Verdict
+
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         value = XComModel.deserialize_value(row)  # a JSON string via the ORM, a dict via the Task API
-        if not isinstance(value, dict):
-            value = {"status": "unknown", "reason": f"unexpected verdict value: {value!r}"[:300]}
         task_id = row.task_id if row.map_index < 0 else f"{row.task_id}[{row.map_index}]"
-        out[row.dag_id].append({
-            "task_id": task_id,
-            "gate": value.get("gate") or task_id.rsplit(".", 1)[-1],
-            "kind": value.get("kind"),
-            # a dry-run's single reading is shown, never judged (the run's decisions pass it)
-            "status": "dry-run" if value.get("dry_run") else str(value.get("status", "unknown")),
-            "reason": value.get("reason") or "",
-            "service": value.get("service"),
-            "at": _iso(row.timestamp),
-        })
+        shown = {"task_id": task_id, "gate": task_id.rsplit(".", 1)[-1], "kind": None, "status": "unknown",
+                 "reason": f"unexpected verdict value: {value!r}"[:300], "service": None}
+        try:
+            verdict = Verdict.read(value)
+        except ValueError:
+            verdict = None
+        if verdict is not None:
+            shown.update(gate=verdict.gate or shown["gate"], kind=verdict.kind,
+                         # a dry-run's single reading is shown, never judged (the run's decisions pass it)
+                         status="dry-run" if verdict.dry_run else verdict.status, reason=verdict.reason,
+                         service=verdict.service)
+        out[row.dag_id].append({**shown, "at": _iso(row.timestamp)})
     return out
 
 

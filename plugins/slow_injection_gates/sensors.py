@@ -11,6 +11,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.slow_injection.gates.verdict import Verdict, deliver
 from slow_injection_gates.triggers import GateTrigger
 
 # A gate first measures in the task for up to INLINE_SECONDS: short gates decide without deferring
@@ -80,19 +81,18 @@ class GateSensor(BaseSensorOperator):
         return self._finish(context, asyncio.run(gate_run.run(call=_direct)))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        if not isinstance(event, dict) or "status" not in event:
+        try:
+            verdict = Verdict.read(event)
+        except ValueError:
+            verdict = None
+        if verdict is None:
             raise AirflowFailException(f"gate {self.gate['name']}: trigger gave no verdict ({event!r})")
-        return self._finish(context, event)
+        return self._finish(context, verdict)
 
-    def _finish(self, context: Any, verdict: dict[str, Any], judged: bool = True) -> dict[str, Any]:
-        context["ti"].xcom_push(key="verdict", value=verdict)
-        for m in verdict.get("measurements", []):
+    def _finish(self, context: Any, verdict: Verdict, judged: bool = True) -> dict[str, Any]:
+        for m in verdict.measurements:
             self.log.info("t=%6.1fs %s", m.get("t", 0), {k: v for k, v in m.items() if k != "t"})
-        summary = f"gate {verdict.get('gate')} {verdict['status'].upper()}: {verdict.get('reason')}"
-        if verdict["status"] != "pass" and judged:
-            raise AirflowFailException(summary)
-        self.log.info(summary)
-        return verdict
+        return deliver(self, context, verdict, judged=judged)
 
 
 async def _direct(fn: Any) -> Any:

@@ -44,6 +44,6 @@ class GateTrigger(BaseTrigger):
         # processed the worker's exit from deferring (apache/airflow#72716, #71580). A pass is held
         # back until that is safely past; a failure is not (the race would fail the task anyway).
         wait = self.pass_not_before - time.time()
-        if result and result.get("status") == "pass" and wait > 0:
+        if result and result.status == "pass" and wait > 0:
             await asyncio.sleep(wait)
-        yield TriggerEvent(result)
+        yield TriggerEvent(result.to_xcom() if result else None)

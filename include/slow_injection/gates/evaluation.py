@@ -1,4 +1,4 @@
-"""Gate verdicts, modelled on Argo Rollouts' analysis but stricter: no data never passes.
+"""Judging a gate's readings, modelled on Argo Rollouts' analysis but stricter: no data never passes.
 
 A metric gate takes one measurement every `interval` until it has `count` of them (count =
 bake / interval, at least 1). Each measurement passes, breaches, or is inconclusive (no data, NaN,
@@ -36,12 +36,14 @@ def measurement_count(window: float, interval: float) -> int:
 
 
 @dataclass
-class Verdict:
+class Judgement:
+    """What an evaluator concludes from its readings (the runner makes it the gate's Verdict)."""
+
     status: str
     reason: str
     measurements: list[dict[str, Any]]
 
-    def to_dict(self) -> dict[str, Any]:
+    def kept(self) -> dict[str, Any]:
         return {"status": self.status, "reason": self.reason, "measurements": self.measurements[-MAX_KEPT:]}
 
 
@@ -72,7 +74,7 @@ class MetricWindow:
         counted_inconclusive = self.inconclusive if self.on_no_data == "fail" else 0
         return self.passes + self.breaches + counted_inconclusive
 
-    def add(self, m: Measurement, now: float) -> Verdict | None:
+    def add(self, m: Measurement, now: float) -> Judgement | None:
         """Record one measurement taken at `now` (seconds since the gate started)."""
         if m.conclusive:
             ok = COMPARATORS[self.comparator][0](m.value, self.threshold)
@@ -86,26 +88,26 @@ class MetricWindow:
             self.inconclusive += 1
         self.log.append({"t": round(now, 3), "value": m.value if m.conclusive else None,
                          "outcome": outcome, **({"error": m.error} if m.error else {})})
-        return self._verdict(now)
+        return self._judge(now)
 
-    def _verdict(self, now: float) -> Verdict | None:
+    def _judge(self, now: float) -> Judgement | None:
         failures = self.breaches + (self.inconclusive if self.on_no_data == "fail" else 0)
         if failures >= self.failure_limit:
             detail = f"{self.breaches} breach(es) of {self.condition}"
             if self.on_no_data == "fail" and self.inconclusive:
                 detail += f", {self.inconclusive} without data (counted as breaches)"
-            return Verdict(FAIL, f"{detail}; limit {self.failure_limit}", self.log)
+            return Judgement(FAIL, f"{detail}; limit {self.failure_limit}", self.log)
         if self._counted() >= self.count:
             if self.passes == 0:  # unreachable unless every counted reading was inconclusive
-                return Verdict(FAIL, "no measurement passed", self.log)
-            return Verdict(PASS, f"{self.passes} of {self._counted()} measurement(s) {self.condition}", self.log)
+                return Judgement(FAIL, "no measurement passed", self.log)
+            return Judgement(PASS, f"{self.passes} of {self._counted()} measurement(s) {self.condition}", self.log)
         if self.on_no_data == "hold" and now >= self.hold_deadline:
-            return Verdict(HOLD, f"only {self._counted()} of {self.count} conclusive measurement(s) "
+            return Judgement(HOLD, f"only {self._counted()} of {self.count} conclusive measurement(s) "
                                  f"before the hold timeout ({self.inconclusive} without data)", self.log)
         return None
 
-    def on_timeout(self) -> Verdict:
-        return Verdict(HOLD if self.on_no_data == "hold" else FAIL,
+    def on_timeout(self) -> Judgement:
+        return Judgement(HOLD if self.on_no_data == "hold" else FAIL,
                        f"window not complete: {self._counted()} of {self.count} measurement(s)", self.log)
 
 
@@ -116,13 +118,13 @@ class HealthStreak:
     streak: int = 0
     log: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, probe: Probe, now: float) -> Verdict | None:
+    def add(self, probe: Probe, now: float) -> Judgement | None:
         self.streak = self.streak + 1 if probe.ok else 0
         self.log.append({"t": round(now, 3), "ok": probe.ok, "detail": probe.detail[:200]})
         if self.streak >= self.consecutive:
-            return Verdict(PASS, f"{self.consecutive} consecutive successful probe(s)", self.log)
+            return Judgement(PASS, f"{self.consecutive} consecutive successful probe(s)", self.log)
         if now >= self.deadline:
-            return Verdict(FAIL, f"no {self.consecutive} consecutive successes within {self.deadline:g}s "
+            return Judgement(FAIL, f"no {self.consecutive} consecutive successes within {self.deadline:g}s "
                                  f"(last: {probe.detail or 'failed'})", self.log)
         return None
 
@@ -135,13 +137,13 @@ class PlatformWait:
     deadline: float
     log: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, reading: Readiness, now: float) -> Verdict | None:
+    def add(self, reading: Readiness, now: float) -> Judgement | None:
         self.log.append({"t": round(now, 3), "ok": reading.state == "ready", "state": reading.state,
                          "detail": reading.detail[:200]})
         if reading.state == "ready":
-            return Verdict(PASS, reading.detail or "ready", self.log)
+            return Judgement(PASS, reading.detail or "ready", self.log)
         if reading.state == "failed":
-            return Verdict(FAIL, reading.detail or "failed", self.log)
+            return Judgement(FAIL, reading.detail or "failed", self.log)
         if now >= self.deadline:
-            return Verdict(FAIL, f"still waiting after {self.deadline:g}s: {reading.detail}", self.log)
+            return Judgement(FAIL, f"still waiting after {self.deadline:g}s: {reading.detail}", self.log)
         return None

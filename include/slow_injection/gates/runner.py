@@ -11,11 +11,12 @@ from typing import Any
 from include.slow_injection import registry
 from include.slow_injection.gates.evaluation import (
     HealthStreak,
+    Judgement,
     MetricWindow,
     PlatformWait,
-    Verdict,
     measurement_count,
 )
+from include.slow_injection.gates.verdict import Verdict
 from include.slow_injection.ports import Measurement, Probe, Readiness
 
 Call = Callable[[Callable[[], Any]], Awaitable[Any]]
@@ -116,26 +117,25 @@ class GateRun:
     def first_delay(self) -> float:
         return self.interval if (self.kind == "metric" and self.window > 0) else 0.0
 
-    def record(self, reading: Measurement | Probe, now: float) -> Verdict | None:
+    def record(self, reading: Measurement | Probe, now: float) -> Judgement | None:
         return self.evaluator.add(reading, now - self.started_at)  # type: ignore[arg-type]
 
-    def result(self, verdict: Verdict, finished_at: float, dry_run: bool = False) -> dict[str, Any]:
-        out = {
-            "gate": self.gate["name"], "kind": self.kind, "service": self.service, "env": self.gate["env"],
-            "started_at": self.started_at, "finished_at": finished_at, "dry_run": dry_run, **verdict.to_dict(),
-        }
+    def result(self, judgement: Judgement, finished_at: float, dry_run: bool = False) -> Verdict:
+        evidence: dict[str, Any]
         if self.kind == "metric":
-            out.update(query=self.query, condition=self.evaluator.condition, window=self.window,  # type: ignore[union-attr]
-                       failure_limit=self.gate["failure_limit"], on_no_data=self.gate["on_no_data"])
+            evidence = dict(query=self.query, condition=self.evaluator.condition, window=self.window,  # type: ignore[union-attr]
+                            failure_limit=self.gate["failure_limit"], on_no_data=self.gate["on_no_data"])
         elif self.kind == "health":
-            out.update(check=self.gate["check"]["type"], consecutive=self.gate["consecutive_successes"])
+            evidence = dict(check=self.gate["check"]["type"], consecutive=self.gate["consecutive_successes"])
         else:
-            out.update(check=self.gate["check"])
-        return out
+            evidence = dict(check=self.gate["check"])
+        return Verdict(gate=self.gate["name"], kind=self.kind, service=self.service, env=self.gate["env"],
+                       started_at=self.started_at, finished_at=finished_at, dry_run=dry_run, **judgement.kept(),
+                       **evidence)
 
     async def run(self, clock: Callable[[], float] = time.time,
                   sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                  call: Call | None = None, stop_at: float | None = None) -> dict[str, Any] | None:
+                  call: Call | None = None, stop_at: float | None = None) -> Verdict | None:
         """Measure until a verdict (or None once the next reading would fall after `stop_at`).
         `call` runs the blocking driver call off the event loop."""
         call = call or (lambda fn: asyncio.to_thread(fn))
@@ -146,17 +146,17 @@ class GateRun:
             if delay:
                 await sleep(delay)
             reading = await call(self._measure)
-            verdict = self.record(reading, clock())
-            if verdict is not None:
-                return self.result(verdict, clock())
+            judgement = self.record(reading, clock())
+            if judgement is not None:
+                return self.result(judgement, clock())
             delay = self.interval
 
-    def run_once(self, clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    def run_once(self, clock: Callable[[], float] = time.time) -> Verdict:
         """Dry-run: one reading, judged as if it were the whole window."""
         reading = self._measure()
         one = GateRun(self.kind, {**self.gate, "failure_limit": 1, "hold_timeout": 0, "timeout": 0,
                                   "consecutive_successes": 1}, self.service, 0.0, self.started_at)
         one._driver = self._driver
-        verdict = one.record(reading, max(clock(), self.started_at))
-        assert verdict is not None
-        return one.result(verdict, clock(), dry_run=True)
+        judgement = one.record(reading, max(clock(), self.started_at))
+        assert judgement is not None
+        return one.result(judgement, clock(), dry_run=True)

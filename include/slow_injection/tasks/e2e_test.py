@@ -27,6 +27,7 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.slow_injection.gates.verdict import Verdict, push
 from include.slow_injection.spec.models import E2E_TEST_LABEL as LABEL
 from include.slow_injection.tasks.operators import is_dry_run
 from include.slow_injection.tasks.scope import gate_out_of_scope
@@ -121,12 +122,10 @@ class E2eTestPod(KubernetesPodOperator):
 
     def _verdict(self, context: Any, status: str, reason: str, record: dict[str, Any],
                  dry_run: bool = False) -> dict[str, Any]:
-        verdict = {"gate": self.test["name"], "kind": "e2e_test", "service": None, "env": "green",
-                   "status": status, "reason": reason, "measurements": [], "dry_run": dry_run,
-                   "e2e_test": dict(record)}
-        context["ti"].xcom_push(key="verdict", value=verdict)
+        verdict = Verdict(gate=self.test["name"], kind="e2e_test", service=None, env="green", status=status,
+                          reason=reason, measurements=[], dry_run=dry_run, e2e_test=dict(record))
         self.log.info("e2e test %s %s: %s", self.test["name"], status.upper(), reason)
-        return verdict
+        return push(context, verdict)  # the caller fails the task, naming the pod's log
 
     def await_pod_completion(self, pod: Any) -> None:
         """Wait for the test container to end, by its status; meanwhile its log goes to the task log.

@@ -8,6 +8,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import registry
+from include.slow_injection.gates.verdict import Verdict, pull
 from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.notify import notify
 from include.slow_injection.tasks.operators import WaveStep, build_platform, converge_traffic, is_dry_run
@@ -16,13 +17,13 @@ from include.slow_injection.tasks.scope import run_scope, verifying
 CONTINUE, ROLLBACK, HOLD = "continue", "rollback", "hold"
 
 
-def judge(actions: dict[str, Any], verdicts: dict[str, Any], dry_run: bool = False) -> tuple[str, list[str]]:
+def judge(actions: dict[str, Any], verdicts: dict[str, Verdict | None], dry_run: bool = False) -> tuple[str, list[str]]:
     """Outcome of a stage from its actions' results and its gates' verdicts (None = missing).
 
     A missing result means the task failed or crashed: that is a failure, never a pass. In a dry-run
     nothing moved, so a gate's single reading is shown, not judged (only when the run is a dry-run)."""
     if dry_run:
-        verdicts = {t: ({**v, "status": "pass"} if v and v.get("dry_run") else v) for t, v in verdicts.items()}
+        verdicts = {t: (v.model_copy(update={"status": "pass"}) if v and v.dry_run else v) for t, v in verdicts.items()}
     reasons: list[str] = []
     held = []
     for task_id, result in actions.items():
@@ -33,14 +34,12 @@ def judge(actions: dict[str, Any], verdicts: dict[str, Any], dry_run: bool = Fal
     for task_id, verdict in verdicts.items():
         if verdict is None:
             reasons.append(f"{task_id} gave no verdict (failed or timed out)")
-        elif verdict.get("status") == "skipped":  # out of this run's scope, said why in the report
+        elif verdict.status == "skipped":  # out of this run's scope, said why in the report
             continue
-        elif verdict.get("status") == "fail":
-            reasons.append(f"gate {verdict.get('gate')} failed: {verdict.get('reason')}")
-        elif verdict.get("status") == "hold":
-            held.append(f"gate {verdict.get('gate')} is holding: {verdict.get('reason')}")
-        elif verdict.get("status") != "pass":
-            reasons.append(f"{task_id} gave an unknown verdict {verdict.get('status')!r}")
+        elif verdict.status == "fail":
+            reasons.append(f"gate {verdict.gate} failed: {verdict.reason}")
+        elif verdict.status == "hold":
+            held.append(f"gate {verdict.gate} is holding: {verdict.reason}")
     if reasons:
         return ROLLBACK, reasons + held
     if held:
@@ -68,9 +67,10 @@ class StageDecision(BaseBranchOperator):
 
     def choose_branch(self, context: Any) -> list[str]:
         ti = context["ti"]
+        verdicts: dict[str, Verdict | None] = {}
         try:
             actions = {t: ti.xcom_pull(task_ids=t) for t in self.action_ids}
-            verdicts = {t: ti.xcom_pull(task_ids=t, key="verdict") for t in self.gate_ids}
+            verdicts = {t: pull(ti, t) for t in self.gate_ids}
             outcome, reasons = judge(actions, verdicts, dry_run=bool(context["params"].get("dry_run")))
         except Exception as err:  # noqa: BLE001 - when in doubt, never promote
             outcome, reasons = ROLLBACK, [f"could not read the stage's results: {err}"]
@@ -88,21 +88,11 @@ class StageDecision(BaseBranchOperator):
                 notify(self.notifications, "phase_completed",
                        f"wave {self.wave_id}: {self.completes_phase} completed")
             return sorted(self.downstream_task_ids - {self.rollback_marker, self.hold_marker})
-        failed = [v for v in verdicts.values() if v and v.get("status") != "pass"]
+        failed = [v for v in verdicts.values() if v and v.status != "pass"]
         if failed or reasons:
             notify(self.notifications, "gate_failed", f"wave {self.wave_id}: {self.stage} → {outcome}",
-                   "\n".join(reasons + [summarise_verdict(v) for v in failed]))
+                   "\n".join(reasons + [v.summary() for v in failed]))
         return [self.rollback_marker if outcome == ROLLBACK else self.hold_marker]
-
-
-def summarise_verdict(verdict: dict[str, Any]) -> str:
-    shown = ", ".join(
-        ("ok" if m["ok"] else f"{m.get('state', 'failed')} ({m.get('detail', '')})") if "ok" in m
-        else ("no data" if m.get("value") is None else f"{m['value']:g}")
-        for m in verdict.get("measurements", [])[-10:]
-    )
-    condition = verdict.get("condition", "")
-    return f"{verdict.get('gate')} [{verdict.get('status')}] {condition} measured: {shown or '-'}"
 
 
 def collect_decisions(ti: Any, decision_ids: list[str]) -> list[dict[str, Any]]:
@@ -255,9 +245,9 @@ class EndWave(WaveStep):
         lines = [f"- {d['stage']}: {'; '.join(d['reasons']) or d['outcome']}" for d in stopped]
         if self.outcome == "rolled_back" and not stopped:  # a fast rollback can finish before the decision
             for task_id in self.gate_ids:
-                verdict = ti.xcom_pull(task_ids=task_id, key="verdict")
-                if verdict and verdict.get("status") == "fail":
-                    lines.append(f"- {task_id}: {verdict.get('reason')}")
+                verdict = pull(ti, task_id)
+                if verdict and verdict.status == "fail":
+                    lines.append(f"- {task_id}: {verdict.reason}")
         why = "\n".join(lines)
         from include.slow_injection.tasks import wave_state
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from include.slow_injection.gates.verdict import Verdict, pull
 from include.slow_injection.reporting.e2e_test import markdown_lines as e2e_test_lines
 from include.slow_injection.reporting.right_sizing import collect_right_sizing
 from include.slow_injection.reporting.right_sizing import markdown_lines as right_sizing_lines
 from include.slow_injection.reporting.series import NO_PLOTS, collect_series
 from include.slow_injection.reporting.timeline import build_timeline, describe_action
-from include.slow_injection.tasks.flow import summarise_verdict
 from include.slow_injection.tasks.scope import PLAN_TASK
 
 
@@ -61,7 +61,7 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines.append(f"| {task_id} | not run | | |")
         else:
             lines.append(f"| {task_id} | {verdict['status']} | {verdict.get('reason', '')} | "
-                         f"{summarise_verdict(verdict).split('measured: ')[-1]} |")
+                         f"{Verdict.read(verdict).summary().split('measured: ')[-1]} |")
     lines += validation_evidence(data["gates"])
     lines += e2e_test_lines(data["gates"])
     lines += right_sizing_lines(data.get("right_sizing"))
@@ -184,7 +184,7 @@ class EvaluationReport(BaseOperator):
             "wave": self.wave_id, "run_id": context["run_id"], "dry_run": bool(context["params"].get("dry_run")),
             "outcome": outcome_of(decisions, completed, plan, left), "plan": plan, "left_by_hand": left,
             "actions": {t: ti.xcom_pull(task_ids=t) for t in self.action_ids},
-            "gates": {t: ti.xcom_pull(task_ids=t, key="verdict") for t in self.gate_ids},
+            "gates": {t: (v.to_xcom() if (v := pull(ti, t)) else None) for t in self.gate_ids},
             "decisions": decisions,
         }
         now = time.time()

@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import run_scope as scopes
+from include.slow_injection.gates.verdict import Verdict, deliver
 from include.slow_injection.run_scope import Scope, stage_verdict
 
 PLAN_TASK = "preparation.plan_wave"
@@ -55,7 +56,4 @@ def gate_out_of_scope(op: Any, context: Any, gate: str, kind: str) -> dict[str, 
     verdict = forward_check(context, getattr(op, "stage", None), "gate", getattr(op, "stage_actions", None))
     if verdict is None:
         return None
-    full = {"gate": gate, "kind": kind, **verdict, "measurements": []}
-    context["ti"].xcom_push(key="verdict", value=full)
-    op.log.info("gate %s %s: %s", gate, verdict["status"].upper(), verdict["reason"])
-    return full
+    return deliver(op, context, Verdict(gate=gate, kind=kind, **verdict, measurements=[]), judged=False)

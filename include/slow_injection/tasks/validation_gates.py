@@ -12,19 +12,10 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
+from include.slow_injection.gates.verdict import Verdict, deliver, pull
 from include.slow_injection.tasks.operators import is_dry_run
 from include.slow_injection.tasks.scope import gate_out_of_scope, run_scope
-
-
-def finish(op: BaseOperator, context: Any, verdict: dict[str, Any], judged: bool = True) -> dict[str, Any]:
-    context["ti"].xcom_push(key="verdict", value=verdict)
-    summary = f"gate {verdict.get('gate')} {verdict['status'].upper()}: {verdict.get('reason')}"
-    if verdict["status"] != "pass" and judged:
-        raise AirflowFailException(summary)
-    op.log.info("%s", summary)
-    return verdict
 
 
 class StressGate(BaseOperator):
@@ -52,17 +43,17 @@ class StressGate(BaseOperator):
             return out
         url = self.target_url()
         if is_dry_run(context):
-            verdict = {"gate": self.test["name"], "kind": "stress", "service": None, "env": "green",
-                       "status": "pass", "dry_run": True, "measurements": [],
-                       "reason": f"[dry-run] would load {url} with {self.test['users']} users for "
-                                 f"{self.test['duration']:g}s"}
-            return finish(self, context, verdict, judged=False)
+            verdict = Verdict(gate=self.test["name"], kind="stress", service=None, env="green", status="pass",
+                              dry_run=True, measurements=[],
+                              reason=f"[dry-run] would load {url} with {self.test['users']} users for "
+                                     f"{self.test['duration']:g}s")
+            return deliver(self, context, verdict, judged=False)
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="stress-") as workdir:
             result = run_stress(self.test, url, Path(workdir))
-        verdict = judge_stress(self.test, result)
-        verdict.update(started_at=started, finished_at=time.time(), target=url)
-        return finish(self, context, verdict)
+        verdict = judge_stress(self.test, result).model_copy(
+            update={"started_at": started, "finished_at": time.time(), "target": url})
+        return deliver(self, context, verdict)
 
 
 class ParityGate(BaseOperator):
@@ -80,11 +71,10 @@ class ParityGate(BaseOperator):
     def window(self, context: Any) -> tuple[float, float]:
         """The stress tests' load window when there was one (green had traffic then), else the last
         `window` seconds (e.g. green already serving a share of users)."""
-        ti = context["ti"]
-        runs = [v for t in self.stress_ids if (v := ti.xcom_pull(task_ids=t, key="verdict")) and v.get("started_at")]
+        runs = [v for t in self.stress_ids if (v := pull(context["ti"], t)) and v.started_at]
         if runs:
             step = float(self.parity["step"])
-            return min(v["started_at"] for v in runs), max(v["finished_at"] for v in runs) + step
+            return min(v.started_at for v in runs), max(v.finished_at or v.started_at for v in runs) + step
         end = time.time()
         return end - float(self.parity["window"]), end
 
@@ -96,8 +86,7 @@ class ParityGate(BaseOperator):
         start, end = self.window(context)
         verdict = analyse_parity(self.parity, start=start, end=end, human_decides=self.human_decides)
         dry_run = is_dry_run(context)
-        verdict["dry_run"] = dry_run
-        return finish(self, context, verdict, judged=not dry_run)
+        return deliver(self, context, verdict.model_copy(update={"dry_run": dry_run}), judged=not dry_run)
 
 
 class UatApproval(HITLOperator):
@@ -125,16 +114,14 @@ class UatApproval(HITLOperator):
         if scope is not None and scope.approval_timeout:  # the trigger form's approval_timeout
             self.response_timeout = timedelta(seconds=scope.approval_timeout)
         if is_dry_run(context):
-            verdict = {"gate": "uat_approval", "kind": "approval", "service": None, "env": "green",
-                       "status": "pass", "dry_run": True, "measurements": [],
-                       "reason": "[dry-run] nobody is asked"}
-            return finish(self, context, verdict, judged=False)
+            verdict = Verdict(gate="uat_approval", kind="approval", service=None, env="green", status="pass",
+                              dry_run=True, measurements=[], reason="[dry-run] nobody is asked")
+            return deliver(self, context, verdict, judged=False)
         self.body = evidence_body(self.approval, self.collect_evidence(context))
         return super().execute(context)
 
-    def collect_evidence(self, context: Any) -> dict[str, Any]:
-        ti = context["ti"]
-        return {task_id: ti.xcom_pull(task_ids=task_id, key="verdict") for task_id in self.evidence_ids}
+    def collect_evidence(self, context: Any) -> dict[str, Verdict | None]:
+        return {task_id: pull(context["ti"], task_id) for task_id in self.evidence_ids}
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         answer = super().execute_complete(context, event)
@@ -146,14 +133,14 @@ class UatApproval(HITLOperator):
         waited = self.response_timeout.total_seconds() if self.response_timeout else float(self.approval["timeout"])
         reason = (f"no answer within {waited:g}s: {option} (the spec's default)"
                   if timed_out else f"{option} chosen by {by}")
-        verdict = {"gate": "uat_approval", "kind": "approval", "service": None, "env": "green",
-                   "status": self.STATUS.get(option, "fail"), "reason": reason, "measurements": [],
-                   "chosen": option, "responded_by": who or None,
-                   "responded_at": str(answer.get("responded_at") or ""), "timed_out": timed_out}
-        return finish(self, context, verdict)
+        verdict = Verdict(gate="uat_approval", kind="approval", service=None, env="green",
+                          status=self.STATUS.get(option, "fail"), reason=reason, measurements=[], chosen=option,
+                          responded_by=who or None, responded_at=str(answer.get("responded_at") or ""),
+                          timed_out=timed_out)
+        return deliver(self, context, verdict)
 
 
-def evidence_body(approval: dict[str, Any], evidence: dict[str, Any]) -> str:
+def evidence_body(approval: dict[str, Any], evidence: dict[str, Verdict | None]) -> str:
     """Markdown the approver reads: instructions, then every verdict so far with its figures."""
     lines = [approval.get("instructions") or "Test green, then choose.", "", "| check | verdict | evidence |",
              "|---|---|---|"]
@@ -161,16 +148,16 @@ def evidence_body(approval: dict[str, Any], evidence: dict[str, Any]) -> str:
         if not verdict:
             lines.append(f"| {task_id} | not run | |")
             continue
-        lines.append(f"| {verdict.get('gate', task_id)} | {verdict.get('status')} | {_evidence(verdict)} |")
+        lines.append(f"| {verdict.gate} | {verdict.status} | {_evidence(verdict)} |")
     return "\n".join(lines)
 
 
-def _evidence(verdict: dict[str, Any]) -> str:
-    if verdict.get("kind") == "stress":
-        s = verdict.get("stats") or {}
+def _evidence(verdict: Verdict) -> str:
+    if verdict.kind == "stress":
+        s = verdict.evidence("stats") or {}
         return (f"{s.get('requests') or 0} requests, failures {s.get('failure_ratio') or 0:.2%}, "
                 f"p95 {s.get('p95_ms', '-')} ms, p99 {s.get('p99_ms', '-')} ms")
-    if verdict.get("kind") == "parity":
-        return f"score {verdict.get('score')}: " + ", ".join(
-            f"{m['name']} {m['classification']}" for m in verdict.get("metrics", []))
-    return str(verdict.get("reason", ""))[:200].replace("|", "/")
+    if verdict.kind == "parity":
+        return f"score {verdict.evidence('score')}: " + ", ".join(
+            f"{m['name']} {m['classification']}" for m in verdict.evidence("metrics", []))
+    return str(verdict.reason)[:200].replace("|", "/")

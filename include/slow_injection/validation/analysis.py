@@ -7,6 +7,7 @@ from typing import Any
 
 from include.slow_injection import registry
 from include.slow_injection.gates.runner import render_query
+from include.slow_injection.gates.verdict import Verdict
 from include.slow_injection.ports import Series
 from include.slow_injection.validation.parity import MetricResult, classify, score
 
@@ -22,7 +23,7 @@ def _samples(source: Any, query: str, start: float, end: float, step: float) -> 
         return Series((), f"{type(err).__name__}: {err}"[:300])
 
 
-def analyse_parity(parity: dict[str, Any], start: float, end: float, human_decides: bool) -> dict[str, Any]:
+def analyse_parity(parity: dict[str, Any], start: float, end: float, human_decides: bool) -> Verdict:
     source = registry.build("metric_source", parity["source"])
     step = float(parity["step"])
     results: list[MetricResult] = []
@@ -34,15 +35,15 @@ def analyse_parity(parity: dict[str, Any], start: float, end: float, human_decid
         results.append(classify(metric["name"], sides["blue"].values, sides["green"].values,
                                 direction=metric["direction"], tolerance=float(metric["tolerance"]),
                                 confidence=float(parity["confidence"]), min_samples=int(parity["min_samples"])))
-    verdict = score(results, parity)
-    status = {"pass": "pass", "fail": "fail"}.get(verdict.decision) or MARGINAL_STATUS[human_decides]
-    reasons = list(verdict.reasons) + series_errors
-    summary = "; ".join(reasons) or f"score {verdict.score:g} ({verdict.decision})"
-    if verdict.decision == "marginal":
+    scored = score(results, parity)
+    status = {"pass": "pass", "fail": "fail"}.get(scored.decision) or MARGINAL_STATUS[human_decides]
+    reasons = list(scored.reasons) + series_errors
+    summary = "; ".join(reasons) or f"score {scored.score:g} ({scored.decision})"
+    if scored.decision == "marginal":
         summary += "; a human decides" if human_decides else "; holding for a human"
-    data = verdict.to_dict()
-    return {"gate": "parity", "kind": "parity", "service": None, "env": "green", "status": status,
-            "reason": summary[:1000], "score": data["score"], "decision": data["decision"],
-            "metrics": [{"name": r["name"], **r} for r in data["results"]],
-            "measurements": [{"t": 0.0, "value": data["score"], "outcome": verdict.decision}],
-            "window": {"start": start, "end": end, "step": step}}
+    data = scored.to_dict()
+    return Verdict(gate="parity", kind="parity", service=None, env="green", status=status,
+                   reason=summary[:1000], score=data["score"], decision=data["decision"],
+                   metrics=[{"name": r["name"], **r} for r in data["results"]],
+                   measurements=[{"t": 0.0, "value": data["score"], "outcome": scored.decision}],
+                   window={"start": start, "end": end, "step": step})

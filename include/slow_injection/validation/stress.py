@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from include.slow_injection.gates.verdict import Verdict
+
 GRACE_SECONDS = 30.0  # beyond duration + spawn time: locust's start-up and shutdown, then it is killed
 MAX_SERIES_POINTS = 300  # the report's chart, and the XCom, stay small on long runs
 REQUEST_TIMEOUT_CAP = 30.0  # one request may take at most this long (or the whole run, if shorter)
@@ -341,9 +343,9 @@ def thin(points: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
 
 
 # --- the verdict -------------------------------------------------------------------------------
-def judge_stress(test: dict[str, Any], result: StressResult) -> dict[str, Any]:
-    """A gate verdict (gate, kind, status, reason, measurements) with the figures as evidence."""
-    verdict: dict[str, Any] = {
+def judge_stress(test: dict[str, Any], result: StressResult) -> Verdict:
+    """The gate's verdict, with the figures as evidence."""
+    evidence: dict[str, Any] = {
         "gate": test["name"], "kind": "stress", "service": None, "env": "green", "dry_run": False,
         "target": result.target, "started_at": result.started_at, "finished_at": result.finished_at,
         "stats": {**(result.stats or {}), "elapsed_s": round(result.elapsed, 3)}, "series": result.series,
@@ -351,14 +353,14 @@ def judge_stress(test: dict[str, Any], result: StressResult) -> dict[str, Any]:
     if result.error or result.stats is None:
         reason = f"no data: {result.error or 'no figures'}"
         if result.log_tail:
-            verdict["log_tail"] = result.log_tail
-        return {**verdict, "status": "fail", "reason": reason, "measurements": []}
+            evidence["log_tail"] = result.log_tail
+        return Verdict(**evidence, status="fail", reason=reason, measurements=[])
     measurements = [check(*c) for c in criteria(test, result.stats)]
     breaches = [m["text"] + failure_detail(m, result.stats) for m in measurements if m["outcome"] != "pass"]
     if breaches:
-        return {**verdict, "status": "fail", "reason": "; ".join(breaches), "measurements": measurements}
-    return {**verdict, "status": "pass", "reason": ", ".join(m["text"] for m in measurements),
-            "measurements": measurements}
+        return Verdict(**evidence, status="fail", reason="; ".join(breaches), measurements=measurements)
+    return Verdict(**evidence, status="pass", reason=", ".join(m["text"] for m in measurements),
+                   measurements=measurements)
 
 
 def failure_detail(measurement: dict[str, Any], stats: dict[str, Any]) -> str:
