@@ -76,7 +76,7 @@ def stop_flags(wave_id: str) -> dict[str, dict]:
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    from include.slow_injection.tasks.emergency import STOP_PREFIX
+    from include.slow_injection.tasks.emergency_stop import STOP_PREFIX
 
     prefix = f"{STOP_PREFIX}__{wave_id}__"
     with create_session() as session:
@@ -87,7 +87,7 @@ def stop_flags(wave_id: str) -> dict[str, dict]:
 def set_flag(wave_id: str, service: str, at: dt.datetime) -> None:
     from airflow.models import Variable
 
-    from include.slow_injection.tasks.emergency import stop_key
+    from include.slow_injection.tasks.emergency_stop import stop_key
 
     Variable.set(stop_key(wave_id, service), json.dumps({"at": at.isoformat(), "wave": wave_id, "service": service,
                                                         "reason": "test", "run_id": "manual__test"}))
@@ -100,7 +100,7 @@ def no_flags_left():
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    from include.slow_injection.tasks.emergency import STOP_PREFIX
+    from include.slow_injection.tasks.emergency_stop import STOP_PREFIX
 
     with create_session() as session:
         session.query(Variable).filter(Variable.key.startswith(STOP_PREFIX)).delete(synchronize_session=False)
@@ -159,7 +159,7 @@ def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic( 
 def test_an_unknown_service_is_refused_by_name_and_nothing_changes(tmp_path: Path, world) -> None:  # noqa: ANN001
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.slow_injection.builders.emergency import rollback_plan
+    from include.slow_injection.tasks.emergency import rollback_plan
 
     world.reset(mid_wave_world())
     before = world.read()
@@ -204,7 +204,7 @@ def test_a_wave_run_started_after_an_emergency_rollback_proceeds(tmp_path: Path,
 def test_a_flag_that_cannot_be_read_stops_traffic_too(tmp_path: Path, world) -> None:  # noqa: ANN001
     from airflow.models import Variable
 
-    from include.slow_injection.tasks.emergency import stop_key
+    from include.slow_injection.tasks.emergency_stop import stop_key
 
     world.reset(healthy_world())
     wave = small_wave(world.path.stem, world.path.stem)

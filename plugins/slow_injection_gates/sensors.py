@@ -32,9 +32,10 @@ class GateSensor(BaseSensorOperator):
 
     def __init__(self, *, kind: str, gate: dict[str, Any], service: str | None, window: float,
                  deferrable: bool = True, inline_seconds: float | None = None, stage: dict[str, Any] | None = None,
-                 stage_actions: list[str] | None = None, **kwargs: Any) -> None:
+                 stage_actions: list[str] | None = None, plan_task_id: str | None = None, **kwargs: Any) -> None:
         self.kind, self.gate, self.service, self.window = kind, gate, service, window
         self.stage, self.stage_actions = stage, stage_actions  # asked of the run's scope first
+        self.plan_task_id = plan_task_id  # plan_wave, which holds that scope
         self.deferrable = deferrable
         self.inline_seconds = INLINE_SECONDS if inline_seconds is None else inline_seconds
         kwargs.setdefault("retries", 0)

@@ -6,74 +6,25 @@ The trigger form asks for the wave (an enum of the valid specs' ids), the servic
 the wave's) and a reason. Which refs to act on is decided at run time from the wave's spec (the
 same folder the workers parse), by `stop_wave`, which fails before anything changes when a named
 service is not the wave's. The order is the wave's own rollback's: blue must have its pods before it
-takes traffic back (a quick no-op while blue is not retired yet). See tasks/emergency.py for the
+takes traffic back (a quick no-op while blue is not retired yet). See tasks/emergency_stop.py for the
 stop flag that keeps a running wave run from moving the services' traffic again.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param
-from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection.assets import SERVICES_ALIAS
-from include.slow_injection.builders.render import notifications, platform_ref
 from include.slow_injection.spec.models import Wave
-from include.slow_injection.tasks.emergency import (
-    PLAN_TASK,
-    EmergencyJobs,
-    EmergencyRestore,
-    EmergencyTraffic,
-    StopWave,
-)
+from include.slow_injection.tasks.emergency import EmergencyJobs, EmergencyRestore, EmergencyTraffic, StopWave
 
 DAG_ID = "emergency_rollback"
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 RETRIES = 10
 RETRY_DELAY = timedelta(seconds=2)
-
-
-def find_wave(wave_id: Any) -> Wave:
-    """The wave's spec as it is now; fails naming the spec's problems when it does not load."""
-    from include.slow_injection.spec import load_waves, waves_dir
-
-    result = load_waves()
-    for wave in result.waves:
-        if wave.id == wave_id:
-            return wave
-    problems = [e.render() for e in result.errors if Path(e.file).stem == wave_id]
-    if problems:
-        raise AirflowFailException(f"params.wave: the spec of {wave_id!r} does not load, so its refs are unknown:\n"
-                                   + "\n".join(problems)
-                                   + "\nFix the spec, or set its routers to 100 % blue by hand.")
-    raise AirflowFailException(f"params.wave: no wave {wave_id!r} in {waves_dir()} "
-                               f"(known: {', '.join(sorted(w.id for w in result.waves)) or 'none'})")
-
-
-def rollback_plan(wave: Wave, names: list[str]) -> dict[str, Any]:
-    """The refs the rollback steps act on, for the named services (none named: all of them)."""
-    known = [s.name for s in wave.services]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise AirflowFailException(
-            f"params.services: wave {wave.id} has no service {', '.join(repr(n) for n in unknown)} "
-            f"(its services: {', '.join(known)}; leave the list empty for all). Nothing was changed.")
-    chosen = [s for s in wave.services if not names or s.name in names]
-    jobs = [s for s in chosen if s.exposure == "scheduled"]
-    return {
-        "wave_id": wave.id,
-        "services": [s.name for s in chosen],
-        "platform": platform_ref(wave),
-        "workloads": {s.name: s.workload.model_dump() for s in chosen},
-        "routers": {s.name: s.router.model_dump() for s in chosen if s.router is not None},
-        "jobs": {s.name: s.workload.model_dump() for s in jobs},
-        "wait_timeout": max((s.handover.wait_timeout for s in jobs), default=0.0),
-        "notifications": notifications(wave),
-    }
 
 
 def _doc(waves: list[Wave]) -> str:
@@ -127,9 +78,11 @@ def build_dag(waves: list[Wave]) -> DAG:
             ),
         },
     ) as dag:
-        stop = StopWave(task_id=PLAN_TASK)
-        restore = EmergencyRestore(task_id="restore_blue_workloads")
-        traffic = EmergencyTraffic(task_id="traffic_to_blue", outlets=[SERVICES_ALIAS])
-        jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5), outlets=[SERVICES_ALIAS])
+        stop = StopWave(task_id="stop_wave")
+        plan = {"plan_task_id": stop.task_id}  # stop_wave returns the refs the other steps act on
+        restore = EmergencyRestore(task_id="restore_blue_workloads", **plan)
+        traffic = EmergencyTraffic(task_id="traffic_to_blue", outlets=[SERVICES_ALIAS], **plan)
+        jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5), outlets=[SERVICES_ALIAS],
+                             **plan)
         stop >> restore >> traffic >> jobs
     return dag

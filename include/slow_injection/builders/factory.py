@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pendulum
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
@@ -9,13 +11,14 @@ from include.slow_injection.builders import post_release, rollback
 from include.slow_injection.builders.phases import STAGE_PHASES
 from include.slow_injection.assets import wave_asset
 from include.slow_injection.builders.params import run_params
-from include.slow_injection.builders.render import Wiring, notifications, platform_ref, render_phase
+from include.slow_injection.builders.render import Rendered, WaveBuild, render_phase
 from include.slow_injection.plan import plan_lines
+from include.slow_injection.refs import notifications, platform_ref
 from include.slow_injection.reporting.right_sizing import right_sizing_config
 from include.slow_injection.reporting.series import plot_config
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.flow import EndWave, PublishCompletion
-from include.slow_injection.tasks.plan_wave import REFUSED, PlanWave, RunRefused
+from include.slow_injection.tasks.plan_wave import PlanWave, RunRefused
 from include.slow_injection.tasks.report import EvaluationReport
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
@@ -35,6 +38,7 @@ def schedule_of(wave: Wave):  # noqa: ANN201 - a cron string, an asset condition
 
 
 def plan_task(wave: Wave, plan: str) -> PlanWave:
+    """plan_wave, and the task it branches to when it refuses the run."""
     services = {s.name: {"exposure": s.exposure, "router": s.router.model_dump() if s.router else None,
                          "workload": s.workload.model_dump(), "depends_on": list(s.depends_on)}
                 for s in wave.services}
@@ -43,10 +47,17 @@ def plan_task(wave: Wave, plan: str) -> PlanWave:
         w = wave.schedule.window
         window = {"start": w.start, "end": w.end, "timezone": wave.schedule.timezone, "outside": w.outside}
     approval = wave.validation.approval
-    return PlanWave(task_id="plan_wave", plan_text=plan, wave_id=wave.id, services=services,
-                    platform=platform_ref(wave), window=window,
-                    approval_timeout=approval.timeout if approval else None, notifications=notifications(wave),
-                    param_names=sorted(run_params(wave)))
+    refused = RunRefused(task_id="run_refused")
+    setup = PlanWave(task_id="plan_wave", plan_text=plan, wave_id=wave.id, refused_task_id=refused.task_id,
+                     services=services, platform=platform_ref(wave), window=window,
+                     approval_timeout=approval.timeout if approval else None, notifications=notifications(wave),
+                     param_names=sorted(run_params(wave)))
+    setup >> refused
+    return setup
+
+
+def _tooltip(builder: ModuleType) -> str:
+    return (builder.__doc__ or "").strip().splitlines()[0]
 
 
 def build_dag(wave: Wave) -> DAG:
@@ -64,32 +75,36 @@ def build_dag(wave: Wave) -> DAG:
         default_args={"owner": wave.owner},
         render_template_as_native_obj=False,
     ) as dag:
-        wiring = Wiring()
-        for builder in STAGE_PHASES:
-            with TaskGroup(builder.PHASE, tooltip=(builder.__doc__ or "").strip().splitlines()[0]):
-                if builder.PHASE == "preparation":
-                    setup = plan_task(wave, plan)
-                    setup >> RunRefused(task_id=REFUSED)
-                    wiring.tail = setup
-                render_phase(wave, builder.PHASE, builder.stages(wave), wiring)
+        first, *others = STAGE_PHASES
+        with TaskGroup(first.PHASE, tooltip=_tooltip(first)):
+            setup = plan_task(wave, plan)
+            wave_build = WaveBuild(wave, plan_task_id=setup.task_id)
+            wave_tasks = render_phase(wave_build, first.PHASE, first.stages(wave), Rendered(tail=setup))
+        for builder in others:
+            with TaskGroup(builder.PHASE, tooltip=_tooltip(builder)):
+                wave_tasks = render_phase(wave_build, builder.PHASE, builder.stages(wave), wave_tasks)
         with TaskGroup(post_release.PHASE, tooltip="retire blue, announce, report") as post:
-            completed = post_release.build(wave, wiring)
-            completed >> PublishCompletion(task_id="publish_completion", wave_id=wave.id, outlets=[wave_asset(wave.id)])
+            released = post_release.build(wave_build, wave_tasks)
+            released.completed >> PublishCompletion(task_id="publish_completion", wave_id=wave.id,
+                                                    completed_task_id=released.completed.task_id,
+                                                    outlets=[wave_asset(wave.id)])
         with TaskGroup(rollback.GROUP, tooltip="blue capacity back, then all traffic, then jobs once green is idle"):
-            rolled_back = rollback.build(wave, wiring)
-        held = EndWave(task_id="wave_held", outcome="held", decision_ids=wiring.decision_ids, wave_id=wave.id,
-                       notifications=notifications(wave), trigger_rule=TriggerRule.ONE_SUCCESS)
-        wiring.hold_markers >> held
+            rolled_back = rollback.build(wave_build, wave_tasks)
+        held = EndWave(task_id="wave_held", outcome="held", decision_ids=list(wave_tasks.decision_ids),
+                       wave_id=wave.id, notifications=notifications(wave), plan_task_id=wave_build.plan_task_id,
+                       trigger_rule=TriggerRule.ONE_SUCCESS)
+        list(wave_tasks.hold_markers) >> held
         with post:
             report = EvaluationReport(
-                task_id="evaluation_report", wave_id=wave.id, action_ids=wiring.action_ids,
-                gate_ids=wiring.gate_ids, decision_ids=wiring.decision_ids,
-                outcome_ids={"completed": completed.task_id, "rolled_back": rolled_back.task_id,
-                             "held": held.task_id, "rollback_traffic": f"{rollback.GROUP}.{rollback.TRAFFIC}"},
+                task_id="evaluation_report", wave_id=wave.id, plan_task_id=wave_build.plan_task_id,
+                action_ids=[*wave_tasks.action_ids, *released.action_ids], gate_ids=list(wave_tasks.gate_ids),
+                decision_ids=list(wave_tasks.decision_ids),
+                outcome_ids={"completed": released.completed.task_id, "rolled_back": rolled_back.ended.task_id,
+                             "held": held.task_id, "rollback_traffic": rolled_back.traffic_task_id},
                 report_plots=plot_config(wave), workloads=[s.workload.model_dump() for s in wave.services],
                 right_sizing=right_sizing_config(wave),
             )
-        [completed, rolled_back, held] >> report
+        [released.completed, rolled_back.ended, held] >> report
         report.as_teardown(setups=setup)
     # Set after the tasks: every task would otherwise deep-copy the DAG's params twice when built (half the
     # parse time of a 20-service wave); at run time Airflow merges the DAG's params into each task's anyway.

@@ -4,33 +4,34 @@ then all traffic, then scheduled jobs back on blue once green's running Job ende
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from airflow.sdk import BaseOperator, TriggerRule
 
-from include.slow_injection.builders.render import Wiring, notifications, platform_ref
-from include.slow_injection.spec.models import Wave
+from include.slow_injection import refs
+from include.slow_injection.builders.render import Rendered, WaveBuild
 from include.slow_injection.tasks.flow import EndWave, HandJobsBack, RollbackTraffic, RollbackWorkloads
 
 GROUP = "rollback"
-TRAFFIC = "traffic_to_blue"  # its XCom `left_by_hand` names what a failed rollback left (the report says it)
 
 
-def build(wave: Wave, wiring: Wiring) -> BaseOperator:
-    """Returns the task that ends a rolled-back run (failed on purpose)."""
+class Rollback(NamedTuple):
+    ended: BaseOperator  # ends a rolled-back run (failed on purpose)
+    traffic_task_id: str  # its XCom `left_by_hand` names what a failed rollback left (the report says it)
+
+
+def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
+    """The rollback every marker of `wave_tasks` leads to."""
+    wave = wave_build.wave
     args = {"retries": wave.rollback.retries, "retry_delay": timedelta(seconds=wave.rollback.retry_delay),
-            "wave_id": wave.id, "notifications": notifications(wave)}
-    restore = RollbackWorkloads(
-        task_id="restore_blue_workloads", platform=platform_ref(wave),
-        workloads={s.name: s.workload.model_dump() for s in wave.services},
-        trigger_rule=TriggerRule.ONE_SUCCESS, **args,
-    )
-    traffic = RollbackTraffic(
-        task_id=TRAFFIC,
-        routers={s.name: s.router.model_dump() for s in wave.services if s.router is not None}, **args,
-    )
-    ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=wiring.decision_ids,
-                    gate_ids=wiring.gate_ids, wave_id=wave.id, notifications=notifications(wave))
-    wiring.rollback_markers >> restore
+            "wave_id": wave.id, "notifications": refs.notifications(wave), "plan_task_id": wave_build.plan_task_id}
+    restore = RollbackWorkloads(task_id="restore_blue_workloads", platform=refs.platform_ref(wave),
+                                workloads=refs.workloads(wave.services), trigger_rule=TriggerRule.ONE_SUCCESS, **args)
+    traffic = RollbackTraffic(task_id="traffic_to_blue", routers=refs.routers(wave.services), **args)
+    ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=list(wave_tasks.decision_ids),
+                    gate_ids=list(wave_tasks.gate_ids), wave_id=wave.id, notifications=refs.notifications(wave),
+                    plan_task_id=wave_build.plan_task_id)
+    list(wave_tasks.rollback_markers) >> restore
     data_sync = wave.validation.data_sync
     if data_sync is not None and data_sync.before_rollback:
         # Users go back to blue only once blue has green's writes: a stale blue loses data.
@@ -43,13 +44,11 @@ def build(wave: Wave, wiring: Wiring) -> BaseOperator:
         restore >> in_sync >> traffic
     else:
         restore >> traffic
-    jobs = {s.name: s.workload.model_dump() for s in wave.services if s.exposure == "scheduled"}
+    jobs = refs.scheduled_jobs(wave.services)
     if jobs:
-        hand_back = HandJobsBack(
-            task_id="jobs_to_blue", platform=platform_ref(wave), workloads=jobs,
-            wait_timeout=max(s.handover.wait_timeout for s in wave.services if s.exposure == "scheduled"), **args,
-        )
+        hand_back = HandJobsBack(task_id="jobs_to_blue", platform=refs.platform_ref(wave), workloads=jobs,
+                                 wait_timeout=refs.job_wait_timeout(wave.services), **args)
         traffic >> hand_back >> ended
     else:
         traffic >> ended
-    return ended
+    return Rollback(ended, traffic.task_id)

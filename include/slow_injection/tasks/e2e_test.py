@@ -62,7 +62,8 @@ class E2eTestPod(KubernetesPodOperator):
     template_fields = ()  # the spec's command and env are data, never Jinja
 
     def __init__(self, *, test: dict[str, Any], pod_labels: dict[str, str] | None = None,
-                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None, **kwargs: Any) -> None:
+                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None,
+                 plan_task_id: str | None = None, **kwargs: Any) -> None:
         timeout = int(max(1.0, float(test["timeout"])))
         super().__init__(
             namespace=test["namespace"], image=test["image"], cmds=list(test.get("command") or []) or None,
@@ -75,6 +76,7 @@ class E2eTestPod(KubernetesPodOperator):
             startup_timeout_seconds=timeout, schedule_timeout_seconds=timeout, startup_check_interval_seconds=1,
             active_deadline_seconds=timeout, execution_timeout=timedelta(seconds=timeout + 120), **kwargs)
         self.test, self.stage, self.stage_actions = test, stage, stage_actions
+        self.plan_task_id = plan_task_id  # plan_wave: the run's scope
         self._exit_code: int | None = None
         self._log_tail: list[str] = []
         self._phase: str | None = None

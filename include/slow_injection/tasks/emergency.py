@@ -1,33 +1,6 @@
-"""Emergency rollback: the stop flag that wave runs obey, and the tasks of the `emergency_rollback` DAG.
+"""The tasks of the `emergency_rollback` DAG (builders/emergency.py); the stop flag they record is
+tasks/emergency_stop.py's.
 
-The stop flag
--------------
-An emergency rollback first records, for each named service, an Airflow Variable
-`slow_injection_emergency_stop__<wave>__<service>` holding
-`{"at", "wave", "service", "reason", "run_id", "by"}`; `at` (ISO 8601, UTC) is when the emergency
-run started, by the scheduler's clock, which also dates the wave runs it is compared with.
-
-`SetTraffic` calls `refuse_if_stopped` before it moves a service's traffic: a wave run that **started
-before** the stop fails that step (AirflowFailException, no retry), so a run that is mid-step cannot
-push the service back onto green. The failed step reaches its stage's decision, which takes the run
-into its own rollback (blue too) — or holds it where it is when automatic rollback is off. A run that
-started after the stop proceeds: starting a new run of the wave (or clearing a finished one, which
-gives it a new start) is how an operator resumes. The flag is never deleted; an old flag only
-concerns runs older than it. There is one Variable per service, so two emergencies of one wave never
-overwrite each other's services.
-
-A step that read "no stop" just before the flag was written may still set its weight after it; the
-emergency's traffic step therefore converges a second time `guard` seconds later (and the wave run's
-next traffic step is refused anyway). A flag that cannot be read (edited by hand, not JSON, no time
-zone) fails the step: traffic does not move past what might be a stop.
-
-What the flag does not stop: steps that move no traffic (a job handover to green, retiring blue
-after release) are not guarded by it, so a wave run past its last traffic step keeps its own course;
-nor does it end the wave run at once — a run baking at a gate goes on until its next traffic step
-(or a gate that fails on green's missing traffic) takes it into its rollback.
-
-The tasks
----------
 `StopWave` checks the request against the wave's spec (loaded by id at run time; an unknown service
 fails the run before anything changes), records the flags, announces `rollback_started` to the
 wave's notifiers with the reason, and returns the plan (the chosen services' refs). The next three
@@ -39,72 +12,57 @@ Job ended).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.slow_injection import refs
+from include.slow_injection.spec.models import Wave
+from include.slow_injection.tasks.emergency_stop import stop_key
 from include.slow_injection.tasks.flow import HandJobsBack, RollbackTraffic, RollbackWorkloads
 from include.slow_injection.tasks.notify import notify
 
-STOP_PREFIX = "slow_injection_emergency_stop"
-PLAN_TASK = "stop_wave"
+
+def find_wave(wave_id: Any) -> Wave:
+    """The wave's spec as it is now; fails naming the spec's problems when it does not load."""
+    from include.slow_injection.spec import load_waves, waves_dir
+
+    result = load_waves()
+    for wave in result.waves:
+        if wave.id == wave_id:
+            return wave
+    problems = [e.render() for e in result.errors if Path(e.file).stem == wave_id]
+    if problems:
+        raise AirflowFailException(f"params.wave: the spec of {wave_id!r} does not load, so its refs are unknown:\n"
+                                   + "\n".join(problems)
+                                   + "\nFix the spec, or set its routers to 100 % blue by hand.")
+    raise AirflowFailException(f"params.wave: no wave {wave_id!r} in {waves_dir()} "
+                               f"(known: {', '.join(sorted(w.id for w in result.waves)) or 'none'})")
 
 
-def stop_key(wave_id: str, service: str) -> str:
-    return f"{STOP_PREFIX}__{wave_id}__{service}"
-
-
-def read_stop(wave_id: str, service: str) -> dict[str, Any] | None:
-    """The service's emergency stop (`at` as an aware datetime), or None. A flag that cannot be read
-    is an error: traffic does not move past what might be a stop (fail closed)."""
-    key = stop_key(wave_id, service)
-    # Read raw and parse here: the Task SDK treats a value that is not JSON as "not found" (it logs the
-    # error and falls through), which would let traffic move past a flag someone edited by hand.
-    raw = Variable.get(key, default=None)
-    if raw is None:
-        return None
-    try:
-        stop = json.loads(raw)
-    except ValueError as err:
-        raise AirflowFailException(f"Variable {key}: not a readable emergency stop ({err}); "
-                                   "fix or delete it before traffic may move") from err
-    try:
-        at = dt.datetime.fromisoformat(stop["at"])
-        if at.tzinfo is None:
-            raise ValueError("no time zone")
-    except (TypeError, KeyError, ValueError) as err:
-        raise AirflowFailException(f"Variable {key}: an emergency stop needs `at`, an ISO 8601 time with its "
-                                   f"time zone ({err}), got {raw!r}; fix or delete it before traffic may move") from err
-    return {**stop, "at": at}
-
-
-def run_started(context: Any) -> dt.datetime:
-    """When the task's run started (a cleared finished run starts again, with a new start)."""
-    run = context["dag_run"]
-    return run.start_date or run.run_after
-
-
-def refuse_if_stopped(wave_id: str, service: str, context: Any) -> None:
-    """Called by SetTraffic before it moves traffic: fails the step when an emergency rollback of
-    this service was recorded after this run started."""
-    stop = read_stop(wave_id, service)
-    if stop is None:
-        return
-    at, started = stop["at"], run_started(context)
-    if started < at:
+def rollback_plan(wave: Wave, names: list[str]) -> dict[str, Any]:
+    """The refs the rollback steps act on, for the named services (none named: all of them)."""
+    known = [s.name for s in wave.services]
+    unknown = [n for n in names if n not in known]
+    if unknown:
         raise AirflowFailException(
-            f"wave {wave_id}: EMERGENCY ROLLBACK of {service} at {at.isoformat()} (run {stop.get('run_id')}, "
-            f"reason: {stop.get('reason')!r}). This run started at {started.isoformat()}, before it, so it "
-            f"may not move {service}'s traffic again. To resume the migration, start a new run of "
-            f"wave_{wave_id}.")
-    context["task"].log.info("emergency stop of %s at %s predates this run (started %s): traffic may move",
-                             service, at.isoformat(), started.isoformat())
+            f"params.services: wave {wave.id} has no service {', '.join(repr(n) for n in unknown)} "
+            f"(its services: {', '.join(known)}; leave the list empty for all). Nothing was changed.")
+    chosen = [s for s in wave.services if not names or s.name in names]
+    return {
+        "wave_id": wave.id,
+        "services": [s.name for s in chosen],
+        "platform": refs.platform_ref(wave),
+        "workloads": refs.workloads(chosen),
+        "routers": refs.routers(chosen),
+        "jobs": refs.scheduled_jobs(chosen),
+        "wait_timeout": refs.job_wait_timeout(chosen),
+        "notifications": refs.notifications(wave),
+    }
 
-
-# --- the emergency_rollback DAG's tasks -------------------------------------------------------
 
 def _param_list(value: Any, name: str) -> list[str]:
     if value is None:
@@ -121,8 +79,6 @@ class StopWave(BaseOperator):
     ui_color = "#f8c9c4"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from include.slow_injection.builders.emergency import find_wave, rollback_plan
-
         params = context["params"]
         reason = str(params.get("reason") or "").strip()
         if not reason:
@@ -153,15 +109,17 @@ class StopWave(BaseOperator):
 
 
 class _FromPlan:
-    """Takes the wave, its notifiers and this step's refs from StopWave's plan at run time."""
+    """Takes the wave, its notifiers and this step's refs from StopWave's plan (task `plan_task_id`)
+    at run time."""
 
     wave_id: str
     notifications: list[dict[str, Any]]
+    plan_task_id: str
 
     def plan(self, context: Any) -> dict[str, Any]:
-        plan = context["ti"].xcom_pull(task_ids=PLAN_TASK)
+        plan = context["ti"].xcom_pull(task_ids=self.plan_task_id)
         if not plan:
-            raise AirflowFailException(f"no rollback plan from {PLAN_TASK}")
+            raise AirflowFailException(f"no rollback plan from {self.plan_task_id}")
         self.wave_id = plan["wave_id"]
         return plan
 
@@ -170,8 +128,9 @@ class EmergencyRestore(_FromPlan, RollbackWorkloads):
     """Blue's capacity back for the chosen services (quick when blue was not retired yet), and the
     chosen jobs stop starting runs on green. Announced by stop_wave, so quiet here."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, plan_task_id: str, **kwargs: Any) -> None:
         super().__init__(platform={}, workloads={}, wave_id="(chosen at run time)", **kwargs)
+        self.plan_task_id = plan_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         plan = self.plan(context)
@@ -184,9 +143,9 @@ class EmergencyTraffic(_FromPlan, RollbackTraffic):
     a wave step that passed its stop check just before the stop was recorded cannot leave green
     traffic behind."""
 
-    def __init__(self, *, guard: float = 3.0, **kwargs: Any) -> None:
+    def __init__(self, *, plan_task_id: str, guard: float = 3.0, **kwargs: Any) -> None:
         super().__init__(routers={}, wave_id="(chosen at run time)", **kwargs)
-        self.guard = guard
+        self.plan_task_id, self.guard = plan_task_id, guard
 
     def execute(self, context: Any) -> dict[str, Any]:
         plan = self.plan(context)
@@ -214,8 +173,9 @@ class EmergencyTraffic(_FromPlan, RollbackTraffic):
 class EmergencyJobs(_FromPlan, HandJobsBack):
     """The chosen scheduled jobs run on blue again, once green's running Job (if any) ended."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, plan_task_id: str, **kwargs: Any) -> None:
         super().__init__(platform={}, workloads={}, wait_timeout=0.0, wave_id="(chosen at run time)", **kwargs)
+        self.plan_task_id = plan_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         plan = self.plan(context)

@@ -12,7 +12,7 @@ from include.slow_injection.gates.verdict import Verdict, pull
 from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.notify import notify
 from include.slow_injection.tasks.operators import WaveStep, build_platform, converge_traffic, is_dry_run
-from include.slow_injection.tasks.scope import run_scope, verifying
+from include.slow_injection.tasks.scope import verifying
 
 CONTINUE, ROLLBACK, HOLD = "continue", "rollback", "hold"
 
@@ -56,9 +56,9 @@ class StageDecision(BaseBranchOperator):
     def __init__(self, *, wave_id: str, stage: str, action_ids: list[str], gate_ids: list[str],
                  rollback_marker: str, hold_marker: str, automatic_rollback: bool,
                  completes_phase: str | None = None, notifications: list[dict[str, Any]] | None = None,
-                 **kwargs: Any) -> None:
+                 plan_task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.wave_id, self.stage = wave_id, stage
+        self.wave_id, self.stage, self.plan_task_id = wave_id, stage, plan_task_id
         self.action_ids, self.gate_ids = action_ids, gate_ids
         self.rollback_marker, self.hold_marker = rollback_marker, hold_marker
         self.automatic_rollback = automatic_rollback
@@ -76,7 +76,7 @@ class StageDecision(BaseBranchOperator):
             outcome, reasons = ROLLBACK, [f"could not read the stage's results: {err}"]
         if outcome == ROLLBACK and not self.automatic_rollback:
             outcome, reasons = HOLD, reasons + ["automatic rollback is off: a human decides"]
-        if outcome == ROLLBACK and verifying(context):
+        if outcome == ROLLBACK and verifying(context, self.plan_task_id):
             # A completed wave's blue may be retired: drift is reported, never "rolled back" into.
             outcome, reasons = HOLD, reasons + ["the wave completed earlier: drift holds for a human, no rollback"]
         ti.xcom_push(key="decision", value={"stage": self.stage, "outcome": outcome, "reasons": reasons})
@@ -115,7 +115,7 @@ class RollbackWorkloads(WaveStep):
         self.platform, self.workloads = platform, workloads
 
     def execute(self, context: Any) -> dict[str, Any]:
-        if verifying(context):  # a completed wave's blue may be gone: drift holds for a human instead
+        if self.verifying(context):  # a completed wave's blue may be gone: drift holds for a human instead
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException("the wave completed earlier: this run only verifies, never rolls back")
@@ -252,7 +252,7 @@ class EndWave(WaveStep):
         from include.slow_injection.tasks import wave_state
 
         if self.outcome == "completed":
-            scope = run_scope(context)
+            scope = self.scope(context)
             if scope is not None and scope.verify:
                 self.log.info("wave %s: the world is as the completed wave left it; nothing changed", self.wave_id)
                 return {"outcome": "verified"}
@@ -274,11 +274,13 @@ class EndWave(WaveStep):
 
 class PublishCompletion(WaveStep):
     """The wave's Asset event (what `schedule.after` in later waves waits for): only when this run
-    really completed the whole wave — a dry-run, a subset or a verification publishes nothing."""
+    really completed the whole wave (EndWave `completed_task_id` says so) — a dry-run, a subset or a
+    verification publishes nothing."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, completed_task_id: str, **kwargs: Any) -> None:
         kwargs.setdefault("notifications", [])
         super().__init__(**kwargs)
+        self.completed_task_id = completed_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         import time
@@ -287,7 +289,7 @@ class PublishCompletion(WaveStep):
 
         from include.slow_injection.assets import wave_asset
 
-        ended = context["ti"].xcom_pull(task_ids="post_release.wave_completed") or {}
+        ended = context["ti"].xcom_pull(task_ids=self.completed_task_id) or {}
         if ended.get("outcome") != "completed" or ended.get("dry_run") or not ended.get("whole_wave"):
             raise AirflowSkipException(f"no completion to publish ({ended.get('outcome', 'not completed')}, "
                                        f"dry-run {bool(ended.get('dry_run'))}, whole wave {bool(ended.get('whole_wave'))})")

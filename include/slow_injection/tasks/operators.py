@@ -13,6 +13,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.slow_injection import registry
 from include.slow_injection.assets import SERVICES_ALIAS, env_of, service_asset
 from include.slow_injection.ports import Change, Weights
+from include.slow_injection.tasks.emergency_stop import refuse_if_stopped
+from include.slow_injection.run_scope import Scope
 from include.slow_injection.tasks.scope import forward_check, refuse_drift, run_scope, verifying
 
 
@@ -34,27 +36,37 @@ class WaveStep(BaseOperator):
     ui_color = "#e8f1fb"
 
     def __init__(self, *, wave_id: str, notifications: list[dict[str, Any]] | None = None,
-                 stage: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 stage: dict[str, Any] | None = None, plan_task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wave_id = wave_id
         self.notifications = notifications or []
         self.stage = stage  # {"phase", "service", "weight"}: what the run's scope is asked about
+        self.plan_task_id = plan_task_id  # plan_wave, which holds the run's scope (None: no wave run)
+
+    def scope(self, context: Any) -> Scope | None:
+        return run_scope(context, self.plan_task_id)
+
+    def verifying(self, context: Any) -> bool:
+        return verifying(context, self.plan_task_id)
 
     def out_of_scope(self, context: Any) -> dict[str, str] | None:
         """A forward step outside the run's scope: skipped (behind us, not chosen) or held."""
-        verdict = forward_check(context, self.stage, "action")
+        verdict = forward_check(context, self.plan_task_id, self.stage, "action")
         if verdict:
             self.log.info("%s: %s", verdict["status"], verdict["reason"])
         return verdict
 
     def in_scope(self, context: Any, by_service: dict[str, Any]) -> dict[str, Any]:
         """Rollback acts on the run's services only: a subset run leaves the others where they are."""
-        scope = run_scope(context)
+        scope = self.scope(context)
         return by_service if scope is None else {s: v for s, v in by_service.items() if s in scope.services}
 
     def previewing(self, context: Any) -> bool:
         """Forward steps change nothing in a dry-run, nor when a completed wave is only verified."""
-        return is_dry_run(context) or verifying(context)
+        return is_dry_run(context) or self.verifying(context)
+
+    def refuse_drift(self, context: Any, what: str, changes: list[Any]) -> None:
+        refuse_drift(context, self.plan_task_id, what, changes)
 
     def publish(self, context: Any, service: str, green_weight: int | None, job_side: str | None = None) -> None:
         """Where a service runs now, as an event of its Asset (the board and later waves read it)."""
@@ -87,15 +99,13 @@ class SetTraffic(WaveStep):
     def execute(self, context: Any) -> dict[str, Any]:
         held = self.out_of_scope(context)
         if held:
-            scope = run_scope(context)
+            scope = self.scope(context)
             self.publish(context, self.service, scope.green_weights.get(self.service, 0) if scope else None)
             return {"service": self.service, "scope": held, "at": time.time()}
-        from include.slow_injection.tasks.emergency import refuse_if_stopped  # lazy: it imports this module
-
         refuse_if_stopped(self.wave_id, self.service, context)  # an emergency rollback stopped this service
         result = converge_traffic(self, self.service, self.router, Weights.green_at(self.weight),
                                   self.previewing(context))
-        refuse_drift(context, f"{self.service}'s traffic", [result["would_set"]] if "would_set" in result else [])
+        self.refuse_drift(context, f"{self.service}'s traffic", [result["would_set"]] if "would_set" in result else [])
         self.publish(context, self.service, result["green"])
         return result
 
@@ -116,7 +126,7 @@ class AttachGreen(WaveStep):
         dry_run = self.previewing(context)
         router = registry.build("router", self.router, service=self.service)
         changes = router.attach_green(apply=not dry_run)
-        refuse_drift(context, f"{self.service}'s route", changes)
+        self.refuse_drift(context, f"{self.service}'s route", changes)
         return {"dry_run": dry_run, "changes": self.report_changes(changes, dry_run)}
 
 
@@ -159,8 +169,6 @@ class PlatformStep(WaveStep):
         if held:
             return {"service": self.service, "action": self.action, "scope": held}
         if self.action in ("activate_green", "retire_blue"):
-            from include.slow_injection.tasks.emergency import refuse_if_stopped  # lazy: it imports this module
-
             refuse_if_stopped(self.wave_id, self.service, context)  # an emergency rollback stopped this service
         dry_run = self.previewing(context)
         driver = build_platform(self.platform, service=self.service)
@@ -170,7 +178,7 @@ class PlatformStep(WaveStep):
             changes = driver.activate(self.workload, "green", apply=not dry_run)
         else:
             changes = driver.retire_blue(self.workload, apply=not dry_run)
-        refuse_drift(context, f"{self.service}'s {self.workload['kind']}", changes)
+        self.refuse_drift(context, f"{self.service}'s {self.workload['kind']}", changes)
         if self.action == "activate_green":
             self.publish(context, self.service, None, "blue" if dry_run and changes else "green")
         return {"service": self.service, "action": self.action, "dry_run": dry_run,

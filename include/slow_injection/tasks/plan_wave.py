@@ -17,22 +17,21 @@ from include.slow_injection import run_scope as scopes
 from include.slow_injection.run_scope import Scope, Window, check_dependencies, check_form, describe
 from include.slow_injection.tasks.notify import notify
 
-REFUSED = "run_refused"
 WORLD_READ_TRIES = 3
 
 
 class PlanWave(BaseBranchOperator):
-    """Branches into the wave, or into `run_refused` (which fails the run with every problem):
-    nothing downstream runs on a refused form, so a bad form is never half-applied."""
+    """Branches into the wave, or into RunRefused (task `refused_task_id`, which fails the run with every
+    problem): nothing downstream runs on a refused form, so a bad form is never half-applied."""
 
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, wave_id: str, plan_text: str, services: dict[str, dict[str, Any]],
+    def __init__(self, *, wave_id: str, plan_text: str, refused_task_id: str, services: dict[str, dict[str, Any]],
                  platform: dict[str, Any], window: dict[str, str] | None = None,
                  approval_timeout: float | None = None, notifications: list[dict[str, Any]] | None = None,
                  world_retry_delay: float = 5.0, param_names: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.param_names = param_names
+        self.param_names, self.refused_task_id = param_names, refused_task_id
         self.wave_id, self.plan_text, self.services, self.platform = wave_id, plan_text, services, platform
         self.window, self.approval_timeout = window, approval_timeout
         self.notifications = notifications or []
@@ -101,7 +100,7 @@ class PlanWave(BaseBranchOperator):
                       f"\nthis run:\n{said}" if said else "")
         notify(self.notifications, "wave_started", f"wave {self.wave_id} started{' (dry-run)' if dry_run else ''}",
                self.plan_text + (f"\n\nthis run:\n{said}" if said else ""))
-        return self.do_branch(context, sorted(self.downstream_task_ids - {self._refused_id()}))
+        return self.do_branch(context, sorted(self.downstream_task_ids - {self.refused_task_id}))
 
     def _read_world(self) -> tuple[dict[str, int], list[str]]:
         """Green's weight per exposed service and which scheduled jobs already run on green."""
@@ -130,14 +129,11 @@ class PlanWave(BaseBranchOperator):
                 time.sleep(self.world_retry_delay)
         raise AssertionError("unreachable")
 
-    def _refused_id(self) -> str:
-        return next(t for t in self.downstream_task_ids if t.rsplit(".", 1)[-1] == REFUSED)
-
     def _refuse(self, context: Any, problems: list[str]) -> Any:
         for p in problems:
             self.log.error("run refused: %s", p)
         context["ti"].xcom_push(key="plan_outcome", value={"state": "refused", "problems": problems})
-        return self.do_branch(context, self._refused_id())
+        return self.do_branch(context, self.refused_task_id)
 
 
 def _run_is_live(ti: Any) -> Any:

@@ -17,7 +17,6 @@ from include.slow_injection.reporting.right_sizing import collect_right_sizing
 from include.slow_injection.reporting.right_sizing import markdown_lines as right_sizing_lines
 from include.slow_injection.reporting.series import NO_PLOTS, collect_series
 from include.slow_injection.reporting.timeline import build_timeline, describe_action
-from include.slow_injection.tasks.scope import PLAN_TASK
 
 
 def reports_base() -> str:
@@ -150,12 +149,12 @@ class EvaluationReport(BaseOperator):
     ui_color = "#eeeeee"
 
     def __init__(self, *, wave_id: str, action_ids: list[str], gate_ids: list[str], decision_ids: list[str],
-                 outcome_ids: dict[str, str], report_plots: dict[str, Any] | None = None,
+                 outcome_ids: dict[str, str], plan_task_id: str | None = None, report_plots: dict[str, Any] | None = None,
                  workloads: list[dict[str, Any]] | None = None, right_sizing: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wave_id, self.action_ids, self.gate_ids = wave_id, action_ids, gate_ids
-        self.decision_ids, self.outcome_ids = decision_ids, outcome_ids
+        self.decision_ids, self.outcome_ids, self.plan_task_id = decision_ids, outcome_ids, plan_task_id
         self.report_plots = report_plots
         self.right_sizing = right_sizing
         self.workloads = workloads or []  # whose leases this run releases, whatever its outcome
@@ -175,7 +174,7 @@ class EvaluationReport(BaseOperator):
             self.log.exception("could not release this run's leases on its services")
         ended = ti.xcom_pull(task_ids=self.outcome_ids["completed"])
         completed = ended is not None
-        plan = ti.xcom_pull(task_ids=PLAN_TASK, key="plan_outcome")
+        plan = ti.xcom_pull(task_ids=self.plan_task_id, key="plan_outcome") if self.plan_task_id else None
         if isinstance(ended, dict) and ended.get("outcome") == "verified":
             plan = {**(plan or {}), "state": "verified"}
         rollback_traffic = self.outcome_ids.get("rollback_traffic")

@@ -24,10 +24,11 @@ class StressGate(BaseOperator):
     ui_color = "#fbe3d3"
 
     def __init__(self, *, test: dict[str, Any], stage: dict[str, Any] | None = None,
-                 stage_actions: list[str] | None = None, **kwargs: Any) -> None:
+                 stage_actions: list[str] | None = None, plan_task_id: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("retries", 0)  # a failed stress test is a verdict, not a glitch to retry
         super().__init__(**kwargs)
         self.test, self.stage, self.stage_actions = test, stage, stage_actions
+        self.plan_task_id = plan_task_id  # plan_wave: the run's scope
 
     def target_url(self) -> str:
         if self.test.get("url"):
@@ -62,11 +63,12 @@ class ParityGate(BaseOperator):
     ui_color = "#e3ecfb"
 
     def __init__(self, *, parity: dict[str, Any], human_decides: bool, stress_ids: list[str] | None = None,
-                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None, **kwargs: Any) -> None:
+                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None,
+                 plan_task_id: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         self.parity, self.human_decides, self.stress_ids = parity, human_decides, stress_ids or []
-        self.stage, self.stage_actions = stage, stage_actions
+        self.stage, self.stage_actions, self.plan_task_id = stage, stage_actions, plan_task_id
 
     def window(self, context: Any) -> tuple[float, float]:
         """The stress tests' load window when there was one (green had traffic then), else the last
@@ -97,7 +99,8 @@ class UatApproval(HITLOperator):
     STATUS = {PROMOTE: "pass", HOLD: "hold", ROLLBACK: "fail"}
 
     def __init__(self, *, approval: dict[str, Any], wave_id: str, evidence_ids: list[str],
-                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None, **kwargs: Any) -> None:
+                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None,
+                 plan_task_id: str | None = None, **kwargs: Any) -> None:
         default = self.ROLLBACK if approval["on_timeout"] == "rollback" else self.HOLD
         users = [{"id": u, "name": u} for u in approval.get("assignees") or []]
         super().__init__(subject=f"Wave {wave_id}: promote green to user traffic?",
@@ -105,12 +108,12 @@ class UatApproval(HITLOperator):
                          response_timeout=timedelta(seconds=float(approval["timeout"])),
                          assigned_users=users or None, **kwargs)
         self.approval, self.wave_id, self.evidence_ids = approval, wave_id, evidence_ids
-        self.stage, self.stage_actions = stage, stage_actions
+        self.stage, self.stage_actions, self.plan_task_id = stage, stage_actions, plan_task_id
 
     def execute(self, context: Any) -> Any:
         if (out := gate_out_of_scope(self, context, "uat_approval", "approval")) is not None:
             return out
-        scope = run_scope(context)
+        scope = run_scope(context, self.plan_task_id)
         if scope is not None and scope.approval_timeout:  # the trigger form's approval_timeout
             self.response_timeout = timedelta(seconds=scope.approval_timeout)
         if is_dry_run(context):
