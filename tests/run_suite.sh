@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: three pytest processes side by side on the 2 cores, each with its own control plane:
-# - the e2e tests (one lab + real Airflow, mostly waiting on bakes), output shown when all end;
+# `make test`: four pytest processes side by side on the 2 cores, each with its own control plane:
+# - the e2e tests in two processes (each its own lab + real Airflow, mostly waiting on bakes and ticks);
 # - the Kubernetes tests that wait for real CronJob minute ticks (mostly idle, waiting on the clock);
 # - every other test (its output streams).
 # With arguments, one pytest process runs just them: tests/run_suite.sh tests/test_x.py -k gate
@@ -21,27 +21,36 @@ if [ "$#" -gt 0 ]; then
 fi
 TICKS=(tests/test_kubernetes_wave_runs.py tests/test_cronjob_handover.py tests/test_cronjob_handover_drill.py
        tests/test_rbac.py)
-e2e_log=$(mktemp -t slow-injection-e2e-log.XXXXXX)
-ticks_log=$(mktemp -t slow-injection-ticks-log.XXXXXX)
-"$PY" -m pytest -m e2e "${COMMON[@]}" >"$e2e_log" 2>&1 &
-e2e_pid=$!
-nice -n 5 "$PY" -m pytest -m "not e2e" "${COMMON[@]}" "${TICKS[@]}" >"$ticks_log" 2>&1 &
-ticks_pid=$!
-trap 'kill "$e2e_pid" "$ticks_pid" 2>/dev/null' INT TERM
-# The e2e half is the longest (its bakes run on the wall clock, its Airflow needs the CPU on time):
-# the others yield the cores to it.
+# The e2e tests in two halves, each with its own lab and Airflow: the whole lab waves (each waits on minute
+# ticks and bakes) with the UI tests (whose report page shows such a wave's real run), and the operating
+# verbs and drills. Idle on the wall clock most of the time, so the halves overlap well.
+LAB_WAVES=(tests/e2e/test_lab_waves.py tests/e2e/test_ui.py)
+logs=$(mktemp -d -t slow-injection-logs.XXXXXX)
+names=() pids=()
+background() {  # background NAME NICENESS PYTEST-ARGS...: output to $logs/NAME, shown once all end
+    local name=$1 niceness=$2
+    shift 2
+    nice -n "$niceness" "$PY" -m pytest "${COMMON[@]}" "$@" >"$logs/$name" 2>&1 &
+    names+=("$name") pids+=($!)
+}
+background e2e-lab-waves 0 -m e2e "${LAB_WAVES[@]}"
+background e2e-operating 0 -m e2e tests/e2e "${LAB_WAVES[@]/#/--ignore=}"
+background minute-ticks 5 -m "not e2e" "${TICKS[@]}"
+trap 'kill "${pids[@]}" 2>/dev/null' INT TERM
+# The e2e halves are the longest (their bakes run on the wall clock, their Airflow needs the CPU on time):
+# the others yield the cores to them.
 nice -n 10 "$PY" -m pytest -m "not e2e" "${COMMON[@]}" "${TICKS[@]/#/--ignore=}"
-unit=$?
-wait "$ticks_pid"
-ticks=$?
-wait "$e2e_pid"
-e2e=$?
-echo
-echo "=============== Kubernetes tests that wait for minute ticks ==============="
-cat "$ticks_log"
-echo
-echo "=============================== e2e tests (tests/e2e) ==============================="
-cat "$e2e_log"
-rm -f "$e2e_log" "$ticks_log"
-echo "unit tests: exit $unit; minute-tick tests: exit $ticks; e2e tests: exit $e2e"
-[ "$unit" -eq 0 ] && [ "$ticks" -eq 0 ] && [ "$e2e" -eq 0 ]
+code=$?
+summary="unit: exit $code"
+failed=$((code != 0))
+for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"
+    code=$?
+    printf '\n=============================== %s ===============================\n' "${names[$i]}"
+    cat "$logs/${names[$i]}"
+    summary+="; ${names[$i]}: exit $code"
+    [ "$code" -eq 0 ] || failed=1
+done
+rm -rf "$logs"
+echo "$summary"
+[ "$failed" -eq 0 ]

@@ -20,6 +20,7 @@ from include.slow_injection.ports import Weights
 
 pytestmark = pytest.mark.e2e
 DAG = "wave_e2e-web"
+GATES_DAG = "wave_e2e-gates"  # the web service alone: scenarios about gates need no job handover's minute ticks
 SETTLE = 1.0  # requests already in flight when the weights change
 
 
@@ -147,13 +148,13 @@ def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None
 
 def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(lab) -> None:  # noqa: ANN001
     lab.lab.set_fault("green", latency_ms=lab.lab.BASE_LATENCY_MS * 1.4)
-    run_id = lab.airflow.trigger(DAG)
-    state, seen = follow(lab, run_id)
-    tis = lab.airflow.task_instances(DAG, run_id)
+    run_id = lab.airflow.trigger(GATES_DAG)
+    state, seen = follow(lab, run_id, dag=GATES_DAG)
+    tis = lab.airflow.task_instances(GATES_DAG, run_id)
     assert state == "failed" and seen == [Weights(100, 0)], (seen, problems(tis, lab))
-    stress = lab.airflow.xcom(DAG, run_id, "validation.checks.stress_green-load", "verdict")
+    stress = lab.airflow.xcom(GATES_DAG, run_id, "validation.checks.stress_green-load", "verdict")
     assert stress["status"] == "pass" and stress["stats"]["p95_ms"] < 250  # the threshold gate is happy
-    parity = lab.airflow.xcom(DAG, run_id, "validation.parity.parity", "verdict")
+    parity = lab.airflow.xcom(GATES_DAG, run_id, "validation.parity.parity", "verdict")
     latency = next(m for m in parity["metrics"] if m["name"] == "mean-latency")
     assert parity["status"] == "fail" and latency["classification"] == "High", parity
     assert 0.25 < latency["relative_effect"] < 0.6, latency
@@ -173,9 +174,9 @@ def scheduled_times(lab, namespace: str) -> set[str]:  # noqa: ANN001
 
 def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> None:  # noqa: ANN001
     stopped, stop_metrics = prometheus_stopper(lab)
-    run_id = lab.airflow.trigger(DAG)
-    state, seen = follow(lab, run_id, on_weights=stop_metrics)
-    tis = lab.airflow.task_instances(DAG, run_id)
+    run_id = lab.airflow.trigger(GATES_DAG)
+    state, seen = follow(lab, run_id, dag=GATES_DAG, on_weights=stop_metrics)
+    tis = lab.airflow.task_instances(GATES_DAG, run_id)
     assert stopped and state == "failed", problems(tis, lab)
     assert [w.green for w in seen] == [0, 5, 0]  # never went past the step where metrics vanished
     assert tis["gradual_transition.web.step1_5pct.decide"]["state"] == "success"
