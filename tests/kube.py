@@ -32,6 +32,15 @@ def control_plane() -> Iterator[ControlPlane]:
     plane.stop()
 
 
+@pytest.fixture(scope="session")
+def gateway_api(control_plane: ControlPlane) -> list[str]:
+    """The Gateway API's standard-channel CRDs (sigs.k8s.io/gateway-api, fetched by deploy/kube/build.sh)
+    installed into the session's control plane, Established; their names."""
+    from include.slow_injection.lab.kube.gateway_api import crds_path, install
+
+    return install(control_plane.api_client(), crds_path(control_plane))
+
+
 @dataclass
 class Kube:
     """One test's view of the cluster: unique namespaces, the admin client, kubeconfig files."""
