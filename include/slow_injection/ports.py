@@ -89,6 +89,17 @@ class JobStillActive(RuntimeError):
     """A scheduled job cannot change sides yet: a Job of the side it leaves is still running."""
 
 
+class ReadbackMismatch(RuntimeError):
+    """A router read back a split this project did not set: someone else edited the route, or the data
+    plane (e.g. the ALB a controller owns) does not serve what the route says yet. Reported, never taken
+    as the wave's own split. `found` is what was read (None when it could not be read as a split),
+    `expected` what this project last set (None when it never set one)."""
+
+    def __init__(self, message: str, found: Weights | None = None, expected: Weights | None = None) -> None:
+        super().__init__(message)
+        self.found, self.expected = found, expected
+
+
 @runtime_checkable
 class Router(Protocol):
     def describe(self) -> str: ...

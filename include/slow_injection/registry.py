@@ -19,6 +19,8 @@ KINDS = ("router", "metric_source", "health_check", "platform", "notifier", "dat
 _BUILTIN: dict[str, dict[str, str]] = {
     "router": {
         "alb": "include.slow_injection.drivers.aws_alb:AlbRouter",
+        "alb_ingress": "include.slow_injection.drivers.k8s_ingress:AlbIngressRouter",
+        "gateway_api": "include.slow_injection.drivers.gateway_api:GatewayApiRouter",
         "haproxy": "include.slow_injection.drivers.haproxy:HAProxyRouter",
         "route53": "include.slow_injection.drivers.aws_route53:Route53Router",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedRouter",
