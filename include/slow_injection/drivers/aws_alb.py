@@ -1,14 +1,19 @@
-"""Application Load Balancer router: weighted forward to blue's and green's target groups.
+"""Application Load Balancer router: weighted forward to blue's and green's target groups, for an ALB
+nobody else owns.
 
 The weights live on one forward action: the listener's default action, or one listener rule's
-(`rule_arn`). Every other action of that listener or rule (authentication, fixed responses) and every
-rule condition stays as it is; the forward action keeps its stickiness. Connection: an Airflow AWS
-connection (credentials, region, endpoint_url).
+(`rule_arn`, never the listener's default rule: AWS refuses ModifyRule there). Every other action of that
+listener or rule (authentication, fixed responses) and every rule condition stays as it is; the forward
+action keeps its stickiness unless `disable_stickiness` (sticky clients ignore weights, so it is warned
+about). An ALB, listener or rule tagged by the AWS Load Balancer Controller is refused before anything is
+written: the controller would undo the weights; its ALBs take the `alb_ingress` router. Connection: an
+Airflow AWS connection (credentials, region, endpoint_url).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from include.slow_injection.aws.iam import Statement
 from include.slow_injection.ports import Change, Readiness, Weights
 
+log = logging.getLogger(__name__)
+
 MAX_WEIGHT = 999  # AWS's bound for a target group weight in a forward action
+# Tags the AWS Load Balancer Controller puts on what it owns (from an Ingress, a Service, or any of them).
+CONTROLLER_TAGS = ("elbv2.k8s.aws/cluster", "ingress.k8s.aws/stack", "service.k8s.aws/stack")
 _ARN = r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:"
 
 
@@ -44,6 +53,9 @@ class AlbRouter:
                                          description="healthy green targets required before any traffic moves")
         require_ip_targets: bool = Field(default=True, description="Fargate pods register by IP: green's target "
                                                                    "group must have target type ip")
+        disable_stickiness: bool = Field(
+            default=False, description="turn the forward's target-group stickiness off while the wave writes it: "
+                                       "sticky clients ignore the weights (a rollback would leave them on green)")
         region: str | None = None
 
         @model_validator(mode="after")
@@ -58,6 +70,7 @@ class AlbRouter:
         self.elbv2, self.settings = elbv2, settings
         if settings.blue_target_group_arn == settings.green_target_group_arn:
             raise ValueError("alb: blue_target_group_arn and green_target_group_arn must differ")
+        self._owner_checked = False
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> AlbRouter:
@@ -75,7 +88,8 @@ class AlbRouter:
             Statement((modify,), (owned,), "alb weights"),
             # Describe* calls have no resource-level permissions in ELBv2.
             Statement(("elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
-                       "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"),
+                       "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
+                       "elasticloadbalancing:DescribeTags"),
                       ("*",), "alb reads"),
         ]
 
@@ -83,9 +97,52 @@ class AlbRouter:
         where = self.settings.rule_arn or self.settings.listener_arn
         return f"alb {where.split('/', 1)[-1]}"
 
+    # -- whose ALB is it ----------------------------------------------------------------------------
+
+    def check_owner(self) -> None:
+        """Refuse, before any read or write of weights, what this router must not own: a listener or rule of
+        an ALB the AWS Load Balancer Controller manages (it reconciles them back to its Ingress or Service,
+        undoing the weights, possibly after blue was retired), and a listener's default rule (ModifyRule is
+        refused there: its actions are the listener's default actions)."""
+        if self._owner_checked:
+            return
+        s = self.settings
+        load_balancer = s.listener_arn.replace(":listener/", ":loadbalancer/", 1).rsplit("/", 1)[0]
+        arns = [a for a in (s.rule_arn, s.listener_arn, load_balancer) if a]
+        kinds = {s.rule_arn: "rule", s.listener_arn: "listener", load_balancer: "load balancer"}
+        for description in self.elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"]:
+            tags = {t["Key"]: t.get("Value", "") for t in description.get("Tags") or []}
+            owned = [f"{key}={tags[key]}" for key in CONTROLLER_TAGS if key in tags]
+            if owned:
+                arn = description["ResourceArn"]
+                raise AlbConfigError(
+                    f"alb: the {kinds.get(arn, 'resource')} {arn.split('/', 1)[-1]} belongs to the AWS Load Balancer "
+                    f"Controller (tag {', '.join(owned)}): it reconciles its ALBs back to the Kubernetes objects and "
+                    "would undo these weights. Use the `alb_ingress` router (the weights on the Ingress's "
+                    "alb.ingress.kubernetes.io/actions annotation), or `gateway_api` for an HTTPRoute")
+        if s.rule_arn:
+            rule = self.elbv2.describe_rules(RuleArns=[s.rule_arn])["Rules"][0]
+            if rule.get("IsDefault"):
+                raise AlbConfigError(f"alb: rule_arn {s.rule_arn.split('/', 1)[-1]} is the listener's default rule; AWS "
+                                     "refuses ModifyRule on it (OperationNotPermitted): leave rule_arn out to set the "
+                                     "weights on the listener's default action")
+        self._owner_checked = True
+
+    def _stickiness_warning(self, forward: dict[str, Any]) -> str | None:
+        sticky = (forward.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {}
+        if not sticky.get("Enabled"):
+            return None
+        if self.settings.disable_stickiness:
+            return (f"alb: {self.describe()} has target-group stickiness on ({sticky.get('DurationSeconds')} s); "
+                    "disable_stickiness turns it off with the next write")
+        return (f"alb: {self.describe()} has target-group stickiness on ({sticky.get('DurationSeconds')} s): sticky "
+                "clients stay on the target group they had whatever the weights say, so a rollback leaves them on "
+                "green and retiring blue strands blue's; set disable_stickiness to turn it off for the wave")
+
     # -- reading ---------------------------------------------------------------------------------
 
     def _actions(self) -> list[dict[str, Any]]:
+        self.check_owner()
         if self.settings.rule_arn:
             rules = self.elbv2.describe_rules(RuleArns=[self.settings.rule_arn])["Rules"]
             return rules[0]["Actions"]
@@ -136,6 +193,8 @@ class AlbRouter:
             {"TargetGroupArn": self.settings.blue_target_group_arn, "Weight": blue},
             {"TargetGroupArn": self.settings.green_target_group_arn, "Weight": green},
         ]
+        if self.settings.disable_stickiness and (config.get("TargetGroupStickinessConfig") or {}).get("Enabled"):
+            config["TargetGroupStickinessConfig"] = {"Enabled": False}
         forward["ForwardConfig"] = config
         for action in out:
             if action.get("Type") == "authenticate-oidc":
@@ -154,9 +213,20 @@ class AlbRouter:
         groups a listener forwards to (others report `unused`), so green's targets could never turn
         healthy before traffic moved. Blue keeps all the traffic."""
         actions = self._actions()
-        current = self._current(actions[self._forward_index(actions)])
+        forward = actions[self._forward_index(actions)]
+        current = self._current(forward)
+        warning = self._stickiness_warning(forward)
+        if warning:
+            log.warning("%s", warning)
         if self.settings.green_target_group_arn in current:
-            return []
+            if not (warning and self.settings.disable_stickiness):
+                return []
+            blue, green = self._split(current)
+            change = Change(f"router {self.describe()}", "target-group stickiness on", "stickiness off (weights as "
+                            f"they were: blue {blue}, green {green})", applied=apply)
+            if apply:
+                self._write(self._with_weights(actions, blue, green))
+            return [change]
         blue, green = self._split(current)
         if blue == 0:
             raise AlbConfigError(f"alb: {self.describe()} does not forward to blue's target group "
@@ -171,8 +241,11 @@ class AlbRouter:
         blue, green = check_weight("blue", weights.blue), check_weight("green", weights.green)
         if blue + green == 0:
             raise ValueError("alb: blue and green weights are both 0; traffic would have nowhere to go")
-        actions = self._with_weights(self._actions(), blue, green)
-        self._write(actions)
+        current = self._actions()
+        warning = self._stickiness_warning(current[self._forward_index(current)])
+        if warning:
+            log.warning("%s", warning)
+        self._write(self._with_weights(current, blue, green))
         written = self._actions()
         if self._split(self._current(written[self._forward_index(written)])) != (blue, green):
             raise AlbConfigError(f"alb: {self.describe()} did not keep the weights written "
@@ -181,6 +254,7 @@ class AlbRouter:
     # -- green's readiness -----------------------------------------------------------------------
 
     def green_ready(self) -> Readiness:
+        self.check_owner()
         arn = self.settings.green_target_group_arn
         group = self.elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
         name = group.get("TargetGroupName", arn)
@@ -200,4 +274,8 @@ class AlbRouter:
                   f"need {self.settings.min_healthy_targets}"
                   + ("; none registered: is a TargetGroupBinding (AWS Load Balancer Controller) "
                      "registering green's pods?" if not states else ""))
+        actions = self._actions()
+        warning = self._stickiness_warning(actions[self._forward_index(actions)])
+        if warning:
+            detail += f"; warning: {warning.removeprefix('alb: ')}"
         return Readiness("ready" if healthy >= self.settings.min_healthy_targets else "waiting", detail)
