@@ -26,6 +26,7 @@ def rbac_manifests(wave: Wave) -> list[dict[str, Any]]:
     ref = wave.environments.green.platform
     declare = getattr(registry.driver_class("platform", ref.type), "rbac_manifests", None) or (lambda _: [])
     docs: list[tuple[str | None, dict[str, Any]]] = [(c, d) for c, ns in clusters.items() for d in declare(sorted(ns))]
+    docs += _router_manifests(wave)
     test = wave.full_transition.e2e_test
     if test is not None:  # its pod runs where the spec says, through its own or green's connection
         from include.slow_injection.kubernetes.rbac import e2e_test_manifests
@@ -35,3 +36,21 @@ def rbac_manifests(wave: Wave) -> list[dict[str, Any]]:
     many = len({c for c, _ in docs}) > 1
     return [{**d, "metadata": {**d["metadata"], "annotations": {"slow-injection.io/connection": str(c)}}} if many
             else d for c, d in docs]
+
+
+def _router_manifests(wave: Wave) -> list[tuple[str | None, dict[str, Any]]]:
+    """The Roles the services' Kubernetes routers need (a router class declares `rbac_rules(settings)`:
+    namespace → rules), per connection the router reaches its cluster through."""
+    from include.slow_injection.kubernetes.rbac import router_manifests
+
+    wanted: dict[str | None, dict[str, list[Any]]] = {}
+    for svc in wave.services:
+        if svc.router is None:
+            continue
+        cls = registry.driver_class("router", svc.router.type)
+        declare = getattr(cls, "rbac_rules", None)
+        if declare is None:
+            continue
+        for namespace, rules in declare(cls.Settings.model_validate(svc.router.settings)).items():
+            wanted.setdefault(svc.router.connection, {}).setdefault(namespace, []).extend(rules)
+    return [(connection, doc) for connection, by_namespace in wanted.items() for doc in router_manifests(by_namespace)]

@@ -77,6 +77,18 @@ class GatewayApiRouter:
                              "cluster holding the HTTPRoute)")
         return cls(routes.api_client(connection_id), settings)
 
+    @classmethod
+    def rbac_rules(cls, settings: Settings) -> dict[str, list[tuple[str, str, tuple[str, ...]]]]:
+        """Every request this router sends, per namespace (tests/test_router_rbac.py)."""
+        green = settings.green_service.namespace or settings.namespace
+        rules: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
+            settings.namespace: [(GROUP, PLURAL, ("get", "update"))]}
+        rules.setdefault(green, []).extend([("", "services", ("get",)),
+                                            ("discovery.k8s.io", "endpointslices", ("list",))])
+        if green != settings.namespace:  # a ReferenceGrant there must open green's Service to the route
+            rules[green].append((GROUP, "referencegrants", ("list",)))
+        return rules
+
     def describe(self) -> str:
         return f"gateway_api {self.settings.namespace}/{self.settings.route}"
 

@@ -104,6 +104,13 @@ class AlbIngressRouter:
                           ("*",), "alb_ingress reads the controller's ALB")]
 
     @classmethod
+    def rbac_rules(cls, settings: Settings) -> dict[str, list[tuple[str, str, tuple[str, ...]]]]:
+        """Every request this router sends, in the Ingress's namespace (tests/test_router_rbac.py)."""
+        return {settings.namespace: [("networking.k8s.io", "ingresses", ("get", "update")),
+                                     ("", "services", ("get",)),  # green's Service exists, its target type
+                                     ("discovery.k8s.io", "endpointslices", ("list",))]}  # green's ready endpoints
+
+    @classmethod
     def plan_warnings(cls, settings: Settings, steps: list[tuple[int, float]]) -> list[str]:
         if settings.elbv2_connection:
             return []

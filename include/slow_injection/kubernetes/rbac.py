@@ -57,6 +57,24 @@ def manifests(namespaces: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+# The Kubernetes routers (alb_ingress, gateway_api) declare theirs per namespace (`rbac_rules(settings)`).
+ROUTER_ROLE = f"{ROLE_NAME}-router"
+Rules = list[tuple[str, str, tuple[str, ...]]]
+
+
+def router_manifests(rules_by_namespace: dict[str, Rules]) -> list[dict[str, Any]]:
+    """A Role per namespace a router reads or writes, its rules merged (verbs joined per resource)."""
+    out = []
+    for namespace in sorted(rules_by_namespace):
+        merged: dict[tuple[str, str], set[str]] = {}
+        for group, resource, verbs in rules_by_namespace[namespace]:
+            merged.setdefault((group, resource), set()).update(verbs)
+        rules = [(group, resource, tuple(sorted(verbs))) for (group, resource), verbs in sorted(merged.items())]
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                    "metadata": {"name": ROUTER_ROLE, "namespace": namespace}, "rules": _rules(rules)})
+    return out
+
+
 def e2e_test_manifests(namespace: str) -> list[dict[str, Any]]:
     """The Role the e2e test pod's connection needs in the namespace the pod runs in."""
     return [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
