@@ -410,3 +410,23 @@ def test_every_alb_call_is_in_its_iam_statements(shop: Ingresses, controller: St
     assert made and made <= allowed, made - allowed
     assert AlbIngressRouter.iam_statements(AlbIngressRouter.Settings.model_validate(
         {k: v for k, v in settings(shop).items() if k not in ("type", "connection")})) == []
+
+
+def test_the_by_hand_rollback_command_works_as_printed(kube: Kube, shop: Ingresses) -> None:
+    """What the rollback's message tells an operator to run when the router could not be reached."""
+    import os
+    import subprocess
+
+    from include.slow_injection.lab.kube.gateway_api import crds_path
+
+    route = router(shop)
+    route.attach_green(apply=True)
+    route.set_weights(Weights.green_at(25))
+    command = route.by_hand(Weights.green_at(0)).strip("`")
+    assert command.startswith(f"kubectl -n {shop.namespace} annotate ingress shop --overwrite")
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig_file()),
+           "PATH": f"{crds_path(kube.plane).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", command], check=False, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert route.get_weights() == Weights(100, 0)  # no mismatch: the record was set by hand too
+    assert shop.action() == {"web": 100, "web-green": 0}
