@@ -10,6 +10,7 @@ import pytest
 from include.slow_injection import registry
 from include.slow_injection.drivers.aws_alb import AlbConfigError, AlbRouter
 from include.slow_injection.ports import Weights
+from include.slow_injection.spec.loader import driver_settings_errors
 from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
 
 
@@ -135,7 +136,7 @@ def test_missing_connection_and_same_target_groups_are_clear_errors(alb: Alb) ->
 
 
 def test_settings_refuse_arns_of_the_wrong_kind(alb: Alb) -> None:
-    errors = registry.settings_errors("router", registry_ref(alb.settings(listener_arn=alb.blue)))
+    errors = driver_settings_errors("router", registry_ref(alb.settings(listener_arn=alb.blue)))
     assert errors and errors[0][0] == "listener_arn"
 
 
@@ -201,5 +202,5 @@ def test_other_actions_and_stickiness_of_the_forward_are_sent_back_unchanged(alb
 
 def test_a_rule_of_another_listener_is_refused(alb: Alb) -> None:
     other = alb.rule.replace(alb.listener.rsplit("/", 1)[-1], "0123456789abcdef")
-    errors = registry.settings_errors("router", registry_ref(alb.settings(rule_arn=other)))
+    errors = driver_settings_errors("router", registry_ref(alb.settings(rule_arn=other)))
     assert errors and "is not a rule of listener_arn" in errors[0][1]

@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 
-from include.slow_injection import registry
+from include.slow_injection import kinds, registry
 from include.slow_injection.drivers.aws_cloudwatch import CloudWatchAlarms, CloudWatchMetrics
 from include.slow_injection.gates.runner import GateRun
 from include.slow_injection.gates.verdict import Verdict
+from include.slow_injection.spec.loader import driver_settings_errors
 from include.slow_injection.spec.models import DriverRef, MetricGate
 from tests.aws import ACCOUNT, CONNECTION_ID, REGION, free_port
+
+METRIC = kinds.measured("metric")
 
 NAMESPACE = "SlowInjection/Test"
 ERRORS = {"namespace": NAMESPACE, "metric_name": "Errors", "stat": "Sum",
@@ -43,7 +46,7 @@ def gate(source: dict[str, Any], query: str, threshold: float = 5.0, **overrides
 
 def judge(gate_dict: dict[str, Any], service: str = "web") -> Verdict:
     """One reading through the real gate runner: the dry-run verdict (pass / fail / hold)."""
-    return GateRun("metric", gate_dict, service, 60.0, time.time()).run_once()
+    return GateRun(METRIC, gate_dict, service, 60.0, time.time()).run_once()
 
 
 def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str = "web", env: str = "green") -> None:
@@ -166,7 +169,7 @@ def test_responses_moto_cannot_produce(response, expected) -> None:  # noqa: ANN
     ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
 ])
 def test_settings_errors_name_the_setting(settings, path, words) -> None:  # noqa: ANN001
-    errors = registry.settings_errors("metric_source", DriverRef(type="cloudwatch", **settings))
+    errors = driver_settings_errors("metric_source", DriverRef(type="cloudwatch", **settings))
     assert any(p == path and words in why for p, why in errors), errors
 
 

@@ -9,7 +9,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
-from include.slow_injection.builders.phases import PHASES
+from include.slow_injection.phases import PHASES
 from include.slow_injection.tasks.flow import RollbackTraffic, RollbackWorkloads, StageDecision
 from include.slow_injection.tasks.operators import PlatformStep, Preflight, SetTraffic
 from slow_injection_gates.sensors import GateSensor

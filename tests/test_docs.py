@@ -18,6 +18,7 @@ import yaml
 
 from include.slow_injection import registry
 from include.slow_injection.schema import SCHEMA_PATH
+from include.slow_injection.spec.loader import driver_settings_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -112,5 +113,5 @@ def test_the_driver_settings_in_the_docs_snippets_are_valid(page: str, block: st
     for kind, ref in refs:
         from include.slow_injection.spec.models import DriverRef
 
-        problems = registry.settings_errors(kind, DriverRef.model_validate(ref))
+        problems = driver_settings_errors(kind, DriverRef.model_validate(ref))
         assert not problems, f"{page}: {kind} {ref}: {problems}"

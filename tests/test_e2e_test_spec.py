@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from include.slow_injection.builders import full_transition
+from include.slow_injection import kinds
+from include.slow_injection.phases import full_transition
 from include.slow_injection.spec import SpecError, load_wave
 from tests.kube import wait_for
 from tests.test_e2e_test_job import container_log, outcome  # noqa: F401 - container_log is a fixture
@@ -80,7 +81,8 @@ def test_the_gate_defaults_to_greens_namespace_and_connection(tmp_path: Path) ->
     assert gate.task_id == "e2e_smoke"
     assert (gate.spec.namespace, gate.spec.connection, gate.spec.log_tail_lines) == ("shop-fargate", "k8s-green", 50)
     assert (gate.spec.labels, gate.spec.annotations) == ({"team": "shop"}, {"sidecar.istio.io/inject": "false"})
-    assert "registry.example/shop-e2e:1.4 --suite smoke in shop-fargate via k8s-green" in gate.summary
+    line = kinds.gate(gate.kind).plan_line(gate)
+    assert "registry.example/shop-e2e:1.4 --suite smoke in shop-fargate via k8s-green" in line
 
 
 def test_the_operator_puts_the_spec_on_the_pod_and_keeps_its_own_label_and_greens() -> None:
@@ -166,12 +168,13 @@ def test_a_job_made_through_the_api_runs_its_pod_and_serves_its_log(kube, contai
 
 
 def test_the_report_section_shows_the_tail_escaped_and_says_nothing_without_a_test() -> None:
-    from include.slow_injection.reporting.e2e_test import html_section, markdown_lines
+    from include.slow_injection.reporting.html import kind_sections
+    from include.slow_injection.tasks.report import kind_lines
 
     verdict = {"gate": "smoke", "kind": "e2e_test", "status": "fail", "reason": "pod p exited 3",
                "e2e_test": {"pod": "p", "namespace": "shop", "image": "busybox:1.36", "exit_code": 3,
                             "started_at": 0.0, "finished_at": 2.0, "log_tail": ["ok", "<script>boom</script>"]}}
-    page = html_section({"full_transition.e2e_smoke": verdict, "other": None})
+    page = "".join(kind_sections({"full_transition.e2e_smoke": verdict, "other": None}))
     assert "exit code 3" in page and "&lt;script&gt;boom&lt;/script&gt;" in page and "<script>" not in page
-    assert "<script>boom</script>" in "\n".join(markdown_lines({"t": verdict}))  # markdown keeps it in a code block
-    assert html_section({"gate_x": {"kind": "metric", "status": "pass"}}) == "" and markdown_lines({}) == []
+    assert "<script>boom</script>" in "\n".join(kind_lines({"t": verdict}))  # markdown keeps it in a code block
+    assert kind_sections({"gate_x": {"kind": "metric", "status": "pass"}}) == [] and kind_lines({}) == []

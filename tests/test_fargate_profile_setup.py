@@ -1,5 +1,6 @@
-"""Green's Fargate profile set up in the preparation phase through the provider's EksHook, against
-moto in server mode: created, left alone when it matches, refused when it differs; the ACTIVE gate."""
+"""Green's Fargate profile set up in the preparation phase through the Fargate-profiles port (the EKS
+driver, the provider's EksHook), against moto in server mode: created, left alone when it matches,
+refused when it differs; the ACTIVE gate's reading."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile, FargateProfileState, profile_differences
+from include.slow_injection import kinds
+from include.slow_injection.drivers.aws_eks import profile_differences
+from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
 from tests.aws import ACCOUNT, CONNECTION_ID, REGION, MotoServer
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fargate-pods"
@@ -74,7 +77,12 @@ def test_differences_compare_selectors_as_sets_and_ignore_tags() -> None:
 
 def test_the_active_gate_waits_for_a_missing_profile_and_passes_once_it_is_active(eks: Any) -> None:
     gate = {"cluster": "prod", "profile": "shop-green", "aws_connection": CONNECTION_ID, "region": REGION}
-    missing = FargateProfileState(gate).read()
+    wait = kinds.measured("fargate_profile")
+
+    def reading() -> Any:
+        return wait.read(wait.connect(gate, None), gate, None, 0.0)
+
+    missing = reading()
     assert missing.state == "waiting" and "does not exist" in missing.detail
     ensure(spec_profile())
-    assert FargateProfileState(gate).read().state == "ready"  # moto: ACTIVE at once
+    assert reading().state == "ready"  # moto: ACTIVE at once

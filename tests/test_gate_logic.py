@@ -7,9 +7,12 @@ import math
 
 import pytest
 
+from include.slow_injection import kinds
 from include.slow_injection.gates.evaluation import HealthStreak, MetricWindow, measurement_count
 from include.slow_injection.gates.runner import GateRun
 from include.slow_injection.ports import Measurement, Probe
+
+METRIC = kinds.measured("metric")
 
 OK = Measurement(0.001)
 BAD = Measurement(0.5)
@@ -123,7 +126,7 @@ class FakeClock:
 def test_runner_measures_every_interval_for_the_bake_window(world) -> None:  # noqa: ANN001
     world.reset({"metrics": {'err{env="green"}': 0.001}})
     clock = FakeClock()
-    run = GateRun("metric", _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0,
+    run = GateRun(METRIC, _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0,
                   clock.now)
     result = asyncio.run(run.run(clock=clock, sleep=clock.sleep, call=lambda fn: asyncio.sleep(0, fn())))
     assert result.status == "pass"
@@ -134,7 +137,7 @@ def test_runner_measures_every_interval_for_the_bake_window(world) -> None:  # n
 def test_runner_turns_a_broken_backend_into_no_data_never_a_pass() -> None:
     clock = FakeClock()
     gate = _metric_gate(source={"type": "simulated", "world": "x", "bogus": 1})  # driver cannot even be built
-    run = GateRun("metric", gate, "web", 40.0, clock.now)
+    run = GateRun(METRIC, gate, "web", 40.0, clock.now)
     result = asyncio.run(run.run(clock=clock, sleep=clock.sleep, call=lambda fn: asyncio.sleep(0, fn())))
     assert result.status == "fail"
     assert "bogus" in result.measurements[0]["error"]
@@ -142,7 +145,7 @@ def test_runner_turns_a_broken_backend_into_no_data_never_a_pass() -> None:
 
 def test_dry_run_takes_one_reading_and_judges_it(world) -> None:  # noqa: ANN001
     world.reset({"metrics": {'err{env="green"}': 0.5}})
-    run = GateRun("metric", _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0, 0.0)
+    run = GateRun(METRIC, _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0, 0.0)
     result = run.run_once(clock=lambda: 1.0)
     assert (result.status, result.dry_run, len(result.measurements)) == ("fail", True, 1)
 
@@ -152,7 +155,7 @@ def test_hold_deadline_counts_from_the_gate_start_not_from_a_restart(world) -> N
     clock = FakeClock()
     started = clock.now - 590  # a restarted trigger keeps the original start
     gate = _metric_gate(source={"type": "simulated", "world": world.path.stem}, on_no_data="hold", hold_timeout=600.0)
-    run = GateRun("metric", gate, "web", 40.0, started)
+    run = GateRun(METRIC, gate, "web", 40.0, started)
     result = asyncio.run(run.run(clock=clock, sleep=clock.sleep, call=lambda fn: asyncio.sleep(0, fn())))
     assert result.status == "hold"
     assert sum(clock.sleeps) == pytest.approx(10.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from include.slow_injection.plan import plan_lines
+from include.slow_injection.phases.plan_text import plan_lines
 from include.slow_injection.spec import load_wave
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -97,6 +97,7 @@ def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, o
     import asyncio
     import time
 
+    from include.slow_injection import kinds
     from include.slow_injection.gates.runner import GateRun
     from include.slow_injection.spec import parse_wave
 
@@ -107,7 +108,7 @@ def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, o
     async def no_thread(fn):  # noqa: ANN001, ANN202
         return fn()
 
-    run = GateRun("metric", gate, "web", 1.0, time.time())
+    run = GateRun(kinds.measured("metric"), gate, "web", 1.0, time.time())
     return asyncio.run(run.run(call=no_thread)).to_xcom()  # as the trigger hands it on
 
 

@@ -17,9 +17,10 @@ from botocore.stub import Stubber
 from include.slow_injection import registry
 from include.slow_injection.drivers import aws_route53
 from include.slow_injection.drivers.aws_route53 import Route53ConfigError, Route53Router
-from include.slow_injection.plan import plan_lines, warnings
+from include.slow_injection.phases.plan_text import plan_lines, warnings
 from include.slow_injection.ports import Weights
 from include.slow_injection.spec import load_wave
+from include.slow_injection.spec.loader import driver_settings_errors
 from include.slow_injection.spec.models import DriverRef
 from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
 from tests.waves import small_wave, write
@@ -279,7 +280,7 @@ def _ref(zone_settings: dict[str, Any]) -> DriverRef:
     ({"weight": 5}, "weight", "unknown key"),
 ])
 def test_settings_errors_name_the_setting(extra: dict[str, Any], path: str, reason: str) -> None:
-    errors = registry.settings_errors("router", _ref(Zone(None, "Z1").settings(**extra)))
+    errors = driver_settings_errors("router", _ref(Zone(None, "Z1").settings(**extra)))
     assert errors and errors[0][0] == path and reason in errors[0][1], errors
 
 

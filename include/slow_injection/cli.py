@@ -57,7 +57,7 @@ def _load_one(spec: str):  # noqa: ANN202
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from include.slow_injection.plan import plan_lines
+    from include.slow_injection.phases.plan_text import plan_lines
 
     wave = _load_one(args.spec)
     if wave is None:

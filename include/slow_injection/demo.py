@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         run_child(args.drill)
         return 0
 
-    from include.slow_injection.plan import plan_lines
+    from include.slow_injection.phases.plan_text import plan_lines
     from include.slow_injection.spec import load_wave
 
     print("Slow Injection demo: the demo wave, run by Airflow (dag.test) against SIMULATED drivers —")

@@ -1,74 +1,40 @@
-"""`slow-injection plan`: the ordered actions and gates a run of a wave would take."""
+"""The plan of a wave's run, as the phase planners (phases/) write it and the kinds (kinds/) and the
+DAG builder (builders/) read it: stages of actions, then gates, then a decision."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from dataclasses import dataclass, field
 
-from include.slow_injection import registry
-from include.slow_injection.builders.phases import STAGE_PHASES
-from include.slow_injection.durations import format_duration
-from include.slow_injection.spec.models import Service, Wave
+from pydantic import BaseModel
 
 
-def warnings(wave: Wave) -> list[str]:
-    out = []
-    if not wave.release_monitoring.gates and not wave.release_monitoring.health_checks:
-        out.append("release_monitoring has no gates: blue is retired without watching green at 100 %")
-    for svc in wave.services:
-        if svc.exposure == "exposed" and not svc.gates:
-            out.append(f"{svc.name}: no metric gates, so traffic steps only wait their bake time")
-        if svc.exposure == "scheduled" and not (svc.gates or svc.health_checks):
-            out.append(f"{svc.name}: no gates check the job after its handover")
-        if svc.exposure == "exposed" and svc.router is not None:
-            out += [f"{svc.name}: {line}" for line in _router_warnings(wave, svc)]
-    return out
+@dataclass(frozen=True)
+class Action:
+    task_id: str
+    kind: str  # an action kind of kinds/
+    service: str | None = None
+    weight: int | None = None  # the share of users on green it sets (traffic steps)
+    summary: str = ""  # the plan line, when the phase words it itself (else the kind's)
 
 
-def _router_warnings(wave: Wave, svc: Service) -> list[str]:
-    """A router driver class may define `plan_warnings(settings, steps)`, steps being (weight percent,
-    bake seconds) pairs; it must not touch the network (plans are drawn while DAGs are parsed)."""
-    try:
-        cls = registry.driver_class("router", svc.router.type)
-        if not hasattr(cls, "plan_warnings"):
-            return []
-        settings = cls.Settings.model_validate(svc.router.settings)
-    except (registry.UnknownDriver, ValidationError):
-        return []  # the spec loader reports these, with their field paths
-    return cls.plan_warnings(settings, [(step.weight, step.bake) for step in wave.steps_for(svc)])
+@dataclass(frozen=True)
+class Gate:
+    task_id: str
+    kind: str  # a gate kind of kinds/
+    spec: BaseModel  # the kind's spec model
+    service: str | None  # None: a wave-level gate
+    window: float  # how long it measures (a metric gate's bake)
 
 
-def plan_lines(wave: Wave) -> list[str]:
-    lines = [f"wave {wave.id} (DAG {wave.dag_id}), owner {wave.owner}",
-             f"blue {wave.environments.blue.name} → green {wave.environments.green.name}"]
-    kinds = {"exposed": [], "scheduled": []}
-    for s in wave.services:
-        kinds[s.exposure].append(s.name)
-    lines.append(f"scheduled (move first): {', '.join(kinds['scheduled']) or '-'}; "
-                 f"exposed: {', '.join(kinds['exposed']) or '-'}")
-    n = 0
-    for builder in STAGE_PHASES:
-        stages = builder.stages(wave)
-        lines.append(f"{builder.PHASE}:")
-        if not stages:
-            lines.append("    (nothing configured)")
-        for stage in stages:
-            for action in stage.actions:
-                n += 1
-                lines.append(f"  {n:>3}. {action.summary}")
-            for gate in stage.gates:
-                lines.append(f"       ⊢ {gate.summary}")
-            lines.append(f"       → continue, or roll back{' / hold' if stage.gates else ''}")
-    lines.append("post_release:")
-    if wave.retire_blue_after:
-        lines.append(f"       wait {format_duration(wave.retire_blue_after)} before retiring blue")
-    for s in wave.services:
-        if s.workload.kind == "Deployment":
-            n += 1
-            lines.append(f"  {n:>3}. scale blue {s.workload.namespace}/{s.workload.name} down")
-    lines.append("       evaluation report")
-    sync = wave.validation.data_sync
-    wait = ", then wait for the data in sync" if sync is not None and sync.before_rollback else ""
-    lines.append("rollback (on any failed gate or step): blue capacity back and green's jobs stopped"
-                 f"{wait}, then 100 % traffic to blue, then jobs resumed on blue once green's running Job ended")
-    lines += [f"warning: {w}" for w in warnings(wave)]
-    return lines
+@dataclass(frozen=True)
+class Stage:
+    phase: str
+    path: tuple[str, ...]  # TaskGroups within the phase's (e.g. service, step)
+    title: str
+    actions: list[Action] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+
+    @property
+    def weight(self) -> int | None:
+        """The share of users on green once its actions ran (None: it moves no traffic)."""
+        return next((a.weight for a in self.actions if a.weight is not None), None)

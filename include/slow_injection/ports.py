@@ -100,6 +100,10 @@ class ReadbackMismatch(RuntimeError):
         self.found, self.expected = found, expected
 
 
+class ProfileConflict(ValueError):
+    """The Fargate profile there cannot be the spec's (it differs, or it is failed or going away)."""
+
+
 @runtime_checkable
 class Router(Protocol):
     def describe(self) -> str: ...
@@ -144,6 +148,20 @@ class Platform(Protocol):
     """Workloads in both environments. Every method reads the world, then converges it; with
     apply=False it only returns the changes it would make."""
 
+    @classmethod
+    def pod_labels(cls, settings: Any) -> dict[str, str]:
+        """Labels every pod the wave starts on green carries (e.g. what a Fargate profile selects), from
+        the driver's settings alone: DAGs are built with them, without a connection."""
+        ...
+    @classmethod
+    def pod_connection(cls, connection_id: str | None) -> str | None:
+        """The Kubernetes connection a test pod on green runs through (None: this platform runs none)."""
+        ...
+    @classmethod
+    def retires_blue(cls, workload: dict[str, Any]) -> bool:
+        """Whether blue's copy still holds capacity once the service runs on green, for post-release to
+        retire (a CronJob's blue is suspended at its handover instead)."""
+        ...
     def describe(self) -> str: ...
     def preflight(self, workload: dict[str, Any]) -> list[str]: ...
     def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
@@ -198,3 +216,15 @@ class DataSync(Protocol):
 class Notifier(Protocol):
     def describe(self) -> str: ...
     def notify(self, event: str, subject: str, body: str) -> None: ...
+
+
+@runtime_checkable
+class FargateProfiles(Protocol):
+    """Green's EKS Fargate profile (the spec's environments.green.fargate_profile): set up before any
+    workload moves, then waited for ACTIVE."""
+
+    def describe(self) -> str: ...
+    def state(self, cluster: str, name: str) -> Readiness: ...
+    def ensure(self, profile: dict[str, Any], apply: bool) -> dict[str, Any]:
+        """Create it unless it exists; one that exists and differs is an error (profiles are immutable)."""
+        ...

@@ -35,3 +35,8 @@ def scheduled_jobs(services: Iterable[Service]) -> dict[str, dict[str, Any]]:
 def job_wait_timeout(services: Iterable[Service]) -> float:
     """How long handing jobs back to blue may wait for green's running Job (the longest handover wait)."""
     return max((s.handover.wait_timeout for s in services if s.exposure == "scheduled"), default=0.0)
+
+
+def fargate_profiles(profile: dict[str, Any]) -> dict[str, Any]:
+    """The EKS driver reference a spec's green Fargate profile (or its gate) is read and created through."""
+    return {"type": "eks", "connection": profile["aws_connection"], "region": profile.get("region")}

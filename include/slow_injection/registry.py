@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from include.slow_injection import ports
 
-KINDS = ("router", "metric_source", "health_check", "platform", "notifier", "data_sync")
+KINDS = ("router", "metric_source", "health_check", "platform", "notifier", "data_sync", "fargate_profiles")
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "router": {
@@ -45,6 +45,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "postgres": "include.slow_injection.drivers.postgres_sync:PostgresSync",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedDataSync",
     },
+    "fargate_profiles": {
+        "eks": "include.slow_injection.drivers.aws_eks:EksFargateProfiles",
+    },
     "notifier": {
         "log": "include.slow_injection.drivers.log_notifier:LogNotifier",
         "slack": "include.slow_injection.drivers.slack_notifier:SlackNotifier",
@@ -58,12 +61,14 @@ _extra: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
 # What a driver of each kind must implement; checked when a spec names the driver.
 PORTS: dict[str, type] = {"router": ports.Router, "metric_source": ports.MetricSource,
                           "health_check": ports.HealthCheck, "platform": ports.Platform,
-                          "notifier": ports.Notifier, "data_sync": ports.DataSync}
+                          "notifier": ports.Notifier, "data_sync": ports.DataSync,
+                          "fargate_profiles": ports.FargateProfiles}
 
 
 def port_methods(port: type) -> tuple[str, ...]:
-    """The methods a Protocol class of ports.py declares."""
-    return tuple(name for name, value in vars(port).items() if callable(value) and not name.startswith("_"))
+    """The methods (class methods too) a Protocol class of ports.py declares."""
+    return tuple(name for name, value in vars(port).items()
+                 if (callable(value) or isinstance(value, classmethod)) and not name.startswith("_"))
 
 
 PORT_METHODS: dict[str, tuple[str, ...]] = {kind: port_methods(port) for kind, port in PORTS.items()}
@@ -92,24 +97,18 @@ def driver_class(kind: str, type_name: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def settings_errors(kind: str, ref: Any) -> list[tuple[str, str]]:
-    """Check a DriverRef's extra keys against its driver's Settings; (relative path, reason) pairs."""
-    from include.slow_injection.spec.messages import describe_errors
+def missing_methods(kind: str, cls: type) -> list[str]:
+    """The methods of the port of `kind` a driver class lacks."""
+    return [m for m in PORT_METHODS[kind] if not callable(getattr(cls, m, None))]
 
-    try:
-        cls = driver_class(kind, ref.type)
-    except UnknownDriver as err:
-        return [("type", str(err))]
-    missing = [m for m in PORT_METHODS[kind] if not callable(getattr(cls, m, None))]
-    if missing:
-        return [("type", f"driver {ref.type!r} does not implement the {kind.replace('_', ' ')} port: "
-                         f"no {', '.join(missing)}")]
-    settings_model: type[BaseModel] = cls.Settings
-    try:
-        settings_model.model_validate(ref.settings)
-    except ValidationError as err:
-        return describe_errors(err, settings_model)
-    return []
+
+def with_settings(kind: str, ref: Any) -> tuple[Any, BaseModel]:
+    """The driver class a DriverRef names and its validated settings, without building it (no
+    connection: DAGs and plans use its class methods)."""
+    data = dict(ref if isinstance(ref, dict) else ref.model_dump())
+    cls = driver_class(kind, data.pop("type"))
+    data.pop("connection", None)
+    return cls, cls.Settings.model_validate(data)
 
 
 def build(kind: str, ref: Any, **context: Any) -> Any:

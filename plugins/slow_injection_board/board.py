@@ -61,9 +61,9 @@ def clear_cache() -> None:
 
 
 def gate_services(wave: Wave) -> dict[str, str | None]:
-    """Full gate task id (TaskGroups joined by '.') → the service it checks, from the same pure stage
-    builders the DAG factory renders (builders/render.py: a TaskGroup per phase, then per stage path)."""
-    from include.slow_injection.builders.phases import STAGE_PHASES
+    """Full gate task id (TaskGroups joined by '.') → the service it checks, from the same pure phase
+    planners the DAG factory renders (builders/render.py: a TaskGroup per phase, then per stage path)."""
+    from include.slow_injection.phases import STAGE_PHASES
 
     out: dict[str, str | None] = {}
     for builder in STAGE_PHASES:

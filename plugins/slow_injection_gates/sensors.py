@@ -1,4 +1,5 @@
-"""GateSensor: a metric or health gate as a deferrable sensor whose verdict goes to XCom."""
+"""GateSensor: a gate its kind measures (kinds/: metric, health, the readiness waits) as a deferrable sensor
+whose verdict goes to XCom."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.slow_injection.gates.verdict import Verdict, deliver
+from include.slow_injection import kinds
+from include.slow_injection.gates.verdict import Verdict
+from include.slow_injection.tasks.deliver import deliver
 from slow_injection_gates.triggers import GateTrigger
 
 # A gate first measures in the task for up to INLINE_SECONDS: short gates decide without deferring
@@ -42,21 +45,12 @@ class GateSensor(BaseSensorOperator):
         super().__init__(poke_interval=float(gate["interval"]), timeout=self.max_duration(), **kwargs)
 
     def max_duration(self) -> float:
-        g = self.gate
-        if self.kind in ("health", "platform", "router", "data_sync", "fargate_profile"):
-            longest = float(g["timeout"])
-        elif g["on_no_data"] == "hold":
-            longest = max(2 * float(self.window), float(g["hold_timeout"]))
-        else:
-            # Twice the window: a trigger restarted by a triggerer failover measures its window again
-            # (a 105 s outage rolled a healthy e2e wave back with one window of slack).
-            longest = 2 * float(self.window)
-        return longest + 10 * float(g["interval"]) + 60.0
+        return kinds.measured(self.kind).longest(self.gate, float(self.window)) + 10 * float(self.gate["interval"]) + 60.0
 
     def _run(self) -> Any:
         from include.slow_injection.gates.runner import GateRun
 
-        return GateRun(self.kind, self.gate, self.service, self.window, time.time())
+        return GateRun(kinds.measured(self.kind), self.gate, self.service, self.window, time.time())
 
     def execute(self, context: Any) -> dict[str, Any]:
         from include.slow_injection.tasks.scope import gate_out_of_scope

@@ -36,9 +36,10 @@ class GateTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from asgiref.sync import sync_to_async
 
+        from include.slow_injection import kinds
         from include.slow_injection.gates.runner import GateRun
 
-        gate_run = GateRun(self.kind, self.gate, self.service, self.window, self.started_at)
+        gate_run = GateRun(kinds.measured(self.kind), self.gate, self.service, self.window, self.started_at)
         result = await gate_run.run(call=lambda fn: sync_to_async(fn, thread_sensitive=False)())
         # Airflow 3.3 can mark a deferred task failed when its trigger fires before the scheduler has
         # processed the worker's exit from deferring (apache/airflow#72716, #71580). A pass is held

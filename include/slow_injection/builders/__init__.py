@@ -1,2 +1,2 @@
-"""One builder per seed phase. Stage-based builders are pure (spec in, stages out) so `plan`
-and the DAG factory read the same thing; render.py turns stages into Airflow tasks."""
+"""Airflow DAG building: the wave's DAG (factory.py) from the planners' stages (phases/), each task from
+its kind's recipe (render.py, kinds/); the trigger form; post-release, rollback and the emergency DAG."""

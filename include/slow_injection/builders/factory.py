@@ -7,12 +7,12 @@ from types import ModuleType
 import pendulum
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
-from include.slow_injection.builders import post_release, rollback
-from include.slow_injection.builders.phases import STAGE_PHASES
 from include.slow_injection.assets import wave_asset
+from include.slow_injection.builders import post_release, rollback
 from include.slow_injection.builders.params import run_params
 from include.slow_injection.builders.render import Rendered, WaveBuild, render_phase
-from include.slow_injection.plan import plan_lines
+from include.slow_injection.phases import STAGE_PHASES
+from include.slow_injection.phases.plan_text import plan_lines
 from include.slow_injection.refs import notifications, platform_ref
 from include.slow_injection.reporting.right_sizing import right_sizing_config
 from include.slow_injection.reporting.series import plot_config

@@ -8,12 +8,12 @@ from typing import NamedTuple
 from airflow.providers.standard.sensors.time_delta import WaitSensor
 from airflow.sdk import BaseOperator
 
-from include.slow_injection.builders.render import Rendered, WaveBuild
-from include.slow_injection.refs import notifications, platform_ref
+from include.slow_injection import kinds
+from include.slow_injection.builders.render import Rendered, WaveBuild, build_task
+from include.slow_injection.kinds.base import TaskContext
+from include.slow_injection.phases.post_release import PHASE, retirements
+from include.slow_injection.refs import notifications
 from include.slow_injection.tasks.flow import EndWave
-from include.slow_injection.tasks.operators import PlatformStep
-
-PHASE = "post_release"
 
 
 class PostRelease(NamedTuple):
@@ -31,12 +31,11 @@ def build(wave_build: WaveBuild, released: Rendered) -> PostRelease:
                           deferrable=True)
         start >> wait
         start = wait
-    retire = [
-        PlatformStep(task_id=f"retire_blue_{s.name}", action="retire_blue", service=s.name,
-                     platform=platform_ref(wave), workload=s.workload.model_dump(),
-                     stage={"phase": PHASE, "service": s.name, "weight": None}, **wave_build.step_args())
-        for s in wave.services if s.workload.kind == "Deployment"
-    ]
+    retire = []
+    for action in retirements(wave):
+        context = TaskContext(wave, {**wave_build.step_args(),
+                                     "stage": {"phase": PHASE, "service": action.service, "weight": None}})
+        retire.append(build_task(wave, action.task_id, kinds.action(action.kind).task(action, context)))
     completed = EndWave(task_id="wave_completed", outcome="completed", decision_ids=list(released.decision_ids),
                         wave_id=wave.id, notifications=notifications(wave), plan_task_id=wave_build.plan_task_id)
     if retire:

@@ -1,21 +1,24 @@
-"""Turn pure stages into Airflow tasks: actions → gates → decision, with markers into rollback/hold."""
+"""Turn the planners' stages into Airflow tasks: actions → gates → decision, with markers into rollback/hold.
+Each action and gate is built from its kind's task recipe (kinds/)."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from itertools import groupby
 from datetime import timedelta
+from itertools import groupby
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import BaseOperator, Label, TaskGroup, TriggerRule
 
+from include.slow_injection import kinds
 from include.slow_injection.assets import service_asset
-from include.slow_injection.refs import notifications, platform_ref, workloads
-from include.slow_injection.builders.stages import Action, Stage
+from include.slow_injection.kinds.base import Task, TaskContext
+from include.slow_injection.plan import Action, Gate, Stage
+from include.slow_injection.refs import notifications
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.flow import StageDecision
-from include.slow_injection.tasks.operators import AttachGreen, PlatformStep, Preflight, SetTraffic
 
 
 @dataclass(frozen=True)
@@ -42,75 +45,42 @@ class Rendered:
     hold_markers: tuple[BaseOperator, ...] = ()
     action_ids: tuple[str, ...] = ()
     gate_ids: tuple[str, ...] = ()
-    stress_ids: tuple[str, ...] = ()  # parity compares over the stress tests' window
+    load_ids: tuple[str, ...] = ()  # gates that put load on green (parity compares over their window)
     decision_ids: tuple[str, ...] = ()
 
     def then(self, later: Rendered) -> Rendered:
         """These tasks followed by `later`'s (its tail, if any, is the new tail)."""
         return Rendered(later.tail or self.tail, self.rollback_markers + later.rollback_markers,
                         self.hold_markers + later.hold_markers, self.action_ids + later.action_ids,
-                        self.gate_ids + later.gate_ids, self.stress_ids + later.stress_ids,
+                        self.gate_ids + later.gate_ids, self.load_ids + later.load_ids,
                         self.decision_ids + later.decision_ids)
+
+
+def build_task(wave: Wave, task_id: str, task: Task) -> BaseOperator:
+    """The operator a kind's recipe names, imported here only (kinds never import tasks)."""
+    module, _, name = task.operator.partition(":")
+    args = dict(task.args)
+    if task.publishes is not None:
+        args["outlets"] = [service_asset(wave.id, task.publishes)]
+    return getattr(importlib.import_module(module), name)(task_id=task_id, **args)
 
 
 def stage_meta(stage: Stage, service: str | None) -> dict[str, Any]:
     """What a task tells the run's scope about itself (tasks/scope.py)."""
-    weight = next((a.weight for a in stage.actions if a.kind == "set_traffic"), None)
-    return {"phase": stage.phase, "service": service, "weight": weight}
+    return {"phase": stage.phase, "service": service, "weight": stage.weight}
 
 
 def _action_task(wave_build: WaveBuild, action: Action, stage: Stage) -> BaseOperator:
-    wave = wave_build.wave
-    args = {**wave_build.step_args(), "stage": stage_meta(stage, action.service)}
-    if action.kind == "preflight":
-        return Preflight(task_id=action.task_id, platform=platform_ref(wave), workloads=workloads(wave.services),
-                         **args)
-    if action.kind == "ensure_fargate_profile":
-        from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
-
-        assert wave.environments.green.fargate_profile is not None
-        return EnsureFargateProfile(task_id=action.task_id, profile=wave.environments.green.fargate_profile.model_dump(),
-                                    **args)
-    svc = wave.service(action.service or "")
-    if action.kind == "attach_green":
-        assert svc.router is not None
-        return AttachGreen(task_id=action.task_id, service=svc.name, router=svc.router.model_dump(), **args)
-    if action.kind == "set_traffic":
-        assert svc.router is not None and action.weight is not None
-        return SetTraffic(task_id=action.task_id, service=svc.name, router=svc.router.model_dump(),
-                          weight=action.weight, outlets=[service_asset(wave.id, svc.name)], **args)
-    if action.kind == "activate_green":
-        args["outlets"] = [service_asset(wave.id, svc.name)]
-    return PlatformStep(task_id=action.task_id, action=action.kind, service=svc.name, platform=platform_ref(wave),
-                        workload=svc.workload.model_dump(), **args)
+    context = TaskContext(wave_build.wave, {**wave_build.step_args(), "stage": stage_meta(stage, action.service)})
+    return build_task(wave_build.wave, action.task_id, kinds.action(action.kind).task(action, context))
 
 
-def _gate_task(wave_build: WaveBuild, stage_gate: Any, so_far: Rendered, stage: Stage, action_ids: list[str]) -> BaseOperator:
-    wave = wave_build.wave
-    scoped = {"stage": stage_meta(stage, stage_gate.service), "stage_actions": action_ids,
+def _gate_task(wave_build: WaveBuild, gate: Gate, so_far: Rendered, stage: Stage,
+               action_ids: list[str]) -> BaseOperator:
+    scoped = {"stage": stage_meta(stage, gate.service), "stage_actions": action_ids,
               "plan_task_id": wave_build.plan_task_id}
-    if stage_gate.kind in ("stress", "parity", "approval"):
-        from include.slow_injection.tasks import validation_gates as vg
-
-        spec = stage_gate.spec.model_dump()
-        if stage_gate.kind == "stress":
-            return vg.StressGate(task_id=stage_gate.task_id, test=spec, **scoped)
-        if stage_gate.kind == "parity":
-            return vg.ParityGate(task_id=stage_gate.task_id, parity=spec, stress_ids=list(so_far.stress_ids),
-                                 human_decides=wave.validation.approval is not None, **scoped)
-        # The approver sees every verdict so far (stress figures, parity score, gate values).
-        return vg.UatApproval(task_id=stage_gate.task_id, approval=spec, wave_id=wave.id,
-                              evidence_ids=list(so_far.gate_ids), **scoped)
-    if stage_gate.kind == "e2e_test":
-        from include.slow_injection.tasks.e2e_test import E2eTestPod
-
-        fargate_labels = wave.environments.green.platform.settings.get("add_labels") or {}  # green's profile picks it
-        return E2eTestPod(task_id=stage_gate.task_id, test=stage_gate.spec.model_dump(), pod_labels=fargate_labels,
-                          retries=wave.retries.count, retry_delay=timedelta(seconds=wave.retries.delay), **scoped)
-    from slow_injection_gates.sensors import GateSensor
-
-    return GateSensor(task_id=stage_gate.task_id, kind=stage_gate.kind, gate=stage_gate.spec.model_dump(),
-                      service=stage_gate.service, window=stage_gate.window, **scoped)
+    context = TaskContext(wave_build.wave, scoped, earlier_gates=so_far.gate_ids, earlier_load=so_far.load_ids)
+    return build_task(wave_build.wave, gate.task_id, kinds.gate(gate.kind).task(gate, context))
 
 
 def render_stage(wave_build: WaveBuild, stage: Stage, so_far: Rendered, completes_phase: str | None) -> Rendered:
@@ -135,21 +105,19 @@ def render_stage(wave_build: WaveBuild, stage: Stage, so_far: Rendered, complete
     (gates or actions[-1:]) >> decide
     decide >> Label("rollback") >> rollback
     decide >> Label("hold") >> hold
-    may_hold = ("approval", "parity")  # a human's Hold, parity's "marginal" without a human
-    fail_fast = [t for t, g in zip(gates, stage.gates)
-                 if g.kind not in may_hold and (g.kind != "metric" or g.spec.on_no_data == "fail")]
+    fail_fast = [t for t, g in zip(gates, stage.gates) if kinds.gate(g.kind).fails_fast(g)]
     fast: list[BaseOperator] = []
     if fail_fast and wave.rollback.automatic:
         # A failed gate starts the rollback at once, without waiting for its sibling gates to
-        # finish baking; the decision still runs and records why. Hold-policy gates are left out:
-        # they may be asking to hold, which only the decision can tell.
+        # finish baking; the decision still runs and records why. Gates that may ask to hold are
+        # left out: only the decision can tell.
         fast = [EmptyOperator(task_id="gate_failed", trigger_rule=TriggerRule.ONE_FAILED)]
         fail_fast >> fast[0]
     if so_far.tail is not None:
         so_far.tail >> entry  # no Label: labels across groups attach to group leaves
     return Rendered(tail=decide, rollback_markers=(*fast, rollback), hold_markers=(hold,),
                     action_ids=tuple(t.task_id for t in actions), gate_ids=tuple(t.task_id for t in gates),
-                    stress_ids=tuple(t.task_id for t, g in zip(gates, stage.gates) if g.kind == "stress"),
+                    load_ids=tuple(t.task_id for t, g in zip(gates, stage.gates) if kinds.gate(g.kind).loads_green),
                     decision_ids=(decide.task_id,))
 
 

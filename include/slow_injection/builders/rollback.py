@@ -8,8 +8,10 @@ from typing import NamedTuple
 
 from airflow.sdk import BaseOperator, TriggerRule
 
-from include.slow_injection import refs
-from include.slow_injection.builders.render import Rendered, WaveBuild
+from include.slow_injection import kinds, refs
+from include.slow_injection.builders.render import Rendered, WaveBuild, build_task
+from include.slow_injection.kinds import data_sync as in_sync
+from include.slow_injection.kinds.base import TaskContext
 from include.slow_injection.tasks.flow import EndWave, HandJobsBack, RollbackTraffic, RollbackWorkloads
 
 GROUP = "rollback"
@@ -35,13 +37,9 @@ def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
     data_sync = wave.validation.data_sync
     if data_sync is not None and data_sync.before_rollback:
         # Users go back to blue only once blue has green's writes: a stale blue loses data.
-        from slow_injection_gates.sensors import GateSensor
-
-        from include.slow_injection.builders.stages import DataSyncCheck
-
-        in_sync = GateSensor(task_id="data_in_sync", kind="data_sync", gate=DataSyncCheck.of(data_sync).model_dump(),
-                             service=None, window=0.0)
-        restore >> in_sync >> traffic
+        gate = in_sync.wait(data_sync)
+        waits = build_task(wave, gate.task_id, kinds.gate(gate.kind).task(gate, TaskContext(wave, {})))
+        restore >> waits >> traffic
     else:
         restore >> traffic
     jobs = refs.scheduled_jobs(wave.services)

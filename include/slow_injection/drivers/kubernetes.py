@@ -169,6 +169,18 @@ class KubernetesPlatform:
         return cls(blue, green, settings)
 
     @classmethod
+    def pod_labels(cls, settings: Settings) -> dict[str, str]:
+        return dict(settings.add_labels)
+
+    @classmethod
+    def pod_connection(cls, connection_id: str | None) -> str | None:
+        return connection_id
+
+    @classmethod
+    def retires_blue(cls, workload: dict[str, Any]) -> bool:
+        return workload["kind"] == "Deployment"
+
+    @classmethod
     def iam_statements(cls, settings: Settings) -> list[Any]:
         from include.slow_injection.aws.iam import Statement
 

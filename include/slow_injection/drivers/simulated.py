@@ -256,6 +256,18 @@ class SimulatedPlatform:
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> SimulatedPlatform:
         return cls(SimulatedWorld(settings.world))
 
+    @classmethod
+    def pod_labels(cls, settings: Settings) -> dict[str, str]:
+        return {}
+
+    @classmethod
+    def pod_connection(cls, connection_id: str | None) -> str | None:
+        return None  # no pods: a test pod needs its own Kubernetes connection
+
+    @classmethod
+    def retires_blue(cls, workload: dict[str, Any]) -> bool:
+        return workload["kind"] == "Deployment"  # a CronJob's blue is suspended at its handover
+
     def describe(self) -> str:
         return "simulated platform"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from include.slow_injection.ports import Measurement, Probe, Readiness
 
@@ -45,6 +45,12 @@ class Judgement:
 
     def kept(self) -> dict[str, Any]:
         return {"status": self.status, "reason": self.reason, "measurements": self.measurements[-MAX_KEPT:]}
+
+
+class Evaluator(Protocol):
+    def add(self, reading: Any, now: float) -> Judgement | None:
+        """Record one reading taken at `now` (seconds since the gate started); a judgement once there is one."""
+        ...
 
 
 @dataclass

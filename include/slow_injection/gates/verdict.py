@@ -64,14 +64,3 @@ def push(context: Any, verdict: Verdict) -> dict[str, Any]:
     value = verdict.to_xcom()
     context["ti"].xcom_push(key=XCOM_KEY, value=value)
     return value
-
-
-def deliver(task: Any, context: Any, verdict: Verdict, *, judged: bool = True) -> dict[str, Any]:
-    """Push the verdict, then fail the task unless it passed (a verdict not judged is only logged)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    value = push(context, verdict)
-    if verdict.status != "pass" and judged:
-        raise AirflowFailException(verdict.headline())
-    task.log.info("%s", verdict.headline())
-    return value

@@ -1,8 +1,9 @@
 """report.html: one self-contained page per wave run (inline CSS and SVG, no JavaScript, nothing
 fetched). render_html takes report.json's data and returns the page, rendered from
 templates/report.html by Jinja2 with autoescaping: every text from the run (reasons, queries, names)
-is escaped by the template. Only markup our own code writes goes in unescaped (Markup): the SVG plots
-(plots.py escapes every text it puts in them) and the sections of e2e_test.py and right_sizing.py."""
+is escaped by the template. Each gate kind's own section is its template (kinds/, `report_html`), rendered
+here with the same autoescaping. Only markup our own code writes goes in unescaped (Markup): those
+rendered sections, the SVG plots (plots.py escapes every text it puts in them) and right_sizing.py's."""
 
 from __future__ import annotations
 
@@ -14,15 +15,11 @@ from typing import Any, NamedTuple
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from include.slow_injection.reporting.e2e_test import html_section as e2e_test_section
+from include.slow_injection import kinds
 from include.slow_injection.reporting.plots import BLUE, GREEN, PALETTE, Line, line_plot, offset_label, value_label
 from include.slow_injection.reporting.timeline import build_timeline, not_run
 
 TEMPLATES = Path(__file__).with_name("templates")
-PARITY_COLUMNS = ("blue_median", "green_median", "shift", "relative_effect", "p_value", "blue_count", "green_count")
-STRESS_COLUMNS = (("requests", "requests"), ("requests/s", "requests_per_s"), ("failures", "failures"),
-                  ("failure ratio", "failure_ratio"), ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"),
-                  ("p99 ms", "p99_ms"), ("elapsed s", "elapsed_s"))
 
 
 def render_html(data: dict[str, Any]) -> str:
@@ -40,11 +37,20 @@ def render_html(data: dict[str, Any]) -> str:
         outcome=str(data.get("outcome", "unknown")), dry_run=bool(data.get("dry_run")), start=start, end=end,
         plots=_plots(series, start, end) if series and start is not None and end is not None else None,
         timeline=build_timeline(actions, raw_gates) if timeline is None else timeline,
-        not_run=not_run(actions, raw_gates), gates=gates,
-        stress=_of_kind(gates, "stress"), parity=_of_kind(gates, "parity"), approvals=_of_kind(gates, "approval"),
-        e2e_test=Markup(e2e_test_section(gates)),  # escaped there (reporting/e2e_test.py)
-        right_sizing=Markup(right_sizing_section(data.get("right_sizing"))),  # escaped there too
+        not_run=not_run(actions, raw_gates), gates=gates, kind_sections=kind_sections(gates),
+        right_sizing=Markup(right_sizing_section(data.get("right_sizing"))),  # escaped there
         decisions=data.get("decisions") or [])
+
+
+def kind_sections(gates: dict[str, Any]) -> list[Markup]:
+    """Each gate kind's own section (its report_html template, kinds/), for the kinds this run has."""
+    sections = []
+    for kind in kinds.GATES.values():
+        verdicts = [v for v in gates.values() if v and v.get("kind") == kind.name]
+        if verdicts and kind.report_html:
+            template = _environment().from_string(kind.report_html)
+            sections.append(Markup(template.render(verdicts=verdicts, **kind.report_context())))
+    return sections
 
 
 @cache
@@ -53,8 +59,7 @@ def _environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(number=_number, when=_when, offset=offset_label, value=value_label, fmt=_fmt,
                        badge_class=_cls)
-    env.globals.update(gate_values=_gate_values, approval=_approval, parity_columns=PARITY_COLUMNS,
-                       stress_columns=STRESS_COLUMNS)
+    env.globals.update(gate_values=_gate_values)
     return env
 
 
@@ -113,10 +118,6 @@ def _trusted(svg: str) -> Markup:
     return Markup(svg)
 
 
-def _of_kind(gates: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [v for v in gates.values() if v and v.get("kind") == kind]
-
-
 class Values(NamedTuple):
     head: str  # the gate's condition and query
     shown: list[tuple[str, str]]  # (when, value) per measurement
@@ -148,17 +149,6 @@ def _measurement(m: dict[str, Any]) -> tuple[str, str]:
     else:
         shown = value_label(float(value)) if isinstance(value, (int, float)) else str(value)
     return at, shown + (f" [{m['outcome']}]" if m.get("outcome") and m.get("outcome") != "pass" else "")
-
-
-def _approval(verdict: dict[str, Any]) -> str:
-    who = verdict.get("responded_by") or {}
-    name = (who.get("name") or who.get("id")) if isinstance(who, dict) else None
-    text = f"{verdict.get('chosen')} by {name}" if name else f"{verdict.get('chosen')}: nobody answered"
-    if verdict.get("responded_at"):
-        text += f" at {verdict['responded_at']}"
-    if verdict.get("timed_out"):
-        text += " (timed out: the spec's default)"
-    return text
 
 
 # --- small helpers -----------------------------------------------------------------------------------

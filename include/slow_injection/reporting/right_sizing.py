@@ -98,7 +98,7 @@ def _source(config: dict[str, Any], build: Callable[..., Any]) -> tuple[Any, str
 def _usage(config: dict[str, Any], service: str, source: Any, source_error: str | None,
            start: float, end: float) -> dict[str, Any]:
     """p95 of each usage query over the run, for one service."""
-    from include.slow_injection.gates.runner import render_query
+    from include.slow_injection.queries import render_query
     from include.slow_injection.reporting.series import choose_step
 
     out: dict[str, Any] = {"cpu_p95": None, "memory_p95": None, "samples": {}, "errors": {}}

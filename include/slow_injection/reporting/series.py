@@ -135,7 +135,7 @@ def _side(source: Any, query: str, start: float, end: float, step: float) -> dic
 def collect_metric_series(config: dict[str, Any], start: float, end: float,
                           build: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
     """Blue and green of every configured plot over [start, end]. Never raises."""
-    from include.slow_injection.gates.runner import render_query
+    from include.slow_injection.queries import render_query
 
     plots = config.get("plots") or []
     if not plots:

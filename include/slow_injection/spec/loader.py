@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from include.slow_injection import registry
 from include.slow_injection.spec.errors import SpecError
@@ -111,6 +111,24 @@ def driver_refs(wave: Wave) -> Iterator[tuple[str, str, DriverRef]]:
         yield f"notifications[{i}].notifier", "notifier", note.notifier
 
 
+def driver_settings_errors(kind: str, ref: DriverRef) -> list[tuple[str, str]]:
+    """Check a DriverRef's extra keys against its driver's Settings; (relative path, reason) pairs."""
+    try:
+        cls = registry.driver_class(kind, ref.type)
+    except registry.UnknownDriver as err:
+        return [("type", str(err))]
+    missing = registry.missing_methods(kind, cls)
+    if missing:
+        return [("type", f"driver {ref.type!r} does not implement the {kind.replace('_', ' ')} port: "
+                         f"no {', '.join(missing)}")]
+    settings_model: type[BaseModel] = cls.Settings
+    try:
+        settings_model.model_validate(ref.settings)
+    except ValidationError as err:
+        return describe_errors(err, settings_model)
+    return []
+
+
 def metric_gates(wave: Wave) -> Iterator[tuple[str, MetricGate]]:
     for i, svc in enumerate(wave.services):
         for j, gate in enumerate(svc.gates):
@@ -154,7 +172,7 @@ def parse_wave(data: Any, shown: str, defaults: dict[str, Any] | None = None, de
     problems = [
         (join_path(path, sub), reason)
         for path, kind, ref in driver_refs(wave)
-        for sub, reason in registry.settings_errors(kind, ref)
+        for sub, reason in driver_settings_errors(kind, ref)
     ]
     problems += gate_condition_errors(wave)
     if expected_id is not None and wave.id != expected_id:

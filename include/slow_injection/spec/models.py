@@ -680,7 +680,7 @@ def _check_e2e_test(wave: Wave) -> None:
         return
     field = "full_transition.e2e_test"
     green = wave.environments.green.platform
-    if test.connection is None and (green.type != "kubernetes" or green.connection is None):
+    if test.connection is None and _pod_connection(green) is None:
         raise ValueError(f"{field}.connection: required (green's platform is {green.type!r} with no Kubernetes "
                          "connection to default to)")
     if test.namespace is None and len(green_namespaces(wave)) > 1:
@@ -688,6 +688,16 @@ def _check_e2e_test(wave: Wave) -> None:
                          f"({', '.join(green_namespaces(wave))})")
     if test.name in [g.name for g in wave.full_transition.gates] + [h.name for h in wave.full_transition.health_checks]:
         raise ValueError(f"{field}.name: {test.name!r} is already a gate or health check of full_transition")
+
+
+def _pod_connection(platform: DriverRef) -> str | None:
+    """The Kubernetes connection a test pod on this platform defaults to (its driver says; None: none)."""
+    from include.slow_injection import registry
+
+    try:
+        return registry.driver_class("platform", platform.type).pod_connection(platform.connection)
+    except registry.UnknownDriver:
+        return None
 
 
 def _check_unique(names: list[str], field: str) -> None:

@@ -28,6 +28,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection.gates.verdict import Verdict, push
+from include.slow_injection.kinds import e2e_test as e2e_kind
 from include.slow_injection.spec.models import E2E_TEST_LABEL as LABEL
 from include.slow_injection.tasks.operators import is_dry_run
 from include.slow_injection.tasks.scope import gate_out_of_scope
@@ -83,7 +84,7 @@ class E2eTestPod(KubernetesPodOperator):
         self._overran = False
 
     def execute(self, context: Any) -> dict[str, Any]:
-        if (out := gate_out_of_scope(self, context, self.test["name"], "e2e_test")) is not None:
+        if (out := gate_out_of_scope(self, context, self.test["name"], e2e_kind.KIND.name)) is not None:
             return out
         self.name = pod_name(self.test["name"], context["dag"].dag_id, context["run_id"])
         record = {"test": self.test["name"], "pod": self.name, "namespace": self.test["namespace"],
@@ -124,7 +125,7 @@ class E2eTestPod(KubernetesPodOperator):
 
     def _verdict(self, context: Any, status: str, reason: str, record: dict[str, Any],
                  dry_run: bool = False) -> dict[str, Any]:
-        verdict = Verdict(gate=self.test["name"], kind="e2e_test", service=None, env="green", status=status,
+        verdict = Verdict(gate=self.test["name"], kind=e2e_kind.KIND.name, service=None, env="green", status=status,
                           reason=reason, measurements=[], dry_run=dry_run, e2e_test=dict(record))
         self.log.info("e2e test %s %s: %s", self.test["name"], status.upper(), reason)
         return push(context, verdict)  # the caller fails the task, naming the pod's log

@@ -10,7 +10,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.slow_injection import registry
+from include.slow_injection import kinds, registry
 from include.slow_injection.assets import SERVICES_ALIAS, env_of, service_asset
 from include.slow_injection.ports import Change, Weights
 from include.slow_injection.tasks.emergency_stop import refuse_if_stopped
@@ -153,34 +153,28 @@ def converge_traffic(step: BaseOperator, service: str, router_ref: dict[str, Any
 
 
 class PlatformStep(WaveStep):
-    """One platform action for one service's workload (deploy green, hand jobs over, retire blue)."""
-
-    ACTIONS = ("deploy_green", "activate_green", "retire_blue")
+    """One platform action (a kinds/ PlatformAction: deploy green, hand a job over, retire blue) for one
+    service's workload."""
 
     def __init__(self, *, action: str, service: str, platform: dict[str, Any], workload: dict[str, Any],
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if action not in self.ACTIONS:
-            raise ValueError(f"unknown platform action {action!r}")
+        kinds.platform_action(action)  # an unknown action fails the DAG's parse, not a run
         self.action, self.service, self.platform, self.workload = action, service, platform, workload
 
     def execute(self, context: Any) -> dict[str, Any]:
         held = self.out_of_scope(context)
         if held:
             return {"service": self.service, "action": self.action, "scope": held}
-        if self.action in ("activate_green", "retire_blue"):
+        kind = kinds.platform_action(self.action)
+        if kind.guarded:
             refuse_if_stopped(self.wave_id, self.service, context)  # an emergency rollback stopped this service
         dry_run = self.previewing(context)
         driver = build_platform(self.platform, service=self.service)
-        if self.action == "deploy_green":
-            changes = driver.deploy_green(self.workload, apply=not dry_run)
-        elif self.action == "activate_green":
-            changes = driver.activate(self.workload, "green", apply=not dry_run)
-        else:
-            changes = driver.retire_blue(self.workload, apply=not dry_run)
+        changes = kind.act(driver, self.workload, apply=not dry_run)
         self.refuse_drift(context, f"{self.service}'s {self.workload['kind']}", changes)
-        if self.action == "activate_green":
-            self.publish(context, self.service, None, "blue" if dry_run and changes else "green")
+        if kind.job_side is not None:  # a dry run that would move the job leaves it where it was
+            self.publish(context, self.service, None, "blue" if dry_run and changes else kind.job_side)
         return {"service": self.service, "action": self.action, "dry_run": dry_run,
                 "changes": self.report_changes(changes, dry_run), "at": time.time()}
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from include.slow_injection import kinds
 from include.slow_injection.gates.verdict import Verdict, pull
-from include.slow_injection.reporting.e2e_test import markdown_lines as e2e_test_lines
 from include.slow_injection.reporting.right_sizing import collect_right_sizing
 from include.slow_injection.reporting.right_sizing import markdown_lines as right_sizing_lines
 from include.slow_injection.reporting.series import NO_PLOTS, collect_series
@@ -61,8 +61,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         else:
             lines.append(f"| {task_id} | {verdict['status']} | {verdict.get('reason', '')} | "
                          f"{Verdict.read(verdict).summary().split('measured: ')[-1]} |")
-    lines += validation_evidence(data["gates"])
-    lines += e2e_test_lines(data["gates"])
+    lines += kind_lines(data["gates"])
     lines += right_sizing_lines(data.get("right_sizing"))
     lines += ["", "## Decisions", ""]
     for d in data["decisions"]:
@@ -70,35 +69,15 @@ def render_markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validation_evidence(gates: dict[str, Any]) -> list[str]:
-    """The validation phase's figures: stress statistics, parity per metric, who accepted."""
+def kind_lines(gates: dict[str, Any]) -> list[str]:
+    """Each gate kind's own figures (kinds/: stress statistics, parity per metric, who accepted, the e2e
+    test's pod and log), kind by kind."""
     lines: list[str] = []
-    for verdict in (v for v in gates.values() if v):
-        kind = verdict.get("kind")
-        if kind == "stress" and verdict.get("stats"):
-            s = verdict["stats"]
-            lines += ["", f"### Stress test {verdict['gate']} ({verdict['status']})", "",
-                      f"{s.get('requests')} requests at {s.get('requests_per_s') or 0:.1f}/s, failures "
-                      f"{(s.get('failure_ratio') or 0):.2%}; p50 {s.get('p50_ms')} ms, p95 {s.get('p95_ms')} ms, "
-                      f"p99 {s.get('p99_ms')} ms; {len(verdict.get('series') or [])} per-second points in "
-                      "report.json"]
-        elif kind == "parity" and verdict.get("metrics"):
-            lines += ["", f"### Parity with blue: score {verdict.get('score')} ({verdict.get('decision')})", "",
-                      "| metric | class | blue median | green median | shift | relative | p |",
-                      "|---|---|---|---|---|---|---|"]
-            for m in verdict["metrics"]:
-                lines.append(f"| {m['name']} | {m['classification']} | {_num(m.get('blue_median'))} | "
-                             f"{_num(m.get('green_median'))} | {_num(m.get('shift'))} | "
-                             f"{_num(m.get('relative_effect'))} | {_num(m.get('p_value'))} |")
-        elif kind == "approval" and not verdict.get("dry_run"):
-            who = (verdict.get("responded_by") or {}).get("name") or "nobody (timeout)"
-            lines += ["", f"### User acceptance: {verdict.get('chosen')} by {who}"
-                      + (f" at {verdict['responded_at']}" if verdict.get("responded_at") else "")]
+    for kind in kinds.GATES.values():
+        for verdict in gates.values():
+            if verdict and verdict.get("kind") == kind.name:
+                lines += kind.report_lines(verdict)
     return lines
-
-
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 def series_summary(series: dict[str, Any] | None) -> list[str]:

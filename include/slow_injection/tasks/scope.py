@@ -8,7 +8,8 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import run_scope as scopes
-from include.slow_injection.gates.verdict import Verdict, deliver
+from include.slow_injection.gates.verdict import Verdict
+from include.slow_injection.tasks.deliver import deliver
 from include.slow_injection.run_scope import Scope, stage_verdict
 
 def run_scope(context: Any, plan_task_id: str | None) -> Scope | None:

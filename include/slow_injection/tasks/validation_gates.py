@@ -13,7 +13,12 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
 
-from include.slow_injection.gates.verdict import Verdict, deliver, pull
+from include.slow_injection import kinds
+from include.slow_injection.kinds import approval as approval_kind
+from include.slow_injection.kinds import parity as parity_kind
+from include.slow_injection.kinds import stress as stress_kind
+from include.slow_injection.gates.verdict import Verdict, pull
+from include.slow_injection.tasks.deliver import deliver
 from include.slow_injection.tasks.operators import is_dry_run
 from include.slow_injection.tasks.scope import gate_out_of_scope, run_scope
 
@@ -40,12 +45,12 @@ class StressGate(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from include.slow_injection.validation.stress import judge_stress, run_stress
 
-        if (out := gate_out_of_scope(self, context, self.test["name"], "stress")) is not None:
+        if (out := gate_out_of_scope(self, context, self.test["name"], stress_kind.KIND.name)) is not None:
             return out
         url = self.target_url()
         if is_dry_run(context):
-            verdict = Verdict(gate=self.test["name"], kind="stress", service=None, env="green", status="pass",
-                              dry_run=True, measurements=[],
+            verdict = Verdict(gate=self.test["name"], kind=stress_kind.KIND.name, service=None, env="green",
+                              status="pass", dry_run=True, measurements=[],
                               reason=f"[dry-run] would load {url} with {self.test['users']} users for "
                                      f"{self.test['duration']:g}s")
             return deliver(self, context, verdict, judged=False)
@@ -83,7 +88,7 @@ class ParityGate(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from include.slow_injection.validation.analysis import analyse_parity
 
-        if (out := gate_out_of_scope(self, context, "parity", "parity")) is not None:
+        if (out := gate_out_of_scope(self, context, "parity", parity_kind.KIND.name)) is not None:
             return out
         start, end = self.window(context)
         verdict = analyse_parity(self.parity, start=start, end=end, human_decides=self.human_decides)
@@ -111,14 +116,14 @@ class UatApproval(HITLOperator):
         self.stage, self.stage_actions, self.plan_task_id = stage, stage_actions, plan_task_id
 
     def execute(self, context: Any) -> Any:
-        if (out := gate_out_of_scope(self, context, "uat_approval", "approval")) is not None:
+        if (out := gate_out_of_scope(self, context, "uat_approval", approval_kind.KIND.name)) is not None:
             return out
         scope = run_scope(context, self.plan_task_id)
         if scope is not None and scope.approval_timeout:  # the trigger form's approval_timeout
             self.response_timeout = timedelta(seconds=scope.approval_timeout)
         if is_dry_run(context):
-            verdict = Verdict(gate="uat_approval", kind="approval", service=None, env="green", status="pass",
-                              dry_run=True, measurements=[], reason="[dry-run] nobody is asked")
+            verdict = Verdict(gate="uat_approval", kind=approval_kind.KIND.name, service=None, env="green",
+                              status="pass", dry_run=True, measurements=[], reason="[dry-run] nobody is asked")
             return deliver(self, context, verdict, judged=False)
         self.body = evidence_body(self.approval, self.collect_evidence(context))
         return super().execute(context)
@@ -136,7 +141,7 @@ class UatApproval(HITLOperator):
         waited = self.response_timeout.total_seconds() if self.response_timeout else float(self.approval["timeout"])
         reason = (f"no answer within {waited:g}s: {option} (the spec's default)"
                   if timed_out else f"{option} chosen by {by}")
-        verdict = Verdict(gate="uat_approval", kind="approval", service=None, env="green",
+        verdict = Verdict(gate="uat_approval", kind=approval_kind.KIND.name, service=None, env="green",
                           status=self.STATUS.get(option, "fail"), reason=reason, measurements=[], chosen=option,
                           responded_by=who or None, responded_at=str(answer.get("responded_at") or ""),
                           timed_out=timed_out)
@@ -151,16 +156,5 @@ def evidence_body(approval: dict[str, Any], evidence: dict[str, Verdict | None])
         if not verdict:
             lines.append(f"| {task_id} | not run | |")
             continue
-        lines.append(f"| {verdict.gate} | {verdict.status} | {_evidence(verdict)} |")
+        lines.append(f"| {verdict.gate} | {verdict.status} | {kinds.gate(verdict.kind).evidence_line(verdict)} |")
     return "\n".join(lines)
-
-
-def _evidence(verdict: Verdict) -> str:
-    if verdict.kind == "stress":
-        s = verdict.evidence("stats") or {}
-        return (f"{s.get('requests') or 0} requests, failures {s.get('failure_ratio') or 0:.2%}, "
-                f"p95 {s.get('p95_ms', '-')} ms, p99 {s.get('p99_ms', '-')} ms")
-    if verdict.kind == "parity":
-        return f"score {verdict.evidence('score')}: " + ", ".join(
-            f"{m['name']} {m['classification']}" for m in verdict.evidence("metrics", []))
-    return str(verdict.reason)[:200].replace("|", "/")

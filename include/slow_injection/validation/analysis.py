@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from include.slow_injection import registry
-from include.slow_injection.gates.runner import render_query
 from include.slow_injection.gates.verdict import Verdict
+from include.slow_injection.kinds import parity as parity_kind
 from include.slow_injection.ports import Series
+from include.slow_injection.queries import render_query
 from include.slow_injection.validation.parity import MetricResult, classify, score
 
 # A marginal score is a human's call: with an approval stage next it passes on to the approver (who
@@ -42,7 +43,7 @@ def analyse_parity(parity: dict[str, Any], start: float, end: float, human_decid
     if scored.decision == "marginal":
         summary += "; a human decides" if human_decides else "; holding for a human"
     data = scored.to_dict()
-    return Verdict(gate="parity", kind="parity", service=None, env="green", status=status,
+    return Verdict(gate="parity", kind=parity_kind.KIND.name, service=None, env="green", status=status,
                    reason=summary[:1000], score=data["score"], decision=data["decision"],
                    metrics=[{"name": r["name"], **r} for r in data["results"]],
                    measurements=[{"t": 0.0, "value": data["score"], "outcome": scored.decision}],

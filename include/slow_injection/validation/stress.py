@@ -34,6 +34,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from include.slow_injection.gates.verdict import Verdict
+from include.slow_injection.kinds import stress as stress_kind
 
 GRACE_SECONDS = 30.0  # beyond duration + spawn time: locust's start-up and shutdown, then it is killed
 MAX_SERIES_POINTS = 300  # the report's chart, and the XCom, stay small on long runs
@@ -346,7 +347,7 @@ def thin(points: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
 def judge_stress(test: dict[str, Any], result: StressResult) -> Verdict:
     """The gate's verdict, with the figures as evidence."""
     evidence: dict[str, Any] = {
-        "gate": test["name"], "kind": "stress", "service": None, "env": "green", "dry_run": False,
+        "gate": test["name"], "kind": stress_kind.KIND.name, "service": None, "env": "green", "dry_run": False,
         "target": result.target, "started_at": result.started_at, "finished_at": result.finished_at,
         "stats": {**(result.stats or {}), "elapsed_s": round(result.elapsed, 3)}, "series": result.series,
     }

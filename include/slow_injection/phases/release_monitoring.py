@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from include.slow_injection.builders.stages import Stage, monitoring_gates
+from include.slow_injection.phases.common import monitoring_gates
+from include.slow_injection.plan import Stage
 from include.slow_injection.spec.models import Wave
 
 PHASE = "release_monitoring"

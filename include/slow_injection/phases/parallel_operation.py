@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from include.slow_injection.builders.stages import Gate, Stage, monitoring_gates, ordered, platform_gate
+from include.slow_injection.kinds import platform
+from include.slow_injection.phases.common import monitoring_gates, ordered
+from include.slow_injection.plan import Gate, Stage
 from include.slow_injection.spec.models import Wave
 
 PHASE = "parallel_operation"
@@ -20,9 +22,9 @@ def platform_watches(wave: Wave) -> list[Gate]:
     scheduled = ordered(wave, "scheduled")
     if not scheduled:
         return []
-    gates = [platform_gate(wave, svc, "jobs", jobs.timeout, limits=jobs.model_dump(exclude={"timeout"}),
+    gates = [platform.wait(wave, svc, "jobs", jobs.timeout, limits=jobs.model_dump(exclude={"timeout"}),
                            task_id=f"jobs_{svc.name}") for svc in scheduled]
-    gates += [platform_gate(wave, svc, "pods", pods.window + 120.0, env="blue",
+    gates += [platform.wait(wave, svc, "pods", pods.window + 120.0, env="blue",
                             limits=pods.model_dump(), task_id=f"pods_{svc.name}")
               for svc in ordered(wave, "exposed")]
     return gates

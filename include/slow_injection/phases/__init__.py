@@ -1,11 +1,13 @@
-"""The seed's phases in order, each with its builder."""
+"""The seed's phases in order, each a pure planner (spec in, stages out): the DAG builder, the plan
+text and the board read the same stages."""
 
 from __future__ import annotations
 
-from include.slow_injection.builders import (
+from include.slow_injection.phases import (
     full_transition,
     gradual_transition,
     parallel_operation,
+    post_release,
     preparation,
     release_monitoring,
     scheduled_jobs,
@@ -14,4 +16,4 @@ from include.slow_injection.builders import (
 
 STAGE_PHASES = (preparation, scheduled_jobs, parallel_operation, validation, gradual_transition,
                 full_transition, release_monitoring)
-PHASES = tuple(m.PHASE for m in STAGE_PHASES) + ("post_release",)
+PHASES = tuple(m.PHASE for m in STAGE_PHASES) + (post_release.PHASE,)
