@@ -16,6 +16,9 @@ docs=$(mktemp -d -t slow-injection-docs.XXXXXX)
 NO_MKDOCS_2_WARNING=1 "$PY" -m mkdocs build --strict -d "$docs/site" >"$docs/log" 2>&1 \
     || { cat "$docs/log" >&2; rm -rf "$docs"; echo "the documentation build failed (mkdocs build --strict)" >&2; exit 1; }
 rm -rf "$docs"
+# The import contracts (pyproject.toml [tool.importlinter]): imports point one way, no cycles.
+contracts=$(PYTHONPATH=".:plugins${PYTHONPATH:+:$PYTHONPATH}" "$(dirname "$PY")/lint-imports" --no-cache 2>&1) \
+    || { echo "$contracts" >&2; echo "the import contracts are broken (lint-imports)" >&2; exit 1; }
 if [ "$#" -gt 0 ]; then
     exec "$PY" -m pytest "${COMMON[@]}" "$@"
 fi

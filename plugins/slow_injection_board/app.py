@@ -16,8 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 
-from slow_injection_board import board, pages, reports
-from slow_injection_board.board_plugin import URL_PREFIX
+from slow_injection_board import URL_PREFIX, board, pages, reports
 
 # A report is written by tasks from spec and metric values: serve it sandboxed (an opaque origin
 # that cannot act with the viewer's Airflow session), scripts allowed in case the page has some.

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
-URL_PREFIX = "/slow-injection"
+from slow_injection_board import URL_PREFIX
 
 
 class LazyApp:
