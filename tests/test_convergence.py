@@ -124,3 +124,38 @@ def test_dry_run_readings_are_shown_not_judged_and_only_in_a_dry_run() -> None:
     assert judge({}, {"g": reading}, dry_run=True) == ("continue", [])
     assert judge({}, {"g": reading}, dry_run=False)[0] == "rollback"
     assert judge({}, {"g": None}, dry_run=True)[0] == "rollback"
+
+
+def test_returning_to_blue_goes_on_past_a_split_someone_else_set(world, monkeypatch) -> None:  # noqa: ANN001
+    """A rollback after someone else's edit of the route: the mismatch is logged, traffic returns to blue."""
+    world.reset(healthy_world())
+    from include.slow_injection.drivers import simulated
+    from include.slow_injection.ports import ReadbackMismatch
+
+    converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=False)
+    real = simulated.SimulatedRouter.get_weights
+    calls = []
+
+    def edited_once(self):  # noqa: ANN001, ANN202 - the first read sees a foreign 60 %
+        calls.append(1)
+        if len(calls) == 1:
+            raise ReadbackMismatch("readback mismatch: edited by someone else", found=Weights.green_at(60))
+        return real(self)
+
+    monkeypatch.setattr(simulated.SimulatedRouter, "get_weights", edited_once)
+    result = converge_traffic(Step(), "web", router(world), Weights.green_at(0), dry_run=False)
+    assert result["changed"] and result["before"] == "blue 40, green 60" and result["after"] == "blue 100, green 0"
+
+
+def test_a_traffic_step_stops_at_a_split_someone_else_set(world, monkeypatch) -> None:  # noqa: ANN001
+    world.reset(healthy_world())
+    from include.slow_injection.drivers import simulated
+    from include.slow_injection.ports import ReadbackMismatch
+
+    def edited(self):  # noqa: ANN001, ANN202
+        raise ReadbackMismatch("readback mismatch: edited by someone else", found=Weights.green_at(60))
+
+    monkeypatch.setattr(simulated.SimulatedRouter, "get_weights", edited)
+    with pytest.raises(ReadbackMismatch):
+        converge_traffic(Step(), "web", router(world), Weights.green_at(50), dry_run=False)
+    assert sets(world) == []

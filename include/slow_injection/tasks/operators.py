@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import kinds, registry
 from include.slow_injection.assets import SERVICES_ALIAS, env_of, service_asset
-from include.slow_injection.ports import Change, Weights
+from include.slow_injection.ports import Change, ReadbackMismatch, Weights
 from include.slow_injection.tasks.emergency_stop import refuse_if_stopped
 from include.slow_injection.run_scope import Scope
 from include.slow_injection.tasks.scope import forward_check, refuse_drift, run_scope, verifying
@@ -133,16 +133,24 @@ class AttachGreen(WaveStep):
 def converge_traffic(step: BaseOperator, service: str, router_ref: dict[str, Any], wanted: Weights,
                      dry_run: bool) -> dict[str, Any]:
     router = registry.build("router", router_ref, service=service)
-    before = router.get_weights()
-    change = Change(f"router {router.describe()}", str(before), str(wanted), applied=not dry_run)
-    if before == wanted:
+    foreign = False
+    try:
+        before = router.get_weights()
+    except ReadbackMismatch as err:
+        if wanted.green != 0:
+            raise  # a traffic step never moves on from a split this project did not set
+        # back to blue: the routers allow it whatever split someone else left there (a rollback must not stop)
+        step.log.warning("router %s: %s; returning all traffic to blue anyway", router.describe(), err)
+        before, foreign = err.found, True
+    change = Change(f"router {router.describe()}", str(before or "unreadable"), str(wanted), applied=not dry_run)
+    if before == wanted and not foreign:
         step.log.info("router %s: already %s, no change", router.describe(), wanted)
         return {"service": service, "before": str(before), "after": str(before), "changed": False, "dry_run": dry_run,
                 "green": before.green, "at": time.time()}
     if dry_run:
         step.log.info("[dry-run] %s", change)
         return {"service": service, "before": str(before), "after": str(before), "would_set": str(wanted),
-                "changed": False, "dry_run": True, "green": before.green, "at": time.time()}
+                "changed": False, "dry_run": True, "green": before.green if before else None, "at": time.time()}
     router.set_weights(wanted)
     after = router.get_weights()
     if after != wanted:
