@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from include.slow_injection.lab.kube import gateway_api
 from include.slow_injection.lab.kube.control_plane import ControlPlane
 from include.slow_injection.lab.kube.seed import LabCluster
 from include.slow_injection.lab.processes import ProcessBook
@@ -68,10 +69,16 @@ class Lab:
     BASE_LATENCY_MS = 20.0  # both services' normal latency: "green 40 % slower" needs a baseline
 
     def __init__(self, root: Path, ports: Ports | None = None, scrape_interval: str = "1s",
-                 load_rate: float = 20.0, load_duration: float = 1800.0, kube: bool = True) -> None:
+                 load_rate: float = 20.0, load_duration: float = 1800.0, kube: bool = True,
+                 route_controller: str | None = "wave", controller_delay: float = 1.0) -> None:
         self.root, self.ports = root.resolve(), ports or Ports()
         self.scrape_interval, self.load_rate, self.load_duration = scrape_interval, load_rate, load_duration
         self.with_kube = kube  # False: no control plane (tests of HAProxy/Prometheus alone)
+        # What the route controller watches: "ingress", "httproute", None (none runs: a router writes HAProxy
+        # itself), or "wave": as the lab wave's web router needs (alb_ingress → ingress, gateway_api →
+        # httproute, haproxy → none; two writers of HAProxy's weights would undo each other).
+        self.route_controller = wave_route_kind() if route_controller == "wave" else route_controller
+        self.controller_delay = controller_delay
         self.book = ProcessBook(self.root / "pids.json")
         self.data = LabData(self.root / "data", self.ports.postgres)
         self._plane: ControlPlane | None = None  # under kube/, with its own ProcessBook (kube/pids.json)
@@ -194,8 +201,42 @@ class Lab:
         self._plane.kubeconfig_file("admin")  # kube/kubeconfigs/admin.json
         cluster = self.cluster
         cluster.seed()
+        try:
+            crds = gateway_api.crds_path(self._plane)
+        except FileNotFoundError as err:
+            print(f"lab: no HTTPRoute ({err})", flush=True)
+        else:
+            gateway_api.install(cluster.api_client, crds)
+        cluster.seed_routing()
         token = cluster.bind_driver(driver_rbac())
         self.kubeconfig.write_text(json.dumps(self._plane.kubeconfig("slow-injection", token, context="lab")))
+        if self.route_controller:
+            self.start_route_controller()
+
+    @property
+    def controller_log(self) -> Path:
+        return self.root / "logs" / "route-controller.log"
+
+    def start_route_controller(self) -> None:
+        """The lab's stand-in for the AWS Load Balancer Controller or a Gateway implementation
+        (route_controller.py): the Ingress's or HTTPRoute's split → HAProxy's weights, `controller_delay` s later."""
+        from include.slow_injection.lab.kube import seed
+
+        kind = self.route_controller
+        config = {"kubeconfig": str(self.admin_kubeconfig), "socket": str(self.admin_socket), "backend": "web",
+                  "servers": {seed.BLUE_SERVICE: "blue", seed.GREEN_SERVICE: "green"}, "kind": kind,
+                  "namespace": self.cluster.green_namespace, "name": seed.INGRESS if kind == "ingress" else seed.ROUTE,
+                  "hostname": "localhost", "delay": self.controller_delay,
+                  "ready_file": str(self.root / "route-controller.ready")}
+        path = self.root / "route-controller.json"
+        path.write_text(json.dumps(config, indent=1))
+        Path(config["ready_file"]).unlink(missing_ok=True)
+        self.book.start("route-controller", [sys.executable, "-m", "include.slow_injection.lab.route_controller",
+                                             str(path)], self.controller_log)
+        wait_until(lambda: Path(config["ready_file"]).exists(), f"the route controller ({kind}; {self.controller_log})")
+
+    def stop_route_controller(self) -> None:
+        self.book.stop("route-controller")
 
     def start_prometheus(self) -> None:
         self.book.start("prometheus", [
@@ -237,6 +278,17 @@ def driver_rbac() -> list[dict[str, Any]]:
     from include.slow_injection.spec.loader import PROJECT_ROOT
 
     return rbac_manifests(load_wave(PROJECT_ROOT / "include" / "waves" / "lab-web.yaml"))
+
+
+def wave_route_kind() -> str | None:
+    """What the lab wave's web router has a controller watch: alb_ingress → "ingress", gateway_api →
+    "httproute", anything else (haproxy writes the weights itself) → None."""
+    from include.slow_injection.spec import load_wave
+    from include.slow_injection.spec.loader import PROJECT_ROOT
+
+    wave = load_wave(PROJECT_ROOT / "include" / "waves" / "lab-web.yaml")
+    kinds = {"alb_ingress": "ingress", "gateway_api": "httproute"}
+    return next((kinds[s.router.type] for s in wave.services if s.router and s.router.type in kinds), None)
 
 
 def haproxy_cfg(stats_socket: str, bind: str, blue: str, green: str) -> str:

@@ -56,6 +56,61 @@ def pod_disruption_budget(name: str, namespace: str) -> dict[str, Any]:
             "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}}
 
 
+# The web service's routing objects, in green's namespace (the AWS Load Balancer Controller forwards only to
+# Services of the Ingress's own namespace): blue's Service stands for blue's pods (namespace `lab`, no
+# selector: a Service selects pods of its own namespace only), green's selects green's pods, so its ready
+# endpoints come from the endpoint-slice controller once the wave deployed green. The lab's route controller
+# (lab/route_controller.py) maps the two Services to HAProxy's servers.
+INGRESS_CLASS, INGRESS, ACTION = "alb", "web", "web-weighted"
+BLUE_SERVICE, GREEN_SERVICE = "web-blue", "web-green"
+GATEWAY_CLASS, GATEWAY, ROUTE = "slow-injection-lab", "lab", "web"
+TARGET_TYPE = "alb.ingress.kubernetes.io/target-type"
+GATEWAY_API = ("gateway.networking.k8s.io", "v1")
+
+
+def web_service(name: str, namespace: str, selector: dict[str, str] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+    if selector:
+        spec["selector"] = selector
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "annotations": {TARGET_TYPE: "ip"}}, "spec": spec}
+
+
+def ingress_class() -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": INGRESS_CLASS},
+            "spec": {"controller": "ingress.k8s.aws/alb"}}
+
+
+def web_ingress(namespace: str) -> dict[str, Any]:
+    """The Ingress as a team has it before a wave: every path to blue's Service, IP targets (Fargate)."""
+    backend = {"service": {"name": BLUE_SERVICE, "port": {"number": 80}}}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": INGRESS, "namespace": namespace,
+                         "annotations": {"alb.ingress.kubernetes.io/scheme": "internal", TARGET_TYPE: "ip"}},
+            "spec": {"ingressClassName": INGRESS_CLASS,
+                     "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]}}
+
+
+def gateway_objects(namespace: str) -> list[tuple[str, dict[str, Any]]]:
+    """(plural, object): the lab's GatewayClass and Gateway, and the HTTPRoute with every request to blue."""
+    api_version = "/".join(GATEWAY_API)
+    return [
+        ("gatewayclasses", {"apiVersion": api_version, "kind": "GatewayClass", "metadata": {"name": GATEWAY_CLASS},
+                            "spec": {"controllerName": "slow-injection.io/lab-gateway"}}),
+        ("gateways", {"apiVersion": api_version, "kind": "Gateway", "metadata": {"name": GATEWAY, "namespace": namespace},
+                      "spec": {"gatewayClassName": GATEWAY_CLASS,
+                               "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        ("httproutes", web_route(namespace)),
+    ]
+
+
+def web_route(namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "/".join(GATEWAY_API), "kind": "HTTPRoute", "metadata": {"name": ROUTE, "namespace": namespace},
+            "spec": {"parentRefs": [{"name": GATEWAY}],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                "backendRefs": [{"name": BLUE_SERVICE, "port": 80}]}]}}
+
+
 def fargate_profile(green_namespace: str) -> dict[str, Any]:
     """Green's Fargate profile, in the shape of eks.describe_fargate_profile."""
     return {"name": PROFILE_NAME, "selectors": [{"namespace": green_namespace, "labels": dict(GREEN_LABELS)}]}
@@ -91,6 +146,53 @@ class LabCluster:
             self.green_namespace, pod_disruption_budget(self.web, self.green_namespace)))
         self._converge_blue()
         self.wait_blue_ready(timeout)
+
+    def seed_routing(self) -> None:
+        """The web service's routing, all to blue: the `alb` IngressClass, blue's and green's Services and the
+        Ingress in green's namespace; with the Gateway API's CRDs installed, a Gateway and the HTTPRoute too."""
+        from kubernetes import client
+
+        ns = self.green_namespace
+        _create(lambda: client.NetworkingV1Api(self.api_client).create_ingress_class(ingress_class()))
+        _create(lambda: self.core.create_namespaced_service(ns, web_service(BLUE_SERVICE, ns, None)))
+        _create(lambda: self.core.create_namespaced_service(ns, web_service(GREEN_SERVICE, ns, {"app": self.web})))
+        if self.has_gateway_api():
+            objects = client.CustomObjectsApi(self.api_client)
+            for plural, obj in gateway_objects(ns)[:2]:
+                if obj["metadata"].get("namespace"):
+                    _create(lambda p=plural, o=obj: objects.create_namespaced_custom_object(*GATEWAY_API, ns, p, o))
+                else:
+                    _create(lambda p=plural, o=obj: objects.create_cluster_custom_object(*GATEWAY_API, p, o))
+        self._converge_routing()
+
+    def _converge_routing(self) -> None:
+        """The Ingress (and the HTTPRoute) as seeded: all to blue, no split recorded (replaced whole)."""
+        from kubernetes import client
+
+        ns, net = self.green_namespace, client.NetworkingV1Api(self.api_client)
+        _put(lambda: net.read_namespaced_ingress(INGRESS, ns),
+             lambda body: net.create_namespaced_ingress(ns, body),
+             lambda body: net.replace_namespaced_ingress(INGRESS, ns, body), web_ingress(ns))
+        if self.has_gateway_api():
+            objects = client.CustomObjectsApi(self.api_client)
+            args = (*GATEWAY_API, ns, "httproutes")
+            _put(lambda: _Meta(objects.get_namespaced_custom_object(*args, ROUTE)),
+                 lambda body: objects.create_namespaced_custom_object(*args, body),
+                 lambda body: objects.replace_namespaced_custom_object(*args, ROUTE, body), web_route(ns))
+
+    def has_gateway_api(self) -> bool:
+        """The Gateway API's HTTPRoute CRD is installed (lab/kube/gateway_api.py)."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        try:
+            client.ApiextensionsV1Api(self.api_client).read_custom_resource_definition(
+                f"httproutes.{GATEWAY_API[0]}", _preload_content=False)
+            return True
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
 
     def blue_objects(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return (deployment(self.web, self.namespace, self.replicas),
@@ -134,6 +236,7 @@ class LabCluster:
                 if err.status != 404:
                     raise
         self._converge_blue()
+        self._converge_routing()
 
         def green_empty() -> bool:
             return not (self.apps.list_namespaced_deployment(green).items
@@ -198,6 +301,15 @@ class LabCluster:
 
         now = dt.datetime.fromtimestamp(after if after is not None else time.time(), dt.timezone.utc)
         return next_run(self.schedule, now).timestamp()
+
+
+class _Meta:
+    """A custom object (a dict) with the `.metadata.resource_version` _put reads from a typed model."""
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        from types import SimpleNamespace
+
+        self.metadata = SimpleNamespace(resource_version=obj["metadata"]["resourceVersion"])
 
 
 def _create(call: Any) -> None:
