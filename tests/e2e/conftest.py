@@ -18,7 +18,7 @@ from include.slow_injection.ports import Weights
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_WAVES = ("e2e-web", "e2e-gates", "e2e-hold", "e2e-uat", "e2e-uat-timeout", "e2e-emergency", "e2e-fast", "e2e-clear",
-             "e2e-drill")
+             "e2e-drill", "e2e-ingress")
 UAT_TIMEOUT = "8s"
 
 
@@ -71,6 +71,19 @@ def deferring_wave(wave_id: str) -> dict:
     return wave
 
 
+def ingress_wave(wave_id: str) -> dict:
+    """fast_wave routed as on EKS: the alb_ingress router writes the lab's Ingress (lab-fargate/web) and the
+    lab's route controller applies it to HAProxy (the test starts the controller: tests/e2e/test_ingress_drill.py)."""
+    from include.slow_injection.lab.kube import seed
+
+    wave = fast_wave(wave_id)
+    wave["services"][0]["router"] = {
+        "type": "alb_ingress", "connection": "lab_kube", "namespace": "lab-fargate", "ingress": seed.INGRESS,
+        "action": seed.ACTION, "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
+        "green_service": {"name": seed.GREEN_SERVICE, "port": 80}}
+    return wave
+
+
 def uat_wave(wave_id: str, timeout: str) -> dict:
     """A simulated wave (world = its id) whose validation asks a human; everything else is instant."""
     from tests.waves import small_wave
@@ -95,6 +108,8 @@ class LabStack:
         (waves / "e2e-fast.yaml").write_text(yaml.safe_dump(fast_wave("e2e-fast"), sort_keys=False))
         (waves / "e2e-clear.yaml").write_text(yaml.safe_dump(fast_wave("e2e-clear", False), sort_keys=False))
         (waves / "e2e-drill.yaml").write_text(yaml.safe_dump(deferring_wave("e2e-drill"), sort_keys=False))
+        (waves / "e2e-ingress.yaml").write_text(yaml.safe_dump(ingress_wave("e2e-ingress"), sort_keys=False))
+        self.waves = waves
         for wave_id, timeout in (("e2e-uat", "10m"), ("e2e-uat-timeout", UAT_TIMEOUT)):
             (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(uat_wave(wave_id, timeout), sort_keys=False))
         self.airflow = AirflowStack(root / "airflow", waves, extra_env=self.lab.airflow_env())
@@ -102,11 +117,20 @@ class LabStack:
 
     def start(self) -> None:
         self.lab.start()
+        self.bind_router_rbac()
         self.router = HAProxyRouter(HAProxyRuntime(str(self.lab.admin_socket)),
                                     HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
         self.airflow.start()
         for wave_id in E2E_WAVES:
             self.airflow.wait_for_dag(f"wave_{wave_id}")
+
+    def bind_router_rbac(self) -> None:
+        """The `lab_kube` ServiceAccount gets what `slow-injection iam --only rbac` prints for e2e-ingress
+        too (the alb_ingress router's Role in lab-fargate), as an operator would before such a wave."""
+        from include.slow_injection.permissions import rbac_manifests
+        from include.slow_injection.spec import load_wave
+
+        self.lab.cluster.bind_driver(rbac_manifests(load_wave(self.waves / "e2e-ingress.yaml")))
 
     def stop(self) -> None:
         self.airflow.stop()
