@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator, TriggerRule
 
 from include.slow_injection import kinds, refs
 from include.slow_injection.builders.render import Rendered, WaveBuild, build_task
-from include.slow_injection.kinds import data_sync as in_sync
+from include.slow_injection.kinds import data_sync as data_sync_kind
 from include.slow_injection.kinds.base import TaskContext
 from include.slow_injection.tasks.flow import EndWave, HandJobsBack, RollbackTraffic, RollbackWorkloads
 
@@ -34,12 +34,12 @@ def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
                     gate_ids=list(wave_tasks.gate_ids), wave_id=wave.id, notifications=refs.notifications(wave),
                     plan_task_id=wave_build.plan_task_id)
     list(wave_tasks.rollback_markers) >> restore
-    data_sync = wave.validation.data_sync
-    if data_sync is not None and data_sync.before_rollback:
+    sync = wave.validation.data_sync
+    if sync is not None and sync.before_rollback:
         # Users go back to blue only once blue has green's writes: a stale blue loses data.
-        gate = in_sync.wait(data_sync)
-        waits = build_task(wave, gate.task_id, kinds.gate(gate.kind).task(gate, TaskContext(wave, {})))
-        restore >> waits >> traffic
+        gate = data_sync_kind.wait(sync)
+        in_sync = build_task(wave, gate.task_id, kinds.gate(gate.kind).task(gate, TaskContext(wave, {})))
+        restore >> in_sync >> traffic
     else:
         restore >> traffic
     jobs = refs.scheduled_jobs(wave.services)

@@ -1,1 +1,2 @@
-"""Gate semantics (pure) and the measuring loop shared by the trigger and the in-process sensor."""
+"""The gate engine: the evaluators (pure), the typed Verdict every gate pushes, and the measuring loop
+shared by the trigger and the in-process sensor (handed the gate's kind, kinds/)."""
