@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 
 import yaml  # noqa: E402
-
 from bare_dag import BARE_PREFIX, bare_source, dag_shape, longest_path  # noqa: E402
 from bench_waves import SMALLEST_INTERVAL, bench_wave, healthy_world  # noqa: E402
 from stack import exit_cleanly_on_sigterm, start_patiently  # noqa: E402
@@ -72,7 +71,7 @@ def worker_parse_seconds(logs: Path, dag_id: str, run_id: str) -> list[float]:
     return values
 
 
-def patiently(call, *args, tries: int = 10):  # noqa: ANN001, ANN201
+def patiently(call, *args, tries: int = 10):
     """The API server of a loaded 2-core machine sometimes answers after the client's 30 s: ask again."""
     for attempt in range(tries):
         try:
@@ -83,7 +82,7 @@ def patiently(call, *args, tries: int = 10):  # noqa: ANN001, ANN201
             time.sleep(2)
 
 
-def all_task_instances(airflow, dag_id: str, run_id: str) -> dict[str, dict]:  # noqa: ANN001
+def all_task_instances(airflow, dag_id: str, run_id: str) -> dict[str, dict]:
     """Every task instance of a run: the REST API returns at most [api] maximum_page_limit (100) a page."""
     found: dict[str, dict] = {}
     while True:
@@ -94,7 +93,7 @@ def all_task_instances(airflow, dag_id: str, run_id: str) -> dict[str, dict]:  #
             return found
 
 
-def timed_run(airflow, dag_id: str, timeout: float = 3600) -> dict:  # noqa: ANN001
+def timed_run(airflow, dag_id: str, timeout: float = 3600) -> dict:
     run_id = patiently(airflow.trigger, dag_id)
     deferred: set[str] = set()
     deadline = time.time() + timeout
@@ -116,7 +115,7 @@ def timed_run(airflow, dag_id: str, timeout: float = 3600) -> dict:  # noqa: ANN
             "ran": sorted(ran)}
 
 
-def measure(airflow, shapes: dict[int, dict], runs: int, warmups: int, sim_dir: Path) -> dict[int, dict]:  # noqa: ANN001
+def measure(airflow, shapes: dict[int, dict], runs: int, warmups: int, sim_dir: Path) -> dict[int, dict]:
     from include.slow_injection.drivers.simulated import SimulatedWorld
 
     os.environ["SLOW_INJECTION_SIM_DIR"] = str(sim_dir)

@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 
 import yaml  # noqa: E402
-
 from bare_dag import bare_source, dag_shape  # noqa: E402
 from bench_waves import bench_wave  # noqa: E402
 

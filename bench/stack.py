@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def start_patiently(airflow, attempts: int = 2) -> None:  # noqa: ANN001 - an AirflowStack
+def start_patiently(airflow, attempts: int = 2) -> None:
     """AirflowStack.start gives the components 120 s; under heavy load that can run out once."""
     for attempt in range(1, attempts + 1):
         try:

@@ -30,7 +30,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 
 import psutil  # noqa: E402
 import yaml  # noqa: E402
-
 from bench_waves import healthy_world, waiting_wave  # noqa: E402
 from stack import exit_cleanly_on_sigterm, start_patiently  # noqa: E402
 

@@ -14,7 +14,7 @@ from include.slow_injection.spec import load_wave, load_waves, waves_dir
 _wanted = get_parsing_context().dag_id  # set when a worker runs one task: build only that DAG
 
 
-def _waves_to_build():  # noqa: ANN202
+def _waves_to_build():
     """A worker reads only its wave's own file (named after the wave id): validating every spec cost each
     task process ~0.14 s per spec at 100 specs (bench/parse_time.py). The dag-processor reads them all."""
     if _wanted and _wanted.startswith("wave_"):

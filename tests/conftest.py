@@ -41,7 +41,7 @@ def airflow_db():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _dag_test_polls_briefly():  # noqa: ANN202
+def _dag_test_polls_briefly():
     """Airflow's dag.test loop sleeps 1 s whenever no task is ready, so it settles a refused or rolled-back
     run one level of skipped tasks per second (tens of seconds). Its sleeps alone become 0.1 s polls of the
     same states; every other caller of time.sleep (our tasks included) sleeps as asked."""
@@ -60,7 +60,7 @@ def _dag_test_polls_briefly():  # noqa: ANN202
 
 
 @pytest.fixture(autouse=True)
-def _fresh_wave_states(request):  # noqa: ANN001
+def _fresh_wave_states(request):
     """A wave completed by an earlier test would make the next run of that wave id only verify."""
     if "airflow_db" in request.fixturenames:
         request.getfixturevalue("airflow_db")

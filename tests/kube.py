@@ -81,7 +81,7 @@ class Kube:
         for name in self.made:
             try:
                 core.delete_namespace(name)
-            except Exception:  # noqa: BLE001,S110 - gone already; the namespace controller finishes the rest
+            except Exception:
                 pass
 
 
@@ -103,7 +103,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0, interva
             last = check()
             if last:
                 return last
-        except Exception as err:  # noqa: BLE001 - kept for the message
+        except Exception as err:
             last = err
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")

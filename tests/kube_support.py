@@ -67,11 +67,11 @@ def pod_disruption_budget(name: str, namespace: str) -> dict[str, Any]:
 
 
 def rfc3339(when: dt.datetime | None = None) -> str:
-    return (when or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (when or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str) -> dt.datetime:
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 # --- blue's shop and green's namespace ------------------------------------------------------------
@@ -135,7 +135,7 @@ class Shop:
         """Blue's CronJob has been running for a while: its lastScheduleTime set three minutes back, the
         CronJob controller starts the most recent missed time (this minute's) at once, as it does after any
         pause. Returns that Job once it finished."""
-        past = rfc3339(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=3))
+        past = rfc3339(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3))
         self.api.patch_status("CronJob", self.blue, "report", {"status": {"lastScheduleTime": past}})
         return wait_for(lambda: next((j for j in self.jobs(self.blue) if job_end(j)), None),
                         "blue's run of the missed minute, finished", timeout)
@@ -191,10 +191,10 @@ def assert_exactly_once(jobs: list[dict[str, Any]], every: float = 60.0) -> None
     times = [parse_time(j["metadata"]["annotations"][SCHEDULED_AT]) for j in jobs]
     assert len(times) == len(set(times)), f"a scheduled time ran twice: {sorted(times)}"
     times.sort()
-    assert all((b - a).total_seconds() == every for a, b in zip(times, times[1:])), f"a gap: {times}"
+    assert all((b - a).total_seconds() == every for a, b in zip(times, times[1:], strict=False)), f"a gap: {times}"
     runs = sorted((j["status"].get("startTime") or "", job_end(j) or "9999", j["metadata"]["namespace"],
                    j["metadata"]["name"]) for j in jobs)
-    for (_, end, ns, name), (start, _, next_ns, next_name) in zip(runs, runs[1:]):
+    for (_, end, ns, name), (start, _, next_ns, next_name) in zip(runs, runs[1:], strict=False):
         assert ns == next_ns or start >= end, \
             f"{next_ns}/{next_name} started at {start} while {ns}/{name} ran until {end}"
 
@@ -356,7 +356,7 @@ class ApiProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
         httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         httpd.daemon_threads = True

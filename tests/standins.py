@@ -34,7 +34,7 @@ class PrometheusStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 stand_in.requests.append({"path": self.path, "authorization": self.headers.get("Authorization")})
                 if stand_in.basic_auth:
                     expected = "Basic " + base64.b64encode(stand_in.basic_auth.encode()).decode()

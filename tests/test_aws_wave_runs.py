@@ -33,7 +33,7 @@ def cloudwatch_gate(name: str) -> dict[str, Any]:
                                               "dimensions": {"Service": "${service}", "Env": "${env}"}}}}}
 
 
-def aws_wave(world: str, alb: Alb, topic_arn: str) -> dict[str, Any]:  # noqa: F811
+def aws_wave(world: str, alb: Alb, topic_arn: str) -> dict[str, Any]:
     return {
         "id": "aws",
         "owner": "team-test",
@@ -63,7 +63,7 @@ def aws_wave(world: str, alb: Alb, topic_arn: str) -> dict[str, Any]:  # noqa: F
 
 
 @pytest.fixture
-def aws_world(aws: MotoServer, alb: Alb, world):  # noqa: ANN001, ANN201, F811
+def aws_world(aws: MotoServer, alb: Alb, world):
     """Green's targets healthy, an EKS cluster, an OK alarm, and an SNS topic read through SQS."""
     alb.elbv2.register_targets(TargetGroupArn=alb.green, Targets=[{"Id": f"10.0.0.{i}", "Port": 8080} for i in (11, 12)])
     aws.client("eks").create_cluster(name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
@@ -100,13 +100,13 @@ def notices(sqs: Any, queue: str) -> list[dict[str, Any]]:
     return out
 
 
-def run(tmp_path: Path, setup: dict[str, Any], alb: Alb) -> tuple[str, dict[str, Any], dict[str, Any]]:  # noqa: F811
+def run(tmp_path: Path, setup: dict[str, Any], alb: Alb) -> tuple[str, dict[str, Any], dict[str, Any]]:
     data = aws_wave(setup["world"].path.stem, alb, setup["topic"])
     state, tis = run_wave(tmp_path, setup["world"], data)
     return state, tis, data
 
 
-def test_an_aws_wave_promotes_on_quiet_cloudwatch(tmp_path: Path, aws_world, alb: Alb,  # noqa: ANN001, F811
+def test_an_aws_wave_promotes_on_quiet_cloudwatch(tmp_path: Path, aws_world, alb: Alb,
                                                   api_calls: ApiCalls) -> None:
     green_error_percent(aws_world["cloudwatch"], 0.2)
     state, tis, data = run(tmp_path, aws_world, alb)
@@ -132,7 +132,7 @@ def test_an_aws_wave_promotes_on_quiet_cloudwatch(tmp_path: Path, aws_world, alb
             "cloudwatch:DescribeAlarms", "sns:Publish"} <= api_calls.actions()
 
 
-def test_an_aws_wave_rolls_back_on_a_cloudwatch_breach(tmp_path: Path, aws_world, alb: Alb,  # noqa: ANN001, F811
+def test_an_aws_wave_rolls_back_on_a_cloudwatch_breach(tmp_path: Path, aws_world, alb: Alb,
                                                        api_calls: ApiCalls) -> None:
     green_error_percent(aws_world["cloudwatch"], 7.5)
     state, tis, data = run(tmp_path, aws_world, alb)

@@ -20,7 +20,7 @@ def _wave(tmp_path, data):
 
 def _bare_twin(shapes):
     namespace: dict = {}
-    exec(compile(bare_source(shapes), "bare_waves.py", "exec"), namespace)  # noqa: S102 - our own generated file
+    exec(compile(bare_source(shapes), "bare_waves.py", "exec"), namespace)
     return namespace
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +21,7 @@ from tests.waves import healthy_world, small_wave, write
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 OLD_RUN = "manual__2026-01-05T09:00:00+00:00"
 RUN = "manual__2026-01-06T09:00:00+00:00"
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "slow_injection_board"
@@ -30,7 +30,7 @@ PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "slow_injection_b
 # --- fixtures ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def waves_folder(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def waves_folder(tmp_path_factory: pytest.TempPathFactory):
     """Two waves: board-a (migrating, with runs and events) and board-b (never run)."""
     folder = tmp_path_factory.mktemp("board-waves")
     write(folder, small_wave("w", "board-a"))
@@ -49,14 +49,14 @@ def waves_folder(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def auth_manager(airflow_db):  # noqa: ANN001, ANN201
+def auth_manager(airflow_db):
     from airflow.api_fastapi.app import init_auth_manager
 
     return init_auth_manager()  # the configured one: SimpleAuthManager, users "admin:admin"
 
 
 @pytest.fixture(scope="module")
-def token(auth_manager) -> str:  # noqa: ANN001
+def token(auth_manager) -> str:
     """A JWT minted exactly as POST /auth/token does for the simple auth manager's admin."""
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
@@ -64,7 +64,7 @@ def token(auth_manager) -> str:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def client(waves_folder, auth_manager):  # noqa: ANN001, ANN201
+def client(waves_folder, auth_manager):
     from fastapi.testclient import TestClient
 
     from slow_injection_board.app import create_app
@@ -73,7 +73,7 @@ def client(waves_folder, auth_manager):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(scope="module")
-def migrating(airflow_db, waves_folder) -> None:  # noqa: ANN001
+def migrating(airflow_db, waves_folder) -> None:
     """board-a: an older run, then the latest run with verdicts; web's asset moved 25 % → 100 %."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.dagrun import DagRun
@@ -136,9 +136,8 @@ def migrating(airflow_db, waves_folder) -> None:  # noqa: ANN001
 
 def task_instance(session: Any, dag_id: str, run_id: str, task_id: str) -> None:
     """The task instance row an XCom belongs to (its foreign key)."""
-    from sqlalchemy import insert
-
     from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import insert
 
     session.execute(insert(TaskInstance).values(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1,
                                                 pool="default_pool", state="success"))
@@ -173,7 +172,7 @@ def test_airflow_loads_only_the_plugin_module_from_the_package() -> None:
 
 @pytest.mark.parametrize("path", ["/board", "/api/board", f"/reports/wave_board-a/{RUN}",
                                   f"/reports/wave_board-a/{RUN}/report.json"])
-def test_anonymous_requests_get_401_and_a_bad_token_403(client, path: str) -> None:  # noqa: ANN001
+def test_anonymous_requests_get_401_and_a_bad_token_403(client, path: str) -> None:
     assert client.get(path).status_code == 401
     assert client.get(path, headers=bearer("not-a-jwt")).status_code == 403
     client.cookies.set("_token", "not-a-jwt")
@@ -183,7 +182,7 @@ def test_anonymous_requests_get_401_and_a_bad_token_403(client, path: str) -> No
         client.cookies.clear()
 
 
-def test_the_ui_session_cookie_is_enough(client, token: str) -> None:  # noqa: ANN001
+def test_the_ui_session_cookie_is_enough(client, token: str) -> None:
     client.cookies.set("_token", token)  # what the browser sends to the UI's iframe
     try:
         response = client.get("/board")
@@ -194,8 +193,8 @@ def test_the_ui_session_cookie_is_enough(client, token: str) -> None:  # noqa: A
 
 # --- the board -----------------------------------------------------------------------------------
 
-def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client, token: str,  # noqa: ANN001
-                                                                         migrating) -> None:  # noqa: ANN001
+def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client, token: str,
+                                                                         migrating) -> None:
     response = client.get("/api/board", headers=bearer(token))
     assert response.status_code == 200, response.text
     data = response.json()
@@ -232,7 +231,7 @@ def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client,
     assert all(s["verdicts"] == [] and s["run_url"] is None for s in b["services"])
 
 
-def test_the_board_page_is_a_readable_escaped_table_per_wave(client, token: str, migrating) -> None:  # noqa: ANN001
+def test_the_board_page_is_a_readable_escaped_table_per_wave(client, token: str, migrating) -> None:
     response = client.get("/board", headers=bearer(token))
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     html = response.text
@@ -245,7 +244,7 @@ def test_the_board_page_is_a_readable_escaped_table_per_wave(client, token: str,
     assert "location.reload" in html  # refreshes itself
 
 
-def test_a_broken_wave_spec_is_listed_on_the_board(client, token: str, waves_folder: Path) -> None:  # noqa: ANN001
+def test_a_broken_wave_spec_is_listed_on_the_board(client, token: str, waves_folder: Path) -> None:
     from slow_injection_board import board
 
     broken = small_wave("w", "board-z")
@@ -274,7 +273,7 @@ def report_folder(reports_dir: Path) -> Path:
         (folder / name).unlink(missing_ok=True)
 
 
-def test_a_runs_report_is_served_by_name_and_html_by_default(client, token: str,  # noqa: ANN001
+def test_a_runs_report_is_served_by_name_and_html_by_default(client, token: str,
                                                              report_folder: Path) -> None:
     (report_folder / "report.html").write_text("<h1>Evaluation</h1>")
     base = f"/reports/wave_board-a/{RUN}"
@@ -290,7 +289,7 @@ def test_a_runs_report_is_served_by_name_and_html_by_default(client, token: str,
     assert markdown.status_code == 200 and markdown.text.startswith("# Wave board-a")
 
 
-def test_without_report_html_the_markdown_is_shown_and_a_missing_report_is_a_clear_404(  # noqa: ANN001
+def test_without_report_html_the_markdown_is_shown_and_a_missing_report_is_a_clear_404(
         client, token: str, report_folder: Path) -> None:
     page = client.get(f"/reports/wave_board-a/{RUN}", headers=bearer(token))
     assert page.status_code == 200 and "Outcome: rolled back" in page.text and "&lt;b&gt;x&lt;/b&gt;" in page.text
@@ -312,7 +311,7 @@ def test_without_report_html_the_markdown_is_shown_and_a_missing_report_is_a_cle
     (f"/reports/wave_other/{RUN}/report.md", 404),  # not a wave DAG
     (f"/reports/%2E%2E/{RUN}/report.md", 404),
 ])
-def test_report_routes_refuse_anything_but_a_wave_runs_report(client, token: str, report_folder: Path,  # noqa: ANN001
+def test_report_routes_refuse_anything_but_a_wave_runs_report(client, token: str, report_folder: Path,
                                                               path: str, status: int) -> None:
     (report_folder.parent / "secret.html").write_text("secret")
     try:
@@ -359,8 +358,8 @@ def only_escaped(page: str, *, scripts: int = 0) -> Parsed:
     return parsed
 
 
-def test_a_hostile_string_in_any_field_appears_on_the_board_only_escaped(client, token: str,  # noqa: ANN001
-                                                                         migrating) -> None:  # noqa: ANN001
+def test_a_hostile_string_in_any_field_appears_on_the_board_only_escaped(client, token: str,
+                                                                         migrating) -> None:
     from slow_injection_board import pages
 
     board = client.get("/api/board", headers=bearer(token)).json()
@@ -377,7 +376,7 @@ def test_a_hostile_string_in_any_field_appears_on_the_board_only_escaped(client,
         assert [path for path in matching if not parsed.shows(fields[path])] == []
 
 
-def test_a_hostile_string_in_a_message_page_appears_only_escaped(client, token: str) -> None:  # noqa: ANN001
+def test_a_hostile_string_in_a_message_page_appears_only_escaped(client, token: str) -> None:
     from slow_injection_board import pages
 
     parsed = only_escaped(pages.message_page(f"title {HOSTILE}", f"message {HOSTILE}"))
@@ -390,7 +389,7 @@ def test_a_hostile_string_in_a_message_page_appears_only_escaped(client, token: 
         assert only_escaped(response.text).shows(HOSTILE_IN_PATH), response.text
 
 
-def test_a_hostile_string_in_a_markdown_page_appears_only_escaped(client, token: str,  # noqa: ANN001
+def test_a_hostile_string_in_a_markdown_page_appears_only_escaped(client, token: str,
                                                                   report_folder: Path) -> None:
     from slow_injection_board import pages
 
@@ -405,13 +404,12 @@ def test_a_hostile_string_in_a_markdown_page_appears_only_escaped(client, token:
 
 # --- mounted by Airflow; after a real wave run ----------------------------------------------------
 
-def test_airflow_mounts_the_app_under_its_prefix_and_links_follow_the_base_url(token: str, auth_manager,  # noqa: ANN001
-                                                                               migrating) -> None:  # noqa: ANN001
-    from fastapi import FastAPI
-    from fastapi.testclient import TestClient
-
+def test_airflow_mounts_the_app_under_its_prefix_and_links_follow_the_base_url(token: str, auth_manager,
+                                                                               migrating) -> None:
     from airflow import plugins_manager
     from airflow.api_fastapi.app import init_plugins
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
 
     api = FastAPI(root_path="/airflow")  # as the API server is built for [api] base_url http://host/airflow
     init_plugins(api)  # what create_app() does with the plugins folder's fastapi_apps
@@ -426,7 +424,7 @@ def test_airflow_mounts_the_app_under_its_prefix_and_links_follow_the_base_url(t
     assert views["evaluation-report"]["destination"] == "dag_run"
 
 
-def test_a_wave_run_by_dag_test_shows_on_the_board_with_its_report(tmp_path: Path, world, client,  # noqa: ANN001
+def test_a_wave_run_by_dag_test_shows_on_the_board_with_its_report(tmp_path: Path, world, client,
                                                                    token: str) -> None:
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_wave

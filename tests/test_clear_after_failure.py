@@ -37,7 +37,6 @@ from tests.test_run_twice import (  # noqa: F401 - fixtures
     sets,
 )
 
-
 # --- HAProxy ------------------------------------------------------------------------------------
 
 class AdminSocketGone:

@@ -70,13 +70,13 @@ def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str
     ([(9.0, 200), (1.0, 70)], "pass", 1.0),  # an old breach, recovered: the latest datapoint decides
     ([(1.0, 200), (9.0, 70)], "fail", 9.0),  # fine before, breaching now
 ], ids=["recovered", "breaching"])
-def test_the_most_recent_datapoint_decides_the_gate(aws, series, status, value) -> None:  # noqa: ANN001
+def test_the_most_recent_datapoint_decides_the_gate(aws, series, status, value) -> None:
     put(aws, "Errors", series)
     result = judge(gate(metrics_source(), "errors"))
     assert (result.status, result.measurements[0]["value"]) == (status, value)
 
 
-def test_no_datapoints_is_no_data_and_never_a_pass(aws) -> None:  # noqa: ANN001
+def test_no_datapoints_is_no_data_and_never_a_pass(aws) -> None:
     put(aws, "Errors", [(0.0, 400)])  # only outside the 300 s lookback
     failed = judge(gate(metrics_source(), "errors"))
     held = judge(gate(metrics_source(), "errors", on_no_data="hold"))
@@ -84,7 +84,7 @@ def test_no_datapoints_is_no_data_and_never_a_pass(aws) -> None:  # noqa: ANN001
     assert held.measurements[0] == {"t": held.measurements[0]["t"], "value": None, "outcome": "no_data"}
 
 
-def test_dimensions_follow_the_gates_service_and_env(aws) -> None:  # noqa: ANN001
+def test_dimensions_follow_the_gates_service_and_env(aws) -> None:
     put(aws, "Errors", [(1.0, 70)], env="green")
     put(aws, "Errors", [(50.0, 70)], env="blue")
     put(aws, "Errors", [(70.0, 70)], service="api")
@@ -93,7 +93,7 @@ def test_dimensions_follow_the_gates_service_and_env(aws) -> None:  # noqa: ANN0
     assert judge(gate(metrics_source(), "errors"), service="api").measurements[0]["value"] == 70.0
 
 
-def test_a_placeholder_nobody_fills_is_inconclusive_and_named(aws, api_calls) -> None:  # noqa: ANN001
+def test_a_placeholder_nobody_fills_is_inconclusive_and_named(aws, api_calls) -> None:
     regional = {**ERRORS, "dimensions": {"Service": "${service}", "Region": "${region}"}}
     result = judge(gate(metrics_source(metrics={"errors": regional}), "errors", on_no_data="hold"))
     assert result.status == "hold"
@@ -104,7 +104,7 @@ def test_a_placeholder_nobody_fills_is_inconclusive_and_named(aws, api_calls) ->
     assert api_calls.calls == []  # nothing was sent with a literal "${...}" dimension
 
 
-def test_a_query_that_is_no_metric_id_is_inconclusive_without_a_call(aws, api_calls) -> None:  # noqa: ANN001
+def test_a_query_that_is_no_metric_id_is_inconclusive_without_a_call(aws, api_calls) -> None:
     driver = registry.build("metric_source", metrics_source(), service="web", env="green")
     reading = driver.query("latency")
     assert reading.value is None and "'latency' is not a metric id" in reading.error
@@ -153,7 +153,7 @@ def test_an_expression_id_never_collides_with_a_metric_id() -> None:
      (None, "cloudwatch value is nan")),
     ({"MetricDataResults": []}, (None, "cloudwatch returned 0 results; a gate needs exactly one")),
 ], ids=["empty", "partial-with-values", "internal-error", "messages", "nan", "no-result"])
-def test_responses_moto_cannot_produce(response, expected) -> None:  # noqa: ANN001
+def test_responses_moto_cannot_produce(response, expected) -> None:
     reading = CloudWatchMetrics.parse(response)
     assert (reading.value, reading.error) == expected
 
@@ -168,7 +168,7 @@ def test_responses_moto_cannot_produce(response, expected) -> None:  # noqa: ANN
     ({"metrics": {}}, "metrics", ""),
     ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
 ])
-def test_settings_errors_name_the_setting(settings, path, words) -> None:  # noqa: ANN001
+def test_settings_errors_name_the_setting(settings, path, words) -> None:
     errors = driver_settings_errors("metric_source", DriverRef(type="cloudwatch", **settings))
     assert any(p == path and words in why for p, why in errors), errors
 
@@ -186,7 +186,7 @@ def alarm(aws: Any, name: str, state: str | None) -> None:
 @pytest.mark.parametrize(("state", "status", "value"), [
     ("OK", "pass", 0.0), ("ALARM", "fail", 1.0), ("INSUFFICIENT_DATA", "hold", None),
 ])
-def test_alarm_state_decides_the_gate(aws, state, status, value) -> None:  # noqa: ANN001
+def test_alarm_state_decides_the_gate(aws, state, status, value) -> None:
     alarm(aws, "web-green-latency", "OK")
     alarm(aws, "web-green-5xx", state)
     result = judge(gate(alarms_source(), "${service}-${env}-5xx, ${service}-${env}-latency", threshold=1.0,
@@ -196,7 +196,7 @@ def test_alarm_state_decides_the_gate(aws, state, status, value) -> None:  # noq
         assert result.measurements[0]["error"] == "alarm no verdict: web-green-5xx (INSUFFICIENT_DATA)"
 
 
-def test_every_alarm_in_alarm_is_counted(aws) -> None:  # noqa: ANN001
+def test_every_alarm_in_alarm_is_counted(aws) -> None:
     for name in ("a", "b", "c"):
         alarm(aws, name, "ALARM" if name != "b" else "OK")
     driver = registry.build("metric_source", alarms_source())
@@ -205,7 +205,7 @@ def test_every_alarm_in_alarm_is_counted(aws) -> None:  # noqa: ANN001
     assert driver.describe() == "cloudwatch alarms (aws_moto)"
 
 
-def test_an_alarm_that_does_not_exist_is_inconclusive_and_named(aws) -> None:  # noqa: ANN001
+def test_an_alarm_that_does_not_exist_is_inconclusive_and_named(aws) -> None:
     alarm(aws, "web-green-5xx", "OK")
     result = judge(gate(alarms_source(), "web-green-5xx, web-green-typo", threshold=1.0, on_no_data="hold"))
     assert result.status == "hold"
@@ -234,7 +234,7 @@ def test_composite_alarms_are_read_unless_left_out() -> None:
 
 # --- both: trouble is inconclusive, never an exception ------------------------------------------------
 
-def test_an_unreachable_endpoint_is_inconclusive_not_an_exception(monkeypatch) -> None:  # noqa: ANN001
+def test_an_unreachable_endpoint_is_inconclusive_not_an_exception(monkeypatch) -> None:
     dead = json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": {
         "region_name": REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}",
         "config_kwargs": {"connect_timeout": 1, "read_timeout": 1, "retries": {"max_attempts": 1}}}})
@@ -248,7 +248,7 @@ def test_an_unreachable_endpoint_is_inconclusive_not_an_exception(monkeypatch) -
     assert time.monotonic() - started < 10
 
 
-def test_a_client_that_cannot_be_made_is_inconclusive_not_an_exception(monkeypatch) -> None:  # noqa: ANN001
+def test_a_client_that_cannot_be_made_is_inconclusive_not_an_exception(monkeypatch) -> None:
     # the provider falls back to boto3's defaults for an unknown connection; here they have no region
     for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(key, raising=False)
@@ -263,7 +263,7 @@ def covered(statements: list[Any], action: str, resource: str) -> bool:
                for st in statements)
 
 
-def test_every_call_made_is_allowed_by_iam_statements(aws, api_calls) -> None:  # noqa: ANN001
+def test_every_call_made_is_allowed_by_iam_statements(aws, api_calls) -> None:
     put(aws, "Errors", [(1.0, 70)])
     alarm(aws, "web-green-5xx", "OK")
     queries = {"metrics": "errors", "alarms": "${service}-${env}-5xx"}

@@ -84,7 +84,7 @@ def service(namespace: str, target_port: int = 8080) -> dict:
                                                            "protocol": "TCP"}]}}
 
 
-def sides(green_edit=None, green_secret: str = BLUE_SECRET,  # noqa: ANN001
+def sides(green_edit=None, green_secret: str = BLUE_SECRET,
           green_mode: str = "fast") -> tuple[Side, Side]:
     """Blue, and green as the driver copies it (plus `green_edit` applied to green's workload)."""
     blue = Side(blue_web(), {"web-env": config_map("shop")}, {"web-secrets": secret("shop", BLUE_SECRET)},
@@ -273,7 +273,7 @@ def test_a_spec_file_with_a_bad_drift_path_names_file_and_field(tmp_path: Path) 
 # --- the Kubernetes driver on a real control plane -------------------------------------------------------
 
 @pytest.fixture
-def cluster(kube):  # noqa: ANN001, ANN201
+def cluster(kube):
     """Blue's web with its ConfigMap, Secret and Service in one namespace; green's own copy of the Secret
     in a namespace the Fargate profile selects."""
     blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
@@ -303,7 +303,7 @@ def edit(api: KubeAccess, kind: str, namespace: str, name: str, change: Any) -> 
     raise AssertionError(f"{kind} {namespace}/{name} kept changing under the test")
 
 
-def test_driver_waits_for_green_then_finds_no_drift_in_a_normal_copy(cluster) -> None:  # noqa: ANN001
+def test_driver_waits_for_green_then_finds_no_drift_in_a_normal_copy(cluster) -> None:
     driver, _, _, web = cluster
     assert driver.config_drift(web).state == "waiting"
     driver.deploy_green(web, apply=True)
@@ -312,7 +312,7 @@ def test_driver_waits_for_green_then_finds_no_drift_in_a_normal_copy(cluster) ->
     assert "1 ConfigMap(s), 1 Secret(s), 1 Service(s)" in reading.detail
 
 
-def test_driver_names_an_image_tag_green_drifted_to(cluster) -> None:  # noqa: ANN001
+def test_driver_names_an_image_tag_green_drifted_to(cluster) -> None:
     driver, api, _, web = cluster
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
@@ -324,7 +324,7 @@ def test_driver_names_an_image_tag_green_drifted_to(cluster) -> None:  # noqa: A
             in reading.detail)
 
 
-def test_driver_passes_env_that_differs_only_as_declared(cluster) -> None:  # noqa: ANN001
+def test_driver_passes_env_that_differs_only_as_declared(cluster) -> None:
     driver, api, _, web = cluster
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
@@ -336,7 +336,7 @@ def test_driver_passes_env_that_differs_only_as_declared(cluster) -> None:  # no
     assert reading.state == "ready", reading.detail
 
 
-def test_driver_shows_a_secret_that_differs_by_hash_only(cluster) -> None:  # noqa: ANN001
+def test_driver_shows_a_secret_that_differs_by_hash_only(cluster) -> None:
     driver, _, core, web = cluster
     driver.deploy_green(web, apply=True)
     core.patch_namespaced_secret("web-secrets", web["green_namespace"], {"data": {"password": b64(GREEN_SECRET)}})
@@ -348,7 +348,7 @@ def test_driver_shows_a_secret_that_differs_by_hash_only(cluster) -> None:  # no
         assert value not in reading.detail
 
 
-def test_driver_compares_selecting_services_and_a_missing_green_secret(cluster) -> None:  # noqa: ANN001
+def test_driver_compares_selecting_services_and_a_missing_green_secret(cluster) -> None:
     driver, _, core, web = cluster
     green_ns = web["green_namespace"]
     workload = {**web, "copy_services": []}
@@ -363,7 +363,7 @@ def test_driver_compares_selecting_services_and_a_missing_green_secret(cluster) 
     assert "services[" not in reading.detail
 
 
-def test_server_side_defaults_are_no_drift_but_a_defaulted_field_that_differs_is(cluster) -> None:  # noqa: ANN001
+def test_server_side_defaults_are_no_drift_but_a_defaulted_field_that_differs_is(cluster) -> None:
     """The API server fills in what neither side wrote (imagePullPolicy, terminationMessagePath, probe
     timings, a Service port's protocol and targetPort). Green's Service here is written by hand with none
     of them while blue's spells them out: the same after defaulting, so no drift; a defaulted value
@@ -394,7 +394,7 @@ def test_server_side_defaults_are_no_drift_but_a_defaulted_field_that_differs_is
     assert "2 difference(s)" in reading.detail
 
 
-def test_a_green_secret_written_as_string_data_compares_by_content(cluster) -> None:  # noqa: ANN001
+def test_a_green_secret_written_as_string_data_compares_by_content(cluster) -> None:
     """Green's Secret made the way people (and secret operators) write them, `stringData`: the API server
     stores it base64 in `data`, and equal content hashes equal."""
     driver, _, core, web = cluster
@@ -411,7 +411,7 @@ def test_a_green_secret_written_as_string_data_compares_by_content(cluster) -> N
     assert f"green {short_hash(GREEN_SECRET)}" in reading.detail and GREEN_SECRET not in reading.detail
 
 
-def test_a_container_s_resource_claims_are_compared_not_a_crash(cluster) -> None:  # noqa: ANN001
+def test_a_container_s_resource_claims_are_compared_not_a_crash(cluster) -> None:
     """The API's `resources` holds a list too (`claims`, dynamic resource allocation), beside the
     requests and limits maps."""
     driver, api, _, web = cluster
@@ -432,7 +432,7 @@ def test_a_container_s_resource_claims_are_compared_not_a_crash(cluster) -> None
     assert "containers[app].resources.claims: blue scratch, green other" in reading.detail
 
 
-def test_the_gate_needs_no_more_than_the_driver_s_own_role(cluster, kube) -> None:  # noqa: ANN001
+def test_the_gate_needs_no_more_than_the_driver_s_own_role(cluster, kube) -> None:
     """The RBAC the driver documents (kubernetes/rbac.py), bound to a ServiceAccount: the gate reads both
     sides with it, Secrets by name only (it may not list them)."""
     from include.slow_injection.kubernetes.rbac import ROLE_NAME, manifests
@@ -463,7 +463,7 @@ def test_the_gate_needs_no_more_than_the_driver_s_own_role(cluster, kube) -> Non
 
 # --- the simulated driver ---------------------------------------------------------------------------
 
-def test_simulated_platform_has_no_drift_unless_the_world_injects_some(world) -> None:  # noqa: ANN001
+def test_simulated_platform_has_no_drift_unless_the_world_injects_some(world) -> None:
     from include.slow_injection.drivers.simulated import SimulatedPlatform
 
     web = {"kind": "Deployment", "namespace": "shop", "name": "web"}
@@ -500,7 +500,7 @@ class ImagePinner:
 
 
 @contextmanager
-def images_pinned_in(plane, namespace: str) -> Iterator[None]:  # noqa: ANN001
+def images_pinned_in(plane, namespace: str) -> Iterator[None]:
     """The webhook served on loopback and registered for `namespace` only, for the `with` block."""
     from include.slow_injection.lab.kube.control_plane import free_ports
     from include.slow_injection.lab.kube.fargate import serve
@@ -577,7 +577,7 @@ def seed_web(api: KubeAccess, blue_ns: str, green_ns: str) -> None:
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic(
-        tmp_path: Path, world, capfd, reports_dir: Path, kube, monkeypatch) -> None:  # noqa: ANN001
+        tmp_path: Path, world, capfd, reports_dir: Path, kube, monkeypatch) -> None:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -643,7 +643,7 @@ def test_the_drift_gate_follows_each_copy_and_precedes_the_first_traffic_step_an
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
-def test_a_scheduled_job_whose_copy_drifted_is_never_handed_over(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_scheduled_job_whose_copy_drifted_is_never_handed_over(tmp_path: Path, world) -> None:
     from tests.test_wave_runs import run_wave, weights_history
     from tests.waves import healthy_world, small_wave
 

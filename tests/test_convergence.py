@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from include.slow_injection.drivers.simulated import SimulatedPlatform, SimulatedWorld
-from include.slow_injection.ports import Weights
 from include.slow_injection.gates.verdict import Verdict
+from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.flow import StageDecision, judge
 from include.slow_injection.tasks.operators import converge_traffic
 from tests.waves import healthy_world
@@ -28,7 +28,7 @@ def sets(world: SimulatedWorld) -> list:
     return [h for h in world.read().get("history", []) if h["what"] == "set_weights"]
 
 
-def test_setting_traffic_twice_changes_the_router_once(world) -> None:  # noqa: ANN001
+def test_setting_traffic_twice_changes_the_router_once(world) -> None:
     world.reset(healthy_world())
     first = converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=False)
     second = converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=False)
@@ -36,14 +36,14 @@ def test_setting_traffic_twice_changes_the_router_once(world) -> None:  # noqa: 
     assert len(sets(world)) == 1
 
 
-def test_dry_run_traffic_says_what_it_would_set_and_sets_nothing(world) -> None:  # noqa: ANN001
+def test_dry_run_traffic_says_what_it_would_set_and_sets_nothing(world) -> None:
     world.reset(healthy_world())
     result = converge_traffic(Step(), "web", router(world), Weights.green_at(25), dry_run=True)
     assert result["would_set"] == "blue 75, green 25" and result["after"] == "blue 100, green 0"
     assert sets(world) == []
 
 
-def test_a_router_that_does_not_read_back_what_was_set_fails_the_step(world, monkeypatch) -> None:  # noqa: ANN001
+def test_a_router_that_does_not_read_back_what_was_set_fails_the_step(world, monkeypatch) -> None:
     world.reset(healthy_world())
     from include.slow_injection.drivers import simulated
 
@@ -53,14 +53,14 @@ def test_a_router_that_does_not_read_back_what_was_set_fails_the_step(world, mon
 
 
 @pytest.mark.parametrize("action", ["deploy_green", "activate", "retire_blue", "restore_blue"])
-def test_platform_actions_are_idempotent(world, action: str) -> None:  # noqa: ANN001
+def test_platform_actions_are_idempotent(world, action: str) -> None:
     world.reset(healthy_world())
     platform = SimulatedPlatform(world)
     for workload in ({"kind": "Deployment", "namespace": "shop", "name": "web"},
                      {"kind": "CronJob", "namespace": "shop", "name": "report-job"}):
         platform.deploy_green(workload, apply=True)
 
-        def call():  # noqa: ANN202
+        def call(workload=workload):
             if action == "activate":
                 return platform.activate(workload, "green", apply=True)
             return getattr(platform, action)(workload, apply=True)
@@ -69,7 +69,7 @@ def test_platform_actions_are_idempotent(world, action: str) -> None:  # noqa: A
         assert call() == [], f"{action} on {workload['kind']} changed something the second time"
 
 
-def test_handover_suspends_blue_before_it_unsuspends_green(world) -> None:  # noqa: ANN001
+def test_handover_suspends_blue_before_it_unsuspends_green(world) -> None:
     world.reset(healthy_world())
     platform = SimulatedPlatform(world)
     job = {"kind": "CronJob", "namespace": "shop", "name": "report-job"}
@@ -126,7 +126,7 @@ def test_dry_run_readings_are_shown_not_judged_and_only_in_a_dry_run() -> None:
     assert judge({}, {"g": None}, dry_run=True)[0] == "rollback"
 
 
-def test_returning_to_blue_goes_on_past_a_split_someone_else_set(world, monkeypatch) -> None:  # noqa: ANN001
+def test_returning_to_blue_goes_on_past_a_split_someone_else_set(world, monkeypatch) -> None:
     """A rollback after someone else's edit of the route: the mismatch is logged, traffic returns to blue."""
     world.reset(healthy_world())
     from include.slow_injection.drivers import simulated
@@ -136,7 +136,7 @@ def test_returning_to_blue_goes_on_past_a_split_someone_else_set(world, monkeypa
     real = simulated.SimulatedRouter.get_weights
     calls = []
 
-    def edited_once(self):  # noqa: ANN001, ANN202 - the first read sees a foreign 60 %
+    def edited_once(self):
         calls.append(1)
         if len(calls) == 1:
             raise ReadbackMismatch("readback mismatch: edited by someone else", found=Weights.green_at(60))
@@ -147,12 +147,12 @@ def test_returning_to_blue_goes_on_past_a_split_someone_else_set(world, monkeypa
     assert result["changed"] and result["before"] == "blue 40, green 60" and result["after"] == "blue 100, green 0"
 
 
-def test_a_traffic_step_stops_at_a_split_someone_else_set(world, monkeypatch) -> None:  # noqa: ANN001
+def test_a_traffic_step_stops_at_a_split_someone_else_set(world, monkeypatch) -> None:
     world.reset(healthy_world())
     from include.slow_injection.drivers import simulated
     from include.slow_injection.ports import ReadbackMismatch
 
-    def edited(self):  # noqa: ANN001, ANN202
+    def edited(self):
         raise ReadbackMismatch("readback mismatch: edited by someone else", found=Weights.green_at(60))
 
     monkeypatch.setattr(simulated.SimulatedRouter, "get_weights", edited)

@@ -127,14 +127,14 @@ def until(moment: float) -> float:
 
 
 def _hms(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%H:%M:%S")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S")
 
 
 def hand_over(lab: Lab, pair: Pair, to: str) -> list[Any]:
     """Wait for a safe moment on the side that runs now, then activate `to` (which suspends the other first)."""
     source = "blue" if to == "green" else "green"
     wait_for(lambda: safe_moment(pair.api.get("CronJob", pair.ns(source), "report"),
-                                 dt.datetime.now(dt.timezone.utc), MARGIN).safe, f"a safe moment on {source}", 70)
+                                 dt.datetime.now(dt.UTC), MARGIN).safe, f"a safe moment on {source}", 70)
     changes = pair.driver.activate(pair.workload, to, apply=True)
     targets = [c.target for c in changes]
     assert targets[0] == f"{source} CronJob {pair.ns(source)}/report"  # suspended first
@@ -198,12 +198,12 @@ def no_carry(lab: Lab, pair: Pair) -> dict[str, Any]:
 def safe_moment_waits(lab: Lab, pair: Pair) -> dict[str, Any]:
     blue = wait_for(lambda: (c := pair.api.get("CronJob", pair.blue, "report")).get("status", {}).get("active") and c,
                     "blue's T1 Job active", until(lab.t1 + 15))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     out = {"while_active": safe_moment(blue, now, MARGIN), "gate_while_active": pair.driver.handover_moment(
         pair.workload, MARGIN.total_seconds())}
     idle = wait_for(lambda: not (c := pair.api.get("CronJob", pair.blue, "report")).get("status", {}).get("active")
                     and c, "blue's T1 Job to end", 40)
-    upcoming = next_run(idle["spec"]["schedule"], dt.datetime.now(dt.timezone.utc))
+    upcoming = next_run(idle["spec"]["schedule"], dt.datetime.now(dt.UTC))
     out["late"] = safe_moment(idle, upcoming - dt.timedelta(seconds=5), MARGIN)
     out["early"] = safe_moment(idle, upcoming - dt.timedelta(seconds=30), MARGIN)
     out["gate_idle"] = pair.driver.handover_moment(pair.workload, MARGIN.total_seconds())
@@ -315,8 +315,8 @@ def switches_at_the_tick(lab: Lab, first: Pair) -> dict[str, Any]:
         time.sleep(6)  # jobs_to_blue comes after traffic_to_blue: the raced Job is gone by then
         retry_while_refused(pair, "blue")
 
-    threads = [threading.Thread(target=handover, args=(p, a)) for p, a in zip(forth, AT_THE_TICK)]
-    threads += [threading.Thread(target=hand_back, args=(p, a)) for p, a in zip(back, AT_THE_TICK)]
+    threads = [threading.Thread(target=handover, args=(p, a)) for p, a in zip(forth, AT_THE_TICK, strict=False)]
+    threads += [threading.Thread(target=hand_back, args=(p, a)) for p, a in zip(back, AT_THE_TICK, strict=False)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -344,7 +344,7 @@ class Outcomes:
 
 
 @pytest.fixture(scope="module")
-def outcomes(control_plane) -> Iterator[Outcomes]:  # noqa: ANN001
+def outcomes(control_plane) -> Iterator[Outcomes]:
     kube = Kube(control_plane)
     lab, out = Lab(kube), Outcomes()
     out.lab = lab
@@ -357,7 +357,7 @@ def outcomes(control_plane) -> Iterator[Outcomes]:  # noqa: ANN001
         def run(name: str) -> None:
             try:
                 out.results[name] = SCENARIOS[name](lab, pairs[name])
-            except BaseException:  # noqa: BLE001 - reported by the scenario's test
+            except BaseException:
                 out.errors[name] = traceback.format_exc()
 
         threads = [threading.Thread(target=run, args=(name,), daemon=True) for name in SCENARIOS]
@@ -365,7 +365,7 @@ def outcomes(control_plane) -> Iterator[Outcomes]:  # noqa: ANN001
             thread.start()
         for thread in threads:
             thread.join(timeout=max(1.0, lab.t2 + 90 - time.time()))
-        for name, thread in zip(SCENARIOS, threads):
+        for name, thread in zip(SCENARIOS, threads, strict=False):
             if thread.is_alive():
                 out.errors[name] = "still running long after T2"
         lab.recorder.stop()

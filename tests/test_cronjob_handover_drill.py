@@ -121,7 +121,7 @@ class JobRecorder(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self.poll()
-            except Exception as err:  # noqa: BLE001 - reported by the test
+            except Exception as err:
                 self.errors.append(repr(err))
             self.stopping.wait(self.interval)
 
@@ -205,7 +205,7 @@ def timed_switch(driver: KubernetesPlatform, pair: Pair, to: str, tick: float | 
     base = tick if tick is not None else record.started
     try:
         record.refused = switch(driver, pair, to, lambda line: record.log.append(f"{time.time() - base:+.2f} {line}"))
-    except Exception as err:  # noqa: BLE001 - the test reports every pair's failure
+    except Exception as err:
         record.error = repr(err)
     record.took = time.time() - record.started
     return record.error is None
@@ -224,7 +224,7 @@ def set_up(kube: Any, index: int, row: tuple[str, bool, bool, tuple[float, float
 
 
 def run_pair(pair: Pair, driver: KubernetesPlatform, ticks: list[float]) -> None:
-    for to, tick, offset in zip(pair.directions, ticks, pair.offsets):
+    for to, tick, offset in zip(pair.directions, ticks, pair.offsets, strict=False):
         if not timed_switch(driver, pair, to, tick, offset):
             return
 
@@ -312,10 +312,10 @@ def run_drill(kube: Any, plan: list[tuple[str, bool, bool, tuple[float, float]]]
 
 
 def _hms(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%H:%M:%S")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S")
 
 
-def test_handover_drill_on_the_real_cronjob_controller_has_no_duplicate_and_no_gap(kube) -> None:  # noqa: ANN001
+def test_handover_drill_on_the_real_cronjob_controller_has_no_duplicate_and_no_gap(kube) -> None:
     outcome = run_drill(kube)
     print(outcome.summary())
     for s in outcome.switches:

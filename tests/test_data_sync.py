@@ -4,9 +4,8 @@ task on moto in server mode, and the simulated driver."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -20,7 +19,7 @@ from include.slow_injection.drivers.postgres_sync import PostgresSync
 from include.slow_injection.drivers.simulated import BackendDown, SimulatedWorld
 from include.slow_injection.lab.postgres import Postgres
 from include.slow_injection.ports import DataSync, Readiness
-from tests.aws import CONNECTION_ID, ApiCalls, MotoServer, free_port, uncovered_calls
+from tests.aws import CONNECTION_ID, ApiCalls, free_port, uncovered_calls
 
 TABLES = ["public.orders", "LineItems"]  # one schema-qualified, one bare and mixed-case (quoted)
 SCHEMA = """
@@ -49,7 +48,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 def db(cluster: Postgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, psycopg.Connection]]:
     """blue and green holding the same rows; Airflow connections `blue_db` and `green_db` to them."""
     sessions = {}
-    last_write = datetime.now(timezone.utc)  # the same on both sides: rows equal to the microsecond
+    last_write = datetime.now(UTC)  # the same on both sides: rows equal to the microsecond
     for side in ("blue", "green"):
         monkeypatch.setenv(f"AIRFLOW_CONN_{side.upper()}_DB",
                            f"postgresql://postgres@127.0.0.1:{cluster.port}/{side}?connect_timeout=5")
@@ -166,6 +165,7 @@ def test_settings_need_two_different_databases_and_no_shared_connection() -> Non
 # --- AWS DMS -------------------------------------------------------------------------------------
 
 from tests.test_dms_health import dms  # noqa: E402, F401 - fixture: a replication task on moto
+
 
 def dms_sync(arn: str) -> DmsTaskSync:
     return registry.build("data_sync", {"type": "dms", "connection": CONNECTION_ID, "replication_task_arn": arn})

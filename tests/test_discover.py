@@ -38,7 +38,7 @@ FIXED = {"cpu": "500m", "memory": "512Mi"}
 EC2 = {"eks.amazonaws.com/nodegroup": "ec2-general"}  # blue's node group (the control plane's kwok nodes)
 
 
-def pod(name: str, env: list | None = None, **extra) -> dict:  # noqa: ANN003
+def pod(name: str, env: list | None = None, **extra) -> dict:
     container = {"name": "app", "image": f"{name}:1", "resources": {"requests": FIXED, "limits": FIXED}}
     if env:
         container["env"] = env
@@ -46,7 +46,7 @@ def pod(name: str, env: list | None = None, **extra) -> dict:  # noqa: ANN003
     return {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container], **extra}}
 
 
-def deployment(name: str, ns: str = "shop", **pod_extra) -> dict:  # noqa: ANN003
+def deployment(name: str, ns: str = "shop", **pod_extra) -> dict:
     return {"metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": pod(name, **pod_extra)}}
 
@@ -107,7 +107,7 @@ def seed(api: KubeAccess, ns: str, system_deployment: str) -> None:
 class Cluster:
     """One test's blue: its namespace, the admin access, a kubeconfig whose context is `blue`."""
 
-    def __init__(self, kube, tmp_path: Path) -> None:  # noqa: ANN001
+    def __init__(self, kube, tmp_path: Path) -> None:
         self.ns = kube.namespace("shop")
         self.url = kube.plane.url
         self.api = KubeAccess(kube.api_client)
@@ -140,7 +140,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(kube, tmp_path):  # noqa: ANN001, ANN201
+def cluster(kube, tmp_path):
     blue = Cluster(kube, tmp_path)
     yield blue
     blue.api.delete("Deployment", "kube-system", blue.system_deployment)
@@ -159,7 +159,7 @@ def services_of(path: Path) -> dict[str, dict]:
     return {s["name"]: s for s in yaml.safe_load(body(path))["services"]}
 
 
-def test_a_mixed_namespace_becomes_reviewable_draft_waves_that_validate(cluster, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_a_mixed_namespace_becomes_reviewable_draft_waves_that_validate(cluster, tmp_path, capsys) -> None:
     ns, kubeconfig = cluster.ns, cluster.kubeconfig
     out = tmp_path / "waves"
     cluster.others_quiet()
@@ -222,7 +222,7 @@ def test_a_mixed_namespace_becomes_reviewable_draft_waves_that_validate(cluster,
         assert cli.main(["plan", str(out / f"{wave.id}.yaml")]) == cli.EXIT_OK
 
 
-def test_rerun_refreshes_unedited_drafts_and_leaves_edited_ones_alone(cluster, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_rerun_refreshes_unedited_drafts_and_leaves_edited_ones_alone(cluster, tmp_path, capsys) -> None:
     kubeconfig, only = cluster.kubeconfig, ("--namespace", cluster.ns)
     out = tmp_path / "waves"
     assert run_discover(kubeconfig, out, *only) == cli.EXIT_OK
@@ -249,7 +249,7 @@ def test_rerun_refreshes_unedited_drafts_and_leaves_edited_ones_alone(cluster, t
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left behind
 
 
-def test_drafts_no_longer_produced_are_removed_only_when_unedited(tmp_path) -> None:  # noqa: ANN001
+def test_drafts_no_longer_produced_are_removed_only_when_unedited(tmp_path) -> None:
     from include.slow_injection.discover.files import write_drafts
 
     write_drafts(tmp_path, {"draft-01-a.yaml": "id: draft-01-a\n", "draft-02-a.yaml": "id: draft-02-a\n",
@@ -262,13 +262,13 @@ def test_drafts_no_longer_produced_are_removed_only_when_unedited(tmp_path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["draft-01-a.yaml", "draft-02-a.yaml"]
 
 
-def test_smaller_waves_keep_dependencies_in_an_earlier_wave(cluster) -> None:  # noqa: ANN001
+def test_smaller_waves_keep_dependencies_in_an_earlier_wave(cluster) -> None:
     from include.slow_injection.discover.inventory import connect, read_inventory
 
     ns = cluster.ns
     api_client, source = connect(None, str(cluster.kubeconfig), "blue")
     inventory = read_inventory(api_client, source, [ns])
-    drafts = draft(inventory, max_per_wave=1, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    drafts = draft(inventory, max_per_wave=1, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     order = [(w.id, [s.spec_name for s in w.services]) for w in drafts.waves]
     assert order == [(cluster.wave(1), ["cleanup"]), (cluster.wave(2), ["nightly-report"]),
                      (cluster.wave(3), ["legacy-files"]), (cluster.wave(4), ["orders"]),
@@ -277,7 +277,7 @@ def test_smaller_waves_keep_dependencies_in_an_earlier_wave(cluster) -> None:  #
     assert "depends_on" not in web  # catalog is in an earlier wave now: a comment, not a depends_on
     assert f"# depends on {ns}/catalog (guess, in wave {cluster.wave(5)}" in drafts.texts[cluster.file(6)]
     again = draft(read_inventory(api_client, source, [ns]), max_per_wave=1,
-                  now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+                  now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert again.texts == drafts.texts  # deterministic, also across two reads of a live cluster
 
 
@@ -307,7 +307,7 @@ def test_an_internal_service_that_calls_an_exposed_one_moves_in_its_wave() -> No
                         obj("Deployment", deployment("worker", env=[{"name": "WEB", "value": "web.shop.svc:8080"}]))],
         "cronjobs": [obj("CronJob", cronjob("report"))],
         "services": [obj("Service", service("web", "NodePort")), obj("Service", service("worker"))]})
-    drafts = draft(inventory, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    drafts = draft(inventory, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert [(w.id, [(s.spec_name, s.classified) for s in w.services]) for w in drafts.waves] == [
         ("draft-01-shop", [("report", "scheduled")]),
         ("draft-02-shop", [("web", "exposed"), ("worker", "internal")])]
@@ -315,7 +315,7 @@ def test_an_internal_service_that_calls_an_exposed_one_moves_in_its_wave() -> No
     assert worker["depends_on"] == ["web"]
 
 
-def test_clear_errors_for_an_unknown_context_and_an_unreachable_cluster(cluster, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_clear_errors_for_an_unknown_context_and_an_unreachable_cluster(cluster, tmp_path, capsys) -> None:
     from include.slow_injection.lab.kube.control_plane import free_ports
 
     kubeconfig = cluster.kubeconfig
@@ -335,7 +335,7 @@ def test_clear_errors_for_an_unknown_context_and_an_unreachable_cluster(cluster,
     assert "give --connection CONN_ID" in capsys.readouterr().err
 
 
-def test_the_cli_entry_point_runs_as_a_process(cluster, tmp_path) -> None:  # noqa: ANN001
+def test_the_cli_entry_point_runs_as_a_process(cluster, tmp_path) -> None:
     ns, kubeconfig = cluster.ns, cluster.kubeconfig
     out = tmp_path / "waves"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
@@ -354,7 +354,7 @@ def test_the_cli_entry_point_runs_as_a_process(cluster, tmp_path) -> None:  # no
         [cluster.file(1), cluster.file(2), cluster.file(3)])
 
 
-def test_an_airflow_connection_reaches_blue_through_the_kubernetes_hook(cluster, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_an_airflow_connection_reaches_blue_through_the_kubernetes_hook(cluster, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_BLUE_KUBE", json.dumps(
         {"conn_type": "kubernetes", "extra": {"kube_config_path": str(cluster.kubeconfig), "cluster_context": "blue"}}))
     out = tmp_path / "waves"
@@ -367,7 +367,7 @@ def test_an_airflow_connection_reaches_blue_through_the_kubernetes_hook(cluster,
     assert cli.main(["discover", "--connection", "no_such_conn", "--out", str(tmp_path / "none")]) == 1
 
 
-def test_read_access_to_the_namespace_alone_is_enough(cluster, kube, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_read_access_to_the_namespace_alone_is_enough(cluster, kube, tmp_path, capsys) -> None:
     """As docs/preparing-a-migration.md says: with --namespace, listing needs only get/list on those
     namespaces. Here the identity has Kubernetes' own `view` role in the namespace and nothing cluster-wide
     (no StorageClasses, which only the PVC rule reads): the drafts are written, and say what could not be read."""
@@ -402,7 +402,7 @@ def test_read_access_to_the_namespace_alone_is_enough(cluster, kube, tmp_path, c
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
-def test_an_unreviewed_exposed_draft_is_refused_before_any_change(cluster, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_an_unreviewed_exposed_draft_is_refused_before_any_change(cluster, tmp_path, monkeypatch) -> None:
     """Even with the real platform connection and dry run unticked, the placeholder router stops the run
     at its plan step: green gets nothing, blue keeps everything."""
     from include.slow_injection.builders.factory import build_dag

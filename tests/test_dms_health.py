@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from include.slow_injection import registry
+from include.slow_injection.aws.iam import policy
 from include.slow_injection.drivers.aws_dms import DmsTaskHealth
 from tests.aws import CONNECTION_ID, ApiCalls, MotoServer, uncovered_calls
-from include.slow_injection.aws.iam import policy
 
 
 @pytest.fixture

@@ -67,13 +67,13 @@ def outcome(exit_code: int, runs_ms: int | None = None) -> dict[str, dict[str, s
 
 def cri_log(lines: list[str]) -> str:
     """Lines in the container runtime's log file format, the one a kubelet (and kwok) serves."""
-    start = dt.datetime.now(dt.timezone.utc)
+    start = dt.datetime.now(dt.UTC)
     return "".join(f"{(start + dt.timedelta(milliseconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout F {line}\n"
                    for i, line in enumerate(lines))
 
 
 @pytest.fixture
-def container_log(kube, tmp_path: Path) -> Iterator[Callable[[str, list[str]], Path]]:  # noqa: ANN001
+def container_log(kube, tmp_path: Path) -> Iterator[Callable[[str, list[str]], Path]]:
     """`write(namespace, lines)`: what the `base` container of every pod in `namespace` logged, served by
     kwok through a ClusterLogs object (cluster-scoped, so removed here after the test)."""
     api = client.CustomObjectsApi(kube.api_client)
@@ -119,7 +119,7 @@ class PodEvents:
                         self.seen.append((event["type"], pod.metadata.name, pod.metadata.uid))
                     if event["type"] == "ADDED":
                         self.pods[pod.metadata.uid] = pod
-            except Exception:  # noqa: BLE001 - a failed watch shows as missing events in the assertions
+            except Exception:
                 if not self._stop.wait(0.5):
                     continue
 
@@ -139,7 +139,7 @@ class PodEvents:
 
 
 @pytest.fixture
-def pod_events(kube) -> Iterator[Callable[[str], PodEvents]]:  # noqa: ANN001
+def pod_events(kube) -> Iterator[Callable[[str], PodEvents]]:
     """`pod_events(namespace)` starts a PodEvents; every one is stopped after the test."""
     started: list[PodEvents] = []
 
@@ -153,7 +153,7 @@ def pod_events(kube) -> Iterator[Callable[[str], PodEvents]]:  # noqa: ANN001
 
 
 @pytest.fixture
-def shop(kube, monkeypatch) -> tuple[str, str]:  # noqa: ANN001
+def shop(kube, monkeypatch) -> tuple[str, str]:
     """Blue's web on the EC2 nodes; green's namespace, which the Fargate profile selects, with the
     PodDisruptionBudget preflight asks for there; the connection."""
     from include.slow_injection.drivers.kubernetes import KubeAccess
@@ -184,7 +184,7 @@ def e2e_wave(world: str, blue_ns: str, green_ns: str, test: dict[str, Any]) -> d
     }
 
 
-def xcom(task_id: str, key: str):  # noqa: ANN201
+def xcom(task_id: str, key: str):
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -199,7 +199,7 @@ def report(reports_dir: Path) -> tuple[str, str]:
     return (folder / "report.md").read_text(), (folder / "report.html").read_text()
 
 
-def gone(kube, namespace: str, name: str) -> bool:  # noqa: ANN001
+def gone(kube, namespace: str, name: str) -> bool:
     try:
         client.CoreV1Api(kube.api_client).read_namespaced_pod(name, namespace)
         return False
@@ -211,7 +211,7 @@ def gone(kube, namespace: str, name: str) -> bool:  # noqa: ANN001
 
 # --- whole waves ----------------------------------------------------------------------------------------
 
-def test_a_passing_test_pod_lets_the_wave_complete(tmp_path: Path, world, kube, pod_events, shop,  # noqa: ANN001
+def test_a_passing_test_pod_lets_the_wave_complete(tmp_path: Path, world, kube, pod_events, shop,
                                                    container_log, reports_dir: Path) -> None:
     blue_ns, green_ns = shop
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
@@ -244,7 +244,7 @@ def test_a_passing_test_pod_lets_the_wave_complete(tmp_path: Path, world, kube, 
     assert "<h2>End-to-end test</h2>" in page and "step 2 ok" in page
 
 
-def test_a_failing_test_pod_rolls_the_wave_back(tmp_path: Path, world, kube, pod_events, shop,  # noqa: ANN001
+def test_a_failing_test_pod_rolls_the_wave_back(tmp_path: Path, world, kube, pod_events, shop,
                                                 container_log, reports_dir: Path) -> None:
     blue_ns, green_ns = shop
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
@@ -268,7 +268,7 @@ def test_a_failing_test_pod_rolls_the_wave_back(tmp_path: Path, world, kube, pod
     assert "exit code 3" in markdown and "payment FAILED: 502 from psp" in page
 
 
-def test_a_dry_run_creates_no_pod(tmp_path: Path, world, kube, pod_events, shop) -> None:  # noqa: ANN001
+def test_a_dry_run_creates_no_pod(tmp_path: Path, world, kube, pod_events, shop) -> None:
     blue_ns, green_ns = shop
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
     pods = pod_events(green_ns)
@@ -288,7 +288,7 @@ def e2e_test(namespace: str, **extra: Any) -> dict[str, Any]:
             "namespace": namespace, "connection": CONN, "timeout": 30, "log_tail_lines": 50, **extra}
 
 
-def test_the_failure_message_names_the_exit_code_and_the_log_tail(kube, shop, container_log) -> None:  # noqa: ANN001
+def test_the_failure_message_names_the_exit_code_and_the_log_tail(kube, shop, container_log) -> None:
     """The task's own error (what the UI shows in red) carries the exit code and the last lines."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -305,7 +305,7 @@ def test_the_failure_message_names_the_exit_code_and_the_log_tail(kube, shop, co
     assert context["ti"].pushed["e2e_test"]["log_tail"] == ["a", "b"]
 
 
-def test_the_verdict_does_not_wait_for_a_log_stream_left_open(kube, shop, container_log) -> None:  # noqa: ANN001
+def test_the_verdict_does_not_wait_for_a_log_stream_left_open(kube, shop, container_log) -> None:
     """The container's log is followed into the task log while it runs, but its end is read from the pod's
     status: a node that leaves the stream open after the container stopped (kwok always does; kubelets have,
     kubernetes#59902) must not hold the verdict (the provider would wait out its 5-minute read timeout, and
@@ -326,7 +326,7 @@ def test_the_verdict_does_not_wait_for_a_log_stream_left_open(kube, shop, contai
     assert context["ti"].pushed["e2e_test"]["log_tail"] == ["suite started", "12 passed in 0.6s"]
 
 
-def test_a_test_pod_that_outlives_its_timeout_fails_without_retry(kube, pod_events, shop,  # noqa: ANN001
+def test_a_test_pod_that_outlives_its_timeout_fails_without_retry(kube, pod_events, shop,
                                                                   container_log) -> None:
     """On a real node the kubelet kills the pod at its activeDeadlineSeconds (the test's timeout): exit
     137, a failed test. kwok has no kubelet to do it, and a node can go silent: the operator bounds the run
@@ -354,7 +354,7 @@ def test_a_test_pod_that_outlives_its_timeout_fails_without_retry(kube, pod_even
     assert gone(kube, green_ns, run["pod"])
 
 
-def test_a_test_pod_that_never_starts_is_retried_not_judged(kube, pod_events, shop) -> None:  # noqa: ANN001
+def test_a_test_pod_that_never_starts_is_retried_not_judged(kube, pod_events, shop) -> None:
     """No exit code, no verdict on the test: too big for any Fargate size, the pod stays Pending (the
     Fargate emulation's FailedScheduling, as EKS does), and the task fails to be retried; the pod goes."""
     from kubernetes.client import models as k8s
@@ -376,7 +376,7 @@ def test_a_test_pod_that_never_starts_is_retried_not_judged(kube, pod_events, sh
     assert len(pods.created()) == 1 and gone(kube, green_ns, pods.seen[0][1])
 
 
-def test_a_pod_left_by_an_earlier_try_is_replaced_not_doubled(kube, pod_events, shop,  # noqa: ANN001
+def test_a_pod_left_by_an_earlier_try_is_replaced_not_doubled(kube, pod_events, shop,
                                                                container_log) -> None:
     """A cleared task finds the run's pod of its earlier try (already judged, kept): it is deleted and one
     pod of the same name replaces it, never a second one beside it."""
@@ -411,7 +411,7 @@ class TaskLog:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def __getattr__(self, level: str):  # noqa: ANN204
+    def __getattr__(self, level: str):
         def record(message: str, *args: Any, **_: Any) -> None:
             self.lines.append(message % args if args else message)
 
@@ -426,10 +426,10 @@ class _FakeTI:
     def __init__(self) -> None:
         self.pushed: dict = {}
 
-    def xcom_push(self, key: str, value) -> None:  # noqa: ANN001
+    def xcom_push(self, key: str, value) -> None:
         self.pushed[key] = value
 
-    def xcom_pull(self, **_):  # noqa: ANN003, ANN201
+    def xcom_pull(self, **_):
         return None
 
 

@@ -30,7 +30,7 @@ from tests.waves import small_wave, write
 E2E = {"name": "smoke", "image": "registry.example/shop-e2e:1.4", "args": ["--suite", "smoke"]}
 
 
-def wave(e2e: dict | None = None, **green_platform) -> dict:  # noqa: ANN003
+def wave(e2e: dict | None = None, **green_platform) -> dict:
     data = small_wave("w", wave_id="w3")
     data["environments"]["green"]["platform"].update(green_platform)
     data["full_transition"] = {"e2e_test": {**E2E, **(e2e or {})}}
@@ -99,7 +99,7 @@ def test_the_operator_puts_the_spec_on_the_pod_and_keeps_its_own_label_and_green
 
 @pytest.mark.parametrize(("exit_code", "runs_ms"), [(0, 1500), (4, 1500)])
 def test_kwok_ends_the_container_with_the_exit_code_its_pod_asks_for_and_serves_its_log(
-        kube, container_log, exit_code: int, runs_ms: int) -> None:  # noqa: ANN001, F811
+        kube, container_log, exit_code: int, runs_ms: int) -> None:
     """No process runs: Running at once, then the asked-for exit code after the asked-for time; the log
     lines (from the file kwok's ClusterLogs names) come through the API server's pods/log, tail included."""
     namespace = kube.namespace("green")
@@ -123,7 +123,7 @@ def test_kwok_ends_the_container_with_the_exit_code_its_pod_asks_for_and_serves_
     assert tail.data == b"b\nx; y\n"
 
 
-def test_kwok_never_ends_a_followed_log(kube, container_log) -> None:  # noqa: ANN001, F811
+def test_kwok_never_ends_a_followed_log(kube, container_log) -> None:
     """The emulation's one gap the e2e operator must not depend on: a kubelet ends a followed log when the
     container stops, kwok (no runtime to ask) keeps it open. The operator reads the end from the pod status."""
     from urllib3.exceptions import ReadTimeoutError
@@ -144,7 +144,7 @@ def test_kwok_never_ends_a_followed_log(kube, container_log) -> None:  # noqa: A
     assert got == b"done\n"
 
 
-def test_a_job_made_through_the_api_runs_its_pod_and_serves_its_log(kube, container_log) -> None:  # noqa: ANN001, F811
+def test_a_job_made_through_the_api_runs_its_pod_and_serves_its_log(kube, container_log) -> None:
     """What a Job-based runner (e.g. KubernetesJobOperator) needs, from the real Job controller: Job → pod,
     the pod's exit code, the Job Failed, the pod log (tailLines)."""
     namespace = kube.namespace("green")

@@ -14,7 +14,7 @@ from tests.kube_support import deployment
 
 
 @pytest.fixture(scope="module")
-def eks_endpoint():  # noqa: ANN201
+def eks_endpoint():
     server = MotoServer().start()  # its own account: the shared one is reset per test
     url = server.url
     eks = server.client("eks")
@@ -30,7 +30,7 @@ def eks_endpoint():  # noqa: ANN201
 
 
 @pytest.fixture
-def cluster(monkeypatch, eks_endpoint, kube):  # noqa: ANN001, ANN201
+def cluster(monkeypatch, eks_endpoint, kube):
     """Blue's web Deployment in its namespace; green's namespace one the `shop-web` profile selects."""
     monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps({
         "conn_type": "aws", "login": "testing", "password": "testing",
@@ -51,12 +51,12 @@ def profile_findings(findings: list[str]) -> list[str]:
     return [f for f in findings if "[fargate-profile]" in f]
 
 
-def test_a_green_copy_labelled_for_an_eks_profile_matches_it(cluster) -> None:  # noqa: ANN001
+def test_a_green_copy_labelled_for_an_eks_profile_matches_it(cluster) -> None:
     api, web, _ = cluster
     assert profile_findings(driver(api, add_labels={"compute": "fargate"}).preflight(web)) == []
 
 
-def test_without_the_label_no_eks_profile_matches_and_the_pods_would_stay_pending(cluster) -> None:  # noqa: ANN001
+def test_without_the_label_no_eks_profile_matches_and_the_pods_would_stay_pending(cluster) -> None:
     api, web, _ = cluster
     green = web["green_namespace"]
     findings = profile_findings(driver(api).preflight(web))
@@ -64,13 +64,13 @@ def test_without_the_label_no_eks_profile_matches_and_the_pods_would_stay_pendin
                         "labels {'app': 'web'}: its pods would stay Pending [fargate-profile]"]
 
 
-def test_a_wildcard_namespace_profile_from_eks_matches(cluster) -> None:  # noqa: ANN001
+def test_a_wildcard_namespace_profile_from_eks_matches(cluster) -> None:
     api, web, kube = cluster
     workload = {**web, "green_namespace": kube.namespace("batch")}
     assert profile_findings(driver(api).preflight(workload)) == []
 
 
-def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:  # noqa: ANN001
+def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:
     api, web, _ = cluster
     platform = KubernetesPlatform(api, api, KubernetesPlatform.Settings(
         fargate_profiles_from={"cluster": "nope", "aws_connection": "aws_moto"}))
@@ -78,7 +78,7 @@ def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:  # n
         platform.preflight(web)
 
 
-def test_every_eks_call_of_the_profile_read_is_in_the_driver_s_iam_statements(cluster, api_calls) -> None:  # noqa: ANN001
+def test_every_eks_call_of_the_profile_read_is_in_the_driver_s_iam_statements(cluster, api_calls) -> None:
     from include.slow_injection.aws.iam import policy
     from tests.aws import uncovered_calls
 

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 JOB, WEB, API = "CronJob/shop/report-job", "Deployment/shop/web", "Deployment/shop/api"
 
 
-def two_exposed_wave(world) -> dict:  # noqa: ANN001
+def two_exposed_wave(world) -> dict:
     """small_wave (report-job, web) plus a second exposed service, api; the wave id is the world's name."""
     wave = small_wave(world.path.stem, world.path.stem)
     api = json.loads(json.dumps(wave["services"][1]))
@@ -37,7 +37,7 @@ def mid_wave_world() -> dict:
     }
 
 
-def run_emergency(tmp_path: Path, wave_data: dict, conf: dict):  # noqa: ANN201
+def run_emergency(tmp_path: Path, wave_data: dict, conf: dict):
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
@@ -55,7 +55,7 @@ def run_emergency(tmp_path: Path, wave_data: dict, conf: dict):  # noqa: ANN201
     return run.state, states
 
 
-def run_wave(tmp_path: Path, wave_data: dict):  # noqa: ANN201
+def run_wave(tmp_path: Path, wave_data: dict):
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
@@ -106,11 +106,11 @@ def no_flags_left():
         session.query(Variable).filter(Variable.key.startswith(STOP_PREFIX)).delete(synchronize_session=False)
 
 
-def events(world) -> list[str]:  # noqa: ANN001
+def events(world) -> list[str]:
     return [n["event"] for n in world.read().get("notifications", [])]
 
 
-def test_named_services_go_back_to_blue_and_the_others_stay(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_named_services_go_back_to_blue_and_the_others_stay(tmp_path: Path, world) -> None:
     world.reset(mid_wave_world())
     wave_id = world.path.stem
     state, tis = run_emergency(tmp_path, two_exposed_wave(world),
@@ -130,7 +130,7 @@ def test_named_services_go_back_to_blue_and_the_others_stay(tmp_path: Path, worl
     assert "EMERGENCY" in started["subject"] and "5xx spike on web" in started["body"]
 
 
-def test_no_services_named_means_every_service_of_the_wave(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_no_services_named_means_every_service_of_the_wave(tmp_path: Path, world) -> None:
     world.reset(mid_wave_world())
     wave_id = world.path.stem
     state, tis = run_emergency(tmp_path, two_exposed_wave(world), {"wave": wave_id, "services": [], "reason": "drill"})
@@ -141,7 +141,7 @@ def test_no_services_named_means_every_service_of_the_wave(tmp_path: Path, world
     assert sorted(stop_flags(wave_id)) == ["api", "report-job", "web"]
 
 
-def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic(  # noqa: ANN001
+def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic(
         tmp_path: Path, world) -> None:
     done = mid_wave_world()
     done["routers"] = {"web": {"blue": 0, "green": 100}, "api": {"blue": 0, "green": 100}}
@@ -156,7 +156,7 @@ def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic( 
     assert world.read()["workloads"]["blue"][WEB]["replicas"] == 2
 
 
-def test_an_unknown_service_is_refused_by_name_and_nothing_changes(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_an_unknown_service_is_refused_by_name_and_nothing_changes(tmp_path: Path, world) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     from include.slow_injection.tasks.emergency import rollback_plan
@@ -177,12 +177,12 @@ def test_an_unknown_service_is_refused_by_name_and_nothing_changes(tmp_path: Pat
                                   "report-job, web, api; leave the list empty for all). Nothing was changed.")
 
 
-def test_a_wave_run_that_started_before_the_stop_may_not_move_traffic_and_rolls_itself_back(  # noqa: ANN001
+def test_a_wave_run_that_started_before_the_stop_may_not_move_traffic_and_rolls_itself_back(
         tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     wave = small_wave(world.path.stem, world.path.stem)
     # A stop recorded while the run is under way: dated after the run's start.
-    set_flag(wave["id"], "web", dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    set_flag(wave["id"], "web", dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
     state, tis = run_wave(tmp_path, wave)
     assert state == "failed"
     assert tis["gradual_transition.web.step1_25pct.set_traffic"] == "failed"  # refused, not retried into success
@@ -191,7 +191,7 @@ def test_a_wave_run_that_started_before_the_stop_may_not_move_traffic_and_rolls_
     assert world.read()["routers"]["web"] == {"blue": 100, "green": 0}
 
 
-def test_a_wave_run_started_after_an_emergency_rollback_proceeds(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_wave_run_started_after_an_emergency_rollback_proceeds(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     wave = small_wave(world.path.stem, world.path.stem)
     state, _ = run_emergency(tmp_path, wave, {"wave": wave["id"], "services": ["web"], "reason": "paused the wave"})
@@ -201,7 +201,7 @@ def test_a_wave_run_started_after_an_emergency_rollback_proceeds(tmp_path: Path,
     assert world.read()["routers"]["web"] == {"blue": 0, "green": 100}
 
 
-def test_a_flag_that_cannot_be_read_stops_traffic_too(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_flag_that_cannot_be_read_stops_traffic_too(tmp_path: Path, world) -> None:
     from airflow.models import Variable
 
     from include.slow_injection.tasks.emergency_stop import stop_key

@@ -21,7 +21,7 @@ ERROR = Measurement(None, "HTTP 503")
 NAN = Measurement(float("nan"))
 
 
-def feed(window: MetricWindow, readings) -> tuple[str | None, int]:  # noqa: ANN001
+def feed(window: MetricWindow, readings) -> tuple[str | None, int]:
     for i, m in enumerate(readings, start=1):
         verdict = window.add(m, float(i))
         if verdict:
@@ -103,7 +103,7 @@ def test_health_fails_at_its_deadline() -> None:
     assert verdict.status == "fail" and "refused" in verdict.reason
 
 
-def _metric_gate(**overrides):  # noqa: ANN202
+def _metric_gate(**overrides):
     gate = {"name": "errors", "source": {"type": "simulated", "world": "unused"}, "query": 'err{env="${env}"}',
             "env": "green", "comparator": "less_than", "threshold": 0.01, "interval": 10.0, "bake": 40.0,
             "failure_limit": 1, "on_no_data": "fail", "hold_timeout": 600.0}
@@ -123,7 +123,7 @@ class FakeClock:
         self.now += seconds
 
 
-def test_runner_measures_every_interval_for_the_bake_window(world) -> None:  # noqa: ANN001
+def test_runner_measures_every_interval_for_the_bake_window(world) -> None:
     world.reset({"metrics": {'err{env="green"}': 0.001}})
     clock = FakeClock()
     run = GateRun(METRIC, _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0,
@@ -143,14 +143,14 @@ def test_runner_turns_a_broken_backend_into_no_data_never_a_pass() -> None:
     assert "bogus" in result.measurements[0]["error"]
 
 
-def test_dry_run_takes_one_reading_and_judges_it(world) -> None:  # noqa: ANN001
+def test_dry_run_takes_one_reading_and_judges_it(world) -> None:
     world.reset({"metrics": {'err{env="green"}': 0.5}})
     run = GateRun(METRIC, _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0, 0.0)
     result = run.run_once(clock=lambda: 1.0)
     assert (result.status, result.dry_run, len(result.measurements)) == ("fail", True, 1)
 
 
-def test_hold_deadline_counts_from_the_gate_start_not_from_a_restart(world) -> None:  # noqa: ANN001
+def test_hold_deadline_counts_from_the_gate_start_not_from_a_restart(world) -> None:
     world.reset({"metrics": {}})
     clock = FakeClock()
     started = clock.now - 590  # a restarted trigger keeps the original start

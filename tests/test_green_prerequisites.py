@@ -15,7 +15,7 @@ ROLE = "eks.amazonaws.com/role-arn"
 
 
 @pytest.fixture
-def sides(kube):  # noqa: ANN001, ANN201
+def sides(kube):
     blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
     api = KubeAccess(kube.api_client)
     core = client.CoreV1Api(kube.api_client)
@@ -34,7 +34,7 @@ def sides(kube):  # noqa: ANN001, ANN201
     return driver, api, core, workload
 
 
-def test_preflight_lists_and_deploy_refuses_until_green_has_what_the_pod_needs(sides) -> None:  # noqa: ANN001
+def test_preflight_lists_and_deploy_refuses_until_green_has_what_the_pod_needs(sides) -> None:
     driver, api, core, workload = sides
     green_ns = workload["green_namespace"]
     findings = [f for f in driver.preflight(workload) if "[prerequisites]" in f]
@@ -61,7 +61,7 @@ def test_preflight_lists_and_deploy_refuses_until_green_has_what_the_pod_needs(s
     assert targets == [f"green ConfigMap {green_ns}/web-env", f"green Deployment {green_ns}/web"]
 
 
-def test_a_missing_green_namespace_is_named(sides) -> None:  # noqa: ANN001
+def test_a_missing_green_namespace_is_named(sides) -> None:
     driver, _, _, workload = sides
     missing = {**workload, "green_namespace": "green-does-not-exist"}
     findings = [f for f in driver.preflight(missing) if "[prerequisites]" in f]
@@ -69,7 +69,7 @@ def test_a_missing_green_namespace_is_named(sides) -> None:  # noqa: ANN001
                         "exist in green [prerequisites]"]
 
 
-def test_preflight_reads_the_load_balancers_in_front(sides) -> None:  # noqa: ANN001
+def test_preflight_reads_the_load_balancers_in_front(sides) -> None:
     driver, api, core, workload = sides
     blue_ns = workload["namespace"]
     core.create_namespaced_service(blue_ns, {"metadata": {"name": "web-nlb"}, "spec": {

@@ -18,7 +18,7 @@ VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floa
                    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
 
 
-def _paths(data, prefix=()):  # noqa: ANN001, ANN202
+def _paths(data, prefix=()):
     yield prefix
     if isinstance(data, dict):
         for key, value in data.items():
@@ -32,7 +32,7 @@ PATHS = [p for p in _paths(BASE) if p]
 
 
 @st.composite
-def mutated(draw):  # noqa: ANN001, ANN201
+def mutated(draw):
     data = copy.deepcopy(BASE)
     for _ in range(draw(st.integers(1, 4))):
         path = draw(st.sampled_from(PATHS))
@@ -54,12 +54,12 @@ def mutated(draw):  # noqa: ANN001, ANN201
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
-def test_mutated_specs_give_a_wave_or_a_located_error(data) -> None:  # noqa: ANN001
+def test_mutated_specs_give_a_wave_or_a_located_error(data) -> None:
     try:
         wave = parse_wave(data, "include/waves/hostile.yaml")
     except SpecError as err:
         assert err.problems
-        for path, reason in err.problems:
+        for _path, reason in err.problems:
             assert reason
         assert str(err).startswith("include/waves/hostile.yaml: ")
         return
@@ -68,7 +68,7 @@ def test_mutated_specs_give_a_wave_or_a_located_error(data) -> None:  # noqa: AN
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
-def test_arbitrary_text_never_escapes_as_another_exception(tmp_path_factory, text: str) -> None:  # noqa: ANN001
+def test_arbitrary_text_never_escapes_as_another_exception(tmp_path_factory, text: str) -> None:
     path = Path(tmp_path_factory.mktemp("hostile")) / "hostile.yaml"
     path.write_text(text, encoding="utf-8")
     try:

@@ -22,7 +22,7 @@ def test_the_contracts_are_kept() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
 
-def test_allowed_imports_refuses_dag_building_and_keeps_hooks(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_allowed_imports_refuses_dag_building_and_keeps_hooks(tmp_path: Path, monkeypatch) -> None:
     package = tmp_path / "contract_probe"
     (package / "drivers").mkdir(parents=True)
     (package / "__init__.py").write_text("")

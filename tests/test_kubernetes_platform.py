@@ -34,7 +34,7 @@ def blue_cronjob(namespace: str) -> dict:
             "spec": {"schedule": "*/30 * * * *", "suspend": False, "jobTemplate": {"spec": job}}}
 
 
-def edit(api: KubeAccess, kind: str, namespace: str, name: str, change) -> None:  # noqa: ANN001
+def edit(api: KubeAccess, kind: str, namespace: str, name: str, change) -> None:
     """Read, change, replace; again on a 409 (the controllers write the object too)."""
     from kubernetes.client.rest import ApiException
 
@@ -51,7 +51,7 @@ def edit(api: KubeAccess, kind: str, namespace: str, name: str, change) -> None:
 
 
 @pytest.fixture
-def platform(kube):  # noqa: ANN001, ANN201
+def platform(kube):
     blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
     api = KubeAccess(kube.api_client)
     api.create("Deployment", blue_ns, blue_deployment(blue_ns))
@@ -62,7 +62,7 @@ def platform(kube):  # noqa: ANN001, ANN201
     yield KubernetesPlatform(api, api, settings), api, deployment, cronjob  # one cluster, two namespaces
 
 
-def test_green_copy_gets_the_fargate_transforms_and_blue_size(platform) -> None:  # noqa: ANN001
+def test_green_copy_gets_the_fargate_transforms_and_blue_size(platform) -> None:
     driver, api, web, _ = platform
     changes = driver.deploy_green(web, apply=True)
     assert [str(c) for c in changes] == [f"green Deployment {web['green_namespace']}/web: absent → replicas=3"]
@@ -82,7 +82,7 @@ def test_green_copy_gets_the_fargate_transforms_and_blue_size(platform) -> None:
     wait_for(lambda: driver.rollout(web).state == "ready", "green rolled out")
 
 
-def test_deploying_twice_changes_nothing_and_drift_is_converged(platform) -> None:  # noqa: ANN001
+def test_deploying_twice_changes_nothing_and_drift_is_converged(platform) -> None:
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
@@ -95,7 +95,7 @@ def test_deploying_twice_changes_nothing_and_drift_is_converged(platform) -> Non
     assert int(api.get("Deployment", green_ns, "web")["metadata"]["resourceVersion"]) > int(version)
 
 
-def test_what_blue_drops_green_drops_too(platform) -> None:  # noqa: ANN001
+def test_what_blue_drops_green_drops_too(platform) -> None:
     """A strategic merge patch never removes list entries; the converge replaces the object whole."""
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
@@ -110,7 +110,7 @@ def test_what_blue_drops_green_drops_too(platform) -> None:  # noqa: ANN001
     assert driver.deploy_green(web, apply=True) == []  # and a second run changes nothing
 
 
-def test_a_changed_selector_makes_a_new_green_object(platform) -> None:  # noqa: ANN001
+def test_a_changed_selector_makes_a_new_green_object(platform) -> None:
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
@@ -130,7 +130,7 @@ def test_a_changed_selector_makes_a_new_green_object(platform) -> None:  # noqa:
     assert driver.deploy_green(web, apply=True) == []
 
 
-def test_an_invalid_copy_names_the_object_and_field(platform) -> None:  # noqa: ANN001
+def test_an_invalid_copy_names_the_object_and_field(platform) -> None:
     driver, api, web, _ = platform
     def cpu_only(blue: dict) -> None:
         blue["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1"}}
@@ -141,14 +141,14 @@ def test_an_invalid_copy_names_the_object_and_field(platform) -> None:  # noqa: 
         KubernetesPlatform(api, api, settings).deploy_green(web, apply=True)
 
 
-def test_dry_run_plans_without_writing(platform) -> None:  # noqa: ANN001
+def test_dry_run_plans_without_writing(platform) -> None:
     driver, api, web, _ = platform
     changes = driver.deploy_green(web, apply=False)
     assert changes and not changes[0].applied
     assert api.get("Deployment", web["green_namespace"], "web") is None
 
 
-def test_cronjob_copy_is_created_suspended_and_handover_suspends_blue_first(platform) -> None:  # noqa: ANN001
+def test_cronjob_copy_is_created_suspended_and_handover_suspends_blue_first(platform) -> None:
     driver, api, _, job = platform
     blue_ns, green_ns = job["namespace"], job["green_namespace"]
     driver.deploy_green(job, apply=True)
@@ -187,7 +187,7 @@ def owned_job(api: KubeAccess, namespace: str, cronjob: str, name: str, *, run_m
     return client.BatchV1Api(api.api_client).create_namespaced_job(namespace, body)
 
 
-def test_a_job_never_resumes_on_one_side_while_the_other_side_still_runs_one(platform) -> None:  # noqa: ANN001
+def test_a_job_never_resumes_on_one_side_while_the_other_side_still_runs_one(platform) -> None:
     driver, api, _, job = platform
     blue_ns, green_ns = job["namespace"], job["green_namespace"]
     driver.deploy_green(job, apply=True)
@@ -203,7 +203,7 @@ def test_a_job_never_resumes_on_one_side_while_the_other_side_still_runs_one(pla
     assert [c.target for c in driver.activate(job, "blue", apply=True)] == [f"blue CronJob {blue_ns}/report"]
 
 
-def test_the_newest_scheduled_time_comes_from_the_jobs_when_status_lags(platform) -> None:  # noqa: ANN001
+def test_the_newest_scheduled_time_comes_from_the_jobs_when_status_lags(platform) -> None:
     """The controller writes lastScheduleTime after creating the Job; a suspend between loses that write."""
     driver, api, _, job = platform
     blue_ns, green_ns = job["namespace"], job["green_namespace"]
@@ -217,7 +217,7 @@ def test_the_newest_scheduled_time_comes_from_the_jobs_when_status_lags(platform
     assert api.get("CronJob", green_ns, "report")["status"]["lastScheduleTime"] == "2026-01-01T10:00:00Z"
 
 
-def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform) -> None:  # noqa: ANN001
+def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform) -> None:
     driver, api, web, _ = platform
     blue_ns, green_ns = web["namespace"], web["green_namespace"]
     core = client.CoreV1Api(api.api_client)
@@ -257,7 +257,7 @@ def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform)
         driver.deploy_green({**workload, "copy_services": ["api"]}, apply=True)
 
 
-def test_placement_that_drifts_onto_green_is_removed_again(platform) -> None:  # noqa: ANN001
+def test_placement_that_drifts_onto_green_is_removed_again(platform) -> None:
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
@@ -268,7 +268,7 @@ def test_placement_that_drifts_onto_green_is_removed_again(platform) -> None:  #
     assert driver.deploy_green(web, apply=True) == []
 
 
-def test_a_rerun_copy_after_blue_was_retired_keeps_green_at_blue_s_former_size(platform) -> None:  # noqa: ANN001
+def test_a_rerun_copy_after_blue_was_retired_keeps_green_at_blue_s_former_size(platform) -> None:
     driver, api, web, _ = platform
     driver.deploy_green(web, apply=True)
     driver.retire_blue(web, apply=True)
@@ -276,7 +276,7 @@ def test_a_rerun_copy_after_blue_was_retired_keeps_green_at_blue_s_former_size(p
     assert api.get("Deployment", web["green_namespace"], "web")["spec"]["replicas"] == 3
 
 
-def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:  # noqa: ANN001
+def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:
     driver, api, web, _ = platform
     assert [str(c) for c in driver.retire_blue(web, apply=True)] == [
         f"blue Deployment {web['namespace']}/web: replicas=3 → replicas=0"]
@@ -288,7 +288,7 @@ def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:  # n
     assert driver.restore_blue(web, apply=True) == []
 
 
-def test_preflight_sees_the_green_copy_as_fargate_would(platform) -> None:  # noqa: ANN001
+def test_preflight_sees_the_green_copy_as_fargate_would(platform) -> None:
     driver, api, web, _ = platform
     apps = client.AppsV1Api(api.api_client)
     apps.create_namespaced_daemon_set(web["namespace"], {"metadata": {"name": "agent"}, "spec": {
@@ -303,7 +303,7 @@ def test_preflight_sees_the_green_copy_as_fargate_would(platform) -> None:  # no
         driver.preflight({**web, "name": "nope"})
 
 
-def test_rollout_reads_the_real_deployment_controller(platform) -> None:  # noqa: ANN001
+def test_rollout_reads_the_real_deployment_controller(platform) -> None:
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
     assert driver.rollout(web).state == "waiting"  # no green copy yet
@@ -319,7 +319,7 @@ def test_rollout_reads_the_real_deployment_controller(platform) -> None:  # noqa
     assert "progress deadline exceeded" in failed.detail
 
 
-def test_first_run_reads_the_real_job_controller(platform) -> None:  # noqa: ANN001
+def test_first_run_reads_the_real_job_controller(platform) -> None:
     driver, api, _, job = platform
     green_ns = job["green_namespace"]
     driver.deploy_green(job, apply=True)
@@ -337,7 +337,7 @@ def test_first_run_reads_the_real_job_controller(platform) -> None:  # noqa: ANN
     assert missed.state in ("ready", "failed")
 
 
-def test_a_watch_counts_jobs_that_ttl_deleted_while_it_watched(platform) -> None:  # noqa: ANN001
+def test_a_watch_counts_jobs_that_ttl_deleted_while_it_watched(platform) -> None:
     driver, api, _, job = platform
     green_ns = job["green_namespace"]
     driver.deploy_green(job, apply=True)
@@ -354,7 +354,7 @@ def test_a_watch_counts_jobs_that_ttl_deleted_while_it_watched(platform) -> None
     assert "2 finished run(s) (2 succeeded)" in reading.detail
 
 
-def test_handover_moment_reads_blue(platform) -> None:  # noqa: ANN001
+def test_handover_moment_reads_blue(platform) -> None:
     driver, api, _, job = platform
     owned_job(api, job["namespace"], "report", "report-9", run_ms=5000)
     moment = driver.handover_moment(job, 0)

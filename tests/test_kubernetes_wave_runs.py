@@ -48,7 +48,7 @@ TICK = 90.0  # a minute tick, plus the Job and the gate's polling
 
 
 @pytest.fixture
-def shop(kube, monkeypatch):  # noqa: ANN001, ANN201
+def shop(kube, monkeypatch):
     """Blue's web (2 replicas) and report (every minute) in their namespace, green's namespace selected by
     the Fargate profile; the Airflow connection reaches the cluster with the admin kubeconfig."""
     shop = Shop.seed(kube, schedule=EVERY_MINUTE)
@@ -91,13 +91,13 @@ class Meanwhile(threading.Thread):
             while not self.stopping.is_set():
                 try:
                     seen = self.when()
-                except Exception:  # noqa: BLE001 - keep watching
+                except Exception:
                     seen = None
                 if seen:
                     self.result = self.then(seen) or seen
                     return
                 time.sleep(0.2)
-        except Exception as err:  # noqa: BLE001 - reported by the test
+        except Exception as err:
             self.error = err
 
     def __enter__(self) -> Meanwhile:
@@ -113,7 +113,7 @@ def handed_over(shop: Shop) -> Callable[[], bool]:
     return lambda: (shop.cronjob(shop.green) or {}).get("spec", {}).get("suspend") is False
 
 
-def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, shop) -> None:  # noqa: ANN001
+def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, shop) -> None:
     world.reset({"routers": {"web": {"blue": 100, "green": 0}},
                  "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
     shop.run_blue_now()  # so "ran on both sides, exactly once" does not hang on start-up timing
@@ -135,7 +135,7 @@ def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, shop) -
     assert_exactly_once(jobs)
 
 
-def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, shop) -> None:  # noqa: ANN001
+def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, shop) -> None:
     """The 50 % gate fails while a green Job runs: rollback hands the schedule back to blue only once
     that Job has ended, and the next run is blue's."""
     world.reset({"routers": {"web": {"blue": 100, "green": 0}},
@@ -179,7 +179,7 @@ def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, sh
     assert_exactly_once(shop.jobs())
 
 
-def test_a_failing_green_job_hands_the_schedule_back_to_blue(tmp_path: Path, world, shop) -> None:  # noqa: ANN001
+def test_a_failing_green_job_hands_the_schedule_back_to_blue(tmp_path: Path, world, shop) -> None:
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
     shop.run_blue_now()
     fail = ({KWOK_FAIL_DELAY: "500ms", KWOK_FAIL_JITTER: "500ms"}, {KWOK_FAIL: "true"})

@@ -17,7 +17,7 @@ from include.slow_injection.ports import Weights
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):  # noqa: ANN001, ANN201
+def lab(tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("lab"), Ports.free(), load_rate=20, load_duration=120)
     lab.start()
     yield lab
@@ -131,7 +131,7 @@ def test_credentials_never_follow_a_redirect_to_another_host() -> None:
     seen: list[tuple[str, str | None]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append((self.headers.get("Host", ""), self.headers.get("Authorization")))
             if self.path.startswith("/hop"):
                 self.send_response(302)

@@ -26,7 +26,7 @@ CONNECTION = "lab_admin_kube"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):  # noqa: ANN001, ANN201
+def lab(tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("lab"), Ports.free(), load_rate=20, load_duration=300,
               route_controller="ingress", controller_delay=DELAY)
     lab.start()

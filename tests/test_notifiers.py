@@ -167,7 +167,7 @@ class WebhookStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 stand_in.posts.append({"path": self.path, "json": json.loads(self.rfile.read(length))})
                 answer = b"ok" if stand_in.status == 200 else b"internal_error"

@@ -13,25 +13,25 @@ from tests.test_wave_runs import events, run_wave, weights_history
 from tests.waves import healthy_world, small_wave
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
-def windowed(world, outside: str = "wait") -> dict:  # noqa: ANN001
+def windowed(world, outside: str = "wait") -> dict:
     data = small_wave(world.path.stem)
     data["schedule"] = {"cron": "0 2 * * *", "window": {"start": "02:00", "end": "06:00", "outside": outside}}
     return data
 
 
-def clock(monkeypatch, when) -> None:  # noqa: ANN001
+def clock(monkeypatch, when) -> None:
     """The wave's clock: `when()` gives the hour:minute (UTC) it reads."""
     monkeypatch.setattr(run_scope, "now_utc", lambda: dt.datetime(2026, 11, 26, *when(), tzinfo=UTC))
 
 
-def untouched(world) -> bool:  # noqa: ANN001
+def untouched(world) -> bool:
     return world.read().get("history", []) == []
 
 
-def test_a_form_that_breaks_a_rule_is_refused_before_anything_changes(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_form_that_breaks_a_rule_is_refused_before_anything_changes(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
                           conf={"skip_phases": ["validation"], "skip_reason": ""})
@@ -42,7 +42,7 @@ def test_a_form_that_breaks_a_rule_is_refused_before_anything_changes(tmp_path: 
     assert untouched(world) and "wave_started" not in events(world)
 
 
-def test_an_unknown_conf_key_refuses_the_run_before_anything_acts(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_an_unknown_conf_key_refuses_the_run_before_anything_acts(tmp_path: Path, world) -> None:
     """`{"dryrun": true}` is a typo of dry_run: accepting it would start a live migration."""
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"dryrun": True})
@@ -57,7 +57,7 @@ def test_an_unknown_conf_key_refuses_the_run_before_anything_acts(tmp_path: Path
     assert "'dryrun'" in text and "dry_run" in text and "max_weight" in text, text
 
 
-def test_max_weight_holds_at_the_step_and_the_next_run_resumes_from_it(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_max_weight_holds_at_the_step_and_the_next_run_resumes_from_it(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"max_weight": 25})
     assert state == "failed" and tis["wave_held"] == "failed"
@@ -75,7 +75,7 @@ def test_max_weight_holds_at_the_step_and_the_next_run_resumes_from_it(tmp_path:
     assert not [h for h in moves if "report-job" in str(h)], moves  # the job's handover is not redone
 
 
-def test_a_wave_holds_at_the_window_end_and_resumes_in_the_next_window(tmp_path: Path, world, monkeypatch) -> None:  # noqa: ANN001
+def test_a_wave_holds_at_the_window_end_and_resumes_in_the_next_window(tmp_path: Path, world, monkeypatch) -> None:
     world.reset(healthy_world())
     # The window closes while green is at 25 %: the 25 % step finishes its gates, the next one holds.
     clock(monkeypatch, lambda: (6, 1) if 25 in weights_history(world) else (5, 50))
@@ -92,7 +92,7 @@ def test_a_wave_holds_at_the_window_end_and_resumes_in_the_next_window(tmp_path:
     assert weights_history(world) == [25, 100]
 
 
-def test_outside_the_window_a_skip_policy_run_changes_nothing(tmp_path: Path, world, monkeypatch) -> None:  # noqa: ANN001
+def test_outside_the_window_a_skip_policy_run_changes_nothing(tmp_path: Path, world, monkeypatch) -> None:
     world.reset(healthy_world())
     clock(monkeypatch, lambda: (12, 0))
     state, tis = run_wave(tmp_path, world, windowed(world, outside="skip"))
@@ -101,7 +101,7 @@ def test_outside_the_window_a_skip_policy_run_changes_nothing(tmp_path: Path, wo
     assert untouched(world)
 
 
-def test_outside_the_window_a_wait_policy_run_waits_for_it(tmp_path: Path, world, monkeypatch) -> None:  # noqa: ANN001
+def test_outside_the_window_a_wait_policy_run_waits_for_it(tmp_path: Path, world, monkeypatch) -> None:
     world.reset(healthy_world())
     real = dt.datetime.now(UTC)
     # 3 s before the window opens; the deferral lasts those 3 s of wall clock, then the window is open.
@@ -113,7 +113,7 @@ def test_outside_the_window_a_wait_policy_run_waits_for_it(tmp_path: Path, world
     assert weights_history(world) == [25, 100]
 
 
-def test_a_completed_wave_publishes_its_assets_then_is_verified_nightly_and_drift_holds(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_completed_wave_publishes_its_assets_then_is_verified_nightly_and_drift_holds(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     assert run_wave(tmp_path, world, small_wave(world.path.stem, "assets"))[0] == "success"
     history = list(world.read()["history"])
@@ -134,7 +134,7 @@ def test_a_completed_wave_publishes_its_assets_then_is_verified_nightly_and_drif
     assert world.read().get("history", []) == []
 
 
-def test_a_subset_run_moves_only_the_chosen_services_and_skipped_checks_say_why(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_subset_run_moves_only_the_chosen_services_and_skipped_checks_say_why(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     reason = "watched by hand tonight, ticket OPS-42"
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
@@ -149,7 +149,7 @@ def test_a_subset_run_moves_only_the_chosen_services_and_skipped_checks_say_why(
     assert verdict["status"] == "skipped" and reason in verdict["reason"]
 
 
-def test_a_wave_can_be_scheduled_on_earlier_waves(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_wave_can_be_scheduled_on_earlier_waves(tmp_path: Path, world) -> None:
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_waves
     from tests.waves import write
@@ -200,7 +200,7 @@ def _variables() -> list[str]:
         return [v.key for v in session.query(Variable).all()]
 
 
-def _xcom(run_id: str, task_id: str, key: str):  # noqa: ANN202
+def _xcom(run_id: str, task_id: str, key: str):
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -210,7 +210,7 @@ def _xcom(run_id: str, task_id: str, key: str):  # noqa: ANN202
         return XComModel.deserialize_value(row)
 
 
-def test_two_waves_never_act_on_one_service_at_once(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_two_waves_never_act_on_one_service_at_once(tmp_path: Path, world) -> None:
     from airflow.models import Variable
 
     from include.slow_injection.tasks.wave_state import lease_key

@@ -30,14 +30,14 @@ class Clock:
         self.offset = dt.timedelta()
 
     def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc) + self.offset
+        return dt.datetime.now(dt.UTC) + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture
-def world(kube):  # noqa: ANN001, ANN201
+def world(kube):
     """The report CronJob handed over to green (a schedule that never fires during a test: the runs are
     the test's); blue's web Deployment scaled to 0 until a test scales it."""
     shop = Shop.seed(kube, schedule=RARELY, replicas=0, wait_ready=False)
@@ -52,12 +52,12 @@ def run(shop: Shop, name: str, **how: object) -> None:
     owned_job(shop.api, shop.green, "report", name, **how)
 
 
-def verdict(driver: KubernetesPlatform, shop: Shop, since: float, limits: dict, timeout: float = 30.0):  # noqa: ANN201
+def verdict(driver: KubernetesPlatform, shop: Shop, since: float, limits: dict, timeout: float = 30.0):
     return wait_for(lambda: (r := driver.watch_jobs(shop.report, "green", since, limits)).state != "waiting" and r,
                     "the watch's verdict", timeout)
 
 
-def test_two_clean_green_runs_pass(world) -> None:  # noqa: ANN001
+def test_two_clean_green_runs_pass(world) -> None:
     shop, driver, _ = world
     since = time.time() - 1
     run(shop, "report-1")
@@ -69,7 +69,7 @@ def test_two_clean_green_runs_pass(world) -> None:  # noqa: ANN001
     assert reading.state == "ready" and "2 finished run(s) (2 succeeded)" in reading.detail
 
 
-def test_a_failed_run_fails_the_watch_at_once(world) -> None:  # noqa: ANN001
+def test_a_failed_run_fails_the_watch_at_once(world) -> None:
     shop, driver, _ = world
     since = time.time() - 1
     run(shop, "report-1", fail=True)
@@ -78,7 +78,7 @@ def test_a_failed_run_fails_the_watch_at_once(world) -> None:  # noqa: ANN001
     assert len(shop.api.list("BatchV1Api", "list_namespaced_job", shop.green)) == 1  # no need for a second run
 
 
-def test_a_lower_success_floor_tolerates_one_failure_in_four(world) -> None:  # noqa: ANN001
+def test_a_lower_success_floor_tolerates_one_failure_in_four(world) -> None:
     shop, driver, _ = world
     since = time.time() - 1
     limits = {**LIMITS, "runs": 4, "min_success_rate": 0.75}
@@ -90,7 +90,7 @@ def test_a_lower_success_floor_tolerates_one_failure_in_four(world) -> None:  # 
     assert "4 finished run(s) (3 succeeded)" in reading.detail
 
 
-def test_a_slow_run_fails_on_duration_even_before_it_ends(world) -> None:  # noqa: ANN001
+def test_a_slow_run_fails_on_duration_even_before_it_ends(world) -> None:
     shop, driver, _ = world
     since = time.time() - 1
     run(shop, "report-1", run_ms=600_000)
@@ -100,7 +100,7 @@ def test_a_slow_run_fails_on_duration_even_before_it_ends(world) -> None:  # noq
     assert not job["status"].get("completionTime")  # still running
 
 
-def test_pod_restarts_of_a_run_fail_the_watch(world) -> None:  # noqa: ANN001
+def test_pod_restarts_of_a_run_fail_the_watch(world) -> None:
     shop, driver, _ = world
     since = time.time() - 1
     run(shop, "report-1", run_ms=600_000)
@@ -113,7 +113,7 @@ def test_pod_restarts_of_a_run_fail_the_watch(world) -> None:  # noqa: ANN001
     assert reading.state == "failed" and "2 pod restart(s), over 0" in reading.detail
 
 
-def test_blue_pods_pass_after_the_window_and_fail_on_a_restart(world) -> None:  # noqa: ANN001
+def test_blue_pods_pass_after_the_window_and_fail_on_a_restart(world) -> None:
     shop, driver, clock = world
     limits = {"window": 30.0, "max_restarts": 0}
     since = clock().timestamp()

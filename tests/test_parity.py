@@ -257,7 +257,7 @@ def prometheus() -> Iterator[tuple[str, list[dict[str, str]]]]:
     seen: list[dict[str, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
             params = dict(urllib.parse.parse_qsl(url.query))
             seen.append({"path": url.path, **params})
@@ -279,7 +279,7 @@ def prometheus() -> Iterator[tuple[str, list[dict[str, str]]]]:
     server.server_close()
 
 
-def test_prometheus_range_reads_one_series_oldest_first_without_nan(prometheus) -> None:  # noqa: ANN001
+def test_prometheus_range_reads_one_series_oldest_first_without_nan(prometheus) -> None:
     url, seen = prometheus
     series = PrometheusSource(url, timeout=3).query_range("one", 1000.0, 1300.0, 10.0)
     assert (series.values, series.error) == ((0.2, 0.3), None)
@@ -294,13 +294,13 @@ def test_prometheus_range_reads_one_series_oldest_first_without_nan(prometheus) 
     ("boom", (), "prometheus HTTP 500: " + json.dumps(ANSWERS["boom"][1])),
     ("vector", (), "unsupported result type 'vector' for a range query"),
 ])
-def test_prometheus_range_trouble_is_an_error_series(prometheus, query, values, error) -> None:  # noqa: ANN001
+def test_prometheus_range_trouble_is_an_error_series(prometheus, query, values, error) -> None:
     series = PrometheusSource(prometheus[0], timeout=3).query_range(query, 1000.0, 1300.0, 10.0)
     assert (series.values, series.error) == (values, error)
     assert not series.usable
 
 
-def test_prometheus_instant_query_still_reads_a_vector(prometheus) -> None:  # noqa: ANN001
+def test_prometheus_instant_query_still_reads_a_vector(prometheus) -> None:
     url, seen = prometheus
     assert PrometheusSource(url, timeout=3).query("vector").value == 7.0
     assert seen[-1]["path"] == "/api/v1/query"
@@ -348,7 +348,7 @@ def put_latencies(aws: Any, env: str, value_of_minute: Any) -> None:
         for minutes in range(10, 1, -1)])
 
 
-def test_cloudwatch_range_reads_every_datapoint_oldest_first(aws) -> None:  # noqa: ANN001
+def test_cloudwatch_range_reads_every_datapoint_oldest_first(aws) -> None:
     put_latencies(aws, "green", lambda minutes: float(minutes))
     put_latencies(aws, "blue", lambda minutes: 100.0 + minutes)
     now = time.time()
@@ -358,7 +358,7 @@ def test_cloudwatch_range_reads_every_datapoint_oldest_first(aws) -> None:  # no
     assert blue.values == tuple(100.0 + m for m in range(10, 1, -1))
 
 
-def test_cloudwatch_range_without_datapoints_is_no_data(aws) -> None:  # noqa: ANN001
+def test_cloudwatch_range_without_datapoints_is_no_data(aws) -> None:
     put_latencies(aws, "blue", lambda minutes: 1.0)  # another env's data is not green's
     now = time.time()
     series = cloudwatch(boto_client(aws.url), "green").query_range("latency", now - 600, now, 60)
@@ -369,7 +369,7 @@ def test_cloudwatch_range_without_datapoints_is_no_data(aws) -> None:  # noqa: A
     (1, 0, 1), (3, 0, 5), (10, 0, 10), (10.0000001, 0, 10), (11, 0, 30), (45, 0, 60), (60, 0, 60),
     (61, 0, 120), (10, 4 * 3600, 60), (300, 0, 300),
 ])
-def test_range_period_is_the_smallest_valid_period_not_below_the_step(step, age, period) -> None:  # noqa: ANN001
+def test_range_period_is_the_smallest_valid_period_not_below_the_step(step, age, period) -> None:
     assert range_period(step, age) == period
 
 
@@ -413,11 +413,11 @@ def test_cloudwatch_range_follows_next_token() -> None:
     ([{"Messages": [{"Code": "MaxQueryTimeRangeExceed", "Value": "too long"}], "MetricDataResults": []}],
      "cloudwatch messages: MaxQueryTimeRangeExceed: too long"),
 ], ids=["partial", "no-result", "two-results", "messages"])
-def test_cloudwatch_range_answers_moto_cannot_produce(pages, error) -> None:  # noqa: ANN001
+def test_cloudwatch_range_answers_moto_cannot_produce(pages, error) -> None:
     assert CloudWatchMetrics.parse_range(pages).error == error
 
 
-def test_cloudwatch_range_trouble_never_raises(aws, api_calls) -> None:  # noqa: ANN001
+def test_cloudwatch_range_trouble_never_raises(aws, api_calls) -> None:
     client = boto_client(aws.url)
     assert "${env}" in cloudwatch(client, env=None).query_range("latency", time.time() - 600, time.time(), 60).error
     assert "no complete 60 s period" in cloudwatch(client).query_range("latency", 1_000_000.0, 1_000_010.0, 60).error
@@ -440,7 +440,7 @@ def lognormal(seed: int | None = None, median: float = LATENCY, n: int | None = 
     return {"distribution": spec}
 
 
-def test_a_distribution_series_is_deterministic_per_seed(world) -> None:  # noqa: ANN001
+def test_a_distribution_series_is_deterministic_per_seed(world) -> None:
     world.reset({"metrics": {"a": lognormal(seed=1), "b": lognormal(seed=1), "c": lognormal(seed=2)}})
     source = SimulatedMetricSource(world)
     a, b, c = (source.query_range(q, 0.0, 300.0, 10.0).values for q in "abc")
@@ -448,7 +448,7 @@ def test_a_distribution_series_is_deterministic_per_seed(world) -> None:  # noqa
     assert a == source.query_range("a", 0.0, 300.0, 10.0).values
 
 
-def test_without_a_seed_blue_and_green_queries_draw_different_series(world) -> None:  # noqa: ANN001
+def test_without_a_seed_blue_and_green_queries_draw_different_series(world) -> None:
     world.reset({"metrics": {"latency{env='blue'}": lognormal(), "latency{env='green'}": lognormal()}})
     source = SimulatedMetricSource(world)
     blue, green = (source.query_range(f"latency{{env='{env}'}}", 0.0, 300.0, 10.0).values for env in ("blue", "green"))
@@ -456,13 +456,13 @@ def test_without_a_seed_blue_and_green_queries_draw_different_series(world) -> N
     assert blue == source.query_range("latency{env='blue'}", 0.0, 300.0, 10.0).values
 
 
-def test_a_distribution_has_the_median_it_is_given(world) -> None:  # noqa: ANN001
+def test_a_distribution_has_the_median_it_is_given(world) -> None:
     world.reset({"metrics": {"a": lognormal(seed=4, n=2000)}})
     values = SimulatedMetricSource(world).query_range("a", 0.0, 300.0, 10.0).values
     assert len(values) == 2000 and float(np.median(values)) == pytest.approx(LATENCY, rel=0.05)
 
 
-def test_plain_numbers_samples_and_router_rules_as_series(world) -> None:  # noqa: ANN001
+def test_plain_numbers_samples_and_router_rules_as_series(world) -> None:
     world.reset({"routers": {"web": {"blue": 90, "green": 10}}, "metrics": {
         "constant": 0.5, "missing": None, "listed": {"samples": [1.0, None, 3.0]},
         "ruled": {"router": "web", "when_green_at_least": 5, "value": {"samples": [9.0, 8.0]}, "otherwise": 1.0}}})
@@ -477,7 +477,7 @@ def test_plain_numbers_samples_and_router_rules_as_series(world) -> None:  # noq
     assert [source.query(q).value for q in ("constant", "missing", "listed", "ruled")] == [0.5, None, 3.0, 8.0]
 
 
-def test_simulated_trouble_is_an_error_series(world) -> None:  # noqa: ANN001
+def test_simulated_trouble_is_an_error_series(world) -> None:
     world.reset({"metrics": {"a": 1.0, "odd": {"distribution": {"kind": "cauchy", "median": 1}}}})
     source = SimulatedMetricSource(world)
     assert source.query_range("odd", 0.0, 60.0, 10.0).error == \
@@ -486,7 +486,7 @@ def test_simulated_trouble_is_an_error_series(world) -> None:  # noqa: ANN001
     assert source.query_range("a", 0.0, 60.0, 10.0).error == "simulated metrics backend down"
 
 
-def test_a_slower_simulated_green_is_found_high(world) -> None:  # noqa: ANN001
+def test_a_slower_simulated_green_is_found_high(world) -> None:
     world.reset({"metrics": {"latency_blue": lognormal(seed=1, n=200),
                              "latency_green": lognormal(seed=2, median=LATENCY * 1.4, n=200)}})
     source = SimulatedMetricSource(world)

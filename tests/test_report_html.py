@@ -284,7 +284,7 @@ def test_traffic_is_placed_by_each_result_time_and_results_without_one_are_only_
     assert traffic_series({"b": step_result("web", 0, 25, None)}, T0, T0 + 60)["web"]["points"] == []
 
 
-def test_metric_series_come_from_the_simulated_source_for_blue_and_green(world) -> None:  # noqa: ANN001
+def test_metric_series_come_from_the_simulated_source_for_blue_and_green(world) -> None:
     world.reset({"metrics": {'latency_seconds{env="blue"}': {"samples": [0.2] * 5 + [0.3] * 5},
                              'latency_seconds{env="green"}': {"samples": [0.1] * 10}}})
     config = {"source": sim(world.path.stem), "step": 1.0,
@@ -296,7 +296,7 @@ def test_metric_series_come_from_the_simulated_source_for_blue_and_green(world) 
     assert plot["blue"]["error"] is None and plot["green"]["note"] is None
 
 
-def test_a_long_run_is_sampled_wider_and_gaps_make_the_times_approximate(world) -> None:  # noqa: ANN001
+def test_a_long_run_is_sampled_wider_and_gaps_make_the_times_approximate(world) -> None:
     world.reset({"metrics": {'latency_seconds{env="blue"}': 0.2,
                              'latency_seconds{env="green"}': {"samples": [0.1, None, 0.1]}}})
     config = {"source": sim(world.path.stem), "step": 1.0,
@@ -308,7 +308,7 @@ def test_a_long_run_is_sampled_wider_and_gaps_make_the_times_approximate(world) 
     assert choose_step(T0, T0 + 60, 0.1) == 0.2  # a round step below a second too
 
 
-def test_a_failing_metrics_backend_gives_no_data_with_the_reason_never_an_error(world) -> None:  # noqa: ANN001
+def test_a_failing_metrics_backend_gives_no_data_with_the_reason_never_an_error(world) -> None:
     world.reset({"faults": {"metrics_down": True}})
     config = {"source": sim(world.path.stem), "step": 1.0,
               "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"}]}
@@ -355,7 +355,7 @@ def test_a_report_section_that_cannot_plot_is_refused(report: dict[str, Any], me
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
-def test_a_wave_run_writes_report_html_with_its_plots(tmp_path: Path, world, reports_dir: Path) -> None:  # noqa: ANN001
+def test_a_wave_run_writes_report_html_with_its_plots(tmp_path: Path, world, reports_dir: Path) -> None:
     from tests.test_wave_runs import run_wave
 
     state = healthy_world()

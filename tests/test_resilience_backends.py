@@ -33,7 +33,7 @@ GATE_TASK = "gradual_transition.web.step1_25pct.gate_error-rate"
 
 
 @pytest.fixture(scope="module")
-def prometheus():  # noqa: ANN201
+def prometheus():
     server = PrometheusStandIn(hang_for=1.0).start()
     yield server
     server.stop()
@@ -56,13 +56,13 @@ def broken_wave(world_name: str, mode: str, on_no_data: str) -> dict[str, Any]:
     return data
 
 
-def break_backend(world, monkeypatch, prometheus: PrometheusStandIn, mode: str) -> None:  # noqa: ANN001
+def break_backend(world, monkeypatch, prometheus: PrometheusStandIn, mode: str) -> None:
     """A healthy world whose metrics backend fails in `mode` (or answers, for "healthy")."""
     world.reset(healthy_world())
     if mode == "raises":
         from include.slow_injection.drivers.simulated import SimulatedMetricSource
 
-        def query(self, query: str):  # noqa: ANN001, ANN202, ARG001
+        def query(self, query: str):
             raise RuntimeError("metrics backend exploded")
 
         monkeypatch.setattr(SimulatedMetricSource, "query", query)
@@ -71,8 +71,8 @@ def break_backend(world, monkeypatch, prometheus: PrometheusStandIn, mode: str) 
     prometheus.mode = mode
 
 
-def run_against(tmp_path: Path, world, monkeypatch, prometheus: PrometheusStandIn, mode: str,  # noqa: ANN001
-                on_no_data: str):  # noqa: ANN201
+def run_against(tmp_path: Path, world, monkeypatch, prometheus: PrometheusStandIn, mode: str,
+                on_no_data: str):
     break_backend(world, monkeypatch, prometheus, mode)
     return run_wave(tmp_path, world, broken_wave(world.path.stem, mode, on_no_data))
 
@@ -87,12 +87,12 @@ def gate_verdict(task_id: str) -> dict[str, Any]:
         return XComModel.deserialize_value(row)
 
 
-def promoted(world, tis: dict[str, Any]) -> bool:  # noqa: ANN001
+def promoted(world, tis: dict[str, Any]) -> bool:
     return (100 in weights_history(world) or world.read()["routers"]["web"]["green"] == 100
             or tis.get("post_release.wave_completed") == "success" or "wave_completed" in events(world))
 
 
-def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, on_no_data: str) -> dict[str, Any]:  # noqa: ANN001
+def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, on_no_data: str) -> dict[str, Any]:
     """The step gate of broken_wave, measured by GateRun for a 1 s window (4 readings)."""
     import asyncio
     import time
@@ -105,7 +105,7 @@ def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, o
     wave = parse_wave(broken_wave(world.path.stem, mode, on_no_data), "down.yaml")
     gate = wave.services[0].gates[0].model_copy(update={"interval": 0.25}).model_dump()
 
-    async def no_thread(fn):  # noqa: ANN001, ANN202
+    async def no_thread(fn):
         return fn()
 
     run = GateRun(kinds.measured("metric"), gate, "web", 1.0, time.time())
@@ -114,7 +114,7 @@ def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, o
 
 @pytest.mark.parametrize("mode", ALL_MODES)
 @pytest.mark.parametrize("on_no_data", ["fail", "hold"])
-def test_a_gate_whose_backend_fails_its_whole_window_never_passes(monkeypatch, prometheus, world, mode: str,  # noqa: ANN001
+def test_a_gate_whose_backend_fails_its_whole_window_never_passes(monkeypatch, prometheus, world, mode: str,
                                                                  on_no_data: str) -> None:
     verdict = gate_against(monkeypatch, prometheus, world, mode, on_no_data)
     assert verdict["status"] == on_no_data, verdict  # "fail" or "hold": never "pass"
@@ -123,12 +123,12 @@ def test_a_gate_whose_backend_fails_its_whole_window_never_passes(monkeypatch, p
     assert verdict["measurements"] and all(m.get("value") is None for m in verdict["measurements"])
 
 
-def test_the_same_gate_passes_once_the_backend_answers(monkeypatch, prometheus, world) -> None:  # noqa: ANN001
+def test_the_same_gate_passes_once_the_backend_answers(monkeypatch, prometheus, world) -> None:
     assert gate_against(monkeypatch, prometheus, world, "healthy", "fail")["status"] == "pass"
 
 
 @pytest.mark.parametrize("mode", WAVE_MODES)
-def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(tmp_path: Path, world, monkeypatch,  # noqa: ANN001
+def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(tmp_path: Path, world, monkeypatch,
                                                                              prometheus, mode: str) -> None:
     state, tis = run_against(tmp_path, world, monkeypatch, prometheus, mode, "fail")
     assert not promoted(world, tis)
@@ -145,7 +145,7 @@ def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(tmp_
 
 
 @pytest.mark.parametrize("mode", ["hang"])
-def test_a_backend_failing_for_the_whole_bake_under_hold_policy_holds_at_the_step(tmp_path: Path, world,  # noqa: ANN001
+def test_a_backend_failing_for_the_whole_bake_under_hold_policy_holds_at_the_step(tmp_path: Path, world,
                                                                                   monkeypatch, prometheus,
                                                                                   mode: str) -> None:
     state, tis = run_against(tmp_path, world, monkeypatch, prometheus, mode, "hold")
@@ -156,7 +156,7 @@ def test_a_backend_failing_for_the_whole_bake_under_hold_policy_holds_at_the_ste
     assert world.read()["routers"]["web"] == {"blue": 75, "green": 25}  # held where it stopped
 
 
-def test_the_same_wave_promotes_once_the_backend_answers(tmp_path: Path, world, monkeypatch, prometheus) -> None:  # noqa: ANN001
+def test_the_same_wave_promotes_once_the_backend_answers(tmp_path: Path, world, monkeypatch, prometheus) -> None:
     """The control: the failures above come from the backend, not from the wave or the stand-in."""
     state, tis = run_against(tmp_path, world, monkeypatch, prometheus, "healthy", "fail")
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}

@@ -28,7 +28,7 @@ def holder_run(dag_id: str, run_id: str, state: str = "running") -> None:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with create_session() as session:
         session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type="manual", state=state, run_after=now,
                            start_date=now))
@@ -78,7 +78,7 @@ def refusal(run_id: str) -> list[str]:
 
 
 def test_a_second_run_of_the_same_wave_is_refused_while_the_first_runs_and_starts_once_it_ended(
-        tmp_path: Path, world) -> None:  # noqa: ANN001
+        tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     holder_run("wave_small", "manual__first")
     hold_lease(WEB, "small", "manual__first", "wave_small")
@@ -98,7 +98,7 @@ def test_a_second_run_of_the_same_wave_is_refused_while_the_first_runs_and_start
     assert no_leases()  # the stale lease was taken over, then released by this run's report
 
 
-def test_a_live_run_of_another_wave_refuses_naming_it(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_live_run_of_another_wave_refuses_naming_it(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     holder_run("wave_other", "scheduled__other")
     hold_lease(JOB, "other", "scheduled__other", "wave_other")
@@ -110,7 +110,7 @@ def test_a_live_run_of_another_wave_refuses_naming_it(tmp_path: Path, world) -> 
     assert lease(JOB)["wave"] == "other" and lease(WEB) is None
 
 
-def test_a_stale_lease_of_another_wave_still_refuses_and_says_the_holder_ended(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_stale_lease_of_another_wave_still_refuses_and_says_the_holder_ended(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     holder_run("wave_other", "manual__gone", state="failed")
     hold_lease(WEB, "other", "manual__gone", "wave_other")
@@ -123,7 +123,7 @@ def test_a_stale_lease_of_another_wave_still_refuses_and_says_the_holder_ended(t
     assert lease(WEB)["run_id"] == "manual__gone"
 
 
-def test_a_failed_run_releases_its_leases(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_failed_run_releases_its_leases(tmp_path: Path, world) -> None:
     broken = healthy_world()
     broken["metrics"]['error_ratio{service="web",env="green"}'] = 0.5
     world.reset(broken)
@@ -132,7 +132,7 @@ def test_a_failed_run_releases_its_leases(tmp_path: Path, world) -> None:  # noq
     assert no_leases()
 
 
-def test_a_run_cleared_after_failing_takes_its_own_lease_again_and_releases_it(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_run_cleared_after_failing_takes_its_own_lease_again_and_releases_it(tmp_path: Path, world) -> None:
     """dag.test on the same logical date clears every task of that run and runs it again (same run_id):
     plan_wave finds the run's own lease or none, never a conflict with itself."""
     from include.slow_injection.builders.factory import build_dag
@@ -142,7 +142,7 @@ def test_a_run_cleared_after_failing_takes_its_own_lease_again_and_releases_it(t
     failing["faults"] = {"platform_down": True}
     world.reset(failing)
     dag = build_dag(load_wave(write(tmp_path, small_wave(world.path.stem))))
-    when = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
         first = dag.test(logical_date=when, run_after=when)
@@ -157,14 +157,14 @@ def test_a_run_cleared_after_failing_takes_its_own_lease_again_and_releases_it(t
     assert no_leases()
 
 
-def test_another_waves_lease_with_the_same_run_id_is_neither_taken_nor_released(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_another_waves_lease_with_the_same_run_id_is_neither_taken_nor_released(tmp_path: Path, world) -> None:
     """Run ids are unique per DAG only: two waves on one cron both run scheduled__<time>. A lease is
     this run's own only when wave and run id both match; the refused run's report leaves it alone."""
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_wave
 
     world.reset(healthy_world())
-    when = dt.datetime(2026, 1, 3, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 1, 3, tzinfo=dt.UTC)
     dag = build_dag(load_wave(write(tmp_path, small_wave(world.path.stem))))
     same_run_id = "manual__2026-01-03T00:00:00+00:00"
     holder_run("wave_other", same_run_id)

@@ -30,7 +30,7 @@ SECRETS = (PROM_PASSWORD, URL_PASSWORD, HEALTH_PASSWORD, SLACK_TOKEN)
 
 
 @pytest.fixture
-def backends(monkeypatch):  # noqa: ANN001, ANN201
+def backends(monkeypatch):
     """Prometheus and green's health endpoint behind basic auth, a Slack webhook; their connections."""
     prometheus = PrometheusStandIn(basic_auth=f"prom-user:{PROM_PASSWORD}").start()
     prometheus_by_url = PrometheusStandIn(mode="http_503", basic_auth=f"prom-user:{URL_PASSWORD}").start()
@@ -93,10 +93,10 @@ def everything_the_run_left(run_id: str, reports_dir: Path, captured: str,
 
 
 def board_json(folder: Path) -> str:
-    from fastapi.testclient import TestClient
-
     from airflow.api_fastapi.app import init_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
     from slow_injection_board import board
     from slow_injection_board.app import create_app
 
@@ -116,7 +116,7 @@ def leaks(places: dict[str, str]) -> list[str]:
     return [f"{secret} in {place}" for place, text in places.items() for secret in SECRETS if secret in text]
 
 
-def test_a_promoted_wave_with_authenticated_backends_leaks_no_secret(tmp_path: Path, world, backends, capfd,  # noqa: ANN001
+def test_a_promoted_wave_with_authenticated_backends_leaks_no_secret(tmp_path: Path, world, backends, capfd,
                                                                      caplog, reports_dir: Path) -> None:
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, secret_wave(world.path.stem, "prom_auth"))
@@ -133,7 +133,7 @@ def test_a_promoted_wave_with_authenticated_backends_leaks_no_secret(tmp_path: P
     assert not leaks(places), leaks(places)
 
 
-def test_a_gate_failing_on_a_url_with_credentials_and_a_failing_slack_leak_no_secret(tmp_path: Path, world,  # noqa: ANN001
+def test_a_gate_failing_on_a_url_with_credentials_and_a_failing_slack_leak_no_secret(tmp_path: Path, world,
                                                                                     backends, capfd, caplog,
                                                                                     reports_dir: Path) -> None:
     world.reset(healthy_world())
@@ -156,7 +156,7 @@ def test_a_gate_failing_on_a_url_with_credentials_and_a_failing_slack_leak_no_se
 AWS_SECRET = "aws-secret-Zp4Rt8WqLm2Xc"
 
 
-def test_an_aws_wave_on_moto_leaks_no_secret_access_key(tmp_path: Path, aws_world, alb, monkeypatch, capfd,  # noqa: ANN001
+def test_an_aws_wave_on_moto_leaks_no_secret_access_key(tmp_path: Path, aws_world, alb, monkeypatch, capfd,
                                                         caplog, reports_dir: Path) -> None:
     """The moto wave of test_aws_wave_runs, its AWS connection holding a distinctive secret key, with
     a CloudWatch breach so the rollback path runs too."""

@@ -57,7 +57,7 @@ def wrong_values(current: Any) -> st.SearchStrategy:
 
 
 @st.composite
-def schema_mutation(draw):  # noqa: ANN001, ANN201
+def schema_mutation(draw):
     data = copy.deepcopy(FULL)
     path = draw(st.sampled_from(PATHS))
     parent = data
@@ -83,7 +83,7 @@ def related(problem_path: str, mutated: str) -> bool:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schema_mutation())
-def test_every_field_of_a_full_spec_refuses_wrong_values_naming_file_and_field(case) -> None:  # noqa: ANN001
+def test_every_field_of_a_full_spec_refuses_wrong_values_naming_file_and_field(case) -> None:
     data, path, how = case
     mutated = dotted(path)
     try:
@@ -115,7 +115,7 @@ def test_the_full_spec_itself_is_valid() -> None:
     ("id: w3\nowner: !custom {a: 1}\n", 2),
 ])
 def test_python_and_unknown_tags_are_refused_with_file_and_line(tmp_path: Path, text: str, line: int | None,
-                                                                 monkeypatch) -> None:  # noqa: ANN001
+                                                                 monkeypatch) -> None:
     import os
 
     called = []

@@ -215,7 +215,7 @@ def blue_report(namespace: str) -> dict:
 
 
 @pytest.fixture
-def cluster(kube):  # noqa: ANN001, ANN201
+def cluster(kube):
     """Blue in one namespace, green in one the Fargate profile selects (the emulation sizes its pods)."""
     blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
     api = KubeAccess(kube.api_client)
@@ -233,7 +233,7 @@ def annotated(pods: list[dict]) -> list[dict]:
     return [p for p in pods if (p["metadata"].get("annotations") or {}).get("CapacityProvisioned")]
 
 
-def test_the_kubernetes_driver_reads_green_s_pods_with_the_capacity_fargate_provisioned(cluster) -> None:  # noqa: ANN001
+def test_the_kubernetes_driver_reads_green_s_pods_with_the_capacity_fargate_provisioned(cluster) -> None:
     api, driver, web, _ = cluster
     blue_ns, green_ns = web["namespace"], web["green_namespace"]
     api.create("Deployment", blue_ns, blue_web(blue_ns, APP, init={"requests": {"cpu": "2", "memory": "1Gi"}}))
@@ -260,7 +260,7 @@ def test_the_kubernetes_driver_reads_green_s_pods_with_the_capacity_fargate_prov
     assert group["expected"] == group["billed"] == "2vCPU 4GB" and group["advice"] == []
 
 
-def test_a_cronjob_s_capacity_comes_from_the_pods_of_its_last_jobs(cluster) -> None:  # noqa: ANN001
+def test_a_cronjob_s_capacity_comes_from_the_pods_of_its_last_jobs(cluster) -> None:
     api, driver, _, report = cluster
     green_ns = report["green_namespace"]
     api.create("CronJob", report["namespace"], blue_report(report["namespace"]))
@@ -283,7 +283,7 @@ def test_a_cronjob_s_capacity_comes_from_the_pods_of_its_last_jobs(cluster) -> N
     assert {p["capacity_provisioned"] for p in got} == {"1vCPU 2GB"}
 
 
-def test_green_s_pods_are_sized_by_the_rules_right_sizing_uses_and_blue_s_are_not(cluster) -> None:  # noqa: ANN001
+def test_green_s_pods_are_sized_by_the_rules_right_sizing_uses_and_blue_s_are_not(cluster) -> None:
     """The copy requests its limits (0.5 vCPU, 512 MiB); + 256 MiB → Fargate's 0.5 vCPU / 1 GB size, which
     the driver reads back and the assessment expects."""
     api, driver, web, _ = cluster
@@ -300,7 +300,7 @@ def test_green_s_pods_are_sized_by_the_rules_right_sizing_uses_and_blue_s_are_no
     assert group["expected"] == group["provisioned"] == "0.5vCPU 1GB"
 
 
-def test_a_green_pod_too_big_for_fargate_stays_pending_and_the_assessment_says_so(cluster) -> None:  # noqa: ANN001
+def test_a_green_pod_too_big_for_fargate_stays_pending_and_the_assessment_says_so(cluster) -> None:
     api, driver, web, _ = cluster
     blue_ns, green_ns = web["namespace"], web["green_namespace"]
     huge = {"limits": {"cpu": "16", "memory": "120Gi"}}  # + Fargate's 256 MB: past its largest size

@@ -32,14 +32,14 @@ from tests.waves import healthy_world, small_wave
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_rollback_into_an_unreachable_router_fails_loudly_and_the_report_says_what_to_do_by_hand(
-        tmp_path: Path, world, monkeypatch: pytest.MonkeyPatch, reports_dir: Path) -> None:  # noqa: ANN001
+        tmp_path: Path, world, monkeypatch: pytest.MonkeyPatch, reports_dir: Path) -> None:
     broken = healthy_world()
     broken["metrics"]['error_ratio{service="web",env="green"}'] = {
         "router": "web", "when_green_at_least": 25, "value": 0.2, "otherwise": 0.001}
     world.reset(broken)
     original = SimulatedRouter.set_weights
 
-    def set_then_go_down(self, weights):  # noqa: ANN001, ANN202
+    def set_then_go_down(self, weights):
         original(self, weights)
         if weights.green == 25:  # the router becomes unreachable right after the first step
             self.world.update(lambda s: s.setdefault("faults", {}).update(router_down=True))

@@ -9,14 +9,14 @@ import pytest
 from include.slow_injection.run_scope import Scope, Window, check_dependencies, check_form, stage_verdict
 
 SERVICES = {"report-job": {"exposure": "scheduled"}, "web": {"exposure": "exposed", "depends_on": ["report-job"]}}
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(hour: int, minute: int = 0, day: int = 26) -> dt.datetime:
     return dt.datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
-def scope(**changes) -> Scope:  # noqa: ANN003
+def scope(**changes) -> Scope:
     base = Scope(services=["report-job", "web"], all_services=["report-job", "web"])
     for key, value in changes.items():
         setattr(base, key, value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ def base() -> dict:
     return small_wave("w", wave_id="w3")
 
 
-def _set(path: str, value):  # noqa: ANN001, ANN202
+def _set(path: str, value):
     def mutate(d: dict) -> None:
         keys = path.replace("]", "").replace("[", ".").split(".")
         for key in keys[:-1]:

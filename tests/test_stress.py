@@ -16,7 +16,12 @@ import pytest
 from include.slow_injection.lab.service import Server, State, make_handler
 from include.slow_injection.spec.models import StressTest
 from include.slow_injection.validation.stress import (
-    LOCUSTFILE, judge_stress, percentile, run_stress, split_target, thin,
+    LOCUSTFILE,
+    judge_stress,
+    percentile,
+    run_stress,
+    split_target,
+    thin,
 )
 
 STARTUP_SLACK = 8.0  # wall clock beyond -t: importing locust takes 1-4 s on a busy 2-CPU box
@@ -41,7 +46,7 @@ class LabTarget:
         paths = self.paths
 
         class Recording(make_handler(self.state)):  # type: ignore[misc]
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 paths.append(self.path)
                 if redirect_to is None:
                     return super().do_GET()

@@ -44,16 +44,16 @@ def world_state(green_median: float, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def green():  # noqa: ANN201
+def green():
     with LabTarget() as target:
         yield target
 
 
-def run(tmp_path: Path, world, wave: dict[str, Any]) -> tuple[str, dict[str, Any]]:  # noqa: ANN001
+def run(tmp_path: Path, world, wave: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return run_wave(tmp_path, world, wave)
 
 
-def verdict(tmp_path: Path, world, task_id: str) -> dict[str, Any]:  # noqa: ANN001
+def verdict(tmp_path: Path, world, task_id: str) -> dict[str, Any]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -64,7 +64,7 @@ def verdict(tmp_path: Path, world, task_id: str) -> dict[str, Any]:  # noqa: ANN
         return XComModel.deserialize_value(row)
 
 
-def test_a_green_that_holds_load_matches_blue_and_has_the_data_promotes(tmp_path: Path, world, green) -> None:  # noqa: ANN001
+def test_a_green_that_holds_load_matches_blue_and_has_the_data_promotes(tmp_path: Path, world, green) -> None:
     world.reset(world_state(0.051))
     state, tis = run(tmp_path, world, validating_wave(world.path.stem, green.url))
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
@@ -78,7 +78,7 @@ def test_a_green_that_holds_load_matches_blue_and_has_the_data_promotes(tmp_path
     assert tis["rollback.data_in_sync"] == "skipped"
 
 
-def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(tmp_path: Path, world, green) -> None:  # noqa: ANN001
+def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(tmp_path: Path, world, green) -> None:
     world.reset(world_state(0.070))  # 40 % slower; the stress test's p95 limit (0.5 s) is far away
     state, tis = run(tmp_path, world, validating_wave(world.path.stem, green.url))
     assert state == "failed"
@@ -92,7 +92,7 @@ def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(tmp
     assert tis["gradual_transition.web.step1_25pct.set_traffic"] == "skipped"  # users never reached green
 
 
-def test_a_marginal_parity_without_an_approver_holds(tmp_path: Path, world, green) -> None:  # noqa: ANN001
+def test_a_marginal_parity_without_an_approver_holds(tmp_path: Path, world, green) -> None:
     world.reset(world_state(0.070))
     wave = validating_wave(world.path.stem, green.url)
     wave["validation"]["parity"]["metrics"] = [
@@ -107,7 +107,7 @@ def test_a_marginal_parity_without_an_approver_holds(tmp_path: Path, world, gree
     assert tis["wave_held"] == "failed" and tis["rollback.restore_blue_workloads"] == "skipped"
 
 
-def test_diverged_data_rolls_back_before_users_move(tmp_path: Path, world, green) -> None:  # noqa: ANN001
+def test_diverged_data_rolls_back_before_users_move(tmp_path: Path, world, green) -> None:
     world.reset(world_state(0.051, data_sync={"lag": 0, "diverged": True}))
     state, tis = run(tmp_path, world, validating_wave(world.path.stem, green.url))
     assert state == "failed"

@@ -12,7 +12,7 @@ from tests.waves import healthy_world, small_wave, write
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
 
-def run_wave(tmp_path: Path, world, wave_data: dict, conf: dict | None = None):  # noqa: ANN001, ANN201
+def run_wave(tmp_path: Path, world, wave_data: dict, conf: dict | None = None):
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
@@ -31,16 +31,16 @@ def run_wave(tmp_path: Path, world, wave_data: dict, conf: dict | None = None): 
     return run.state, states
 
 
-def weights_history(world, service: str = "web") -> list[int]:  # noqa: ANN001
+def weights_history(world, service: str = "web") -> list[int]:
     return [h["green"] for h in world.read().get("history", []) if h["what"] == "set_weights"
             and h["service"] == service]
 
 
-def events(world) -> list[str]:  # noqa: ANN001
+def events(world) -> list[str]:
     return [n["event"] for n in world.read().get("notifications", [])]
 
 
-def test_promote_path_ends_with_green_at_100_and_blue_retired(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_promote_path_ends_with_green_at_100_and_blue_retired(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "success", {k: v for k, v in tis.items() if v != "success"}
@@ -57,7 +57,7 @@ def test_promote_path_ends_with_green_at_100_and_blue_retired(tmp_path: Path, wo
     assert "gate_failed" not in events(world)
 
 
-def test_a_failed_metric_gate_during_the_25_percent_step_returns_all_traffic_to_blue(tmp_path: Path, world,  # noqa: ANN001
+def test_a_failed_metric_gate_during_the_25_percent_step_returns_all_traffic_to_blue(tmp_path: Path, world,
                                                                                        reports_dir: Path) -> None:
     broken = healthy_world()
     broken["metrics"]['error_ratio{service="web",env="green"}'] = {
@@ -82,7 +82,7 @@ def test_a_failed_metric_gate_during_the_25_percent_step_returns_all_traffic_to_
     assert "Outcome: rolled back" in report and "gate error-rate failed" in report
 
 
-def test_a_failed_step_reaches_rollback_too(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_failed_step_reaches_rollback_too(tmp_path: Path, world) -> None:
     failing = healthy_world()
     failing["faults"] = {"deploy_green": True}
     world.reset(failing)
@@ -98,7 +98,7 @@ def test_a_failed_step_reaches_rollback_too(tmp_path: Path, world) -> None:  # n
     assert weights_history(world) == []
 
 
-def test_no_data_with_hold_policy_holds_at_the_current_step_without_rollback(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_no_data_with_hold_policy_holds_at_the_current_step_without_rollback(tmp_path: Path, world) -> None:
     quiet = healthy_world()
     del quiet["metrics"]['error_ratio{service="web",env="green"}']
     world.reset(quiet)
@@ -113,7 +113,7 @@ def test_no_data_with_hold_policy_holds_at_the_current_step_without_rollback(tmp
     assert "wave_held" in events(world)
 
 
-def test_dry_run_changes_nothing(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_dry_run_changes_nothing(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     before = world.read()
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem), conf={"dry_run": True})
@@ -123,7 +123,7 @@ def test_dry_run_changes_nothing(tmp_path: Path, world) -> None:  # noqa: ANN001
     assert after["routers"] == before["routers"] and after["workloads"] == before["workloads"]
 
 
-def test_a_failed_first_run_on_green_hands_the_job_back_to_blue(tmp_path: Path, world) -> None:  # noqa: ANN001
+def test_a_failed_first_run_on_green_hands_the_job_back_to_blue(tmp_path: Path, world) -> None:
     failing = healthy_world()
     failing["job_results"] = {"CronJob/shop/report-job": "failed"}
     world.reset(failing)

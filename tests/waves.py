@@ -54,14 +54,14 @@ def healthy_world() -> dict[str, Any]:
     }
 
 
-def write(folder, data: dict[str, Any], name: str | None = None):  # noqa: ANN001, ANN201
+def write(folder, data: dict[str, Any], name: str | None = None):
     path = folder / f"{name or data['id']}.yaml"
     unshared = json.loads(json.dumps(data))  # shared dicts would become YAML aliases, which specs refuse
     path.write_text(yaml.safe_dump(unshared, sort_keys=False))
     return path
 
 
-def two_good_one_broken(folder) -> None:  # noqa: ANN001
+def two_good_one_broken(folder) -> None:
     """alpha and gamma are valid; beta has a threshold that is not a number."""
     write(folder, small_wave("w", "alpha"))
     write(folder, small_wave("w", "gamma"))

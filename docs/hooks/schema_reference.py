@@ -293,16 +293,16 @@ def driver_settings(kind: str, type_name: str) -> str:
     return body.replace("\n\n", f"\n\n{note}\n\n", 1)
 
 
-def on_files(files, config):  # noqa: ANN001, ANN201 - MkDocs event
+def on_files(files, config):
     files.append(File.generated(config, SPEC_PAGE, content=spec_reference()))
     return files
 
 
-def on_pre_build(config):  # noqa: ANN001, ANN201 - MkDocs event
+def on_pre_build(config):
     _documented.clear()
 
 
-def on_page_markdown(markdown, page, config, files):  # noqa: ANN001, ANN201 - MkDocs event
+def on_page_markdown(markdown, page, config, files):
     def replace(match: re.Match[str]) -> str:
         _documented.add((match["kind"], match["type"]))
         return driver_settings(match["kind"], match["type"])
@@ -310,7 +310,7 @@ def on_page_markdown(markdown, page, config, files):  # noqa: ANN001, ANN201 - M
     return MARKER.sub(replace, markdown)
 
 
-def on_post_build(config):  # noqa: ANN001, ANN201 - MkDocs event
+def on_post_build(config):
     from include.slow_injection import registry
 
     for kind in registry.KINDS:

@@ -10,7 +10,7 @@ from pathlib import Path
 EXIT_OK, EXIT_INVALID, EXIT_BROKEN = 0, 1, 2
 
 
-def _load(path: Path):  # noqa: ANN202
+def _load(path: Path):
     from include.slow_injection.spec import load_wave, load_waves
 
     if path.is_dir():
@@ -44,7 +44,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _load_one(spec: str):  # noqa: ANN202
+def _load_one(spec: str):
     from include.slow_injection.spec import SpecError, load_wave
 
     try:
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # noqa: BLE001 - a CLI user gets one line, never a traceback
+    except Exception as err:
         print(f"slow-injection: internal error: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_BROKEN
 

@@ -85,7 +85,7 @@ class Scope:
 
 
 def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def check_form(params: dict[str, Any], services: dict[str, dict[str, Any]], conf: dict[str, Any] | None = None,

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -88,9 +88,8 @@ def service_of(task_id: str, verdict: dict[str, Any], services: list[str], known
 
 def latest_runs(session: Session, dag_ids: list[str]) -> dict[str, Any]:
     """dag_id → its most recent DagRun (by run_after, then id)."""
-    from sqlalchemy import func, select
-
     from airflow.models.dagrun import DagRun
+    from sqlalchemy import func, select
 
     if not dag_ids:
         return {}
@@ -105,9 +104,8 @@ def latest_runs(session: Session, dag_ids: list[str]) -> dict[str, Any]:
 
 def verdicts(session: Session, runs: list[Any]) -> dict[str, list[dict[str, Any]]]:
     """dag_id → the gate verdicts (XCom key "verdict") of the given runs, in the order they were pushed."""
-    from sqlalchemy import or_, select
-
     from airflow.models.xcom import XComModel
+    from sqlalchemy import or_, select
 
     if not runs:
         return {}
@@ -140,9 +138,8 @@ def verdicts(session: Session, runs: list[Any]) -> dict[str, list[dict[str, Any]
 
 def latest_asset_events(session: Session, uris: list[str]) -> dict[str, Any]:
     """asset uri → its most recent AssetEvent (by timestamp, then id)."""
-    from sqlalchemy import func, select
-
     from airflow.models.asset import AssetEvent, AssetModel
+    from sqlalchemy import func, select
 
     if not uris:
         return {}
@@ -193,7 +190,7 @@ def where_of(event: Any | None) -> dict[str, Any]:
     if env not in ("blue", "green", "split"):
         env = "blue" if weight in (0, None) else "green" if weight == 100 else "split"
     at = extra.get("at")
-    when = datetime.fromtimestamp(at, tz=timezone.utc) if isinstance(at, (int, float)) else event.timestamp
+    when = datetime.fromtimestamp(at, tz=UTC) if isinstance(at, (int, float)) else event.timestamp
     where = f"split ({weight} % green)" if env == "split" and weight is not None else env
     return {"env": env, "weight": weight, "started": True, "where": where, "since": _iso(when),
             "by_dag": event.source_dag_id, "by_run": extra.get("run_id") or event.source_run_id,
@@ -246,7 +243,7 @@ def build_board(session: Session, user: Any, *, airflow_root: str = "", app_root
                 or completion.source_run_id},
             "services": services,
         })
-    return {"generated_at": _iso(datetime.now(tz=timezone.utc)), "waves": out_waves, "spec_errors": specs.errors}
+    return {"generated_at": _iso(datetime.now(tz=UTC)), "waves": out_waves, "spec_errors": specs.errors}
 
 
 def _iso(value: datetime | None) -> str | None:

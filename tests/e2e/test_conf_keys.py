@@ -15,7 +15,7 @@ from tests.waves import healthy_world
 pytestmark = pytest.mark.e2e
 
 
-def test_an_unknown_conf_key_refuses_the_run_and_nothing_acts(lab) -> None:  # noqa: ANN001
+def test_an_unknown_conf_key_refuses_the_run_and_nothing_acts(lab) -> None:
     SimulatedWorld("e2e-uat").reset(healthy_world())
     code, run = post_run(lab, {"dryrun": True})
     assert code == 200  # Airflow accepts extra conf keys: the DAG must refuse them itself

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 WAVE_DAG, EMERGENCY_DAG = "wave_e2e-emergency", "emergency_rollback"
 
 
-def test_an_emergency_rollback_mid_wave_returns_web_to_blue_and_the_wave_never_moves_it_again(  # noqa: ANN001
+def test_an_emergency_rollback_mid_wave_returns_web_to_blue_and_the_wave_never_moves_it_again(
         lab) -> None:
     lab.airflow.wait_for_dag(EMERGENCY_DAG)
     wave_run = lab.airflow.trigger(WAVE_DAG)

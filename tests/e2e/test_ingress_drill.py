@@ -21,7 +21,7 @@ DAG = "wave_e2e-ingress"
 
 
 @pytest.fixture
-def controller(lab):  # noqa: ANN001, ANN201
+def controller(lab):
     """The lab's route controller on the Ingress for this test only (the other e2e waves use the haproxy
     router, which writes HAProxy itself: two writers would undo each other)."""
     lab.lab.route_controller = "ingress"
@@ -33,7 +33,7 @@ def controller(lab):  # noqa: ANN001, ANN201
         lab.lab.route_controller = None
 
 
-def edit_ingress(lab, blue: int, green: int) -> None:  # noqa: ANN001
+def edit_ingress(lab, blue: int, green: int) -> None:
     """What `kubectl annotate --overwrite` by someone else does: a new split in the action, no record."""
     action = {"type": "forward", "forwardConfig": {"targetGroups": [
         {"serviceName": seed.BLUE_SERVICE, "servicePort": "80", "weight": blue},
@@ -42,7 +42,7 @@ def edit_ingress(lab, blue: int, green: int) -> None:  # noqa: ANN001
         seed.INGRESS, "lab-fargate", {"metadata": {"annotations": {rc.ACTIONS + seed.ACTION: json.dumps(action)}}})
 
 
-def test_an_ingress_edited_mid_bake_is_detected_and_the_run_never_promotes_on_it(controller) -> None:  # noqa: ANN001
+def test_an_ingress_edited_mid_bake_is_detected_and_the_run_never_promotes_on_it(controller) -> None:
     lab = controller
     run_id = lab.airflow.trigger(DAG)
     seen: list[Weights] = []

@@ -35,7 +35,7 @@ def epoch(iso: str) -> float:
     return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def load_between(lab, start: float, end: float) -> dict[str, int]:  # noqa: ANN001
+def load_between(lab, start: float, end: float) -> dict[str, int]:
     seconds = json.loads(lab.lab.load_file.read_text())["seconds"]
     total: dict[str, int] = {}
     for second, counts in seconds.items():
@@ -45,7 +45,7 @@ def load_between(lab, start: float, end: float) -> dict[str, int]:  # noqa: ANN0
     return total
 
 
-def problems(tis: dict, lab=None) -> dict:  # noqa: ANN001
+def problems(tis: dict, lab=None) -> dict:
     out = {k: v["state"] for k, v in tis.items() if v["state"] not in ("success", "skipped")}
     if lab is not None:  # the failed gates' verdicts say why
         for task_id in [t for t in out if ".gate_" in t or ".health_" in t]:
@@ -54,7 +54,7 @@ def problems(tis: dict, lab=None) -> dict:  # noqa: ANN001
     return out
 
 
-def prometheus_stopper(lab):  # noqa: ANN001, ANN201
+def prometheus_stopper(lab):
     """Stops Prometheus the first time green takes traffic (during the first step's gates)."""
     stopped: list[bool] = []
 
@@ -66,7 +66,7 @@ def prometheus_stopper(lab):  # noqa: ANN001, ANN201
     return stopped, stop_metrics
 
 
-def follow(lab, run_id: str, dag: str = DAG, on_weights=None) -> tuple[str, list[Weights]]:  # noqa: ANN001
+def follow(lab, run_id: str, dag: str = DAG, on_weights=None) -> tuple[str, list[Weights]]:
     seen: list[Weights] = []
 
     def poll() -> None:
@@ -81,7 +81,7 @@ def follow(lab, run_id: str, dag: str = DAG, on_weights=None) -> tuple[str, list
     return state, seen
 
 
-def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # noqa: ANN001
+def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:
     run_id = lab.airflow.trigger(DAG)
     state, seen = follow(lab, run_id)
     tis = lab.airflow.task_instances(DAG, run_id)
@@ -122,7 +122,7 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:  # 
                                   for p in pods), [(p.spec.scheduler_name, p.spec.node_name) for p in pods]
 
 
-def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None:  # noqa: ANN001
+def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None:
     injected = []
 
     def inject(w: Weights) -> None:
@@ -146,7 +146,7 @@ def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None
     assert not suspended(lab, "lab", "report") and suspended(lab, "lab-fargate", "report")  # the job is back
 
 
-def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(lab) -> None:  # noqa: ANN001
+def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(lab) -> None:
     lab.lab.set_fault("green", latency_ms=lab.lab.BASE_LATENCY_MS * 1.4)
     run_id = lab.airflow.trigger(GATES_DAG)
     state, seen = follow(lab, run_id, dag=GATES_DAG)
@@ -162,17 +162,17 @@ def test_green_forty_percent_slower_but_error_free_is_caught_by_parity_alone(lab
     assert tis["gradual_transition.web.step1_5pct.set_traffic"]["state"] == "skipped"
 
 
-def suspended(lab, namespace: str, name: str) -> bool:  # noqa: ANN001
+def suspended(lab, namespace: str, name: str) -> bool:
     return bool(client.BatchV1Api(lab.lab.kube_client()).read_namespaced_cron_job(name, namespace).spec.suspend)
 
 
-def scheduled_times(lab, namespace: str) -> set[str]:  # noqa: ANN001
+def scheduled_times(lab, namespace: str) -> set[str]:
     """The scheduled times the report CronJob's Jobs (those still kept) ran in a namespace."""
     jobs = client.BatchV1Api(lab.lab.kube_client()).list_namespaced_job(namespace).items
     return {(j.metadata.annotations or {}).get(SCHEDULED_AT) for j in jobs} - {None}
 
 
-def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> None:  # noqa: ANN001
+def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> None:
     stopped, stop_metrics = prometheus_stopper(lab)
     run_id = lab.airflow.trigger(GATES_DAG)
     state, seen = follow(lab, run_id, dag=GATES_DAG, on_weights=stop_metrics)
@@ -184,7 +184,7 @@ def test_prometheus_down_during_a_gate_never_promotes_and_rolls_back(lab) -> Non
     assert tis["gradual_transition.web.step2_25pct.set_traffic"]["state"] == "skipped"
 
 
-def test_prometheus_down_with_hold_policy_holds_at_the_step(lab) -> None:  # noqa: ANN001
+def test_prometheus_down_with_hold_policy_holds_at_the_step(lab) -> None:
     stopped, stop_metrics = prometheus_stopper(lab)
     run_id = lab.airflow.trigger("wave_e2e-hold")
     state, seen = follow(lab, run_id, dag="wave_e2e-hold", on_weights=stop_metrics)
@@ -195,7 +195,7 @@ def test_prometheus_down_with_hold_policy_holds_at_the_step(lab) -> None:  # noq
     assert tis["rollback.traffic_to_blue"]["state"] == "skipped"
 
 
-def test_dry_run_leaves_haproxy_untouched(lab) -> None:  # noqa: ANN001
+def test_dry_run_leaves_haproxy_untouched(lab) -> None:
     run_id = lab.airflow.trigger(DAG, conf={"dry_run": True})
     state, seen = follow(lab, run_id)
     assert state == "success", problems(lab.airflow.task_instances(DAG, run_id), lab)

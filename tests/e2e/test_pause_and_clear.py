@@ -33,11 +33,11 @@ STARTED = {"queued", "running", "deferred", "success", "failed", "up_for_retry",
 DAG = "wave_e2e-fast"  # the lab's web service, steps 5 → 100 %, no validation phase (tests/e2e/conftest.py)
 
 
-def pause(lab, paused: bool) -> None:  # noqa: ANN001
+def pause(lab, paused: bool) -> None:
     lab.airflow._request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": paused})
 
 
-def wait_for_green(lab, router: HAProxyRouter, run_id: str, green: int, seen: list[Weights],  # noqa: ANN001
+def wait_for_green(lab, router: HAProxyRouter, run_id: str, green: int, seen: list[Weights],
                    timeout: float = 600, dag: str = DAG) -> None:
     """Polls the router until green has `green` %; the run (asked less often, the API server is
     slow on a loaded machine) must not end first."""
@@ -56,7 +56,7 @@ def wait_for_green(lab, router: HAProxyRouter, run_id: str, green: int, seen: li
     raise TimeoutError(f"green never reached {green} %: {seen}")
 
 
-def patient(call, tries: int = 3):  # noqa: ANN001, ANN201
+def patient(call, tries: int = 3):
     """An API read that timed out (a loaded machine) is asked again, not a failed test."""
     for attempt in range(tries):
         try:
@@ -68,7 +68,7 @@ def patient(call, tries: int = 3):  # noqa: ANN001, ANN201
     return None
 
 
-def wait_for_tasks(lab, run_id: str, task_ids: set[str], states: set[str], timeout: float = 120,  # noqa: ANN001
+def wait_for_tasks(lab, run_id: str, task_ids: set[str], states: set[str], timeout: float = 120,
                    dag: str = DAG) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -79,12 +79,12 @@ def wait_for_tasks(lab, run_id: str, task_ids: set[str], states: set[str], timeo
     raise TimeoutError(f"none of {sorted(task_ids)} reached {sorted(states)}")
 
 
-def started(tis: dict) -> set[str]:  # noqa: ANN001
+def started(tis: dict) -> set[str]:
     return {t for t, ti in tis.items() if ti["state"] in STARTED or (ti.get("start_date") and ti["state"] not in (
         "skipped", "upstream_failed"))}
 
 
-def test_a_paused_wave_holds_its_step_and_completes_once_unpaused(lab) -> None:  # noqa: ANN001
+def test_a_paused_wave_holds_its_step_and_completes_once_unpaused(lab) -> None:
     seen: list[Weights] = []
     run_id = lab.airflow.trigger(DAG)
     try:
@@ -129,7 +129,7 @@ def test_a_paused_wave_holds_its_step_and_completes_once_unpaused(lab) -> None: 
     assert [w.green for w in seen] == [0, 5, 100]
 
 
-def test_a_failed_rollback_step_cleared_once_haproxy_is_back_puts_all_traffic_on_blue(lab) -> None:  # noqa: ANN001
+def test_a_failed_rollback_step_cleared_once_haproxy_is_back_puts_all_traffic_on_blue(lab) -> None:
     admin, hidden = lab.lab.admin_socket, lab.lab.admin_socket.with_name("hidden.sock")
     behind = HAProxyRouter(HAProxyRuntime(str(hidden)), lab.router.settings)  # the test still sees HAProxy
     seen: list[Weights] = []
@@ -172,7 +172,7 @@ HOLD_DAG = "wave_e2e-clear"
 STEP1 = "gradual_transition.web.step1_5pct"
 
 
-def test_a_failed_traffic_step_cleared_once_haproxy_is_back_resumes_the_wave(lab) -> None:  # noqa: ANN001
+def test_a_failed_traffic_step_cleared_once_haproxy_is_back_resumes_the_wave(lab) -> None:
     admin, hidden = lab.lab.admin_socket, lab.lab.admin_socket.with_name("hidden.sock")
     behind = HAProxyRouter(HAProxyRuntime(str(hidden)), lab.router.settings)
     run_id = lab.airflow.trigger(HOLD_DAG)

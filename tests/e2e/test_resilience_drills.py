@@ -57,12 +57,12 @@ class WeightWatch:
         return [w.green for w in self.seen]
 
 
-def try_of(lab, dag: str, run_id: str, task_id: str, try_number: int) -> dict:  # noqa: ANN001
+def try_of(lab, dag: str, run_id: str, task_id: str, try_number: int) -> dict:
     return lab.airflow.get(f"/api/v2/dags/{dag}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
                            f"/tries/{try_number}")
 
 
-def test_a_task_killed_mid_weight_change_is_retried_and_converges(lab) -> None:  # noqa: ANN001
+def test_a_task_killed_mid_weight_change_is_retried_and_converges(lab) -> None:
     dag, task = "wave_e2e-fast", f"{STEP1}.set_traffic"
     with SlowAdminSocket(lab.lab.admin_socket) as proxy:
         watch = WeightWatch(HAProxyRouter(HAProxyRuntime(str(proxy.behind)), lab.router.settings))
@@ -100,13 +100,13 @@ def test_a_task_killed_mid_weight_change_is_retried_and_converges(lab) -> None: 
     assert not watch.errors, watch.errors
 
 
-def trigger_logs(lab, dag: str, run_id: str, task_id: str) -> dict[int, str]:  # noqa: ANN001
+def trigger_logs(lab, dag: str, run_id: str, task_id: str) -> dict[int, str]:
     """The first try's trigger logs by triggerer job id (Airflow writes `attempt=1.log.trigger.<job id>.log`)."""
     folder = lab.airflow.root / "airflow" / "logs" / f"dag_id={dag}" / f"run_id={run_id}" / f"task_id={task_id}"
     return {int(p.name.split(".")[-2]): p.read_text() for p in folder.glob("attempt=1.log.trigger.*.log")}
 
 
-def test_scheduler_and_triggerer_killed_while_gates_are_deferred_resume_and_complete(lab) -> None:  # noqa: ANN001
+def test_scheduler_and_triggerer_killed_while_gates_are_deferred_resume_and_complete(lab) -> None:
     dag = "wave_e2e-drill"  # fast_wave whose 5 % gates defer (tests/e2e/conftest.py deferring_wave)
     gates = {f"{STEP1}.gate_error-ratio", f"{STEP1}.gate_p95-latency"}
     watch = WeightWatch(lab.router)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 DAG = "wave_e2e-uat"  # a simulated wave: quick runs
 
 
-def post_run(lab, conf: dict) -> tuple[int, dict]:  # noqa: ANN001
+def post_run(lab, conf: dict) -> tuple[int, dict]:
     lab.airflow._request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
     try:
         run = lab.airflow._request("POST", f"/api/v2/dags/{DAG}/dagRuns", {"logical_date": None, "conf": conf})
@@ -26,7 +26,7 @@ def post_run(lab, conf: dict) -> tuple[int, dict]:  # noqa: ANN001
         return err.code, json.loads(err.read() or b"{}")
 
 
-def test_the_form_describes_every_param_with_the_specs_defaults(lab) -> None:  # noqa: ANN001
+def test_the_form_describes_every_param_with_the_specs_defaults(lab) -> None:
     params = lab.airflow.get(f"/api/v2/dags/{DAG}/details")["params"]
     assert {"dry_run", "services", "max_weight", "skip_phases", "skip_reason", "approval_timeout"} <= set(params)
     assert params["approval_timeout"]["value"] == "10m"  # the spec's validation.approval.timeout
@@ -35,14 +35,14 @@ def test_the_form_describes_every_param_with_the_specs_defaults(lab) -> None:  #
         assert param["schema"].get("title") and param["description"], name
 
 
-def test_a_value_outside_the_schema_is_refused_with_its_message(lab) -> None:  # noqa: ANN001
+def test_a_value_outside_the_schema_is_refused_with_its_message(lab) -> None:
     code, body = post_run(lab, {"max_weight": 33})
     assert code == 400 and "max_weight" in json.dumps(body), body
     code, body = post_run(lab, {"services": ["api"]})
     assert code == 400 and "services" in json.dumps(body), body
 
 
-def test_a_skipped_phase_without_a_reason_refuses_the_run_before_any_change(lab) -> None:  # noqa: ANN001
+def test_a_skipped_phase_without_a_reason_refuses_the_run_before_any_change(lab) -> None:
     SimulatedWorld("e2e-uat").reset(healthy_world())
     code, run = post_run(lab, {"skip_phases": ["validation"], "skip_reason": ""})
     assert code == 200
@@ -55,7 +55,7 @@ def test_a_skipped_phase_without_a_reason_refuses_the_run_before_any_change(lab)
     assert "skip_reason: required when skipping validation" in json.dumps(log)
 
 
-def test_a_valid_form_is_accepted_and_honoured(lab) -> None:  # noqa: ANN001
+def test_a_valid_form_is_accepted_and_honoured(lab) -> None:
     SimulatedWorld("e2e-uat").reset(healthy_world())
     code, run = post_run(lab, {"dry_run": True, "max_weight": 100, "approval_timeout": "30m",
                                "skip_phases": ["release_monitoring"], "skip_reason": "watched by hand tonight"})

@@ -3,9 +3,9 @@ and is answered through REST API v2 as the UI does: Promote, Roll back, or no an
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedWorld
 from tests.waves import healthy_world
@@ -15,12 +15,12 @@ pytestmark = pytest.mark.e2e
 TASK = "validation.approval.uat_approval"
 
 
-def start(lab, wave_id: str) -> str:  # noqa: ANN001
+def start(lab, wave_id: str) -> str:
     SimulatedWorld(wave_id).reset(healthy_world())
     return lab.airflow.trigger(f"wave_{wave_id}")
 
 
-def test_promote_by_a_human_moves_users_and_names_the_approver(lab) -> None:  # noqa: ANN001
+def test_promote_by_a_human_moves_users_and_names_the_approver(lab) -> None:
     run_id = start(lab, "e2e-uat")
     lab.airflow.answer_hitl("wave_e2e-uat", run_id, TASK, "Promote")
     assert lab.airflow.wait_for_run("wave_e2e-uat", run_id, timeout=300) == "success"
@@ -32,7 +32,7 @@ def test_promote_by_a_human_moves_users_and_names_the_approver(lab) -> None:  # 
     assert "User acceptance: Promote by admin" in markdown
 
 
-def test_the_evidence_is_in_the_approval_request(lab) -> None:  # noqa: ANN001
+def test_the_evidence_is_in_the_approval_request(lab) -> None:
     run_id = start(lab, "e2e-uat")
     details = None
     for _ in range(120):
@@ -53,7 +53,7 @@ def test_the_evidence_is_in_the_approval_request(lab) -> None:  # noqa: ANN001
     assert tis["gradual_transition.web.step1_25pct.set_traffic"]["state"] == "skipped"
 
 
-def test_no_answer_within_the_timeout_takes_the_safe_default(lab) -> None:  # noqa: ANN001
+def test_no_answer_within_the_timeout_takes_the_safe_default(lab) -> None:
     run_id = start(lab, "e2e-uat-timeout")
     assert lab.airflow.wait_for_run("wave_e2e-uat-timeout", run_id, timeout=300) == "failed"
     verdict = lab.airflow.xcom("wave_e2e-uat-timeout", run_id, TASK, key="verdict")

@@ -30,7 +30,7 @@ RUNS: dict[str, str] = {}  # the dry run triggered from the form, reused by the 
 
 
 @pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
+def browser():
     with chromium() as browser:
         yield browser
 
@@ -41,7 +41,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
 
 
 @pytest.fixture(scope="module")
-def signed_in(browser, lab_stack):  # noqa: ANN001, ANN201
+def signed_in(browser, lab_stack):
     """A browser context signed in once through the login form, shared by the module's tests."""
     page = new_page(browser, lab_stack.airflow.url)
     login(page, "admin", lab_stack.airflow.password)
@@ -50,17 +50,17 @@ def signed_in(browser, lab_stack):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def page(signed_in):  # noqa: ANN001, ANN201
+def page(signed_in):
     page = signed_in.new_page()
     yield page
     page.close()
 
 
-def http_get(airflow, path: str) -> tuple[int, str, str]:  # noqa: ANN001
+def http_get(airflow, path: str) -> tuple[int, str, str]:
     """(status, content type, body) of an authenticated GET, whatever the status."""
     request = urllib.request.Request(airflow.url + path, headers={"Authorization": f"Bearer {airflow.token()}"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.headers.get("Content-Type", ""), response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.headers.get("Content-Type", ""), err.read().decode(errors="replace")
@@ -71,7 +71,7 @@ def is_airflow_ui_page(body: str) -> bool:
     return "<base href=" in body and 'id="root"' in body
 
 
-def unsubmittable_params(airflow) -> list[str]:  # noqa: ANN001
+def unsubmittable_params(airflow) -> list[str]:
     """Params the trigger form treats as required but empty (type without "null", value None or ""):
     with any of them the form's Trigger button stays disabled."""
     params = airflow.get(f"/api/v2/dags/{TRIGGER_DAG}/details")["params"]
@@ -84,7 +84,7 @@ def unsubmittable_params(airflow) -> list[str]:  # noqa: ANN001
     return out
 
 
-def trigger_dialog(page):  # noqa: ANN001, ANN201
+def trigger_dialog(page):
     page.goto(f"/dags/{TRIGGER_DAG}")
     page.get_by_test_id("trigger-dag-button").click()
     dialog = page.get_by_role("dialog").filter(has=page.get_by_role("heading", name=re.compile("Trigger Dag")))
@@ -92,7 +92,7 @@ def trigger_dialog(page):  # noqa: ANN001, ANN201
     return dialog
 
 
-def test_signing_in_through_the_login_form_shows_the_wave_dags(browser, lab_stack, shots) -> None:  # noqa: ANN001
+def test_signing_in_through_the_login_form_shows_the_wave_dags(browser, lab_stack, shots) -> None:
     page = new_page(browser, lab_stack.airflow.url)
     try:
         login(page, "admin", lab_stack.airflow.password)  # "/" redirects to the form; Sign in leaves it
@@ -105,7 +105,7 @@ def test_signing_in_through_the_login_form_shows_the_wave_dags(browser, lab_stac
         page.context.close()
 
 
-def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots) -> None:  # noqa: ANN001
+def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots) -> None:
     airflow = lab.airflow
     dialog = trigger_dialog(page)
     # Only the Dry run switch is touched: every other Param keeps its default.
@@ -143,7 +143,7 @@ def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots
     assert tis["preparation.run_refused"]["state"] == "skipped"
 
 
-def test_the_migration_board_in_the_nav_shows_the_lab_services(page, lab_stack, shots) -> None:  # noqa: ANN001
+def test_the_migration_board_in_the_nav_shows_the_lab_services(page, lab_stack, shots) -> None:
     status, _, body = http_get(lab_stack.airflow, BOARD)
     assert status == 200, f"{BOARD} answered {status}: {body[:300]}"
     assert not is_airflow_ui_page(body), (f"{BOARD} answers with Airflow's own UI page: the plugin's FastAPI app "
@@ -165,7 +165,7 @@ def test_the_migration_board_in_the_nav_shows_the_lab_services(page, lab_stack, 
 
 
 @pytest.fixture
-def reported_run(lab_stack) -> tuple[str, str]:  # noqa: ANN001
+def reported_run(lab_stack) -> tuple[str, str]:
     """The lab wave's latest successful run (real traffic and metrics: the e2e wave tests ran before),
     else the dry run the trigger-form test started, else one started here through REST."""
     airflow = lab_stack.airflow
@@ -179,7 +179,7 @@ def reported_run(lab_stack) -> tuple[str, str]:  # noqa: ANN001
     return TRIGGER_DAG, run_id
 
 
-def test_the_evaluation_report_of_a_run_shows_plots(page, lab_stack, reported_run, shots) -> None:  # noqa: ANN001
+def test_the_evaluation_report_of_a_run_shows_plots(page, lab_stack, reported_run, shots) -> None:
     dag_id, run_id = reported_run
     path = REPORT.format(dag_id=dag_id, run_id=urllib.parse.quote(run_id, safe=""))
     status, kind, body = http_get(lab_stack.airflow, path)

@@ -24,7 +24,7 @@ from include.slow_injection.tasks.report import EvaluationReport
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 
 
-def schedule_of(wave: Wave):  # noqa: ANN201 - a cron string, an asset condition, or None
+def schedule_of(wave: Wave):
     if wave.schedule is None:
         return None
     if wave.schedule.cron is not None:

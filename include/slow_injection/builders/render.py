@@ -88,24 +88,24 @@ def render_stage(wave_build: WaveBuild, stage: Stage, so_far: Rendered, complete
     wave = wave_build.wave
     actions = [_action_task(wave_build, a, stage) for a in stage.actions]
     gates = [_gate_task(wave_build, g, so_far, stage, [t.task_id for t in actions]) for g in stage.gates]
-    for before, after in zip(actions, actions[1:]):
+    for before, after in zip(actions, actions[1:], strict=False):
         before >> after
     entry: list[BaseOperator] = actions[:1] or gates
     if actions and gates:
         actions[-1] >> gates
-    rollback = EmptyOperator(task_id="rollback_requested")
-    hold = EmptyOperator(task_id="hold_requested")
+    rollback_requested = EmptyOperator(task_id="rollback_requested")
+    hold_requested = EmptyOperator(task_id="hold_requested")
     decide = StageDecision(
         task_id="decide", wave_id=wave.id, stage="/".join((stage.phase, *stage.path)) or stage.phase,
         action_ids=[t.task_id for t in actions], gate_ids=[t.task_id for t in gates],
-        rollback_marker=rollback.task_id, hold_marker=hold.task_id, automatic_rollback=wave.rollback.automatic,
+        rollback_marker=rollback_requested.task_id, hold_marker=hold_requested.task_id, automatic_rollback=wave.rollback.automatic,
         completes_phase=completes_phase, notifications=notifications(wave), plan_task_id=wave_build.plan_task_id,
         trigger_rule=TriggerRule.NONE_SKIPPED, retries=1,
     )
     (gates or actions[-1:]) >> decide
-    decide >> Label("rollback") >> rollback
-    decide >> Label("hold") >> hold
-    fail_fast = [t for t, g in zip(gates, stage.gates) if kinds.gate(g.kind).fails_fast(g)]
+    decide >> Label("rollback") >> rollback_requested
+    decide >> Label("hold") >> hold_requested
+    fail_fast = [t for t, g in zip(gates, stage.gates, strict=False) if kinds.gate(g.kind).fails_fast(g)]
     fast: list[BaseOperator] = []
     if fail_fast and wave.rollback.automatic:
         # A failed gate starts the rollback at once, without waiting for its sibling gates to
@@ -115,9 +115,9 @@ def render_stage(wave_build: WaveBuild, stage: Stage, so_far: Rendered, complete
         fail_fast >> fast[0]
     if so_far.tail is not None:
         so_far.tail >> entry  # no Label: labels across groups attach to group leaves
-    return Rendered(tail=decide, rollback_markers=(*fast, rollback), hold_markers=(hold,),
+    return Rendered(tail=decide, rollback_markers=(*fast, rollback_requested), hold_markers=(hold_requested,),
                     action_ids=tuple(t.task_id for t in actions), gate_ids=tuple(t.task_id for t in gates),
-                    load_ids=tuple(t.task_id for t, g in zip(gates, stage.gates) if kinds.gate(g.kind).loads_green),
+                    load_ids=tuple(t.task_id for t, g in zip(gates, stage.gates, strict=False) if kinds.gate(g.kind).loads_green),
                     decision_ids=(decide.task_id,))
 
 
@@ -125,10 +125,10 @@ def render_phase(wave_build: WaveBuild, phase: str, stages: list[Stage], so_far:
     """Render a phase's stages inside the current TaskGroup, sub-grouped by stage path, after `so_far`;
     returns `so_far` followed by the phase's tasks."""
     if not stages:
-        placeholder = EmptyOperator(task_id="nothing_configured")
+        nothing_configured = EmptyOperator(task_id="nothing_configured")
         if so_far.tail is not None:
-            so_far.tail >> placeholder
-        return so_far.then(Rendered(tail=placeholder))
+            so_far.tail >> nothing_configured
+        return so_far.then(Rendered(tail=nothing_configured))
     last = stages[-1]
     return _render_nested(wave_build, [(list(s.path), s) for s in stages], so_far, phase, last)
 

@@ -89,7 +89,7 @@ def connect(connection: str | None, kubeconfig: str | None, context: str | None)
 
             api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
             context = context or (config.list_kube_config_contexts(config_file=kubeconfig)[1] or {}).get("name")
-    except Exception as err:  # noqa: BLE001 - config, connection and file errors alike: name what failed
+    except Exception as err:
         reason = str(err) or type(err).__name__
         if context and context in reason:
             reason = f"unknown context {context!r} ({reason})"
@@ -146,7 +146,7 @@ def read_inventory(api_client: Any, source: Source, namespaces: list[str] | None
     except client.ApiException as err:
         raise DiscoverError(f"the cluster at {source.server} refused to {doing}: HTTP {err.status} "
                             f"{err.reason} ({_message(err)})", exit_code=2) from err
-    except Exception as err:  # noqa: BLE001 - urllib3/socket errors: name the server that failed
+    except Exception as err:
         raise DiscoverError(f"cannot reach the cluster at {source.server} ({source.describe()}): "
                             f"{type(err).__name__}: {_first_line(err)}", exit_code=2) from err
     return inventory

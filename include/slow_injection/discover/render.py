@@ -69,7 +69,7 @@ def _header(wave: DraftWave, ctx: Context) -> list[str]:
     kinds = ", ".join(f"{s.kind} {s.namespace}/{s.name} ({s.classified})" for s in wave.services)
     lines = [
         "# DRAFT written by `slow-injection discover`: a human must review it before any run.",
-        f"{TIMESTAMP_PREFIX}{ctx.discovered_at.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} from "
+        f"{TIMESTAMP_PREFIX}{ctx.discovered_at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} from "
         f"{_comment(ctx.source.describe())}.",
         f"# Wave {wave.number} of {ctx.total_waves}: {_comment(kinds)}.",
         "# Order: scheduled jobs, then internal services, then exposed ones; dependencies in the same or",

@@ -40,7 +40,7 @@ def draft(inventory: Inventory, *, owner: str | None = None, connection: str | N
         # a namespace's unmovable objects are listed in its first wave (or in wave 1 if it has none)
         listed = [n for n in skipped if first_of_ns.get(n.namespace) is w
                   or (n.namespace not in first_of_ns and w.number == 1)]
-        ctx = Context(inventory.source, now or dt.datetime.now(dt.timezone.utc), owner, connection, len(waves),
+        ctx = Context(inventory.source, now or dt.datetime.now(dt.UTC), owner, connection, len(waves),
                       guesses, unresolved, listed, wave_of, schema_ref, list(inventory.unreadable))
         texts[w.file_name] = render(w, ctx)
     return Drafts(waves, texts, skipped, list(inventory.unserved))

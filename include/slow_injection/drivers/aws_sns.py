@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from include.slow_injection.aws.iam import Statement

@@ -61,7 +61,9 @@ class GatewayApiRouter:
 
         @model_validator(mode="after")
         def _distinct(self) -> GatewayApiRouter.Settings:
-            key = lambda b: (b.namespace or self.namespace, b.name, b.port)
+            def key(b: Backend) -> tuple:
+                return (b.namespace or self.namespace, b.name, b.port)
+
             if key(self.blue_service) == key(self.green_service):
                 raise ValueError(f"green_service: must be another backend than blue_service (both {self.blue_service})")
             return self

@@ -97,7 +97,7 @@ class HAProxyRouter:
 
     def by_hand(self, weights: Weights) -> str:
         """The runtime API command that sets `weights`: for an operator to run when a task could not."""
-        where = self.runtime.address if isinstance(self.runtime.address, str) else "%s:%s" % self.runtime.address
+        where = self.runtime.address if isinstance(self.runtime.address, str) else "{}:{}".format(*self.runtime.address)
         return (f"HAProxy backend {self.settings.backend}: `set weight {self._server('blue')} {weights.blue}; "
                 f"set weight {self._server('green')} {weights.green}` on the runtime API at {where}")
 

@@ -148,7 +148,7 @@ class AlbIngressRouter:
         spec = ingress.get("spec") or {}
         out = [("defaultBackend", spec["defaultBackend"])] if spec.get("defaultBackend") else []
         for i, rule in enumerate(spec.get("rules") or []):
-            for j, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            for path in (rule.get("http") or {}).get("paths") or []:
                 label = f"rules[{i}] {rule.get('host') or '*'}{path.get('path') or ''}"
                 out.append((label, path.setdefault("backend", {})))
         return out

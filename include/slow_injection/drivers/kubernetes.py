@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
 from include.slow_injection.kubernetes.handover import next_run, safe_moment
-from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
-from include.slow_injection.kubernetes.right_sizing import pod_facts
-from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
 from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
+from include.slow_injection.kubernetes.right_sizing import pod_facts
+from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
+from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
 from include.slow_injection.kubernetes.transforms import DROPPED_ANNOTATIONS, to_green
 from include.slow_injection.ports import Change, JobStillActive, Readiness
 
@@ -154,7 +154,7 @@ class KubernetesPlatform:
 
         self.blue, self.green, self.settings = blue, green, settings
         self._seen: dict[tuple[str, str, str, float], dict[str, dict[str, Any]]] = {}
-        self.now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = clock or (lambda: dt.datetime.now(dt.UTC))
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, *, blue_ref: dict[str, Any] | None = None,
@@ -291,7 +291,7 @@ class KubernetesPlatform:
             names = [name for page in pages for name in page.get("fargateProfileNames", [])]
             return [FargateProfile.from_eks(eks.describe_fargate_profile(
                 clusterName=source.cluster, fargateProfileName=n)["fargateProfile"]) for n in names]
-        except Exception as err:  # noqa: BLE001 - name what could not be read, whatever the SDK raised
+        except Exception as err:
             raise LookupError(f"fargate_profiles_from: could not read the Fargate profiles of EKS cluster "
                               f"{source.cluster!r} through connection {source.aws_connection!r}: {err}") from err
 
@@ -534,7 +534,7 @@ class KubernetesPlatform:
                 return Readiness("failed", f"Job {job['metadata']['name']} failed")
             return Readiness("waiting", f"Job {job['metadata']['name']} is running")
         spec = cronjob.get("spec") or {}
-        due = next_run(spec["schedule"], dt.datetime.fromtimestamp(since, dt.timezone.utc), spec.get("timeZone"))
+        due = next_run(spec["schedule"], dt.datetime.fromtimestamp(since, dt.UTC), spec.get("timeZone"))
         late = (self.now() - due).total_seconds()
         if late > (spec.get("startingDeadlineSeconds") or 0) + 60:
             return Readiness("failed", f"the run due at {due:%H:%M:%S} did not start (missed)")

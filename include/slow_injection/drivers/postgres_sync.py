@@ -112,7 +112,7 @@ class PostgresSync:
         if self.settings.lag_query:
             try:
                 lag = self._green_lag()
-            except Exception as err:  # noqa: BLE001 - unknown lag waits, never passes
+            except Exception as err:
                 return Readiness("waiting", f"lag query on green: {_error(err)}")
             if lag > self.settings.max_lag:
                 return Readiness("waiting", f"lagging: {_seconds(lag)} behind > {_seconds(self.settings.max_lag)}")
@@ -120,7 +120,7 @@ class PostgresSync:
         for side in ("blue", "green"):
             try:
                 states[side] = self._table_states(side)
-            except Exception as err:  # noqa: BLE001 - an unreadable side waits, never passes
+            except Exception as err:
                 return Readiness("waiting", f"{side}: {_error(err)}")
         return _verdict(states["blue"], states["green"], lag)
 

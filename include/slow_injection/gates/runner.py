@@ -9,7 +9,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-
 from include.slow_injection.gates.evaluation import Evaluator, Judgement
 from include.slow_injection.gates.verdict import Verdict
 

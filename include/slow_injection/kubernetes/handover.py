@@ -32,7 +32,7 @@ class Moment:
 
 def next_run(schedule: str, after: dt.datetime, timezone: str | None = None) -> dt.datetime:
     local = after.astimezone(ZoneInfo(timezone)) if timezone else after
-    return croniter(schedule, local).get_next(dt.datetime).astimezone(dt.timezone.utc)
+    return croniter(schedule, local).get_next(dt.datetime).astimezone(dt.UTC)
 
 
 def safe_moment(cronjob: dict[str, Any], now: dt.datetime, margin: dt.timedelta) -> Moment:

@@ -51,5 +51,5 @@ def is_subset(desired: Any, current: Any) -> bool:
         return isinstance(current, dict) and all(is_subset(v, current.get(k)) for k, v in desired.items())
     if isinstance(desired, list):
         return (isinstance(current, list) and len(desired) == len(current)
-                and all(is_subset(d, c) for d, c in zip(desired, current)))
+                and all(is_subset(d, c) for d, c in zip(desired, current, strict=False)))
     return desired == current

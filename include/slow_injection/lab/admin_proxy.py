@@ -91,7 +91,7 @@ class SlowAdminSocket:
         self.path.unlink(missing_ok=True)
         self.behind.rename(self.path)
 
-    def _serve(self, conn: socket.socket, rfile) -> None:  # noqa: ANN001
+    def _serve(self, conn: socket.socket, rfile) -> None:
         pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
         text = rfile.readline().decode(errors="replace").strip()
         command = Command(at=time.time(), pid=pid, text=text)

@@ -161,7 +161,7 @@ class AirflowStack:
             headers["Authorization"] = f"Bearer {self.token()}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
 
@@ -240,7 +240,7 @@ class AirflowStack:
             time.sleep(0.5)
         raise TimeoutError(f"{task_id} of {dag_id} did not wait for input within {timeout:.0f}s")
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, on_poll=None) -> str:  # noqa: ANN001
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, on_poll=None) -> str:
         deadline = time.time() + timeout
         while time.time() < deadline:
             state = self.run_state(dag_id, run_id)

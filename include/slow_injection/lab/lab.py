@@ -377,11 +377,11 @@ class LabData:
 def post_json(url: str, body: dict) -> dict:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
 
-def wait_until(check, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001
+def wait_until(check, what: str, timeout: float = 30.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -395,7 +395,7 @@ def wait_until(check, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001
 
 def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
     def ok() -> bool:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
 
     wait_until(ok, what, timeout)

@@ -189,7 +189,7 @@ class RouteController:
             except ApiException as err:
                 log.error("watching %s: %s %s; again in 2 s", self.where(), err.status, err.reason)
                 self.stopping.wait(2)
-            except Exception as err:  # noqa: BLE001 - a controller keeps running; the log says why
+            except Exception as err:
                 log.error("watching %s: %s; again in 2 s", self.where(), err)
                 self.stopping.wait(2)
 
@@ -222,7 +222,7 @@ class RouteController:
                 with self.pending.cond:
                     if self.pending.seen_at == seen_at:
                         self.pending.obj = None
-            except Exception as err:  # noqa: BLE001 - logged, retried
+            except Exception as err:
                 backoff = min(10.0, max(0.5, backoff * 2))
                 log.error("reconcile %s failed: %s; again in %.1f s", self.where(), err, backoff)
                 with self.pending.cond:

@@ -46,7 +46,7 @@ class State:
             lines += [f'lab_requests_total{{env="{env}",code="{c}"}} {n}' for c, n in sorted(self.requests.items())]
             lines.append("# TYPE lab_request_duration_seconds histogram")
             lines += [f'lab_request_duration_seconds_bucket{{env="{env}",le="{b}"}} {n}'
-                      for b, n in zip(BUCKETS, self.buckets)]
+                      for b, n in zip(BUCKETS, self.buckets, strict=False)]
             lines.append(f'lab_request_duration_seconds_bucket{{env="{env}",le="+Inf"}} {self.duration_count}')
             lines.append(f'lab_request_duration_seconds_sum{{env="{env}"}} {self.duration_sum}')
             lines.append(f'lab_request_duration_seconds_count{{env="{env}"}} {self.duration_count}')
@@ -69,7 +69,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/metrics":
                 return self._send(200, state.exposition(), "text/plain; version=0.0.4")
             if self.path == "/fault":
@@ -83,7 +83,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             self._send(code, f"{state.env}\n")
             state.observe(code, time.perf_counter() - start)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path != "/fault":
                 return self._send(404, "not found")
             length = int(self.headers.get("Content-Length") or 0)

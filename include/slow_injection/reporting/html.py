@@ -159,7 +159,7 @@ def traffic_marks(traffic: dict[str, Any]) -> list[tuple[float, str]]:
     several = len(traffic) > 1
     for service, side in sorted(traffic.items()):
         points = _points(side)
-        for (_, before), (t, after) in zip(points, points[1:]):
+        for (_, before), (t, after) in zip(points, points[1:], strict=False):
             if after != before:
                 marks.append((t, (f"{service} " if several else "") + f"{after:g}%"))
     return sorted(marks)

@@ -124,7 +124,7 @@ def line_plot(lines: list[Line], x_range: tuple[float, float], *, y_label: str =
         reasons = "; ".join(dict.fromkeys(ln.missing or "no samples" for ln in lines)) or "nothing to plot"
         out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{TOP + ph / 2:.1f}" text-anchor="middle" class="nodata">'
                    f"no data ({escape(_short(reasons, 90))})</text>")
-    for (ln, label), (x, y) in zip(_labels(lines), legend):
+    for (ln, label), (x, y) in zip(_labels(lines), legend, strict=False):
         out.append(f'<rect x="{x:.0f}" y="{y - 5:.0f}" width="14" height="4" fill="{escape(ln.colour)}"/>')
         out.append(f'<text x="{x + 18:.0f}" y="{y:.0f}" class="legend">{escape(label)}</text>')
     out.append("</svg>")

@@ -56,7 +56,7 @@ def collect_right_sizing(config: dict[str, Any] | None, start: float, end: float
     try:
         refs = config["platform"]
         platform = build("platform", refs["green"], blue_ref=refs["blue"])
-    except Exception as err:  # noqa: BLE001 - the report says why, for every service
+    except Exception as err:
         platform_error = f"platform driver: {type(err).__name__}: {err}"[:300]
     source, source_error = _source(config, build)
     for service in config["services"]:
@@ -68,14 +68,14 @@ def collect_right_sizing(config: dict[str, Any] | None, start: float, end: float
         if platform is not None:
             try:
                 pods = list(platform.capacity(workload))
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 entry["error"] = f"the platform could not list green's pods: {type(err).__name__}: {err}"[:300]
         if config.get("usage"):
             entry["usage"] = _usage(config, service["name"], source, source_error, start, end)
         usage = entry["usage"] or {}
         try:
             entry["groups"] = assess(pods, Usage(usage.get("cpu_p95"), usage.get("memory_p95")))
-        except Exception as err:  # noqa: BLE001 - odd pod facts: said, never a failed report
+        except Exception as err:
             entry["error"] = f"could not assess green's pods: {type(err).__name__}: {err}"[:300]
         if not pods and entry["error"] is None:
             entry["error"] = "no green pod found (green not deployed in this run, or scaled to zero)"
@@ -88,7 +88,7 @@ def _source(config: dict[str, Any], build: Callable[..., Any]) -> tuple[Any, str
         return None, None
     try:
         source = build("metric_source", config["source"])
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return None, f"metric source: {type(err).__name__}: {err}"[:300]
     if not isinstance(source, RangeSource):
         return None, f"metric source {config['source'].get('type')!r} has no range queries"
@@ -117,7 +117,7 @@ def _usage(config: dict[str, Any], service: str, source: Any, source_error: str 
             series = source.query_range(render_query(query, service, "green"), start, end, step)
             values = [float(v) for v in series.values]
             error = series.error
-        except Exception as err:  # noqa: BLE001 - no usage, never a failed report
+        except Exception as err:
             values, error = [], f"{type(err).__name__}: {err}"
         value = None if error else p95(values)
         out["samples"][resource] = len(values)

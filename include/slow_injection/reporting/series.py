@@ -123,12 +123,12 @@ def _side(source: Any, query: str, start: float, end: float, step: float) -> dic
         series = source.query_range(query, start, end, step)
         values = [float(v) for v in series.values]
         error = series.error
-    except Exception as err:  # noqa: BLE001 - a broken backend is no data, never a failed report
+    except Exception as err:
         return {"points": [], "error": f"{type(err).__name__}: {err}"[:300], "note": None}
     if error:
         return {"points": [], "error": str(error)[:300], "note": None}
     times, note = sample_times(len(values), start, end, step)
-    points = [[t, v] for t, v in zip(times, values) if math.isfinite(v)]
+    points = [[t, v] for t, v in zip(times, values, strict=False) if math.isfinite(v)]
     return {"points": points, "error": None if points else "the source returned no samples", "note": note}
 
 
@@ -153,7 +153,7 @@ def collect_metric_series(config: dict[str, Any], start: float, end: float,
             source = build("metric_source", config["source"])
             if not isinstance(source, RangeSource):
                 problem = f"metric source {config['source'].get('type')!r} has no range queries"
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             problem = f"metric source: {type(err).__name__}: {err}"[:300]
     out = []
     for plot in plots:
@@ -173,7 +173,7 @@ def collect_series(actions: dict[str, Any], config: dict[str, Any], start: float
     out: dict[str, Any] = {"start": start, "end": end, "origin": config.get("origin"), "note": config.get("note")}
     try:
         out["traffic"] = traffic_series(actions, start, end)
-    except Exception as err:  # noqa: BLE001 - odd results: no traffic plot, still a report
+    except Exception as err:
         out["traffic"], out["traffic_error"] = {}, f"{type(err).__name__}: {err}"[:300]
     out["metrics"] = collect_metric_series(config, start, end, build)
     return out

@@ -17,7 +17,7 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class _SpecLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """SafeLoader that refuses aliases (alias bombs) and duplicate keys."""
 
-    def construct_object(self, node, deep=False):  # noqa: ANN001
+    def construct_object(self, node, deep=False):
         if node in self.constructed_objects:
             raise yaml.constructor.ConstructorError(
                 None, None, "YAML aliases (*name) are not allowed in wave specs; use _defaults.yaml for shared values",
@@ -25,7 +25,7 @@ class _SpecLoader(_BaseLoader):  # type: ignore[misc,valid-type]
             )
         return super().construct_object(node, deep=deep)
 
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001
+    def construct_mapping(self, node, deep=False):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
@@ -54,7 +54,7 @@ def load_yaml_file(path: Path, display: str) -> Any:
         raise SpecError(display, "", f"file is {size} bytes; a wave spec may be at most {MAX_SPEC_BYTES}")
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
-        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - _SpecLoader is a SafeLoader
+        return yaml.load(text, Loader=_SpecLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

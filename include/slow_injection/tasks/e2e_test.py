@@ -96,7 +96,7 @@ class E2eTestPod(KubernetesPodOperator):
         error: BaseException | None = None
         try:
             super().execute(context)
-        except Exception as err:  # noqa: BLE001 - judged below, with the exit code when there is one
+        except Exception as err:
             error = err
         record.update(finished_at=time.time(), exit_code=self._exit_code, phase=self._phase,
                       log_tail=self._log_tail, log_tail_lines=self.test["log_tail_lines"])
@@ -172,7 +172,7 @@ class E2eTestPod(KubernetesPodOperator):
                     for response in streams:
                         try:
                             response.shutdown()
-                        except Exception:  # noqa: BLE001,S110 - closed meanwhile
+                        except Exception:
                             pass
                     follower.join(timeout=2)
 
@@ -188,7 +188,7 @@ class E2eTestPod(KubernetesPodOperator):
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
                     self.log.info("%s %s", prefix, line.decode("utf-8", errors="backslashreplace"))
-        except Exception as err:  # noqa: BLE001 - the task log misses lines; the verdict and the tail do not
+        except Exception as err:
             self.log.info("log stream of pod %s ended: %s", pod.metadata.name, type(err).__name__)
         if pending:
             self.log.info("%s %s", prefix, pending.decode("utf-8", errors="backslashreplace"))
@@ -234,7 +234,7 @@ class E2eTestPod(KubernetesPodOperator):
             return
         try:
             remote = self.pod_manager.read_pod(pod)
-        except Exception as err:  # noqa: BLE001 - nothing to read: no exit code, the task fails
+        except Exception as err:
             self.log.warning("could not read pod %s: %s", pod.metadata.name, err)
             return
         self._phase = remote.status.phase if remote.status else None
@@ -249,5 +249,5 @@ class E2eTestPod(KubernetesPodOperator):
                                                            _preload_content=False)
             text = response.data.decode("utf-8", errors="backslashreplace")
             self._log_tail = text.splitlines()[-int(self.test["log_tail_lines"]):]
-        except Exception as err:  # noqa: BLE001 - a pod that never started has no log
+        except Exception as err:
             self.log.warning("no log from pod %s: %s", pod.metadata.name, err)

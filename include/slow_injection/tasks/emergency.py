@@ -88,7 +88,7 @@ class StopWave(BaseOperator):
         run = context["dag_run"]
         # The stop's time is this run's start: the scheduler's clock, which also set the start of
         # the wave runs it is compared with.
-        at = (run.start_date or dt.datetime.now(dt.timezone.utc)).isoformat()
+        at = (run.start_date or dt.datetime.now(dt.UTC)).isoformat()
         for service in plan["services"]:
             Variable.set(stop_key(wave.id, service),
                          {"at": at, "wave": wave.id, "service": service, "reason": reason,

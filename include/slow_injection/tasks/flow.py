@@ -72,7 +72,7 @@ class StageDecision(BaseBranchOperator):
             actions = {t: ti.xcom_pull(task_ids=t) for t in self.action_ids}
             verdicts = {t: pull(ti, t) for t in self.gate_ids}
             outcome, reasons = judge(actions, verdicts, dry_run=bool(context["params"].get("dry_run")))
-        except Exception as err:  # noqa: BLE001 - when in doubt, never promote
+        except Exception as err:
             outcome, reasons = ROLLBACK, [f"could not read the stage's results: {err}"]
         if outcome == ROLLBACK and not self.automatic_rollback:
             outcome, reasons = HOLD, reasons + ["automatic rollback is off: a human decides"]
@@ -127,7 +127,7 @@ class RollbackWorkloads(WaveStep):
             for service, workload in self.in_scope(context, self.workloads).items():
                 try:
                     changes += self.report_changes(driver.restore_blue(workload, apply=not dry_run), dry_run)
-                except Exception as err:  # noqa: BLE001 - restore the others, then fail for a retry
+                except Exception as err:
                     failures.append(f"{service}: {err}")
         except Exception as err:
             failures.append(f"{type(err).__name__}: {err}")
@@ -188,7 +188,7 @@ def manual_rollback_step(service: str, router_ref: dict[str, Any]) -> str:
         command = getattr(registry.build("router", router_ref, service=service), "by_hand", None)
         if command is not None:
             step += f" — {command(blue)}"
-    except Exception:  # noqa: BLE001 - the spec's settings above already say where
+    except Exception:
         pass
     return step
 
@@ -210,7 +210,7 @@ class RollbackTraffic(WaveStep):
             try:
                 results[service] = converge_traffic(self, service, router, Weights.green_at(0), dry_run)
                 self.publish(context, service, results[service]["green"])
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 left.append(f"{service} ({router.get('type')}): {err}")
                 by_hand.append(manual_rollback_step(service, router))
         if left:

@@ -16,5 +16,5 @@ def notify(notifications: list[dict[str, Any]], event: str, subject: str, body: 
             continue
         try:
             registry.build("notifier", entry["notifier"]).notify(event, subject, body)
-        except Exception as err:  # noqa: BLE001 - a notice must never block a rollback
+        except Exception as err:
             log.warning("notifier %s failed for %s: %s", entry["notifier"].get("type"), event, err)

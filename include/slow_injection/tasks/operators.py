@@ -13,8 +13,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.slow_injection import kinds, registry
 from include.slow_injection.assets import SERVICES_ALIAS, env_of, service_asset
 from include.slow_injection.ports import Change, ReadbackMismatch, Weights
-from include.slow_injection.tasks.emergency_stop import refuse_if_stopped
 from include.slow_injection.run_scope import Scope
+from include.slow_injection.tasks.emergency_stop import refuse_if_stopped
 from include.slow_injection.tasks.scope import forward_check, refuse_drift, run_scope, verifying
 
 

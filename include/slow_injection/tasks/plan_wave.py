@@ -12,8 +12,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import registry
-from include.slow_injection.durations import parse_duration
 from include.slow_injection import run_scope as scopes
+from include.slow_injection.durations import parse_duration
 from include.slow_injection.run_scope import Scope, Window, check_dependencies, check_form, describe
 from include.slow_injection.tasks.notify import notify
 
@@ -57,7 +57,7 @@ class PlanWave(BaseBranchOperator):
 
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-            moment = dt.datetime.now(dt.timezone.utc) + (opens - now)  # the wall clock's moment, however `now` was read
+            moment = dt.datetime.now(dt.UTC) + (opens - now)  # the wall clock's moment, however `now` was read
             self.defer(trigger=DateTimeTrigger(moment=moment), method_name="resume_in_window")
         return self._plan(context)
 
@@ -71,7 +71,7 @@ class PlanWave(BaseBranchOperator):
         params = context["params"]
         try:
             green_weights, jobs_on_green = self._read_world()
-        except Exception as err:  # noqa: BLE001 - the run cannot know where it stands: refuse
+        except Exception as err:
             return self._refuse(context, [f"could not read where the services run now: {err}"])
         chosen = list(params.get("services") or []) or list(self.services)
         timeout = params.get("approval_timeout")
@@ -122,7 +122,7 @@ class PlanWave(BaseBranchOperator):
                         except LookupError:
                             pass  # no green copy yet
                 return weights, jobs
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 if attempt == WORLD_READ_TRIES:
                     raise
                 self.log.warning("reading the world failed (%s); trying again in %ss", err, self.world_retry_delay)

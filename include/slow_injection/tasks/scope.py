@@ -9,8 +9,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import run_scope as scopes
 from include.slow_injection.gates.verdict import Verdict
-from include.slow_injection.tasks.deliver import deliver
 from include.slow_injection.run_scope import Scope, stage_verdict
+from include.slow_injection.tasks.deliver import deliver
+
 
 def run_scope(context: Any, plan_task_id: str | None) -> Scope | None:
     """plan_wave's Scope (None when a task runs outside a wave run, e.g. in a unit test)."""

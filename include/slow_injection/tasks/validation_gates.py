@@ -14,10 +14,10 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
 
 from include.slow_injection import kinds
+from include.slow_injection.gates.verdict import Verdict, pull
 from include.slow_injection.kinds import approval as approval_kind
 from include.slow_injection.kinds import parity as parity_kind
 from include.slow_injection.kinds import stress as stress_kind
-from include.slow_injection.gates.verdict import Verdict, pull
 from include.slow_injection.tasks.deliver import deliver
 from include.slow_injection.tasks.operators import is_dry_run
 from include.slow_injection.tasks.scope import gate_out_of_scope, run_scope

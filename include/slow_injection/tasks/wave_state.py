@@ -89,7 +89,7 @@ def _holder_live(holder: dict[str, Any], is_live: Callable[[str, str], bool] | N
         return True
     try:
         return bool(is_live(holder.get("dag_id") or f"wave_{holder.get('wave')}", holder["run_id"]))
-    except Exception:  # noqa: BLE001 - the holder's state cannot be read: assume it still runs
+    except Exception:
         log.warning("could not read the state of run %s holding a lease", holder.get("run_id"), exc_info=True)
         return True
 

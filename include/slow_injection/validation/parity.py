@@ -32,7 +32,7 @@ Every float in the JSON form is finite (non-finite → null): json.dumps(..., al
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 

@@ -120,7 +120,7 @@ class ControlPlane:
         bin_dir = self.bin_dir or binaries()
         started = time.monotonic()
         names = ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok", "fargate")
-        self.ports = dict(zip(names, free_ports(len(names))))
+        self.ports = dict(zip(names, free_ports(len(names)), strict=False))
         self.state_file.write_text(json.dumps({"ports": self.ports, "bin_dir": str(bin_dir)}))
         tokens = self._tokens()
         token_file = self.root / "tokens.csv"
@@ -225,7 +225,7 @@ class ControlPlane:
             try:
                 if ready():
                     return
-            except Exception as err:  # noqa: BLE001 - keep the last reason for the message
+            except Exception as err:
                 last = err
             self._check_alive(what)
             time.sleep(0.2)
@@ -258,7 +258,7 @@ class ControlPlane:
         return self._http_ok(f"https://127.0.0.1:{port}/healthz", verify=False)
 
     def _http_ok(self, url: str, verify: bool = True) -> bool:
-        context = self._context() if verify else ssl._create_unverified_context()  # noqa: S323 - self-signed serving cert of a loopback component
+        context = self._context() if verify else ssl._create_unverified_context()
         try:
             with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                 return resp.status == 200

@@ -179,7 +179,7 @@ class FargateEmulation:
             except ApiException as err:
                 if err.status != 404:
                     raise
-            age = (dt.datetime.now(dt.timezone.utc) - node.metadata.creation_timestamp).total_seconds()
+            age = (dt.datetime.now(dt.UTC) - node.metadata.creation_timestamp).total_seconds()
             if age > 5:  # not one whose binding is still on its way
                 try:
                     self.core.delete_node(node.metadata.name)
@@ -189,7 +189,7 @@ class FargateEmulation:
 
     def _event(self, pod: dict[str, Any], reason: str, message: str) -> None:
         meta = pod["metadata"]
-        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        now = dt.datetime.now(dt.UTC).isoformat()
         self.core.create_namespaced_event(meta["namespace"], {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
@@ -201,10 +201,10 @@ class FargateEmulation:
 
 def serve(emulation: FargateEmulation, port: int, cert: Path, key: Path) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._send(200, {"status": "ok"} if self.path == "/healthz" else {"error": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             review = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             self._send(200, emulation.mutate(review))
 
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         try:
             emulation.schedule_once()
-        except Exception as err:  # noqa: BLE001 - a control loop outlives one failed pass, as controllers do
+        except Exception as err:
             print(f"fargate-scheduler pass failed: {err}", flush=True)
         time.sleep(args.interval)
 

@@ -281,13 +281,13 @@ class LabCluster:
             name, role_ns = doc["metadata"]["name"], doc["metadata"].get("namespace")
             ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": doc["kind"], "name": name}
             if doc["kind"] == "Role":
-                _create(lambda: rbac.create_namespaced_role(role_ns, doc))
-                _create(lambda: rbac.create_namespaced_role_binding(role_ns, {
-                    "metadata": {"name": name, "namespace": role_ns}, "roleRef": ref, "subjects": subject}))
+                binding = {"metadata": {"name": name, "namespace": role_ns}, "roleRef": ref, "subjects": subject}
+                _create(lambda ns=role_ns, body=doc: rbac.create_namespaced_role(ns, body))
+                _create(lambda ns=role_ns, body=binding: rbac.create_namespaced_role_binding(ns, body))
             elif doc["kind"] == "ClusterRole":
-                _create(lambda: rbac.create_cluster_role(doc))
-                _create(lambda: rbac.create_cluster_role_binding({
-                    "metadata": {"name": name}, "roleRef": ref, "subjects": subject}))
+                binding = {"metadata": {"name": name}, "roleRef": ref, "subjects": subject}
+                _create(lambda body=doc: rbac.create_cluster_role(body))
+                _create(lambda body=binding: rbac.create_cluster_role_binding(body))
         request = self.core.create_namespaced_service_account_token(
             account, namespace, {"spec": {"expirationSeconds": valid_seconds}})
         return request.status.token
@@ -299,7 +299,7 @@ class LabCluster:
 
         from include.slow_injection.kubernetes.handover import next_run
 
-        now = dt.datetime.fromtimestamp(after if after is not None else time.time(), dt.timezone.utc)
+        now = dt.datetime.fromtimestamp(after if after is not None else time.time(), dt.UTC)
         return next_run(self.schedule, now).timestamp()
 
 
@@ -354,7 +354,7 @@ def _wait(check: Any, what: str, timeout: float, interval: float = 0.2) -> None:
         try:
             if check():
                 return
-        except Exception as err:  # noqa: BLE001 - kept for the message
+        except Exception as err:
             last = err
         time.sleep(interval)
     raise TimeoutError(f"lab cluster: {what} not reached in {timeout:g}s (last error: {last})")
