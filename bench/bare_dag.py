@@ -20,9 +20,12 @@ def dag_shape(dag: Any) -> dict[str, Any]:
     tasks = {}
     for entry in data["tasks"]:
         task = entry["__var"]
-        tasks[task["task_id"]] = {"downstream": sorted(task.get("downstream_task_ids", [])),
-                                  "trigger_rule": task.get("trigger_rule", "all_success"),
-                                  "setup": bool(task.get("is_setup")), "teardown": bool(task.get("is_teardown"))}
+        tasks[task["task_id"]] = {
+            "downstream": sorted(task.get("downstream_task_ids", [])),
+            "trigger_rule": task.get("trigger_rule", "all_success"),
+            "setup": bool(task.get("is_setup")),
+            "teardown": bool(task.get("is_teardown")),
+        }
     return {"dag_id": data["dag_id"], "groups": _group(data["task_group"]), "tasks": tasks}
 
 
@@ -50,7 +53,7 @@ def longest_path(shape: dict[str, Any], only: set[str] | None = None) -> int:
     return max((depth(t) for t in shape["tasks"]), default=0)
 
 
-BUILDER = '''
+BUILDER = """
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TaskGroup
@@ -88,7 +91,7 @@ def _build(shape):
 for _shape in SHAPES:
     _dag = _build(_shape)
     globals()[_dag.dag_id] = _dag
-'''
+"""
 
 
 def bare_source(shapes: list[dict[str, Any]]) -> str:

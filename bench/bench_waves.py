@@ -19,7 +19,9 @@ def _sim(world: str, **extra: Any) -> dict[str, Any]:
 
 def _gate(world: str, name: str, query: str, instant: bool) -> dict[str, Any]:
     gate = {"name": name, "source": _sim(world), "query": query, "comparator": "less_than", "threshold": 0.01}
-    return {**gate, "interval": SMALLEST_INTERVAL, "bake": "0s"} if instant else {**gate, "interval": "10s", "bake": "1m"}
+    return (
+        {**gate, "interval": SMALLEST_INTERVAL, "bake": "0s"} if instant else {**gate, "interval": "10s", "bake": "1m"}
+    )
 
 
 def bench_wave(wave_id: str, services: int, world: str = "bench", instant: bool = False) -> dict[str, Any]:
@@ -28,9 +30,11 @@ def bench_wave(wave_id: str, services: int, world: str = "bench", instant: bool 
     for j in range(services):
         exposed = j % 2 == 1
         entry: dict[str, Any] = {
-            "name": f"svc-{j}", "exposure": "exposed" if exposed else "scheduled",
+            "name": f"svc-{j}",
+            "exposure": "exposed" if exposed else "scheduled",
             "workload": {"kind": "Deployment" if exposed else "CronJob", "namespace": "ns", "name": f"w{j}"},
-            "gates": [_gate(world, "errors", 'err{service="${service}"}', instant)]}
+            "gates": [_gate(world, "errors", 'err{service="${service}"}', instant)],
+        }
         if exposed:
             entry["router"] = _sim(world)
             check = {"name": "ready", "check": _sim(world, target=f"svc-{j}")}
@@ -40,12 +44,17 @@ def bench_wave(wave_id: str, services: int, world: str = "bench", instant: bool 
         else:
             entry["handover"] = {"margin": "0s"} if instant else {}
         svc.append(entry)
-    wave = {"id": wave_id, "owner": "bench",
-            "environments": {"blue": {"name": "b", "platform": _sim(world)},
-                             "green": {"name": "g", "platform": _sim(world)}},
-            "traffic_steps": [{"weight": w, "bake": bake} for w in STEPS],
-            "services": svc,
-            "release_monitoring": {"gates": [_gate(world, "release", "err", instant)]}}
+    wave = {
+        "id": wave_id,
+        "owner": "bench",
+        "environments": {
+            "blue": {"name": "b", "platform": _sim(world)},
+            "green": {"name": "g", "platform": _sim(world)},
+        },
+        "traffic_steps": [{"weight": w, "bake": bake} for w in STEPS],
+        "services": svc,
+        "release_monitoring": {"gates": [_gate(world, "release", "err", instant)]},
+    }
     if instant:
         wave["parallel_operation"] = {"blue_pods": {"window": "0s"}}
     return wave
@@ -58,8 +67,9 @@ def waiting_wave(wave_id: str, gates: int, world: str, bake: str = "30m") -> dic
     web = wave["services"][1]
     wave["services"] = [web]
     web["traffic_steps"] = [{"weight": 100, "bake": bake}]
-    web["gates"] = [{**_gate(world, f"g{i:02d}", 'err{service="${service}"}', False), "interval": "5s"}
-                    for i in range(gates)]
+    web["gates"] = [
+        {**_gate(world, f"g{i:02d}", 'err{service="${service}"}', False), "interval": "5s"} for i in range(gates)
+    ]
     return wave
 
 

@@ -86,8 +86,10 @@ def all_task_instances(airflow, dag_id: str, run_id: str) -> dict[str, dict]:
     """Every task instance of a run: the REST API returns at most [api] maximum_page_limit (100) a page."""
     found: dict[str, dict] = {}
     while True:
-        reply = airflow.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
-                            f"?limit=100&offset={len(found)}&order_by=id")
+        reply = airflow.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
+            f"?limit=100&offset={len(found)}&order_by=id"
+        )
         found.update({ti["task_id"]: ti for ti in reply["task_instances"]})
         if not reply["task_instances"] or len(found) >= reply["total_entries"]:
             return found
@@ -107,12 +109,19 @@ def timed_run(airflow, dag_id: str, timeout: float = 3600) -> dict:
     tis = patiently(all_task_instances, airflow, dag_id, run_id)
     ran = {t for t, ti in tis.items() if ti["state"] in RAN}
     parses = worker_parse_seconds(airflow.root / "airflow" / "logs", dag_id, run_id)
-    return {"run_id": run_id, "state": state,
-            "seconds": round(_seconds(run["end_date"]) - _seconds(run["start_date"]), 2),
-            "tasks_ran": len(ran), "tasks_skipped": sum(ti["state"] == "skipped" for ti in tis.values()),
-            "task_seconds": round(sum(ti.get("duration") or 0 for t, ti in tis.items() if t in ran), 2),
-            "task_instances": len(tis), "deferred": len(deferred), "worker_parses": len(parses), "worker_parse_seconds": round(sum(parses), 2),
-            "ran": sorted(ran)}
+    return {
+        "run_id": run_id,
+        "state": state,
+        "seconds": round(_seconds(run["end_date"]) - _seconds(run["start_date"]), 2),
+        "tasks_ran": len(ran),
+        "tasks_skipped": sum(ti["state"] == "skipped" for ti in tis.values()),
+        "task_seconds": round(sum(ti.get("duration") or 0 for t, ti in tis.items() if t in ran), 2),
+        "task_instances": len(tis),
+        "deferred": len(deferred),
+        "worker_parses": len(parses),
+        "worker_parse_seconds": round(sum(parses), 2),
+        "ran": sorted(ran),
+    }
 
 
 def measure(airflow, shapes: dict[int, dict], runs: int, warmups: int, sim_dir: Path) -> dict[int, dict]:
@@ -146,15 +155,27 @@ def summarize(n: int, samples: dict[str, list[dict]], total_tasks: int) -> dict:
 
     wave, bare = med("wave", "seconds"), med("bare", "seconds")
     ratio = round(wave / bare, 2)
-    return {"services": n, "tasks": total_tasks, "wave_median_s": wave, "bare_median_s": bare, "ratio": ratio,
-            "goal": f"ratio ≤ {GOAL_RATIO}", "met": ratio <= GOAL_RATIO,
-            "wave_tasks_ran": med("wave", "tasks_ran"), "bare_tasks_ran": med("bare", "tasks_ran"),
-            "wave_deferred": med("wave", "deferred"), "bare_deferred": med("bare", "deferred"),
-            "wave_task_seconds": med("wave", "task_seconds"), "bare_task_seconds": med("bare", "task_seconds"),
-            "wave_worker_parse_seconds": med("wave", "worker_parse_seconds"),
-            "wave_worker_parses": med("wave", "worker_parses"), "bare_worker_parses": med("bare", "worker_parses"),
-            "wave_critical_path": med("wave", "critical_path"), "bare_critical_path": med("bare", "critical_path"),
-            "runs": samples}
+    return {
+        "services": n,
+        "tasks": total_tasks,
+        "wave_median_s": wave,
+        "bare_median_s": bare,
+        "ratio": ratio,
+        "goal": f"ratio ≤ {GOAL_RATIO}",
+        "met": ratio <= GOAL_RATIO,
+        "wave_tasks_ran": med("wave", "tasks_ran"),
+        "bare_tasks_ran": med("bare", "tasks_ran"),
+        "wave_deferred": med("wave", "deferred"),
+        "bare_deferred": med("bare", "deferred"),
+        "wave_task_seconds": med("wave", "task_seconds"),
+        "bare_task_seconds": med("bare", "task_seconds"),
+        "wave_worker_parse_seconds": med("wave", "worker_parse_seconds"),
+        "wave_worker_parses": med("wave", "worker_parses"),
+        "bare_worker_parses": med("bare", "worker_parses"),
+        "wave_critical_path": med("wave", "critical_path"),
+        "bare_critical_path": med("bare", "critical_path"),
+        "runs": samples,
+    }
 
 
 def main() -> int:
@@ -170,8 +191,11 @@ def main() -> int:
 
     from include.slow_injection.lab.airflow_stack import AirflowStack
 
-    airflow = AirflowStack(root / "airflow", root / "waves", extra_env={
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"), "SLOW_INJECTION_SIM_DIR": str(root / "sim")})
+    airflow = AirflowStack(
+        root / "airflow",
+        root / "waves",
+        extra_env={"AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"), "SLOW_INJECTION_SIM_DIR": str(root / "sim")},
+    )
     try:
         start_patiently(airflow)
         for shape in shapes.values():
@@ -183,22 +207,27 @@ def main() -> int:
     parallelism = airflow.env()["AIRFLOW__CORE__PARALLELISM"]
     figures = [summarize(n, results[n], len(shapes[n]["tasks"])) for n in sizes]
     for f in figures:
-        print(f"orchestration overhead, wave of {f['services']} services ({f['tasks']} tasks) vs bare EmptyOperator "
-              f"DAG of the same graph: median {f['wave_median_s']} s vs {f['bare_median_s']} s → {f['ratio']}× "
-              f"(goal ≤ {GOAL_RATIO}×: {'met' if f['met'] else 'missed'}); "
-              f"tasks run {f['wave_tasks_ran']:g} vs {f['bare_tasks_ran']:g}, deferred {f['wave_deferred']:g} vs "
-              f"{f['bare_deferred']:g}, summed task time {f['wave_task_seconds']} s vs {f['bare_task_seconds']} s "
-              f"(of which worker DAG-file parses {f['wave_worker_parse_seconds']} s over {f['wave_worker_parses']:g} "
-              f"task processes; the bare DAG's EmptyOperators start {f['bare_worker_parses']:g}: the scheduler "
-              f"marks them done without a worker), "
-              f"longest chain that ran {f['wave_critical_path']:g} vs {f['bare_critical_path']:g} tasks "
-              f"(~1 s per hop)")
-    summary = {"date": dt.date.today().isoformat(), "machine": f"{platform.node()} {os.cpu_count()} cpu",
-               "command": f"python bench/orchestration_overhead.py --services {args.services} --runs {args.runs} "
-                          f"--warmups {args.warmups}",
-               "executor": f"LocalExecutor, parallelism {parallelism}, PostgreSQL",
-               "waits": f"bakes and windows 0 s; gate and health-check intervals {SMALLEST_INTERVAL} (spec minimum > 0)",
-               "figures": figures}
+        print(
+            f"orchestration overhead, wave of {f['services']} services ({f['tasks']} tasks) vs bare EmptyOperator "
+            f"DAG of the same graph: median {f['wave_median_s']} s vs {f['bare_median_s']} s → {f['ratio']}× "
+            f"(goal ≤ {GOAL_RATIO}×: {'met' if f['met'] else 'missed'}); "
+            f"tasks run {f['wave_tasks_ran']:g} vs {f['bare_tasks_ran']:g}, deferred {f['wave_deferred']:g} vs "
+            f"{f['bare_deferred']:g}, summed task time {f['wave_task_seconds']} s vs {f['bare_task_seconds']} s "
+            f"(of which worker DAG-file parses {f['wave_worker_parse_seconds']} s over {f['wave_worker_parses']:g} "
+            f"task processes; the bare DAG's EmptyOperators start {f['bare_worker_parses']:g}: the scheduler "
+            f"marks them done without a worker), "
+            f"longest chain that ran {f['wave_critical_path']:g} vs {f['bare_critical_path']:g} tasks "
+            f"(~1 s per hop)"
+        )
+    summary = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.node()} {os.cpu_count()} cpu",
+        "command": f"python bench/orchestration_overhead.py --services {args.services} --runs {args.runs} "
+        f"--warmups {args.warmups}",
+        "executor": f"LocalExecutor, parallelism {parallelism}, PostgreSQL",
+        "waits": f"bakes and windows 0 s; gate and health-check intervals {SMALLEST_INTERVAL} (spec minimum > 0)",
+        "figures": figures,
+    }
     with open(ROOT / "bench" / "results" / "orchestration_overhead.jsonl", "a") as out:
         out.write(json.dumps(summary) + "\n")
     return 0  # a missed goal is a figure, not a failure: make bench goes on to the next one

@@ -81,8 +81,14 @@ def main() -> int:
     waves.mkdir()
     generate(waves, args.specs, args.services)
     # the import timeout is raised so a slow parse is measured, not cut off (the dag-processor's is not)
-    os.environ.update({"AIRFLOW_HOME": str(home / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                       "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "3600", "SLOW_INJECTION_WAVES_DIR": str(waves)})
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "3600",
+            "SLOW_INJECTION_WAVES_DIR": str(waves),
+        }
+    )
     from airflow.configuration import conf
 
     import_timeout = float(conf.get_default_value("core", "dagbag_import_timeout"))
@@ -92,7 +98,9 @@ def main() -> int:
     timings: dict[str, list[float]] = {"wave": [], "bare": []}
     counts = {}
     for i in range(args.runs + 1):  # the first round warms imports
-        for kind, path in (("wave", wave_file), ("bare", bare_file)) if i % 2 else (("bare", bare_file), ("wave", wave_file)):
+        for kind, path in (
+            (("wave", wave_file), ("bare", bare_file)) if i % 2 else (("bare", bare_file), ("wave", wave_file))
+        ):
             elapsed, dags, tasks = parse(path)
             counts[kind] = (dags, tasks)
             if i:
@@ -103,19 +111,34 @@ def main() -> int:
     ratio = wave / bare
     met = ratio <= GOAL_RATIO and wave < GOAL_SECONDS
     dags, tasks = counts["wave"]
-    result = {"date": dt.date.today().isoformat(), "machine": f"{platform.node()} {os.cpu_count()} cpu",
-              "specs": args.specs, "services_per_spec": args.services, "dags": dags, "tasks": tasks,
-              "median_s": round(wave, 3), "max_s": round(max(timings["wave"]), 3),
-              "bare_median_s": round(bare, 3), "ratio": round(ratio, 2), "runs": args.runs,
-              "goal": f"ratio ≤ {GOAL_RATIO} and waves.py < {GOAL_SECONDS} s", "met": met,
-              "command": f"python bench/parse_time.py --specs {args.specs} --services {args.services} --runs {args.runs}"}
-    print(f"parse time of dags/waves.py: {args.specs} specs × {args.services} services → {dags} DAGs, {tasks} tasks: "
-          f"median {wave:.2f} s vs bare EmptyOperator file of the same shapes {bare:.2f} s → {ratio:.2f}× "
-          f"({wave / max(dags, 1) * 1000:.0f} ms per wave; goal ≤ {GOAL_RATIO}× and < {GOAL_SECONDS:g} s: "
-          f"{'met' if met else 'missed'})", flush=True)
+    result = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.node()} {os.cpu_count()} cpu",
+        "specs": args.specs,
+        "services_per_spec": args.services,
+        "dags": dags,
+        "tasks": tasks,
+        "median_s": round(wave, 3),
+        "max_s": round(max(timings["wave"]), 3),
+        "bare_median_s": round(bare, 3),
+        "ratio": round(ratio, 2),
+        "runs": args.runs,
+        "goal": f"ratio ≤ {GOAL_RATIO} and waves.py < {GOAL_SECONDS} s",
+        "met": met,
+        "command": f"python bench/parse_time.py --specs {args.specs} --services {args.services} --runs {args.runs}",
+    }
+    print(
+        f"parse time of dags/waves.py: {args.specs} specs × {args.services} services → {dags} DAGs, {tasks} tasks: "
+        f"median {wave:.2f} s vs bare EmptyOperator file of the same shapes {bare:.2f} s → {ratio:.2f}× "
+        f"({wave / max(dags, 1) * 1000:.0f} ms per wave; goal ≤ {GOAL_RATIO}× and < {GOAL_SECONDS:g} s: "
+        f"{'met' if met else 'missed'})",
+        flush=True,
+    )
     if wave >= import_timeout:
-        print(f"  waves.py takes longer than Airflow's default dagbag_import_timeout ({import_timeout:g} s): "
-              f"a dag-processor with that default would refuse the file and load none of its waves")
+        print(
+            f"  waves.py takes longer than Airflow's default dagbag_import_timeout ({import_timeout:g} s): "
+            f"a dag-processor with that default would refuse the file and load none of its waves"
+        )
     result["default_import_timeout_s"] = import_timeout
     if not met or args.profile:
         report = profile(wave_file)

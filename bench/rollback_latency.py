@@ -58,9 +58,13 @@ def drill(lab: Lab, airflow: AirflowStack, router: HAProxyRouter) -> dict:
     failed = [t for t, ti in tis.items() if ".gate_" in t and ti["state"] == "failed"]
     verdict = airflow.xcom(DAG, run_id, failed[0], "verdict") if failed else None
     detected = verdict["finished_at"] if verdict else None
-    return {"run_id": run_id, "state": state, "gate": failed[0] if failed else None,
-            "fault_to_detection_s": round(detected - injected, 2) if detected and injected else None,
-            "detection_to_blue_s": round(restored - detected, 2) if detected and restored else None}
+    return {
+        "run_id": run_id,
+        "state": state,
+        "gate": failed[0] if failed else None,
+        "fault_to_detection_s": round(detected - injected, 2) if detected and injected else None,
+        "detection_to_blue_s": round(restored - detected, 2) if detected and restored else None,
+    }
 
 
 def main() -> int:
@@ -81,8 +85,10 @@ def main() -> int:
     results = []
     try:
         lab.start()
-        router = HAProxyRouter(HAProxyRuntime(str(lab.admin_socket)),
-                               HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
+        router = HAProxyRouter(
+            HAProxyRuntime(str(lab.admin_socket)),
+            HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"),
+        )
         airflow.start()
         airflow.wait_for_dag(DAG)
         for i in range(args.drills):
@@ -94,18 +100,26 @@ def main() -> int:
         lab.stop()
     latencies = [r["detection_to_blue_s"] for r in results if r["detection_to_blue_s"] is not None]
     summary = {
-        "date": dt.date.today().isoformat(), "machine": f"{platform.node()} {os.cpu_count()} cpu",
-        "drills": len(results), "measured": len(latencies), "gate_poll_s": poll_s, "scrape_interval_s": scrape_s,
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.node()} {os.cpu_count()} cpu",
+        "drills": len(results),
+        "measured": len(latencies),
+        "gate_poll_s": poll_s,
+        "scrape_interval_s": scrape_s,
         "median_s": round(statistics.median(latencies), 2) if latencies else None,
-        "max_s": max(latencies) if latencies else None, "goal": f"median ≤ poll + 10 s = {goal_s:g} s",
-        "command": f"python bench/rollback_latency.py --drills {args.drills}", "runs": results,
+        "max_s": max(latencies) if latencies else None,
+        "goal": f"median ≤ poll + 10 s = {goal_s:g} s",
+        "command": f"python bench/rollback_latency.py --drills {args.drills}",
+        "runs": results,
     }
     met = bool(latencies) and len(latencies) == len(results) and summary["median_s"] <= goal_s
     summary["met"] = met
-    print(f"detection → 100 % blue over {len(latencies)} of {len(results)} drills: median {summary['median_s']} s, "
-          f"max {summary['max_s']} s (gate poll {format_duration(poll_s)} from the spec, Prometheus scrape "
-          f"{format_duration(scrape_s)} from the lab; goal median ≤ poll + 10 s = {goal_s:g} s: "
-          f"{'met' if met else 'missed'})")
+    print(
+        f"detection → 100 % blue over {len(latencies)} of {len(results)} drills: median {summary['median_s']} s, "
+        f"max {summary['max_s']} s (gate poll {format_duration(poll_s)} from the spec, Prometheus scrape "
+        f"{format_duration(scrape_s)} from the lab; goal median ≤ poll + 10 s = {goal_s:g} s: "
+        f"{'met' if met else 'missed'})"
+    )
     with open(ROOT / "bench" / "results" / "rollback_latency.jsonl", "a") as out:
         out.write(json.dumps(summary) + "\n")
     return 0 if len(latencies) == len(results) else 1

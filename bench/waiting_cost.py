@@ -93,8 +93,10 @@ def main() -> int:
             if len(gates) == args.gates and all(ti["state"] == "deferred" for ti in gates.values()):
                 break
             if any(ti["state"] in ("failed", "upstream_failed") for ti in tis.values()):
-                raise RuntimeError(f"the run failed before its gates waited: "
-                                   f"{ {t: ti['state'] for t, ti in tis.items() if ti['state'] == 'failed'} }")
+                raise RuntimeError(
+                    f"the run failed before its gates waited: "
+                    f"{ {t: ti['state'] for t, ti in tis.items() if ti['state'] == 'failed'} }"
+                )
             time.sleep(2)
         all_deferred_s = round(time.time() - started, 1)
         time.sleep(5)  # let the triggerer settle with every trigger running
@@ -112,23 +114,35 @@ def main() -> int:
     slots_held = states.get("running", 0) + states.get("queued", 0)
     per_trigger = round((waiting_mb - idle_mb) / deferred, 2) if deferred else None
     figures = {
-        "gates": args.gates, "gate_states": dict(states), "worker_slots_held_by_gates": slots_held,
-        "executor_open_slots": parallelism - busy, "parallelism": parallelism,
+        "gates": args.gates,
+        "gate_states": dict(states),
+        "worker_slots_held_by_gates": slots_held,
+        "executor_open_slots": parallelism - busy,
+        "parallelism": parallelism,
         "pool": {k: pool.get(k) for k in ("slots", "open_slots", "running_slots", "queued_slots", "deferred_slots")},
         "seconds_until_all_deferred": all_deferred_s,
-        "triggerer_idle_mb": round(idle_mb, 1), "triggerer_waiting_mb": round(waiting_mb, 1),
+        "triggerer_idle_mb": round(idle_mb, 1),
+        "triggerer_waiting_mb": round(waiting_mb, 1),
         "mb_per_waiting_gate": per_trigger,
         "goals": {"worker_slots_held_by_gates": GOAL_SLOTS, "mb_per_waiting_gate": f"≤ {GOAL_MB_PER_TRIGGER}"},
     }
     slots_met = deferred == args.gates and slots_held <= GOAL_SLOTS
     mb_met = per_trigger is not None and per_trigger <= GOAL_MB_PER_TRIGGER
-    print(f"worker slots held while {args.gates} gates wait: {slots_held} (gates {dict(states)}; executor open "
-          f"slots {parallelism - busy} of {parallelism}; all deferred {all_deferred_s} s after the trigger) "
-          f"(goal {GOAL_SLOTS}: {'met' if slots_met else 'missed'})")
-    print(f"triggerer memory per waiting gate: {per_trigger} MB (tree RSS {idle_mb:.1f} MB idle → {waiting_mb:.1f} MB "
-          f"with {deferred} waiting) (goal ≤ {GOAL_MB_PER_TRIGGER} MB: {'met' if mb_met else 'missed'})")
-    summary = {"date": dt.date.today().isoformat(), "machine": f"{platform.node()} {os.cpu_count()} cpu",
-               "command": f"python bench/waiting_cost.py --gates {args.gates}", "figures": figures}
+    print(
+        f"worker slots held while {args.gates} gates wait: {slots_held} (gates {dict(states)}; executor open "
+        f"slots {parallelism - busy} of {parallelism}; all deferred {all_deferred_s} s after the trigger) "
+        f"(goal {GOAL_SLOTS}: {'met' if slots_met else 'missed'})"
+    )
+    print(
+        f"triggerer memory per waiting gate: {per_trigger} MB (tree RSS {idle_mb:.1f} MB idle → {waiting_mb:.1f} MB "
+        f"with {deferred} waiting) (goal ≤ {GOAL_MB_PER_TRIGGER} MB: {'met' if mb_met else 'missed'})"
+    )
+    summary = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.node()} {os.cpu_count()} cpu",
+        "command": f"python bench/waiting_cost.py --gates {args.gates}",
+        "figures": figures,
+    }
     with open(ROOT / "bench" / "results" / "waiting_cost.jsonl", "a") as out:
         out.write(json.dumps(summary) + "\n")
     return 0

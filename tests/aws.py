@@ -48,14 +48,25 @@ class MotoServer:
 
     def client(self, service: str) -> Any:
         """A boto3 client for test setup and assertions (never what a driver uses)."""
-        client = boto3.client(service, endpoint_url=self.url, region_name=REGION,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         client._slow_injection_test_setup = True  # not recorded by ApiCalls
         return client
 
     def connection_uri(self) -> str:
-        return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
-                           "extra": {"region_name": REGION, "endpoint_url": self.url}})
+        return json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"region_name": REGION, "endpoint_url": self.url},
+            }
+        )
 
 
 @dataclass
@@ -139,7 +150,8 @@ def uncovered_calls(policy_doc: dict[str, Any], calls: list[ApiCall]) -> list[st
     for call in calls:
         allowed = [r for st in policy_doc["Statement"] if call.action in st["Action"] for r in st["Resource"]]
         resources = call_resources(call)
-        if not allowed or (resources and not all(any(fnmatchcase(res, pattern) for pattern in allowed)
-                                                 for res in resources)):
+        if not allowed or (
+            resources and not all(any(fnmatchcase(res, pattern) for pattern in allowed) for res in resources)
+        ):
             out.append(f"{call.action} on {resources or '?'} (allowed on {allowed})")
     return sorted(set(out))

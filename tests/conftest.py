@@ -19,16 +19,20 @@ for _p in (str(ROOT / "plugins"), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-os.environ.update({
-    "AIRFLOW_HOME": str(_HOME / "airflow"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    "SLOW_INJECTION_SIM_DIR": str(_HOME / "sim"),
-    "SLOW_INJECTION_REPORTS_URL": f"file://{_HOME / 'reports'}",
-})
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH")]))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "SLOW_INJECTION_SIM_DIR": str(_HOME / "sim"),
+        "SLOW_INJECTION_REPORTS_URL": f"file://{_HOME / 'reports'}",
+    }
+)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH")])
+)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ class AllowedImportsContract(Contract):
 
     def render_broken_contract(self, check: ContractCheck) -> None:
         for detail in check.metadata["refused"]:
-            output.print_error(f"{detail['importer']}:{detail['line_number']}: {detail['line_contents'].strip()}",
-                               bold=False)
+            output.print_error(
+                f"{detail['importer']}:{detail['line_number']}: {detail['line_contents'].strip()}", bold=False
+            )
         output.new_line()
         output.print(f"Allowed imports of {self.external}: {', '.join(self.allowed)}")  # type: ignore[arg-type]

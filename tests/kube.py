@@ -52,8 +52,9 @@ class Kube:
     def api_client(self) -> Any:
         return self.plane.api_client()
 
-    def namespace(self, prefix: str = "t", labels: dict[str, str] | None = None,
-                  annotations: dict[str, str] | None = None) -> str:
+    def namespace(
+        self, prefix: str = "t", labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None
+    ) -> str:
         """A new namespace, once its default ServiceAccount exists (pods need it)."""
         from kubernetes import client
 
@@ -61,8 +62,10 @@ class Kube:
         core = client.CoreV1Api(self.api_client)
         core.create_namespace({"metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}}})
         self.made.append(name)
-        wait_for(lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(name).items),
-                 f"the default ServiceAccount of {name}")
+        wait_for(
+            lambda: any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(name).items),
+            f"the default ServiceAccount of {name}",
+        )
         return name
 
     def kubeconfig_file(self, user: str = "admin", token: str | None = None, name: str | None = None) -> Path:
@@ -71,8 +74,10 @@ class Kube:
     def connection(self, monkeypatch: pytest.MonkeyPatch, conn_id: str, kubeconfig: Path | None = None) -> None:
         """An Airflow connection (env var) reaching the cluster through the KubernetesHook."""
         path = kubeconfig or self.kubeconfig_file()
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(path)}}))
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}",
+            json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(path)}}),
+        )
 
     def cleanup(self) -> None:
         from kubernetes import client

@@ -45,25 +45,45 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 # --- objects -----------------------------------------------------------------------------------
 
+
 def cronjob(name: str, namespace: str, schedule: str) -> dict[str, Any]:
     """Blue's scheduled job: one failed pod is one failed run (backoffLimit 0); finished Jobs stay for
     the test to read (TTL 10 min, history limits 10)."""
-    container = {"name": name, "image": f"registry.example/{name}:1",
-                 "resources": {"limits": {"cpu": "250m", "memory": "256Mi"}}}
-    job = {"ttlSecondsAfterFinished": 600, "backoffLimit": 0,
-           "template": {"metadata": {"labels": {"app": name}},
-                        "spec": {"restartPolicy": "Never", "containers": [container]}}}
-    return {"apiVersion": "batch/v1", "kind": "CronJob",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-            "spec": {"schedule": schedule, "suspend": False, "concurrencyPolicy": "Forbid",
-                     "successfulJobsHistoryLimit": 10, "failedJobsHistoryLimit": 10,
-                     "jobTemplate": {"spec": job}}}
+    container = {
+        "name": name,
+        "image": f"registry.example/{name}:1",
+        "resources": {"limits": {"cpu": "250m", "memory": "256Mi"}},
+    }
+    job = {
+        "ttlSecondsAfterFinished": 600,
+        "backoffLimit": 0,
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"restartPolicy": "Never", "containers": [container]},
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "schedule": schedule,
+            "suspend": False,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 10,
+            "failedJobsHistoryLimit": 10,
+            "jobTemplate": {"spec": job},
+        },
+    }
 
 
 def pod_disruption_budget(name: str, namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}},
+    }
 
 
 def rfc3339(when: dt.datetime | None = None) -> str:
@@ -75,6 +95,7 @@ def parse_time(value: str) -> dt.datetime:
 
 
 # --- blue's shop and green's namespace ------------------------------------------------------------
+
 
 @dataclass
 class Shop:
@@ -94,10 +115,13 @@ class Shop:
         shop.api.create("Deployment", shop.blue, deployment("web", shop.blue, replicas))
         shop.api.create("CronJob", shop.blue, cronjob("report", shop.blue, schedule))
         client.PolicyV1Api(kube.api_client).create_namespaced_pod_disruption_budget(
-            shop.green, pod_disruption_budget("web", shop.green))
+            shop.green, pod_disruption_budget("web", shop.green)
+        )
         if wait_ready:
-            wait_for(lambda: (shop.deployment(shop.blue)["status"].get("readyReplicas") or 0) == replicas,
-                     "blue's web pods ready")
+            wait_for(
+                lambda: (shop.deployment(shop.blue)["status"].get("readyReplicas") or 0) == replicas,
+                "blue's web pods ready",
+            )
         return shop
 
     # workloads as a spec names them
@@ -127,8 +151,11 @@ class Shop:
         """`report`'s Jobs (the CronJob controller's, with their scheduled time) on one side or both."""
         out = []
         for ns in [namespace] if namespace else [self.blue, self.green]:
-            out += [j for j in self.api.list("BatchV1Api", "list_namespaced_job", ns)
-                    if (j["metadata"].get("annotations") or {}).get(SCHEDULED_AT)]
+            out += [
+                j
+                for j in self.api.list("BatchV1Api", "list_namespaced_job", ns)
+                if (j["metadata"].get("annotations") or {}).get(SCHEDULED_AT)
+            ]
         return sorted(out, key=lambda j: j["metadata"]["annotations"][SCHEDULED_AT])
 
     def run_blue_now(self, timeout: float = 30.0) -> dict[str, Any]:
@@ -137,37 +164,51 @@ class Shop:
         pause. Returns that Job once it finished."""
         past = rfc3339(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3))
         self.api.patch_status("CronJob", self.blue, "report", {"status": {"lastScheduleTime": past}})
-        return wait_for(lambda: next((j for j in self.jobs(self.blue) if job_end(j)), None),
-                        "blue's run of the missed minute, finished", timeout)
+        return wait_for(
+            lambda: next((j for j in self.jobs(self.blue) if job_end(j)), None),
+            "blue's run of the missed minute, finished",
+            timeout,
+        )
 
     # what a test may compare before and after a step: what the steps own, never status a controller writes
     def owned_state(self) -> dict[tuple[str, str, str], Any]:
-        kinds = {"Deployment": ("AppsV1Api", "list_namespaced_deployment"),
-                 "CronJob": ("BatchV1Api", "list_namespaced_cron_job"),
-                 "ConfigMap": ("CoreV1Api", "list_namespaced_config_map"),
-                 "Service": ("CoreV1Api", "list_namespaced_service"),
-                 "PodDisruptionBudget": ("PolicyV1Api", "list_namespaced_pod_disruption_budget")}
+        kinds = {
+            "Deployment": ("AppsV1Api", "list_namespaced_deployment"),
+            "CronJob": ("BatchV1Api", "list_namespaced_cron_job"),
+            "ConfigMap": ("CoreV1Api", "list_namespaced_config_map"),
+            "Service": ("CoreV1Api", "list_namespaced_service"),
+            "PodDisruptionBudget": ("PolicyV1Api", "list_namespaced_pod_disruption_budget"),
+        }
         out = {}
         for ns in (self.blue, self.green):
             for kind, (api, method) in kinds.items():
                 for obj in self.api.list(api, method, ns):
                     meta = obj["metadata"]
                     out[(kind, ns, meta["name"])] = {
-                        "uid": meta["uid"], "generation": meta.get("generation"), "labels": meta.get("labels"),
-                        "annotations": meta.get("annotations"), "spec": obj.get("spec"), "data": obj.get("data"),
+                        "uid": meta["uid"],
+                        "generation": meta.get("generation"),
+                        "labels": meta.get("labels"),
+                        "annotations": meta.get("annotations"),
+                        "spec": obj.get("spec"),
+                        "data": obj.get("data"),
                         "lastScheduleTime": (obj.get("status") or {}).get("lastScheduleTime")
-                        if kind == "CronJob" else None}
+                        if kind == "CronJob"
+                        else None,
+                    }
         return out
 
     def settled(self, timeout: float = 30.0) -> None:
         """Every Deployment's controller caught up with its spec (its revision annotation written)."""
+
         def caught_up() -> bool:
             for ns in (self.blue, self.green):
                 for d in self.api.list("AppsV1Api", "list_namespaced_deployment", ns):
-                    if (d.get("status") or {}).get("observedGeneration") != d["metadata"].get("generation") or \
-                            "deployment.kubernetes.io/revision" not in (d["metadata"].get("annotations") or {}):
+                    if (d.get("status") or {}).get("observedGeneration") != d["metadata"].get(
+                        "generation"
+                    ) or "deployment.kubernetes.io/revision" not in (d["metadata"].get("annotations") or {}):
                         return False
             return True
+
         wait_for(caught_up, "the Deployment controller to catch up", timeout)
 
 
@@ -181,8 +222,10 @@ def job_end(job: dict[str, Any]) -> str | None:
 
 
 def job_failed(job: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Failed" and c.get("status") == "True"
-               for c in (job.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Failed" and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
 
 
 def assert_exactly_once(jobs: list[dict[str, Any]], every: float = 60.0) -> None:
@@ -192,22 +235,49 @@ def assert_exactly_once(jobs: list[dict[str, Any]], every: float = 60.0) -> None
     assert len(times) == len(set(times)), f"a scheduled time ran twice: {sorted(times)}"
     times.sort()
     assert all((b - a).total_seconds() == every for a, b in zip(times, times[1:], strict=False)), f"a gap: {times}"
-    runs = sorted((j["status"].get("startTime") or "", job_end(j) or "9999", j["metadata"]["namespace"],
-                   j["metadata"]["name"]) for j in jobs)
+    runs = sorted(
+        (j["status"].get("startTime") or "", job_end(j) or "9999", j["metadata"]["namespace"], j["metadata"]["name"])
+        for j in jobs
+    )
     for (_, end, ns, name), (start, _, next_ns, next_name) in zip(runs, runs[1:], strict=False):
-        assert ns == next_ns or start >= end, \
+        assert ns == next_ns or start >= end, (
             f"{next_ns}/{next_name} started at {start} while {ns}/{name} ran until {end}"
+        )
 
 
-def set_job_pods(api: KubeAccess, namespace: str, cronjob_name: str, *, annotations: dict[str, str] | None = None,
-                 labels: dict[str, str] | None = None) -> None:
+def set_job_pods(
+    api: KubeAccess,
+    namespace: str,
+    cronjob_name: str,
+    *,
+    annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> None:
     """kwok's knobs on the pods a CronJob's Jobs will make (how long they run, whether they fail)."""
-    api.patch("CronJob", namespace, cronjob_name, {"spec": {"jobTemplate": {"spec": {"template": {"metadata": {
-        "annotations": annotations or {}, "labels": labels or {}}}}}}})
+    api.patch(
+        "CronJob",
+        namespace,
+        cronjob_name,
+        {
+            "spec": {
+                "jobTemplate": {
+                    "spec": {"template": {"metadata": {"annotations": annotations or {}, "labels": labels or {}}}}
+                }
+            }
+        },
+    )
 
 
-def owned_job(api: KubeAccess, namespace: str, cronjob_name: str, name: str, *, run_ms: int = 1000,
-              fail: bool = False, scheduled: str | None = None) -> dict[str, Any]:
+def owned_job(
+    api: KubeAccess,
+    namespace: str,
+    cronjob_name: str,
+    name: str,
+    *,
+    run_ms: int = 1000,
+    fail: bool = False,
+    scheduled: str | None = None,
+) -> dict[str, Any]:
     """A Job as the CronJob controller makes one (controller owner reference to the CronJob, its scheduled
     time); kwok runs its pod: complete after `run_ms`, or fail after half a second."""
     from kubernetes import client
@@ -217,13 +287,31 @@ def owned_job(api: KubeAccess, namespace: str, cronjob_name: str, name: str, *, 
     labels = {KWOK_FAIL: "true"} if fail else {}
     if fail:
         annotations.update({KWOK_FAIL_DELAY: "500ms", KWOK_FAIL_JITTER: "500ms"})
-    meta = {"name": name, "annotations": {SCHEDULED_AT: scheduled or rfc3339()},
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob_name,
-                                 "uid": owner["metadata"]["uid"], "controller": True,
-                                 "blockOwnerDeletion": True}]}
-    body = {"metadata": meta, "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 600, "template": {
-        "metadata": {"annotations": annotations, "labels": labels},
-        "spec": {"containers": [{"name": "job", "image": "report:1"}], "restartPolicy": "Never"}}}}
+    meta = {
+        "name": name,
+        "annotations": {SCHEDULED_AT: scheduled or rfc3339()},
+        "ownerReferences": [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": cronjob_name,
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+    body = {
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 600,
+            "template": {
+                "metadata": {"annotations": annotations, "labels": labels},
+                "spec": {"containers": [{"name": "job", "image": "report:1"}], "restartPolicy": "Never"},
+            },
+        },
+    }
     return client.BatchV1Api(api.api_client).create_namespaced_job(namespace, body).to_dict()
 
 
@@ -236,12 +324,14 @@ def restart_container(api: KubeAccess, namespace: str, pod_name: str, restarts: 
     pod = json.loads(core.read_namespaced_pod_status(pod_name, namespace, _preload_content=False).data)
     for status in pod["status"]["containerStatuses"]:
         status["restartCount"] = restarts
-        status["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": rfc3339(),
-                                              "finishedAt": rfc3339()}}
+        status["lastState"] = {
+            "terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": rfc3339(), "finishedAt": rfc3339()}
+        }
     core.replace_namespaced_pod_status(pod_name, namespace, pod)
 
 
 # --- the API server on the wire ---------------------------------------------------------------
+
 
 @dataclass
 class Request:
@@ -331,21 +421,41 @@ class ApiProxy:
                 parts = urlsplit(self.path)
                 if any(self.command == m and parts.path.endswith(p) for m, p in proxy.refuse):
                     status, headers = 503, {"Content-Type": "application/json"}
-                    data = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                       "reason": "ServiceUnavailable", "code": 503,
-                                       "message": "the test's proxy refuses this write"}).encode()
+                    data = json.dumps(
+                        {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "metadata": {},
+                            "status": "Failure",
+                            "reason": "ServiceUnavailable",
+                            "code": 503,
+                            "message": "the test's proxy refuses this write",
+                        }
+                    ).encode()
                 else:
-                    upstream = http.client.HTTPSConnection("127.0.0.1", proxy.plane.ports["apiserver"],
-                                                           context=proxy._upstream_tls, timeout=60)
+                    upstream = http.client.HTTPSConnection(
+                        "127.0.0.1", proxy.plane.ports["apiserver"], context=proxy._upstream_tls, timeout=60
+                    )
                     try:
-                        forwarded = {k: v for k, v in self.headers.items()
-                                     if k.lower() not in ("host", "connection", "keep-alive", "content-length",
-                                                          "transfer-encoding", "accept-encoding")}
+                        forwarded = {
+                            k: v
+                            for k, v in self.headers.items()
+                            if k.lower()
+                            not in (
+                                "host",
+                                "connection",
+                                "keep-alive",
+                                "content-length",
+                                "transfer-encoding",
+                                "accept-encoding",
+                            )
+                        }
                         upstream.request(self.command, self.path, body=body, headers=forwarded)
                         answer = upstream.getresponse()
                         status, data = answer.status, answer.read()
-                        headers = {k: v for k, v in answer.getheaders()
-                                   if k.lower() in ("content-type", "audit-id", "warning")}
+                        headers = {
+                            k: v for k, v in answer.getheaders() if k.lower() in ("content-type", "audit-id", "warning")
+                        }
                     finally:
                         upstream.close()
                 proxy.requests.append(Request(self.command, parts.path, parts.query, status))
@@ -404,5 +514,6 @@ def path_request(req: Request) -> tuple[str, str, str, str | None]:
     resource = rest[0] + (f"/{rest[2]}" if len(rest) > 2 else "")
     named = len(rest) > 1
     verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}.get(
-        req.method, "get" if named else "list")
+        req.method, "get" if named else "list"
+    )
     return group, resource, verb, namespace

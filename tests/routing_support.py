@@ -15,20 +15,36 @@ TARGET_TYPE = "alb.ingress.kubernetes.io/target-type"
 
 
 def service(name: str, namespace: str, app: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
-            "spec": {"selector": {"app": app},
-                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+        "spec": {
+            "selector": {"app": app},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }
 
 
 def ready_endpoints(api: KubeAccess, namespace: str, name: str) -> int:
-    slices = api.list("DiscoveryV1Api", "list_namespaced_endpoint_slice", namespace,
-                      label_selector=f"kubernetes.io/service-name={name}")
+    slices = api.list(
+        "DiscoveryV1Api",
+        "list_namespaced_endpoint_slice",
+        namespace,
+        label_selector=f"kubernetes.io/service-name={name}",
+    )
     return sum(1 for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready"))
 
 
-def seed_web(kube: Kube, namespace: str, *, green: bool = True, green_namespace: str | None = None,
-             green_annotations: dict[str, str] | None = None, replicas: int = 2) -> KubeAccess:
+def seed_web(
+    kube: Kube,
+    namespace: str,
+    *,
+    green: bool = True,
+    green_namespace: str | None = None,
+    green_annotations: dict[str, str] | None = None,
+    replicas: int = 2,
+) -> KubeAccess:
     """Blue's `web` (Deployment + Service) in `namespace`; green's `web-green` beside it (or in
     `green_namespace`) unless green=False; both Services list ready endpoints before this returns."""
     api = KubeAccess(kube.api_client)
@@ -38,12 +54,20 @@ def seed_web(kube: Kube, namespace: str, *, green: bool = True, green_namespace:
     if green:
         ns = green_namespace or namespace
         api.create("Deployment", ns, deployment("web-green", ns, replicas))
-        api.create("Service", ns, service("web-green", ns, "web-green",
-                                          {TARGET_TYPE: "ip"} if green_annotations is None else green_annotations))
+        api.create(
+            "Service",
+            ns,
+            service(
+                "web-green", ns, "web-green", {TARGET_TYPE: "ip"} if green_annotations is None else green_annotations
+            ),
+        )
         wanted.append((ns, "web-green"))
     for ns, name in wanted:
-        wait_for(lambda ns=ns, name=name: ready_endpoints(api, ns, name) == replicas,
-                 f"{replicas} ready endpoints behind {ns}/{name}", timeout=60)
+        wait_for(
+            lambda ns=ns, name=name: ready_endpoints(api, ns, name) == replicas,
+            f"{replicas} ready endpoints behind {ns}/{name}",
+            timeout=60,
+        )
     return api
 
 

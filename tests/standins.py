@@ -14,14 +14,35 @@ ANSWERS: dict[str, tuple[int, str]] = {
     "http_503": (503, "service unavailable: TSDB not ready"),
     "query_error": (200, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"})),
     "empty": (200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}})),
-    "nan": (200, json.dumps({"status": "success", "data": {"resultType": "vector",
-                                                            "result": [{"metric": {}, "value": [0, "NaN"]}]}})),
+    "nan": (
+        200,
+        json.dumps(
+            {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "NaN"]}]}}
+        ),
+    ),
     "garbage": (200, "<html>not an API answer</html>"),
-    "two_series": (200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": {"pod": "a"}, "value": [0, "0.001"]}, {"metric": {"pod": "b"}, "value": [0, "0.002"]}]}})),
+    "two_series": (
+        200,
+        json.dumps(
+            {
+                "status": "success",
+                "data": {
+                    "resultType": "vector",
+                    "result": [
+                        {"metric": {"pod": "a"}, "value": [0, "0.001"]},
+                        {"metric": {"pod": "b"}, "value": [0, "0.002"]},
+                    ],
+                },
+            }
+        ),
+    ),
 }
-HEALTHY = (200, json.dumps({"status": "success", "data": {"resultType": "vector",
-                                                          "result": [{"metric": {}, "value": [0, "0.001"]}]}}))
+HEALTHY = (
+    200,
+    json.dumps(
+        {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "0.001"]}]}}
+    ),
+)
 
 
 class PrometheusStandIn:

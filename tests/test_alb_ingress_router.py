@@ -26,14 +26,28 @@ STEPS = (5, 25, 100)
 
 def ingress(namespace: str) -> dict[str, Any]:
     """Blue's Ingress as a team has it before a wave: `/` and `/api` to web, `/docs` to another Service."""
+
     def path(prefix: str, service: str) -> dict[str, Any]:
         return {"path": prefix, "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": 80}}}}
 
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": "shop", "namespace": namespace,
-                         "annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing", TARGET_TYPE: "ip"}},
-            "spec": {"ingressClassName": "alb", "rules": [{"host": "shop.example.com", "http": {"paths": [
-                path("/", "web"), path("/api", "web"), path("/docs", "docs")]}}]}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "shop",
+            "namespace": namespace,
+            "annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing", TARGET_TYPE: "ip"},
+        },
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [
+                {
+                    "host": "shop.example.com",
+                    "http": {"paths": [path("/", "web"), path("/api", "web"), path("/docs", "docs")]},
+                }
+            ],
+        },
+    }
 
 
 class Ingresses:
@@ -73,9 +87,16 @@ def shop(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> Ingresses:
 
 
 def settings(shop: Ingresses, **extra: Any) -> dict[str, Any]:
-    return {"type": "alb_ingress", "connection": CONNECTION, "namespace": shop.namespace, "ingress": "shop",
-            "action": ACTION, "blue_service": {"name": "web", "port": 80},
-            "green_service": {"name": "web-green", "port": 80}, **extra}
+    return {
+        "type": "alb_ingress",
+        "connection": CONNECTION,
+        "namespace": shop.namespace,
+        "ingress": "shop",
+        "action": ACTION,
+        "blue_service": {"name": "web", "port": 80},
+        "green_service": {"name": "web-green", "port": 80},
+        **extra,
+    }
 
 
 def router(shop: Ingresses, **extra: Any) -> AlbIngressRouter:
@@ -83,6 +104,7 @@ def router(shop: Ingresses, **extra: Any) -> AlbIngressRouter:
 
 
 # --- the Ingress alone ----------------------------------------------------------------------------
+
 
 def test_steps_5_25_100_read_back_and_roll_back_to_blue(shop: Ingresses) -> None:
     route = router(shop)
@@ -100,9 +122,15 @@ def test_steps_5_25_100_read_back_and_roll_back_to_blue(shop: Ingresses) -> None
     route.set_weights(Weights.green_at(0))
     assert route.get_weights() == Weights(100, 0)
     action = annotation_json(shop.get(), ACTIONS + ACTION)
-    assert action == {"type": "forward", "forwardConfig": {"targetGroups": [
-        {"serviceName": "web", "servicePort": "80", "weight": 100},
-        {"serviceName": "web-green", "servicePort": "80", "weight": 0}]}}
+    assert action == {
+        "type": "forward",
+        "forwardConfig": {
+            "targetGroups": [
+                {"serviceName": "web", "servicePort": "80", "weight": 100},
+                {"serviceName": "web-green", "servicePort": "80", "weight": 0},
+            ]
+        },
+    }
 
 
 def test_running_twice_changes_nothing(shop: Ingresses) -> None:
@@ -127,9 +155,20 @@ def test_a_split_someone_else_set_is_reported_and_never_taken_as_ours(shop: Ingr
     route = router(shop)
     route.attach_green(apply=True)
     route.set_weights(Weights.green_at(25))
-    shop.annotate(ACTIONS + ACTION, json.dumps({"type": "forward", "forwardConfig": {"targetGroups": [
-        {"serviceName": "web", "servicePort": "80", "weight": 50},
-        {"serviceName": "web-green", "servicePort": "80", "weight": 50}]}}))
+    shop.annotate(
+        ACTIONS + ACTION,
+        json.dumps(
+            {
+                "type": "forward",
+                "forwardConfig": {
+                    "targetGroups": [
+                        {"serviceName": "web", "servicePort": "80", "weight": 50},
+                        {"serviceName": "web-green", "servicePort": "80", "weight": 50},
+                    ]
+                },
+            }
+        ),
+    )
     with pytest.raises(ReadbackMismatch, match="this project last set blue 75, green 25") as seen:
         route.get_weights()
     assert seen.value.found == Weights(50, 50) and seen.value.expected == Weights(75, 25)
@@ -145,15 +184,28 @@ def test_a_path_around_the_action_or_a_third_service_is_reported(shop: Ingresses
     route.attach_green(apply=True)
     route.set_weights(Weights.green_at(25))
     edited = shop.get()
-    edited["spec"]["rules"][0]["http"]["paths"][1]["backend"] = {"service": {"name": "web-green", "port": {"number": 80}}}
+    edited["spec"]["rules"][0]["http"]["paths"][1]["backend"] = {
+        "service": {"name": "web-green", "port": {"number": 80}}
+    }
     shop.replace(edited)
     with pytest.raises(ReadbackMismatch, match="straight to green's Service"):
         route.get_weights()
     route.set_weights(Weights.green_at(0))  # the rollback also takes /api back into the action
     assert shop.backends() == [ACTION, ACTION, "docs"] and route.get_weights() == Weights(100, 0)
-    shop.annotate(ACTIONS + ACTION, json.dumps({"type": "forward", "forwardConfig": {"targetGroups": [
-        {"serviceName": "web", "servicePort": "80", "weight": 90},
-        {"serviceName": "docs", "servicePort": "80", "weight": 10}]}}))
+    shop.annotate(
+        ACTIONS + ACTION,
+        json.dumps(
+            {
+                "type": "forward",
+                "forwardConfig": {
+                    "targetGroups": [
+                        {"serviceName": "web", "servicePort": "80", "weight": 90},
+                        {"serviceName": "docs", "servicePort": "80", "weight": 10},
+                    ]
+                },
+            }
+        ),
+    )
     with pytest.raises(ReadbackMismatch, match="also forwards to docs"):
         route.get_weights()
 
@@ -162,9 +214,17 @@ def test_green_on_an_ingress_that_nobody_records_is_a_mismatch(shop: Ingresses) 
     edited = shop.get()
     for path in edited["spec"]["rules"][0]["http"]["paths"][:2]:
         path["backend"] = {"service": {"name": ACTION, "port": {"name": "use-annotation"}}}
-    edited["metadata"]["annotations"][ACTIONS + ACTION] = json.dumps({"type": "forward", "forwardConfig": {
-        "targetGroups": [{"serviceName": "web", "servicePort": "80", "weight": 90},
-                         {"serviceName": "web-green", "servicePort": "80", "weight": 10}]}})
+    edited["metadata"]["annotations"][ACTIONS + ACTION] = json.dumps(
+        {
+            "type": "forward",
+            "forwardConfig": {
+                "targetGroups": [
+                    {"serviceName": "web", "servicePort": "80", "weight": 90},
+                    {"serviceName": "web-green", "servicePort": "80", "weight": 10},
+                ]
+            },
+        }
+    )
     shop.replace(edited)
     with pytest.raises(ReadbackMismatch, match="never set that split"):
         router(shop).get_weights()
@@ -186,7 +246,9 @@ def test_attach_is_refused_while_green_has_no_service(kube: Kube, monkeypatch: p
     assert missing.state == "failed" and "does not exist" in missing.detail
 
 
-def test_green_ready_wants_ip_targets_ready_endpoints_and_the_attach(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_green_ready_wants_ip_targets_ready_endpoints_and_the_attach(
+    kube: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
     namespace = kube.namespace("ing")
     seed_web(kube, namespace, green_annotations={}, replicas=1)
     body = ingress(namespace)
@@ -208,12 +270,19 @@ def test_green_ready_wants_ip_targets_ready_endpoints_and_the_attach(kube: Kube,
 def test_settings_errors_name_the_field() -> None:
     from pydantic import ValidationError
 
-    ref = {"namespace": "shop", "ingress": "shop", "action": "web-split", "blue_service": {"name": "web", "port": 80},
-           "green_service": {"name": "web", "port": 80}}
+    ref = {
+        "namespace": "shop",
+        "ingress": "shop",
+        "action": "web-split",
+        "blue_service": {"name": "web", "port": 80},
+        "green_service": {"name": "web", "port": 80},
+    }
     with pytest.raises(ValidationError, match="green_service: must be another Service than blue_service"):
         AlbIngressRouter.Settings.model_validate(ref)
     with pytest.raises(ValidationError, match="action: 'web' is a Service's name"):
-        AlbIngressRouter.Settings.model_validate({**ref, "action": "web", "green_service": {"name": "web-green", "port": 80}})
+        AlbIngressRouter.Settings.model_validate(
+            {**ref, "action": "web", "green_service": {"name": "web-green", "port": 80}}
+        )
     with pytest.raises(ValidationError) as bad_port:
         AlbIngressRouter.Settings.model_validate({**ref, "green_service": {"name": "web-green", "port": "HTTP_PORT"}})
     assert bad_port.value.errors()[0]["loc"][:2] == ("green_service", "port")
@@ -222,8 +291,13 @@ def test_settings_errors_name_the_field() -> None:
 
 
 def test_the_plan_warns_when_the_alb_is_not_read() -> None:
-    ref = {"namespace": "shop", "ingress": "shop", "action": "web-split", "blue_service": {"name": "web", "port": 80},
-           "green_service": {"name": "web-green", "port": "http"}}
+    ref = {
+        "namespace": "shop",
+        "ingress": "shop",
+        "action": "web-split",
+        "blue_service": {"name": "web", "port": 80},
+        "green_service": {"name": "web-green", "port": "http"},
+    }
     without = AlbIngressRouter.Settings.model_validate(ref)
     assert "no elbv2_connection" in AlbIngressRouter.plan_warnings(without, [(5, 600.0)])[0]
     with_alb = AlbIngressRouter.Settings.model_validate({**ref, "elbv2_connection": "aws_shop"})
@@ -231,6 +305,7 @@ def test_the_plan_warns_when_the_alb_is_not_read() -> None:
 
 
 # --- the ALB the controller makes (moto) ------------------------------------------------------------
+
 
 class StandInController:
     """Stands in for the AWS Load Balancer Controller: on every new resourceVersion of the Ingress (after
@@ -247,11 +322,17 @@ class StandInController:
         self.access = KubeAccess(kube.api_client)
         self.elbv2, ec2 = aws.client("elbv2"), aws.client("ec2")
         self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        self.subnets = [ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")
-                        ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+        self.subnets = [
+            ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
+                "SubnetId"
+            ]
+            for i, az in enumerate("ab")
+        ]
         self.stack = f"{namespace}/shop"
-        self.tags = [{"Key": "elbv2.k8s.aws/cluster", "Value": "shop-prod"},
-                     {"Key": "ingress.k8s.aws/stack", "Value": self.stack}]
+        self.tags = [
+            {"Key": "elbv2.k8s.aws/cluster", "Value": "shop-prod"},
+            {"Key": "ingress.k8s.aws/stack", "Value": self.stack},
+        ]
         self.lb: dict[str, Any] | None = None
         self.listener = ""
         self.groups: dict[str, str] = {}
@@ -264,29 +345,48 @@ class StandInController:
         annotations = ing["metadata"].get("annotations") or {}
         if self.lb is None:
             self.lb = self.elbv2.create_load_balancer(
-                Name=f"k8s-{self.namespace[:8]}-shop", Subnets=self.subnets, Type="application",
-                Tags=self.tags + [{"Key": "ingress.k8s.aws/resource", "Value": "LoadBalancer"}])["LoadBalancers"][0]
+                Name=f"k8s-{self.namespace[:8]}-shop",
+                Subnets=self.subnets,
+                Type="application",
+                Tags=self.tags + [{"Key": "ingress.k8s.aws/resource", "Value": "LoadBalancer"}],
+            )["LoadBalancers"][0]
             self.listener = self.elbv2.create_listener(
-                LoadBalancerArn=self.lb["LoadBalancerArn"], Protocol="HTTP", Port=80, Tags=self.tags,
+                LoadBalancerArn=self.lb["LoadBalancerArn"],
+                Protocol="HTTP",
+                Port=80,
+                Tags=self.tags,
                 DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
             )["Listeners"][0]["ListenerArn"]
-            self.net.patch_namespaced_ingress_status("shop", self.namespace, {"status": {"loadBalancer": {
-                "ingress": [{"hostname": self.lb["DNSName"]}]}}})
+            self.net.patch_namespaced_ingress_status(
+                "shop", self.namespace, {"status": {"loadBalancer": {"ingress": [{"hostname": self.lb["DNSName"]}]}}}
+            )
         for priority, path in enumerate(ing["spec"]["rules"][0]["http"]["paths"], start=1):
             service = path["backend"]["service"]
             if service["port"].get("name") == "use-annotation":
                 action = json.loads(annotations[f"alb.ingress.kubernetes.io/actions.{service['name']}"])
-                targets = [(g["serviceName"], str(g["servicePort"]), g.get("weight", 1))
-                           for g in action["forwardConfig"]["targetGroups"]]
+                targets = [
+                    (g["serviceName"], str(g["servicePort"]), g.get("weight", 1))
+                    for g in action["forwardConfig"]["targetGroups"]
+                ]
             else:
                 targets = [(service["name"], str(service["port"].get("number") or service["port"]["name"]), 1)]
-            forward = {"Type": "forward", "ForwardConfig": {"TargetGroups": [
-                {"TargetGroupArn": self.group(ing, name, port), "Weight": weight} for name, port, weight in targets]}}
+            forward = {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [
+                        {"TargetGroupArn": self.group(ing, name, port), "Weight": weight}
+                        for name, port, weight in targets
+                    ]
+                },
+            }
             if priority in self.rules:
                 self.elbv2.modify_rule(RuleArn=self.rules[priority], Actions=[forward])
             else:
                 self.rules[priority] = self.elbv2.create_rule(
-                    ListenerArn=self.listener, Priority=priority, Tags=self.tags, Actions=[forward],
+                    ListenerArn=self.listener,
+                    Priority=priority,
+                    Tags=self.tags,
+                    Actions=[forward],
                     Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [path["path"] + "*"]}}],
                 )["Rules"][0]["RuleArn"]
 
@@ -297,10 +397,19 @@ class StandInController:
             merged = {**(ing["metadata"].get("annotations") or {}), **(svc["metadata"].get("annotations") or {})}
             name = f"k8s-{service[:8]}-{hashlib.sha256(resource.encode()).hexdigest()[:10]}"
             arn = self.elbv2.create_target_group(
-                Name=name, Protocol="HTTP", Port=8080, VpcId=self.vpc, TargetType=merged.get(TARGET_TYPE, "instance"),
-                Tags=self.tags + [{"Key": "ingress.k8s.aws/resource", "Value": resource}])["TargetGroups"][0]["TargetGroupArn"]
-            slices = self.access.list("DiscoveryV1Api", "list_namespaced_endpoint_slice", self.namespace,
-                                      label_selector=f"kubernetes.io/service-name={service}")
+                Name=name,
+                Protocol="HTTP",
+                Port=8080,
+                VpcId=self.vpc,
+                TargetType=merged.get(TARGET_TYPE, "instance"),
+                Tags=self.tags + [{"Key": "ingress.k8s.aws/resource", "Value": resource}],
+            )["TargetGroups"][0]["TargetGroupArn"]
+            slices = self.access.list(
+                "DiscoveryV1Api",
+                "list_namespaced_endpoint_slice",
+                self.namespace,
+                label_selector=f"kubernetes.io/service-name={service}",
+            )
             ips = [a for s in slices for e in s.get("endpoints") or [] for a in e.get("addresses") or []]
             if ips:
                 self.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": ip, "Port": 8080} for ip in ips])
@@ -331,8 +440,12 @@ class StandInController:
         for rule in self.elbv2.describe_rules(ListenerArn=self.listener)["Rules"]:
             for action in rule["Actions"]:
                 if action["Type"] == "forward":
-                    out.append({names[g["TargetGroupArn"]].split("/shop-", 1)[1]: g["Weight"]
-                                for g in action["ForwardConfig"]["TargetGroups"]})
+                    out.append(
+                        {
+                            names[g["TargetGroupArn"]].split("/shop-", 1)[1]: g["Weight"]
+                            for g in action["ForwardConfig"]["TargetGroups"]
+                        }
+                    )
         return out
 
 
@@ -342,8 +455,9 @@ def controller(kube: Kube, shop: Ingresses, aws: MotoServer) -> StandInControlle
 
 
 def with_alb(shop: Ingresses, **extra: Any) -> AlbIngressRouter:
-    return router(shop, **{"elbv2_connection": CONNECTION_ID, "poll_interval": "100ms", "reconcile_timeout": "15s",
-                           **extra})
+    return router(
+        shop, **{"elbv2_connection": CONNECTION_ID, "poll_interval": "100ms", "reconcile_timeout": "15s", **extra}
+    )
 
 
 def test_each_step_returns_once_the_alb_serves_it(shop: Ingresses, controller: StandInController) -> None:
@@ -362,8 +476,9 @@ def test_each_step_returns_once_the_alb_serves_it(shop: Ingresses, controller: S
         assert route.get_weights() == Weights(100, 0)
 
 
-def test_green_ready_waits_for_the_controller_and_healthy_ip_targets(shop: Ingresses,
-                                                                     controller: StandInController) -> None:
+def test_green_ready_waits_for_the_controller_and_healthy_ip_targets(
+    shop: Ingresses, controller: StandInController
+) -> None:
     route = with_alb(shop, min_healthy_targets=2)
     controller.reconcile()
     route.attach_green(apply=True)
@@ -374,8 +489,9 @@ def test_green_ready_waits_for_the_controller_and_healthy_ip_targets(shop: Ingre
     assert ready.state == "ready" and "2 healthy" in ready.detail, ready
 
 
-def test_the_alb_lagging_or_edited_behind_the_ingress_is_a_mismatch(shop: Ingresses,
-                                                                    controller: StandInController) -> None:
+def test_the_alb_lagging_or_edited_behind_the_ingress_is_a_mismatch(
+    shop: Ingresses, controller: StandInController
+) -> None:
     route = with_alb(shop, reconcile_timeout="1s")
     controller.reconcile()
     route.attach_green(apply=True)
@@ -395,8 +511,9 @@ def test_the_alb_lagging_or_edited_behind_the_ingress_is_a_mismatch(shop: Ingres
         route.get_weights()
 
 
-def test_every_alb_call_is_in_its_iam_statements(shop: Ingresses, controller: StandInController,
-                                                 api_calls: ApiCalls) -> None:
+def test_every_alb_call_is_in_its_iam_statements(
+    shop: Ingresses, controller: StandInController, api_calls: ApiCalls
+) -> None:
     controller.reconcile()
     route = with_alb(shop)
     route.attach_green(apply=True)
@@ -404,12 +521,19 @@ def test_every_alb_call_is_in_its_iam_statements(shop: Ingresses, controller: St
     route.get_weights()
     route.green_ready()
     settings_model = AlbIngressRouter.Settings.model_validate(
-        {k: v for k, v in settings(shop, elbv2_connection=CONNECTION_ID).items() if k not in ("type", "connection")})
+        {k: v for k, v in settings(shop, elbv2_connection=CONNECTION_ID).items() if k not in ("type", "connection")}
+    )
     allowed = {a for st in AlbIngressRouter.iam_statements(settings_model) for a in st.actions}
     made = api_calls.actions()
     assert made and made <= allowed, made - allowed
-    assert AlbIngressRouter.iam_statements(AlbIngressRouter.Settings.model_validate(
-        {k: v for k, v in settings(shop).items() if k not in ("type", "connection")})) == []
+    assert (
+        AlbIngressRouter.iam_statements(
+            AlbIngressRouter.Settings.model_validate(
+                {k: v for k, v in settings(shop).items() if k not in ("type", "connection")}
+            )
+        )
+        == []
+    )
 
 
 def test_the_by_hand_rollback_command_works_as_printed(kube: Kube, shop: Ingresses) -> None:
@@ -424,8 +548,11 @@ def test_the_by_hand_rollback_command_works_as_printed(kube: Kube, shop: Ingress
     route.set_weights(Weights.green_at(25))
     command = route.by_hand(Weights.green_at(0)).strip("`")
     assert command.startswith(f"kubectl -n {shop.namespace} annotate ingress shop --overwrite")
-    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig_file()),
-           "PATH": f"{crds_path(kube.plane).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kube.kubeconfig_file()),
+        "PATH": f"{crds_path(kube.plane).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     done = subprocess.run(["bash", "-c", command], check=False, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert route.get_weights() == Weights(100, 0)  # no mismatch: the record was set by hand too

@@ -25,8 +25,14 @@ class Alb:
     green_instance: str
 
     def settings(self, **extra: Any) -> dict[str, Any]:
-        return {"type": "alb", "connection": CONNECTION_ID, "listener_arn": self.listener,
-                "blue_target_group_arn": self.blue, "green_target_group_arn": self.green, **extra}
+        return {
+            "type": "alb",
+            "connection": CONNECTION_ID,
+            "listener_arn": self.listener,
+            "blue_target_group_arn": self.blue,
+            "green_target_group_arn": self.green,
+            **extra,
+        }
 
     def router(self, **extra: Any) -> AlbRouter:
         return registry.build("router", self.settings(**extra), service="web")
@@ -46,27 +52,49 @@ class Alb:
 def alb(aws: MotoServer) -> Alb:
     ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")
-               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ab")
+    ]
     lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
 
     def group(name: str, target_type: str) -> str:
-        return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
-                                         TargetType=target_type)["TargetGroups"][0]["TargetGroupArn"]
+        return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType=target_type)[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
 
-    blue, green, green_instance = group("web-blue", "instance"), group("web-green", "ip"), group("web-green-i", "instance")
-    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
-                                     DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}])["Listeners"][0]
+    blue, green, green_instance = (
+        group("web-blue", "instance"),
+        group("web-green", "ip"),
+        group("web-green-i", "instance"),
+    )
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}],
+    )["Listeners"][0]
     rule = elbv2.create_rule(
-        ListenerArn=listener["ListenerArn"], Priority=10,
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/shop/*"]}},
-                    {"Field": "host-header", "HostHeaderConfig": {"Values": ["shop.example.com"]}}],
-        Actions=[{"Type": "forward", "TargetGroupArn": blue}])["Rules"][0]
+        ListenerArn=listener["ListenerArn"],
+        Priority=10,
+        Conditions=[
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/shop/*"]}},
+            {"Field": "host-header", "HostHeaderConfig": {"Values": ["shop.example.com"]}},
+        ],
+        Actions=[{"Type": "forward", "TargetGroupArn": blue}],
+    )["Rules"][0]
     other = elbv2.create_rule(
-        ListenerArn=listener["ListenerArn"], Priority=20,
+        ListenerArn=listener["ListenerArn"],
+        Priority=20,
         Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/health"]}}],
-        Actions=[{"Type": "fixed-response",
-                  "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": "ok"}}],
+        Actions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": "ok"},
+            }
+        ],
     )["Rules"][0]
     return Alb(elbv2, listener["ListenerArn"], rule["RuleArn"], other["RuleArn"], blue, green, green_instance)
 
@@ -106,9 +134,20 @@ def test_weights_outside_aws_range_are_refused_before_any_call(alb: Alb, api_cal
 
 
 def test_a_forward_that_also_feeds_another_target_group_is_refused(alb: Alb) -> None:
-    alb.elbv2.modify_listener(ListenerArn=alb.listener, DefaultActions=[{"Type": "forward", "ForwardConfig": {
-        "TargetGroups": [{"TargetGroupArn": alb.blue, "Weight": 90},
-                         {"TargetGroupArn": alb.green_instance, "Weight": 10}]}}])
+    alb.elbv2.modify_listener(
+        ListenerArn=alb.listener,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [
+                        {"TargetGroupArn": alb.blue, "Weight": 90},
+                        {"TargetGroupArn": alb.green_instance, "Weight": 10},
+                    ]
+                },
+            }
+        ],
+    )
     router = alb.router()
     with pytest.raises(AlbConfigError, match="web-green-i"):
         router.get_weights()
@@ -153,8 +192,11 @@ def test_every_call_the_router_makes_is_in_its_iam_statements(alb: Alb, api_call
     router.set_weights(Weights.green_at(25))
     router.get_weights()
     router.green_ready()
-    statements = AlbRouter.iam_statements(AlbRouter.Settings.model_validate(
-        {k: v for k, v in alb.settings(**extra).items() if k not in ("type", "connection")}))
+    statements = AlbRouter.iam_statements(
+        AlbRouter.Settings.model_validate(
+            {k: v for k, v in alb.settings(**extra).items() if k not in ("type", "connection")}
+        )
+    )
     allowed = {(a, r) for st in statements for a in st.actions for r in st.resources}
     for call in api_calls.calls:
         resource = call.params.get("RuleArn") or call.params.get("ListenerArn")
@@ -167,9 +209,12 @@ def test_every_call_the_router_makes_is_in_its_iam_statements(alb: Alb, api_call
 
 def test_attach_green_adds_it_at_weight_0_once_and_moves_no_traffic(alb: Alb) -> None:
     router = alb.router(rule_arn=alb.rule)
-    assert [c.after for c in router.attach_green(apply=False)] == ["blue 100, green 0 (green attached and health-checked)"]
-    assert "ForwardConfig" not in alb.rule_named(alb.rule)["Actions"][0] or \
-        alb.forward_of(alb.rule_named(alb.rule)["Actions"]) == {alb.blue: 1}  # dry-run wrote nothing
+    assert [c.after for c in router.attach_green(apply=False)] == [
+        "blue 100, green 0 (green attached and health-checked)"
+    ]
+    assert "ForwardConfig" not in alb.rule_named(alb.rule)["Actions"][0] or alb.forward_of(
+        alb.rule_named(alb.rule)["Actions"]
+    ) == {alb.blue: 1}  # dry-run wrote nothing
     assert len(router.attach_green(apply=True)) == 1
     assert alb.forward_of(alb.rule_named(alb.rule)["Actions"]) == {alb.blue: 100, alb.green: 0}
     assert router.get_weights() == Weights(100, 0)
@@ -177,17 +222,34 @@ def test_attach_green_adds_it_at_weight_0_once_and_moves_no_traffic(alb: Alb) ->
 
 
 def test_other_actions_and_stickiness_of_the_forward_are_sent_back_unchanged(alb: Alb, api_calls: ApiCalls) -> None:
-    oidc = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
-        "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/auth",
-        "TokenEndpoint": "https://idp.example.com/token", "UserInfoEndpoint": "https://idp.example.com/user",
-        "ClientId": "shop", "ClientSecret": "s3cret"}}
+    oidc = {
+        "Type": "authenticate-oidc",
+        "Order": 1,
+        "AuthenticateOidcConfig": {
+            "Issuer": "https://idp.example.com",
+            "AuthorizationEndpoint": "https://idp.example.com/auth",
+            "TokenEndpoint": "https://idp.example.com/token",
+            "UserInfoEndpoint": "https://idp.example.com/user",
+            "ClientId": "shop",
+            "ClientSecret": "s3cret",
+        },
+    }
     sticky = {"Enabled": True, "DurationSeconds": 600}
-    forward = {"Type": "forward", "Order": 2, "ForwardConfig": {
-        "TargetGroups": [{"TargetGroupArn": alb.blue, "Weight": 1}], "TargetGroupStickinessConfig": sticky}}
+    forward = {
+        "Type": "forward",
+        "Order": 2,
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": alb.blue, "Weight": 1}],
+            "TargetGroupStickinessConfig": sticky,
+        },
+    }
     router = alb.router(rule_arn=alb.rule)
     # what AWS's describe returns (no client secret), as the router's read
-    described = [{k: v for k, v in oidc.items()} | {"AuthenticateOidcConfig": {
-        k: v for k, v in oidc["AuthenticateOidcConfig"].items() if k != "ClientSecret"}}, forward]
+    described = [
+        {k: v for k, v in oidc.items()}
+        | {"AuthenticateOidcConfig": {k: v for k, v in oidc["AuthenticateOidcConfig"].items() if k != "ClientSecret"}},
+        forward,
+    ]
     router._actions = lambda: described  # type: ignore[method-assign]
     router._write(router._with_weights(described, 75, 25))
     sent = next(c for c in api_calls.calls if c.action == "elasticloadbalancing:ModifyRule").params["Actions"]
@@ -195,8 +257,10 @@ def test_other_actions_and_stickiness_of_the_forward_are_sent_back_unchanged(alb
     assert sent[0]["AuthenticateOidcConfig"]["UseExistingClientSecret"] is True
     assert sent[0]["AuthenticateOidcConfig"]["Issuer"] == "https://idp.example.com"
     assert sent[1]["Order"] == 2 and sent[1]["ForwardConfig"]["TargetGroupStickinessConfig"] == sticky
-    assert sent[1]["ForwardConfig"]["TargetGroups"] == [{"TargetGroupArn": alb.blue, "Weight": 75},
-                                                        {"TargetGroupArn": alb.green, "Weight": 25}]
+    assert sent[1]["ForwardConfig"]["TargetGroups"] == [
+        {"TargetGroupArn": alb.blue, "Weight": 75},
+        {"TargetGroupArn": alb.green, "Weight": 25},
+    ]
     assert "ClientSecret" not in described[0]["AuthenticateOidcConfig"]  # the read was not mutated
 
 

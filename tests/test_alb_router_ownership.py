@@ -27,9 +27,18 @@ class Alb:
     green: str
 
     def router(self, **extra: Any) -> AlbRouter:
-        return registry.build("router", {"type": "alb", "connection": CONNECTION_ID, "listener_arn": self.listener,
-                                         "blue_target_group_arn": self.blue, "green_target_group_arn": self.green,
-                                         **extra}, service="web")
+        return registry.build(
+            "router",
+            {
+                "type": "alb",
+                "connection": CONNECTION_ID,
+                "listener_arn": self.listener,
+                "blue_target_group_arn": self.blue,
+                "green_target_group_arn": self.green,
+                **extra,
+            },
+            service="web",
+        )
 
     def forward(self, rule: str | None = None) -> dict[str, Any]:
         if rule:
@@ -46,32 +55,58 @@ class Alb:
 def alb(aws: MotoServer) -> Alb:
     ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")
-               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ab")
+    ]
     lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
-    blue, green = (elbv2.create_target_group(Name=n, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")
-                   ["TargetGroups"][0]["TargetGroupArn"] for n in ("web-blue", "web-green"))
-    forward = {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": blue, "Weight": 1}],
-                                                    "TargetGroupStickinessConfig": STICKY}}
-    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
-                                     DefaultActions=[forward])["Listeners"][0]["ListenerArn"]
-    rule = elbv2.create_rule(ListenerArn=listener, Priority=10, Actions=[forward],
-                             Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/shop/*"]}}],
-                             )["Rules"][0]["RuleArn"]
+    blue, green = (
+        elbv2.create_target_group(Name=n, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
+            "TargetGroupArn"
+        ]
+        for n in ("web-blue", "web-green")
+    )
+    forward = {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": blue, "Weight": 1}],
+            "TargetGroupStickinessConfig": STICKY,
+        },
+    }
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[forward]
+    )["Listeners"][0]["ListenerArn"]
+    rule = elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=10,
+        Actions=[forward],
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/shop/*"]}}],
+    )["Rules"][0]["RuleArn"]
     elbv2.register_targets(TargetGroupArn=green, Targets=[{"Id": "10.0.0.11", "Port": 8080}])
     return Alb(elbv2, lb["LoadBalancerArn"], listener, rule, blue, green)
 
 
-@pytest.mark.parametrize(("where", "key"), [("listener", "elbv2.k8s.aws/cluster"), ("rule", "ingress.k8s.aws/stack"),
-                                            ("lb", "service.k8s.aws/stack")])
-def test_a_controller_owned_alb_is_refused_before_anything_is_written(alb: Alb, api_calls: ApiCalls, where: str,
-                                                                      key: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [("listener", "elbv2.k8s.aws/cluster"), ("rule", "ingress.k8s.aws/stack"), ("lb", "service.k8s.aws/stack")],
+)
+def test_a_controller_owned_alb_is_refused_before_anything_is_written(
+    alb: Alb, api_calls: ApiCalls, where: str, key: str
+) -> None:
     alb.tag(getattr(alb, where), key, "shop/web")
     router = alb.router(rule_arn=alb.rule)
     before = alb.forward(alb.rule)
-    for call in (router.get_weights, lambda: router.set_weights(Weights.green_at(5)),
-                 lambda: router.attach_green(apply=True), router.green_ready):
-        with pytest.raises(AlbConfigError, match=f"AWS Load Balancer Controller \\(tag {key}=shop/web\\).*`alb_ingress`"):
+    for call in (
+        router.get_weights,
+        lambda: router.set_weights(Weights.green_at(5)),
+        lambda: router.attach_green(apply=True),
+        router.green_ready,
+    ):
+        with pytest.raises(
+            AlbConfigError, match=f"AWS Load Balancer Controller \\(tag {key}=shop/web\\).*`alb_ingress`"
+        ):
             call()
     assert alb.forward(alb.rule) == before
     assert not [c for c in api_calls.calls if c.action.startswith("elasticloadbalancing:Modify")]
@@ -92,8 +127,9 @@ def test_a_listeners_default_rule_is_refused_for_modify_rule(alb: Alb) -> None:
     assert alb.router().get_weights() == Weights(100, 0)  # the listener's default action is the way
 
 
-def test_stickiness_is_warned_about_and_kept_unless_the_wave_turns_it_off(alb: Alb,
-                                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_stickiness_is_warned_about_and_kept_unless_the_wave_turns_it_off(
+    alb: Alb, caplog: pytest.LogCaptureFixture
+) -> None:
     router = alb.router(rule_arn=alb.rule)
     router.attach_green(apply=True)
     assert "sticky clients stay on the target group" in caplog.text

@@ -47,8 +47,14 @@ def test_bare_file_defines_one_dag_per_shape(tmp_path):
 
 
 def test_longest_path_counts_only_the_tasks_that_ran():
-    shape = {"tasks": {"a": {"downstream": ["b", "c"]}, "b": {"downstream": ["c"]}, "c": {"downstream": []},
-                       "d": {"downstream": []}}}
+    shape = {
+        "tasks": {
+            "a": {"downstream": ["b", "c"]},
+            "b": {"downstream": ["c"]},
+            "c": {"downstream": []},
+            "d": {"downstream": []},
+        }
+    }
     assert longest_path(shape) == 3
     assert longest_path(shape, only={"a", "c"}) == 2
     assert longest_path(shape, only=set()) == 0

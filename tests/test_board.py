@@ -29,6 +29,7 @@ PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "slow_injection_b
 
 # --- fixtures ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def waves_folder(tmp_path_factory: pytest.TempPathFactory):
     """Two waves: board-a (migrating, with runs and events) and board-b (never run)."""
@@ -85,32 +86,78 @@ def migrating(airflow_db, waves_folder) -> None:
     dag_id = "wave_board-a"
     with create_session() as session:
         for run_id, after in ((OLD_RUN, T0), (RUN, T0 + timedelta(days=1))):
-            session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type="manual", state="failed" if run_id == RUN
-                               else "success", run_after=after, start_date=after))
+            session.add(
+                DagRun(
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    run_type="manual",
+                    state="failed" if run_id == RUN else "success",
+                    run_after=after,
+                    start_date=after,
+                )
+            )
         session.flush()
 
         def verdict(run_id: str, task_id: str, value: dict[str, Any], *, as_task_api: bool = True) -> None:
             # Tasks push through the Execution API, which stores the JSON value as is; the ORM's
             # XComModel.set(serialize=True) stores a JSON string. The board must read both.
             task_instance(session, dag_id, run_id, task_id)
-            XComModel.set("verdict", value, dag_id=dag_id, task_id=task_id, run_id=run_id,
-                          serialize=not as_task_api, session=session)
+            XComModel.set(
+                "verdict",
+                value,
+                dag_id=dag_id,
+                task_id=task_id,
+                run_id=run_id,
+                serialize=not as_task_api,
+                session=session,
+            )
 
-        verdict(OLD_RUN, "gradual_transition.web.step1_25pct.gate_error-rate",
-                {"gate": "error-rate", "kind": "metric", "service": "web", "status": "pass", "reason": "old run"})
-        verdict(RUN, "migrate_scheduled_jobs.report-job.handover.gate_job-failures",
-                {"gate": "job-failures", "kind": "metric", "status": "pass", "reason": "0 failures"})
-        verdict(RUN, "gradual_transition.web.step1_25pct.gate_error-rate",
-                {"gate": "error-rate", "kind": "metric", "service": "web", "status": "pass",
-                 "reason": "0.001 < 0.01 in 2 of 2 readings"})
-        verdict(RUN, "gradual_transition.web.step2_100pct.gate_error-rate",
-                {"gate": "error-rate", "kind": "metric", "status": "fail",
-                 "reason": "0.2 >= 0.01 <script>alert(1)</script>"}, as_task_api=False)
-        verdict(RUN, "release_monitoring.gate_release-errors",
-                {"gate": "release-errors", "kind": "metric", "service": None, "status": "pass", "reason": "ok"})
+        verdict(
+            OLD_RUN,
+            "gradual_transition.web.step1_25pct.gate_error-rate",
+            {"gate": "error-rate", "kind": "metric", "service": "web", "status": "pass", "reason": "old run"},
+        )
+        verdict(
+            RUN,
+            "migrate_scheduled_jobs.report-job.handover.gate_job-failures",
+            {"gate": "job-failures", "kind": "metric", "status": "pass", "reason": "0 failures"},
+        )
+        verdict(
+            RUN,
+            "gradual_transition.web.step1_25pct.gate_error-rate",
+            {
+                "gate": "error-rate",
+                "kind": "metric",
+                "service": "web",
+                "status": "pass",
+                "reason": "0.001 < 0.01 in 2 of 2 readings",
+            },
+        )
+        verdict(
+            RUN,
+            "gradual_transition.web.step2_100pct.gate_error-rate",
+            {
+                "gate": "error-rate",
+                "kind": "metric",
+                "status": "fail",
+                "reason": "0.2 >= 0.01 <script>alert(1)</script>",
+            },
+            as_task_api=False,
+        )
+        verdict(
+            RUN,
+            "release_monitoring.gate_release-errors",
+            {"gate": "release-errors", "kind": "metric", "service": None, "status": "pass", "reason": "ok"},
+        )
         task_instance(session, dag_id, RUN, "gradual_transition.web.step1_25pct.set_traffic")
-        XComModel.set("return_value", {"status": "not a verdict"}, dag_id=dag_id,
-                      task_id="gradual_transition.web.step1_25pct.set_traffic", run_id=RUN, session=session)
+        XComModel.set(
+            "return_value",
+            {"status": "not a verdict"},
+            dag_id=dag_id,
+            task_id="gradual_transition.web.step1_25pct.set_traffic",
+            run_id=RUN,
+            session=session,
+        )
 
         def asset(definition: Any) -> AssetModel:
             model = AssetModel(name=definition.name, uri=definition.uri, group=definition.group)
@@ -122,16 +169,42 @@ def migrating(airflow_db, waves_folder) -> None:
         done = asset(wave_asset("board-a"))
         for n, weight in enumerate((25, 100)):
             at = T0 + timedelta(days=1, minutes=n)
-            session.add(AssetEvent(asset_id=web.id, timestamp=at, source_dag_id=dag_id, source_run_id=RUN,
-                                   source_task_id=f"gradual_transition.web.step{n + 1}_{weight}pct.set_traffic",
-                                   extra={"wave": "board-a", "service": "web", "env": "split" if weight < 100
-                                          else "green", "weight": weight, "run_id": RUN, "at": at.timestamp(),
-                                          "task_id": f"gradual_transition.web.step{n + 1}_{weight}pct.set_traffic"}))
-        session.add(AssetEvent(asset_id=job.id, timestamp=T0 + timedelta(days=1), source_dag_id=dag_id,
-                               source_run_id=RUN, extra={"wave": "board-a", "service": "report-job",
-                                                         "env": "green", "weight": None, "run_id": RUN}))
-        session.add(AssetEvent(asset_id=done.id, timestamp=T0, source_dag_id=dag_id, source_run_id=OLD_RUN,
-                               extra={"wave": "board-a", "outcome": "completed", "run_id": OLD_RUN}))
+            session.add(
+                AssetEvent(
+                    asset_id=web.id,
+                    timestamp=at,
+                    source_dag_id=dag_id,
+                    source_run_id=RUN,
+                    source_task_id=f"gradual_transition.web.step{n + 1}_{weight}pct.set_traffic",
+                    extra={
+                        "wave": "board-a",
+                        "service": "web",
+                        "env": "split" if weight < 100 else "green",
+                        "weight": weight,
+                        "run_id": RUN,
+                        "at": at.timestamp(),
+                        "task_id": f"gradual_transition.web.step{n + 1}_{weight}pct.set_traffic",
+                    },
+                )
+            )
+        session.add(
+            AssetEvent(
+                asset_id=job.id,
+                timestamp=T0 + timedelta(days=1),
+                source_dag_id=dag_id,
+                source_run_id=RUN,
+                extra={"wave": "board-a", "service": "report-job", "env": "green", "weight": None, "run_id": RUN},
+            )
+        )
+        session.add(
+            AssetEvent(
+                asset_id=done.id,
+                timestamp=T0,
+                source_dag_id=dag_id,
+                source_run_id=OLD_RUN,
+                extra={"wave": "board-a", "outcome": "completed", "run_id": OLD_RUN},
+            )
+        )
 
 
 def task_instance(session: Any, dag_id: str, run_id: str, task_id: str) -> None:
@@ -139,8 +212,11 @@ def task_instance(session: Any, dag_id: str, run_id: str, task_id: str) -> None:
     from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import insert
 
-    session.execute(insert(TaskInstance).values(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1,
-                                                pool="default_pool", state="success"))
+    session.execute(
+        insert(TaskInstance).values(
+            dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=-1, pool="default_pool", state="success"
+        )
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -148,6 +224,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 # --- the plugin ----------------------------------------------------------------------------------
+
 
 def test_the_plugin_mounts_one_app_and_adds_a_nav_view_and_a_run_tab() -> None:
     from slow_injection_board.board_plugin import SlowInjectionBoardPlugin
@@ -163,15 +240,20 @@ def test_the_plugin_mounts_one_app_and_adds_a_nav_view_and_a_run_tab() -> None:
 
 def test_airflow_loads_only_the_plugin_module_from_the_package() -> None:
     """Airflow imports every .py in plugins/ as a top-level module: the rest must be ignored."""
-    ignored = {line.strip() for line in (PLUGIN_DIR / ".airflowignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (PLUGIN_DIR / ".airflowignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {p.name for p in PLUGIN_DIR.glob("*.py")} - ignored == {"board_plugin.py"}
 
 
 # --- authentication ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/board", "/api/board", f"/reports/wave_board-a/{RUN}",
-                                  f"/reports/wave_board-a/{RUN}/report.json"])
+
+@pytest.mark.parametrize(
+    "path", ["/board", "/api/board", f"/reports/wave_board-a/{RUN}", f"/reports/wave_board-a/{RUN}/report.json"]
+)
 def test_anonymous_requests_get_401_and_a_bad_token_403(client, path: str) -> None:
     assert client.get(path).status_code == 401
     assert client.get(path, headers=bearer("not-a-jwt")).status_code == 403
@@ -193,8 +275,8 @@ def test_the_ui_session_cookie_is_enough(client, token: str) -> None:
 
 # --- the board -----------------------------------------------------------------------------------
 
-def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client, token: str,
-                                                                         migrating) -> None:
+
+def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client, token: str, migrating) -> None:
     response = client.get("/api/board", headers=bearer(token))
     assert response.status_code == 200, response.text
     data = response.json()
@@ -204,8 +286,10 @@ def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client,
     a = waves["board-a"]
     assert a["latest_run"]["run_id"] == RUN and a["latest_run"]["state"] == "failed"
     assert a["latest_run"]["url"] == "/dags/wave_board-a/runs/manual__2026-01-06T09%3A00%3A00%2B00%3A00"
-    assert a["latest_run"]["report_url"] == \
-        "/slow-injection/reports/wave_board-a/manual__2026-01-06T09%3A00%3A00%2B00%3A00"
+    assert (
+        a["latest_run"]["report_url"]
+        == "/slow-injection/reports/wave_board-a/manual__2026-01-06T09%3A00%3A00%2B00%3A00"
+    )
     assert a["completed"]["run_id"] == OLD_RUN
     assert [v["gate"] for v in a["verdicts"]] == ["release-errors"]  # wave-level gates on the wave row
 
@@ -218,7 +302,8 @@ def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client,
     # names no service: the DAG's structure (TaskGroup web) says whose it is.
     assert [(v["task_id"], v["status"]) for v in web["verdicts"]] == [
         ("gradual_transition.web.step1_25pct.gate_error-rate", "pass"),
-        ("gradual_transition.web.step2_100pct.gate_error-rate", "fail")]
+        ("gradual_transition.web.step2_100pct.gate_error-rate", "fail"),
+    ]
     assert web["verdicts"][1]["reason"].startswith("0.2 >= 0.01")
     assert web["run_url"] == a["latest_run"]["url"] and web["report_url"] == a["latest_run"]["report_url"]
     assert (job["exposure"], job["env"], job["weight"], job["where"]) == ("scheduled", "green", None, "green")
@@ -227,7 +312,9 @@ def test_the_board_shows_where_each_service_runs_and_its_latest_verdicts(client,
     b = waves["board-b"]
     assert b["latest_run"] is None and b["completed"] is None
     assert [(s["service"], s["env"], s["started"], s["where"]) for s in b["services"]] == [
-        ("report-job", "blue", False, "blue (not started)"), ("web", "blue", False, "blue (not started)")]
+        ("report-job", "blue", False, "blue (not started)"),
+        ("web", "blue", False, "blue (not started)"),
+    ]
     assert all(s["verdicts"] == [] and s["run_url"] is None for s in b["services"])
 
 
@@ -262,6 +349,7 @@ def test_a_broken_wave_spec_is_listed_on_the_board(client, token: str, waves_fol
 
 # --- reports -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def report_folder(reports_dir: Path) -> Path:
     folder = reports_dir / "wave_board-a" / RUN.replace(":", "_")
@@ -273,8 +361,7 @@ def report_folder(reports_dir: Path) -> Path:
         (folder / name).unlink(missing_ok=True)
 
 
-def test_a_runs_report_is_served_by_name_and_html_by_default(client, token: str,
-                                                             report_folder: Path) -> None:
+def test_a_runs_report_is_served_by_name_and_html_by_default(client, token: str, report_folder: Path) -> None:
     (report_folder / "report.html").write_text("<h1>Evaluation</h1>")
     base = f"/reports/wave_board-a/{RUN}"
     page = client.get(base, headers=bearer(token))
@@ -290,7 +377,8 @@ def test_a_runs_report_is_served_by_name_and_html_by_default(client, token: str,
 
 
 def test_without_report_html_the_markdown_is_shown_and_a_missing_report_is_a_clear_404(
-        client, token: str, report_folder: Path) -> None:
+    client, token: str, report_folder: Path
+) -> None:
     page = client.get(f"/reports/wave_board-a/{RUN}", headers=bearer(token))
     assert page.status_code == 200 and "Outcome: rolled back" in page.text and "&lt;b&gt;x&lt;/b&gt;" in page.text
     missing = client.get(f"/reports/wave_board-a/{RUN}/report.html", headers=bearer(token))
@@ -300,19 +388,23 @@ def test_without_report_html_the_markdown_is_shown_and_a_missing_report_is_a_cle
     assert gone.json()["detail"].startswith(f"no report.json for run '{OLD_RUN}' of wave_board-a")
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    (f"/reports/wave_board-a/{RUN}/report.txt", 404),  # only the three report names
-    (f"/reports/wave_board-a/{RUN}/..", 404),
-    (f"/reports/wave_board-a/{RUN}/%2E%2E", 404),
-    (f"/reports/wave_board-a/{RUN}/..%2F..%2Fsecret.html", 404),
-    ("/reports/wave_board-a/%2E%2E/report.md", 400),
-    ("/reports/wave_board-a/..%2F..%2Fwave_board-b/report.md", 404),  # '/' in a segment: no route
-    ("/reports/wave_board-a/x%20y/report.md", 400),
-    (f"/reports/wave_other/{RUN}/report.md", 404),  # not a wave DAG
-    (f"/reports/%2E%2E/{RUN}/report.md", 404),
-])
-def test_report_routes_refuse_anything_but_a_wave_runs_report(client, token: str, report_folder: Path,
-                                                              path: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"/reports/wave_board-a/{RUN}/report.txt", 404),  # only the three report names
+        (f"/reports/wave_board-a/{RUN}/..", 404),
+        (f"/reports/wave_board-a/{RUN}/%2E%2E", 404),
+        (f"/reports/wave_board-a/{RUN}/..%2F..%2Fsecret.html", 404),
+        ("/reports/wave_board-a/%2E%2E/report.md", 400),
+        ("/reports/wave_board-a/..%2F..%2Fwave_board-b/report.md", 404),  # '/' in a segment: no route
+        ("/reports/wave_board-a/x%20y/report.md", 400),
+        (f"/reports/wave_other/{RUN}/report.md", 404),  # not a wave DAG
+        (f"/reports/%2E%2E/{RUN}/report.md", 404),
+    ],
+)
+def test_report_routes_refuse_anything_but_a_wave_runs_report(
+    client, token: str, report_folder: Path, path: str, status: int
+) -> None:
     (report_folder.parent / "secret.html").write_text("secret")
     try:
         response = client.get(path, headers=bearer(token))
@@ -325,14 +417,24 @@ def test_report_routes_refuse_anything_but_a_wave_runs_report(client, token: str
 # --- hostile text: every page shows it only escaped ------------------------------------------------
 
 # A hostile value that fits in a URL path segment (no '/'), for what reaches a page from the URL.
-HOSTILE_IN_PATH = "<img src=x onerror=alert(1)>\" onmouseover=\"x"
+HOSTILE_IN_PATH = '<img src=x onerror=alert(1)>" onmouseover="x'
 # Where the board page shows a board's value: paths into /api/board's JSON (* one step, ** any).
 SHOWN_ON_THE_BOARD = [
-    "board.generated_at", "board.spec_errors.*", "board.waves.*.wave", "board.waves.*.dag_id", "board.waves.*.owner",
-    "board.waves.*.description", "board.waves.*.latest_run.run_id", "board.waves.*.latest_run.state",
-    "board.waves.*.latest_run.url", "board.waves.*.latest_run.report_url", "board.waves.*.completed.at",
-    *(f"board.waves.*.services.*.{key}" for key in ("service", "exposure", "env", "where", "weight", "since",
-                                                    "by_run", "by_run_url")),
+    "board.generated_at",
+    "board.spec_errors.*",
+    "board.waves.*.wave",
+    "board.waves.*.dag_id",
+    "board.waves.*.owner",
+    "board.waves.*.description",
+    "board.waves.*.latest_run.run_id",
+    "board.waves.*.latest_run.state",
+    "board.waves.*.latest_run.url",
+    "board.waves.*.latest_run.report_url",
+    "board.waves.*.completed.at",
+    *(
+        f"board.waves.*.services.*.{key}"
+        for key in ("service", "exposure", "env", "where", "weight", "since", "by_run", "by_run_url")
+    ),
     *(f"board.waves.**.verdicts.*.{key}" for key in ("task_id", "gate", "status", "reason")),
 ]
 
@@ -358,8 +460,7 @@ def only_escaped(page: str, *, scripts: int = 0) -> Parsed:
     return parsed
 
 
-def test_a_hostile_string_in_any_field_appears_on_the_board_only_escaped(client, token: str,
-                                                                         migrating) -> None:
+def test_a_hostile_string_in_any_field_appears_on_the_board_only_escaped(client, token: str, migrating) -> None:
     from slow_injection_board import pages
 
     board = client.get("/api/board", headers=bearer(token)).json()
@@ -382,15 +483,16 @@ def test_a_hostile_string_in_a_message_page_appears_only_escaped(client, token: 
     parsed = only_escaped(pages.message_page(f"title {HOSTILE}", f"message {HOSTILE}"))
     assert parsed.shows(f"title {HOSTILE}") and parsed.shows(f"message {HOSTILE}")
     # What a request's URL puts into the page: an unknown DAG, an invalid run id.
-    for path in (f"/reports/{quote(HOSTILE_IN_PATH, safe='')}/{RUN}/report.html",
-                 f"/reports/wave_board-a/{quote(HOSTILE_IN_PATH, safe='')}/report.html"):
+    for path in (
+        f"/reports/{quote(HOSTILE_IN_PATH, safe='')}/{RUN}/report.html",
+        f"/reports/wave_board-a/{quote(HOSTILE_IN_PATH, safe='')}/report.html",
+    ):
         response = client.get(path, headers=bearer(token))
         assert response.status_code in (400, 404) and response.headers["content-type"].startswith("text/html")
         assert only_escaped(response.text).shows(HOSTILE_IN_PATH), response.text
 
 
-def test_a_hostile_string_in_a_markdown_page_appears_only_escaped(client, token: str,
-                                                                  report_folder: Path) -> None:
+def test_a_hostile_string_in_a_markdown_page_appears_only_escaped(client, token: str, report_folder: Path) -> None:
     from slow_injection_board import pages
 
     page = pages.markdown_page(f"title {HOSTILE}", f"# Wave\n\n{HOSTILE}\n", f"note {HOSTILE}")
@@ -404,8 +506,10 @@ def test_a_hostile_string_in_a_markdown_page_appears_only_escaped(client, token:
 
 # --- mounted by Airflow; after a real wave run ----------------------------------------------------
 
-def test_airflow_mounts_the_app_under_its_prefix_and_links_follow_the_base_url(token: str, auth_manager,
-                                                                               migrating) -> None:
+
+def test_airflow_mounts_the_app_under_its_prefix_and_links_follow_the_base_url(
+    token: str, auth_manager, migrating
+) -> None:
     from airflow import plugins_manager
     from airflow.api_fastapi.app import init_plugins
     from fastapi import FastAPI
@@ -424,8 +528,7 @@ def test_airflow_mounts_the_app_under_its_prefix_and_links_follow_the_base_url(t
     assert views["evaluation-report"]["destination"] == "dag_run"
 
 
-def test_a_wave_run_by_dag_test_shows_on_the_board_with_its_report(tmp_path: Path, world, client,
-                                                                   token: str) -> None:
+def test_a_wave_run_by_dag_test_shows_on_the_board_with_its_report(tmp_path: Path, world, client, token: str) -> None:
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_wave
     from slow_injection_board import board
@@ -447,10 +550,13 @@ def test_a_wave_run_by_dag_test_shows_on_the_board_with_its_report(tmp_path: Pat
     services = {s["service"]: s for s in wave["services"]}
     web = services["web"]
     assert [v["task_id"] for v in web["verdicts"] if v["kind"] == "metric"] == [
-        "gradual_transition.web.step1_25pct.gate_error-rate", "gradual_transition.web.step2_100pct.gate_error-rate"]
+        "gradual_transition.web.step1_25pct.gate_error-rate",
+        "gradual_transition.web.step2_100pct.gate_error-rate",
+    ]
     assert all(v["status"] == "pass" for s in services.values() for v in s["verdicts"])
     assert "migrate_scheduled_jobs.report-job.handover.gate_job-failures" in [
-        v["task_id"] for v in services["report-job"]["verdicts"]]
+        v["task_id"] for v in services["report-job"]["verdicts"]
+    ]
     assert [v["gate"] for v in wave["verdicts"]] == ["release-errors"]
     # The wave's tasks emit the service assets' events (include/slow_injection/assets.py).
     assert (web["env"], web["weight"], services["report-job"]["env"]) == ("green", 100, "green")

@@ -39,6 +39,7 @@ from tests.test_run_twice import (  # noqa: F401 - fixtures
 
 # --- HAProxy ------------------------------------------------------------------------------------
 
+
 class AdminSocketGone:
     """HAProxy keeps routing, but its runtime API cannot be reached (the socket path is gone)."""
 
@@ -54,7 +55,8 @@ class AdminSocketGone:
 
 
 def test_set_traffic_fails_while_haproxy_admin_is_unreachable_then_converges_when_cleared(
-        haproxy: HAProxy, haproxy_commands: list[str]) -> None:
+    haproxy: HAProxy, haproxy_commands: list[str]
+) -> None:
     haproxy.set_green(5)  # the previous step's weight
     step = SetTraffic(task_id="set_traffic", service="web", router=haproxy_router(), weight=25, **STEP)
     with AdminSocketGone(haproxy) as gone:
@@ -75,7 +77,8 @@ def test_set_traffic_fails_while_haproxy_admin_is_unreachable_then_converges_whe
 
 
 def test_set_traffic_after_haproxy_restarted_reads_the_weights_it_came_back_with(
-        haproxy: HAProxy, haproxy_commands: list[str]) -> None:
+    haproxy: HAProxy, haproxy_commands: list[str]
+) -> None:
     """A restart loses runtime weights (back to the config's blue 100, green 0): the cleared step
     converges from what HAProxy has now, not from what the wave last set."""
     haproxy.set_green(5)
@@ -95,6 +98,7 @@ def test_set_traffic_after_haproxy_restarted_reads_the_weights_it_came_back_with
 
 # --- Kubernetes: the real API server behind a proxy that can go down and come back ---------------
 
+
 @pytest.fixture
 def shop(kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
     """Blue's web and report (a schedule that does not fire during the test) and green's namespace;
@@ -112,12 +116,19 @@ def shop(kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def deploy_web(shop: Shop, **workload: Any) -> PlatformStep:
-    return PlatformStep(task_id="deploy_green", action="deploy_green", service="web", platform=PLATFORM,
-                        workload={**shop.web, **workload}, **STEP)
+    return PlatformStep(
+        task_id="deploy_green",
+        action="deploy_green",
+        service="web",
+        platform=PLATFORM,
+        workload={**shop.web, **workload},
+        **STEP,
+    )
 
 
 def test_deploy_green_fails_while_the_kubernetes_api_is_down_then_converges_when_cleared(
-        shop: Shop, api_proxy: ApiProxy) -> None:
+    shop: Shop, api_proxy: ApiProxy
+) -> None:
     api_proxy.stop()
     started = time.monotonic()
     with pytest.raises(Exception, match="Connection refused|Max retries"):
@@ -137,13 +148,15 @@ def test_deploy_green_fails_while_the_kubernetes_api_is_down_then_converges_when
 
 
 def test_deploy_green_that_failed_half_way_finishes_without_redoing_the_first_half(
-        shop: Shop, api_proxy: ApiProxy) -> None:
+    shop: Shop, api_proxy: ApiProxy
+) -> None:
     """The ConfigMap the pod uses is copied, then the API refuses the Deployment: the cleared step
     leaves the copied ConfigMap alone and creates only the Deployment."""
     from kubernetes import client
 
     client.CoreV1Api(shop.api.api_client).create_namespaced_config_map(
-        shop.blue, {"metadata": {"name": "web-env"}, "data": {"MODE": "shop"}})
+        shop.blue, {"metadata": {"name": "web-env"}, "data": {"MODE": "shop"}}
+    )
     blue = shop.deployment(shop.blue)
     blue["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "web-env"}}]
     shop.api.replace("Deployment", shop.blue, "web", blue)
@@ -159,18 +172,23 @@ def test_deploy_green_that_failed_half_way_finishes_without_redoing_the_first_ha
     cleared = deploy_web(shop, copy_config_maps=True).execute(context(try_number=2))
     assert [c["target"] for c in cleared["changes"]] == [f"green Deployment {shop.green}/web"]
     assert api_proxy.writes() == [("POST", f"/apis/apps/v1/namespaces/{shop.green}/deployments")]
-    assert shop.api.get("ConfigMap", shop.green, "web-env")["metadata"]["resourceVersion"] == \
-        copied["metadata"]["resourceVersion"]
+    assert (
+        shop.api.get("ConfigMap", shop.green, "web-env")["metadata"]["resourceVersion"]
+        == copied["metadata"]["resourceVersion"]
+    )
 
 
 def test_a_handover_that_failed_half_way_resumes_green_without_touching_blue_again(
-        shop: Shop, api_proxy: ApiProxy) -> None:
+    shop: Shop, api_proxy: ApiProxy
+) -> None:
     """Blue's CronJob is suspended, then the API refuses green's unsuspend: for now the job runs
     nowhere (never in both). Cleared, the step unsuspends green and leaves blue as it is."""
-    PlatformStep(task_id="copy", action="deploy_green", service="report", platform=PLATFORM, workload=shop.report,
-                 **STEP).execute(context())
-    hand_over = PlatformStep(task_id="hand_over", action="activate_green", service="report", platform=PLATFORM,
-                             workload=shop.report, **STEP)
+    PlatformStep(
+        task_id="copy", action="deploy_green", service="report", platform=PLATFORM, workload=shop.report, **STEP
+    ).execute(context())
+    hand_over = PlatformStep(
+        task_id="hand_over", action="activate_green", service="report", platform=PLATFORM, workload=shop.report, **STEP
+    )
     api_proxy.refuse.add(("PATCH", f"/namespaces/{shop.green}/cronjobs/report"))
     with pytest.raises(Exception, match="503|ServiceUnavailable"):
         hand_over.execute(context(try_number=1))
@@ -187,17 +205,29 @@ def test_a_handover_that_failed_half_way_resumes_green_without_touching_blue_aga
 
 
 def test_restore_blue_workloads_fails_while_the_api_is_down_then_restores_both_when_cleared(
-        shop: Shop, api_proxy: ApiProxy) -> None:
-    for step in (PlatformStep(task_id="copy", action="deploy_green", service="report", platform=PLATFORM,
-                              workload=shop.report, **STEP),
-                 PlatformStep(task_id="hand_over", action="activate_green", service="report", platform=PLATFORM,
-                              workload=shop.report, **STEP),
-                 deploy_web(shop),
-                 PlatformStep(task_id="retire", action="retire_blue", service="web", platform=PLATFORM,
-                              workload=shop.web, **STEP)):
+    shop: Shop, api_proxy: ApiProxy
+) -> None:
+    for step in (
+        PlatformStep(
+            task_id="copy", action="deploy_green", service="report", platform=PLATFORM, workload=shop.report, **STEP
+        ),
+        PlatformStep(
+            task_id="hand_over",
+            action="activate_green",
+            service="report",
+            platform=PLATFORM,
+            workload=shop.report,
+            **STEP,
+        ),
+        deploy_web(shop),
+        PlatformStep(
+            task_id="retire", action="retire_blue", service="web", platform=PLATFORM, workload=shop.web, **STEP
+        ),
+    ):
         step.execute(context())
-    restore = RollbackWorkloads(task_id="restore_blue_workloads", platform=PLATFORM,
-                                workloads={"report": shop.report, "web": shop.web}, **STEP)
+    restore = RollbackWorkloads(
+        task_id="restore_blue_workloads", platform=PLATFORM, workloads={"report": shop.report, "web": shop.web}, **STEP
+    )
     api_proxy.stop()
     with pytest.raises(Exception, match="Connection refused|Max retries"):
         restore.execute(context(try_number=1))
@@ -205,13 +235,16 @@ def test_restore_blue_workloads_fails_while_the_api_is_down_then_restores_both_w
     assert shop.deployment(shop.blue)["spec"]["replicas"] == 0  # nothing restored yet
 
     cleared = restore.execute(context(try_number=2))
-    assert [c["target"] for c in cleared["changes"]] == [f"green CronJob {shop.green}/report",
-                                                         f"blue Deployment {shop.blue}/web"]
+    assert [c["target"] for c in cleared["changes"]] == [
+        f"green CronJob {shop.green}/report",
+        f"blue Deployment {shop.blue}/web",
+    ]
     assert shop.deployment(shop.blue)["spec"]["replicas"] == 2
     assert shop.suspended(shop.green) is True
 
 
 # --- RollbackTraffic over two routers, one of them down -------------------------------------------
+
 
 class Endpoint:
     """A moto server of our own (moto's state is per process, so it survives a restart): stopped,
@@ -238,10 +271,21 @@ def endpoint(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpo
     botocore's default, so a refused endpoint fails the step in seconds)."""
     ours = Endpoint()
     ours.server.start()
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONNECTION_ID.upper()}", json.dumps(
-        {"conn_type": "aws", "login": "testing", "password": "testing",
-         "extra": {"region_name": "eu-west-1", "endpoint_url": ours.server.url,
-                   "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 2}}}}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONNECTION_ID.upper()}",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {
+                    "region_name": "eu-west-1",
+                    "endpoint_url": ours.server.url,
+                    "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 2}},
+                },
+            }
+        ),
+    )
     yield ours
     ours.server.stop()
 
@@ -252,7 +296,8 @@ def routers(alb: Any) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("down", ["haproxy", "aws"])
 def test_rollback_traffic_with_one_router_down_converges_the_other_then_all_when_cleared(
-        haproxy: HAProxy, haproxy_commands: list[str], endpoint: Endpoint, api_calls: ApiCalls, down: str) -> None:
+    haproxy: HAProxy, haproxy_commands: list[str], endpoint: Endpoint, api_calls: ApiCalls, down: str
+) -> None:
     alb = make_aws(endpoint.server)
     haproxy.set_green(25)
     SetTraffic(task_id="s", service="api", router=alb.alb_router(), weight=25, **STEP).execute(context())

@@ -23,10 +23,18 @@ from tests.aws import ACCOUNT, CONNECTION_ID, REGION, free_port
 METRIC = kinds.measured("metric")
 
 NAMESPACE = "SlowInjection/Test"
-ERRORS = {"namespace": NAMESPACE, "metric_name": "Errors", "stat": "Sum",
-          "dimensions": {"Service": "${service}", "Env": "${env}"}}
-REQUESTS = {"namespace": NAMESPACE, "metric_name": "Requests", "stat": "Sum",
-            "dimensions": {"Service": "${service}", "Env": "${env}"}}
+ERRORS = {
+    "namespace": NAMESPACE,
+    "metric_name": "Errors",
+    "stat": "Sum",
+    "dimensions": {"Service": "${service}", "Env": "${env}"},
+}
+REQUESTS = {
+    "namespace": NAMESPACE,
+    "metric_name": "Requests",
+    "stat": "Sum",
+    "dimensions": {"Service": "${service}", "Env": "${env}"},
+}
 
 
 def metrics_source(**settings: Any) -> dict[str, Any]:
@@ -39,8 +47,14 @@ def alarms_source(**settings: Any) -> dict[str, Any]:
 
 def gate(source: dict[str, Any], query: str, threshold: float = 5.0, **overrides: Any) -> dict[str, Any]:
     """A gate dict exactly as the spec produces it (MetricGate.model_dump())."""
-    spec = {"name": "errors", "source": source, "query": query, "comparator": "less_than",
-            "threshold": threshold, **overrides}
+    spec = {
+        "name": "errors",
+        "source": source,
+        "query": query,
+        "comparator": "less_than",
+        "threshold": threshold,
+        **overrides,
+    }
     return MetricGate.model_validate(spec).model_dump()
 
 
@@ -53,12 +67,19 @@ def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str
     """Datapoints `seconds` ago: ≥ 60 s lands in a complete period (the driver skips the one still
     filling), ≤ 300 s within the default lookback."""
     now = time.time()
-    aws.client("cloudwatch").put_metric_data(Namespace=NAMESPACE, MetricData=[
-        {"MetricName": metric, "Value": value, "Unit": "Count",
-         "Timestamp": datetime.fromtimestamp(now - ago, UTC),
-         "Dimensions": [{"Name": "Service", "Value": service}, {"Name": "Env", "Value": env}]}
-        for value, ago in values_ago
-    ])
+    aws.client("cloudwatch").put_metric_data(
+        Namespace=NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Value": value,
+                "Unit": "Count",
+                "Timestamp": datetime.fromtimestamp(now - ago, UTC),
+                "Dimensions": [{"Name": "Service", "Value": service}, {"Name": "Env", "Value": env}],
+            }
+            for value, ago in values_ago
+        ],
+    )
 
 
 # --- CloudWatchMetrics against moto -----------------------------------------------------------------
@@ -66,10 +87,15 @@ def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str
 # expression itself), so end to end against moto a gate queries one metric id; the math is tested
 # at the request level below.
 
-@pytest.mark.parametrize(("series", "status", "value"), [
-    ([(9.0, 200), (1.0, 70)], "pass", 1.0),  # an old breach, recovered: the latest datapoint decides
-    ([(1.0, 200), (9.0, 70)], "fail", 9.0),  # fine before, breaching now
-], ids=["recovered", "breaching"])
+
+@pytest.mark.parametrize(
+    ("series", "status", "value"),
+    [
+        ([(9.0, 200), (1.0, 70)], "pass", 1.0),  # an old breach, recovered: the latest datapoint decides
+        ([(1.0, 200), (9.0, 70)], "fail", 9.0),  # fine before, breaching now
+    ],
+    ids=["recovered", "breaching"],
+)
 def test_the_most_recent_datapoint_decides_the_gate(aws, series, status, value) -> None:
     put(aws, "Errors", series)
     result = judge(gate(metrics_source(), "errors"))
@@ -116,7 +142,8 @@ def test_metric_math_is_one_expression_returning_data_over_unreturned_metrics() 
     from botocore.validate import validate_parameters
 
     settings = CloudWatchMetrics.Settings.model_validate(
-        {"metrics": {"errors": ERRORS, "requests": {**REQUESTS, "unit": "Count"}}, "period": 60, "lookback": 300})
+        {"metrics": {"errors": ERRORS, "requests": {**REQUESTS, "unit": "Count"}}, "period": 60, "lookback": 300}
+    )
     driver = CloudWatchMetrics(settings, None, {"service": "web", "env": "blue"}, clock=lambda: 1_000_030.0)
     request = driver.request("100 * errors / requests")
     queries = {q["Id"]: q for q in request["MetricDataQueries"]}
@@ -124,7 +151,9 @@ def test_metric_math_is_one_expression_returning_data_over_unreturned_metrics() 
     assert queries["result0"]["Expression"] == "100 * errors / requests"
     assert queries["requests"]["MetricStat"]["Unit"] == "Count"
     assert queries["errors"]["MetricStat"]["Metric"]["Dimensions"] == [
-        {"Name": "Service", "Value": "web"}, {"Name": "Env", "Value": "blue"}]
+        {"Name": "Service", "Value": "web"},
+        {"Name": "Env", "Value": "blue"},
+    ]
     assert request["ScanBy"] == "TimestampDescending"
     assert request["StartTime"].timestamp() == 999_720.0  # 300 s back, on a period boundary
     assert request["EndTime"].timestamp() == 1_000_020.0  # the last complete period ends here
@@ -141,33 +170,54 @@ def test_an_expression_id_never_collides_with_a_metric_id() -> None:
     assert ids == ["result0", "b", "result1"]
 
 
-@pytest.mark.parametrize(("response", "expected"), [
-    ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": []}]}, (None, None)),
-    ({"MetricDataResults": [{"Id": "e", "StatusCode": "PartialData", "Values": [3.0, 9.0]}]}, (3.0, None)),
-    ({"MetricDataResults": [{"Id": "e", "StatusCode": "InternalError", "Values": []}]},
-     (None, "cloudwatch status InternalError without values")),
-    ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": [1.0],
-                             "Messages": [{"Code": "ArithmeticError", "Value": "division by zero"}]}]},
-     (None, "cloudwatch messages: ArithmeticError: division by zero")),
-    ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": [float("nan")]}]},
-     (None, "cloudwatch value is nan")),
-    ({"MetricDataResults": []}, (None, "cloudwatch returned 0 results; a gate needs exactly one")),
-], ids=["empty", "partial-with-values", "internal-error", "messages", "nan", "no-result"])
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": []}]}, (None, None)),
+        ({"MetricDataResults": [{"Id": "e", "StatusCode": "PartialData", "Values": [3.0, 9.0]}]}, (3.0, None)),
+        (
+            {"MetricDataResults": [{"Id": "e", "StatusCode": "InternalError", "Values": []}]},
+            (None, "cloudwatch status InternalError without values"),
+        ),
+        (
+            {
+                "MetricDataResults": [
+                    {
+                        "Id": "e",
+                        "StatusCode": "Complete",
+                        "Values": [1.0],
+                        "Messages": [{"Code": "ArithmeticError", "Value": "division by zero"}],
+                    }
+                ]
+            },
+            (None, "cloudwatch messages: ArithmeticError: division by zero"),
+        ),
+        (
+            {"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": [float("nan")]}]},
+            (None, "cloudwatch value is nan"),
+        ),
+        ({"MetricDataResults": []}, (None, "cloudwatch returned 0 results; a gate needs exactly one")),
+    ],
+    ids=["empty", "partial-with-values", "internal-error", "messages", "nan", "no-result"],
+)
 def test_responses_moto_cannot_produce(response, expected) -> None:
     reading = CloudWatchMetrics.parse(response)
     assert (reading.value, reading.error) == expected
 
 
-@pytest.mark.parametrize(("settings", "path", "words"), [
-    ({"metrics": {"Errors": ERRORS}}, "metrics", "'Errors': must start with a lowercase letter"),
-    ({"metrics": {"e": {**ERRORS, "stat": "sum"}}}, "metrics.e.stat", "'Sum'"),
-    ({"metrics": {"e": {**ERRORS, "unit": "count"}}}, "metrics.e.unit", "unknown CloudWatch unit 'count'"),
-    ({"metrics": {"e": ERRORS}, "period": 45}, "period", "multiple of 60"),
-    ({"metrics": {"e": ERRORS}, "period": 120, "lookback": 60}, "lookback", "from period (120)"),
-    ({"metrics": {"e": ERRORS}, "period": 10, "lookback": 86400}, "lookback", "high-resolution"),
-    ({"metrics": {}}, "metrics", ""),
-    ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
-])
+@pytest.mark.parametrize(
+    ("settings", "path", "words"),
+    [
+        ({"metrics": {"Errors": ERRORS}}, "metrics", "'Errors': must start with a lowercase letter"),
+        ({"metrics": {"e": {**ERRORS, "stat": "sum"}}}, "metrics.e.stat", "'Sum'"),
+        ({"metrics": {"e": {**ERRORS, "unit": "count"}}}, "metrics.e.unit", "unknown CloudWatch unit 'count'"),
+        ({"metrics": {"e": ERRORS}, "period": 45}, "period", "multiple of 60"),
+        ({"metrics": {"e": ERRORS}, "period": 120, "lookback": 60}, "lookback", "from period (120)"),
+        ({"metrics": {"e": ERRORS}, "period": 10, "lookback": 86400}, "lookback", "high-resolution"),
+        ({"metrics": {}}, "metrics", ""),
+        ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
+    ],
+)
 def test_settings_errors_name_the_setting(settings, path, words) -> None:
     errors = driver_settings_errors("metric_source", DriverRef(type="cloudwatch", **settings))
     assert any(p == path and words in why for p, why in errors), errors
@@ -175,22 +225,37 @@ def test_settings_errors_name_the_setting(settings, path, words) -> None:
 
 # --- CloudWatchAlarms against moto (moto never evaluates alarms: set_alarm_state sets them) ---------
 
+
 def alarm(aws: Any, name: str, state: str | None) -> None:
     cw = aws.client("cloudwatch")
-    cw.put_metric_alarm(AlarmName=name, Namespace=NAMESPACE, MetricName="Errors", Statistic="Sum", Period=60,
-                        EvaluationPeriods=1, Threshold=5.0, ComparisonOperator="GreaterThanThreshold")
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=NAMESPACE,
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
     if state:
         cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
-@pytest.mark.parametrize(("state", "status", "value"), [
-    ("OK", "pass", 0.0), ("ALARM", "fail", 1.0), ("INSUFFICIENT_DATA", "hold", None),
-])
+@pytest.mark.parametrize(
+    ("state", "status", "value"),
+    [
+        ("OK", "pass", 0.0),
+        ("ALARM", "fail", 1.0),
+        ("INSUFFICIENT_DATA", "hold", None),
+    ],
+)
 def test_alarm_state_decides_the_gate(aws, state, status, value) -> None:
     alarm(aws, "web-green-latency", "OK")
     alarm(aws, "web-green-5xx", state)
-    result = judge(gate(alarms_source(), "${service}-${env}-5xx, ${service}-${env}-latency", threshold=1.0,
-                        on_no_data="hold"))
+    result = judge(
+        gate(alarms_source(), "${service}-${env}-5xx, ${service}-${env}-latency", threshold=1.0, on_no_data="hold")
+    )
     assert (result.status, result.measurements[0]["value"]) == (status, value)
     if status == "hold":
         assert result.measurements[0]["error"] == "alarm no verdict: web-green-5xx (INSUFFICIENT_DATA)"
@@ -222,8 +287,11 @@ def test_composite_alarms_are_read_unless_left_out() -> None:
         stub = Stubber(client)
         types = settings.get("alarm_types", ["MetricAlarm", "CompositeAlarm"])
         # like moto, answer with the composite alarm whatever AlarmTypes asked for
-        stub.add_response("describe_alarms", {"MetricAlarms": [], "CompositeAlarms": [
-            {"AlarmName": "web-health", "StateValue": "ALARM"}]}, {"AlarmNames": ["web-health"], "AlarmTypes": types})
+        stub.add_response(
+            "describe_alarms",
+            {"MetricAlarms": [], "CompositeAlarms": [{"AlarmName": "web-health", "StateValue": "ALARM"}]},
+            {"AlarmNames": ["web-health"], "AlarmTypes": types},
+        )
         with stub:
             settings_model = CloudWatchAlarms.Settings.model_validate(settings)
             return CloudWatchAlarms(settings_model, None, client_factory=lambda: client).query("web-health")
@@ -234,14 +302,26 @@ def test_composite_alarms_are_read_unless_left_out() -> None:
 
 # --- both: trouble is inconclusive, never an exception ------------------------------------------------
 
+
 def test_an_unreachable_endpoint_is_inconclusive_not_an_exception(monkeypatch) -> None:
-    dead = json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": {
-        "region_name": REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}",
-        "config_kwargs": {"connect_timeout": 1, "read_timeout": 1, "retries": {"max_attempts": 1}}}})
+    dead = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {
+                "region_name": REGION,
+                "endpoint_url": f"http://127.0.0.1:{free_port()}",
+                "config_kwargs": {"connect_timeout": 1, "read_timeout": 1, "retries": {"max_attempts": 1}},
+            },
+        }
+    )
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEAD", dead)
     started = time.monotonic()
-    for source, query in [(metrics_source(connection="aws_dead"), "errors"),
-                          (alarms_source(connection="aws_dead"), "web-green-5xx")]:
+    for source, query in [
+        (metrics_source(connection="aws_dead"), "errors"),
+        (alarms_source(connection="aws_dead"), "web-green-5xx"),
+    ]:
         result = judge(gate(source, query, on_no_data="hold"))
         assert result.status == "hold"
         assert result.measurements[0]["error"].startswith("cloudwatch unreachable: EndpointConnectionError")
@@ -258,9 +338,11 @@ def test_a_client_that_cannot_be_made_is_inconclusive_not_an_exception(monkeypat
 
 # --- least privilege ----------------------------------------------------------------------------------
 
+
 def covered(statements: list[Any], action: str, resource: str) -> bool:
-    return any(action in st.actions and any(fnmatch.fnmatchcase(resource, r) for r in st.resources)
-               for st in statements)
+    return any(
+        action in st.actions and any(fnmatch.fnmatchcase(resource, r) for r in st.resources) for st in statements
+    )
 
 
 def test_every_call_made_is_allowed_by_iam_statements(aws, api_calls) -> None:
@@ -274,8 +356,10 @@ def test_every_call_made_is_allowed_by_iam_statements(aws, api_calls) -> None:
 
     metric_settings = CloudWatchMetrics.Settings.model_validate({"metrics": {"errors": ERRORS}})
     alarm_settings = CloudWatchAlarms.Settings.model_validate({"alarm_types": ["MetricAlarm"]})
-    statements = [*CloudWatchMetrics.iam_statements(metric_settings),
-                  *CloudWatchAlarms.iam_statements(alarm_settings, queries=[queries["alarms"]])]
+    statements = [
+        *CloudWatchMetrics.iam_statements(metric_settings),
+        *CloudWatchAlarms.iam_statements(alarm_settings, queries=[queries["alarms"]]),
+    ]
     for call in api_calls.calls:
         resources = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{n}" for n in call.params.get("AlarmNames", [])]
         for resource in resources or ["*"]:
@@ -294,8 +378,10 @@ def test_alarm_statements_widen_only_where_aws_requires_it() -> None:
     assert resources(alarm_types=["MetricAlarm"]) == ["arn:aws:cloudwatch:*:*:alarm:*"]
     settings = CloudWatchAlarms.Settings.model_validate({"alarm_types": ["MetricAlarm"], "region": "eu-west-1"})
     narrowed = CloudWatchAlarms.iam_statements(settings, queries=["a-${env}, b", "b"])
-    assert narrowed[0].resources == ("arn:aws:cloudwatch:eu-west-1:*:alarm:a-*",
-                                     "arn:aws:cloudwatch:eu-west-1:*:alarm:b")
+    assert narrowed[0].resources == (
+        "arn:aws:cloudwatch:eu-west-1:*:alarm:a-*",
+        "arn:aws:cloudwatch:eu-west-1:*:alarm:b",
+    )
 
 
 def test_a_state_neither_ok_nor_alarm_is_no_verdict() -> None:

@@ -50,50 +50,86 @@ def short_hash(text: str) -> str:
 
 
 def blue_web(namespace: str = "shop") -> dict:
-    app = {"name": "app", "image": "registry.example/web:1.4.2",
-           "env": [{"name": "LOG_LEVEL", "value": "info"},
-                   {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-secrets", "key": "password"}}},
-                   {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "web-env", "key": "mode"}}}],
-           "envFrom": [{"configMapRef": {"name": "web-env"}}],
-           "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
-           "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5},
-           "livenessProbe": {"tcpSocket": {"port": 8080}}}
+    app = {
+        "name": "app",
+        "image": "registry.example/web:1.4.2",
+        "env": [
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-secrets", "key": "password"}}},
+            {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "web-env", "key": "mode"}}},
+        ],
+        "envFrom": [{"configMapRef": {"name": "web-env"}}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5},
+        "livenessProbe": {"tcpSocket": {"port": 8080}},
+    }
     init = {"name": "migrate", "image": "registry.example/web-migrate:1.4.2"}
-    pod = {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
-           "tolerations": [{"key": "spot", "operator": "Exists"}],
-           "initContainers": [init], "containers": [app]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod}}}
+    pod = {
+        "nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
+        "tolerations": [{"key": "spot", "operator": "Exists"}],
+        "initContainers": [init],
+        "containers": [app],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod},
+        },
+    }
 
 
 def config_map(namespace: str, mode: str = "fast") -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-env", "namespace": namespace},
-            "data": {"mode": mode, "REGION": "eu-west-1"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "web-env", "namespace": namespace},
+        "data": {"mode": mode, "REGION": "eu-west-1"},
+    }
 
 
 def secret(namespace: str, value: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-secrets", "namespace": namespace},
-            "type": "Opaque", "data": {"password": b64(value)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "web-secrets", "namespace": namespace},
+        "type": "Opaque",
+        "data": {"password": b64(value)},
+    }
 
 
 def service(namespace: str, target_port: int = 8080) -> dict:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
-            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": target_port,
-                                                           "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": target_port, "protocol": "TCP"}],
+        },
+    }
 
 
-def sides(green_edit=None, green_secret: str = BLUE_SECRET,
-          green_mode: str = "fast") -> tuple[Side, Side]:
+def sides(green_edit=None, green_secret: str = BLUE_SECRET, green_mode: str = "fast") -> tuple[Side, Side]:
     """Blue, and green as the driver copies it (plus `green_edit` applied to green's workload)."""
-    blue = Side(blue_web(), {"web-env": config_map("shop")}, {"web-secrets": secret("shop", BLUE_SECRET)},
-                {"web": service("shop")})
+    blue = Side(
+        blue_web(),
+        {"web-env": config_map("shop")},
+        {"web-secrets": secret("shop", BLUE_SECRET)},
+        {"web": service("shop")},
+    )
     green_obj = to_green(blue_web(), "shop-fargate", {"compute": "fargate"})
     if green_edit:
         green_edit(green_obj["spec"]["template"]["spec"])
-    green = Side(green_obj, {"web-env": config_map("shop-fargate", green_mode)},
-                 {"web-secrets": secret("shop-fargate", green_secret)}, {"web": service("shop-fargate")})
+    green = Side(
+        green_obj,
+        {"web-env": config_map("shop-fargate", green_mode)},
+        {"web-secrets": secret("shop-fargate", green_secret)},
+        {"web": service("shop-fargate")},
+    )
     return blue, green
 
 
@@ -102,6 +138,7 @@ def app(pod: dict) -> dict:
 
 
 # --- pure comparison ------------------------------------------------------------------------------
+
 
 def test_a_normal_copy_shows_no_drift_although_the_transforms_changed_it() -> None:
     blue, green = sides()
@@ -130,9 +167,9 @@ def test_an_image_tag_that_differs_is_named_with_both_values() -> None:
     blue, green = sides(lambda pod: app(pod).update(image="registry.example/web:1.4.3"))
     found = compare(blue, green, TRANSFORMS)
     assert [(d.path, d.blue, d.green) for d in found] == [
-        ("containers[app].image", "registry.example/web:1.4.2", "registry.example/web:1.4.3")]
-    assert str(found[0]) == ("containers[app].image: blue registry.example/web:1.4.2, "
-                             "green registry.example/web:1.4.3")
+        ("containers[app].image", "registry.example/web:1.4.2", "registry.example/web:1.4.3")
+    ]
+    assert str(found[0]) == ("containers[app].image: blue registry.example/web:1.4.2, green registry.example/web:1.4.3")
 
 
 def test_init_containers_probes_resources_and_env_sources_are_compared_by_container_name() -> None:
@@ -176,15 +213,18 @@ def test_an_ignored_path_does_not_hide_its_siblings_or_a_similar_name() -> None:
 def test_an_expected_value_green_does_not_have_is_drift_even_when_blue_and_green_agree() -> None:
     blue, green = sides()
     found = compare(blue, green, TRANSFORMS, Declared(expect={"containers[app].image": "registry.example/web:2.0"}))
-    assert [str(d) for d in found] == ["containers[app].image: blue registry.example/web:1.4.2, "
-                                       "green registry.example/web:1.4.2 (expected registry.example/web:2.0)"]
+    assert [str(d) for d in found] == [
+        "containers[app].image: blue registry.example/web:1.4.2, "
+        "green registry.example/web:1.4.2 (expected registry.example/web:2.0)"
+    ]
 
 
 def test_secret_content_that_differs_is_shown_by_hash_and_never_by_value() -> None:
     blue, green = sides(green_secret=GREEN_SECRET)
     found = compare(blue, green, TRANSFORMS)
     assert [(d.path, d.blue, d.green) for d in found] == [
-        ("secrets[web-secrets].password", short_hash(BLUE_SECRET), short_hash(GREEN_SECRET))]
+        ("secrets[web-secrets].password", short_hash(BLUE_SECRET), short_hash(GREEN_SECRET))
+    ]
     shown = " ".join([str(found[0]), repr(found[0]), json.dumps(found[0].to_dict())])
     for value in (BLUE_SECRET, GREEN_SECRET, b64(BLUE_SECRET), b64(GREEN_SECRET)):
         assert value not in shown
@@ -212,16 +252,19 @@ def test_service_ports_are_compared_by_port_name() -> None:
     blue, green = sides()
     green.services["web"] = service("shop-fargate", target_port=9090)
     assert [str(d) for d in compare(blue, green, TRANSFORMS)] == [
-        "services[web].ports[http].targetPort: blue 8080, green 9090"]
+        "services[web].ports[http].targetPort: blue 8080, green 9090"
+    ]
 
 
 def test_a_request_green_lacks_is_drift_but_the_copy_s_requests_equal_limits_is_not() -> None:
     blue, green = sides(lambda pod: app(pod)["resources"]["requests"].update(cpu="250m"))
     assert [str(d) for d in compare(blue, green, TRANSFORMS)] == [
-        "containers[app].resources.requests.cpu: blue 500m, green 250m"]
+        "containers[app].resources.requests.cpu: blue 500m, green 250m"
+    ]
     no_transform = Transforms("shop-fargate", {"compute": "fargate"}, requests_equal_limits=False)
     assert [str(d) for d in compare(blue, green, no_transform)] == [  # blue's own requests are wanted then
-        "containers[app].resources.requests.memory: blue 256Mi, green 512Mi"]
+        "containers[app].resources.requests.memory: blue 256Mi, green 512Mi"
+    ]
 
 
 def test_references_and_selecting_services() -> None:
@@ -240,14 +283,23 @@ def test_differences_of_fingerprints_apply_ignore_and_expect() -> None:
 
 # --- spec rules -----------------------------------------------------------------------------------
 
+
 def test_drift_rules_are_validated_with_the_field_named() -> None:
     from pydantic import ValidationError
 
     from include.slow_injection.spec.models import DriftRules, Workload
 
-    ok = Workload.model_validate({"kind": "Deployment", "namespace": "shop", "name": "web", "drift": {
-        "ignore": ["containers[app].env.LOG_LEVEL", "configMaps[app.config].x"],
-        "expect": {"services[web].ports[http].targetPort": 9090}}})
+    ok = Workload.model_validate(
+        {
+            "kind": "Deployment",
+            "namespace": "shop",
+            "name": "web",
+            "drift": {
+                "ignore": ["containers[app].env.LOG_LEVEL", "configMaps[app.config].x"],
+                "expect": {"services[web].ports[http].targetPort": 9090},
+            },
+        }
+    )
     assert ok.drift is not None and ok.drift.ignore[0] == "containers[app].env.LOG_LEVEL"
     with pytest.raises(ValidationError) as bad_path:
         DriftRules.model_validate({"ignore": ["container[app].image"]})
@@ -272,6 +324,7 @@ def test_a_spec_file_with_a_bad_drift_path_names_file_and_field(tmp_path: Path) 
 
 # --- the Kubernetes driver on a real control plane -------------------------------------------------------
 
+
 @pytest.fixture
 def cluster(kube):
     """Blue's web with its ConfigMap, Secret and Service in one namespace; green's own copy of the Secret
@@ -285,8 +338,14 @@ def cluster(kube):
     core.create_namespaced_secret(blue_ns, secret(blue_ns, BLUE_SECRET))
     core.create_namespaced_secret(green_ns, secret(green_ns, BLUE_SECRET))  # green's own copy
     driver = KubernetesPlatform(api, api, KubernetesPlatform.Settings(add_labels={"compute": "fargate"}))
-    web = {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns,
-           "copy_config_maps": True, "copy_services": ["web"]}
+    web = {
+        "kind": "Deployment",
+        "namespace": blue_ns,
+        "name": "web",
+        "green_namespace": green_ns,
+        "copy_config_maps": True,
+        "copy_services": ["web"],
+    }
     yield driver, api, core, web
 
 
@@ -316,20 +375,29 @@ def test_driver_names_an_image_tag_green_drifted_to(cluster) -> None:
     driver, api, _, web = cluster
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
-    edit(api, "Deployment", green_ns, "web",
-         lambda green: app(green["spec"]["template"]["spec"]).update(image="registry.example/web:1.4.3"))
+    edit(
+        api,
+        "Deployment",
+        green_ns,
+        "web",
+        lambda green: app(green["spec"]["template"]["spec"]).update(image="registry.example/web:1.4.3"),
+    )
     reading = driver.config_drift(web)
     assert reading.state == "failed"
-    assert ("containers[app].image: blue registry.example/web:1.4.2, green registry.example/web:1.4.3"
-            in reading.detail)
+    assert "containers[app].image: blue registry.example/web:1.4.2, green registry.example/web:1.4.3" in reading.detail
 
 
 def test_driver_passes_env_that_differs_only_as_declared(cluster) -> None:
     driver, api, _, web = cluster
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
-    edit(api, "Deployment", green_ns, "web",
-         lambda green: app(green["spec"]["template"]["spec"])["env"][0].update(value="debug"))
+    edit(
+        api,
+        "Deployment",
+        green_ns,
+        "web",
+        lambda green: app(green["spec"]["template"]["spec"])["env"][0].update(value="debug"),
+    )
     assert driver.config_drift(web).state == "failed"
     declared = {**web, "drift": {"ignore": ["containers[app].env.LOG_LEVEL"], "expect": {}}}
     reading = driver.config_drift(declared)
@@ -342,8 +410,10 @@ def test_driver_shows_a_secret_that_differs_by_hash_only(cluster) -> None:
     core.patch_namespaced_secret("web-secrets", web["green_namespace"], {"data": {"password": b64(GREEN_SECRET)}})
     reading = driver.config_drift(web)
     assert reading.state == "failed"
-    assert (f"secrets[web-secrets].password: blue {short_hash(BLUE_SECRET)}, green {short_hash(GREEN_SECRET)}"
-            in reading.detail)
+    assert (
+        f"secrets[web-secrets].password: blue {short_hash(BLUE_SECRET)}, green {short_hash(GREEN_SECRET)}"
+        in reading.detail
+    )
     for value in (BLUE_SECRET, GREEN_SECRET, b64(BLUE_SECRET), b64(GREEN_SECRET)):
         assert value not in reading.detail
 
@@ -372,8 +442,13 @@ def test_server_side_defaults_are_no_drift_but_a_defaulted_field_that_differs_is
     blue_ns, green_ns = web["namespace"], web["green_namespace"]
     workload = {**web, "copy_services": []}
     driver.deploy_green(workload, apply=True)
-    core.create_namespaced_service(green_ns, {"metadata": {"name": "web"}, "spec": {
-        "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    core.create_namespaced_service(
+        green_ns,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        },
+    )
     container = app(api.get("Deployment", green_ns, "web")["spec"]["template"]["spec"])
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["terminationMessagePath"] == "/dev/termination-log"
@@ -384,8 +459,13 @@ def test_server_side_defaults_are_no_drift_but_a_defaulted_field_that_differs_is
     assert reading.state == "ready", reading.detail
     assert "1 Service(s)" in reading.detail
 
-    edit(api, "Deployment", green_ns, "web",
-         lambda green: app(green["spec"]["template"]["spec"])["readinessProbe"].update(timeoutSeconds=5))
+    edit(
+        api,
+        "Deployment",
+        green_ns,
+        "web",
+        lambda green: app(green["spec"]["template"]["spec"])["readinessProbe"].update(timeoutSeconds=5),
+    )
     edit(api, "Service", blue_ns, "web", lambda svc: svc["spec"]["ports"][0].update(protocol="UDP"))
     reading = driver.config_drift(workload)
     assert reading.state == "failed"
@@ -401,11 +481,13 @@ def test_a_green_secret_written_as_string_data_compares_by_content(cluster) -> N
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
     core.delete_namespaced_secret("web-secrets", green_ns)
-    core.create_namespaced_secret(green_ns, {"metadata": {"name": "web-secrets"},
-                                             "stringData": {"password": BLUE_SECRET}})
+    core.create_namespaced_secret(
+        green_ns, {"metadata": {"name": "web-secrets"}, "stringData": {"password": BLUE_SECRET}}
+    )
     assert driver.config_drift(web).state == "ready"
-    core.replace_namespaced_secret("web-secrets", green_ns, {"metadata": {"name": "web-secrets"},
-                                                             "stringData": {"password": GREEN_SECRET}})
+    core.replace_namespaced_secret(
+        "web-secrets", green_ns, {"metadata": {"name": "web-secrets"}, "stringData": {"password": GREEN_SECRET}}
+    )
     reading = driver.config_drift(web)
     assert reading.state == "failed"
     assert f"green {short_hash(GREEN_SECRET)}" in reading.detail and GREEN_SECRET not in reading.detail
@@ -446,9 +528,14 @@ def test_the_gate_needs_no_more_than_the_driver_s_own_role(cluster, kube) -> Non
     for doc in manifests([blue_ns, green_ns]):
         if doc["kind"] == "Role":
             rbac.create_namespaced_role(doc["metadata"]["namespace"], doc)
-            rbac.create_namespaced_role_binding(doc["metadata"]["namespace"], {
-                "metadata": {"name": ROLE_NAME}, "subjects": subject,
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME}})
+            rbac.create_namespaced_role_binding(
+                doc["metadata"]["namespace"],
+                {
+                    "metadata": {"name": ROLE_NAME},
+                    "subjects": subject,
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE_NAME},
+                },
+            )
     token = core.create_namespaced_service_account_token("airflow", green_ns, {"spec": {"expirationSeconds": 600}})
     limited = KubeAccess(kube.plane.api_client("airflow", token.status.token))
     with pytest.raises(client.ApiException) as refused:
@@ -463,6 +550,7 @@ def test_the_gate_needs_no_more_than_the_driver_s_own_role(cluster, kube) -> Non
 
 # --- the simulated driver ---------------------------------------------------------------------------
 
+
 def test_simulated_platform_has_no_drift_unless_the_world_injects_some(world) -> None:
     from include.slow_injection.drivers.simulated import SimulatedPlatform
 
@@ -472,14 +560,23 @@ def test_simulated_platform_has_no_drift_unless_the_world_injects_some(world) ->
     assert platform.config_drift(web).state == "waiting"  # no green copy yet
     platform.deploy_green(web, apply=True)
     assert platform.config_drift(web).state == "ready"
-    world.update(lambda s: s.update(config={"Deployment/shop/web": {
-        "blue": {"containers[web].image": "web:1"}, "green": {"containers[web].image": "web:2"}}}))
+    world.update(
+        lambda s: s.update(
+            config={
+                "Deployment/shop/web": {
+                    "blue": {"containers[web].image": "web:1"},
+                    "green": {"containers[web].image": "web:2"},
+                }
+            }
+        )
+    )
     reading = platform.config_drift(web)
     assert reading.state == "failed" and "containers[web].image: blue web:1, green web:2" in reading.detail
     assert platform.config_drift({**web, "drift": {"ignore": ["containers[web].image"]}}).state == "ready"
 
 
 # --- a whole wave on the Kubernetes driver ------------------------------------------------------------
+
 
 class ImagePinner:
     """A mutating admission webhook (as an admission policy on green might be) pinning another tag on every
@@ -511,15 +608,34 @@ def images_pinned_in(plane, namespace: str) -> Iterator[None]:
     api_client = plane.api_client()
     admission = client.AdmissionregistrationV1Api(api_client)
     name = f"pin-images-{namespace}"
-    admission.create_mutating_webhook_configuration({
-        "metadata": {"name": name},
-        "webhooks": [{"name": "pin-images.slow-injection.io", "admissionReviewVersions": ["v1"],
-                      "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 5,
-                      "clientConfig": {"url": f"https://127.0.0.1:{port}/mutate",
-                                       "caBundle": base64.b64encode(plane.pki.ca_cert_path.read_bytes()).decode()},
-                      "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                      "rules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
-                                 "resources": ["deployments"], "scope": "Namespaced"}]}]})
+    admission.create_mutating_webhook_configuration(
+        {
+            "metadata": {"name": name},
+            "webhooks": [
+                {
+                    "name": "pin-images.slow-injection.io",
+                    "admissionReviewVersions": ["v1"],
+                    "sideEffects": "None",
+                    "failurePolicy": "Fail",
+                    "timeoutSeconds": 5,
+                    "clientConfig": {
+                        "url": f"https://127.0.0.1:{port}/mutate",
+                        "caBundle": base64.b64encode(plane.pki.ca_cert_path.read_bytes()).decode(),
+                    },
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                    "rules": [
+                        {
+                            "apiGroups": ["apps"],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": ["deployments"],
+                            "scope": "Namespaced",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     try:
         probe = blue_web(namespace)
         probe["metadata"]["name"] = "webhook-probe"
@@ -540,16 +656,24 @@ def drift_wave(world: str, blue_ns: str, green_ns: str) -> dict[str, Any]:
     """The exposed web service alone, moved between two namespaces of the control plane."""
     platform = {"type": "kubernetes", "connection": "kube_drift", "add_labels": {"compute": "fargate"}}
     return {
-        "id": "k8s", "owner": "team-test",
-        "environments": {"blue": {"name": "eks-ec2", "platform": platform},
-                         "green": {"name": "eks-fargate", "platform": dict(platform)}},
-        "retries": {"count": 2, "delay": 0.5}, "rollback": {"retries": 2, "retry_delay": 0.5},
+        "id": "k8s",
+        "owner": "team-test",
+        "environments": {
+            "blue": {"name": "eks-ec2", "platform": platform},
+            "green": {"name": "eks-fargate", "platform": dict(platform)},
+        },
+        "retries": {"count": 2, "delay": 0.5},
+        "rollback": {"retries": 2, "retry_delay": 0.5},
         "services": [
-            {"name": "web", "exposure": "exposed",
-             "workload": {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns},
-             "router": sim(world), "rollout_timeout": 60,
-             "traffic_steps": [{"weight": 50, "bake": 0.4}, {"weight": 100, "bake": 0.4}],
-             "gates": [metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')]},
+            {
+                "name": "web",
+                "exposure": "exposed",
+                "workload": {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns},
+                "router": sim(world),
+                "rollout_timeout": 60,
+                "traffic_steps": [{"weight": 50, "bake": 0.4}, {"weight": 100, "bake": 0.4}],
+                "gates": [metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')],
+            },
         ],
     }
 
@@ -558,26 +682,42 @@ def seed_web(api: KubeAccess, blue_ns: str, green_ns: str) -> None:
     """Blue's web reading its password from a Secret each side holds (with different values), and the
     PodDisruptionBudget the Fargate preflight asks green for."""
     core = client.CoreV1Api(api.api_client)
-    container = {"name": "web", "image": "registry.example/web:1",
-                 "env": [{"name": "DB_PASSWORD",
-                          "valueFrom": {"secretKeyRef": {"name": "web-secrets", "key": "password"}}}],
-                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
-                               "limits": {"cpu": "500m", "memory": "512Mi"}}}
-    api.create("Deployment", blue_ns, {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": {
-            "metadata": {"labels": {"app": "web"}},
-            "spec": {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"}, "containers": [container]}}}})
+    container = {
+        "name": "web",
+        "image": "registry.example/web:1",
+        "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-secrets", "key": "password"}}}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+    }
+    api.create(
+        "Deployment",
+        blue_ns,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"}, "containers": [container]},
+                },
+            },
+        },
+    )
     for ns, value in ((blue_ns, BLUE_SECRET), (green_ns, GREEN_SECRET)):
         core.create_namespaced_secret(ns, secret(ns, value))
-    client.PolicyV1Api(api.api_client).create_namespaced_pod_disruption_budget(green_ns, {
-        "metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})
+    client.PolicyV1Api(api.api_client).create_namespaced_pod_disruption_budget(
+        green_ns,
+        {"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}},
+    )
 
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic(
-        tmp_path: Path, world, capfd, reports_dir: Path, kube, monkeypatch) -> None:
+    tmp_path: Path, world, capfd, reports_dir: Path, kube, monkeypatch
+) -> None:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -587,8 +727,9 @@ def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic
     api = KubeAccess(kube.api_client)
     seed_web(api, blue_ns, green_ns)
     kube.connection(monkeypatch, "kube_drift")
-    world.reset({"routers": {"web": {"blue": 100, "green": 0}},
-                 "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    world.reset(
+        {"routers": {"web": {"blue": 100, "green": 0}}, "metrics": {'error_ratio{service="web",env="green"}': 0.001}}
+    )
     with images_pinned_in(kube.plane, green_ns):
         state, tis = run_wave(tmp_path, world, drift_wave(world.path.stem, blue_ns, green_ns))
     run_id = run_wave.last_run_id
@@ -608,8 +749,7 @@ def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic
         stored = {f"{x.task_id}/{x.key}": [x.value, XComModel.deserialize_value(x)] for x in rows}
     verdict = json.dumps(stored["validation.web.config_drift/verdict"][1])
     assert "containers[web].image: blue registry.example/web:1, green registry.example/web:1-patched" in verdict
-    assert f"secrets[web-secrets].password: blue {short_hash(BLUE_SECRET)}, green {short_hash(GREEN_SECRET)}" \
-        in verdict
+    assert f"secrets[web-secrets].password: blue {short_hash(BLUE_SECRET)}, green {short_hash(GREEN_SECRET)}" in verdict
     out = capfd.readouterr()
     logs = out.out + out.err
     assert "containers[web].image" in logs  # the gate's failure (the exception text) went to the task log
@@ -620,6 +760,7 @@ def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic
 
 
 # --- where the gate sits in a wave's DAG --------------------------------------------------------------
+
 
 def test_the_drift_gate_follows_each_copy_and_precedes_the_first_traffic_step_and_the_handover(tmp_path: Path) -> None:
     from include.slow_injection.builders.factory import build_dag
@@ -648,8 +789,12 @@ def test_a_scheduled_job_whose_copy_drifted_is_never_handed_over(tmp_path: Path,
     from tests.waves import healthy_world, small_wave
 
     state = healthy_world()
-    state["config"] = {"CronJob/shop/report-job": {"blue": {"containers[report].env.BATCH_SIZE": "500"},
-                                                   "green": {"containers[report].env.BATCH_SIZE": "50"}}}
+    state["config"] = {
+        "CronJob/shop/report-job": {
+            "blue": {"containers[report].env.BATCH_SIZE": "500"},
+            "green": {"containers[report].env.BATCH_SIZE": "50"},
+        }
+    }
     world.reset(state)
     outcome, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert outcome == "failed"

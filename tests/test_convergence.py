@@ -56,8 +56,10 @@ def test_a_router_that_does_not_read_back_what_was_set_fails_the_step(world, mon
 def test_platform_actions_are_idempotent(world, action: str) -> None:
     world.reset(healthy_world())
     platform = SimulatedPlatform(world)
-    for workload in ({"kind": "Deployment", "namespace": "shop", "name": "web"},
-                     {"kind": "CronJob", "namespace": "shop", "name": "report-job"}):
+    for workload in (
+        {"kind": "Deployment", "namespace": "shop", "name": "web"},
+        {"kind": "CronJob", "namespace": "shop", "name": "report-job"},
+    ):
         platform.deploy_green(workload, apply=True)
 
         def call(workload=workload):
@@ -109,9 +111,16 @@ class StageTI:
 def test_a_verdict_the_decision_cannot_read_rolls_back(pushed: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         Verdict.read(pushed)
-    decide = StageDecision(task_id="decide", wave_id="w", stage="s", action_ids=[], gate_ids=["g"],
-                           rollback_marker="rollback_requested", hold_marker="hold_requested",
-                           automatic_rollback=True)
+    decide = StageDecision(
+        task_id="decide",
+        wave_id="w",
+        stage="s",
+        action_ids=[],
+        gate_ids=["g"],
+        rollback_marker="rollback_requested",
+        hold_marker="hold_requested",
+        automatic_rollback=True,
+    )
     ti = StageTI(pushed)
     assert decide.choose_branch({"ti": ti, "params": {}}) == ["rollback_requested"]
     assert ti.pushed["decision"]["reasons"][0].startswith("could not read the stage's results")

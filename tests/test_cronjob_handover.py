@@ -47,13 +47,31 @@ def controller_job(api: KubeAccess, namespace: str, scheduled: float, run_ms: in
     """The Job the CronJob controller creates for `scheduled` (its name, owner reference and scheduled-timestamp
     annotation), finished after `run_ms` and deleted at once (ttlSecondsAfterFinished: 0)."""
     owner = api.get("CronJob", namespace, "report")
-    meta = {"name": f"report-{int(scheduled) // 60}",
-            "annotations": {SCHEDULED_AT: to_rfc3339(scheduled)},
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "report",
-                                 "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]}
-    body = {"metadata": meta, "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 0, "template": {
-        "metadata": {"annotations": long_job_annotations(run_ms)},
-        "spec": {"containers": [{"name": "job", "image": "report:1"}], "restartPolicy": "Never"}}}}
+    meta = {
+        "name": f"report-{int(scheduled) // 60}",
+        "annotations": {SCHEDULED_AT: to_rfc3339(scheduled)},
+        "ownerReferences": [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": "report",
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+    body = {
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 0,
+            "template": {
+                "metadata": {"annotations": long_job_annotations(run_ms)},
+                "spec": {"containers": [{"name": "job", "image": "report:1"}], "restartPolicy": "Never"},
+            },
+        },
+    }
     client.BatchV1Api(api.api_client).create_namespaced_job(namespace, body)
 
 
@@ -108,17 +126,30 @@ class Lab:
     def runs(self, pair: Pair) -> list[tuple[float, str]]:
         """(scheduled time, side) of every Job the pair ran, deleted ones included."""
         assert self.recorder is not None
-        return sorted([(t, "blue") for t in self.recorder.runs(pair.blue)]
-                      + [(t, "green") for t in self.recorder.runs(pair.green)])
+        return sorted(
+            [(t, "blue") for t in self.recorder.runs(pair.blue)]
+            + [(t, "green") for t in self.recorder.runs(pair.green)]
+        )
 
     def wait_deleted(self, pair: Pair, env: str, scheduled: float) -> None:
         """Until the Job of `scheduled` is gone from `env` (ttlSecondsAfterFinished: 0 deletes it once finished)."""
-        wait_for(lambda: not any(j["metadata"]["name"] == f"report-{int(scheduled) // 60}" for j in pair.api.list(
-            "BatchV1Api", "list_namespaced_job", pair.ns(env))), f"{env}'s Job of {_hms(scheduled)} deleted", 30)
+        wait_for(
+            lambda: (
+                not any(
+                    j["metadata"]["name"] == f"report-{int(scheduled) // 60}"
+                    for j in pair.api.list("BatchV1Api", "list_namespaced_job", pair.ns(env))
+                )
+            ),
+            f"{env}'s Job of {_hms(scheduled)} deleted",
+            30,
+        )
 
     def wait_ran(self, pair: Pair, scheduled: float, late: float = 20.0) -> list[str]:
-        return wait_for(lambda: [side for t, side in self.runs(pair) if t == scheduled],
-                        f"a Job of {pair.blue}/{pair.green} scheduled at {_hms(scheduled)}", until(scheduled + late))
+        return wait_for(
+            lambda: [side for t, side in self.runs(pair) if t == scheduled],
+            f"a Job of {pair.blue}/{pair.green} scheduled at {_hms(scheduled)}",
+            until(scheduled + late),
+        )
 
 
 def until(moment: float) -> float:
@@ -133,8 +164,11 @@ def _hms(t: float) -> str:
 def hand_over(lab: Lab, pair: Pair, to: str) -> list[Any]:
     """Wait for a safe moment on the side that runs now, then activate `to` (which suspends the other first)."""
     source = "blue" if to == "green" else "green"
-    wait_for(lambda: safe_moment(pair.api.get("CronJob", pair.ns(source), "report"),
-                                 dt.datetime.now(dt.UTC), MARGIN).safe, f"a safe moment on {source}", 70)
+    wait_for(
+        lambda: safe_moment(pair.api.get("CronJob", pair.ns(source), "report"), dt.datetime.now(dt.UTC), MARGIN).safe,
+        f"a safe moment on {source}",
+        70,
+    )
     changes = pair.driver.activate(pair.workload, to, apply=True)
     targets = [c.target for c in changes]
     assert targets[0] == f"{source} CronJob {pair.ns(source)}/report"  # suspended first
@@ -142,8 +176,7 @@ def hand_over(lab: Lab, pair: Pair, to: str) -> list[Any]:
     return changes
 
 
-def retry_while_refused(pair: Pair, env: str, checks: Callable[[], None] = lambda: None,
-                        timeout: float = 40.0) -> int:
+def retry_while_refused(pair: Pair, env: str, checks: Callable[[], None] = lambda: None, timeout: float = 40.0) -> int:
     """activate(env) the way a task retry would: again every second while the other side's Job runs."""
     refused, deadline = 0, time.monotonic() + timeout
     while True:
@@ -162,11 +195,13 @@ SCENARIOS: dict[str, Callable[[Lab, Pair], Any]] = {}
 PAIR_JOBS: dict[str, tuple[int, bool]] = {}  # scenario → its Jobs' run time (ms; 0: ~1 s), deleted once finished
 
 
-def scenario(run_ms: int = 0, ttl_zero: bool = False) -> Callable[[Callable[[Lab, Pair], Any]],
-                                                                  Callable[[Lab, Pair], Any]]:
+def scenario(
+    run_ms: int = 0, ttl_zero: bool = False
+) -> Callable[[Callable[[Lab, Pair], Any]], Callable[[Lab, Pair], Any]]:
     def register(fn: Callable[[Lab, Pair], Any]) -> Callable[[Lab, Pair], Any]:
         SCENARIOS[fn.__name__], PAIR_JOBS[fn.__name__] = fn, (run_ms, ttl_zero)
         return fn
+
     return register
 
 
@@ -183,8 +218,9 @@ def handover_and_rollback(lab: Lab, pair: Pair) -> dict[str, Any]:
 
 @scenario()
 def no_carry(lab: Lab, pair: Pair) -> dict[str, Any]:
-    wait_for(lambda: pair.status("blue").get("lastScheduleTime") == to_rfc3339(lab.t1), "blue ran T1",
-             until(lab.t1 + 20))
+    wait_for(
+        lambda: pair.status("blue").get("lastScheduleTime") == to_rfc3339(lab.t1), "blue ran T1", until(lab.t1 + 20)
+    )
     pair.api.patch("CronJob", pair.blue, "report", {"spec": {"suspend": True}})
     pair.api.patch("CronJob", pair.green, "report", {"spec": {"suspend": False}})  # by hand, nothing carried
     try:
@@ -196,13 +232,21 @@ def no_carry(lab: Lab, pair: Pair) -> dict[str, Any]:
 
 @scenario(run_ms=JOB_MS)
 def safe_moment_waits(lab: Lab, pair: Pair) -> dict[str, Any]:
-    blue = wait_for(lambda: (c := pair.api.get("CronJob", pair.blue, "report")).get("status", {}).get("active") and c,
-                    "blue's T1 Job active", until(lab.t1 + 15))
+    blue = wait_for(
+        lambda: (c := pair.api.get("CronJob", pair.blue, "report")).get("status", {}).get("active") and c,
+        "blue's T1 Job active",
+        until(lab.t1 + 15),
+    )
     now = dt.datetime.now(dt.UTC)
-    out = {"while_active": safe_moment(blue, now, MARGIN), "gate_while_active": pair.driver.handover_moment(
-        pair.workload, MARGIN.total_seconds())}
-    idle = wait_for(lambda: not (c := pair.api.get("CronJob", pair.blue, "report")).get("status", {}).get("active")
-                    and c, "blue's T1 Job to end", 40)
+    out = {
+        "while_active": safe_moment(blue, now, MARGIN),
+        "gate_while_active": pair.driver.handover_moment(pair.workload, MARGIN.total_seconds()),
+    }
+    idle = wait_for(
+        lambda: not (c := pair.api.get("CronJob", pair.blue, "report")).get("status", {}).get("active") and c,
+        "blue's T1 Job to end",
+        40,
+    )
     upcoming = next_run(idle["spec"]["schedule"], dt.datetime.now(dt.UTC))
     out["late"] = safe_moment(idle, upcoming - dt.timedelta(seconds=5), MARGIN)
     out["early"] = safe_moment(idle, upcoming - dt.timedelta(seconds=30), MARGIN)
@@ -215,9 +259,15 @@ def safe_moment_waits(lab: Lab, pair: Pair) -> dict[str, Any]:
 def rollback_while_green_runs(lab: Lab, pair: Pair) -> dict[str, Any]:
     lab.at(lab.t1 - 12)
     hand_over(lab, pair, "green")
-    wait_for(lambda: [j for j in pair.api.list("BatchV1Api", "list_namespaced_job", pair.green)
-                      if not (j.get("status") or {}).get("completionTime")], "green's T1 Job running",
-             until(lab.t1 + 15))
+    wait_for(
+        lambda: [
+            j
+            for j in pair.api.list("BatchV1Api", "list_namespaced_job", pair.green)
+            if not (j.get("status") or {}).get("completionTime")
+        ],
+        "green's T1 Job running",
+        until(lab.t1 + 15),
+    )
     stop = [c.target for c in pair.driver.restore_blue(pair.workload, apply=True)]
     waiting: list[bool] = []
     began = time.monotonic()
@@ -225,11 +275,21 @@ def rollback_while_green_runs(lab: Lab, pair: Pair) -> dict[str, Any]:
     waited = time.monotonic() - began
     lab.wait_ran(pair, lab.t2)
     time.sleep(3)
-    missed = [e["message"] for ns in (pair.blue, pair.green)
-              for e in pair.api.list("CoreV1Api", "list_namespaced_event", ns) if e.get("reason") == "MissSchedule"]
-    return {"stop": stop, "green": pair.green, "refused": refused, "waited": waited,
-            "blue_suspended_while_refused": waiting,
-            "runs": lab.runs(pair), "missed": missed}
+    missed = [
+        e["message"]
+        for ns in (pair.blue, pair.green)
+        for e in pair.api.list("CoreV1Api", "list_namespaced_event", ns)
+        if e.get("reason") == "MissSchedule"
+    ]
+    return {
+        "stop": stop,
+        "green": pair.green,
+        "refused": refused,
+        "waited": waited,
+        "blue_suspended_while_refused": waiting,
+        "runs": lab.runs(pair),
+        "missed": missed,
+    }
 
 
 @scenario()
@@ -324,10 +384,16 @@ def switches_at_the_tick(lab: Lab, first: Pair) -> dict[str, Any]:
     for pair in forth + back:
         lab.wait_ran(pair, lab.t2)
     time.sleep(2)
-    lost = [f"{ns}: {e['message']}" for p in forth + back for ns in (p.blue, p.green)
-            for e in p.api.list("CoreV1Api", "list_namespaced_event", ns) if e.get("reason") == "UnexpectedJob"]
-    left = [p.status("blue").get("lastScheduleTime") for p in forth] + \
-        [p.status("green").get("lastScheduleTime") for p in back]
+    lost = [
+        f"{ns}: {e['message']}"
+        for p in forth + back
+        for ns in (p.blue, p.green)
+        for e in p.api.list("CoreV1Api", "list_namespaced_event", ns)
+        if e.get("reason") == "UnexpectedJob"
+    ]
+    left = [p.status("blue").get("lastScheduleTime") for p in forth] + [
+        p.status("green").get("lastScheduleTime") for p in back
+    ]
     return {"runs": [lab.runs(p) for p in forth + back], "lost": lost, "left_side_last": left}
 
 
@@ -388,8 +454,9 @@ def test_runs_every_minute_across_a_handover_and_a_rollback_have_no_duplicate_an
 
 def test_without_carrying_last_schedule_time_green_would_run_a_time_blue_already_ran(outcomes: Outcomes) -> None:
     lab, runs = outcomes.lab, outcomes.of("no_carry")["runs"]
-    assert sorted(side for t, side in runs if t == lab.t1) == ["blue", "green"], \
+    assert sorted(side for t, side in runs if t == lab.t1) == ["blue", "green"], (
         f"expected the controller's catch-up to run T1 again on green: {runs}"
+    )
 
 
 def test_a_handover_requested_while_a_blue_job_is_active_waits(outcomes: Outcomes) -> None:

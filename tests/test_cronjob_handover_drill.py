@@ -79,20 +79,35 @@ PLAN: list[tuple[str, bool, bool, tuple[float, float]]] = [
 
 def long_job_annotations(run_ms: int) -> dict[str, str]:
     """kwok's pod-complete stage waits min(delay, jitter-delay) (the jitter defaults to 0 ms): both are set."""
-    return {"pod-complete.stage.kwok.x-k8s.io/delay": f"{run_ms}ms",
-            "pod-complete.stage.kwok.x-k8s.io/jitter-delay": f"{run_ms}ms"}
+    return {
+        "pod-complete.stage.kwok.x-k8s.io/delay": f"{run_ms}ms",
+        "pod-complete.stage.kwok.x-k8s.io/jitter-delay": f"{run_ms}ms",
+    }
 
 
 def minute_cronjob(namespace: str, run_ms: int = 0, ttl_zero: bool = False) -> dict[str, Any]:
     """A `* * * * *` CronJob whose Jobs run `run_ms` (kwok), deleted at once when `ttl_zero`."""
     pod_meta = {"annotations": long_job_annotations(run_ms)} if run_ms else {}
-    job = {"backoffLimit": 0, "template": {"metadata": pod_meta, "spec": {
-        "restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1"}]}}}
+    job = {
+        "backoffLimit": 0,
+        "template": {
+            "metadata": pod_meta,
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1"}]},
+        },
+    }
     if ttl_zero:
         job["ttlSecondsAfterFinished"] = 0
-    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": namespace},
-            "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Forbid", "suspend": False,
-                     "jobTemplate": {"spec": job}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "report", "namespace": namespace},
+        "spec": {
+            "schedule": "* * * * *",
+            "concurrencyPolicy": "Forbid",
+            "suspend": False,
+            "jobTemplate": {"spec": job},
+        },
+    }
 
 
 class JobRecorder(threading.Thread):
@@ -113,8 +128,9 @@ class JobRecorder(threading.Thread):
             meta = job["metadata"]
             scheduled = (meta.get("annotations") or {}).get(SCHEDULED_AT)
             if meta["namespace"] in self.namespaces and scheduled:
-                self.jobs.setdefault(meta["uid"], (meta["namespace"], meta["name"],
-                                                   from_rfc3339(scheduled).timestamp()))
+                self.jobs.setdefault(
+                    meta["uid"], (meta["namespace"], meta["name"], from_rfc3339(scheduled).timestamp())
+                )
                 self.seen.setdefault(meta["uid"], [now, now])[1] = now
 
     def run(self) -> None:
@@ -135,9 +151,15 @@ class JobRecorder(threading.Thread):
 
     def history(self, namespaces: dict[str, str]) -> list[str]:
         """Each Job of these namespaces (namespace → side): its scheduled time, when the polls listed it."""
-        rows = [(t, f"{namespaces[ns]} {name} scheduled {_hms(t)}, listed {self.seen[uid][0] - t:+.1f}"
-                    f"..{self.seen[uid][1] - t:+.1f} s")
-                for uid, (ns, name, t) in self.jobs.items() if ns in namespaces]
+        rows = [
+            (
+                t,
+                f"{namespaces[ns]} {name} scheduled {_hms(t)}, listed {self.seen[uid][0] - t:+.1f}"
+                f"..{self.seen[uid][1] - t:+.1f} s",
+            )
+            for uid, (ns, name, t) in self.jobs.items()
+            if ns in namespaces
+        ]
         return [row for _, row in sorted(rows)]
 
 
@@ -251,12 +273,14 @@ class Outcome:
         handovers = sum(s.to == "green" for s in done)
         refused = [s for s in done if s.refused]
         offsets = sorted({o for p in self.pairs for o in p.offsets}, reverse=True)
-        return (f"handover drill: {handovers} handovers + {len(done) - handovers} hand-backs at two minute ticks on "
-                f"{len(self.pairs)} CronJob pairs; {len(refused)} refused while a Job ran (JobStillActive, up to "
-                f"{max((s.refused for s in done), default=0)} tries); {self.lost_writes} lost status writes seen "
-                f"(UnexpectedJob); {self.ticks_covered} ticks covered, {len(self.duplicates)} duplicates, "
-                f"{len(self.gaps)} gaps, {len(self.errors)} errors; offsets (s before a tick, negative = after) "
-                f"{', '.join(f'{o:g}' for o in offsets)}; wall {self.wall:.0f} s")
+        return (
+            f"handover drill: {handovers} handovers + {len(done) - handovers} hand-backs at two minute ticks on "
+            f"{len(self.pairs)} CronJob pairs; {len(refused)} refused while a Job ran (JobStillActive, up to "
+            f"{max((s.refused for s in done), default=0)} tries); {self.lost_writes} lost status writes seen "
+            f"(UnexpectedJob); {self.ticks_covered} ticks covered, {len(self.duplicates)} duplicates, "
+            f"{len(self.gaps)} gaps, {len(self.errors)} errors; offsets (s before a tick, negative = after) "
+            f"{', '.join(f'{o:g}' for o in offsets)}; wall {self.wall:.0f} s"
+        )
 
 
 def run_drill(kube: Any, plan: list[tuple[str, bool, bool, tuple[float, float]]] = PLAN) -> Outcome:
@@ -275,14 +299,14 @@ def run_drill(kube: Any, plan: list[tuple[str, bool, bool, tuple[float, float]]]
     for thread in threads:
         thread.join(timeout=max(1.0, ticks[-1] + 90 - time.time()))
     last = ticks[-1]
-    while time.time() < last + 30 and not all(
-            last in recorder.runs(p.blue) + recorder.runs(p.green) for p in pairs):
+    while time.time() < last + 30 and not all(last in recorder.runs(p.blue) + recorder.runs(p.green) for p in pairs):
         time.sleep(0.5)
     recorder.stop()
     duplicates, gaps, covered, ran = [], [], 0, {}
     for pair in pairs:
-        runs = sorted([(t, "blue") for t in recorder.runs(pair.blue)]
-                      + [(t, "green") for t in recorder.runs(pair.green)])
+        runs = sorted(
+            [(t, "blue") for t in recorder.runs(pair.blue)] + [(t, "green") for t in recorder.runs(pair.green)]
+        )
         ran[pair.index] = runs
         times = [t for t, _ in runs]
         for t in sorted(set(times)):
@@ -295,8 +319,11 @@ def run_drill(kube: Any, plan: list[tuple[str, bool, bool, tuple[float, float]]]
             if tick not in times:
                 gaps.append(f"pair {pair.index}: {_hms(tick)} ran nowhere")
     errors = [f"pair {s.pair} to {s.to}: {s.error}" for p in pairs for s in p.switches if s.error]
-    errors += [f"pair {p.index}: only {len(p.switches)} switches made" for p in pairs
-               if len([s for s in p.switches if s.tick is not None]) < 2 and not any(s.error for s in p.switches)]
+    errors += [
+        f"pair {p.index}: only {len(p.switches)} switches made"
+        for p in pairs
+        if len([s for s in p.switches if s.tick is not None]) < 2 and not any(s.error for s in p.switches)
+    ]
     errors += recorder.errors[:3]
     core, lost, details = client.CoreV1Api(kube.api_client), 0, {}
     for p in pairs:
@@ -319,9 +346,11 @@ def test_handover_drill_on_the_real_cronjob_controller_has_no_duplicate_and_no_g
     outcome = run_drill(kube)
     print(outcome.summary())
     for s in outcome.switches:
-        print(f"  pair {s.pair} → {s.to} asked {s.offset:g} s before {_hms(s.tick)}, started "
-              f"{s.tick - s.started:.2f} s before, took {s.took:.1f} s, refused {s.refused}×"
-              f"{' ' + s.error if s.error else ''}")
+        print(
+            f"  pair {s.pair} → {s.to} asked {s.offset:g} s before {_hms(s.tick)}, started "
+            f"{s.tick - s.started:.2f} s before, took {s.took:.1f} s, refused {s.refused}×"
+            f"{' ' + s.error if s.error else ''}"
+        )
     for index, runs in outcome.runs.items():
         print(f"  pair {index}: " + ", ".join(f"{_hms(t)} {side}" for t, side in runs))
     for pair in outcome.pairs:  # the story of each pair that went wrong

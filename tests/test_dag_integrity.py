@@ -51,8 +51,16 @@ def test_every_wave_has_the_eight_phase_groups_and_a_rollback_group(bag: DagBag)
     for dag in waves(bag):
         top = set(dag.task_group.children)
         assert set(PHASES) <= top and "rollback" in top, top
-        assert PHASES == ("preparation", "migrate_scheduled_jobs", "parallel_operation", "validation",
-                          "gradual_transition", "full_transition", "release_monitoring", "post_release")
+        assert PHASES == (
+            "preparation",
+            "migrate_scheduled_jobs",
+            "parallel_operation",
+            "validation",
+            "gradual_transition",
+            "full_transition",
+            "release_monitoring",
+            "post_release",
+        )
 
 
 def test_dag_policies(bag: DagBag) -> None:
@@ -100,8 +108,10 @@ def test_a_failing_gate_starts_rollback_without_waiting_for_its_siblings(bag: Da
     dag = bag.dags["wave_demo-shop"]
     fast = dag.get_task("gradual_transition.checkout.step1_10pct.gate_failed")
     assert fast.trigger_rule == "one_failed"
-    assert fast.upstream_task_ids == {"gradual_transition.checkout.step1_10pct.gate_error-rate",
-                                      "gradual_transition.checkout.step1_10pct.gate_p95-latency"}
+    assert fast.upstream_task_ids == {
+        "gradual_transition.checkout.step1_10pct.gate_error-rate",
+        "gradual_transition.checkout.step1_10pct.gate_p95-latency",
+    }
     assert "rollback.restore_blue_workloads" in fast.downstream_task_ids
 
 
@@ -120,8 +130,12 @@ def test_scheduled_jobs_move_before_exposed_services_and_dependencies_first(bag:
     def reaches(a: str, b: str) -> bool:
         return b in dag.get_task(a).get_flat_relative_ids(upstream=False)
 
-    assert reaches("migrate_scheduled_jobs.nightly-report.handover.hand_over", "gradual_transition.catalog.step1_5pct.set_traffic")
-    assert reaches("gradual_transition.catalog.step4_100pct.decide", "gradual_transition.checkout.step1_10pct.set_traffic")
+    assert reaches(
+        "migrate_scheduled_jobs.nightly-report.handover.hand_over", "gradual_transition.catalog.step1_5pct.set_traffic"
+    )
+    assert reaches(
+        "gradual_transition.catalog.step4_100pct.decide", "gradual_transition.checkout.step1_10pct.set_traffic"
+    )
     assert reaches("validation.catalog.decide", "gradual_transition.catalog.step1_5pct.set_traffic")
 
 
@@ -136,6 +150,6 @@ def test_a_broken_spec_shows_as_an_import_error_while_the_valid_waves_load(tmp_p
     two_good_one_broken(tmp_path)
     bag = bag_for(tmp_path)
     assert sorted(bag.dags) == ["emergency_rollback", "wave_alpha", "wave_gamma"]
-    (path, message), = bag.import_errors.items()
+    ((path, message),) = bag.import_errors.items()
     assert path.endswith("wave_spec_errors.py")
     assert 'beta.yaml: services[1].gates[0].threshold: must be a number ≥ 0, got "five"' in message

@@ -34,6 +34,7 @@ LAG_SINCE_LAST_WRITE = "SELECT EXTRACT(EPOCH FROM now() - max(updated_at)) FROM 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     postgres = Postgres(tmp_path_factory.mktemp("data-sync") / "postgres")
@@ -50,10 +51,13 @@ def db(cluster: Postgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     sessions = {}
     last_write = datetime.now(UTC)  # the same on both sides: rows equal to the microsecond
     for side in ("blue", "green"):
-        monkeypatch.setenv(f"AIRFLOW_CONN_{side.upper()}_DB",
-                           f"postgresql://postgres@127.0.0.1:{cluster.port}/{side}?connect_timeout=5")
-        sessions[side] = psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname={side}",
-                                         autocommit=True)
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{side.upper()}_DB",
+            f"postgresql://postgres@127.0.0.1:{cluster.port}/{side}?connect_timeout=5",
+        )
+        sessions[side] = psycopg.connect(
+            f"host=127.0.0.1 port={cluster.port} user=postgres dbname={side}", autocommit=True
+        )
         sessions[side].execute(SCHEMA)
         sessions[side].execute("UPDATE orders SET updated_at = %s", (last_write,))
     yield sessions
@@ -62,8 +66,13 @@ def db(cluster: Postgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
 
 
 def postgres_sync(**settings: Any) -> PostgresSync:
-    ref = {"type": "postgres", "blue_connection": "blue_db", "green_connection": "green_db", "tables": TABLES,
-           **settings}
+    ref = {
+        "type": "postgres",
+        "blue_connection": "blue_db",
+        "green_connection": "green_db",
+        "tables": TABLES,
+        **settings,
+    }
     return registry.build("data_sync", ref)
 
 
@@ -72,8 +81,10 @@ def test_tables_in_sync_are_ready_with_the_evidence(db: dict[str, psycopg.Connec
     assert isinstance(sync, DataSync)
     result = sync.check()
     assert result.state == "ready", result.detail
-    assert result.detail.startswith("in sync: public.orders blue 100 / green 100 rows, checksums match; "
-                                    "LineItems blue 50 / green 50 rows, checksums match; lag ")
+    assert result.detail.startswith(
+        "in sync: public.orders blue 100 / green 100 rows, checksums match; "
+        "LineItems blue 50 / green 50 rows, checksums match; lag "
+    )
 
 
 def test_green_lagging_past_max_lag_waits(db: dict[str, psycopg.Connection]) -> None:
@@ -145,10 +156,20 @@ def test_an_interval_from_the_lag_query_counts_as_seconds(db: dict[str, psycopg.
     assert result == Readiness("waiting", "lagging: 120s behind > 30s")
 
 
-@pytest.mark.parametrize("table", [
-    "orders; DROP TABLE orders", 'orders"', "orders'--", "public.orders.id", "", "1orders", "orders\n",
-    "pg_catalog.pg_user WHERE true", "x" * 64,
-])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "orders; DROP TABLE orders",
+        'orders"',
+        "orders'--",
+        "public.orders.id",
+        "",
+        "1orders",
+        "orders\n",
+        "pg_catalog.pg_user WHERE true",
+        "x" * 64,
+    ],
+)
 def test_table_names_that_are_not_plain_identifiers_are_refused(table: str) -> None:
     with pytest.raises(ValidationError, match="tables.0"):
         PostgresSync.Settings.model_validate({"blue_connection": "b", "green_connection": "g", "tables": [table]})
@@ -158,8 +179,16 @@ def test_settings_need_two_different_databases_and_no_shared_connection() -> Non
     with pytest.raises(ValidationError, match="must name different connections"):
         PostgresSync.Settings.model_validate({"blue_connection": "db", "green_connection": "db", "tables": ["t"]})
     with pytest.raises(ValueError, match="not `connection`"):
-        registry.build("data_sync", {"type": "postgres", "connection": "green_db", "blue_connection": "b",
-                                     "green_connection": "g", "tables": ["t"]})
+        registry.build(
+            "data_sync",
+            {
+                "type": "postgres",
+                "connection": "green_db",
+                "blue_connection": "b",
+                "green_connection": "g",
+                "tables": ["t"],
+            },
+        )
 
 
 # --- AWS DMS -------------------------------------------------------------------------------------
@@ -197,13 +226,16 @@ class FakeDmsHook:
         return self.task
 
 
-@pytest.mark.parametrize(("task", "state"), [
-    ({"Status": "running", "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesErrored": 1}}, "failed"),
-    ({"Status": "running", "ReplicationTaskStats": {"FullLoadProgressPercent": 40, "TablesErrored": 0}}, "waiting"),
-    ({"Status": "starting"}, "waiting"),
-    ({"Status": "failed", "StopReason": "endpoint unreachable"}, "failed"),
-    (ConnectionError("DMS API unreachable"), "waiting"),
-])
+@pytest.mark.parametrize(
+    ("task", "state"),
+    [
+        ({"Status": "running", "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesErrored": 1}}, "failed"),
+        ({"Status": "running", "ReplicationTaskStats": {"FullLoadProgressPercent": 40, "TablesErrored": 0}}, "waiting"),
+        ({"Status": "starting"}, "waiting"),
+        ({"Status": "failed", "StopReason": "endpoint unreachable"}, "failed"),
+        (ConnectionError("DMS API unreachable"), "waiting"),
+    ],
+)
 def test_dms_task_states(task: dict[str, Any] | Exception, state: str) -> None:
     settings = DmsTaskSync.Settings(replication_task_arn="arn:aws:dms:eu-west-1:123456789012:task:X")
     assert DmsTaskSync(FakeDmsHook(task), settings).check().state == state
@@ -211,11 +243,13 @@ def test_dms_task_states(task: dict[str, Any] | Exception, state: str) -> None:
 
 def test_a_dms_sync_needs_an_aws_connection() -> None:
     with pytest.raises(ValueError, match="needs `connection`"):
-        registry.build("data_sync", {"type": "dms",
-                                     "replication_task_arn": "arn:aws:dms:eu-west-1:123456789012:task:X"})
+        registry.build(
+            "data_sync", {"type": "dms", "replication_task_arn": "arn:aws:dms:eu-west-1:123456789012:task:X"}
+        )
 
 
 # --- simulated -----------------------------------------------------------------------------------
+
 
 def test_simulated_data_sync_follows_the_world(world: SimulatedWorld) -> None:
     sync = registry.build("data_sync", {"type": "simulated", "world": world.path.stem})

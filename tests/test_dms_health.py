@@ -16,20 +16,25 @@ from tests.aws import CONNECTION_ID, ApiCalls, MotoServer, uncovered_calls
 def dms(aws: MotoServer) -> tuple[Any, str]:
     client = aws.client("dms")
     task = client.create_replication_task(
-        ReplicationTaskIdentifier="orders-sync", SourceEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:SRC",
+        ReplicationTaskIdentifier="orders-sync",
+        SourceEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:SRC",
         TargetEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:TGT",
-        ReplicationInstanceArn="arn:aws:dms:eu-west-1:123456789012:rep:RI", MigrationType="full-load-and-cdc",
-        TableMappings='{"rules": []}')["ReplicationTask"]
+        ReplicationInstanceArn="arn:aws:dms:eu-west-1:123456789012:rep:RI",
+        MigrationType="full-load-and-cdc",
+        TableMappings='{"rules": []}',
+    )["ReplicationTask"]
     return client, task["ReplicationTaskArn"]
 
 
 def check(arn: str) -> DmsTaskHealth:
-    return registry.build("health_check", {"type": "dms_task", "connection": CONNECTION_ID,
-                                           "replication_task_arn": arn})
+    return registry.build(
+        "health_check", {"type": "dms_task", "connection": CONNECTION_ID, "replication_task_arn": arn}
+    )
 
 
-def test_a_running_task_is_healthy_and_a_stopped_or_missing_one_is_not(dms: tuple[Any, str],
-                                                                       api_calls: ApiCalls) -> None:
+def test_a_running_task_is_healthy_and_a_stopped_or_missing_one_is_not(
+    dms: tuple[Any, str], api_calls: ApiCalls
+) -> None:
     client, arn = dms
     assert check(arn).probe().ok is False  # created, not started
     client.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="start-replication")

@@ -23,8 +23,13 @@ from include.slow_injection.spec.loader import driver_settings_errors
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
-DRIVER_KINDS = {"router": "router", "source": "metric_source", "check": "health_check", "platform": "platform",
-                "notifier": "notifier"}
+DRIVER_KINDS = {
+    "router": "router",
+    "source": "metric_source",
+    "check": "health_check",
+    "platform": "platform",
+    "notifier": "notifier",
+}
 
 
 def hook() -> Any:
@@ -90,8 +95,11 @@ def test_every_registry_driver_has_a_settings_marker_in_the_docs() -> None:
 
 
 def yaml_blocks() -> list[tuple[str, str]]:
-    return [(p.relative_to(ROOT).as_posix(), block) for p in sorted(DOCS.rglob("*.md"))
-            for block in re.findall(r"```yaml\n(.*?)```", p.read_text(encoding="utf-8"), re.S)]
+    return [
+        (p.relative_to(ROOT).as_posix(), block)
+        for p in sorted(DOCS.rglob("*.md"))
+        for block in re.findall(r"```yaml\n(.*?)```", p.read_text(encoding="utf-8"), re.S)
+    ]
 
 
 def driver_refs(node: Any, kind: str | None = None) -> list[tuple[str, dict[str, Any]]]:

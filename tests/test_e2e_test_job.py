@@ -55,6 +55,7 @@ COMPLETES = "pod-complete.stage.kwok.x-k8s.io"  # kwok pod-complete stages: exit
 
 # --- kwok's emulation of the container: its outcome and its log -----------------------------------------
 
+
 def outcome(exit_code: int, runs_ms: int | None = None) -> dict[str, dict[str, str]]:
     """The pod labels/annotations that make kwok end the test container with `exit_code` after `runs_ms`
     (default 1 s)."""
@@ -68,8 +69,10 @@ def outcome(exit_code: int, runs_ms: int | None = None) -> dict[str, dict[str, s
 def cri_log(lines: list[str]) -> str:
     """Lines in the container runtime's log file format, the one a kubelet (and kwok) serves."""
     start = dt.datetime.now(dt.UTC)
-    return "".join(f"{(start + dt.timedelta(milliseconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout F {line}\n"
-                   for i, line in enumerate(lines))
+    return "".join(
+        f"{(start + dt.timedelta(milliseconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout F {line}\n"
+        for i, line in enumerate(lines)
+    )
 
 
 @pytest.fixture
@@ -83,10 +86,20 @@ def container_log(kube, tmp_path: Path) -> Iterator[Callable[[str, list[str]], P
         path = tmp_path / f"{namespace}-base.log"
         path.write_text(cri_log(lines))
         name = f"e2e-log-{namespace}"
-        api.create_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterlogs", {
-            "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs", "metadata": {"name": name},
-            "spec": {"selector": {"matchNamespaces": [namespace]},
-                     "logs": [{"containers": ["base"], "logsFile": str(path)}]}})
+        api.create_cluster_custom_object(
+            "kwok.x-k8s.io",
+            "v1alpha1",
+            "clusterlogs",
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "ClusterLogs",
+                "metadata": {"name": name},
+                "spec": {
+                    "selector": {"matchNamespaces": [namespace]},
+                    "logs": [{"containers": ["base"], "logsFile": str(path)}],
+                },
+            },
+        )
         made.append(name)
         return path
 
@@ -110,8 +123,13 @@ class PodEvents:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                stream = watch.Watch().stream(self.core.list_namespaced_pod, self.namespace, label_selector=LABEL,
-                                              resource_version=self._version, timeout_seconds=1)
+                stream = watch.Watch().stream(
+                    self.core.list_namespaced_pod,
+                    self.namespace,
+                    label_selector=LABEL,
+                    resource_version=self._version,
+                    timeout_seconds=1,
+                )
                 for event in stream:
                     pod = event["object"]
                     self._version = pod.metadata.resource_version
@@ -160,8 +178,10 @@ def shop(kube, monkeypatch) -> tuple[str, str]:
 
     blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
     KubeAccess(kube.api_client).create("Deployment", blue_ns, blue_deployment(blue_ns))
-    client.PolicyV1Api(kube.api_client).create_namespaced_pod_disruption_budget(green_ns, {
-        "metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})
+    client.PolicyV1Api(kube.api_client).create_namespaced_pod_disruption_budget(
+        green_ns,
+        {"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}},
+    )
     kube.connection(monkeypatch, CONN)
     return blue_ns, green_ns
 
@@ -169,18 +189,35 @@ def shop(kube, monkeypatch) -> tuple[str, str]:
 def e2e_wave(world: str, blue_ns: str, green_ns: str, test: dict[str, Any]) -> dict[str, Any]:
     platform = {"type": "kubernetes", "connection": CONN, "add_labels": {"compute": "fargate"}}
     return {
-        "id": "e2e", "owner": "team-test",
-        "environments": {"blue": {"name": "eks-ec2", "platform": platform},
-                         "green": {"name": "eks-fargate", "platform": dict(platform)}},
-        "retries": {"count": 2, "delay": 0.5}, "rollback": {"retries": 2, "retry_delay": 0.5},
+        "id": "e2e",
+        "owner": "team-test",
+        "environments": {
+            "blue": {"name": "eks-ec2", "platform": platform},
+            "green": {"name": "eks-fargate", "platform": dict(platform)},
+        },
+        "retries": {"count": 2, "delay": 0.5},
+        "rollback": {"retries": 2, "retry_delay": 0.5},
         "services": [
-            {"name": "web", "exposure": "exposed",
-             "workload": {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns},
-             "router": sim(world), "rollout_timeout": 60, "traffic_steps": [{"weight": 100, "bake": 0.2}]},
+            {
+                "name": "web",
+                "exposure": "exposed",
+                "workload": {"kind": "Deployment", "namespace": blue_ns, "name": "web", "green_namespace": green_ns},
+                "router": sim(world),
+                "rollout_timeout": 60,
+                "traffic_steps": [{"weight": 100, "bake": 0.2}],
+            },
         ],
-        "full_transition": {"e2e_test": {
-            "name": "smoke", "image": IMAGE, "command": ["pytest", "-q", "journeys"],
-            "env": {"TARGET": f"http://web.{green_ns}"}, "timeout": 60, "log_tail_lines": 3, **test}},
+        "full_transition": {
+            "e2e_test": {
+                "name": "smoke",
+                "image": IMAGE,
+                "command": ["pytest", "-q", "journeys"],
+                "env": {"TARGET": f"http://web.{green_ns}"},
+                "timeout": 60,
+                "log_tail_lines": 3,
+                **test,
+            }
+        },
     }
 
 
@@ -189,8 +226,11 @@ def xcom(task_id: str, key: str):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter_by(dag_id="wave_e2e", run_id=run_wave.last_run_id,
-                                                 task_id=task_id, key=key).one_or_none()
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id="wave_e2e", run_id=run_wave.last_run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
         return None if row is None else XComModel.deserialize_value(row)
 
 
@@ -211,8 +251,10 @@ def gone(kube, namespace: str, name: str) -> bool:
 
 # --- whole waves ----------------------------------------------------------------------------------------
 
-def test_a_passing_test_pod_lets_the_wave_complete(tmp_path: Path, world, kube, pod_events, shop,
-                                                   container_log, reports_dir: Path) -> None:
+
+def test_a_passing_test_pod_lets_the_wave_complete(
+    tmp_path: Path, world, kube, pod_events, shop, container_log, reports_dir: Path
+) -> None:
     blue_ns, green_ns = shop
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
     container_log(green_ns, [f"checking http://web.{green_ns}", "step 1 ok", "step 2 ok", "all 4 checks passed"])
@@ -244,8 +286,9 @@ def test_a_passing_test_pod_lets_the_wave_complete(tmp_path: Path, world, kube, 
     assert "<h2>End-to-end test</h2>" in page and "step 2 ok" in page
 
 
-def test_a_failing_test_pod_rolls_the_wave_back(tmp_path: Path, world, kube, pod_events, shop,
-                                                container_log, reports_dir: Path) -> None:
+def test_a_failing_test_pod_rolls_the_wave_back(
+    tmp_path: Path, world, kube, pod_events, shop, container_log, reports_dir: Path
+) -> None:
     blue_ns, green_ns = shop
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
     container_log(green_ns, ["login ok", "checkout ok", "payment FAILED: 502 from psp", "1 of 3 checks failed"])
@@ -272,8 +315,9 @@ def test_a_dry_run_creates_no_pod(tmp_path: Path, world, kube, pod_events, shop)
     blue_ns, green_ns = shop
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
     pods = pod_events(green_ns)
-    state, tis = run_wave(tmp_path, world, e2e_wave(world.path.stem, blue_ns, green_ns, outcome(3)),
-                          conf={"dry_run": True})
+    state, tis = run_wave(
+        tmp_path, world, e2e_wave(world.path.stem, blue_ns, green_ns, outcome(3)), conf={"dry_run": True}
+    )
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
     assert pods.settle().seen == []
     run = xcom(TASK, "e2e_test")
@@ -283,9 +327,20 @@ def test_a_dry_run_creates_no_pod(tmp_path: Path, world, kube, pod_events, shop)
 
 # --- the operator alone (no DAG run) -----------------------------------------------------------------------
 
+
 def e2e_test(namespace: str, **extra: Any) -> dict[str, Any]:
-    return {"name": "smoke", "image": IMAGE, "command": ["pytest", "-q"], "args": [], "env": {},
-            "namespace": namespace, "connection": CONN, "timeout": 30, "log_tail_lines": 50, **extra}
+    return {
+        "name": "smoke",
+        "image": IMAGE,
+        "command": ["pytest", "-q"],
+        "args": [],
+        "env": {},
+        "namespace": namespace,
+        "connection": CONN,
+        "timeout": 30,
+        "log_tail_lines": 50,
+        **extra,
+    }
 
 
 def test_the_failure_message_names_the_exit_code_and_the_log_tail(kube, shop, container_log) -> None:
@@ -326,8 +381,7 @@ def test_the_verdict_does_not_wait_for_a_log_stream_left_open(kube, shop, contai
     assert context["ti"].pushed["e2e_test"]["log_tail"] == ["suite started", "12 passed in 0.6s"]
 
 
-def test_a_test_pod_that_outlives_its_timeout_fails_without_retry(kube, pod_events, shop,
-                                                                  container_log) -> None:
+def test_a_test_pod_that_outlives_its_timeout_fails_without_retry(kube, pod_events, shop, container_log) -> None:
     """On a real node the kubelet kills the pod at its activeDeadlineSeconds (the test's timeout): exit
     137, a failed test. kwok has no kubelet to do it, and a node can go silent: the operator bounds the run
     itself and judges an overrun a failed test (no retry), not an error to retry."""
@@ -363,8 +417,9 @@ def test_a_test_pod_that_never_starts_is_retried_not_judged(kube, pod_events, sh
 
     _, green_ns = shop
     pods = pod_events(green_ns)
-    too_big = k8s.V1ResourceRequirements(requests={"cpu": "32", "memory": "256Gi"},
-                                         limits={"cpu": "32", "memory": "256Gi"})
+    too_big = k8s.V1ResourceRequirements(
+        requests={"cpu": "32", "memory": "256Gi"}, limits={"cpu": "32", "memory": "256Gi"}
+    )
     op = E2eTestPod(task_id="e2e_smoke", test=e2e_test(green_ns, timeout=3), container_resources=too_big)
     context = fake_context()
     with pytest.raises(RuntimeError, match="gave no exit code.*will retry") as raised:
@@ -376,8 +431,7 @@ def test_a_test_pod_that_never_starts_is_retried_not_judged(kube, pod_events, sh
     assert len(pods.created()) == 1 and gone(kube, green_ns, pods.seen[0][1])
 
 
-def test_a_pod_left_by_an_earlier_try_is_replaced_not_doubled(kube, pod_events, shop,
-                                                               container_log) -> None:
+def test_a_pod_left_by_an_earlier_try_is_replaced_not_doubled(kube, pod_events, shop, container_log) -> None:
     """A cleared task finds the run's pod of its earlier try (already judged, kept): it is deleted and one
     pod of the same name replaces it, never a second one beside it."""
     from include.slow_injection.tasks.e2e_test import E2eTestPod
@@ -387,10 +441,17 @@ def test_a_pod_left_by_an_earlier_try_is_replaced_not_doubled(kube, pod_events, 
     context = fake_context()
     name = pod_name("smoke", "wave_e2e", context["run_id"])
     earlier = outcome(3)
-    core.create_namespaced_pod(green_ns, {
-        "metadata": {"name": name, "labels": {**earlier["labels"], "already_checked": "True", LABEL: "smoke"},
-                     "annotations": earlier["annotations"]},
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "base", "image": IMAGE}]}})
+    core.create_namespaced_pod(
+        green_ns,
+        {
+            "metadata": {
+                "name": name,
+                "labels": {**earlier["labels"], "already_checked": "True", LABEL: "smoke"},
+                "annotations": earlier["annotations"],
+            },
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "base", "image": IMAGE}]},
+        },
+    )
     wait_for(lambda: core.read_namespaced_pod(name, green_ns).status.phase == "Failed", "the earlier try's pod failed")
     first = core.read_namespaced_pod(name, green_ns).metadata.uid
     container_log(green_ns, ["second try"])

@@ -18,13 +18,20 @@ def eks_endpoint():
     server = MotoServer().start()  # its own account: the shared one is reset per test
     url = server.url
     eks = server.client("eks")
-    eks.create_cluster(name="prod", roleArn="arn:aws:iam::123456789012:role/eks",
-                       resourcesVpcConfig={"subnetIds": ["subnet-1"]})
-    for name, selectors in [("shop-web", [{"namespace": "shop-fargate-*", "labels": {"compute": "fargate"}}]),
-                            ("batch", [{"namespace": "batch-*"}])]:
-        eks.create_fargate_profile(fargateProfileName=name, clusterName="prod", selectors=selectors,
-                                   podExecutionRoleArn="arn:aws:iam::123456789012:role/fargate",
-                                   subnets=["subnet-1"])
+    eks.create_cluster(
+        name="prod", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]}
+    )
+    for name, selectors in [
+        ("shop-web", [{"namespace": "shop-fargate-*", "labels": {"compute": "fargate"}}]),
+        ("batch", [{"namespace": "batch-*"}]),
+    ]:
+        eks.create_fargate_profile(
+            fargateProfileName=name,
+            clusterName="prod",
+            selectors=selectors,
+            podExecutionRoleArn="arn:aws:iam::123456789012:role/fargate",
+            subnets=["subnet-1"],
+        )
     yield url
     server.stop()
 
@@ -32,9 +39,17 @@ def eks_endpoint():
 @pytest.fixture
 def cluster(monkeypatch, eks_endpoint, kube):
     """Blue's web Deployment in its namespace; green's namespace one the `shop-web` profile selects."""
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"region_name": "eu-west-1", "endpoint_url": eks_endpoint}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_MOTO",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"region_name": "eu-west-1", "endpoint_url": eks_endpoint},
+            }
+        ),
+    )
     api = KubeAccess(kube.api_client)
     blue = kube.namespace("shop")
     api.create("Deployment", blue, deployment("web", blue, 2))
@@ -43,8 +58,13 @@ def cluster(monkeypatch, eks_endpoint, kube):
 
 
 def driver(api: KubeAccess, **settings: object) -> KubernetesPlatform:
-    return KubernetesPlatform(api, api, KubernetesPlatform.Settings(
-        fargate_profiles_from={"cluster": "prod", "aws_connection": "aws_moto"}, **settings))
+    return KubernetesPlatform(
+        api,
+        api,
+        KubernetesPlatform.Settings(
+            fargate_profiles_from={"cluster": "prod", "aws_connection": "aws_moto"}, **settings
+        ),
+    )
 
 
 def profile_findings(findings: list[str]) -> list[str]:
@@ -60,8 +80,10 @@ def test_without_the_label_no_eks_profile_matches_and_the_pods_would_stay_pendin
     api, web, _ = cluster
     green = web["green_namespace"]
     findings = profile_findings(driver(api).preflight(web))
-    assert findings == [f"Deployment {green}/web: no Fargate profile selects namespace {green} with "
-                        "labels {'app': 'web'}: its pods would stay Pending [fargate-profile]"]
+    assert findings == [
+        f"Deployment {green}/web: no Fargate profile selects namespace {green} with "
+        "labels {'app': 'web'}: its pods would stay Pending [fargate-profile]"
+    ]
 
 
 def test_a_wildcard_namespace_profile_from_eks_matches(cluster) -> None:
@@ -72,8 +94,9 @@ def test_a_wildcard_namespace_profile_from_eks_matches(cluster) -> None:
 
 def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:
     api, web, _ = cluster
-    platform = KubernetesPlatform(api, api, KubernetesPlatform.Settings(
-        fargate_profiles_from={"cluster": "nope", "aws_connection": "aws_moto"}))
+    platform = KubernetesPlatform(
+        api, api, KubernetesPlatform.Settings(fargate_profiles_from={"cluster": "nope", "aws_connection": "aws_moto"})
+    )
     with pytest.raises(Exception, match="nope"):
         platform.preflight(web)
 

@@ -21,8 +21,9 @@ def two_exposed_wave(world) -> dict:
     """small_wave (report-job, web) plus a second exposed service, api; the wave id is the world's name."""
     wave = small_wave(world.path.stem, world.path.stem)
     api = json.loads(json.dumps(wave["services"][1]))
-    api.update(name="api", workload={"kind": "Deployment", "namespace": "shop", "name": "api"},
-               router=sim(world.path.stem))
+    api.update(
+        name="api", workload={"kind": "Deployment", "namespace": "shop", "name": "api"}, router=sim(world.path.stem)
+    )
     api["health_checks"][0]["check"] = sim(world.path.stem, target="api-green")
     wave["services"].append(api)
     return wave
@@ -32,8 +33,10 @@ def mid_wave_world() -> dict:
     """The job runs on green; web is at 25 % green and api at 50 %; blue still has its pods."""
     return {
         "routers": {"web": {"blue": 75, "green": 25}, "api": {"blue": 50, "green": 50}},
-        "workloads": {"blue": {JOB: {"suspended": True}, WEB: {"replicas": 2}, API: {"replicas": 2}},
-                      "green": {JOB: {"suspended": False}, WEB: {"replicas": 2}, API: {"replicas": 2}}},
+        "workloads": {
+            "blue": {JOB: {"suspended": True}, WEB: {"replicas": 2}, API: {"replicas": 2}},
+            "green": {JOB: {"suspended": False}, WEB: {"replicas": 2}, API: {"replicas": 2}},
+        },
     }
 
 
@@ -49,8 +52,11 @@ def run_emergency(tmp_path: Path, wave_data: dict, conf: dict):
         dag = build_dag(load_waves(tmp_path).waves)
         run = dag.test(run_conf=conf)
     with create_session() as session:
-        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag.dag_id,
-                                                 TaskInstance.run_id == run.run_id).all()
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
+            .all()
+        )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
     return run.state, states
 
@@ -66,8 +72,11 @@ def run_wave(tmp_path: Path, wave_data: dict):
         mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
         run = dag.test()
     with create_session() as session:
-        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag.dag_id,
-                                                 TaskInstance.run_id == run.run_id).all()
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
+            .all()
+        )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
     return run.state, states
 
@@ -81,7 +90,7 @@ def stop_flags(wave_id: str) -> dict[str, dict]:
     prefix = f"{STOP_PREFIX}__{wave_id}__"
     with create_session() as session:
         found = session.query(Variable).filter(Variable.key.startswith(prefix)).all()
-        return {v.key[len(prefix):]: json.loads(v.val) for v in found}
+        return {v.key[len(prefix) :]: json.loads(v.val) for v in found}
 
 
 def set_flag(wave_id: str, service: str, at: dt.datetime) -> None:
@@ -89,8 +98,12 @@ def set_flag(wave_id: str, service: str, at: dt.datetime) -> None:
 
     from include.slow_injection.tasks.emergency_stop import stop_key
 
-    Variable.set(stop_key(wave_id, service), json.dumps({"at": at.isoformat(), "wave": wave_id, "service": service,
-                                                        "reason": "test", "run_id": "manual__test"}))
+    Variable.set(
+        stop_key(wave_id, service),
+        json.dumps(
+            {"at": at.isoformat(), "wave": wave_id, "service": service, "reason": "test", "run_id": "manual__test"}
+        ),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -113,8 +126,11 @@ def events(world) -> list[str]:
 def test_named_services_go_back_to_blue_and_the_others_stay(tmp_path: Path, world) -> None:
     world.reset(mid_wave_world())
     wave_id = world.path.stem
-    state, tis = run_emergency(tmp_path, two_exposed_wave(world),
-                               {"wave": wave_id, "services": ["web", "report-job"], "reason": "5xx spike on web"})
+    state, tis = run_emergency(
+        tmp_path,
+        two_exposed_wave(world),
+        {"wave": wave_id, "services": ["web", "report-job"], "reason": "5xx spike on web"},
+    )
     assert state == "success", tis
     now = world.read()
     assert now["routers"]["web"] == {"blue": 100, "green": 0}
@@ -141,14 +157,14 @@ def test_no_services_named_means_every_service_of_the_wave(tmp_path: Path, world
     assert sorted(stop_flags(wave_id)) == ["api", "report-job", "web"]
 
 
-def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic(
-        tmp_path: Path, world) -> None:
+def test_blue_retired_after_a_completed_wave_gets_its_pods_back_before_traffic(tmp_path: Path, world) -> None:
     done = mid_wave_world()
     done["routers"] = {"web": {"blue": 0, "green": 100}, "api": {"blue": 0, "green": 100}}
     done["workloads"]["blue"][WEB] = {"replicas": 0, "retired_from": 2}
     world.reset(done)
-    state, tis = run_emergency(tmp_path, two_exposed_wave(world),
-                               {"wave": world.path.stem, "services": ["web"], "reason": "green broke"})
+    state, tis = run_emergency(
+        tmp_path, two_exposed_wave(world), {"wave": world.path.stem, "services": ["web"], "reason": "green broke"}
+    )
     assert state == "success", tis
     history = world.read()["history"]
     order = [(h["what"], h.get("service") or h.get("key")) for h in history]
@@ -164,8 +180,9 @@ def test_an_unknown_service_is_refused_by_name_and_nothing_changes(tmp_path: Pat
     world.reset(mid_wave_world())
     before = world.read()
     wave_id = world.path.stem
-    state, tis = run_emergency(tmp_path, two_exposed_wave(world),
-                               {"wave": wave_id, "services": ["web", "checkout"], "reason": "typo"})
+    state, tis = run_emergency(
+        tmp_path, two_exposed_wave(world), {"wave": wave_id, "services": ["web", "checkout"], "reason": "typo"}
+    )
     assert state == "failed"
     assert tis["stop_wave"] == "failed"
     assert tis["traffic_to_blue"] == "upstream_failed"
@@ -173,12 +190,15 @@ def test_an_unknown_service_is_refused_by_name_and_nothing_changes(tmp_path: Pat
     assert stop_flags(wave_id) == {}
     with pytest.raises(AirflowFailException) as refused:
         rollback_plan(load_wave(tmp_path / f"{wave_id}.yaml"), ["web", "checkout"])
-    assert str(refused.value) == (f"params.services: wave {wave_id} has no service 'checkout' (its services: "
-                                  "report-job, web, api; leave the list empty for all). Nothing was changed.")
+    assert str(refused.value) == (
+        f"params.services: wave {wave_id} has no service 'checkout' (its services: "
+        "report-job, web, api; leave the list empty for all). Nothing was changed."
+    )
 
 
 def test_a_wave_run_that_started_before_the_stop_may_not_move_traffic_and_rolls_itself_back(
-        tmp_path: Path, world) -> None:
+    tmp_path: Path, world
+) -> None:
     world.reset(healthy_world())
     wave = small_wave(world.path.stem, world.path.stem)
     # A stop recorded while the run is under way: dated after the run's start.

@@ -18,17 +18,26 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/fargate-pods"
 
 
 def spec_profile(**changes: Any) -> dict[str, Any]:
-    return {"cluster": "prod", "name": "shop-green", "pod_execution_role_arn": ROLE,
-            "subnets": ["subnet-0a1", "subnet-0b2"], "tags": {"team": "shop"},
-            "selectors": [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}],
-            "aws_connection": CONNECTION_ID, "region": REGION, "timeout": 60.0, **changes}
+    return {
+        "cluster": "prod",
+        "name": "shop-green",
+        "pod_execution_role_arn": ROLE,
+        "subnets": ["subnet-0a1", "subnet-0b2"],
+        "tags": {"team": "shop"},
+        "selectors": [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}],
+        "aws_connection": CONNECTION_ID,
+        "region": REGION,
+        "timeout": 60.0,
+        **changes,
+    }
 
 
 @pytest.fixture
 def eks(aws: MotoServer) -> Any:
     client = aws.client("eks")
-    client.create_cluster(name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
-                          resourcesVpcConfig={"subnetIds": ["subnet-0a1"]})
+    client.create_cluster(
+        name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-0a1"]}
+    )
     return client
 
 
@@ -53,8 +62,9 @@ def test_a_profile_that_differs_is_a_clear_error_not_a_change(eks: Any) -> None:
     with pytest.raises(AirflowFailException) as err:
         ensure(spec_profile(subnets=["subnet-0c3"], selectors=[{"namespace": "shop-fargate"}]))
     message = str(err.value)
-    assert message.startswith("environments.green.fargate_profile: EKS cluster prod, Fargate profile shop-green "
-                              "exists and differs")
+    assert message.startswith(
+        "environments.green.fargate_profile: EKS cluster prod, Fargate profile shop-green exists and differs"
+    )
     assert "subnets:" in message and "selectors:" in message and "pod_execution_role_arn" not in message
     profile = eks.describe_fargate_profile(clusterName="prod", fargateProfileName="shop-green")["fargateProfile"]
     assert sorted(profile["subnets"]) == ["subnet-0a1", "subnet-0b2"]
@@ -66,13 +76,18 @@ def test_dry_run_creates_nothing(eks: Any) -> None:
 
 
 def test_differences_compare_selectors_as_sets_and_ignore_tags() -> None:
-    existing = {"podExecutionRoleArn": ROLE, "subnets": ["subnet-0b2", "subnet-0a1"], "tags": {"other": "x"},
-                "selectors": [{"namespace": "b"}, {"namespace": "a", "labels": {"k": "v"}}]}
+    existing = {
+        "podExecutionRoleArn": ROLE,
+        "subnets": ["subnet-0b2", "subnet-0a1"],
+        "tags": {"other": "x"},
+        "selectors": [{"namespace": "b"}, {"namespace": "a", "labels": {"k": "v"}}],
+    }
     profile = spec_profile(selectors=[{"namespace": "a", "labels": {"k": "v"}}, {"namespace": "b", "labels": {}}])
     assert profile_differences(existing, profile) == []
     changed = spec_profile(selectors=[{"namespace": "a", "labels": {"k": "w"}}, {"namespace": "b"}])
     assert profile_differences(existing, changed) == [
-        "selectors: EKS has a {'k': 'v'}; b, the spec wants a {'k': 'w'}; b"]
+        "selectors: EKS has a {'k': 'v'}; b, the spec wants a {'k': 'w'}; b"
+    ]
 
 
 def test_the_active_gate_waits_for_a_missing_profile_and_passes_once_it_is_active(eks: Any) -> None:

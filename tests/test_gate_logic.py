@@ -29,12 +29,19 @@ def feed(window: MetricWindow, readings) -> tuple[str | None, int]:
     return None, len(readings)
 
 
-@pytest.mark.parametrize(("comparator", "value", "passes"), [
-    ("less_than", 0.0099, True), ("less_than", 0.01, False),
-    ("at_most", 0.01, True), ("at_most", 0.0101, False),
-    ("greater_than", 0.0101, True), ("greater_than", 0.01, False),
-    ("at_least", 0.01, True), ("at_least", 0.0099, False),
-])
+@pytest.mark.parametrize(
+    ("comparator", "value", "passes"),
+    [
+        ("less_than", 0.0099, True),
+        ("less_than", 0.01, False),
+        ("at_most", 0.01, True),
+        ("at_most", 0.0101, False),
+        ("greater_than", 0.0101, True),
+        ("greater_than", 0.01, False),
+        ("at_least", 0.01, True),
+        ("at_least", 0.0099, False),
+    ],
+)
 def test_comparators_at_and_around_the_threshold(comparator: str, value: float, passes: bool) -> None:
     w = MetricWindow(comparator=comparator, threshold=0.01, count=1)
     assert feed(w, [Measurement(value)])[0] == ("pass" if passes else "fail")
@@ -104,9 +111,19 @@ def test_health_fails_at_its_deadline() -> None:
 
 
 def _metric_gate(**overrides):
-    gate = {"name": "errors", "source": {"type": "simulated", "world": "unused"}, "query": 'err{env="${env}"}',
-            "env": "green", "comparator": "less_than", "threshold": 0.01, "interval": 10.0, "bake": 40.0,
-            "failure_limit": 1, "on_no_data": "fail", "hold_timeout": 600.0}
+    gate = {
+        "name": "errors",
+        "source": {"type": "simulated", "world": "unused"},
+        "query": 'err{env="${env}"}',
+        "env": "green",
+        "comparator": "less_than",
+        "threshold": 0.01,
+        "interval": 10.0,
+        "bake": 40.0,
+        "failure_limit": 1,
+        "on_no_data": "fail",
+        "hold_timeout": 600.0,
+    }
     return {**gate, **overrides}
 
 
@@ -126,8 +143,7 @@ class FakeClock:
 def test_runner_measures_every_interval_for_the_bake_window(world) -> None:
     world.reset({"metrics": {'err{env="green"}': 0.001}})
     clock = FakeClock()
-    run = GateRun(METRIC, _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0,
-                  clock.now)
+    run = GateRun(METRIC, _metric_gate(source={"type": "simulated", "world": world.path.stem}), "web", 40.0, clock.now)
     result = asyncio.run(run.run(clock=clock, sleep=clock.sleep, call=lambda fn: asyncio.sleep(0, fn())))
     assert result.status == "pass"
     assert clock.sleeps == [10.0] * 4 and len(result.measurements) == 4

@@ -13,9 +13,19 @@ from slow_injection_gates.triggers import GateTrigger
 
 
 def gate(world_name: str, **overrides):
-    g = {"name": "errors", "source": {"type": "simulated", "world": world_name}, "query": "err",
-         "env": "green", "comparator": "less_than", "threshold": 0.01, "interval": 0.05, "bake": 0.1,
-         "failure_limit": 1, "on_no_data": "fail", "hold_timeout": 600.0}
+    g = {
+        "name": "errors",
+        "source": {"type": "simulated", "world": world_name},
+        "query": "err",
+        "env": "green",
+        "comparator": "less_than",
+        "threshold": 0.01,
+        "interval": 0.05,
+        "bake": 0.1,
+        "failure_limit": 1,
+        "on_no_data": "fail",
+        "hold_timeout": 600.0,
+    }
     return {**g, **overrides}
 
 
@@ -61,16 +71,18 @@ def test_sensor_decides_a_short_gate_in_the_task_without_deferring(world) -> Non
 
 def test_sensor_defers_what_it_cannot_decide_in_its_inline_budget(world) -> None:
     world.reset({"metrics": {"err": 0.001}})
-    sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=5,
-                        inline_seconds=0.2)
+    sensor = GateSensor(
+        task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=5, inline_seconds=0.2
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({"params": {"dry_run": False}, "ti": FakeTI()})
     assert deferred.value.trigger.pass_not_before > deferred.value.trigger.started_at
 
 
 def test_sensor_defers_at_once_without_an_inline_budget(world) -> None:
-    sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1,
-                        inline_seconds=0)
+    sensor = GateSensor(
+        task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1, inline_seconds=0
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({"params": {"dry_run": False}, "ti": FakeTI()})
     assert isinstance(deferred.value.trigger, GateTrigger)
@@ -111,8 +123,13 @@ def test_sensor_in_dry_run_shows_a_bad_reading_without_failing(world) -> None:
 def test_sensor_fails_red_on_a_failed_verdict_but_keeps_the_evidence(world) -> None:
     sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1)
     ti = FakeTI()
-    event = {"status": "fail", "gate": "errors", "kind": "metric", "reason": "1 breach(es) of < 0.01; limit 1",
-             "measurements": [{"t": 0.05, "value": 0.2, "outcome": "breach"}]}
+    event = {
+        "status": "fail",
+        "gate": "errors",
+        "kind": "metric",
+        "reason": "1 breach(es) of < 0.01; limit 1",
+        "measurements": [{"t": 0.05, "value": 0.2, "outcome": "breach"}],
+    }
     with pytest.raises(AirflowFailException, match="gate errors FAIL: 1 breach"):
         sensor.execute_complete({"ti": ti, "params": {}}, event)
     assert ti.pushed["verdict"] == event
@@ -126,6 +143,7 @@ def test_sensor_treats_an_empty_event_as_a_failure(world) -> None:
 
 def test_sensor_can_run_in_process_when_not_deferrable(world) -> None:
     world.reset({"metrics": {"err": 0.001}})
-    sensor = GateSensor(task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1,
-                        deferrable=False)
+    sensor = GateSensor(
+        task_id="gate_errors", kind="metric", gate=gate(world.path.stem), service="web", window=0.1, deferrable=False
+    )
     assert sensor.execute({"params": {"dry_run": False}, "ti": FakeTI()})["status"] == "pass"

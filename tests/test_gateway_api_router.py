@@ -26,14 +26,23 @@ STEPS = (5, 25, 100)
 def http_route(namespace: str) -> dict[str, Any]:
     """Blue's route as a team has it before a wave: `/` and `/api` to web, `/docs` to another Service."""
     to_web = [{"name": "web", "port": 80}]
-    return {"apiVersion": f"{GROUP}/v1", "kind": "HTTPRoute",
-            "metadata": {"name": "shop", "namespace": namespace},
-            "spec": {"parentRefs": [{"name": "shop-gateway"}], "hostnames": ["shop.example.com"],
-                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": to_web},
-                               {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
-                                "backendRefs": to_web},
-                               {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
-                                "backendRefs": [{"name": "docs", "port": 80}]}]}}
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "shop", "namespace": namespace},
+        "spec": {
+            "parentRefs": [{"name": "shop-gateway"}],
+            "hostnames": ["shop.example.com"],
+            "rules": [
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": to_web},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}], "backendRefs": to_web},
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+                    "backendRefs": [{"name": "docs", "port": 80}],
+                },
+            ],
+        },
+    }
 
 
 class Routes:
@@ -68,15 +77,30 @@ class Routes:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         def condition(kind: str, ok: bool, bad_reason: str) -> dict[str, Any]:
-            return {"type": kind, "status": "True" if ok else "False", "reason": kind if ok else bad_reason,
-                    "message": "" if ok else f"{bad_reason} (the stand-in gateway)", "observedGeneration": generation,
-                    "lastTransitionTime": now}
+            return {
+                "type": kind,
+                "status": "True" if ok else "False",
+                "reason": kind if ok else bad_reason,
+                "message": "" if ok else f"{bad_reason} (the stand-in gateway)",
+                "observedGeneration": generation,
+                "lastTransitionTime": now,
+            }
 
-        status = {"parents": [{"parentRef": {"name": "shop-gateway"}, "controllerName": GATEWAY_CONTROLLER,
-                               "conditions": [condition("Accepted", accepted, "NotAllowedByListeners"),
-                                              condition("ResolvedRefs", resolved, reason)]}]}
-        self.api.patch_namespaced_custom_object_status(GROUP, "v1", self.namespace, "httproutes", "shop",
-                                                       {"status": status})
+        status = {
+            "parents": [
+                {
+                    "parentRef": {"name": "shop-gateway"},
+                    "controllerName": GATEWAY_CONTROLLER,
+                    "conditions": [
+                        condition("Accepted", accepted, "NotAllowedByListeners"),
+                        condition("ResolvedRefs", resolved, reason),
+                    ],
+                }
+            ]
+        }
+        self.api.patch_namespaced_custom_object_status(
+            GROUP, "v1", self.namespace, "httproutes", "shop", {"status": status}
+        )
 
 
 @pytest.fixture
@@ -91,9 +115,17 @@ def shop(kube: Kube, gateway_api: list[str], monkeypatch: pytest.MonkeyPatch) ->
 
 
 def settings(routes: Routes, **extra: Any) -> dict[str, Any]:
-    return {"type": "gateway_api", "connection": CONNECTION, "namespace": routes.namespace, "route": "shop",
-            "blue_service": {"name": "web", "port": 80}, "green_service": {"name": "web-green", "port": 80},
-            "poll_interval": "100ms", "status_timeout": "10s", **extra}
+    return {
+        "type": "gateway_api",
+        "connection": CONNECTION,
+        "namespace": routes.namespace,
+        "route": "shop",
+        "blue_service": {"name": "web", "port": 80},
+        "green_service": {"name": "web-green", "port": 80},
+        "poll_interval": "100ms",
+        "status_timeout": "10s",
+        **extra,
+    }
 
 
 def router(routes: Routes, **extra: Any) -> GatewayApiRouter:
@@ -126,7 +158,8 @@ def test_steps_5_25_100_read_back_and_roll_back_to_blue(shop: Routes) -> None:
     assert route.get_weights() == Weights(100, 0)
     assert shop.weights(0) == {"web": 100, "web-green": 0}
     assert shop.get()["spec"]["rules"][2]["backendRefs"] == [
-        {"group": "", "kind": "Service", "name": "docs", "port": 80, "weight": 1}]  # not ours: as it was
+        {"group": "", "kind": "Service", "name": "docs", "port": 80, "weight": 1}
+    ]  # not ours: as it was
 
 
 def test_running_twice_changes_nothing(shop: Routes) -> None:
@@ -181,8 +214,10 @@ def test_rules_that_disagree_or_a_third_backend_are_reported(shop: Routes) -> No
 def test_green_on_a_route_that_nobody_records_is_a_mismatch(shop: Routes) -> None:
     data = shop.get()
     for rule in (0, 1):
-        data["spec"]["rules"][rule]["backendRefs"] = [{"name": "web", "port": 80, "weight": 90},
-                                                      {"name": "web-green", "port": 80, "weight": 10}]
+        data["spec"]["rules"][rule]["backendRefs"] = [
+            {"name": "web", "port": 80, "weight": 90},
+            {"name": "web-green", "port": 80, "weight": 10},
+        ]
     shop.api.replace_namespaced_custom_object(GROUP, "v1", shop.namespace, "httproutes", "shop", data)
     with pytest.raises(ReadbackMismatch, match="never set that split"):
         router(shop).get_weights()
@@ -248,14 +283,28 @@ def test_green_in_another_namespace_needs_a_reference_grant(kube: Kube, shop: Ro
     with pytest.raises(LookupError, match="no ReferenceGrant"):
         route.attach_green(apply=True)
     assert route.green_ready().state == "failed"
-    shop.api.create_namespaced_custom_object(GROUP, "v1beta1", green_ns, "referencegrants", {
-        "apiVersion": f"{GROUP}/v1beta1", "kind": "ReferenceGrant", "metadata": {"name": "shop-routes"},
-        "spec": {"from": [{"group": GROUP, "kind": "HTTPRoute", "namespace": shop.namespace}],
-                 "to": [{"group": "", "kind": "Service", "name": "web-green"}]}})
+    shop.api.create_namespaced_custom_object(
+        GROUP,
+        "v1beta1",
+        green_ns,
+        "referencegrants",
+        {
+            "apiVersion": f"{GROUP}/v1beta1",
+            "kind": "ReferenceGrant",
+            "metadata": {"name": "shop-routes"},
+            "spec": {
+                "from": [{"group": GROUP, "kind": "HTTPRoute", "namespace": shop.namespace}],
+                "to": [{"group": "", "kind": "Service", "name": "web-green"}],
+            },
+        },
+    )
     route.attach_green(apply=True)
     route.set_weights(Weights.green_at(25))
     refs = shop.get()["spec"]["rules"][0]["backendRefs"]
-    assert [(r["name"], r.get("namespace"), r["weight"]) for r in refs] == [("web", None, 75), ("web-green", green_ns, 25)]
+    assert [(r["name"], r.get("namespace"), r["weight"]) for r in refs] == [
+        ("web", None, 75),
+        ("web-green", green_ns, 25),
+    ]
     assert route.green_ready().state == "ready"
 
 
@@ -270,8 +319,9 @@ def seed_web_green_only(kube: Kube, namespace: str) -> None:
     wait_for(lambda: ready_endpoints(api, namespace, "web-green") == 1, "green's endpoint", timeout=60)
 
 
-def test_green_ready_waits_for_endpoints_and_the_attach(kube: Kube, gateway_api: list[str],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_green_ready_waits_for_endpoints_and_the_attach(
+    kube: Kube, gateway_api: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     namespace = kube.namespace("gw")
     seed_web(kube, namespace, green=False)
     routes = Routes(kube, namespace)
@@ -293,8 +343,12 @@ def test_green_ready_waits_for_endpoints_and_the_attach(kube: Kube, gateway_api:
 def test_settings_errors_name_the_field() -> None:
     from pydantic import ValidationError
 
-    ref = {"namespace": "shop", "route": "shop", "blue_service": {"name": "web", "port": 80},
-           "green_service": {"name": "web", "port": 80}}
+    ref = {
+        "namespace": "shop",
+        "route": "shop",
+        "blue_service": {"name": "web", "port": 80},
+        "green_service": {"name": "web", "port": 80},
+    }
     with pytest.raises(ValidationError, match="green_service: must be another backend than blue_service"):
         GatewayApiRouter.Settings.model_validate(ref)
     with pytest.raises(ValidationError) as bad_port:
@@ -309,7 +363,9 @@ def test_the_json_the_route_holds_is_what_the_crd_keeps(shop: Routes) -> None:
     route = router(shop)
     route.attach_green(apply=True)
     refs = shop.get()["spec"]["rules"][0]["backendRefs"]
-    assert refs == [{"group": "", "kind": "Service", "name": "web", "port": 80, "weight": 100},
-                    {"group": "", "kind": "Service", "name": "web-green", "port": 80, "weight": 0}]
+    assert refs == [
+        {"group": "", "kind": "Service", "name": "web", "port": 80, "weight": 100},
+        {"group": "", "kind": "Service", "name": "web-green", "port": 80, "weight": 0},
+    ]
     record = json.loads(shop.get()["metadata"]["annotations"]["slow-injection.io/split"])
     assert (record["blue"], record["green"]) == (100, 0)

@@ -24,8 +24,9 @@ def sides(kube):
     pod["serviceAccountName"] = "web"
     pod["containers"][0]["env"] = [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]
     pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "web-env"}}]
-    core.create_namespaced_service_account(blue_ns, {"metadata": {"name": "web", "annotations": {
-        ROLE: "arn:aws:iam::123456789012:role/web"}}})
+    core.create_namespaced_service_account(
+        blue_ns, {"metadata": {"name": "web", "annotations": {ROLE: "arn:aws:iam::123456789012:role/web"}}}
+    )
     core.create_namespaced_secret(blue_ns, {"metadata": {"name": "db"}, "stringData": {"url": "postgres://x"}})
     core.create_namespaced_config_map(blue_ns, {"metadata": {"name": "web-env"}, "data": {"A": "1"}})
     api.create("Deployment", blue_ns, deployment)
@@ -38,10 +39,14 @@ def test_preflight_lists_and_deploy_refuses_until_green_has_what_the_pod_needs(s
     driver, api, core, workload = sides
     green_ns = workload["green_namespace"]
     findings = [f for f in driver.preflight(workload) if "[prerequisites]" in f]
-    assert findings == [f"Deployment {green_ns}/web: green lacks {m} [prerequisites]" for m in [
-        f"ServiceAccount {green_ns}/web (the pod's serviceAccountName)",
-        f"Secret {green_ns}/db (referenced by the pod)",
-        f"ConfigMap {green_ns}/web-env (referenced by the pod; or set copy_config_maps)"]]
+    assert findings == [
+        f"Deployment {green_ns}/web: green lacks {m} [prerequisites]"
+        for m in [
+            f"ServiceAccount {green_ns}/web (the pod's serviceAccountName)",
+            f"Secret {green_ns}/db (referenced by the pod)",
+            f"ConfigMap {green_ns}/web-env (referenced by the pod; or set copy_config_maps)",
+        ]
+    ]
     with pytest.raises(LookupError, match="create these first \\(nothing was changed\\)") as refused:
         driver.deploy_green(workload, apply=True)
     for missing in (f"ServiceAccount {green_ns}/web", f"Secret {green_ns}/db", f"ConfigMap {green_ns}/web-env"):
@@ -53,8 +58,9 @@ def test_preflight_lists_and_deploy_refuses_until_green_has_what_the_pod_needs(s
     core.create_namespaced_secret(green_ns, {"metadata": {"name": "db"}, "stringData": {"url": "postgres://x"}})
     gaps = [f for f in driver.preflight({**workload, "copy_config_maps": True}) if "[prerequisites]" in f]
     assert len(gaps) == 1 and "arn:aws:iam::123456789012:role/web" in gaps[0] and "IRSA" in gaps[0]
-    core.patch_namespaced_service_account("web", green_ns, {"metadata": {"annotations": {
-        ROLE: "arn:aws:iam::123456789012:role/web"}}})
+    core.patch_namespaced_service_account(
+        "web", green_ns, {"metadata": {"annotations": {ROLE: "arn:aws:iam::123456789012:role/web"}}}
+    )
     copied = {**workload, "copy_config_maps": True}
     assert not [f for f in driver.preflight(copied) if "[prerequisites]" in f]
     targets = [c.target for c in driver.deploy_green(copied, apply=True)]
@@ -65,21 +71,50 @@ def test_a_missing_green_namespace_is_named(sides) -> None:
     driver, _, _, workload = sides
     missing = {**workload, "green_namespace": "green-does-not-exist"}
     findings = [f for f in driver.preflight(missing) if "[prerequisites]" in f]
-    assert findings == ["Deployment green-does-not-exist/web: green lacks namespace green-does-not-exist does not "
-                        "exist in green [prerequisites]"]
+    assert findings == [
+        "Deployment green-does-not-exist/web: green lacks namespace green-does-not-exist does not "
+        "exist in green [prerequisites]"
+    ]
 
 
 def test_preflight_reads_the_load_balancers_in_front(sides) -> None:
     driver, api, core, workload = sides
     blue_ns = workload["namespace"]
-    core.create_namespaced_service(blue_ns, {"metadata": {"name": "web-nlb"}, "spec": {
-        "type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}})
-    core.create_namespaced_service(blue_ns, {"metadata": {"name": "other"}, "spec": {
-        "type": "LoadBalancer", "selector": {"app": "other"}, "ports": [{"port": 80}]}})
-    client.NetworkingV1Api(api.api_client).create_namespaced_ingress(blue_ns, {
-        "metadata": {"name": "shop", "annotations": {"alb.ingress.kubernetes.io/target-type": "instance"}},
-        "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
-            "service": {"name": "web-nlb", "port": {"number": 80}}}}]}}]}})
+    core.create_namespaced_service(
+        blue_ns,
+        {
+            "metadata": {"name": "web-nlb"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]},
+        },
+    )
+    core.create_namespaced_service(
+        blue_ns,
+        {
+            "metadata": {"name": "other"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "other"}, "ports": [{"port": 80}]},
+        },
+    )
+    client.NetworkingV1Api(api.api_client).create_namespaced_ingress(
+        blue_ns,
+        {
+            "metadata": {"name": "shop", "annotations": {"alb.ingress.kubernetes.io/target-type": "instance"}},
+            "spec": {
+                "rules": [
+                    {
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "web-nlb", "port": {"number": 80}}},
+                                }
+                            ]
+                        }
+                    }
+                ]
+            },
+        },
+    )
     findings = [f for f in driver.preflight(workload) if "[ip-targets]" in f]
     assert len(findings) == 2, findings
     assert findings[0].startswith(f"Service {workload['green_namespace']}/web-nlb")

@@ -13,9 +13,15 @@ from include.slow_injection.spec import SpecError, Wave, load_wave, parse_wave
 from tests.waves import small_wave
 
 BASE = small_wave("w", wave_id="hostile")
-VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                   st.text(max_size=20), st.lists(st.integers(), max_size=3),
-                   st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
 
 
 def _paths(data, prefix=()):
@@ -79,8 +85,11 @@ def test_arbitrary_text_never_escapes_as_another_exception(tmp_path_factory, tex
 
 def test_a_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
-              f"*a{i - 1}]" for i in range(1, 10)]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+        f"*a{i - 1}]"
+        for i in range(1, 10)
+    ]
     path = tmp_path / "hostile.yaml"
     path.write_text("\n".join(lines) + "\n")
     try:

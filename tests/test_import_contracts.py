@@ -29,16 +29,27 @@ def test_allowed_imports_refuses_dag_building_and_keeps_hooks(tmp_path: Path, mo
     (package / "drivers" / "__init__.py").write_text("")
     (package / "drivers" / "good.py").write_text(
         "from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook\n"
-        "from airflow.sdk import BaseHook\n")
+        "from airflow.sdk import BaseHook\n"
+    )
     (package / "drivers" / "bad.py").write_text(
-        "def build():\n    from airflow.sdk import DAG, TaskGroup\n    return DAG, TaskGroup\n")
+        "def build():\n    from airflow.sdk import DAG, TaskGroup\n    return DAG, TaskGroup\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     graph = grimp.build_graph("contract_probe", include_external_packages=True, cache_dir=None)
-    contract = AllowedImportsContract("drivers", {}, {
-        "source_modules": ["contract_probe.drivers"], "external": "airflow",
-        "allowed": [r"^from airflow\.providers\.[\w.]+\.(hooks|notifications)\.[\w.]+ import ",
-                    r"^from airflow\.sdk import (BaseHook|Connection)(, (BaseHook|Connection))*$"]})
+    contract = AllowedImportsContract(
+        "drivers",
+        {},
+        {
+            "source_modules": ["contract_probe.drivers"],
+            "external": "airflow",
+            "allowed": [
+                r"^from airflow\.providers\.[\w.]+\.(hooks|notifications)\.[\w.]+ import ",
+                r"^from airflow\.sdk import (BaseHook|Connection)(, (BaseHook|Connection))*$",
+            ],
+        },
+    )
     check = contract.check(graph, verbose=False)
     assert not check.kept
     assert [(d["importer"], d["line_contents"].strip()) for d in check.metadata["refused"]] == [
-        ("contract_probe.drivers.bad", "from airflow.sdk import DAG, TaskGroup")]
+        ("contract_probe.drivers.bad", "from airflow.sdk import DAG, TaskGroup")
+    ]

@@ -15,23 +15,49 @@ from tests.kube import wait_for
 
 
 def blue_deployment(namespace: str) -> dict:
-    pod = {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
-           "tolerations": [{"key": "spot", "operator": "Exists"}],
-           "containers": [{"name": "app", "image": "web:1",
-                           "env": [{"name": "MODE", "value": "blue"}, {"name": "OLD_FLAG", "value": "1"}],
-                           "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "250m"}}}]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
-            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod}}}
+    pod = {
+        "nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
+        "tolerations": [{"key": "spot", "operator": "Exists"}],
+        "containers": [
+            {
+                "name": "app",
+                "image": "web:1",
+                "env": [{"name": "MODE", "value": "blue"}, {"name": "OLD_FLAG", "value": "1"}],
+                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "250m"}},
+            }
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod},
+        },
+    }
 
 
 def blue_cronjob(namespace: str) -> dict:
-    job = {"ttlSecondsAfterFinished": 300, "template": {"metadata": {"labels": {"app": "report"}}, "spec": {
-        "restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1",
-                                                  "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}
-    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": namespace},
-            "spec": {"schedule": "*/30 * * * *", "suspend": False, "jobTemplate": {"spec": job}}}
+    job = {
+        "ttlSecondsAfterFinished": 300,
+        "template": {
+            "metadata": {"labels": {"app": "report"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "job", "image": "report:1", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}
+                ],
+            },
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "report", "namespace": namespace},
+        "spec": {"schedule": "*/30 * * * *", "suspend": False, "jobTemplate": {"spec": job}},
+    }
 
 
 def edit(api: KubeAccess, kind: str, namespace: str, name: str, change) -> None:
@@ -69,14 +95,24 @@ def test_green_copy_gets_the_fargate_transforms_and_blue_size(platform) -> None:
     green = api.get("Deployment", web["green_namespace"], "web")
     pod = green["spec"]["template"]["spec"]
     assert "nodeSelector" not in pod and "tolerations" not in pod
-    assert pod["containers"][0]["resources"] == {"limits": {"cpu": "1", "memory": "1Gi"},
-                                                 "requests": {"cpu": "1", "memory": "1Gi"}}
+    assert pod["containers"][0]["resources"] == {
+        "limits": {"cpu": "1", "memory": "1Gi"},
+        "requests": {"cpu": "1", "memory": "1Gi"},
+    }
     assert green["spec"]["template"]["metadata"]["labels"] == {"app": "web", "compute": "fargate"}
     assert green["spec"]["replicas"] == 3
-    pods = wait_for(lambda: [p for p in api.list("CoreV1Api", "list_namespaced_pod", web["green_namespace"])
-                             if p["spec"].get("nodeName")] if len(api.list(
-                                 "CoreV1Api", "list_namespaced_pod", web["green_namespace"])) == 3 else None,
-                    "three green pods placed")
+    pods = wait_for(
+        lambda: (
+            [
+                p
+                for p in api.list("CoreV1Api", "list_namespaced_pod", web["green_namespace"])
+                if p["spec"].get("nodeName")
+            ]
+            if len(api.list("CoreV1Api", "list_namespaced_pod", web["green_namespace"])) == 3
+            else None
+        ),
+        "three green pods placed",
+    )
     assert {p["spec"]["schedulerName"] for p in pods} == {"fargate-scheduler"}
     assert {p["metadata"]["annotations"]["CapacityProvisioned"] for p in pods} == {"1vCPU 2GB"}
     wait_for(lambda: driver.rollout(web).state == "ready", "green rolled out")
@@ -100,6 +136,7 @@ def test_what_blue_drops_green_drops_too(platform) -> None:
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
+
     def drop_old_flag(blue: dict) -> None:
         blue["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "MODE", "value": "blue"}]
 
@@ -132,6 +169,7 @@ def test_a_changed_selector_makes_a_new_green_object(platform) -> None:
 
 def test_an_invalid_copy_names_the_object_and_field(platform) -> None:
     driver, api, web, _ = platform
+
     def cpu_only(blue: dict) -> None:
         blue["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1"}}
 
@@ -168,8 +206,16 @@ def test_cronjob_copy_is_created_suspended_and_handover_suspends_blue_first(plat
     assert api.get("CronJob", green_ns, "report")["spec"]["suspend"] is True
 
 
-def owned_job(api: KubeAccess, namespace: str, cronjob: str, name: str, *, run_ms: int = 0,
-              fail: bool = False, scheduled: str | None = None) -> dict:
+def owned_job(
+    api: KubeAccess,
+    namespace: str,
+    cronjob: str,
+    name: str,
+    *,
+    run_ms: int = 0,
+    fail: bool = False,
+    scheduled: str | None = None,
+) -> dict:
     """A Job the way the CronJob controller makes one (owner reference, scheduled-timestamp); kwok's
     upstream pod stages run its pod: complete after `run_ms`, or fail."""
     owner = api.get("CronJob", namespace, cronjob)
@@ -177,13 +223,30 @@ def owned_job(api: KubeAccess, namespace: str, cronjob: str, name: str, *, run_m
     labels = {"pod-container-running-failed.stage.kwok.x-k8s.io": "true"} if fail else {}
     if fail:
         annotations["pod-container-running-failed.stage.kwok.x-k8s.io/delay"] = "500ms"
-    meta = {"name": name, "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob,
-                                               "uid": owner["metadata"]["uid"], "controller": True}]}
+    meta = {
+        "name": name,
+        "ownerReferences": [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": cronjob,
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+            }
+        ],
+    }
     if scheduled:
         meta["annotations"] = {"batch.kubernetes.io/cronjob-scheduled-timestamp": scheduled}
-    body = {"metadata": meta, "spec": {"backoffLimit": 0, "template": {
-        "metadata": {"annotations": annotations, "labels": labels},
-        "spec": {"containers": [{"name": "job", "image": "report:1"}], "restartPolicy": "Never"}}}}
+    body = {
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"annotations": annotations, "labels": labels},
+                "spec": {"containers": [{"name": "job", "image": "report:1"}], "restartPolicy": "Never"},
+            },
+        },
+    }
     return client.BatchV1Api(api.api_client).create_namespaced_job(namespace, body)
 
 
@@ -198,8 +261,11 @@ def test_a_job_never_resumes_on_one_side_while_the_other_side_still_runs_one(pla
         driver.activate(job, "blue", apply=True)
     assert api.get("CronJob", blue_ns, "report")["spec"]["suspend"] is True  # blue still waits
     assert api.get("CronJob", green_ns, "report")["spec"]["suspend"] is True
-    wait_for(lambda: driver.handover_moment({**job, "namespace": green_ns}, 0).state == "ready" or None,
-             "green's Job to finish", timeout=40)
+    wait_for(
+        lambda: driver.handover_moment({**job, "namespace": green_ns}, 0).state == "ready" or None,
+        "green's Job to finish",
+        timeout=40,
+    )
     assert [c.target for c in driver.activate(job, "blue", apply=True)] == [f"blue CronJob {blue_ns}/report"]
 
 
@@ -212,8 +278,9 @@ def test_the_newest_scheduled_time_comes_from_the_jobs_when_status_lags(platform
     owned_job(api, blue_ns, "report", "report-1", scheduled="2026-01-01T10:00:00Z")
     wait_for(lambda: driver.handover_moment(job, 0).state == "ready" or None, "blue's Job to finish")
     changes = driver.activate(job, "green", apply=True)
-    assert f"green CronJob {green_ns}/report: lastScheduleTime=None → lastScheduleTime=2026-01-01T10:00:00Z" in \
-        [str(c) for c in changes]
+    assert f"green CronJob {green_ns}/report: lastScheduleTime=None → lastScheduleTime=2026-01-01T10:00:00Z" in [
+        str(c) for c in changes
+    ]
     assert api.get("CronJob", green_ns, "report")["status"]["lastScheduleTime"] == "2026-01-01T10:00:00Z"
 
 
@@ -224,25 +291,44 @@ def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform)
     for name in ("web-env", "web-files", "web-key"):
         core.create_namespaced_config_map(blue_ns, {"metadata": {"name": name}, "data": {"k": name}})
     core.create_namespaced_config_map(blue_ns, {"metadata": {"name": "unrelated"}, "data": {}})
-    core.create_namespaced_service(blue_ns, {"metadata": {"name": "web", "annotations": {
-        "service.beta.kubernetes.io/aws-load-balancer-type": "external"}}, "spec": {
-        "selector": {"app": "web"}, "type": "NodePort", "ports": [{"port": 80, "targetPort": 8080}]}})
-    core.create_namespaced_service(blue_ns, {"metadata": {"name": "web-peers"}, "spec": {
-        "selector": {"app": "web"}, "clusterIP": "None", "ports": [{"port": 7000}]}})
+    core.create_namespaced_service(
+        blue_ns,
+        {
+            "metadata": {
+                "name": "web",
+                "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "external"},
+            },
+            "spec": {"selector": {"app": "web"}, "type": "NodePort", "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
+    core.create_namespaced_service(
+        blue_ns,
+        {
+            "metadata": {"name": "web-peers"},
+            "spec": {"selector": {"app": "web"}, "clusterIP": "None", "ports": [{"port": 7000}]},
+        },
+    )
+
     def refer_to_config_maps(deployment: dict) -> None:
         pod = deployment["spec"]["template"]["spec"]
         pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "web-env"}}]
-        pod["containers"][0]["env"] = [{"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "web-key",
-                                                                                          "key": "k"}}}]
+        pod["containers"][0]["env"] = [
+            {"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "web-key", "key": "k"}}}
+        ]
         pod["volumes"] = [{"name": "files", "configMap": {"name": "web-files"}}]
 
     edit(api, "Deployment", blue_ns, "web", refer_to_config_maps)
     workload = {**web, "copy_config_maps": True, "copy_services": ["web", "web-peers"]}
 
     first = [c.target for c in driver.deploy_green(workload, apply=True)]
-    assert first == [f"green Service {green_ns}/web", f"green Service {green_ns}/web-peers",
-                     f"green ConfigMap {green_ns}/web-env", f"green ConfigMap {green_ns}/web-files",
-                     f"green ConfigMap {green_ns}/web-key", f"green Deployment {green_ns}/web"]
+    assert first == [
+        f"green Service {green_ns}/web",
+        f"green Service {green_ns}/web-peers",
+        f"green ConfigMap {green_ns}/web-env",
+        f"green ConfigMap {green_ns}/web-files",
+        f"green ConfigMap {green_ns}/web-key",
+        f"green Deployment {green_ns}/web",
+    ]
     assert api.get("ConfigMap", green_ns, "unrelated") is None
     service = api.get("Service", green_ns, "web")
     blue_service = api.get("Service", blue_ns, "web")
@@ -252,7 +338,8 @@ def test_config_maps_the_pod_names_and_listed_services_are_copied_once(platform)
     assert driver.deploy_green(workload, apply=True) == []  # idempotent
     core.patch_namespaced_config_map("web-env", blue_ns, {"data": {"k": "changed on blue"}})
     assert [str(c) for c in driver.deploy_green(workload, apply=True)] == [
-        f"green ConfigMap {green_ns}/web-env: drifted → same as blue"]
+        f"green ConfigMap {green_ns}/web-env: drifted → same as blue"
+    ]
     with pytest.raises(LookupError, match=f"blue Service {blue_ns}/api does not exist"):
         driver.deploy_green({**workload, "copy_services": ["api"]}, apply=True)
 
@@ -261,8 +348,7 @@ def test_placement_that_drifts_onto_green_is_removed_again(platform) -> None:
     driver, api, web, _ = platform
     green_ns = web["green_namespace"]
     driver.deploy_green(web, apply=True)
-    api.patch("Deployment", green_ns, "web", {"spec": {"template": {"spec": {
-        "nodeSelector": {"node-group": "ec2"}}}}})
+    api.patch("Deployment", green_ns, "web", {"spec": {"template": {"spec": {"nodeSelector": {"node-group": "ec2"}}}}})
     assert [c.target for c in driver.deploy_green(web, apply=True)] == [f"green Deployment {green_ns}/web"]
     assert "nodeSelector" not in api.get("Deployment", green_ns, "web")["spec"]["template"]["spec"]
     assert driver.deploy_green(web, apply=True) == []
@@ -279,7 +365,8 @@ def test_a_rerun_copy_after_blue_was_retired_keeps_green_at_blue_s_former_size(p
 def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:
     driver, api, web, _ = platform
     assert [str(c) for c in driver.retire_blue(web, apply=True)] == [
-        f"blue Deployment {web['namespace']}/web: replicas=3 → replicas=0"]
+        f"blue Deployment {web['namespace']}/web: replicas=3 → replicas=0"
+    ]
     blue = api.get("Deployment", web["namespace"], "web")
     assert blue["spec"]["replicas"] == 0 and blue["metadata"]["annotations"][RETIRED_FROM] == "3"
     assert driver.retire_blue(web, apply=True) == []
@@ -291,9 +378,19 @@ def test_retire_then_restore_blue_uses_the_recorded_size(platform) -> None:
 def test_preflight_sees_the_green_copy_as_fargate_would(platform) -> None:
     driver, api, web, _ = platform
     apps = client.AppsV1Api(api.api_client)
-    apps.create_namespaced_daemon_set(web["namespace"], {"metadata": {"name": "agent"}, "spec": {
-        "selector": {"matchLabels": {"app": "agent"}}, "template": {"metadata": {"labels": {"app": "agent"}},
-                                                                    "spec": {"containers": [{"name": "a", "image": "a"}]}}}})
+    apps.create_namespaced_daemon_set(
+        web["namespace"],
+        {
+            "metadata": {"name": "agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "agent"}},
+                    "spec": {"containers": [{"name": "a", "image": "a"}]},
+                },
+            },
+        },
+    )
     findings = driver.preflight(web)
     assert any("no PodDisruptionBudget" in f for f in findings)
     assert any("DaemonSet" in f and "agent" in f for f in findings), findings
@@ -310,12 +407,28 @@ def test_rollout_reads_the_real_deployment_controller(platform) -> None:
     driver.deploy_green(web, apply=True)
     wait_for(lambda: driver.rollout(web).state == "ready", "the green Deployment rolled out on Fargate")
     # Too big for any Fargate size: its pods stay Pending and the controller gives up after the deadline.
-    api.patch("Deployment", green_ns, "web", {"spec": {"progressDeadlineSeconds": 2, "template": {"spec": {
-        "containers": [{"name": "app", "resources": {"requests": {"cpu": "32"}, "limits": {"cpu": "32"}}}]}}}})
+    api.patch(
+        "Deployment",
+        green_ns,
+        "web",
+        {
+            "spec": {
+                "progressDeadlineSeconds": 2,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "app", "resources": {"requests": {"cpu": "32"}, "limits": {"cpu": "32"}}}
+                        ]
+                    }
+                },
+            }
+        },
+    )
     reading = driver.rollout(web)
     assert reading.state == "waiting"  # the old generation's conditions do not count
-    failed = wait_for(lambda: (r := driver.rollout(web)).state == "failed" and r, "ProgressDeadlineExceeded",
-                      timeout=40)
+    failed = wait_for(
+        lambda: (r := driver.rollout(web)).state == "failed" and r, "ProgressDeadlineExceeded", timeout=40
+    )
     assert "progress deadline exceeded" in failed.detail
 
 
@@ -331,8 +444,10 @@ def test_first_run_reads_the_real_job_controller(platform) -> None:
     fresh = KubernetesPlatform(api, api, driver.settings)
     wait_for(lambda: fresh.first_run(job, "green", since).state == "waiting", "the Job gone")
     owned_job(api, green_ns, "report", "report-2", run_ms=1500)
-    assert wait_for(lambda: (r := fresh.first_run(job, "green", since)).state != "waiting" and r,
-                    "the Job's end").state == "ready"
+    assert (
+        wait_for(lambda: (r := fresh.first_run(job, "green", since)).state != "waiting" and r, "the Job's end").state
+        == "ready"
+    )
     missed = KubernetesPlatform(api, api, driver.settings).first_run(job, "green", time.time() - 7200)
     assert missed.state in ("ready", "failed")
 
@@ -346,11 +461,17 @@ def test_a_watch_counts_jobs_that_ttl_deleted_while_it_watched(platform) -> None
     owned_job(api, green_ns, "report", "report-1")
     wait_for(lambda: "1 finished" in driver.watch_jobs(job, "green", since, limits).detail, "the first run")
     client.BatchV1Api(api.api_client).delete_namespaced_job("report-1", green_ns, propagation_policy="Background")
-    wait_for(lambda: api.get("CronJob", green_ns, "report") and not [
-        j for j in api.list("BatchV1Api", "list_namespaced_job", green_ns)], "the history limit's delete")
+    wait_for(
+        lambda: (
+            api.get("CronJob", green_ns, "report")
+            and not [j for j in api.list("BatchV1Api", "list_namespaced_job", green_ns)]
+        ),
+        "the history limit's delete",
+    )
     owned_job(api, green_ns, "report", "report-2")
-    reading = wait_for(lambda: (r := driver.watch_jobs(job, "green", since, limits)).state == "ready" and r,
-                       "two runs counted")
+    reading = wait_for(
+        lambda: (r := driver.watch_jobs(job, "green", since, limits)).state == "ready" and r, "two runs counted"
+    )
     assert "2 finished run(s) (2 succeeded)" in reading.detail
 
 

@@ -62,17 +62,30 @@ def k8s_wave(world: str, shop: Shop, step_bake: float = 0.4, conn: str = CONN, *
     platform = {"type": "kubernetes", "connection": conn, "add_labels": {"compute": "fargate"}}
     gate = metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')
     return {
-        "id": "k8s", "owner": "team-test",
-        "environments": {"blue": {"name": "eks-ec2", "platform": platform},
-                         "green": {"name": "eks-fargate", "platform": dict(platform)}},
-        "retries": {"count": 2, "delay": 0.5}, "rollback": {"retries": 2, "retry_delay": 0.5},
+        "id": "k8s",
+        "owner": "team-test",
+        "environments": {
+            "blue": {"name": "eks-ec2", "platform": platform},
+            "green": {"name": "eks-fargate", "platform": dict(platform)},
+        },
+        "retries": {"count": 2, "delay": 0.5},
+        "rollback": {"retries": 2, "retry_delay": 0.5},
         "services": [
-            {"name": "report", "exposure": "scheduled", "workload": shop.report,
-             "handover": {"margin": 10, "wait_timeout": TICK, "first_run_timeout": TICK + 30}},
-            {"name": "web", "exposure": "exposed", "workload": {**shop.web, **web},
-             "router": sim(world), "rollout_timeout": 90,
-             "traffic_steps": [{"weight": 50, "bake": step_bake}, {"weight": 100, "bake": 0.4}],
-             "gates": [{**gate, "bake": step_bake}]},
+            {
+                "name": "report",
+                "exposure": "scheduled",
+                "workload": shop.report,
+                "handover": {"margin": 10, "wait_timeout": TICK, "first_run_timeout": TICK + 30},
+            },
+            {
+                "name": "web",
+                "exposure": "exposed",
+                "workload": {**shop.web, **web},
+                "router": sim(world),
+                "rollout_timeout": 90,
+                "traffic_steps": [{"weight": 50, "bake": step_bake}, {"weight": 100, "bake": 0.4}],
+                "gates": [{**gate, "bake": step_bake}],
+            },
         ],
         "parallel_operation": {"jobs": {"runs": 1, "timeout": TICK + 30}, "blue_pods": {"window": 2}},
     }
@@ -114,8 +127,9 @@ def handed_over(shop: Shop) -> Callable[[], bool]:
 
 
 def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, shop) -> None:
-    world.reset({"routers": {"web": {"blue": 100, "green": 0}},
-                 "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    world.reset(
+        {"routers": {"web": {"blue": 100, "green": 0}}, "metrics": {'error_ratio{service="web",env="green"}': 0.001}}
+    )
     shop.run_blue_now()  # so "ran on both sides, exactly once" does not hang on start-up timing
     state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem, shop))
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
@@ -138,8 +152,9 @@ def test_a_cronjob_and_a_deployment_move_to_green(tmp_path: Path, world, shop) -
 def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, shop) -> None:
     """The 50 % gate fails while a green Job runs: rollback hands the schedule back to blue only once
     that Job has ended, and the next run is blue's."""
-    world.reset({"routers": {"web": {"blue": 100, "green": 0}},
-                 "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    world.reset(
+        {"routers": {"web": {"blue": 100, "green": 0}}, "metrics": {'error_ratio{service="web",env="green"}': 0.001}}
+    )
     shop.run_blue_now()
     slow = {KWOK_DELAY: "20000ms", KWOK_JITTER: "20000ms"}
 
@@ -147,17 +162,32 @@ def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, sh
         return world.read()["routers"]["web"]["green"] >= 50
 
     def running_slow_green_job() -> dict | None:
-        return next((j for j in shop.jobs(shop.green) if job_end(j) is None and j["status"].get("startTime")
-                     and j["metadata"]["creationTimestamp"] >= slowed.result), None)
+        return next(
+            (
+                j
+                for j in shop.jobs(shop.green)
+                if job_end(j) is None
+                and j["status"].get("startTime")
+                and j["metadata"]["creationTimestamp"] >= slowed.result
+            ),
+            None,
+        )
 
     def fail_the_gate(job: dict) -> dict:
         world.update(lambda s: s["metrics"].update({'error_ratio{service="web",env="green"}': 0.2}))
         return job
 
     # Green's runs take 20 s from the 50 % step on; the gate fails once such a run is under way.
-    with Meanwhile(at_50, lambda _: (set_job_pods(shop.api, shop.green, "report", annotations=slow),
-                                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))[1]) as slowed, \
-            Meanwhile(lambda: slowed.result and running_slow_green_job(), fail_the_gate) as failing:
+    with (
+        Meanwhile(
+            at_50,
+            lambda _: (
+                set_job_pods(shop.api, shop.green, "report", annotations=slow),
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )[1],
+        ) as slowed,
+        Meanwhile(lambda: slowed.result and running_slow_green_job(), fail_the_gate) as failing,
+    ):
         state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem, shop, step_bake=TICK))
     assert slowed.error is None and failing.error is None
     assert state == "failed"
@@ -173,8 +203,13 @@ def test_a_failed_traffic_gate_rolls_both_back_to_blue(tmp_path: Path, world, sh
     resumed = shop.cronjob(shop.blue)["metadata"]["annotations"][ACTIVE_SINCE]
     assert from_rfc3339(resumed) >= from_rfc3339(job_end(green_job)), "blue resumed while green's Job ran"
     last_green = green_job["metadata"]["annotations"][SCHEDULED_AT]
-    wait_for(lambda: [j for j in shop.jobs(shop.blue) if j["metadata"]["annotations"][SCHEDULED_AT] > last_green
-                      and job_end(j)], "blue's next run after the rollback", timeout=TICK)
+    wait_for(
+        lambda: [
+            j for j in shop.jobs(shop.blue) if j["metadata"]["annotations"][SCHEDULED_AT] > last_green and job_end(j)
+        ],
+        "blue's next run after the rollback",
+        timeout=TICK,
+    )
     assert shop.jobs()[-1]["metadata"]["namespace"] == shop.blue  # new runs happen on blue
     assert_exactly_once(shop.jobs())
 
@@ -183,8 +218,9 @@ def test_a_failing_green_job_hands_the_schedule_back_to_blue(tmp_path: Path, wor
     world.reset({"routers": {"web": {"blue": 100, "green": 0}}})
     shop.run_blue_now()
     fail = ({KWOK_FAIL_DELAY: "500ms", KWOK_FAIL_JITTER: "500ms"}, {KWOK_FAIL: "true"})
-    with Meanwhile(handed_over(shop), lambda _: set_job_pods(shop.api, shop.green, "report", annotations=fail[0],
-                                                             labels=fail[1])) as failing:
+    with Meanwhile(
+        handed_over(shop), lambda _: set_job_pods(shop.api, shop.green, "report", annotations=fail[0], labels=fail[1])
+    ) as failing:
         state, tis = run_wave(tmp_path, world, k8s_wave(world.path.stem, shop))
     assert failing.error is None
     assert state == "failed"

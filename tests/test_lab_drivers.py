@@ -58,8 +58,10 @@ def test_haproxy_green_ready_follows_the_servers_admin_state(lab: Lab) -> None:
 
 
 def test_haproxy_unreachable_socket_raises_so_the_step_retries(tmp_path: Path) -> None:
-    r = HAProxyRouter(HAProxyRuntime(str(tmp_path / "missing.sock")),
-                      HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
+    r = HAProxyRouter(
+        HAProxyRuntime(str(tmp_path / "missing.sock")),
+        HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"),
+    )
     with pytest.raises(OSError):
         r.get_weights()
 
@@ -115,8 +117,21 @@ def test_lab_services_count_requests_and_take_faults(lab: Lab) -> None:
 
 def test_load_generator_refuses_anything_but_loopback(tmp_path: Path) -> None:
     started = time.time()
-    result = subprocess.run([sys.executable, "-m", "include.slow_injection.lab.load", "--url", "http://10.0.0.1/",
-                             "--duration", "1", "--out", str(tmp_path / "x.json")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "include.slow_injection.lab.load",
+            "--url",
+            "http://10.0.0.1/",
+            "--duration",
+            "1",
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "only targets loopback" in result.stderr
     assert time.time() - started < 10
 
@@ -138,8 +153,9 @@ def test_credentials_never_follow_a_redirect_to_another_host() -> None:
                 self.send_header("Location", f"http://localhost:{port}/api/v1/query?query=up")
                 self.end_headers()
                 return
-            body = json.dumps({"status": "success", "data": {"resultType": "vector",
-                                                              "result": [{"metric": {}, "value": [0, "1"]}]}}).encode()
+            body = json.dumps(
+                {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -27,8 +27,14 @@ CONNECTION = "lab_admin_kube"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("lab"), Ports.free(), load_rate=20, load_duration=300,
-              route_controller="ingress", controller_delay=DELAY)
+    lab = Lab(
+        tmp_path_factory.mktemp("lab"),
+        Ports.free(),
+        load_rate=20,
+        load_duration=300,
+        route_controller="ingress",
+        controller_delay=DELAY,
+    )
     lab.start()
     yield lab
     lab.stop()
@@ -36,13 +42,17 @@ def lab(tmp_path_factory):
 
 @pytest.fixture
 def kube_conn(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONNECTION.upper()}", json.dumps(
-        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(lab.admin_kubeconfig)}}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONNECTION.upper()}",
+        json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(lab.admin_kubeconfig)}}),
+    )
 
 
 def haproxy(lab: Lab) -> HAProxyRouter:
-    return HAProxyRouter(HAProxyRuntime(str(lab.admin_socket)),
-                         HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
+    return HAProxyRouter(
+        HAProxyRuntime(str(lab.admin_socket)),
+        HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"),
+    )
 
 
 def wait_haproxy(lab: Lab, wanted: Weights, timeout: float = 15.0) -> float:
@@ -56,24 +66,38 @@ def wait_haproxy(lab: Lab, wanted: Weights, timeout: float = 15.0) -> float:
         if seen == wanted:
             return time.monotonic() - start
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"HAProxy still at {seen}, not {wanted}, after {timeout:g}s; controller log:\n"
-                                 + lab.controller_log.read_text()[-3000:])
+            raise AssertionError(
+                f"HAProxy still at {seen}, not {wanted}, after {timeout:g}s; controller log:\n"
+                + lab.controller_log.read_text()[-3000:]
+            )
         time.sleep(0.05)
 
 
 def ingress_router(lab: Lab) -> AlbIngressRouter:
     ns = lab.cluster.green_namespace
-    return AlbIngressRouter.from_spec(AlbIngressRouter.Settings.model_validate({
-        "namespace": ns, "ingress": seed.INGRESS, "action": seed.ACTION,
-        "blue_service": {"name": seed.BLUE_SERVICE, "port": 80}, "green_service": {"name": seed.GREEN_SERVICE, "port": 80}},
-        strict=False), CONNECTION)
+    return AlbIngressRouter.from_spec(
+        AlbIngressRouter.Settings.model_validate(
+            {
+                "namespace": ns,
+                "ingress": seed.INGRESS,
+                "action": seed.ACTION,
+                "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
+                "green_service": {"name": seed.GREEN_SERVICE, "port": 80},
+            },
+            strict=False,
+        ),
+        CONNECTION,
+    )
 
 
 def read_ingress(lab: Lab) -> dict[str, Any]:
     from kubernetes import client
 
-    return json.loads(client.NetworkingV1Api(lab.kube_client()).read_namespaced_ingress(
-        seed.INGRESS, lab.cluster.green_namespace, _preload_content=False).data)
+    return json.loads(
+        client.NetworkingV1Api(lab.kube_client())
+        .read_namespaced_ingress(seed.INGRESS, lab.cluster.green_namespace, _preload_content=False)
+        .data
+    )
 
 
 class Step:
@@ -81,9 +105,15 @@ class Step:
 
 
 def step_ref() -> dict[str, Any]:
-    return {"type": "alb_ingress", "connection": CONNECTION, "namespace": "lab-fargate", "ingress": seed.INGRESS,
-            "action": seed.ACTION, "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
-            "green_service": {"name": seed.GREEN_SERVICE, "port": 80}}
+    return {
+        "type": "alb_ingress",
+        "connection": CONNECTION,
+        "namespace": "lab-fargate",
+        "ingress": seed.INGRESS,
+        "action": seed.ACTION,
+        "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
+        "green_service": {"name": seed.GREEN_SERVICE, "port": 80},
+    }
 
 
 def test_the_seeded_ingress_routes_to_blue_and_the_controller_gives_it_a_hostname(lab: Lab, kube_conn: None) -> None:
@@ -99,7 +129,9 @@ def test_the_seeded_ingress_routes_to_blue_and_the_controller_gives_it_a_hostnam
 def test_each_ingress_step_reaches_haproxy_after_the_controllers_delay(lab: Lab, kube_conn: None) -> None:
     lab.reset_platform()
     router = ingress_router(lab)
-    assert [c.after for c in router.attach_green(apply=True)] == ["blue 100, green 0 (green attached and health-checked)"]
+    assert [c.after for c in router.attach_green(apply=True)] == [
+        "blue 100, green 0 (green attached and health-checked)"
+    ]
     for green in (5, 25, 50, 100, 0):
         router.set_weights(Weights.green_at(green))
         lag = wait_haproxy(lab, Weights.green_at(green))
@@ -109,7 +141,8 @@ def test_each_ingress_step_reaches_haproxy_after_the_controllers_delay(lab: Lab,
 
 
 def test_an_edited_ingress_is_served_by_the_controller_reported_by_the_router_and_rolled_back(
-        lab: Lab, kube_conn: None) -> None:
+    lab: Lab, kube_conn: None
+) -> None:
     """The drill on the objects: someone sets 60 % mid-bake. The controller applies it (it owns the data
     plane); the router reports a readback mismatch; the next traffic step refuses to move on from it; the
     rollback returns all traffic to blue anyway."""
@@ -120,12 +153,20 @@ def test_an_edited_ingress_is_served_by_the_controller_reported_by_the_router_an
     wait_haproxy(lab, Weights.green_at(25))
     from kubernetes import client
 
-    action = {"type": "forward", "forwardConfig": {"targetGroups": [
-        {"serviceName": seed.BLUE_SERVICE, "servicePort": "80", "weight": 40},
-        {"serviceName": seed.GREEN_SERVICE, "servicePort": "80", "weight": 60}]}}
+    action = {
+        "type": "forward",
+        "forwardConfig": {
+            "targetGroups": [
+                {"serviceName": seed.BLUE_SERVICE, "servicePort": "80", "weight": 40},
+                {"serviceName": seed.GREEN_SERVICE, "servicePort": "80", "weight": 60},
+            ]
+        },
+    }
     client.NetworkingV1Api(lab.kube_client()).patch_namespaced_ingress(
-        seed.INGRESS, lab.cluster.green_namespace,
-        {"metadata": {"annotations": {rc.ACTIONS + seed.ACTION: json.dumps(action)}}})
+        seed.INGRESS,
+        lab.cluster.green_namespace,
+        {"metadata": {"annotations": {rc.ACTIONS + seed.ACTION: json.dumps(action)}}},
+    )
     wait_haproxy(lab, Weights.green_at(60))
     with pytest.raises(ReadbackMismatch, match="edited by someone else") as found:
         router.get_weights()
@@ -162,8 +203,11 @@ def test_haproxy_down_is_logged_and_retried_until_it_applies(lab: Lab, kube_conn
         lab.admin_socket.unlink(missing_ok=True)
         from include.slow_injection.lab.lab import binary
 
-        lab.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(lab.root / "haproxy.cfg")],
-                       lab.root / "logs" / "haproxy.log")
+        lab.book.start(
+            "haproxy",
+            [binary("haproxy") or "haproxy", "-db", "-f", str(lab.root / "haproxy.cfg")],
+            lab.root / "logs" / "haproxy.log",
+        )
     wait_haproxy(lab, Weights.green_at(25), timeout=20)  # the retry lands once HAProxy is back
     lab.reset_platform()
     wait_haproxy(lab, Weights(100, 0))
@@ -177,11 +221,19 @@ def test_the_httproute_controller_writes_status_after_haproxy_took_the_split(lab
     try:
         lab.reset_platform()
         wait_haproxy(lab, Weights(100, 0))
-        router = GatewayApiRouter.from_spec(GatewayApiRouter.Settings.model_validate({
-            "namespace": lab.cluster.green_namespace, "route": seed.ROUTE,
-            "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
-            "green_service": {"name": seed.GREEN_SERVICE, "port": 80}, "poll_interval": "100ms"}, strict=False),
-            CONNECTION)
+        router = GatewayApiRouter.from_spec(
+            GatewayApiRouter.Settings.model_validate(
+                {
+                    "namespace": lab.cluster.green_namespace,
+                    "route": seed.ROUTE,
+                    "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
+                    "green_service": {"name": seed.GREEN_SERVICE, "port": 80},
+                    "poll_interval": "100ms",
+                },
+                strict=False,
+            ),
+            CONNECTION,
+        )
         router.attach_green(apply=True)
         for green in (25, 100, 0):
             router.set_weights(Weights.green_at(green))  # returns once the gateway accepted the new generation

@@ -27,9 +27,14 @@ def gate_failed_example() -> tuple[str, str]:
     from include.slow_injection.gates.verdict import Verdict
     from include.slow_injection.tasks.flow import judge
 
-    verdict = Verdict(gate="error-rate", kind="metric", status="fail", condition="< 0.05",
-                      reason="2 breach(es) of < 0.05",
-                      measurements=[{"value": 0.01}, {"value": 0.071}, {"value": None}, {"value": 0.093}])
+    verdict = Verdict(
+        gate="error-rate",
+        kind="metric",
+        status="fail",
+        condition="< 0.05",
+        reason="2 breach(es) of < 0.05",
+        measurements=[{"value": 0.01}, {"value": 0.071}, {"value": None}, {"value": 0.093}],
+    )
     outcome, reasons = judge({"validation.shift": {"ok": True}}, {"validation.gate_error_rate": verdict})
     return f"wave {WAVE}: validation → {outcome}", "\n".join(reasons + [verdict.summary()])
 
@@ -52,16 +57,16 @@ def received(aws: Any, queue_url: str) -> list[dict[str, Any]]:
     """Every SNS envelope waiting in the queue (each message taken once)."""
     sqs, out = aws.client("sqs"), []
     while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300,
-                                    WaitTimeSeconds=0).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300, WaitTimeSeconds=0
+        ).get("Messages", [])
         if not batch:
             return out
         out += [json.loads(m["Body"]) for m in batch]
 
 
 def sns_entry(topic_arn: str, events: list[str], **settings: Any) -> dict[str, Any]:
-    return {"notifier": {"type": "sns", "connection": "aws_moto", "topic_arn": topic_arn, **settings},
-            "events": events}
+    return {"notifier": {"type": "sns", "connection": "aws_moto", "topic_arn": topic_arn, **settings}, "events": events}
 
 
 def test_sns_gate_failed_reaches_the_subscriber_once_with_measured_values(aws: Any, topic: dict[str, str]) -> None:
@@ -80,8 +85,12 @@ def test_sns_one_message_per_event_and_none_for_unlisted_events(aws: Any, topic:
     entry = sns_entry(topic["topic_arn"], ["wave_started", "rollback_finished"], subject_prefix="[waves]")
     notify([entry], "wave_started", f"wave {WAVE} started", "")
     notify([entry], "gate_failed", f"wave {WAVE}: validation → rollback", "not subscribed")
-    notify([entry], "rollback_finished", f"wave {WAVE}: all traffic back on blue",
-           "checkout: blue 50, green 50 → blue 100, green 0")
+    notify(
+        [entry],
+        "rollback_finished",
+        f"wave {WAVE}: all traffic back on blue",
+        "checkout: blue 50, green 50 → blue 100, green 0",
+    )
 
     envelopes = received(aws, topic["queue_url"])
     assert sorted(e["MessageAttributes"]["event"]["Value"] for e in envelopes) == ["rollback_finished", "wave_started"]
@@ -89,11 +98,12 @@ def test_sns_one_message_per_event_and_none_for_unlisted_events(aws: Any, topic:
     assert by_event["wave_started"]["Subject"] == f"[waves] wave {WAVE} started"
     assert by_event["wave_started"]["Message"] == f"wave {WAVE} started\n\nevent: wave_started"
     assert by_event["rollback_finished"]["Message"].endswith(
-        "blue 50, green 50 → blue 100, green 0\n\nevent: rollback_finished")
+        "blue 50, green 50 → blue 100, green 0\n\nevent: rollback_finished"
+    )
 
 
 def test_sns_text_is_sent_as_is_not_rendered_as_a_template(aws: Any, topic: dict[str, str]) -> None:
-    body = "query: sum(rate(x{job=\"{{ service }}\"}[5m]))"
+    body = 'query: sum(rate(x{job="{{ service }}"}[5m]))'
     notify([sns_entry(topic["topic_arn"], ["wave_held"])], "wave_held", "wave {{ ds }} is holding", body)
 
     [envelope] = received(aws, topic["queue_url"])
@@ -124,12 +134,15 @@ def test_sns_calls_are_covered_by_its_iam_statements(aws: Any, topic: dict[str, 
         assert any(target in st.resources or "*" in st.resources for st in allowed), (call.action, target)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("wave w1: validation → rollback", "wave w1: validation -> rollback"),
-    ("  déjà vu ≥ 5 ✓ 🚀 done", "deja vu >= 5 done"),
-    ("line one\nline two\r\n\tthree", "line one line two three"),
-    ("\x00\x1bbell", "bell"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("wave w1: validation → rollback", "wave w1: validation -> rollback"),
+        ("  déjà vu ≥ 5 ✓ 🚀 done", "deja vu >= 5 done"),
+        ("line one\nline two\r\n\tthree", "line one line two three"),
+        ("\x00\x1bbell", "bell"),
+    ],
+)
 def test_sns_subject_is_one_ascii_line(text: str, expected: str) -> None:
     assert sns_subject(text) == expected
 
@@ -195,8 +208,10 @@ def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookStandIn]:
     """The stand-in, and connection `slack_waves`: the full webhook URL in the password (the hook
     takes a password containing "://" as the URL, whatever its scheme)."""
     stand_in = WebhookStandIn()
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_WAVES", json.dumps(
-        {"conn_type": "slackwebhook", "password": f"{stand_in.url}/services/T000/B000/secret"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_WAVES",
+        json.dumps({"conn_type": "slackwebhook", "password": f"{stand_in.url}/services/T000/B000/secret"}),
+    )
     yield stand_in
     stand_in.close()
 
@@ -220,16 +235,23 @@ def test_slack_posts_once_per_event_with_mention_only_when_a_human_is_needed(web
 
 
 def test_slack_connection_with_host_and_token(webhook: WebhookStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_SPLIT", json.dumps(
-        {"conn_type": "slackwebhook", "host": f"{webhook.url}/services", "password": "T111/B111/token"}))
-    notify([slack_entry(["rollback_started"], connection="slack_split")], "rollback_started",
-           f"wave {WAVE}: rollback started")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_SPLIT",
+        json.dumps({"conn_type": "slackwebhook", "host": f"{webhook.url}/services", "password": "T111/B111/token"}),
+    )
+    notify(
+        [slack_entry(["rollback_started"], connection="slack_split")],
+        "rollback_started",
+        f"wave {WAVE}: rollback started",
+    )
     assert webhook.posts == [
-        {"path": "/services/T111/B111/token", "json": {"text": f"*wave {WAVE}: rollback started*"}}]
+        {"path": "/services/T111/B111/token", "json": {"text": f"*wave {WAVE}: rollback started*"}}
+    ]
 
 
-def test_slack_error_answer_raises_and_tasks_notify_only_logs_it(webhook: WebhookStandIn,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_slack_error_answer_raises_and_tasks_notify_only_logs_it(
+    webhook: WebhookStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
     webhook.status = 500
     notifier = SlackNotifier("slack_waves")
     with pytest.raises(Exception, match="500"):

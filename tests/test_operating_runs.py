@@ -33,8 +33,9 @@ def untouched(world) -> bool:
 
 def test_a_form_that_breaks_a_rule_is_refused_before_anything_changes(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
-    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
-                          conf={"skip_phases": ["validation"], "skip_reason": ""})
+    state, tis = run_wave(
+        tmp_path, world, small_wave(world.path.stem), conf={"skip_phases": ["validation"], "skip_reason": ""}
+    )
     assert state == "failed"
     assert tis["preparation.run_refused"] == "failed"
     ran = {t for t, s in tis.items() if s not in ("skipped", None)}
@@ -137,8 +138,12 @@ def test_a_completed_wave_publishes_its_assets_then_is_verified_nightly_and_drif
 def test_a_subset_run_moves_only_the_chosen_services_and_skipped_checks_say_why(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     reason = "watched by hand tonight, ticket OPS-42"
-    state, tis = run_wave(tmp_path, world, small_wave(world.path.stem),
-                          conf={"services": ["report-job"], "skip_phases": ["release_monitoring"], "skip_reason": reason})
+    state, tis = run_wave(
+        tmp_path,
+        world,
+        small_wave(world.path.stem),
+        conf={"services": ["report-job"], "skip_phases": ["release_monitoring"], "skip_reason": reason},
+    )
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
     now = world.read()
     assert now["routers"]["web"] == {"blue": 100, "green": 0} and weights_history(world) == []
@@ -181,8 +186,13 @@ def check_assets(wave_id: str) -> None:
     from include.slow_injection.assets import service_asset, wave_asset
 
     with create_session() as session:
-        rows = (session.query(AssetModel.uri, AssetEvent.extra).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
-                .filter(AssetModel.uri.like(f"slow-injection://{wave_id}%")).order_by(AssetEvent.id).all())
+        rows = (
+            session.query(AssetModel.uri, AssetEvent.extra)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri.like(f"slow-injection://{wave_id}%"))
+            .order_by(AssetEvent.id)
+            .all()
+        )
     by_uri: dict[str, list[dict]] = {}
     for uri, extra in rows:
         by_uri.setdefault(uri, []).append(extra)
@@ -205,8 +215,11 @@ def _xcom(run_id: str, task_id: str, key: str):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter(XComModel.run_id == run_id, XComModel.task_id == task_id,
-                                              XComModel.key == key).one()
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.key == key)
+            .one()
+        )
         return XComModel.deserialize_value(row)
 
 

@@ -53,16 +53,21 @@ def run(shop: Shop, name: str, **how: object) -> None:
 
 
 def verdict(driver: KubernetesPlatform, shop: Shop, since: float, limits: dict, timeout: float = 30.0):
-    return wait_for(lambda: (r := driver.watch_jobs(shop.report, "green", since, limits)).state != "waiting" and r,
-                    "the watch's verdict", timeout)
+    return wait_for(
+        lambda: (r := driver.watch_jobs(shop.report, "green", since, limits)).state != "waiting" and r,
+        "the watch's verdict",
+        timeout,
+    )
 
 
 def test_two_clean_green_runs_pass(world) -> None:
     shop, driver, _ = world
     since = time.time() - 1
     run(shop, "report-1")
-    wait_for(lambda: "1 finished run(s) (1 succeeded)" in driver.watch_jobs(shop.report, "green", since, LIMITS).detail,
-             "the first run counted")
+    wait_for(
+        lambda: "1 finished run(s) (1 succeeded)" in driver.watch_jobs(shop.report, "green", since, LIMITS).detail,
+        "the first run counted",
+    )
     assert driver.watch_jobs(shop.report, "green", since, LIMITS).state == "waiting"  # it waits for the second run
     run(shop, "report-2")
     reading = verdict(driver, shop, since, LIMITS)
@@ -104,9 +109,14 @@ def test_pod_restarts_of_a_run_fail_the_watch(world) -> None:
     shop, driver, _ = world
     since = time.time() - 1
     run(shop, "report-1", run_ms=600_000)
-    pod = wait_for(lambda: [p for p in shop.api.list("CoreV1Api", "list_namespaced_pod", shop.green,
-                                                     label_selector="job-name=report-1")
-                            if (p.get("status") or {}).get("containerStatuses")], "the run's pod running")[0]
+    pod = wait_for(
+        lambda: [
+            p
+            for p in shop.api.list("CoreV1Api", "list_namespaced_pod", shop.green, label_selector="job-name=report-1")
+            if (p.get("status") or {}).get("containerStatuses")
+        ],
+        "the run's pod running",
+    )[0]
     assert driver.watch_jobs(shop.report, "green", since, LIMITS).state == "waiting"
     restart_container(shop.api, shop.green, pod["metadata"]["name"], restarts=2)
     reading = verdict(driver, shop, since, LIMITS)

@@ -41,6 +41,7 @@ def no_nan_json(data: dict[str, Any]) -> str:
 
 # --- classify ------------------------------------------------------------------------------------
 
+
 def test_green_like_blue_passes() -> None:
     result = classify("latency", latencies(1), latencies(2), direction="increase_is_bad")
     assert result.classification == "Pass"
@@ -118,10 +119,14 @@ def test_lower_throughput_on_decrease_is_bad_is_low() -> None:
     assert result.relative_effect == pytest.approx(-0.3, abs=0.06)
 
 
-@pytest.mark.parametrize(("direction", "green_median"), [
-    ("increase_is_bad", LATENCY * 0.6),  # faster
-    ("decrease_is_bad", LATENCY * 1.6),  # more throughput
-], ids=["faster-latency", "more-throughput"])
+@pytest.mark.parametrize(
+    ("direction", "green_median"),
+    [
+        ("increase_is_bad", LATENCY * 0.6),  # faster
+        ("decrease_is_bad", LATENCY * 1.6),  # more throughput
+    ],
+    ids=["faster-latency", "more-throughput"],
+)
 def test_an_improvement_in_the_harmless_direction_passes(direction: str, green_median: float) -> None:
     result = classify("m", latencies(1), latencies(2, median=green_median), direction=direction)
     assert result.classification == "Pass"
@@ -153,6 +158,7 @@ def test_extreme_values_never_put_nan_or_inf_in_json() -> None:
 
 # --- score ----------------------------------------------------------------------------------------
 
+
 def parity(*metrics: dict[str, Any], **settings: Any) -> Parity:
     return Parity.model_validate({"source": {"type": "simulated"}, "metrics": list(metrics), **settings})
 
@@ -170,10 +176,14 @@ def test_all_pass_scores_100_and_passes() -> None:
     assert (verdict.score, verdict.decision, verdict.forced_zero) == (100.0, "pass", False)
 
 
-@pytest.mark.parametrize(("failing", "expected_score", "decision"), [
-    ("c", 75.0, "marginal"),  # weight 1 of 4 fails
-    ("d", 50.0, "fail"),  # weight 2 of 4 fails
-], ids=["light-metric", "heavy-metric"])
+@pytest.mark.parametrize(
+    ("failing", "expected_score", "decision"),
+    [
+        ("c", 75.0, "marginal"),  # weight 1 of 4 fails
+        ("d", 50.0, "fail"),  # weight 2 of 4 fails
+    ],
+    ids=["light-metric", "heavy-metric"],
+)
 def test_score_is_the_weight_share_of_passing_metrics(failing: str, expected_score: float, decision: str) -> None:
     spec = parity(metric("b"), metric("c"), metric("d", weight=2.0))
     verdict = score([result(n, "High" if n == failing else "Pass") for n in "bcd"], spec)
@@ -225,8 +235,10 @@ def test_a_metric_without_a_result_is_no_data_and_an_unknown_one_an_error() -> N
 
 def test_the_spec_may_come_as_its_dump_and_the_verdict_is_json() -> None:
     spec = parity(metric("latency"), metric("errors", critical=True))
-    results = [classify("latency", latencies(1), latencies(2) + 0.4 * LATENCY),
-               classify("errors", [0.0] * 60, [0.0] * 60)]
+    results = [
+        classify("latency", latencies(1), latencies(2) + 0.4 * LATENCY),
+        classify("errors", [0.0] * 60, [0.0] * 60),
+    ]
     verdict = score(results, spec.model_dump())
     data = json.loads(no_nan_json(verdict.to_dict()))
     assert (data["score"], data["decision"]) == (50.0, "fail")
@@ -235,9 +247,17 @@ def test_the_spec_may_come_as_its_dump_and_the_verdict_is_json() -> None:
 
 # --- Prometheus range queries against a tiny local server -----------------------------------------
 
+
 def matrix(*series: list[tuple[float, str]]) -> dict[str, Any]:
-    return {"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": {"env": f"e{i}"}, "values": [[t, v] for t, v in values]} for i, values in enumerate(series)]}}
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "matrix",
+            "result": [
+                {"metric": {"env": f"e{i}"}, "values": [[t, v] for t, v in values]} for i, values in enumerate(series)
+            ],
+        },
+    }
 
 
 ANSWERS: dict[str, tuple[int, dict[str, Any]]] = {
@@ -246,8 +266,10 @@ ANSWERS: dict[str, tuple[int, dict[str, Any]]] = {
     "two": (200, matrix([(1.0, "1")], [(1.0, "2")])),
     "bad": (400, {"status": "error", "errorType": "bad_data", "error": "parse error at char 4"}),
     "boom": (500, {"status": "error", "errorType": "internal", "error": "boom"}),
-    "vector": (200, {"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": {}, "value": [1.0, "7"]}]}}),
+    "vector": (
+        200,
+        {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1.0, "7"]}]}},
+    ),
 }
 
 
@@ -283,17 +305,29 @@ def test_prometheus_range_reads_one_series_oldest_first_without_nan(prometheus) 
     url, seen = prometheus
     series = PrometheusSource(url, timeout=3).query_range("one", 1000.0, 1300.0, 10.0)
     assert (series.values, series.error) == ((0.2, 0.3), None)
-    assert seen[-1] == {"path": "/api/v1/query_range", "query": "one", "start": "1000.000", "end": "1300.000",
-                        "step": "10"}
+    assert seen[-1] == {
+        "path": "/api/v1/query_range",
+        "query": "one",
+        "start": "1000.000",
+        "end": "1300.000",
+        "step": "10",
+    }
 
 
-@pytest.mark.parametrize(("query", "values", "error"), [
-    ("none", (), None),  # no data, not an error
-    ("two", (), "query returned 2 series; parity needs exactly one"),
-    ("bad", (), 'prometheus HTTP 400: {"status": "error", "errorType": "bad_data", "error": "parse error at char 4"}'),
-    ("boom", (), "prometheus HTTP 500: " + json.dumps(ANSWERS["boom"][1])),
-    ("vector", (), "unsupported result type 'vector' for a range query"),
-])
+@pytest.mark.parametrize(
+    ("query", "values", "error"),
+    [
+        ("none", (), None),  # no data, not an error
+        ("two", (), "query returned 2 series; parity needs exactly one"),
+        (
+            "bad",
+            (),
+            'prometheus HTTP 400: {"status": "error", "errorType": "bad_data", "error": "parse error at char 4"}',
+        ),
+        ("boom", (), "prometheus HTTP 500: " + json.dumps(ANSWERS["boom"][1])),
+        ("vector", (), "unsupported result type 'vector' for a range query"),
+    ],
+)
 def test_prometheus_range_trouble_is_an_error_series(prometheus, query, values, error) -> None:
     series = PrometheusSource(prometheus[0], timeout=3).query_range(query, 1000.0, 1300.0, 10.0)
     assert (series.values, series.error) == (values, error)
@@ -307,8 +341,10 @@ def test_prometheus_instant_query_still_reads_a_vector(prometheus) -> None:
 
 
 def test_prometheus_error_body_and_unreachable_server_are_error_series() -> None:
-    assert PrometheusSource.parse_range({"status": "error", "errorType": "timeout", "error": "slow"}).error == \
-        "prometheus error: timeout: slow"
+    assert (
+        PrometheusSource.parse_range({"status": "error", "errorType": "timeout", "error": "slow"}).error
+        == "prometheus error: timeout: slow"
+    )
     started = time.monotonic()
     down = PrometheusSource(f"http://127.0.0.1:{free_port()}", timeout=1).query_range("up", 0.0, 60.0, 10.0)
     assert down.values == () and down.error.startswith("prometheus unreachable")
@@ -318,8 +354,12 @@ def test_prometheus_error_body_and_unreachable_server_are_error_series() -> None
 # --- CloudWatch range queries --------------------------------------------------------------------
 
 NAMESPACE = "SlowInjection/Parity"
-LATENCY_METRIC = {"namespace": NAMESPACE, "metric_name": "Latency", "stat": "Average",
-                  "dimensions": {"Service": "${service}", "Env": "${env}"}}
+LATENCY_METRIC = {
+    "namespace": NAMESPACE,
+    "metric_name": "Latency",
+    "stat": "Average",
+    "dimensions": {"Service": "${service}", "Env": "${env}"},
+}
 
 
 def cloudwatch(client: Any, env: str | None = "green", clock: Any = time.time) -> CloudWatchMetrics:
@@ -334,18 +374,32 @@ def boto_client(endpoint_url: str, **config: Any) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("cloudwatch", endpoint_url=endpoint_url, region_name=REGION, aws_access_key_id="testing",
-                        aws_secret_access_key="testing", config=Config(**config) if config else None)
+    return boto3.client(
+        "cloudwatch",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**config) if config else None,
+    )
 
 
 def put_latencies(aws: Any, env: str, value_of_minute: Any) -> None:
     """One datapoint per minute, 10 down to 2 minutes back."""
     now = time.time()
-    aws.client("cloudwatch").put_metric_data(Namespace=NAMESPACE, MetricData=[
-        {"MetricName": "Latency", "Value": value_of_minute(minutes), "Unit": "Seconds",
-         "Timestamp": datetime.fromtimestamp(now - minutes * 60, UTC),
-         "Dimensions": [{"Name": "Service", "Value": "web"}, {"Name": "Env", "Value": env}]}
-        for minutes in range(10, 1, -1)])
+    aws.client("cloudwatch").put_metric_data(
+        Namespace=NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": "Latency",
+                "Value": value_of_minute(minutes),
+                "Unit": "Seconds",
+                "Timestamp": datetime.fromtimestamp(now - minutes * 60, UTC),
+                "Dimensions": [{"Name": "Service", "Value": "web"}, {"Name": "Env", "Value": env}],
+            }
+            for minutes in range(10, 1, -1)
+        ],
+    )
 
 
 def test_cloudwatch_range_reads_every_datapoint_oldest_first(aws) -> None:
@@ -365,10 +419,21 @@ def test_cloudwatch_range_without_datapoints_is_no_data(aws) -> None:
     assert (series.values, series.error) == ((), None)
 
 
-@pytest.mark.parametrize(("step", "age", "period"), [
-    (1, 0, 1), (3, 0, 5), (10, 0, 10), (10.0000001, 0, 10), (11, 0, 30), (45, 0, 60), (60, 0, 60),
-    (61, 0, 120), (10, 4 * 3600, 60), (300, 0, 300),
-])
+@pytest.mark.parametrize(
+    ("step", "age", "period"),
+    [
+        (1, 0, 1),
+        (3, 0, 5),
+        (10, 0, 10),
+        (10.0000001, 0, 10),
+        (11, 0, 30),
+        (45, 0, 60),
+        (60, 0, 60),
+        (61, 0, 120),
+        (10, 4 * 3600, 60),
+        (300, 0, 300),
+    ],
+)
 def test_range_period_is_the_smallest_valid_period_not_below_the_step(step, age, period) -> None:
     assert range_period(step, age) == period
 
@@ -393,26 +458,50 @@ def test_cloudwatch_range_follows_next_token() -> None:
     client = boto3.client("cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(client)
     expected = {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY, "ScanBy": "TimestampAscending"}
-    stub.add_response("get_metric_data", {"NextToken": "page2", "MetricDataResults": [
-        {"Id": "latency", "StatusCode": "PartialData", "Values": [1.0, 2.0]}]}, expected)
-    stub.add_response("get_metric_data", {"MetricDataResults": [
-        {"Id": "latency", "StatusCode": "Complete", "Values": [3.0, float("nan")]}]},
-        {**expected, "NextToken": "page2"})
+    stub.add_response(
+        "get_metric_data",
+        {
+            "NextToken": "page2",
+            "MetricDataResults": [{"Id": "latency", "StatusCode": "PartialData", "Values": [1.0, 2.0]}],
+        },
+        expected,
+    )
+    stub.add_response(
+        "get_metric_data",
+        {"MetricDataResults": [{"Id": "latency", "StatusCode": "Complete", "Values": [3.0, float("nan")]}]},
+        {**expected, "NextToken": "page2"},
+    )
     with stub:
         series = cloudwatch(client).query_range("latency", time.time() - 600, time.time(), 60)
     assert (series.values, series.error) == ((1.0, 2.0, 3.0), None)
 
 
-@pytest.mark.parametrize(("pages", "error"), [
-    ([{"MetricDataResults": [{"Id": "a", "StatusCode": "PartialData", "Values": [1.0]}]}],
-     "cloudwatch status PartialData after the last page"),
-    ([{"MetricDataResults": []}], "cloudwatch returned 0 results; parity needs exactly one"),
-    ([{"MetricDataResults": [{"Id": "a", "StatusCode": "Complete", "Values": [1.0]},
-                             {"Id": "b", "StatusCode": "Complete", "Values": [2.0]}]}],
-     "cloudwatch returned 2 results; parity needs exactly one"),
-    ([{"Messages": [{"Code": "MaxQueryTimeRangeExceed", "Value": "too long"}], "MetricDataResults": []}],
-     "cloudwatch messages: MaxQueryTimeRangeExceed: too long"),
-], ids=["partial", "no-result", "two-results", "messages"])
+@pytest.mark.parametrize(
+    ("pages", "error"),
+    [
+        (
+            [{"MetricDataResults": [{"Id": "a", "StatusCode": "PartialData", "Values": [1.0]}]}],
+            "cloudwatch status PartialData after the last page",
+        ),
+        ([{"MetricDataResults": []}], "cloudwatch returned 0 results; parity needs exactly one"),
+        (
+            [
+                {
+                    "MetricDataResults": [
+                        {"Id": "a", "StatusCode": "Complete", "Values": [1.0]},
+                        {"Id": "b", "StatusCode": "Complete", "Values": [2.0]},
+                    ]
+                }
+            ],
+            "cloudwatch returned 2 results; parity needs exactly one",
+        ),
+        (
+            [{"Messages": [{"Code": "MaxQueryTimeRangeExceed", "Value": "too long"}], "MetricDataResults": []}],
+            "cloudwatch messages: MaxQueryTimeRangeExceed: too long",
+        ),
+    ],
+    ids=["partial", "no-result", "two-results", "messages"],
+)
 def test_cloudwatch_range_answers_moto_cannot_produce(pages, error) -> None:
     assert CloudWatchMetrics.parse_range(pages).error == error
 
@@ -423,15 +512,20 @@ def test_cloudwatch_range_trouble_never_raises(aws, api_calls) -> None:
     assert "no complete 60 s period" in cloudwatch(client).query_range("latency", 1_000_000.0, 1_000_010.0, 60).error
     assert cloudwatch(client).query_range("latency", 0.0, 600.0, 0).error.startswith("step must be a positive")
     assert api_calls.calls == []  # none of those was sent
-    dead = boto_client(f"http://127.0.0.1:{free_port()}", connect_timeout=1, read_timeout=1,
-                       retries={"max_attempts": 1})
+    dead = boto_client(
+        f"http://127.0.0.1:{free_port()}", connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}
+    )
     started = time.monotonic()
-    assert cloudwatch(dead).query_range("latency", time.time() - 600, time.time(), 60).error.startswith(
-        "cloudwatch unreachable: EndpointConnectionError")
+    assert (
+        cloudwatch(dead)
+        .query_range("latency", time.time() - 600, time.time(), 60)
+        .error.startswith("cloudwatch unreachable: EndpointConnectionError")
+    )
     assert time.monotonic() - started < 5
 
 
 # --- the simulated world's series ----------------------------------------------------------------
+
 
 def lognormal(seed: int | None = None, median: float = LATENCY, n: int | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"kind": "lognormal", "median": median, "sigma": 0.3}
@@ -463,9 +557,22 @@ def test_a_distribution_has_the_median_it_is_given(world) -> None:
 
 
 def test_plain_numbers_samples_and_router_rules_as_series(world) -> None:
-    world.reset({"routers": {"web": {"blue": 90, "green": 10}}, "metrics": {
-        "constant": 0.5, "missing": None, "listed": {"samples": [1.0, None, 3.0]},
-        "ruled": {"router": "web", "when_green_at_least": 5, "value": {"samples": [9.0, 8.0]}, "otherwise": 1.0}}})
+    world.reset(
+        {
+            "routers": {"web": {"blue": 90, "green": 10}},
+            "metrics": {
+                "constant": 0.5,
+                "missing": None,
+                "listed": {"samples": [1.0, None, 3.0]},
+                "ruled": {
+                    "router": "web",
+                    "when_green_at_least": 5,
+                    "value": {"samples": [9.0, 8.0]},
+                    "otherwise": 1.0,
+                },
+            },
+        }
+    )
     source = SimulatedMetricSource(world)
     assert source.query_range("constant", 0.0, 60.0, 10.0) == source.query_range("constant", 0.0, 60.0, 10.0)
     assert source.query_range("constant", 0.0, 60.0, 10.0).values == (0.5,) * 6
@@ -480,15 +587,23 @@ def test_plain_numbers_samples_and_router_rules_as_series(world) -> None:
 def test_simulated_trouble_is_an_error_series(world) -> None:
     world.reset({"metrics": {"a": 1.0, "odd": {"distribution": {"kind": "cauchy", "median": 1}}}})
     source = SimulatedMetricSource(world)
-    assert source.query_range("odd", 0.0, 60.0, 10.0).error == \
-        "simulated metric 'odd' malformed: distribution kind 'cauchy': lognormal or normal"
+    assert (
+        source.query_range("odd", 0.0, 60.0, 10.0).error
+        == "simulated metric 'odd' malformed: distribution kind 'cauchy': lognormal or normal"
+    )
     world.update(lambda s: s.setdefault("faults", {}).update(metrics_down=True))
     assert source.query_range("a", 0.0, 60.0, 10.0).error == "simulated metrics backend down"
 
 
 def test_a_slower_simulated_green_is_found_high(world) -> None:
-    world.reset({"metrics": {"latency_blue": lognormal(seed=1, n=200),
-                             "latency_green": lognormal(seed=2, median=LATENCY * 1.4, n=200)}})
+    world.reset(
+        {
+            "metrics": {
+                "latency_blue": lognormal(seed=1, n=200),
+                "latency_green": lognormal(seed=2, median=LATENCY * 1.4, n=200),
+            }
+        }
+    )
     source = SimulatedMetricSource(world)
     blue, green = (source.query_range(f"latency_{env}", 0.0, 300.0, 10.0).values for env in ("blue", "green"))
     assert classify("latency", blue, green).classification == "High"

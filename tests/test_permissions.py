@@ -31,11 +31,14 @@ def test_the_example_spec_s_policy_names_its_own_arns() -> None:
     policy = iam_policy(load_wave(EXAMPLE))
     assert allowed(policy, "elasticloadbalancing:ModifyRule") == {
         "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/shop/50dc6c495c0c9188/"
-        "f2f7dc8efc522ab2/9683b2d02a6cabee"}
+        "f2f7dc8efc522ab2/9683b2d02a6cabee"
+    }
     assert allowed(policy, "elasticloadbalancing:ModifyListener") == set()  # weights live on the rule
     assert allowed(policy, "sns:Publish") == {"arn:aws:sns:eu-west-1:123456789012:shop-migrations"}
     assert allowed(policy, "iam:PassRole") == {"arn:aws:iam::123456789012:role/shop-fargate-pods"}
-    assert "arn:aws:eks:eu-west-1:*:fargateprofile/shop-prod/shop-green/*" in allowed(policy, "eks:CreateFargateProfile")
+    assert "arn:aws:eks:eu-west-1:*:fargateprofile/shop-prod/shop-green/*" in allowed(
+        policy, "eks:CreateFargateProfile"
+    )
     assert allowed(policy, "cloudwatch:GetMetricData") == {"*"}  # no resource-level permission exists
     sids = [st["Sid"] for st in policy["Statement"]]
     assert len(sids) == len(set(sids))
@@ -49,7 +52,10 @@ def test_cli_prints_json_policy_and_rbac_yaml() -> None:
     only_rbac = cli("iam", str(EXAMPLE), "--only", "rbac")
     docs = list(yaml.safe_load_all(only_rbac.stdout))
     assert [(d["kind"], d["metadata"].get("namespace")) for d in docs] == [
-        ("Role", "shop"), ("Role", "shop-fargate"), ("ClusterRole", None)]
+        ("Role", "shop"),
+        ("Role", "shop-fargate"),
+        ("ClusterRole", None),
+    ]
     both = cli("iam", str(EXAMPLE))
     assert both.returncode == 0 and '"Statement"' in both.stdout and "kind: Role" in both.stdout
 

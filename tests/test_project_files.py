@@ -42,7 +42,7 @@ def test_compose_file_has_the_airflow_components_and_mounts_the_project() -> Non
     assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
     assert "/opt/airflow" in common["environment"]["PYTHONPATH"].split(":")
     for service in services.values():
-        for dependency in (service.get("depends_on") or {}):
+        for dependency in service.get("depends_on") or {}:
             assert dependency in services
 
 
@@ -59,16 +59,20 @@ def compose_errors(compose: dict) -> list[str]:
 
     package = Path(importlib.util.find_spec("check_jsonschema").origin).parents[1]
     schema = json.loads((package / COMPOSE_SCHEMA).read_text())
-    errors = [f"{'/'.join(map(str, e.path))}: {e.message}"
-              for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(compose)]
+    errors = [
+        f"{'/'.join(map(str, e.path))}: {e.message}"
+        for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(compose)
+    ]
     services = compose.get("services", {})
     for name, service in services.items():
         deps = service.get("depends_on") or []
-        for dep in (deps if isinstance(deps, list) else deps.keys()):
+        for dep in deps if isinstance(deps, list) else deps.keys():
             if dep not in services:
                 errors.append(f"services.{name}.depends_on: no service {dep!r}")
             elif not service.get("profiles") and services[dep].get("profiles"):
-                errors.append(f"services.{name}.depends_on: {dep!r} only runs with profiles {services[dep]['profiles']}")
+                errors.append(
+                    f"services.{name}.depends_on: {dep!r} only runs with profiles {services[dep]['profiles']}"
+                )
         for volume in service.get("volumes") or []:
             source = volume.split(":")[0]
             if source.startswith("."):

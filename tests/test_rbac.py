@@ -34,8 +34,13 @@ SA = "airflow-worker"
 
 def printed_rbac(spec: Path) -> list[dict[str, Any]]:
     """What `slow-injection iam SPEC --only rbac` prints, parsed."""
-    out = subprocess.run([sys.executable, "-m", "include.slow_injection.cli", "iam", str(spec), "--only", "rbac"],
-                         capture_output=True, text=True, check=False, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "include.slow_injection.cli", "iam", str(spec), "--only", "rbac"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
@@ -54,9 +59,14 @@ def apply_and_bind(kube: Any, docs: list[dict[str, Any]], bind: bool = True) -> 
             ns = doc["metadata"]["namespace"]
             rbac.create_namespaced_role(ns, doc)
             if bind:
-                rbac.create_namespaced_role_binding(ns, {
-                    "metadata": {"name": name}, "subjects": subject,
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}})
+                rbac.create_namespaced_role_binding(
+                    ns,
+                    {
+                        "metadata": {"name": name},
+                        "subjects": subject,
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                    },
+                )
         elif doc["kind"] == "ClusterRole":
             try:
                 rbac.create_cluster_role(doc)
@@ -65,9 +75,13 @@ def apply_and_bind(kube: Any, docs: list[dict[str, Any]], bind: bool = True) -> 
                     raise
                 rbac.replace_cluster_role(name, doc)
             if bind:
-                rbac.create_cluster_role_binding({
-                    "metadata": {"name": f"{name}-{home}"}, "subjects": subject,
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}})
+                rbac.create_cluster_role_binding(
+                    {
+                        "metadata": {"name": f"{name}-{home}"},
+                        "subjects": subject,
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+                    }
+                )
         else:
             raise AssertionError(f"unexpected {doc['kind']} in the printed RBAC")
     token = core.create_namespaced_service_account_token(SA, home, {"spec": {"expirationSeconds": 3600}})
@@ -82,15 +96,27 @@ def shop_with_companions(kube: Any, schedule: str) -> Shop:
     core.create_namespaced_config_map(shop.blue, {"metadata": {"name": "web-env"}, "data": {"MODE": "shop"}})
     for ns in (shop.blue, shop.green):
         core.create_namespaced_secret(ns, {"metadata": {"name": "web-secrets"}, "data": {"password": "cw=="}})
-    core.create_namespaced_service(shop.blue, {"metadata": {"name": "web"}, "spec": {
-        "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    core.create_namespaced_service(
+        shop.blue,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
     blue = shop.deployment(shop.blue)
     blue["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
-        {"configMapRef": {"name": "web-env"}}, {"secretRef": {"name": "web-secrets"}}]
+        {"configMapRef": {"name": "web-env"}},
+        {"secretRef": {"name": "web-secrets"}},
+    ]
     shop.api.replace("Deployment", shop.blue, "web", blue)
-    wait_for(lambda: (d := shop.deployment(shop.blue))["status"].get("updatedReplicas") == 2
-             and d["status"].get("readyReplicas") == 2 and d["status"].get("observedGeneration") == 2,
-             "blue's new pods ready")
+    wait_for(
+        lambda: (
+            (d := shop.deployment(shop.blue))["status"].get("updatedReplicas") == 2
+            and d["status"].get("readyReplicas") == 2
+            and d["status"].get("observedGeneration") == 2
+        ),
+        "blue's new pods ready",
+    )
     return shop
 
 
@@ -101,16 +127,19 @@ def refused(proxy: ApiProxy) -> list[str]:
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_whole_wave_and_its_rollback_with_a_token_bound_to_exactly_the_printed_rbac_see_no_403(
-        tmp_path: Path, world: Any, kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, world: Any, kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shop = shop_with_companions(kube, EVERY_MINUTE)
     wave = k8s_wave(world.path.stem, shop, conn=CONN, copy_config_maps=True, copy_services=["web"])
     docs = printed_rbac(write(tmp_path, wave))  # the file run_wave writes again
-    assert sorted((d["kind"], d["metadata"].get("namespace") or "") for d in docs) == sorted([
-        ("ClusterRole", ""), ("Role", shop.blue), ("Role", shop.green)])
+    assert sorted((d["kind"], d["metadata"].get("namespace") or "") for d in docs) == sorted(
+        [("ClusterRole", ""), ("Role", shop.blue), ("Role", shop.green)]
+    )
     _, token = apply_and_bind(kube, docs)
     kube.connection(monkeypatch, CONN, api_proxy.kubeconfig_file(SA, token, name="rbac-bound"))
-    world.reset({"routers": {"web": {"blue": 100, "green": 0}},
-                 "metrics": {'error_ratio{service="web",env="green"}': 0.001}})
+    world.reset(
+        {"routers": {"web": {"blue": 100, "green": 0}}, "metrics": {'error_ratio{service="web",env="green"}': 0.001}}
+    )
     shop.run_blue_now()
     api_proxy.clear()
 
@@ -121,22 +150,37 @@ def test_a_whole_wave_and_its_rollback_with_a_token_bound_to_exactly_the_printed
 
     platform = {"blue": wave["environments"]["blue"]["platform"], "green": wave["environments"]["green"]["platform"]}
     workloads = {"report": shop.report, "web": wave["services"][1]["workload"]}
-    RollbackWorkloads(task_id="restore_blue_workloads", platform=platform, workloads=workloads,
-                      wave_id="k8s").execute(context())
-    HandJobsBack(task_id="jobs_to_blue", platform=platform, workloads={"report": shop.report}, wait_timeout=90,
-                 poll_interval=0.5, wave_id="k8s").execute(context())
+    RollbackWorkloads(task_id="restore_blue_workloads", platform=platform, workloads=workloads, wave_id="k8s").execute(
+        context()
+    )
+    HandJobsBack(
+        task_id="jobs_to_blue",
+        platform=platform,
+        workloads={"report": shop.report},
+        wait_timeout=90,
+        poll_interval=0.5,
+        wave_id="k8s",
+    ).execute(context())
     assert refused(api_proxy) == []
     assert shop.deployment(shop.blue)["spec"]["replicas"] == 2
     assert not shop.suspended(shop.blue) and shop.suspended(shop.green)
 
     seen = {path_request(r) for r in api_proxy.requests}
     g, b = shop.green, shop.blue
-    assert {("batch", "cronjobs/status", "patch", g), ("batch", "cronjobs/status", "patch", b),
-            ("batch", "cronjobs", "patch", b), ("apps", "deployments", "create", g),
-            ("apps", "deployments", "patch", b),
-            ("", "configmaps", "create", g), ("", "services", "create", g), ("", "secrets", "get", b),
-            ("", "secrets", "get", g), ("batch", "jobs", "list", g), ("", "pods", "list", g),
-            ("", "pods", "list", b)} <= seen  # the wave really wrote, copied, handed over and watched
+    assert {
+        ("batch", "cronjobs/status", "patch", g),
+        ("batch", "cronjobs/status", "patch", b),
+        ("batch", "cronjobs", "patch", b),
+        ("apps", "deployments", "create", g),
+        ("apps", "deployments", "patch", b),
+        ("", "configmaps", "create", g),
+        ("", "services", "create", g),
+        ("", "secrets", "get", b),
+        ("", "secrets", "get", g),
+        ("batch", "jobs", "list", g),
+        ("", "pods", "list", g),
+        ("", "pods", "list", b),
+    } <= seen  # the wave really wrote, copied, handed over and watched
     assert sorted(str(r) for r in seen if not allows(docs, *r)) == []  # the generator's model agrees
 
 
@@ -175,16 +219,23 @@ def _client(proxy: ApiProxy, token: str) -> Any:
     return config.new_client_from_config(str(proxy.kubeconfig_file(SA, token, name="rbac-driver")))
 
 
-def test_a_token_without_the_binding_is_refused(kube: Any, api_proxy: ApiProxy,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_token_without_the_binding_is_refused(
+    kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shop = Shop.seed(kube, schedule=RARELY, wait_ready=False)
     _, token = apply_and_bind(kube, manifests([shop.blue, shop.green]), bind=False)
     kube.connection(monkeypatch, CONN, api_proxy.kubeconfig_file(SA, token, name="rbac-unbound"))
     api_proxy.clear()
     platform = {"blue": {"type": "kubernetes", "connection": CONN}, "green": {"type": "kubernetes", "connection": CONN}}
     with pytest.raises(ApiException) as denied:
-        PlatformStep(task_id="deploy_green", action="deploy_green", service="web", platform=platform,
-                     workload=shop.web, wave_id="k8s").execute(context())
+        PlatformStep(
+            task_id="deploy_green",
+            action="deploy_green",
+            service="web",
+            platform=platform,
+            workload=shop.web,
+            wave_id="k8s",
+        ).execute(context())
     assert denied.value.status == 403
     assert refused(api_proxy) and shop.deployment(shop.green) is None
 
@@ -194,16 +245,25 @@ def test_a_role_is_scoped_to_its_namespace_and_cluster_reads_to_the_cluster_role
     assert allows(rbac, "apps", "deployments", "patch", "shop")
     assert not allows(rbac, "apps", "deployments", "patch", "kube-system")
     assert allows(rbac, "apps", "deployments", "delete", "shop")  # a green copy recreated (selector changed)
-    assert not any(allows(rbac, group, resource, "delete", "shop") for group, resource in (
-        ("batch", "cronjobs"), ("", "configmaps"), ("", "services"), ("", "secrets"), ("batch", "jobs"),
-        ("", "pods")))
+    assert not any(
+        allows(rbac, group, resource, "delete", "shop")
+        for group, resource in (
+            ("batch", "cronjobs"),
+            ("", "configmaps"),
+            ("", "services"),
+            ("", "secrets"),
+            ("batch", "jobs"),
+            ("", "pods"),
+        )
+    )
     assert allows(rbac, "", "secrets", "get", "shop")  # the drift gate reads a Secret by name, hashes it
     assert not any(allows(rbac, "", "secrets", verb, "shop") for verb in ("list", "watch", "create", "patch", "update"))
     assert allows(rbac, "storage.k8s.io", "storageclasses", "list", None)
 
 
-def test_the_e2e_test_pod_runs_under_exactly_its_printed_role(kube: Any, api_proxy: ApiProxy, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_e2e_test_pod_runs_under_exactly_its_printed_role(
+    kube: Any, api_proxy: ApiProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A wave with an e2e test prints a Role for the test pod's namespace; a token bound to exactly that
     creates, watches, reads the log of and cleans up the pod with no 403 (the operator's real calls)."""
     from include.slow_injection.kubernetes.rbac import E2E_TEST_ROLE

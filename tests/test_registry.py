@@ -23,6 +23,9 @@ def test_the_checked_methods_are_the_protocols_own() -> None:
 
 def test_range_queries_are_a_port_of_their_own() -> None:
     """Parity and the report's plots need history; an alarm source has none and is still a metric source."""
-    with_history = {t for t in registry.known("metric_source")
-                    if issubclass(registry.driver_class("metric_source", t), ports.RangeSource)}
+    with_history = {
+        t
+        for t in registry.known("metric_source")
+        if issubclass(registry.driver_class("metric_source", t), ports.RangeSource)
+    }
     assert with_history == {"cloudwatch", "prometheus", "simulated"}

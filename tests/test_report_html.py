@@ -33,17 +33,33 @@ LATENCY = 'latency_seconds{env="${env}"}'
 
 
 def step_result(service: str, before: int, after: int, at: float | None) -> dict[str, Any]:
-    out = {"service": service, "before": f"blue {100 - before}, green {before}",
-           "after": f"blue {100 - after}, green {after}", "changed": True, "dry_run": False}
+    out = {
+        "service": service,
+        "before": f"blue {100 - before}, green {before}",
+        "after": f"blue {100 - after}, green {after}",
+        "changed": True,
+        "dry_run": False,
+    }
     return out if at is None else {**out, "at": at}
 
 
 def metric_verdict(gate: str, status: str, reason: str, values: list[float | None]) -> dict[str, Any]:
-    return {"gate": gate, "kind": "metric", "service": "web", "env": "green", "status": status, "reason": reason,
-            "started_at": T0 + 20, "finished_at": T0 + 40, "dry_run": False, "condition": "< 0.05",
-            "query": 'error_ratio{env="green"}',
-            "measurements": [{"t": 5.0 * i, "value": v, "outcome": "no_data" if v is None else "pass"}
-                             for i, v in enumerate(values)]}
+    return {
+        "gate": gate,
+        "kind": "metric",
+        "service": "web",
+        "env": "green",
+        "status": status,
+        "reason": reason,
+        "started_at": T0 + 20,
+        "finished_at": T0 + 40,
+        "dry_run": False,
+        "condition": "< 0.05",
+        "query": 'error_ratio{env="green"}',
+        "measurements": [
+            {"t": 5.0 * i, "value": v, "outcome": "no_data" if v is None else "pass"} for i, v in enumerate(values)
+        ],
+    }
 
 
 def side(values: list[float], start: float = T0, step: float = 10.0) -> dict[str, Any]:
@@ -53,50 +69,115 @@ def side(values: list[float], start: float = T0, step: float = 10.0) -> dict[str
 def report_data(**changes: Any) -> dict[str, Any]:
     """What EvaluationReport collects for a run that promoted web after a stress test and parity."""
     actions = {
-        "preparation.web.deploy_green": {"service": "web", "action": "deploy_green", "dry_run": False, "at": T0 + 5,
-                                         "changes": [{"target": "green Deployment/shop/web", "before": "absent",
-                                                      "after": "replicas=2", "applied": True}]},
+        "preparation.web.deploy_green": {
+            "service": "web",
+            "action": "deploy_green",
+            "dry_run": False,
+            "at": T0 + 5,
+            "changes": [
+                {"target": "green Deployment/shop/web", "before": "absent", "after": "replicas=2", "applied": True}
+            ],
+        },
         "gradual_transition.web.step1_25pct.set_traffic": step_result("web", 0, 25, T0 + 15),
         "gradual_transition.web.step2_100pct.set_traffic": step_result("web", 25, 100, T0 + 45),
         "rollback.traffic_to_blue": None,
     }
     gates = {
         "gradual_transition.web.step1_25pct.gate_error-rate": metric_verdict(
-            "error-rate", "pass", "4 of 4 measurement(s) < 0.05", [0.001, 0.002, 0.001, 0.0]),
+            "error-rate", "pass", "4 of 4 measurement(s) < 0.05", [0.001, 0.002, 0.001, 0.0]
+        ),
         "validation.stress_green-load": {
-            "gate": "green-load", "kind": "stress", "status": "pass", "reason": "p95 0.12s ≤ 0.25s",
-            "started_at": T0 + 8, "finished_at": T0 + 12, "target": "http://green.local/",
-            "stats": {"requests": 400, "requests_per_s": 19.8, "failures": 0, "failure_ratio": 0.0,
-                      "p50_ms": 40, "p95_ms": 120, "p99_ms": 180, "elapsed_s": 20.2, "errors": []},
-            "series": [{"t": 1}], "measurements": [{"metric": "p95", "value": 0.12, "condition": "≤ 0.25s",
-                                                    "outcome": "pass", "text": "p95 0.12s ≤ 0.25s"}]},
+            "gate": "green-load",
+            "kind": "stress",
+            "status": "pass",
+            "reason": "p95 0.12s ≤ 0.25s",
+            "started_at": T0 + 8,
+            "finished_at": T0 + 12,
+            "target": "http://green.local/",
+            "stats": {
+                "requests": 400,
+                "requests_per_s": 19.8,
+                "failures": 0,
+                "failure_ratio": 0.0,
+                "p50_ms": 40,
+                "p95_ms": 120,
+                "p99_ms": 180,
+                "elapsed_s": 20.2,
+                "errors": [],
+            },
+            "series": [{"t": 1}],
+            "measurements": [
+                {"metric": "p95", "value": 0.12, "condition": "≤ 0.25s", "outcome": "pass", "text": "p95 0.12s ≤ 0.25s"}
+            ],
+        },
         "validation.parity": {
-            "gate": "parity", "kind": "parity", "status": "pass", "reason": "score 100 (pass)", "score": 100.0,
-            "decision": "pass", "window": {"start": T0 + 8, "end": T0 + 14, "step": 2.0},
+            "gate": "parity",
+            "kind": "parity",
+            "status": "pass",
+            "reason": "score 100 (pass)",
+            "score": 100.0,
+            "decision": "pass",
+            "window": {"start": T0 + 8, "end": T0 + 14, "step": 2.0},
             "measurements": [{"t": 0.0, "value": 100.0, "outcome": "pass"}],
-            "metrics": [{"name": "mean-latency", "classification": "pass", "reason": "within tolerance",
-                         "blue_median": 0.05, "green_median": 0.051, "shift": 0.001, "relative_effect": 0.02,
-                         "p_value": 0.61, "blue_count": 30, "green_count": 30}]},
+            "metrics": [
+                {
+                    "name": "mean-latency",
+                    "classification": "pass",
+                    "reason": "within tolerance",
+                    "blue_median": 0.05,
+                    "green_median": 0.051,
+                    "shift": 0.001,
+                    "relative_effect": 0.02,
+                    "p_value": 0.61,
+                    "blue_count": 30,
+                    "green_count": 30,
+                }
+            ],
+        },
         "validation.uat_approval": {
-            "gate": "uat_approval", "kind": "approval", "status": "pass", "reason": "Promote chosen by alice",
-            "chosen": "Promote", "responded_by": {"id": "alice", "name": "alice"},
-            "responded_at": "2025-11-26T09:40:20+00:00", "timed_out": False, "measurements": []},
+            "gate": "uat_approval",
+            "kind": "approval",
+            "status": "pass",
+            "reason": "Promote chosen by alice",
+            "chosen": "Promote",
+            "responded_by": {"id": "alice", "name": "alice"},
+            "responded_at": "2025-11-26T09:40:20+00:00",
+            "timed_out": False,
+            "measurements": [],
+        },
     }
     data = {
-        "wave": "shop", "run_id": "manual__2025-11-26T09:40:00+00:00", "dry_run": False, "outcome": "completed",
-        "actions": actions, "gates": gates,
+        "wave": "shop",
+        "run_id": "manual__2025-11-26T09:40:00+00:00",
+        "dry_run": False,
+        "outcome": "completed",
+        "actions": actions,
+        "gates": gates,
         "decisions": [{"stage": "gradual_transition.web.step1_25pct", "outcome": "continue", "reasons": []}],
-        "started_at": T0, "generated_at": T0 + 60,
+        "started_at": T0,
+        "generated_at": T0 + 60,
     }
     data["timeline"] = build_timeline(actions, gates)
     series = collect_series(actions, {"plots": []}, T0, T0 + 60)
     series["metrics"] = [
-        {"name": "error-ratio", "title": "Error rate", "unit": "ratio", "query": 'errors{env="${env}"}', "step": 10.0,
-         "blue": side([0.01, 0.012, 0.011, 0.01, 0.009, 0.01, 0.01]),
-         "green": side([0.0, 0.002, 0.004, 0.003, 0.002, 0.002, 0.002])},
-        {"name": "p95-latency", "title": "Latency p95", "unit": "s", "query": LATENCY, "step": 10.0,
-         "blue": side([0.2, 0.21, 0.22, 0.2, 0.19, 0.2, 0.2]),
-         "green": side([0.15, 0.16, 0.15, 0.14, 0.15, 0.15, 0.15])},
+        {
+            "name": "error-ratio",
+            "title": "Error rate",
+            "unit": "ratio",
+            "query": 'errors{env="${env}"}',
+            "step": 10.0,
+            "blue": side([0.01, 0.012, 0.011, 0.01, 0.009, 0.01, 0.01]),
+            "green": side([0.0, 0.002, 0.004, 0.003, 0.002, 0.002, 0.002]),
+        },
+        {
+            "name": "p95-latency",
+            "title": "Latency p95",
+            "unit": "s",
+            "query": LATENCY,
+            "step": 10.0,
+            "blue": side([0.2, 0.21, 0.22, 0.2, 0.19, 0.2, 0.2]),
+            "green": side([0.15, 0.16, 0.15, 0.14, 0.15, 0.15, 0.15]),
+        },
     ]
     series["origin"] = "report"
     data["series"] = series
@@ -109,6 +190,7 @@ def svgs(page: str) -> list[str]:
 
 
 # --- rendering -----------------------------------------------------------------------------------------
+
 
 def test_the_html_report_plots_traffic_then_blue_against_green_for_each_metric() -> None:
     page = render_html(report_data())
@@ -126,8 +208,15 @@ def test_the_html_report_plots_traffic_then_blue_against_green_for_each_metric()
 
 def test_the_html_report_has_every_section_with_its_figures() -> None:
     page = render_html(report_data())
-    for heading in ("Over the run", "Timeline", "Gates", "Stress tests", "Parity with blue", "User acceptance",
-                    "Decisions"):
+    for heading in (
+        "Over the run",
+        "Timeline",
+        "Gates",
+        "Stress tests",
+        "Parity with blue",
+        "User acceptance",
+        "Decisions",
+    ):
         assert f"<h2>{heading}</h2>" in page
     assert "Promote by alice at 2025-11-26T09:40:20+00:00" in page
     assert "pass when &lt; 0.05" in page and "4 value(s): 0.001, 0.002, 0.001, 0" in page  # a gate's values
@@ -135,11 +224,20 @@ def test_the_html_report_has_every_section_with_its_figures() -> None:
     assert "mean-latency" in page and ">0.61<" in page  # parity per metric
     assert "<code>rollback.traffic_to_blue</code>" in page.split("<h2>Timeline</h2>")[1]  # did not run
     timeline = page.split("<h2>Timeline</h2>")[1].split("<h2>")[0]
-    order = [timeline.index(t) for t in ("deploy_green", "stress_green-load", "step1_25pct.set_traffic",
-                                         "gate_error-rate", "step2_100pct.set_traffic")]
+    order = [
+        timeline.index(t)
+        for t in (
+            "deploy_green",
+            "stress_green-load",
+            "step1_25pct.set_traffic",
+            "gate_error-rate",
+            "step2_100pct.set_traffic",
+        )
+    ]
     assert order == sorted(order)
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "").replace(
-        "http://green.local/", "")  # self-contained: nothing fetched
+        "http://green.local/", ""
+    )  # self-contained: nothing fetched
 
 
 def test_text_from_the_run_is_escaped_everywhere() -> None:
@@ -155,7 +253,7 @@ def test_text_from_the_run_is_escaped_everywhere() -> None:
     assert page.count("&lt;script&gt;") >= 4  # gate table, decision, timeline, plot title, no-data reason
 
 
-HOSTILE = "<script>alert(1)</script>\" onmouseover=\"x"
+HOSTILE = '<script>alert(1)</script>" onmouseover="x'
 
 
 class Parsed(HTMLParser):
@@ -184,6 +282,7 @@ class Parsed(HTMLParser):
 def hostile_report() -> tuple[dict[str, Any], list[str]]:
     """report_data() with every text a spec, a run, a backend or a user writes made hostile, each
     marked with its field's name; and those marked values."""
+
     def evil(field: str) -> str:
         fields.append(f"{field} {HOSTILE}")
         return fields[-1]
@@ -191,26 +290,32 @@ def hostile_report() -> tuple[dict[str, Any], list[str]]:
     fields: list[str] = []
     data = report_data(wave=evil("wave"), run_id=evil("run-id"), outcome=evil("outcome"))
     service = evil("service")
-    data["actions"] = {evil("action-task"): {**step_result(service, 0, 25, T0 + 15)},
-                       evil("not-run-task"): None}
+    data["actions"] = {evil("action-task"): {**step_result(service, 0, 25, T0 + 15)}, evil("not-run-task"): None}
     gates = data["gates"]
     for task_id, verdict in list(gates.items()):
         verdict.update(gate=evil(f"gate-{task_id}"), reason=evil(f"reason-{task_id}"))
     metric = gates["gradual_transition.web.step1_25pct.gate_error-rate"]
     metric.update(condition=evil("condition"), query=evil("gate-query"))
-    metric["measurements"] += [{"t": 50.0, "value": None, "error": evil("measurement-error")},
-                               {"t": 55.0, "ok": False, "state": evil("check-state"), "detail": evil("check-detail")}]
+    metric["measurements"] += [
+        {"t": 50.0, "value": None, "error": evil("measurement-error")},
+        {"t": 55.0, "ok": False, "state": evil("check-state"), "detail": evil("check-detail")},
+    ]
     stress = gates["validation.stress_green-load"]
     stress["target"] = evil("stress-target")
     stress["stats"]["errors"] = [{"error": evil("stress-error"), "count": 3}]
     parity = gates["validation.parity"]
     parity["decision"] = evil("parity-decision")
-    parity["metrics"][0].update(name=evil("parity-metric"), classification=evil("classification"),
-                                reason=evil("parity-why"))
+    parity["metrics"][0].update(
+        name=evil("parity-metric"), classification=evil("classification"), reason=evil("parity-why")
+    )
     gates["validation.uat_approval"].update(chosen=evil("chosen"), responded_by={"name": evil("approver")})
-    gates[evil("gate-task")] = {"gate": evil("e2e-gate"), "kind": "e2e_test", "status": "fail",
-                                "reason": evil("e2e-reason"),
-                                "e2e_test": {"pod": evil("pod"), "log_tail": [evil("log-line")]}}
+    gates[evil("gate-task")] = {
+        "gate": evil("e2e-gate"),
+        "kind": "e2e_test",
+        "status": "fail",
+        "reason": evil("e2e-reason"),
+        "e2e_test": {"pod": evil("pod"), "log_tail": [evil("log-line")]},
+    }
     data["decisions"] = [{"stage": evil("stage"), "outcome": evil("decision"), "reasons": [evil("decision-reason")]}]
     data["timeline"] = build_timeline(data["actions"], gates)
     series = data["series"]
@@ -219,7 +324,12 @@ def hostile_report() -> tuple[dict[str, Any], list[str]]:
     first.update(title=evil("plot-title"), unit=evil("unit"), query=evil("plot-query"))
     first["green"]["note"] = evil("series-note")
     second["green"] = {"points": [], "error": evil("series-error"), "note": None}
-    sized = {"service": evil("sized-service"), "workload": evil("workload"), "error": evil("sizing-error"), "groups": []}
+    sized = {
+        "service": evil("sized-service"),
+        "workload": evil("workload"),
+        "error": evil("sizing-error"),
+        "groups": [],
+    }
     data["right_sizing"] = {"prices": evil("prices"), "headroom": 1.2, "services": [sized]}
     return data, fields
 
@@ -268,12 +378,15 @@ def test_the_markdown_summary_points_to_the_html_report_and_summarises_the_plots
 
 # --- collecting the series -----------------------------------------------------------------------------
 
+
 def test_traffic_is_placed_by_each_result_time_and_results_without_one_are_only_counted() -> None:
     actions = {
         "a": step_result("web", 0, 25, T0 + 10),
         "b": step_result("web", 25, 50, None),  # an older result without "at"
-        "c": {"dry_run": False, "services": {"web": step_result("web", 25, 0, T0 + 30),
-                                             "api": step_result("api", 10, 0, T0 + 31)}},
+        "c": {
+            "dry_run": False,
+            "services": {"web": step_result("web", 25, 0, T0 + 30), "api": step_result("api", 10, 0, T0 + 31)},
+        },
         "d": None,
         "e": {"service": "web", "action": "deploy_green", "changes": []},
     }
@@ -285,10 +398,19 @@ def test_traffic_is_placed_by_each_result_time_and_results_without_one_are_only_
 
 
 def test_metric_series_come_from_the_simulated_source_for_blue_and_green(world) -> None:
-    world.reset({"metrics": {'latency_seconds{env="blue"}': {"samples": [0.2] * 5 + [0.3] * 5},
-                             'latency_seconds{env="green"}': {"samples": [0.1] * 10}}})
-    config = {"source": sim(world.path.stem), "step": 1.0,
-              "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"}]}
+    world.reset(
+        {
+            "metrics": {
+                'latency_seconds{env="blue"}': {"samples": [0.2] * 5 + [0.3] * 5},
+                'latency_seconds{env="green"}': {"samples": [0.1] * 10},
+            }
+        }
+    )
+    config = {
+        "source": sim(world.path.stem),
+        "step": 1.0,
+        "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"}],
+    }
     [plot] = collect_metric_series(config, T0, T0 + 10)
     assert plot["step"] == 1.0
     assert plot["blue"]["points"][:2] == [[T0, 0.2], [T0 + 1, 0.2]] and plot["blue"]["points"][-1] == [T0 + 9, 0.3]
@@ -297,10 +419,14 @@ def test_metric_series_come_from_the_simulated_source_for_blue_and_green(world) 
 
 
 def test_a_long_run_is_sampled_wider_and_gaps_make_the_times_approximate(world) -> None:
-    world.reset({"metrics": {'latency_seconds{env="blue"}': 0.2,
-                             'latency_seconds{env="green"}': {"samples": [0.1, None, 0.1]}}})
-    config = {"source": sim(world.path.stem), "step": 1.0,
-              "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"}]}
+    world.reset(
+        {"metrics": {'latency_seconds{env="blue"}': 0.2, 'latency_seconds{env="green"}': {"samples": [0.1, None, 0.1]}}}
+    )
+    config = {
+        "source": sim(world.path.stem),
+        "step": 1.0,
+        "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"}],
+    }
     [plot] = collect_metric_series(config, T0, T0 + 3600)
     assert plot["step"] == 12.0 and len(plot["blue"]["points"]) == 300
     assert "times approximate" in plot["green"]["note"]
@@ -310,8 +436,11 @@ def test_a_long_run_is_sampled_wider_and_gaps_make_the_times_approximate(world) 
 
 def test_a_failing_metrics_backend_gives_no_data_with_the_reason_never_an_error(world) -> None:
     world.reset({"faults": {"metrics_down": True}})
-    config = {"source": sim(world.path.stem), "step": 1.0,
-              "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"}]}
+    config = {
+        "source": sim(world.path.stem),
+        "step": 1.0,
+        "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"}],
+    }
     [plot] = collect_metric_series(config, T0, T0 + 10)
     assert plot["blue"] == plot["green"] == {"points": [], "error": "simulated metrics backend down", "note": None}
 
@@ -331,21 +460,31 @@ def test_a_failing_metrics_backend_gives_no_data_with_the_reason_never_an_error(
 
 # --- the spec ------------------------------------------------------------------------------------------
 
+
 def test_plots_come_from_the_report_section_else_from_parity() -> None:
     data = small_wave("w")
     data["validation"] = {"parity": {"source": sim("w"), "metrics": [{"name": "latency", "query": LATENCY}]}}
     assert plot_config(parse_wave(data, "w.yaml"))["origin"] == "validation.parity"
-    data["report"] = {"source": sim("w"), "step": "2s",
-                      "plots": [{"name": "p95", "title": "Latency p95", "query": LATENCY, "unit": "s"}]}
+    data["report"] = {
+        "source": sim("w"),
+        "step": "2s",
+        "plots": [{"name": "p95", "title": "Latency p95", "query": LATENCY, "unit": "s"}],
+    }
     config = plot_config(parse_wave(data, "w.yaml"))
     assert config["origin"] == "report" and config["step"] == 2.0 and config["plots"][0]["title"] == "Latency p95"
 
 
-@pytest.mark.parametrize(("report", "message"), [
-    ({"plots": [{"name": "p95", "query": LATENCY}]}, "source: required when plots are listed"),
-    ({"source": {"type": "simulated"}}, "plots: list at least one plot"),
-    ({"source": {"type": "simulated"}, "plots": [{"name": "p95", "query": "latency_seconds"}]}, "must contain ${env}"),
-])
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [
+        ({"plots": [{"name": "p95", "query": LATENCY}]}, "source: required when plots are listed"),
+        ({"source": {"type": "simulated"}}, "plots: list at least one plot"),
+        (
+            {"source": {"type": "simulated"}, "plots": [{"name": "p95", "query": "latency_seconds"}]},
+            "must contain ${env}",
+        ),
+    ],
+)
 def test_a_report_section_that_cannot_plot_is_refused(report: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         Report.model_validate(report)
@@ -353,31 +492,55 @@ def test_a_report_section_that_cannot_plot_is_refused(report: dict[str, Any], me
 
 # --- a whole run ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_wave_run_writes_report_html_with_its_plots(tmp_path: Path, world, reports_dir: Path) -> None:
     from tests.test_wave_runs import run_wave
 
     state = healthy_world()
-    state["metrics"].update({'latency_seconds{env="blue"}': 0.2, 'latency_seconds{env="green"}': 0.1,
-                             'cpu{service="web"}': 0.3})
-    state["capacity"] = {"Deployment/shop/web": [{"name": "web-0", "capacity_provisioned": "2vCPU 9GB",
-                                                  "containers": [{"name": "app", "requests": {"cpu": "1", "memory": "8Gi"}}]}]}
+    state["metrics"].update(
+        {'latency_seconds{env="blue"}': 0.2, 'latency_seconds{env="green"}': 0.1, 'cpu{service="web"}': 0.3}
+    )
+    state["capacity"] = {
+        "Deployment/shop/web": [
+            {
+                "name": "web-0",
+                "capacity_provisioned": "2vCPU 9GB",
+                "containers": [{"name": "app", "requests": {"cpu": "1", "memory": "8Gi"}}],
+            }
+        ]
+    }
     world.reset(state)
     wave = small_wave(world.path.stem)
     wave["services"] = [s for s in wave["services"] if s["name"] == "web"]
     wave["services"][0]["gates"] = []
     wave["release_monitoring"] = {}
-    wave["report"] = {"source": sim(world.path.stem), "step": 0.2,
-                      "plots": [{"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"},
-                                {"name": "errors", "title": "Errors", "query": 'errors{env="${env}"}'}],
-                      "usage": {"cpu": 'cpu{service="${service}"}'}}
+    wave["report"] = {
+        "source": sim(world.path.stem),
+        "step": 0.2,
+        "plots": [
+            {"name": "latency", "title": "Latency", "query": LATENCY, "unit": "s"},
+            {"name": "errors", "title": "Errors", "query": 'errors{env="${env}"}'},
+        ],
+        "usage": {"cpu": 'cpu{service="${service}"}'},
+    }
     run_state, tis = run_wave(tmp_path, world, wave)
     assert run_state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
     folder = reports_dir / "wave_small" / run_wave.last_run_id.replace(":", "_")
     data = json.loads((folder / "report.json").read_text())
-    assert {"wave", "run_id", "outcome", "actions", "gates", "decisions", "timeline", "series", "started_at",
-            "generated_at"} <= set(data)
+    assert {
+        "wave",
+        "run_id",
+        "outcome",
+        "actions",
+        "gates",
+        "decisions",
+        "timeline",
+        "series",
+        "started_at",
+        "generated_at",
+    } <= set(data)
     latency, errors = data["series"]["metrics"]
     assert latency["blue"]["points"] and {v for _, v in latency["green"]["points"]} == {0.1}
     assert errors["blue"]["error"] == errors["green"]["error"] == "the source returned no samples"

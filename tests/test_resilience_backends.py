@@ -26,9 +26,17 @@ HTTP_MODES = ["http_503", "hang", "empty", "nan", "two_series", "garbage", "quer
 ALL_MODES = [*HTTP_MODES, "refused", "raises"]
 WAVE_MODES = ["http_503", "refused", "raises"]  # one per kind: an HTTP error, no connection, an exception
 # What the gate's verdict must say, so a run failed for some other reason does not count.
-REASON = {"http_503": "HTTP 503", "hang": "timed out", "empty": "no_data", "nan": "NaN",
-          "two_series": "2 series", "garbage": "not JSON", "query_error": "bad_data",
-          "refused": "unreachable", "raises": "RuntimeError"}
+REASON = {
+    "http_503": "HTTP 503",
+    "hang": "timed out",
+    "empty": "no_data",
+    "nan": "NaN",
+    "two_series": "2 series",
+    "garbage": "not JSON",
+    "query_error": "bad_data",
+    "refused": "unreachable",
+    "raises": "RuntimeError",
+}
 GATE_TASK = "gradual_transition.web.step1_25pct.gate_error-rate"
 
 
@@ -49,8 +57,11 @@ def broken_wave(world_name: str, mode: str, on_no_data: str) -> dict[str, Any]:
     """small_wave's exposed service alone, its step gate and release gate on the broken backend."""
     data = small_wave(world_name, "down")
     data["services"] = [data["services"][1]]
-    source = ({"type": "simulated", "world": world_name} if mode == "raises"
-              else {"type": "prometheus", "connection": CONNECTION, "timeout": 0.3})
+    source = (
+        {"type": "simulated", "world": world_name}
+        if mode == "raises"
+        else {"type": "prometheus", "connection": CONNECTION, "timeout": 0.3}
+    )
     for gate in (data["services"][0]["gates"][0], data["release_monitoring"]["gates"][0]):
         gate.update(source=source, on_no_data=on_no_data, hold_timeout=1)
     return data
@@ -71,8 +82,7 @@ def break_backend(world, monkeypatch, prometheus: PrometheusStandIn, mode: str) 
     prometheus.mode = mode
 
 
-def run_against(tmp_path: Path, world, monkeypatch, prometheus: PrometheusStandIn, mode: str,
-                on_no_data: str):
+def run_against(tmp_path: Path, world, monkeypatch, prometheus: PrometheusStandIn, mode: str, on_no_data: str):
     break_backend(world, monkeypatch, prometheus, mode)
     return run_wave(tmp_path, world, broken_wave(world.path.stem, mode, on_no_data))
 
@@ -82,14 +92,21 @@ def gate_verdict(task_id: str) -> dict[str, Any]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter(XComModel.run_id == run_wave.last_run_id, XComModel.task_id == task_id,
-                                              XComModel.key == "verdict").one()
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.run_id == run_wave.last_run_id, XComModel.task_id == task_id, XComModel.key == "verdict")
+            .one()
+        )
         return XComModel.deserialize_value(row)
 
 
 def promoted(world, tis: dict[str, Any]) -> bool:
-    return (100 in weights_history(world) or world.read()["routers"]["web"]["green"] == 100
-            or tis.get("post_release.wave_completed") == "success" or "wave_completed" in events(world))
+    return (
+        100 in weights_history(world)
+        or world.read()["routers"]["web"]["green"] == 100
+        or tis.get("post_release.wave_completed") == "success"
+        or "wave_completed" in events(world)
+    )
 
 
 def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, on_no_data: str) -> dict[str, Any]:
@@ -114,8 +131,9 @@ def gate_against(monkeypatch, prometheus: PrometheusStandIn, world, mode: str, o
 
 @pytest.mark.parametrize("mode", ALL_MODES)
 @pytest.mark.parametrize("on_no_data", ["fail", "hold"])
-def test_a_gate_whose_backend_fails_its_whole_window_never_passes(monkeypatch, prometheus, world, mode: str,
-                                                                 on_no_data: str) -> None:
+def test_a_gate_whose_backend_fails_its_whole_window_never_passes(
+    monkeypatch, prometheus, world, mode: str, on_no_data: str
+) -> None:
     verdict = gate_against(monkeypatch, prometheus, world, mode, on_no_data)
     assert verdict["status"] == on_no_data, verdict  # "fail" or "hold": never "pass"
     readings = json.dumps(verdict, default=str)
@@ -128,8 +146,9 @@ def test_the_same_gate_passes_once_the_backend_answers(monkeypatch, prometheus, 
 
 
 @pytest.mark.parametrize("mode", WAVE_MODES)
-def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(tmp_path: Path, world, monkeypatch,
-                                                                             prometheus, mode: str) -> None:
+def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(
+    tmp_path: Path, world, monkeypatch, prometheus, mode: str
+) -> None:
     state, tis = run_against(tmp_path, world, monkeypatch, prometheus, mode, "fail")
     assert not promoted(world, tis)
     assert state == "failed"
@@ -145,9 +164,9 @@ def test_a_backend_failing_for_the_whole_bake_never_promotes_and_rolls_back(tmp_
 
 
 @pytest.mark.parametrize("mode", ["hang"])
-def test_a_backend_failing_for_the_whole_bake_under_hold_policy_holds_at_the_step(tmp_path: Path, world,
-                                                                                  monkeypatch, prometheus,
-                                                                                  mode: str) -> None:
+def test_a_backend_failing_for_the_whole_bake_under_hold_policy_holds_at_the_step(
+    tmp_path: Path, world, monkeypatch, prometheus, mode: str
+) -> None:
     state, tis = run_against(tmp_path, world, monkeypatch, prometheus, mode, "hold")
     assert not promoted(world, tis)
     assert state == "failed" and tis["wave_held"] == "failed"

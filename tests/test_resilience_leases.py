@@ -30,8 +30,7 @@ def holder_run(dag_id: str, run_id: str, state: str = "running") -> None:
 
     now = dt.datetime.now(dt.UTC)
     with create_session() as session:
-        session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type="manual", state=state, run_after=now,
-                           start_date=now))
+        session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type="manual", state=state, run_after=now, start_date=now))
 
 
 def set_holder_state(dag_id: str, run_id: str, state: str) -> None:
@@ -72,13 +71,21 @@ def refusal(run_id: str) -> list[str]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter(XComModel.run_id == run_id, XComModel.task_id == "preparation.plan_wave",
-                                              XComModel.key == "plan_outcome").one()
+        row = (
+            session.query(XComModel)
+            .filter(
+                XComModel.run_id == run_id,
+                XComModel.task_id == "preparation.plan_wave",
+                XComModel.key == "plan_outcome",
+            )
+            .one()
+        )
         return XComModel.deserialize_value(row).get("problems", [])
 
 
 def test_a_second_run_of_the_same_wave_is_refused_while_the_first_runs_and_starts_once_it_ended(
-        tmp_path: Path, world) -> None:
+    tmp_path: Path, world
+) -> None:
     world.reset(healthy_world())
     holder_run("wave_small", "manual__first")
     hold_lease(WEB, "small", "manual__first", "wave_small")
@@ -116,7 +123,7 @@ def test_a_stale_lease_of_another_wave_still_refuses_and_says_the_holder_ended(t
     hold_lease(WEB, "other", "manual__gone", "wave_other")
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "failed" and tis["preparation.run_refused"] == "failed"
-    problem, = refusal(run_wave.last_run_id)
+    (problem,) = refusal(run_wave.last_run_id)
     assert "wave other (run manual__gone), which is no longer running" in problem
     assert "delete Variable slow_injection_lease__Deployment.shop.web" in problem
     assert world.read().get("history", []) == []

@@ -37,12 +37,25 @@ def backends(monkeypatch):
     health = PrometheusStandIn(basic_auth=f"probe:{HEALTH_PASSWORD}").start()
     slack = WebhookStandIn()
     connections = {
-        "prom_auth": {"conn_type": "http", "host": "127.0.0.1", "port": prometheus.port, "login": "prom-user",
-                      "password": PROM_PASSWORD},
+        "prom_auth": {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": prometheus.port,
+            "login": "prom-user",
+            "password": PROM_PASSWORD,
+        },
         # credentials inside a full URL in `host`: the form most likely to end up in a message
-        "prom_url": {"conn_type": "http", "host": f"http://prom-user:{URL_PASSWORD}@127.0.0.1:{prometheus_by_url.port}"},
-        "green_auth": {"conn_type": "http", "host": "127.0.0.1", "port": health.port, "login": "probe",
-                       "password": HEALTH_PASSWORD},
+        "prom_url": {
+            "conn_type": "http",
+            "host": f"http://prom-user:{URL_PASSWORD}@127.0.0.1:{prometheus_by_url.port}",
+        },
+        "green_auth": {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": health.port,
+            "login": "probe",
+            "password": HEALTH_PASSWORD,
+        },
         "slack_secret": {"conn_type": "slackwebhook", "password": f"{slack.url}/services/T0/B0/{SLACK_TOKEN}"},
     }
     for conn_id, conn in connections.items():
@@ -57,19 +70,26 @@ def secret_wave(world_name: str, prometheus_connection: str) -> dict[str, Any]:
     data = small_wave(world_name, "secrets")
     data["services"] = [data["services"][1]]
     web = data["services"][0]
-    web["health_checks"] = [{"name": "green-healthz", "check": {"type": "http", "connection": "green_auth",
-                                                                "path": "/healthz"},
-                             "consecutive_successes": 2, "interval": 0.1, "timeout": 5}]
+    web["health_checks"] = [
+        {
+            "name": "green-healthz",
+            "check": {"type": "http", "connection": "green_auth", "path": "/healthz"},
+            "consecutive_successes": 2,
+            "interval": 0.1,
+            "timeout": 5,
+        }
+    ]
     source = {"type": "prometheus", "connection": prometheus_connection, "timeout": 1}
     web["gates"][0]["source"] = source
     data["release_monitoring"]["gates"][0]["source"] = source
     data["notifications"] = [{"notifier": {"type": "slack", "connection": "slack_secret"}}]
-    data["report"] = {"source": source, "step": 1, "plots": [{"name": "errors", "query": "error_ratio{env=\"${env}\"}"}]}
+    data["report"] = {"source": source, "step": 1, "plots": [{"name": "errors", "query": 'error_ratio{env="${env}"}'}]}
     return data
 
 
-def everything_the_run_left(run_id: str, reports_dir: Path, captured: str,
-                            slack: WebhookStandIn | None = None) -> dict[str, str]:
+def everything_the_run_left(
+    run_id: str, reports_dir: Path, captured: str, slack: WebhookStandIn | None = None
+) -> dict[str, str]:
     """Where a secret could surface, as text per place."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -79,8 +99,9 @@ def everything_the_run_left(run_id: str, reports_dir: Path, captured: str,
     places = {"task log output": captured, "slack messages": json.dumps([p["json"] for p in posts])}
     with create_session() as session:
         rows = session.query(XComModel).filter(XComModel.run_id == run_id).all()
-        places["xcom"] = "\n".join(f"{r.task_id}/{r.key}: {json.dumps(XComModel.deserialize_value(r), default=str)}"
-                                   for r in rows)
+        places["xcom"] = "\n".join(
+            f"{r.task_id}/{r.key}: {json.dumps(XComModel.deserialize_value(r), default=str)}" for r in rows
+        )
     assert rows, "the run left no XCom: nothing was searched"
     folder = reports_dir / "wave_secrets" / run_id.replace(":", "_")
     for name in ("report.json", "report.md", "report.html"):
@@ -116,8 +137,9 @@ def leaks(places: dict[str, str]) -> list[str]:
     return [f"{secret} in {place}" for place, text in places.items() for secret in SECRETS if secret in text]
 
 
-def test_a_promoted_wave_with_authenticated_backends_leaks_no_secret(tmp_path: Path, world, backends, capfd,
-                                                                     caplog, reports_dir: Path) -> None:
+def test_a_promoted_wave_with_authenticated_backends_leaks_no_secret(
+    tmp_path: Path, world, backends, capfd, caplog, reports_dir: Path
+) -> None:
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, secret_wave(world.path.stem, "prom_auth"))
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
@@ -133,9 +155,9 @@ def test_a_promoted_wave_with_authenticated_backends_leaks_no_secret(tmp_path: P
     assert not leaks(places), leaks(places)
 
 
-def test_a_gate_failing_on_a_url_with_credentials_and_a_failing_slack_leak_no_secret(tmp_path: Path, world,
-                                                                                    backends, capfd, caplog,
-                                                                                    reports_dir: Path) -> None:
+def test_a_gate_failing_on_a_url_with_credentials_and_a_failing_slack_leak_no_secret(
+    tmp_path: Path, world, backends, capfd, caplog, reports_dir: Path
+) -> None:
     world.reset(healthy_world())
     backends["slack"].status = 500
     state, tis = run_wave(tmp_path, world, secret_wave(world.path.stem, "prom_url"))
@@ -143,7 +165,9 @@ def test_a_gate_failing_on_a_url_with_credentials_and_a_failing_slack_leak_no_se
     assert tis["gradual_transition.web.step1_25pct.gate_error-rate"] == "failed"
     assert weights_history(world) == [25, 0]
     # the URL's credentials reached Prometheus as basic auth, and it answered 503: the failure is real
-    assert backends["prometheus_by_url"].requests and all(r["authorization"] for r in backends["prometheus_by_url"].requests)
+    assert backends["prometheus_by_url"].requests and all(
+        r["authorization"] for r in backends["prometheus_by_url"].requests
+    )
     assert backends["slack"].posts  # Slack was called and failed
     out, err = capfd.readouterr()
     places = everything_the_run_left(run_wave.last_run_id, reports_dir, out + err + caplog.text, backends["slack"])
@@ -156,8 +180,9 @@ def test_a_gate_failing_on_a_url_with_credentials_and_a_failing_slack_leak_no_se
 AWS_SECRET = "aws-secret-Zp4Rt8WqLm2Xc"
 
 
-def test_an_aws_wave_on_moto_leaks_no_secret_access_key(tmp_path: Path, aws_world, alb, monkeypatch, capfd,
-                                                        caplog, reports_dir: Path) -> None:
+def test_an_aws_wave_on_moto_leaks_no_secret_access_key(
+    tmp_path: Path, aws_world, alb, monkeypatch, capfd, caplog, reports_dir: Path
+) -> None:
     """The moto wave of test_aws_wave_runs, its AWS connection holding a distinctive secret key, with
     a CloudWatch breach so the rollback path runs too."""
     from tests.test_aws_wave_runs import aws_wave, green_error_percent, notices

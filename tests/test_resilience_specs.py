@@ -42,15 +42,29 @@ def wrong_values(current: Any) -> st.SearchStrategy:
     if isinstance(current, bool):
         return st.sampled_from(["yes", 1, 0, None, [True]])
     if isinstance(current, (int, float)):
-        return st.one_of(st.sampled_from([-1, -0.5, 10**12, 1e308, float("inf"), float("-inf"), float("nan"), True]),
-                         st.text(max_size=6), st.none(), st.lists(st.integers(), max_size=2))
+        return st.one_of(
+            st.sampled_from([-1, -0.5, 10**12, 1e308, float("inf"), float("-inf"), float("nan"), True]),
+            st.text(max_size=6),
+            st.none(),
+            st.lists(st.integers(), max_size=2),
+        )
     if isinstance(current, str):
-        return st.one_of(st.sampled_from(ENUM_WORDS), st.integers(), st.floats(allow_nan=True), st.booleans(),
-                         st.none(), st.lists(st.text(max_size=3), max_size=2), st.just({"a": 1}),
-                         st.just("x" * 5000), st.just("-1s"), st.just("99999999999d"))
+        return st.one_of(
+            st.sampled_from(ENUM_WORDS),
+            st.integers(),
+            st.floats(allow_nan=True),
+            st.booleans(),
+            st.none(),
+            st.lists(st.text(max_size=3), max_size=2),
+            st.just({"a": 1}),
+            st.just("x" * 5000),
+            st.just("-1s"),
+            st.just("99999999999d"),
+        )
     if isinstance(current, list):
-        return st.one_of(st.just([]), st.just("a string"), st.just({"a": 1}), st.lists(st.integers(), max_size=3),
-                         st.just([None]))
+        return st.one_of(
+            st.just([]), st.just("a string"), st.just({"a": 1}), st.lists(st.integers(), max_size=3), st.just([None])
+        )
     if isinstance(current, dict):
         return st.one_of(st.just([]), st.just("a string"), st.just(7), st.none(), st.just({}))
     return st.just("unexpected")
@@ -77,8 +91,13 @@ def related(problem_path: str, mutated: str) -> bool:
     """The problem names the mutated field, a field inside it, or the object that holds it."""
     if not problem_path:
         return "." not in mutated and "[" not in mutated
-    return (problem_path == mutated or mutated.startswith(problem_path + ".") or mutated.startswith(problem_path + "[")
-            or problem_path.startswith(mutated + ".") or problem_path.startswith(mutated + "["))
+    return (
+        problem_path == mutated
+        or mutated.startswith(problem_path + ".")
+        or mutated.startswith(problem_path + "[")
+        or problem_path.startswith(mutated + ".")
+        or problem_path.startswith(mutated + "[")
+    )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -106,16 +125,20 @@ def test_the_full_spec_itself_is_valid() -> None:
     assert parse_wave(copy.deepcopy(FULL), FILE).id == "lab-web"
 
 
-@pytest.mark.parametrize(("text", "line"), [
-    ("id: w3\nowner: !!python/object/apply:os.system ['echo pwned']\n", 2),
-    ("id: w3\nowner: !!python/name:os.system\n", 2),
-    ("id: w3\nowner: !!python/object/new:subprocess.Popen [['true']]\n", 2),
-    ("id: w3\ntags: [ok, !!python/module:os]\n", 2),
-    ("id: !!binary aGVsbG8=\n", None),
-    ("id: w3\nowner: !custom {a: 1}\n", 2),
-])
-def test_python_and_unknown_tags_are_refused_with_file_and_line(tmp_path: Path, text: str, line: int | None,
-                                                                 monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("id: w3\nowner: !!python/object/apply:os.system ['echo pwned']\n", 2),
+        ("id: w3\nowner: !!python/name:os.system\n", 2),
+        ("id: w3\nowner: !!python/object/new:subprocess.Popen [['true']]\n", 2),
+        ("id: w3\ntags: [ok, !!python/module:os]\n", 2),
+        ("id: !!binary aGVsbG8=\n", None),
+        ("id: w3\nowner: !custom {a: 1}\n", 2),
+    ],
+)
+def test_python_and_unknown_tags_are_refused_with_file_and_line(
+    tmp_path: Path, text: str, line: int | None, monkeypatch
+) -> None:
     import os
 
     called = []
@@ -146,7 +169,7 @@ def test_a_folder_with_broken_files_gives_every_valid_dag_whole_and_one_error_pe
     (tmp_path / "empty.yaml").write_text("")
     bag = bag_for(tmp_path)
     assert sorted(bag.dags) == ["emergency_rollback", "wave_lab-web"]
-    (error_file, message), = bag.import_errors.items()
+    ((error_file, message),) = bag.import_errors.items()
     assert error_file.endswith("wave_spec_errors.py")
     for name in ("lab-broken.yaml: services[1].traffic_steps[0].weight", "tagged.yaml", "binary.yaml", "empty.yaml"):
         assert name in message, message

@@ -49,16 +49,23 @@ CPU_Q = 'max(rate(cpu_seconds{service="${service}"}[1m]))'
 MEM_Q = 'max(working_set_bytes{service="${service}"})'
 
 
-def container(name: str, cpu: str | None = None, memory: str | None = None, limits: dict | None = None,
-              **extra: Any) -> dict[str, Any]:
+def container(
+    name: str, cpu: str | None = None, memory: str | None = None, limits: dict | None = None, **extra: Any
+) -> dict[str, Any]:
     requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
     return {"name": name, "requests": requests, "limits": limits or {}, **extra}
 
 
-def facts(name: str, containers: list[dict], init: list[dict] | None = None,
-          provisioned: str | None = None) -> dict[str, Any]:
-    return {"name": name, "phase": "Running", "containers": containers, "init_containers": init or [],
-            "capacity_provisioned": provisioned}
+def facts(
+    name: str, containers: list[dict], init: list[dict] | None = None, provisioned: str | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "phase": "Running",
+        "containers": containers,
+        "init_containers": init or [],
+        "capacity_provisioned": provisioned,
+    }
 
 
 def cost(vcpu: float, gb: float) -> float:
@@ -67,10 +74,25 @@ def cost(vcpu: float, gb: float) -> float:
 
 # --- the rules -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("250m", 0.25), ("1", 1.0), ("1.5", 1.5), ("2k", 2000.0), ("512Mi", 512 * MIB), ("2Gi", 2 * GIB),
-    ("1G", 1e9), ("2.5G", 2.5e9), ("100M", 1e8), ("1e3", 1000.0), ("1.5Ki", 1536.0), ("500u", 5e-4), (2, 2.0),
-])
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("250m", 0.25),
+        ("1", 1.0),
+        ("1.5", 1.5),
+        ("2k", 2000.0),
+        ("512Mi", 512 * MIB),
+        ("2Gi", 2 * GIB),
+        ("1G", 1e9),
+        ("2.5G", 2.5e9),
+        ("100M", 1e8),
+        ("1e3", 1000.0),
+        ("1.5Ki", 1536.0),
+        ("500u", 5e-4),
+        (2, 2.0),
+    ],
+)
 def test_kubernetes_quantities_are_read_with_decimal_and_binary_suffixes(text: Any, value: float) -> None:
     assert parse_quantity(text) == pytest.approx(value)
 
@@ -81,17 +103,20 @@ def test_a_bad_quantity_is_an_error_that_shows_it(text: Any) -> None:
         parse_quantity(text)
 
 
-@pytest.mark.parametrize(("cpu", "memory", "size"), [
-    (1, 8 * GIB, "2vCPU 9GB"),  # AWS's own example: no 1-vCPU size holds 8 GB + 256 MB
-    (0.01, 16 * MIB, "0.25vCPU 0.5GB"),  # a tiny pod gets the smallest size
-    (0, 0, "0.25vCPU 0.5GB"),  # no request at all: the smallest
-    (0, 3 * GIB, "0.5vCPU 4GB"),  # memory only: 3 GiB + 256 MiB is past 0.25 vCPU's 2 GB
-    (0.25, 1792 * MIB, "0.25vCPU 2GB"),  # exactly 2 GB with the 256 MB
-    (0.25, 1793 * MIB, "0.5vCPU 3GB"),  # one MiB more
-    (1.5, 2 * GIB, "2vCPU 4GB"),  # CPU rounds up to the next vCPU with its smallest memory
-    (4, 30 * GIB, "8vCPU 32GB"),  # 4 vCPU tops out at 30 GB; 8 vCPU goes in 4 GB steps
-    (8, 61 * GIB, "16vCPU 64GB"),  # 16 vCPU in 8 GB steps
-])
+@pytest.mark.parametrize(
+    ("cpu", "memory", "size"),
+    [
+        (1, 8 * GIB, "2vCPU 9GB"),  # AWS's own example: no 1-vCPU size holds 8 GB + 256 MB
+        (0.01, 16 * MIB, "0.25vCPU 0.5GB"),  # a tiny pod gets the smallest size
+        (0, 0, "0.25vCPU 0.5GB"),  # no request at all: the smallest
+        (0, 3 * GIB, "0.5vCPU 4GB"),  # memory only: 3 GiB + 256 MiB is past 0.25 vCPU's 2 GB
+        (0.25, 1792 * MIB, "0.25vCPU 2GB"),  # exactly 2 GB with the 256 MB
+        (0.25, 1793 * MIB, "0.5vCPU 3GB"),  # one MiB more
+        (1.5, 2 * GIB, "2vCPU 4GB"),  # CPU rounds up to the next vCPU with its smallest memory
+        (4, 30 * GIB, "8vCPU 32GB"),  # 4 vCPU tops out at 30 GB; 8 vCPU goes in 4 GB steps
+        (8, 61 * GIB, "16vCPU 64GB"),  # 16 vCPU in 8 GB steps
+    ],
+)
 def test_fargate_rounds_requests_plus_256_mb_up_to_its_table(cpu: float, memory: float, size: str) -> None:
     assert str(fargate_size(cpu, memory)) == size
 
@@ -106,8 +131,11 @@ def test_a_request_that_exactly_fills_a_size_gets_that_size_and_too_big_gets_non
 
 
 def test_the_pod_request_is_the_sum_of_containers_or_the_largest_init_container() -> None:
-    pod = facts("p", [container("app", "500m", "1Gi"), container("proxy", "250m", "256Mi")],
-                init=[container("migrate", "2", "512Mi"), container("warm", "100m", "3Gi")])
+    pod = facts(
+        "p",
+        [container("app", "500m", "1Gi"), container("proxy", "250m", "256Mi")],
+        init=[container("migrate", "2", "512Mi"), container("warm", "100m", "3Gi")],
+    )
     assert pod_request(pod) == Resources(2.0, 3 * GIB)  # per resource: init CPU 2 > 0.75, init memory 3 Gi > 1.25
     assert str(fargate_size(2.0, 3 * GIB)) == "2vCPU 4GB"
     summed = facts("p", [container("app", "1", "1Gi"), container("b", "1", "1Gi")], init=[container("i", "1", "1Gi")])
@@ -119,7 +147,9 @@ def test_a_limit_stands_in_for_a_missing_request_and_memory_only_requests_count(
     assert pod_request(only_limits) == Resources(1.0, 2 * GIB)
     memory_only = facts("p", [container("app", memory="3Gi")])
     assert pod_request(memory_only) == Resources(0.0, 3 * GIB)
-    sidecar = facts("p", [container("app", "1", "1Gi")], init=[container("log", "250m", "256Mi", restart_policy="Always")])
+    sidecar = facts(
+        "p", [container("app", "1", "1Gi")], init=[container("log", "250m", "256Mi", restart_policy="Always")]
+    )
     assert pod_request(sidecar) == Resources(1.25, 1280 * MIB)  # a sidecar runs beside the app
 
 
@@ -134,6 +164,7 @@ def test_the_capacity_provisioned_annotation_is_read_and_a_bad_one_is_an_error()
 
 # --- advice --------------------------------------------------------------------------------------------
 
+
 def test_the_256_mb_pushing_a_pod_into_a_dearer_size_is_advised_with_the_figures() -> None:
     [advice] = advise(Resources(1, 8 * GIB), parse_capacity("2vCPU 9GB"))
     change = cost(1, 8) / cost(2, 9) - 1
@@ -146,7 +177,9 @@ def test_the_256_mb_pushing_a_pod_into_a_dearer_size_is_advised_with_the_figures
 
 
 def test_usage_above_the_requests_is_safer_to_raise_with_the_new_size_and_cost() -> None:
-    [advice] = advise(Resources(0.25, 512 * MIB), parse_capacity("0.25vCPU 1GB"), Usage(cpu_p95=0.4, memory_p95=600 * MIB))
+    [advice] = advise(
+        Resources(0.25, 512 * MIB), parse_capacity("0.25vCPU 1GB"), Usage(cpu_p95=0.4, memory_p95=600 * MIB)
+    )
     assert advice.kind == "safer"
     assert "CPU p95 0.4 vCPU is above the request 0.25 vCPU" in advice.text
     assert "memory p95 600 MiB is 117% of the request 512 MiB" in advice.text
@@ -164,7 +197,9 @@ def test_usage_far_below_the_requests_is_cheaper_with_the_size_that_still_covers
 
 
 def test_usage_that_fits_says_so_and_never_invents_a_saving() -> None:
-    [advice] = advise(Resources(0.5, 768 * MIB), parse_capacity("0.5vCPU 1GB"), Usage(cpu_p95=0.35, memory_p95=500 * MIB))
+    [advice] = advise(
+        Resources(0.5, 768 * MIB), parse_capacity("0.5vCPU 1GB"), Usage(cpu_p95=0.35, memory_p95=500 * MIB)
+    )
     assert advice.kind == "note" and "no cheaper Fargate size than 0.5vCPU 1GB" in advice.text
     [cpu_only] = advise(Resources(0.5, 768 * MIB), parse_capacity("0.5vCPU 1GB"), Usage(cpu_p95=0.6))
     assert cpu_only.kind == "safer" and "memory" not in cpu_only.text.split(";")[0]
@@ -196,22 +231,43 @@ APP = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory
 
 def blue_web(namespace: str, app: dict, init: dict | None = None) -> dict:
     """Blue's web on the EC2 node group; `init`: an init container's resources."""
-    pod: dict[str, Any] = {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
-                           "containers": [{"name": "app", "image": "web:1", "resources": app}]}
+    pod: dict[str, Any] = {
+        "nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
+        "containers": [{"name": "app", "image": "web:1", "resources": app}],
+    }
     if init is not None:
         pod["initContainers"] = [{"name": "init", "image": "init:1", "resources": init}]
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod},
+        },
+    }
 
 
 def blue_report(namespace: str) -> dict:
-    job = {"ttlSecondsAfterFinished": 300, "template": {"metadata": {"labels": {"app": "report"}}, "spec": {
-        "restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1",
-                                                  "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}
-    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": namespace},
-            "spec": {"schedule": "0 3 1 1 *", "suspend": False, "jobTemplate": {"spec": job}}}
+    job = {
+        "ttlSecondsAfterFinished": 300,
+        "template": {
+            "metadata": {"labels": {"app": "report"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "job", "image": "report:1", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}
+                ],
+            },
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "report", "namespace": namespace},
+        "spec": {"schedule": "0 3 1 1 *", "suspend": False, "jobTemplate": {"spec": job}},
+    }
 
 
 @pytest.fixture
@@ -240,21 +296,29 @@ def test_the_kubernetes_driver_reads_green_s_pods_with_the_capacity_fargate_prov
     with pytest.raises(LookupError, match=f"green Deployment {green_ns}/web does not exist"):
         driver.capacity(web)
     driver.deploy_green(web, apply=True)
-    client.CoreV1Api(api.api_client).create_namespaced_pod(green_ns, {  # another workload's pod on green
-        "metadata": {"name": "other", "labels": {"app": "other", "compute": "fargate"}},
-        "spec": {"containers": [{"name": "app", "image": "other:1", "resources": APP}]}})
-    green = wait_for(lambda: len(annotated(pods_of(api, green_ns, "app=web"))) == 2
-                     and pods_of(api, green_ns, "app=web"), "the Fargate emulation to size green's two pods")
+    client.CoreV1Api(api.api_client).create_namespaced_pod(
+        green_ns,
+        {  # another workload's pod on green
+            "metadata": {"name": "other", "labels": {"app": "other", "compute": "fargate"}},
+            "spec": {"containers": [{"name": "app", "image": "other:1", "resources": APP}]},
+        },
+    )
+    green = wait_for(
+        lambda: len(annotated(pods_of(api, green_ns, "app=web"))) == 2 and pods_of(api, green_ns, "app=web"),
+        "the Fargate emulation to size green's two pods",
+    )
     wait_for(lambda: annotated(pods_of(api, green_ns, "app=other")), "the other pod sized")
-    blue = wait_for(lambda: len(pods_of(api, blue_ns, "app=web")) == 2 and pods_of(api, blue_ns, "app=web"),
-                    "blue's two pods")
+    blue = wait_for(
+        lambda: len(pods_of(api, blue_ns, "app=web")) == 2 and pods_of(api, blue_ns, "app=web"), "blue's two pods"
+    )
     assert not annotated(blue)  # on the EC2 node group: no Fargate annotation
 
     got = driver.capacity(web)
     assert sorted(p["name"] for p in got) == sorted(p["metadata"]["name"] for p in green)
     assert {p["capacity_provisioned"] for p in got} == {"2vCPU 4GB"}  # the init container's 2 vCPU + 1 GiB + 256 MB
-    assert got[0]["containers"] == [{"name": "app", "requests": {"cpu": "1", "memory": "1Gi"},
-                                     "limits": {"cpu": "1", "memory": "1Gi"}}]
+    assert got[0]["containers"] == [
+        {"name": "app", "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    ]
     [group] = assess(got)
     assert group["requests_text"] == "2 vCPU / 1 GiB"
     assert group["expected"] == group["billed"] == "2vCPU 4GB" and group["advice"] == []
@@ -271,13 +335,28 @@ def test_a_cronjob_s_capacity_comes_from_the_pods_of_its_last_jobs(cluster) -> N
     names = [f"report-{1000 + i}" for i in range(CAPACITY_JOBS + 2)]
     for name in names:  # as the CronJob controller makes them (owner reference), oldest first
         template = owner["spec"]["jobTemplate"]["spec"]["template"]
-        batch.create_namespaced_job(green_ns, {
-            "metadata": {"name": name, "ownerReferences": [{
-                "apiVersion": "batch/v1", "kind": "CronJob", "name": "report", "uid": owner["metadata"]["uid"],
-                "controller": True}]},
-            "spec": {"backoffLimit": 0, "template": template}})
-    wait_for(lambda: len(annotated(pods_of(api, green_ns, "batch.kubernetes.io/job-name"))) == len(names),
-             "a sized pod for every Job")
+        batch.create_namespaced_job(
+            green_ns,
+            {
+                "metadata": {
+                    "name": name,
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "batch/v1",
+                            "kind": "CronJob",
+                            "name": "report",
+                            "uid": owner["metadata"]["uid"],
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": {"backoffLimit": 0, "template": template},
+            },
+        )
+    wait_for(
+        lambda: len(annotated(pods_of(api, green_ns, "batch.kubernetes.io/job-name"))) == len(names),
+        "a sized pod for every Job",
+    )
     got = driver.capacity(report)
     assert sorted(p["name"].rsplit("-", 1)[0] for p in got) == names[2:]
     assert {p["capacity_provisioned"] for p in got} == {"1vCPU 2GB"}
@@ -288,12 +367,18 @@ def test_green_s_pods_are_sized_by_the_rules_right_sizing_uses_and_blue_s_are_no
     the driver reads back and the assessment expects."""
     api, driver, web, _ = cluster
     blue_ns, green_ns = web["namespace"], web["green_namespace"]
-    api.create("Deployment", blue_ns, blue_web(blue_ns, {"requests": {"cpu": "250m", "memory": "256Mi"},
-                                                         "limits": {"cpu": "500m", "memory": "512Mi"}}))
+    api.create(
+        "Deployment",
+        blue_ns,
+        blue_web(
+            blue_ns, {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+        ),
+    )
     driver.deploy_green(web, apply=True)
     wait_for(lambda: len(annotated(pods_of(api, green_ns, "app=web"))) == 2, "green's two pods sized")
-    blue = wait_for(lambda: len(pods_of(api, blue_ns, "app=web")) == 2 and pods_of(api, blue_ns, "app=web"),
-                    "blue's two pods")
+    blue = wait_for(
+        lambda: len(pods_of(api, blue_ns, "app=web")) == 2 and pods_of(api, blue_ns, "app=web"), "blue's two pods"
+    )
     assert not annotated(blue)
     assert {p["capacity_provisioned"] for p in driver.capacity(web)} == {"0.5vCPU 1GB"}
     [group] = assess(driver.capacity(web))
@@ -307,9 +392,19 @@ def test_a_green_pod_too_big_for_fargate_stays_pending_and_the_assessment_says_s
     api.create("Deployment", blue_ns, blue_web(blue_ns, huge))
     driver.deploy_green(web, apply=True)
     events = client.CoreV1Api(api.api_client)
-    wait_for(lambda: len({e.involved_object.name for e in events.list_namespaced_event(green_ns).items
-                          if e.reason == "FailedScheduling" and "not supported on Fargate" in (e.message or "")}) == 2,
-             "Fargate to refuse green's two pods")
+    wait_for(
+        lambda: (
+            len(
+                {
+                    e.involved_object.name
+                    for e in events.list_namespaced_event(green_ns).items
+                    if e.reason == "FailedScheduling" and "not supported on Fargate" in (e.message or "")
+                }
+            )
+            == 2
+        ),
+        "Fargate to refuse green's two pods",
+    )
     got = driver.capacity(web)
     assert len(got) == 2 and {p["capacity_provisioned"] for p in got} == {None}
     assert {p["phase"] for p in got} == {"Pending"}
@@ -324,12 +419,16 @@ def test_the_simulated_platform_returns_what_the_test_set(world: SimulatedWorld)
     platform = SimulatedPlatform(world)
     web = {"kind": "Deployment", "namespace": "shop", "name": "web", "green_namespace": "shop-fargate"}
     assert platform.capacity(web) == []
-    world.update(lambda s: s.setdefault("capacity", {}).update(
-        {"Deployment/shop-fargate/web": [facts("web-0", [container("app", "1", "8Gi")], provisioned="2vCPU 9GB")]}))
+    world.update(
+        lambda s: s.setdefault("capacity", {}).update(
+            {"Deployment/shop-fargate/web": [facts("web-0", [container("app", "1", "8Gi")], provisioned="2vCPU 9GB")]}
+        )
+    )
     assert [p["name"] for p in platform.capacity(web)] == ["web-0"]
 
 
 # --- the report ----------------------------------------------------------------------------------------
+
 
 def sizing_wave(world_name: str, usage: dict | None = None) -> dict[str, Any]:
     wave = small_wave(world_name)
@@ -350,18 +449,28 @@ def test_usage_queries_need_a_source_and_a_service_placeholder() -> None:
 
 def test_the_report_collects_each_service_s_pods_usage_and_advice(world: SimulatedWorld) -> None:
     name = world.path.stem
-    world.reset({
-        "capacity": {"Deployment/shop/web": [facts(f"web-{i}", [container("app", "1", "8Gi")], provisioned="2vCPU 9GB")
-                                             for i in range(2)]},
-        "metrics": {CPU_Q.replace("${service}", "web"): {"samples": [0.2] * 9 + [0.3]},
-                    MEM_Q.replace("${service}", "web"): {"samples": [1.0 * GIB] * 10}},
-    })
+    world.reset(
+        {
+            "capacity": {
+                "Deployment/shop/web": [
+                    facts(f"web-{i}", [container("app", "1", "8Gi")], provisioned="2vCPU 9GB") for i in range(2)
+                ]
+            },
+            "metrics": {
+                CPU_Q.replace("${service}", "web"): {"samples": [0.2] * 9 + [0.3]},
+                MEM_Q.replace("${service}", "web"): {"samples": [1.0 * GIB] * 10},
+            },
+        }
+    )
     config = right_sizing_config(parse_wave(sizing_wave(name, {"cpu": CPU_Q, "memory": MEM_Q}), "w.yaml"))
     section = collect_right_sizing(config, T0, T0 + 10)
     job, web = section["services"]
     assert job["service"] == "report-job" and job["groups"] == []
     assert job["error"] == "no green pod found (green not deployed in this run, or scaled to zero)"
-    assert job["usage"]["errors"] == {"cpu": "the source returned no samples", "memory": "the source returned no samples"}
+    assert job["usage"]["errors"] == {
+        "cpu": "the source returned no samples",
+        "memory": "the source returned no samples",
+    }
     assert web["workload"] == "Deployment shop/web" and web["error"] is None
     assert web["usage"]["cpu_p95"] == pytest.approx(0.255) and web["usage"]["memory_p95"] == GIB
     assert web["usage"]["samples"] == {"cpu": 10, "memory": 10}
@@ -388,12 +497,13 @@ def test_a_platform_or_metrics_backend_that_cannot_answer_is_said_never_raised(w
 
 def test_the_html_and_markdown_reports_show_the_right_sizing_section_with_its_figures(world: SimulatedWorld) -> None:
     name = world.path.stem
-    world.reset({"capacity": {"Deployment/shop/web": [
-        facts("web-0", [container("app", "1", "8Gi")], provisioned="2vCPU 9GB")]}})
+    world.reset(
+        {"capacity": {"Deployment/shop/web": [facts("web-0", [container("app", "1", "8Gi")], provisioned="2vCPU 9GB")]}}
+    )
     section = collect_right_sizing(right_sizing_config(parse_wave(sizing_wave(name), "w.yaml")), T0, T0 + 10)
     section["services"][0]["error"] = "platform said <b>no</b>"  # text from outside is escaped
     page = render_html(report_data(right_sizing=section))
-    part = page[page.index("<h2>Right-sizing</h2>"):]
+    part = page[page.index("<h2>Right-sizing</h2>") :]
     assert "<h3>web <code>Deployment shop/web</code></h3>" in part
     assert "1 vCPU / 8 GiB" in part and "2vCPU 9GB" in part and f"${cost(2, 9):.4f}/h" in part
     assert "7.75 GiB (7936Mi)" in part and "−37%" in part

@@ -32,10 +32,15 @@ from tests.waves import healthy_world, small_wave
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_rollback_into_an_unreachable_router_fails_loudly_and_the_report_says_what_to_do_by_hand(
-        tmp_path: Path, world, monkeypatch: pytest.MonkeyPatch, reports_dir: Path) -> None:
+    tmp_path: Path, world, monkeypatch: pytest.MonkeyPatch, reports_dir: Path
+) -> None:
     broken = healthy_world()
     broken["metrics"]['error_ratio{service="web",env="green"}'] = {
-        "router": "web", "when_green_at_least": 25, "value": 0.2, "otherwise": 0.001}
+        "router": "web",
+        "when_green_at_least": 25,
+        "value": 0.2,
+        "otherwise": 0.001,
+    }
     world.reset(broken)
     original = SimulatedRouter.set_weights
 
@@ -59,8 +64,9 @@ def test_a_rollback_into_an_unreachable_router_fails_loudly_and_the_report_says_
     assert len(failed) == 1, events(world)
     assert "rollback INCOMPLETE" in failed[0]["subject"]
     step = failed[0]["body"]
-    assert step.startswith("set web to 100 % blue by hand: router simulated (world ") and \
-        step.endswith("to blue 100, green 0"), step
+    assert step.startswith("set web to 100 % blue by hand: router simulated (world ") and step.endswith(
+        "to blue 100, green 0"
+    ), step
 
     # The report: the outcome says the rollback is incomplete, and a section lists the step.
     folder = reports_dir / "wave_byhand" / run_wave.last_run_id.replace(":", "_")
@@ -72,17 +78,20 @@ def test_a_rollback_into_an_unreachable_router_fails_loudly_and_the_report_says_
 
 
 def test_the_haproxy_rollback_error_names_backend_servers_weights_and_the_command(
-        haproxy: HAProxy, haproxy_commands: list[str]) -> None:
+    haproxy: HAProxy, haproxy_commands: list[str]
+) -> None:
     haproxy.set_green(25)
     step = RollbackTraffic(task_id="traffic_to_blue", routers={"web": haproxy_router()}, retries=3, **STEP)
     with AdminSocketGone(haproxy), pytest.raises(RuntimeError) as retrying:
         step.execute(context(try_number=2))
     message = str(retrying.value)
     assert message.startswith("traffic NOT yet back on blue for: web (haproxy): ")
-    assert " — retrying (try 2 of 4); if retries run out, do by hand: set web to 100 % blue by hand: router " \
-           "haproxy (connection rt_haproxy, backend web, blue_server blue, green_server green) to blue 100, " \
-           "green 0 — HAProxy backend web: `set weight web/blue 100; set weight web/green 0` on the runtime " \
-           f"API at {haproxy.socket}" in message, message
+    assert (
+        " — retrying (try 2 of 4); if retries run out, do by hand: set web to 100 % blue by hand: router "
+        "haproxy (connection rt_haproxy, backend web, blue_server blue, green_server green) to blue 100, "
+        "green 0 — HAProxy backend web: `set weight web/blue 100; set weight web/green 0` on the runtime "
+        f"API at {haproxy.socket}" in message
+    ), message
     assert sets(haproxy_commands) == [] and haproxy.green() == 25
 
     with AdminSocketGone(haproxy), pytest.raises(RuntimeError) as exhausted:

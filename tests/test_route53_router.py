@@ -35,9 +35,17 @@ class Zone:
     zone_id: str
 
     def settings(self, **extra: Any) -> dict[str, Any]:
-        return {"type": "route53", "connection": CONNECTION_ID, "hosted_zone_id": self.zone_id,
-                "record_name": NAME, "record_type": "A", "poll_interval": 0.01,
-                "blue": {"values": ["192.0.2.10"]}, "green": {"values": ["192.0.2.20", "192.0.2.21"]}, **extra}
+        return {
+            "type": "route53",
+            "connection": CONNECTION_ID,
+            "hosted_zone_id": self.zone_id,
+            "record_name": NAME,
+            "record_type": "A",
+            "poll_interval": 0.01,
+            "blue": {"values": ["192.0.2.10"]},
+            "green": {"values": ["192.0.2.20", "192.0.2.21"]},
+            **extra,
+        }
 
     def router(self, **extra: Any) -> Route53Router:
         return registry.build("router", self.settings(**extra), service="web")
@@ -46,21 +54,34 @@ class Zone:
         return self.route53.list_resource_record_sets(HostedZoneId=self.zone_id)["ResourceRecordSets"]
 
     def ours(self) -> dict[str, dict[str, Any]]:
-        return {r["SetIdentifier"]: r for r in self.all_records()
-                if r["Name"] == NAME and r["Type"] == "A" and r.get("SetIdentifier") in OURS}
+        return {
+            r["SetIdentifier"]: r
+            for r in self.all_records()
+            if r["Name"] == NAME and r["Type"] == "A" and r.get("SetIdentifier") in OURS
+        }
 
     def others(self) -> list[dict[str, Any]]:
-        return [r for r in self.all_records()
-                if not (r["Name"] == NAME and r["Type"] == "A" and r.get("SetIdentifier") in OURS)]
+        return [
+            r
+            for r in self.all_records()
+            if not (r["Name"] == NAME and r["Type"] == "A" and r.get("SetIdentifier") in OURS)
+        ]
 
     def put(self, record: dict[str, Any]) -> None:
         self.route53.change_resource_record_sets(
-            HostedZoneId=self.zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]})
+            HostedZoneId=self.zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]}
+        )
 
 
 def weighted(name: str, ident: str, weight: int, value: str, rtype: str = "A") -> dict[str, Any]:
-    return {"Name": name, "Type": rtype, "SetIdentifier": ident, "Weight": weight, "TTL": 300,
-            "ResourceRecords": [{"Value": value}]}
+    return {
+        "Name": name,
+        "Type": rtype,
+        "SetIdentifier": ident,
+        "Weight": weight,
+        "TTL": 300,
+        "ResourceRecords": [{"Value": value}],
+    }
 
 
 @pytest.fixture
@@ -103,13 +124,18 @@ def test_both_records_change_in_one_batch(zone: Zone, api_calls: ApiCalls) -> No
     changes = [c for c in api_calls.calls if c.action == "route53:ChangeResourceRecordSets"]
     assert len(changes) == 1
     batch = changes[0].params["ChangeBatch"]["Changes"]
-    assert [(c["Action"], c["ResourceRecordSet"]["SetIdentifier"]) for c in batch] == [("UPSERT", "blue"),
-                                                                                       ("UPSERT", "green")]
+    assert [(c["Action"], c["ResourceRecordSet"]["SetIdentifier"]) for c in batch] == [
+        ("UPSERT", "blue"),
+        ("UPSERT", "green"),
+    ]
 
 
 def test_alias_targets_are_written_without_ttl(zone: Zone, api_calls: ApiCalls) -> None:
-    alias = {"dns_name": "green-alb-1.eu-west-1.elb.amazonaws.com.", "hosted_zone_id": "Z32O12XQLNTSW2",
-             "evaluate_target_health": True}
+    alias = {
+        "dns_name": "green-alb-1.eu-west-1.elb.amazonaws.com.",
+        "hosted_zone_id": "Z32O12XQLNTSW2",
+        "evaluate_target_health": True,
+    }
     router = zone.router(green={"alias": alias})
     router.set_weights(Weights.green_at(5))
     green = zone.ours()["green"]
@@ -170,7 +196,8 @@ def test_a_stranger_taking_traffic_is_refused_unless_allowed(zone: Zone, caplog:
 def test_attach_creates_the_pair_once_and_a_plain_record_is_refused(zone: Zone) -> None:
     router = zone.router()
     assert [str(c) for c in router.attach_green(apply=True)] == [
-        f"router {router.describe()}: no weighted pair → blue 100, green 0"]
+        f"router {router.describe()}: no weighted pair → blue 100, green 0"
+    ]
     assert zone.ours()["blue"]["Weight"] == 100 and zone.ours()["green"]["Weight"] == 0
     assert router.attach_green(apply=True) == []
     plain = zone.router(record_name="plain.example.com.")
@@ -237,20 +264,30 @@ def _page(records: list[dict[str, Any]], following: tuple[str, str, str] | None)
 def test_pagination_follows_record_identifiers_and_stops_past_the_name() -> None:
     # moto ignores StartRecordIdentifier, so AWS's own page shape is replayed with botocore's Stubber.
     client = boto3.client("route53", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
-    settings = Route53Router.Settings.model_validate({k: v for k, v in Zone(None, "Z1").settings().items()
-                                                      if k not in ("type", "connection")})
+    settings = Route53Router.Settings.model_validate(
+        {k: v for k, v in Zone(None, "Z1").settings().items() if k not in ("type", "connection")}
+    )
     first = {"HostedZoneId": "Z1", "StartRecordName": NAME, "StartRecordType": "A", "MaxItems": "300"}
     with Stubber(client) as stub:
-        stub.add_response("list_resource_record_sets", _page([weighted(NAME, "blue", 75, "192.0.2.10")],
-                                                             (NAME, "A", "canary")), first)
-        stub.add_response("list_resource_record_sets", _page([weighted(NAME, "canary", 0, "192.0.2.99")],
-                                                             (NAME, "A", "green")),
-                          {**first, "StartRecordIdentifier": "canary"})
-        stub.add_response("list_resource_record_sets",
-                          _page([weighted(NAME, "green", 25, "192.0.2.20"),
-                                 weighted("a.shop.example.com.", "green", 100, "192.0.2.71")],
-                                ("b.shop.example.com.", "A", "blue")),
-                          {**first, "StartRecordIdentifier": "green"})
+        stub.add_response(
+            "list_resource_record_sets", _page([weighted(NAME, "blue", 75, "192.0.2.10")], (NAME, "A", "canary")), first
+        )
+        stub.add_response(
+            "list_resource_record_sets",
+            _page([weighted(NAME, "canary", 0, "192.0.2.99")], (NAME, "A", "green")),
+            {**first, "StartRecordIdentifier": "canary"},
+        )
+        stub.add_response(
+            "list_resource_record_sets",
+            _page(
+                [
+                    weighted(NAME, "green", 25, "192.0.2.20"),
+                    weighted("a.shop.example.com.", "green", 100, "192.0.2.71"),
+                ],
+                ("b.shop.example.com.", "A", "blue"),
+            ),
+            {**first, "StartRecordIdentifier": "green"},
+        )
         assert Route53Router(client, settings).get_weights() == Weights(75, 25)
         stub.assert_no_pending_responses()  # and no fourth page was asked for
 
@@ -267,18 +304,27 @@ def _ref(zone_settings: dict[str, Any]) -> DriverRef:
     return DriverRef.model_validate(zone_settings)
 
 
-@pytest.mark.parametrize(("extra", "path", "reason"), [
-    ({"green": {"values": ["192.0.2.1"], "alias": {"dns_name": "x.", "hosted_zone_id": "Z2"}}}, "green",
-     "exactly one of `values`"),
-    ({"blue": {"values": ["2001:db8::1"]}}, "blue.values", "not an IPv4 address"),
-    ({"record_type": "CNAME", "blue": {"values": ["a.example.net.", "b.example.net."]}}, "blue.values",
-     "exactly one value"),
-    ({"green_identifier": "blue"}, "green_identifier", "must differ"),
-    ({"hosted_zone_id": "not a zone"}, "hosted_zone_id", "hosted zone id"),
-    ({"ttl": "60"}, "ttl", ""),
-    ({"wait_timeout": 0}, "wait_timeout", ""),
-    ({"weight": 5}, "weight", "unknown key"),
-])
+@pytest.mark.parametrize(
+    ("extra", "path", "reason"),
+    [
+        (
+            {"green": {"values": ["192.0.2.1"], "alias": {"dns_name": "x.", "hosted_zone_id": "Z2"}}},
+            "green",
+            "exactly one of `values`",
+        ),
+        ({"blue": {"values": ["2001:db8::1"]}}, "blue.values", "not an IPv4 address"),
+        (
+            {"record_type": "CNAME", "blue": {"values": ["a.example.net.", "b.example.net."]}},
+            "blue.values",
+            "exactly one value",
+        ),
+        ({"green_identifier": "blue"}, "green_identifier", "must differ"),
+        ({"hosted_zone_id": "not a zone"}, "hosted_zone_id", "hosted zone id"),
+        ({"ttl": "60"}, "ttl", ""),
+        ({"wait_timeout": 0}, "wait_timeout", ""),
+        ({"weight": 5}, "weight", "unknown key"),
+    ],
+)
 def test_settings_errors_name_the_setting(extra: dict[str, Any], path: str, reason: str) -> None:
     errors = driver_settings_errors("router", _ref(Zone(None, "Z1").settings(**extra)))
     assert errors and errors[0][0] == path and reason in errors[0][1], errors
@@ -286,8 +332,15 @@ def test_settings_errors_name_the_setting(extra: dict[str, Any], path: str, reas
 
 def test_settings_accept_durations_and_normalise_names() -> None:
     settings = Route53Router.Settings.model_validate(
-        {"hosted_zone_id": "/hostedzone/Z1", "record_name": "Shop.Example.com", "record_type": "A",
-         "blue": {"values": ["192.0.2.1"]}, "green": {"values": ["192.0.2.2"]}, "wait_timeout": "5m"})
+        {
+            "hosted_zone_id": "/hostedzone/Z1",
+            "record_name": "Shop.Example.com",
+            "record_type": "A",
+            "blue": {"values": ["192.0.2.1"]},
+            "green": {"values": ["192.0.2.2"]},
+            "wait_timeout": "5m",
+        }
+    )
     assert (settings.hosted_zone_id, settings.record_name, settings.wait_timeout) == ("Z1", NAME, 300.0)
 
 
@@ -296,20 +349,28 @@ def test_every_call_the_router_makes_is_in_its_iam_statements(zone: Zone, api_ca
     statuses = iter(["PENDING"])
     router.route53.meta.events.register(
         "after-call.route53.ChangeResourceRecordSets",
-        lambda parsed, **_: parsed["ChangeInfo"].update(Status=next(statuses, "INSYNC")))
+        lambda parsed, **_: parsed["ChangeInfo"].update(Status=next(statuses, "INSYNC")),
+    )
     router.get_weights()
     router.set_weights(Weights.green_at(25))
     router.get_weights()
     router.green_ready()
     settings = Route53Router.Settings.model_validate(
-        {k: v for k, v in zone.settings().items() if k not in ("type", "connection")})
+        {k: v for k, v in zone.settings().items() if k not in ("type", "connection")}
+    )
     allowed = {(a, r) for st in Route53Router.iam_statements(settings) for a in st.actions for r in st.resources}
     for call in api_calls.calls:
-        resource = (f"arn:aws:route53:::hostedzone/{call.params['HostedZoneId']}" if "HostedZoneId" in call.params
-                    else "arn:aws:route53:::change/*")
+        resource = (
+            f"arn:aws:route53:::hostedzone/{call.params['HostedZoneId']}"
+            if "HostedZoneId" in call.params
+            else "arn:aws:route53:::change/*"
+        )
         assert (call.action, resource) in allowed, call
-    assert {c.action for c in api_calls.calls} == {"route53:ListResourceRecordSets",
-                                                   "route53:ChangeResourceRecordSets", "route53:GetChange"}
+    assert {c.action for c in api_calls.calls} == {
+        "route53:ListResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+    }
 
 
 # -- the plan warns when a step's bake is shorter than the record TTL ---------------------------
@@ -324,11 +385,14 @@ def _wave_with_route53(tmp_path: Path, steps: list[dict[str, Any]], **router: An
 
 
 def test_plan_warns_of_steps_baking_less_than_the_ttl(tmp_path: Path, api_calls: ApiCalls) -> None:
-    wave = _wave_with_route53(tmp_path, [{"weight": 5, "bake": "2m"}, {"weight": 25, "bake": "30s"},
-                                         {"weight": 100, "bake": "5m"}])
+    wave = _wave_with_route53(
+        tmp_path, [{"weight": 5, "bake": "2m"}, {"weight": 25, "bake": "30s"}, {"weight": 100, "bake": "5m"}]
+    )
     ttl_warnings = [w for w in warnings(wave) if "TTL" in w]
-    assert ttl_warnings == ["web: traffic step 2 (25 %) bakes 30s, shorter than the record TTL 60s: resolvers may "
-                            "still send clients to the old weights when its gates measure"]
+    assert ttl_warnings == [
+        "web: traffic step 2 (25 %) bakes 30s, shorter than the record TTL 60s: resolvers may "
+        "still send clients to the old weights when its gates measure"
+    ]
     assert f"warning: {ttl_warnings[0]}" in plan_lines(wave)
     assert api_calls.calls == []  # a plan never calls AWS
 

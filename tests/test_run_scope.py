@@ -24,25 +24,50 @@ def scope(**changes) -> Scope:
 
 
 def test_a_valid_form_has_no_problems() -> None:
-    assert check_form({"dry_run": False, "services": ["web"], "max_weight": 25, "skip_phases": [],
-                       "skip_reason": "", "approval_timeout": "30m"}, SERVICES) == []
+    assert (
+        check_form(
+            {
+                "dry_run": False,
+                "services": ["web"],
+                "max_weight": 25,
+                "skip_phases": [],
+                "skip_reason": "",
+                "approval_timeout": "30m",
+            },
+            SERVICES,
+        )
+        == []
+    )
 
 
 def test_every_form_problem_is_named_by_its_field() -> None:
-    problems = check_form({"dry_run": "yes", "services": ["api", "web"], "max_weight": 0,
-                           "skip_phases": ["validation", "rollback"], "skip_reason": "short",
-                           "approval_timeout": "500ms"}, SERVICES)
+    problems = check_form(
+        {
+            "dry_run": "yes",
+            "services": ["api", "web"],
+            "max_weight": 0,
+            "skip_phases": ["validation", "rollback"],
+            "skip_reason": "short",
+            "approval_timeout": "500ms",
+        },
+        SERVICES,
+    )
     text = "\n".join(problems)
     assert len(problems) == 6, text
-    for field in ("dry_run", "services: unknown 'api'", "max_weight", "skip_phases: 'rollback'", "skip_reason",
-                  "approval_timeout"):
+    for field in (
+        "dry_run",
+        "services: unknown 'api'",
+        "max_weight",
+        "skip_phases: 'rollback'",
+        "skip_reason",
+        "approval_timeout",
+    ):
         assert field in text
 
 
 def test_skipping_a_phase_needs_a_reason() -> None:
     assert check_form({"skip_phases": ["validation"], "skip_reason": ""}, SERVICES)
-    assert check_form({"skip_phases": ["validation"], "skip_reason": "load tested by hand in staging"},
-                      SERVICES) == []
+    assert check_form({"skip_phases": ["validation"], "skip_reason": "load tested by hand in staging"}, SERVICES) == []
 
 
 def test_a_chosen_service_whose_dependency_stays_on_blue_is_refused() -> None:
@@ -56,8 +81,10 @@ def test_a_window_inside_one_day(now: dt.datetime, inside: bool) -> None:
     assert Window("02:00", "06:00").contains(now) is inside
 
 
-@pytest.mark.parametrize(("now", "inside"), [(at(21, 59), False), (at(22), True), (at(23, 30), True),
-                                             (at(3), True), (at(6), False), (at(12), False)])
+@pytest.mark.parametrize(
+    ("now", "inside"),
+    [(at(21, 59), False), (at(22), True), (at(23, 30), True), (at(3), True), (at(6), False), (at(12), False)],
+)
 def test_a_window_past_midnight(now: dt.datetime, inside: bool) -> None:
     assert Window("22:00", "06:00").contains(now) is inside
 
@@ -73,9 +100,13 @@ def test_steps_behind_the_current_weight_are_skipped_and_the_current_one_runs_ag
     resumed = scope(green_weights={"web": 25})
     behind = stage_verdict(resumed, {"phase": "gradual_transition", "service": "web", "weight": 5}, "action", at(3))
     assert behind["status"] == "skipped" and "behind us" in behind["reason"]
-    assert stage_verdict(resumed, {"phase": "gradual_transition", "service": "web", "weight": 25}, "gate", at(3)) is None
-    assert stage_verdict(resumed, {"phase": "validation", "service": None, "weight": None}, "gate", at(3))["status"] \
+    assert (
+        stage_verdict(resumed, {"phase": "gradual_transition", "service": "web", "weight": 25}, "gate", at(3)) is None
+    )
+    assert (
+        stage_verdict(resumed, {"phase": "validation", "service": None, "weight": None}, "gate", at(3))["status"]
         == "skipped"
+    )
     assert stage_verdict(resumed, {"phase": "validation", "service": "web", "weight": None}, "action", at(3)) is None
 
 
@@ -99,15 +130,25 @@ def test_outside_the_window_actions_hold_but_a_started_stage_finishes_its_gates(
 
 def test_services_not_chosen_and_skipped_phases_are_skipped_with_the_reason() -> None:
     narrowed = scope(services=["report-job"], skip_phases=["validation"], skip_reason="tested by hand in staging")
-    assert "not in this run" in stage_verdict(narrowed, {"phase": "gradual_transition", "service": "web",
-                                                         "weight": 25}, "action", at(3))["reason"]
+    assert (
+        "not in this run"
+        in stage_verdict(narrowed, {"phase": "gradual_transition", "service": "web", "weight": 25}, "action", at(3))[
+            "reason"
+        ]
+    )
     skipped = stage_verdict(narrowed, {"phase": "validation", "service": None, "weight": None}, "gate", at(3))
     assert skipped["status"] == "skipped" and "tested by hand in staging" in skipped["reason"]
 
 
 def test_a_completed_wave_only_verifies() -> None:
     verifying = scope(verify=True, green_weights={"web": 100}, jobs_on_green=["report-job"])
-    assert stage_verdict(verifying, {"phase": "release_monitoring", "service": None, "weight": None}, "gate",
-                         at(3))["status"] == "skipped"
-    assert stage_verdict(verifying, {"phase": "gradual_transition", "service": "web", "weight": 100}, "action",
-                         at(3)) is None  # runs, changing nothing (or reporting drift)
+    assert (
+        stage_verdict(verifying, {"phase": "release_monitoring", "service": None, "weight": None}, "gate", at(3))[
+            "status"
+        ]
+        == "skipped"
+    )
+    assert (
+        stage_verdict(verifying, {"phase": "gradual_transition", "service": "web", "weight": 100}, "action", at(3))
+        is None
+    )  # runs, changing nothing (or reporting drift)

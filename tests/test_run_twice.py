@@ -39,6 +39,7 @@ STEP = {"wave_id": "twice"}
 
 # --- a minimal task context, as existing operator tests use --------------------------------------
 
+
 class FakeTI:
     """What the steps read from `ti`: the try number, XComs (the report), pushes (ignored)."""
 
@@ -69,6 +70,7 @@ def changed(result: dict[str, Any]) -> bool:
 
 # --- HAProxy: a real process, its runtime API on a unix socket -----------------------------------
 
+
 class HAProxy:
     """HAProxy with the lab's configuration (backend `web`, servers blue 100 / green 0)."""
 
@@ -76,13 +78,22 @@ class HAProxy:
         self.root = root
         self.socket = root / "haproxy.sock"
         self.book = ProcessBook(root / "pids.json")
-        (root / "haproxy.cfg").write_text(haproxy_cfg(f"{self.socket} mode 600", f"127.0.0.1:{free_port()}",
-                                                      f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"))
+        (root / "haproxy.cfg").write_text(
+            haproxy_cfg(
+                f"{self.socket} mode 600",
+                f"127.0.0.1:{free_port()}",
+                f"127.0.0.1:{free_port()}",
+                f"127.0.0.1:{free_port()}",
+            )
+        )
 
     def start(self) -> HAProxy:
         self.socket.unlink(missing_ok=True)
-        self.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
-                        self.root / "haproxy.log")
+        self.book.start(
+            "haproxy",
+            [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
+            self.root / "haproxy.log",
+        )
         deadline = time.monotonic() + 10
         while not self.socket.exists():
             assert time.monotonic() < deadline, (self.root / "haproxy.log").read_text()
@@ -139,8 +150,13 @@ def haproxy_commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def haproxy_router() -> dict[str, Any]:
-    return {"type": "haproxy", "connection": HAPROXY_CONN, "backend": "web", "blue_server": "blue",
-            "green_server": "green"}
+    return {
+        "type": "haproxy",
+        "connection": HAPROXY_CONN,
+        "backend": "web",
+        "blue_server": "blue",
+        "green_server": "green",
+    }
 
 
 def sets(commands: list[str]) -> list[str]:
@@ -149,8 +165,10 @@ def sets(commands: list[str]) -> list[str]:
 
 # --- Kubernetes: the real control plane, reached through a recording proxy ---------------------
 
-PLATFORM = {"blue": {"type": "kubernetes", "connection": KUBE_CONN},
-            "green": {"type": "kubernetes", "connection": KUBE_CONN, "add_labels": {"compute": "fargate"}}}
+PLATFORM = {
+    "blue": {"type": "kubernetes", "connection": KUBE_CONN},
+    "green": {"type": "kubernetes", "connection": KUBE_CONN, "add_labels": {"compute": "fargate"}},
+}
 
 
 @pytest.fixture
@@ -164,28 +182,43 @@ def cluster(kube: Any, api_proxy: ApiProxy, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def deploy(workload: dict[str, Any]) -> PlatformStep:
-    return PlatformStep(task_id=f"deploy_green_{workload['name']}", action="deploy_green", service=workload["name"],
-                        platform=PLATFORM, workload=workload, **STEP)
+    return PlatformStep(
+        task_id=f"deploy_green_{workload['name']}",
+        action="deploy_green",
+        service=workload["name"],
+        platform=PLATFORM,
+        workload=workload,
+        **STEP,
+    )
 
 
 def hand_over(shop: Shop) -> PlatformStep:
-    return PlatformStep(task_id="hand_over", action="activate_green", service="report", platform=PLATFORM,
-                        workload=shop.report, **STEP)
+    return PlatformStep(
+        task_id="hand_over", action="activate_green", service="report", platform=PLATFORM, workload=shop.report, **STEP
+    )
 
 
 def retire(shop: Shop) -> PlatformStep:
-    return PlatformStep(task_id="retire_blue_web", action="retire_blue", service="web", platform=PLATFORM,
-                        workload=shop.web, **STEP)
+    return PlatformStep(
+        task_id="retire_blue_web", action="retire_blue", service="web", platform=PLATFORM, workload=shop.web, **STEP
+    )
 
 
 def restore(shop: Shop) -> RollbackWorkloads:
-    return RollbackWorkloads(task_id="restore_blue_workloads", platform=PLATFORM,
-                             workloads={"report": shop.report, "web": shop.web}, **STEP)
+    return RollbackWorkloads(
+        task_id="restore_blue_workloads", platform=PLATFORM, workloads={"report": shop.report, "web": shop.web}, **STEP
+    )
 
 
 def jobs_back(shop: Shop) -> HandJobsBack:
-    return HandJobsBack(task_id="jobs_to_blue", platform=PLATFORM, workloads={"report": shop.report}, wait_timeout=5,
-                        poll_interval=0.1, **STEP)
+    return HandJobsBack(
+        task_id="jobs_to_blue",
+        platform=PLATFORM,
+        workloads={"report": shop.report},
+        wait_timeout=5,
+        poll_interval=0.1,
+        **STEP,
+    )
 
 
 def migrated(shop: Shop) -> list[Any]:
@@ -231,17 +264,34 @@ def _jobs_on_blue(c: Shop) -> None:
 
 
 KUBE_CASES = [
-    KubeCase("deploy_green Deployment", lambda s: [], lambda s: deploy(s.web), ["green Deployment {green}/web"],
-             _green_web),
-    KubeCase("deploy_green CronJob", lambda s: [], lambda s: deploy(s.report), ["green CronJob {green}/report"],
-             _green_report_copied),
-    KubeCase("activate_green (hand_over)", lambda s: [deploy(s.report)], hand_over,
-             ["blue CronJob {blue}/report", "green CronJob {green}/report"], _handed_over),
+    KubeCase(
+        "deploy_green Deployment", lambda s: [], lambda s: deploy(s.web), ["green Deployment {green}/web"], _green_web
+    ),
+    KubeCase(
+        "deploy_green CronJob",
+        lambda s: [],
+        lambda s: deploy(s.report),
+        ["green CronJob {green}/report"],
+        _green_report_copied,
+    ),
+    KubeCase(
+        "activate_green (hand_over)",
+        lambda s: [deploy(s.report)],
+        hand_over,
+        ["blue CronJob {blue}/report", "green CronJob {green}/report"],
+        _handed_over,
+    ),
     KubeCase("retire_blue", lambda s: [deploy(s.web)], retire, ["blue Deployment {blue}/web"], _blue_retired),
-    KubeCase("restore_blue_workloads", migrated, restore,
-             ["green CronJob {green}/report", "blue Deployment {blue}/web"], _blue_restored),
-    KubeCase("jobs_to_blue", lambda s: [*migrated(s), restore(s)], jobs_back, ["blue CronJob {blue}/report"],
-             _jobs_on_blue),
+    KubeCase(
+        "restore_blue_workloads",
+        migrated,
+        restore,
+        ["green CronJob {green}/report", "blue Deployment {blue}/web"],
+        _blue_restored,
+    ),
+    KubeCase(
+        "jobs_to_blue", lambda s: [*migrated(s), restore(s)], jobs_back, ["blue CronJob {blue}/report"], _jobs_on_blue
+    ),
 ]
 
 
@@ -277,9 +327,11 @@ def test_a_kubernetes_step_run_twice_writes_once(cluster: Shop, api_proxy: ApiPr
 
 # --- HAProxy steps -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("weight", [5, 100, 0])
-def test_set_traffic_on_haproxy_run_twice_sets_the_weights_once(haproxy: HAProxy, haproxy_commands: list[str],
-                                                                weight: int) -> None:
+def test_set_traffic_on_haproxy_run_twice_sets_the_weights_once(
+    haproxy: HAProxy, haproxy_commands: list[str], weight: int
+) -> None:
     haproxy.set_green(25)  # a step in progress: every weight here is a change
     step = SetTraffic(task_id="set_traffic", service="web", router=haproxy_router(), weight=weight, **STEP)
 
@@ -316,7 +368,8 @@ def test_attach_green_on_haproxy_never_touches_the_runtime_api(haproxy: HAProxy,
     raw = haproxy.raw_weights()
     for try_number in (1, 2):
         result = AttachGreen(task_id="attach_green", service="web", router=haproxy_router(), **STEP).execute(
-            context(try_number))
+            context(try_number)
+        )
         assert result["changes"] == []
     assert haproxy_commands == [] and haproxy.raw_weights() == raw
 
@@ -337,13 +390,25 @@ class Aws:
     zone_id: str
 
     def alb_router(self) -> dict[str, Any]:
-        return {"type": "alb", "connection": CONNECTION_ID, "listener_arn": self.listener,
-                "blue_target_group_arn": self.blue_tg, "green_target_group_arn": self.green_tg}
+        return {
+            "type": "alb",
+            "connection": CONNECTION_ID,
+            "listener_arn": self.listener,
+            "blue_target_group_arn": self.blue_tg,
+            "green_target_group_arn": self.green_tg,
+        }
 
     def route53_router(self) -> dict[str, Any]:
-        return {"type": "route53", "connection": CONNECTION_ID, "hosted_zone_id": self.zone_id,
-                "record_name": ZONE_NAME, "record_type": "A", "poll_interval": 0.01,
-                "blue": {"values": ["192.0.2.10"]}, "green": {"values": ["192.0.2.20"]}}
+        return {
+            "type": "route53",
+            "connection": CONNECTION_ID,
+            "hosted_zone_id": self.zone_id,
+            "record_name": ZONE_NAME,
+            "record_type": "A",
+            "poll_interval": 0.01,
+            "blue": {"values": ["192.0.2.10"]},
+            "green": {"values": ["192.0.2.20"]},
+        }
 
     def listener_actions(self) -> list[dict[str, Any]]:
         elbv2 = self.server.client("elbv2")
@@ -366,8 +431,10 @@ class Aws:
 
     def profiles(self) -> list[dict[str, Any]]:
         eks = self.server.client("eks")
-        return [eks.describe_fargate_profile(clusterName="prod", fargateProfileName=name)["fargateProfile"]
-                for name in eks.list_fargate_profiles(clusterName="prod")["fargateProfileNames"]]
+        return [
+            eks.describe_fargate_profile(clusterName="prod", fargateProfileName=name)["fargateProfile"]
+            for name in eks.list_fargate_profiles(clusterName="prod")["fargateProfileNames"]
+        ]
 
     def state(self) -> Any:
         """Everything the steps here may change, as describe calls return it."""
@@ -378,20 +445,28 @@ def make_aws(server: MotoServer) -> Aws:
     """An ALB listener forwarding to blue only, an empty hosted zone, an EKS cluster without profiles."""
     ec2, elbv2 = server.client("ec2"), server.client("elbv2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
-               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        for i, az in enumerate("ab")
+    ]
     lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
 
     def group(name: str) -> str:
-        return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
-                                         TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
 
     blue, green = group("web-blue"), group("web-green")
-    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
-                                     DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}])["Listeners"][0]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}],
+    )["Listeners"][0]
     zone = server.client("route53").create_hosted_zone(Name="example.com.", CallerReference=str(time.time()))
-    server.client("eks").create_cluster(name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
-                                        resourcesVpcConfig={"subnetIds": subnets})
+    server.client("eks").create_cluster(
+        name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": subnets}
+    )
     return Aws(server, listener["ListenerArn"], blue, green, zone["HostedZone"]["Id"].removeprefix("/hostedzone/"))
 
 
@@ -405,9 +480,16 @@ def mutations(calls: ApiCalls) -> list[str]:
 
 
 def profile_spec() -> dict[str, Any]:
-    return {"cluster": "prod", "name": "shop-green", "pod_execution_role_arn": ROLE, "subnets": ["subnet-0a1"],
-            "selectors": [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}],
-            "aws_connection": CONNECTION_ID, "region": REGION, "timeout": 60.0}
+    return {
+        "cluster": "prod",
+        "name": "shop-green",
+        "pod_execution_role_arn": ROLE,
+        "subnets": ["subnet-0a1"],
+        "selectors": [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}],
+        "aws_connection": CONNECTION_ID,
+        "region": REGION,
+        "timeout": 60.0,
+    }
 
 
 @dataclass
@@ -422,12 +504,14 @@ class AwsCase:
 def _alb_at(green: int) -> Callable[[Aws], None]:
     def check(a: Aws) -> None:
         assert a.alb_weights() == {"blue": 100 - green, "green": green}
+
     return check
 
 
 def _records_at(green: int) -> Callable[[Aws], None]:
     def check(a: Aws) -> None:
         assert a.record_weights() == {"blue": 100 - green, "green": green}
+
     return check
 
 
@@ -439,28 +523,53 @@ def _profile_created(a: Aws) -> None:
 def _alb_green_at(green: int) -> Callable[[Aws], None]:
     def move(a: Aws) -> None:
         SetTraffic(task_id="s", service="web", router=a.alb_router(), weight=green, **STEP).execute(context())
+
     return move
 
 
 AWS_CASES = [
-    AwsCase("set_traffic alb", lambda a: None,
-            lambda a: SetTraffic(task_id="set_traffic", service="web", router=a.alb_router(), weight=25, **STEP),
-            ["elasticloadbalancing:ModifyListener"], _alb_at(25)),
-    AwsCase("set_traffic route53", lambda a: None,
-            lambda a: SetTraffic(task_id="set_traffic", service="web", router=a.route53_router(), weight=25, **STEP),
-            ["route53:ChangeResourceRecordSets"], _records_at(25)),
-    AwsCase("attach_green alb", lambda a: None,
-            lambda a: AttachGreen(task_id="attach_green", service="web", router=a.alb_router(), **STEP),
-            ["elasticloadbalancing:ModifyListener"], _alb_at(0)),
-    AwsCase("attach_green route53", lambda a: None,
-            lambda a: AttachGreen(task_id="attach_green", service="web", router=a.route53_router(), **STEP),
-            ["route53:ChangeResourceRecordSets"], _records_at(0)),
-    AwsCase("traffic_to_blue alb", _alb_green_at(50),
-            lambda a: RollbackTraffic(task_id="traffic_to_blue", routers={"web": a.alb_router()}, **STEP),
-            ["elasticloadbalancing:ModifyListener"], _alb_at(0)),
-    AwsCase("ensure_fargate_profile", lambda a: None,
-            lambda a: EnsureFargateProfile(task_id="ensure_fargate_profile", profile=profile_spec(), **STEP),
-            ["eks:CreateFargateProfile"], _profile_created),
+    AwsCase(
+        "set_traffic alb",
+        lambda a: None,
+        lambda a: SetTraffic(task_id="set_traffic", service="web", router=a.alb_router(), weight=25, **STEP),
+        ["elasticloadbalancing:ModifyListener"],
+        _alb_at(25),
+    ),
+    AwsCase(
+        "set_traffic route53",
+        lambda a: None,
+        lambda a: SetTraffic(task_id="set_traffic", service="web", router=a.route53_router(), weight=25, **STEP),
+        ["route53:ChangeResourceRecordSets"],
+        _records_at(25),
+    ),
+    AwsCase(
+        "attach_green alb",
+        lambda a: None,
+        lambda a: AttachGreen(task_id="attach_green", service="web", router=a.alb_router(), **STEP),
+        ["elasticloadbalancing:ModifyListener"],
+        _alb_at(0),
+    ),
+    AwsCase(
+        "attach_green route53",
+        lambda a: None,
+        lambda a: AttachGreen(task_id="attach_green", service="web", router=a.route53_router(), **STEP),
+        ["route53:ChangeResourceRecordSets"],
+        _records_at(0),
+    ),
+    AwsCase(
+        "traffic_to_blue alb",
+        _alb_green_at(50),
+        lambda a: RollbackTraffic(task_id="traffic_to_blue", routers={"web": a.alb_router()}, **STEP),
+        ["elasticloadbalancing:ModifyListener"],
+        _alb_at(0),
+    ),
+    AwsCase(
+        "ensure_fargate_profile",
+        lambda a: None,
+        lambda a: EnsureFargateProfile(task_id="ensure_fargate_profile", profile=profile_spec(), **STEP),
+        ["eks:CreateFargateProfile"],
+        _profile_created,
+    ),
 ]
 
 
@@ -484,22 +593,41 @@ def test_an_aws_step_run_twice_writes_once(aws_world: Aws, api_calls: ApiCalls, 
 
 # --- the evaluation report (files) ----------------------------------------------------------------
 
+
 def test_evaluation_report_written_twice_is_the_same_report(reports_dir: Path) -> None:
     xcoms = {
-        ("gradual_transition.web.step1_25pct.set_traffic", "return_value"):
-            {"service": "web", "before": "blue 100, green 0", "after": "blue 75, green 25", "changed": True,
-             "dry_run": False},
-        ("gradual_transition.web.step1_25pct.gate_errors", "verdict"):
-            {"gate": "errors", "kind": "metric", "status": "fail", "reason": "0.2 ≥ 0.05", "measurements": [{"value": 0.2}]},
-        ("gradual_transition.web.step1_25pct.decide", "decision"):
-            {"stage": "gradual_transition/web/step1_25pct", "outcome": "rollback", "reasons": ["gate errors failed"]},
+        ("gradual_transition.web.step1_25pct.set_traffic", "return_value"): {
+            "service": "web",
+            "before": "blue 100, green 0",
+            "after": "blue 75, green 25",
+            "changed": True,
+            "dry_run": False,
+        },
+        ("gradual_transition.web.step1_25pct.gate_errors", "verdict"): {
+            "gate": "errors",
+            "kind": "metric",
+            "status": "fail",
+            "reason": "0.2 ≥ 0.05",
+            "measurements": [{"value": 0.2}],
+        },
+        ("gradual_transition.web.step1_25pct.decide", "decision"): {
+            "stage": "gradual_transition/web/step1_25pct",
+            "outcome": "rollback",
+            "reasons": ["gate errors failed"],
+        },
     }
-    step = EvaluationReport(task_id="evaluation_report", wave_id="twice",
-                            action_ids=["gradual_transition.web.step1_25pct.set_traffic"],
-                            gate_ids=["gradual_transition.web.step1_25pct.gate_errors"],
-                            decision_ids=["gradual_transition.web.step1_25pct.decide"],
-                            outcome_ids={"completed": "post_release.wave_completed",
-                                         "rolled_back": "rollback.wave_rolled_back", "held": "wave_held"})
+    step = EvaluationReport(
+        task_id="evaluation_report",
+        wave_id="twice",
+        action_ids=["gradual_transition.web.step1_25pct.set_traffic"],
+        gate_ids=["gradual_transition.web.step1_25pct.gate_errors"],
+        decision_ids=["gradual_transition.web.step1_25pct.decide"],
+        outcome_ids={
+            "completed": "post_release.wave_completed",
+            "rolled_back": "rollback.wave_rolled_back",
+            "held": "wave_held",
+        },
+    )
     first = step.execute(context(ti=FakeTI(1, xcoms)))
     folder = Path(first["location"].removeprefix("file://"))
     written = {p.name: p.read_bytes() for p in folder.iterdir()}

@@ -28,79 +28,168 @@ def _set(path: str, value):
             d[int(last)] = value
         else:
             d[last] = value
+
     return mutate
 
 
 _DELETE = object()
 
 MALFORMED = [
-    ("threshold not a number", _set("services[1].gates[0].threshold", "five"),
-     'services[1].gates[0].threshold: must be a number ≥ 0, got "five"'),
-    ("negative threshold", _set("services[1].gates[0].threshold", -1),
-     "services[1].gates[0].threshold: must be a number ≥ 0, got -1"),
+    (
+        "threshold not a number",
+        _set("services[1].gates[0].threshold", "five"),
+        'services[1].gates[0].threshold: must be a number ≥ 0, got "five"',
+    ),
+    (
+        "negative threshold",
+        _set("services[1].gates[0].threshold", -1),
+        "services[1].gates[0].threshold: must be a number ≥ 0, got -1",
+    ),
     ("unknown top-level key", _set("colour", "blue"), "colour: unknown key (valid keys: id, description, owner"),
     ("typo in a service key", _set("services[0].exposre", "scheduled"), "services[0].exposre: unknown key"),
     ("missing owner", _set("owner", _DELETE), "owner: is required"),
-    ("bad exposure", _set("services[0].exposure", "internal"),
-     "services[0].exposure: must be one of 'exposed' or 'scheduled', got \"internal\""),
-    ("exposed without router", _set("services[1].router", _DELETE),
-     "services[1].router: is required for an exposed service"),
-    ("scheduled with router", _set("services[0].router", {"type": "simulated"}),
-     "services[0].router: a scheduled service takes no user traffic"),
-    ("unknown router type", _set("services[1].router", {"type": "nginx"}),
-     "services[1].router.type: unknown router type 'nginx'; known:"),
+    (
+        "bad exposure",
+        _set("services[0].exposure", "internal"),
+        "services[0].exposure: must be one of 'exposed' or 'scheduled', got \"internal\"",
+    ),
+    (
+        "exposed without router",
+        _set("services[1].router", _DELETE),
+        "services[1].router: is required for an exposed service",
+    ),
+    (
+        "scheduled with router",
+        _set("services[0].router", {"type": "simulated"}),
+        "services[0].router: a scheduled service takes no user traffic",
+    ),
+    (
+        "unknown router type",
+        _set("services[1].router", {"type": "nginx"}),
+        "services[1].router.type: unknown router type 'nginx'; known:",
+    ),
     ("unknown driver setting", _set("services[1].router.wrld", "x"), "services[1].router.wrld: unknown key"),
-    ("unknown dependency", _set("services[1].depends_on", ["db"]),
-     "services[1].depends_on: unknown service 'db' (known: report-job, web)"),
-    ("self dependency", _set("services[1].depends_on", ["web"]),
-     "services[1].depends_on: a service cannot depend on itself"),
-    ("scheduled waits for exposed", _set("services[0].depends_on", ["web"]),
-     "services[0].depends_on: scheduled jobs migrate before exposed services"),
-    ("steps not increasing", _set("services[1].traffic_steps", [{"weight": 50}, {"weight": 25}, {"weight": 100}]),
-     "services[1].traffic_steps[1].weight: weights must increase step by step, got [50, 25, 100]"),
-    ("last step not 100", _set("services[1].traffic_steps", [{"weight": 5}, {"weight": 50}]),
-     "services[1].traffic_steps[1].weight: the last step must be 100, got 50"),
-    ("weight above 100", _set("services[1].traffic_steps[1].weight", 150),
-     "services[1].traffic_steps[1].weight: must be a whole number ≥ 1 and ≤ 100, got 150"),
-    ("weight as text", _set("services[1].traffic_steps[0].weight", "25"),
-     'services[1].traffic_steps[0].weight: must be a whole number ≥ 1 and ≤ 100, got "25"'),
-    ("bad duration", _set("services[1].gates[0].interval", "soon"),
-     "services[1].gates[0].interval: must be a duration like 30s, 5m or 1h, got 'soon'"),
-    ("zero interval", _set("services[1].gates[0].interval", 0), "services[1].gates[0].interval: must be a duration > 0"),
-    ("symbol comparator", _set("services[1].gates[0].comparator", "<"),
-     "services[1].gates[0].comparator: must be one of 'less_than', 'at_most', 'greater_than' or 'at_least'"),
-    ("failure_limit zero", _set("services[1].gates[0].failure_limit", 0),
-     "services[1].gates[0].failure_limit: must be a whole number ≥ 1"),
-    ("bad no-data policy", _set("services[1].gates[0].on_no_data", "pass"),
-     "services[1].gates[0].on_no_data: must be one of 'fail' or 'hold', got \"pass\""),
+    (
+        "unknown dependency",
+        _set("services[1].depends_on", ["db"]),
+        "services[1].depends_on: unknown service 'db' (known: report-job, web)",
+    ),
+    (
+        "self dependency",
+        _set("services[1].depends_on", ["web"]),
+        "services[1].depends_on: a service cannot depend on itself",
+    ),
+    (
+        "scheduled waits for exposed",
+        _set("services[0].depends_on", ["web"]),
+        "services[0].depends_on: scheduled jobs migrate before exposed services",
+    ),
+    (
+        "steps not increasing",
+        _set("services[1].traffic_steps", [{"weight": 50}, {"weight": 25}, {"weight": 100}]),
+        "services[1].traffic_steps[1].weight: weights must increase step by step, got [50, 25, 100]",
+    ),
+    (
+        "last step not 100",
+        _set("services[1].traffic_steps", [{"weight": 5}, {"weight": 50}]),
+        "services[1].traffic_steps[1].weight: the last step must be 100, got 50",
+    ),
+    (
+        "weight above 100",
+        _set("services[1].traffic_steps[1].weight", 150),
+        "services[1].traffic_steps[1].weight: must be a whole number ≥ 1 and ≤ 100, got 150",
+    ),
+    (
+        "weight as text",
+        _set("services[1].traffic_steps[0].weight", "25"),
+        'services[1].traffic_steps[0].weight: must be a whole number ≥ 1 and ≤ 100, got "25"',
+    ),
+    (
+        "bad duration",
+        _set("services[1].gates[0].interval", "soon"),
+        "services[1].gates[0].interval: must be a duration like 30s, 5m or 1h, got 'soon'",
+    ),
+    (
+        "zero interval",
+        _set("services[1].gates[0].interval", 0),
+        "services[1].gates[0].interval: must be a duration > 0",
+    ),
+    (
+        "symbol comparator",
+        _set("services[1].gates[0].comparator", "<"),
+        "services[1].gates[0].comparator: must be one of 'less_than', 'at_most', 'greater_than' or 'at_least'",
+    ),
+    (
+        "failure_limit zero",
+        _set("services[1].gates[0].failure_limit", 0),
+        "services[1].gates[0].failure_limit: must be a whole number ≥ 1",
+    ),
+    (
+        "bad no-data policy",
+        _set("services[1].gates[0].on_no_data", "pass"),
+        "services[1].gates[0].on_no_data: must be one of 'fail' or 'hold', got \"pass\"",
+    ),
     ("empty query", _set("services[1].gates[0].query", ""), "services[1].gates[0].query: must not be empty"),
-    ("bad service name", _set("services[1].name", "Web_App"),
-     "services[1].name: must be lowercase letters, digits and '-'"),
+    (
+        "bad service name",
+        _set("services[1].name", "Web_App"),
+        "services[1].name: must be lowercase letters, digits and '-'",
+    ),
     ("duplicate service", _set("services[1].name", "report-job"), "services: name 'report-job' is used twice"),
     ("no services", _set("services", []), "services: must list at least 1 item(s)"),
     ("services not a list", _set("services", {"web": {}}), "services: must be a list"),
-    ("cron invalid", _set("schedule", {"cron": "every night"}),
-     "schedule.cron: must be a 5-field cron expression like '0 2 * * *', got 'every night'"),
-    ("cron with seconds", _set("schedule", {"cron": "0 0 2 * * *"}),  # croniter accepts six fields; Airflow's does not
-     "schedule.cron: must be a 5-field cron expression like '0 2 * * *', got '0 0 2 * * *'"),
-    ("unquoted window time", _set("schedule", {"cron": "0 2 * * *", "window": {"start": 120, "end": "05:00"}}),
-     'schedule.window.start: must be a quoted time like "02:00"'),
-    ("bad time zone", _set("schedule", {"cron": "0 2 * * *", "timezone": "Mars/Olympus"}),
-     "schedule.timezone: must be an IANA time zone"),
+    (
+        "cron invalid",
+        _set("schedule", {"cron": "every night"}),
+        "schedule.cron: must be a 5-field cron expression like '0 2 * * *', got 'every night'",
+    ),
+    (
+        "cron with seconds",
+        _set("schedule", {"cron": "0 0 2 * * *"}),  # croniter accepts six fields; Airflow's does not
+        "schedule.cron: must be a 5-field cron expression like '0 2 * * *', got '0 0 2 * * *'",
+    ),
+    (
+        "unquoted window time",
+        _set("schedule", {"cron": "0 2 * * *", "window": {"start": 120, "end": "05:00"}}),
+        'schedule.window.start: must be a quoted time like "02:00"',
+    ),
+    (
+        "bad time zone",
+        _set("schedule", {"cron": "0 2 * * *", "timezone": "Mars/Olympus"}),
+        "schedule.timezone: must be an IANA time zone",
+    ),
     ("retries below two", _set("retries.count", 1), "retries.count: must be a whole number ≥ 2"),
     ("dry_run not boolean", _set("dry_run", "yes please"), 'dry_run: must be true or false, got "yes please"'),
-    ("CronJob exposed", _set("services[1].workload.kind", "CronJob"),
-     "services[1].exposure: a CronJob workload must be 'scheduled'"),
-    ("unknown workload kind", _set("services[1].workload.kind", "StatefulSet"),
-     "services[1].workload.kind: must be one of 'Deployment' or 'CronJob'"),
-    ("platform types differ", _set("environments.green.platform", {"type": "kubernetes"}),
-     "environments.green.platform.type: must match blue's platform type 'simulated', got 'kubernetes'"),
-    ("unknown notification event", _set("notifications[0].events", ["wave_exploded"]),
-     "notifications[0].events[0]: must be one of 'wave_started'"),
-    ("health timeout below interval", _set("services[1].health_checks[0].timeout", 0.05),
-     "services[1].health_checks[0].timeout: must be at least one interval"),
-    ("connection id with spaces", _set("services[1].router.connection", "my router"),
-     "services[1].router.connection: must be an Airflow connection id"),
+    (
+        "CronJob exposed",
+        _set("services[1].workload.kind", "CronJob"),
+        "services[1].exposure: a CronJob workload must be 'scheduled'",
+    ),
+    (
+        "unknown workload kind",
+        _set("services[1].workload.kind", "StatefulSet"),
+        "services[1].workload.kind: must be one of 'Deployment' or 'CronJob'",
+    ),
+    (
+        "platform types differ",
+        _set("environments.green.platform", {"type": "kubernetes"}),
+        "environments.green.platform.type: must match blue's platform type 'simulated', got 'kubernetes'",
+    ),
+    (
+        "unknown notification event",
+        _set("notifications[0].events", ["wave_exploded"]),
+        "notifications[0].events[0]: must be one of 'wave_started'",
+    ),
+    (
+        "health timeout below interval",
+        _set("services[1].health_checks[0].timeout", 0.05),
+        "services[1].health_checks[0].timeout: must be at least one interval",
+    ),
+    (
+        "connection id with spaces",
+        _set("services[1].router.connection", "my router"),
+        "services[1].router.connection: must be an Airflow connection id",
+    ),
     ("id differs from file name", _set("id", "other"), "id: must match the file name 'w3' (one wave per file)"),
 ]
 
@@ -152,14 +241,17 @@ def test_an_error_in_a_value_from_defaults_says_where_it_came_from(tmp_path: Pat
         load_wave(write(tmp_path, {k: v for k, v in base().items() if k != "retries"}, name="w3"))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a: &x [1, 2]\nb: *x\n", "YAML aliases (*name) are not allowed"),
-    ("lol: &a [x, x]\nlol2: &b [*a, *a, *a, *a]\nlol3: [*b, *b, *b, *b]\n", "YAML aliases (*name) are not allowed"),
-    ("id: !!python/object/apply:os.system ['true']\n", "tags such as !!python/object are not allowed"),
-    ("id: w3\nid: w4\n", "duplicate key 'id'"),
-    ("- just\n- a list\n", "must hold a mapping of wave fields"),
-    ("id: [unclosed\n", "line 2"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: &x [1, 2]\nb: *x\n", "YAML aliases (*name) are not allowed"),
+        ("lol: &a [x, x]\nlol2: &b [*a, *a, *a, *a]\nlol3: [*b, *b, *b, *b]\n", "YAML aliases (*name) are not allowed"),
+        ("id: !!python/object/apply:os.system ['true']\n", "tags such as !!python/object are not allowed"),
+        ("id: w3\nid: w4\n", "duplicate key 'id'"),
+        ("- just\n- a list\n", "must hold a mapping of wave fields"),
+        ("id: [unclosed\n", "line 2"),
+    ],
+)
 def test_unsafe_or_malformed_yaml_is_refused(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "w3.yaml"
     path.write_text(text)
@@ -197,15 +289,28 @@ def test_validate_command_exit_codes_and_no_traceback(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert "beta.yaml: owner: must be a string (quote it), got 7" in failed.stderr
     assert "Traceback" not in failed.stderr + failed.stdout
-    missing = subprocess.run([*cli, "validate", str(tmp_path / "nope.yaml")], capture_output=True, text=True,
-                             check=False)
+    missing = subprocess.run(
+        [*cli, "validate", str(tmp_path / "nope.yaml")], capture_output=True, text=True, check=False
+    )
     assert missing.returncode == 1 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_plan_command_lists_actions_in_order(tmp_path: Path) -> None:
     path = write(tmp_path, small_wave("w", "alpha"))
-    out = subprocess.run([sys.executable, "-m", "include.slow_injection.cli", "plan", str(path)],
-                         capture_output=True, text=True, check=True).stdout
-    order = [out.index(s) for s in ("copy CronJob shop/report-job", "hand report-job", "route 25 % of web",
-                                    "route 100 % of web", "scale blue shop/web down")]
+    out = subprocess.run(
+        [sys.executable, "-m", "include.slow_injection.cli", "plan", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    order = [
+        out.index(s)
+        for s in (
+            "copy CronJob shop/report-job",
+            "hand report-job",
+            "route 25 % of web",
+            "route 100 % of web",
+            "scale blue shop/web down",
+        )
+    ]
     assert order == sorted(order)

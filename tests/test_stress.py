@@ -189,8 +189,18 @@ def test_a_redirect_elsewhere_is_not_followed_and_counts_as_failure(tmp_path):
 
 
 # --- refusals and broken runs (no locust needed) -----------------------------------------------
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "file:///etc/passwd", "gopher://h/", "127.0.0.1:8080/",
-                                 "http:///no-host", "http://user:secret@127.0.0.1/", "http://127.0.0.1:99999/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.1/",
+        "file:///etc/passwd",
+        "gopher://h/",
+        "127.0.0.1:8080/",
+        "http:///no-host",
+        "http://user:secret@127.0.0.1/",
+        "http://127.0.0.1:99999/",
+    ],
+)
 def test_a_target_that_is_not_plain_http_is_refused_before_any_process_starts(tmp_path, url):
     marker = tmp_path / "started"
     python = fake_python(tmp_path, f"touch {marker}")
@@ -274,8 +284,17 @@ def test_the_series_is_thinned_to_its_cap_keeping_the_last_point():
 def test_a_zero_request_run_never_passes():
     from include.slow_injection.validation.stress import StressResult
 
-    empty = {"requests": 0, "failures": 0, "failure_ratio": None, "requests_per_s": None,
-             "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None, "errors": []}
+    empty = {
+        "requests": 0,
+        "failures": 0,
+        "failure_ratio": None,
+        "requests_per_s": None,
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+        "max_ms": None,
+        "errors": [],
+    }
     result = StressResult("http://green/", 0.0, 1.0, 0, stats=empty)
     verdict = judge_stress(stress(max_p95=0.2), result)
     assert verdict.status == "fail"

@@ -26,10 +26,26 @@ def validating_wave(world: str, green_url: str, **validation: Any) -> dict[str, 
     wave = small_wave(world)
     wave["services"] = [s for s in wave["services"] if s["name"] == "web"]  # no job handover to wait for
     wave["validation"] = {
-        "stress": [{"name": "green-load", "url": green_url, "users": 4, "spawn_rate": 4, "duration": 2,
-                    "rate_limit": 40, "max_failure_ratio": 0.05, "max_p95": 0.5, "min_requests": 10}],
-        "parity": {"source": sim(world), "window": 60, "step": 0.1, "min_samples": 10,  # over the 2 s stress window
-                   "metrics": [{"name": "latency", "query": LATENCY, "tolerance": 0.1, "critical": True}]},
+        "stress": [
+            {
+                "name": "green-load",
+                "url": green_url,
+                "users": 4,
+                "spawn_rate": 4,
+                "duration": 2,
+                "rate_limit": 40,
+                "max_failure_ratio": 0.05,
+                "max_p95": 0.5,
+                "min_requests": 10,
+            }
+        ],
+        "parity": {
+            "source": sim(world),
+            "window": 60,
+            "step": 0.1,
+            "min_samples": 10,  # over the 2 s stress window
+            "metrics": [{"name": "latency", "query": LATENCY, "tolerance": 0.1, "critical": True}],
+        },
         "data_sync": {"checks": [sim(world)], "interval": 0.2, "timeout": 3},
         **validation,
     }
@@ -38,8 +54,12 @@ def validating_wave(world: str, green_url: str, **validation: Any) -> dict[str, 
 
 def world_state(green_median: float, **extra: Any) -> dict[str, Any]:
     state = healthy_world()
-    state["metrics"].update({'latency_seconds{env="blue"}': latency_series(0.050, 1),
-                             'latency_seconds{env="green"}': latency_series(green_median, 2)})
+    state["metrics"].update(
+        {
+            'latency_seconds{env="blue"}': latency_series(0.050, 1),
+            'latency_seconds{env="green"}': latency_series(green_median, 2),
+        }
+    )
     return {**state, **extra}
 
 
@@ -58,9 +78,16 @@ def verdict(tmp_path: Path, world, task_id: str) -> dict[str, Any]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter(XComModel.dag_id == "wave_small", XComModel.key == "verdict",
-                                              XComModel.task_id == task_id,
-                                              XComModel.run_id == run_wave.last_run_id).one()
+        row = (
+            session.query(XComModel)
+            .filter(
+                XComModel.dag_id == "wave_small",
+                XComModel.key == "verdict",
+                XComModel.task_id == task_id,
+                XComModel.run_id == run_wave.last_run_id,
+            )
+            .one()
+        )
         return XComModel.deserialize_value(row)
 
 

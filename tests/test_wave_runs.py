@@ -24,16 +24,20 @@ def run_wave(tmp_path: Path, world, wave_data: dict, conf: dict | None = None):
         mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
         run = dag.test(run_conf=conf or {})
     with create_session() as session:
-        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag.dag_id,
-                                                 TaskInstance.run_id == run.run_id).all()
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
+            .all()
+        )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
     run_wave.last_run_id = run.run_id
     return run.state, states
 
 
 def weights_history(world, service: str = "web") -> list[int]:
-    return [h["green"] for h in world.read().get("history", []) if h["what"] == "set_weights"
-            and h["service"] == service]
+    return [
+        h["green"] for h in world.read().get("history", []) if h["what"] == "set_weights" and h["service"] == service
+    ]
 
 
 def events(world) -> list[str]:
@@ -57,11 +61,16 @@ def test_promote_path_ends_with_green_at_100_and_blue_retired(tmp_path: Path, wo
     assert "gate_failed" not in events(world)
 
 
-def test_a_failed_metric_gate_during_the_25_percent_step_returns_all_traffic_to_blue(tmp_path: Path, world,
-                                                                                       reports_dir: Path) -> None:
+def test_a_failed_metric_gate_during_the_25_percent_step_returns_all_traffic_to_blue(
+    tmp_path: Path, world, reports_dir: Path
+) -> None:
     broken = healthy_world()
     broken["metrics"]['error_ratio{service="web",env="green"}'] = {
-        "router": "web", "when_green_at_least": 25, "value": 0.2, "otherwise": 0.001}
+        "router": "web",
+        "when_green_at_least": 25,
+        "value": 0.2,
+        "otherwise": 0.001,
+    }
     world.reset(broken)
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "failed"

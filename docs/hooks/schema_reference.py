@@ -47,8 +47,9 @@ def _anchor(prefix: str, name: str) -> str:
 
 def _is_duration(node: dict[str, Any]) -> bool:
     options = node.get("oneOf") or []
-    return any(o.get("pattern") == DURATION_PATTERN for o in options) and any(o.get("type") == "number"
-                                                                              for o in options)
+    return any(o.get("pattern") == DURATION_PATTERN for o in options) and any(
+        o.get("type") == "number" for o in options
+    )
 
 
 def _without_null(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -175,12 +176,25 @@ def object_table(schema: dict[str, Any], path: str, prefix: str) -> list[str]:
     lines = ["| field | type | default | allowed values | description |", "|---|---|---|---|---|"]
     for name, node in schema.get("properties", {}).items():
         field = f"{path}.{name}" if path else name
-        lines.append("| " + " | ".join(_cell(c) for c in (
-            f"`{field}`", type_of(node, prefix), default_of(node, name in required), allowed_of(node),
-            description_of(node))) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(c)
+                for c in (
+                    f"`{field}`",
+                    type_of(node, prefix),
+                    default_of(node, name in required),
+                    allowed_of(node),
+                    description_of(node),
+                )
+            )
+            + " |"
+        )
     if schema.get("additionalProperties") is True:
-        lines.append(f"| `{path + '.' if path else ''}…` | any | — | — | every other key is a driver setting: "
-                     "see the driver's page |")
+        lines.append(
+            f"| `{path + '.' if path else ''}…` | any | — | — | every other key is a driver setting: "
+            "see the driver's page |"
+        )
     return lines
 
 
@@ -231,8 +245,9 @@ def usage_paths(schema: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]
     return order, paths
 
 
-def render_schema(schema: dict[str, Any], *, prefix: str, top_title: str, heading: str = "##",
-                  top_path: str = "") -> str:
+def render_schema(
+    schema: dict[str, Any], *, prefix: str, top_title: str, heading: str = "##", top_path: str = ""
+) -> str:
     """An object schema with its definitions as Markdown: the top object's table, then one section per
     definition (each with the paths it is used at)."""
     out = [f"{heading} {top_title} {{#{prefix}top}}", ""]
@@ -286,10 +301,16 @@ def driver_settings(kind: str, type_name: str) -> str:
 
     settings = registry.driver_class(kind, type_name).Settings.model_json_schema()
     settings.pop("title", None)
-    body = render_schema(settings, prefix=f"{kind}-{type_name}-".replace("_", "-"),
-                         top_title=f"Settings of `{type_name}` ({kind.replace('_', ' ')})", heading="###")
-    note = ("Generated from the driver's `Settings` model when the site is built. Beside them, every "
-            "driver reference takes `type` and `connection` (an Airflow connection id).")
+    body = render_schema(
+        settings,
+        prefix=f"{kind}-{type_name}-".replace("_", "-"),
+        top_title=f"Settings of `{type_name}` ({kind.replace('_', ' ')})",
+        heading="###",
+    )
+    note = (
+        "Generated from the driver's `Settings` model when the site is built. Beside them, every "
+        "driver reference takes `type` and `connection` (an Airflow connection id)."
+    )
     return body.replace("\n\n", f"\n\n{note}\n\n", 1)
 
 
@@ -316,5 +337,10 @@ def on_post_build(config):
     for kind in registry.KINDS:
         for type_name in registry.known(kind):
             if (kind, type_name) not in _documented:
-                log.warning("driver %s/%s has no page: add `<!-- driver-settings: %s/%s -->` to one under "
-                            "docs/drivers/", kind, type_name, kind, type_name)
+                log.warning(
+                    "driver %s/%s has no page: add `<!-- driver-settings: %s/%s -->` to one under docs/drivers/",
+                    kind,
+                    type_name,
+                    kind,
+                    type_name,
+                )

@@ -85,8 +85,10 @@ def cmd_iam(args: argparse.Namespace) -> int:
     if args.only in (None, "rbac"):
         manifests = rbac_manifests(wave)
         if args.only is None:
-            print(f"\n# Kubernetes RBAC for the {wave.environments.blue.platform.type} platform driver "
-                  "(bind these to the identity of each environment's connection):")
+            print(
+                f"\n# Kubernetes RBAC for the {wave.environments.blue.platform.type} platform driver "
+                "(bind these to the identity of each environment's connection):"
+            )
         print(yaml.safe_dump_all(manifests, sort_keys=False) if manifests else "# (none: no Kubernetes platform)")
     return EXIT_OK
 
@@ -114,22 +116,35 @@ def cmd_discover(args: argparse.Namespace) -> int:
         print("--max-per-wave: must be at least 1", file=sys.stderr)
         return EXIT_INVALID
     try:
-        drafts, outcome = discover(connection=args.connection, kubeconfig=args.kubeconfig, context=args.context,
-                                   namespaces=args.namespace, out_dir=Path(args.out), owner=args.owner,
-                                   max_per_wave=args.max_per_wave)
+        drafts, outcome = discover(
+            connection=args.connection,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            namespaces=args.namespace,
+            out_dir=Path(args.out),
+            owner=args.owner,
+            max_per_wave=args.max_per_wave,
+        )
     except DiscoverError as err:
         print(f"slow-injection discover: {err}", file=sys.stderr)
         return err.exit_code
     for wave in drafts.waves:
-        print(f"wave {wave.number}: {wave.file_name}: "
-              + ", ".join(f"{s.spec_name} ({s.classified})" for s in wave.services))
+        print(
+            f"wave {wave.number}: {wave.file_name}: "
+            + ", ".join(f"{s.spec_name} ({s.classified})" for s in wave.services)
+        )
     for item in drafts.not_migrated:
         print(f"not migrated: {item.kind} {item.namespace}/{item.name} — {item.reason}")
     for plural in drafts.unserved:
-        print(f"note: the cluster does not serve {plural}; none were read"
-              + (" (a Deployment behind an Ingress is drafted as internal)" if plural == "ingresses" else ""))
-    for label, paths in (("wrote", outcome.written), ("unchanged", outcome.unchanged),
-                         ("removed stale draft", outcome.removed_stale)):
+        print(
+            f"note: the cluster does not serve {plural}; none were read"
+            + (" (a Deployment behind an Ingress is drafted as internal)" if plural == "ingresses" else "")
+        )
+    for label, paths in (
+        ("wrote", outcome.written),
+        ("unchanged", outcome.unchanged),
+        ("removed stale draft", outcome.removed_stale),
+    ):
         for path in paths:
             print(f"{label}: {display_path(path)}")
     for path in outcome.kept_edited:
@@ -161,10 +176,18 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--connection", metavar="CONN_ID", help="Airflow connection to blue (as the platform driver)")
     d.add_argument("--kubeconfig", metavar="FILE", help="a kubeconfig file instead of (or with) the connection")
     d.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current context)")
-    d.add_argument("--namespace", action="append", metavar="NS", help="namespace to read (repeatable; "
-                   "default: every non-system namespace)")
-    d.add_argument("--out", metavar="DIR", default=str(Path(__file__).resolve().parents[1] / "waves"),
-                   help="where the drafts go (default: include/waves)")
+    d.add_argument(
+        "--namespace",
+        action="append",
+        metavar="NS",
+        help="namespace to read (repeatable; default: every non-system namespace)",
+    )
+    d.add_argument(
+        "--out",
+        metavar="DIR",
+        default=str(Path(__file__).resolve().parents[1] / "waves"),
+        help="where the drafts go (default: include/waves)",
+    )
     d.add_argument("--owner", help="owner of the drafted waves")
     d.add_argument("--max-per-wave", type=int, default=5, metavar="N", help="services per wave at most (default 5)")
     d.set_defaults(run=cmd_discover)

@@ -24,15 +24,17 @@ DRILL_WEIGHT = 50
 
 def demo_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(DEMO_DIR / "airflow"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "SLOW_INJECTION_SIM_DIR": str(DEMO_DIR / "sim"),
-        "SLOW_INJECTION_REPORTS_URL": f"file://{DEMO_DIR / 'reports'}",
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(DEMO_DIR / "airflow"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "SLOW_INJECTION_SIM_DIR": str(DEMO_DIR / "sim"),
+            "SLOW_INJECTION_REPORTS_URL": f"file://{DEMO_DIR / 'reports'}",
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
+        }
+    )
     env.pop("SLOW_INJECTION_WAVES_DIR", None)
     return env
 
@@ -54,11 +56,13 @@ def run_child(drill: bool) -> None:
     (DEMO_DIR / "started").write_text(str(time.time()))
     run = dag.test(run_conf={"dry_run": False})
     with create_session() as session:
-        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag.dag_id,
-                                                 TaskInstance.run_id == run.run_id).all()
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
+            .all()
+        )
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
-    (DEMO_DIR / "result.json").write_text(json.dumps({"state": str(run.state), "run_id": run.run_id,
-                                                      "tasks": states}))
+    (DEMO_DIR / "result.json").write_text(json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": states}))
 
 
 def _describe(entry: dict) -> str:
@@ -126,21 +130,32 @@ def summarise(result: dict, drill: bool) -> int:
     tasks = result["tasks"]
     red = sorted(t for t, s in tasks.items() if s == "failed")
     print(f"\nDAG run {result['run_id']}: {result['state'].upper()}")
-    print(f"  tasks: {sum(s == 'success' for s in tasks.values())} succeeded, "
-          f"{sum(s == 'skipped' for s in tasks.values())} skipped, failed: {', '.join(red) or 'none'}")
+    print(
+        f"  tasks: {sum(s == 'success' for s in tasks.values())} succeeded, "
+        f"{sum(s == 'skipped' for s in tasks.values())} skipped, failed: {', '.join(red) or 'none'}"
+    )
     reports = sorted((DEMO_DIR / "reports").glob(f"wave_demo-shop/{result['run_id'].replace(':', '_')}/report.md"))
     if reports:
         print(f"\nevaluation report ({reports[0].relative_to(PROJECT_ROOT)}):\n")
         print(reports[0].read_text())
     if drill:
-        ok = (result["state"] == "failed" and tasks.get("rollback.traffic_to_blue") == "success"
-              and tasks.get("rollback.wave_rolled_back") == "failed")
-        print("drill: the failed gate rolled the wave back; all traffic is on blue." if ok
-              else "drill: the wave was NOT rolled back as expected.")
+        ok = (
+            result["state"] == "failed"
+            and tasks.get("rollback.traffic_to_blue") == "success"
+            and tasks.get("rollback.wave_rolled_back") == "failed"
+        )
+        print(
+            "drill: the failed gate rolled the wave back; all traffic is on blue."
+            if ok
+            else "drill: the wave was NOT rolled back as expected."
+        )
     else:
         ok = result["state"] == "success"
-        print("demo: every gate passed; all traffic is on green and blue is retired." if ok
-              else "demo: the wave did not complete.")
+        print(
+            "demo: every gate passed; all traffic is on green and blue is retired."
+            if ok
+            else "demo: the wave did not complete."
+        )
     return 0 if ok else 1
 
 

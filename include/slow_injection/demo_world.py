@@ -32,6 +32,9 @@ def checkout_breaks_at(weight: int) -> dict[str, Any]:
     """Drill: checkout's errors on green jump to 20 % once it takes `weight` % of traffic."""
     world = healthy_shop()
     world["metrics"]['error_ratio{service="checkout",env="green"}'] = {
-        "router": "checkout", "when_green_at_least": weight, "value": 0.2, "otherwise": 0.001,
+        "router": "checkout",
+        "when_green_at_least": weight,
+        "value": 0.2,
+        "otherwise": 0.001,
     }
     return world

@@ -20,8 +20,10 @@ def rbac_manifests(wave: Wave) -> list[dict[str, Any]]:
     clusters: dict[str | None, set[str]] = {}
     for env in ("blue", "green"):
         ref = getattr(wave.environments, env).platform
-        names = {(s.workload.green_namespace or s.workload.namespace) if env == "green" else s.workload.namespace
-                 for s in wave.services}
+        names = {
+            (s.workload.green_namespace or s.workload.namespace) if env == "green" else s.workload.namespace
+            for s in wave.services
+        }
         clusters.setdefault(ref.connection, set()).update(names)
     ref = wave.environments.green.platform
     declare = getattr(registry.driver_class("platform", ref.type), "rbac_manifests", None) or (lambda _: [])
@@ -34,8 +36,10 @@ def rbac_manifests(wave: Wave) -> list[dict[str, Any]]:
         connection = test.connection or wave.environments.green.platform.connection
         docs += [(connection, d) for d in e2e_test_manifests(test.namespace or green_namespaces(wave)[0])]
     many = len({c for c, _ in docs}) > 1
-    return [{**d, "metadata": {**d["metadata"], "annotations": {"slow-injection.io/connection": str(c)}}} if many
-            else d for c, d in docs]
+    return [
+        {**d, "metadata": {**d["metadata"], "annotations": {"slow-injection.io/connection": str(c)}}} if many else d
+        for c, d in docs
+    ]
 
 
 def _router_manifests(wave: Wave) -> list[tuple[str | None, dict[str, Any]]]:

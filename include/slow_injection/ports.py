@@ -113,6 +113,7 @@ class Router(Protocol):
         """Make green a member of the route at weight 0 (an ALB only health-checks target groups a
         listener forwards to); no traffic moves. Convergent: nothing to do returns []."""
         ...
+
     def green_ready(self) -> Readiness:
         """Whether green can take user traffic through this router (e.g. enough healthy targets);
         a gate waits for it before the first weight goes to green."""
@@ -153,15 +154,18 @@ class Platform(Protocol):
         """Labels every pod the wave starts on green carries (e.g. what a Fargate profile selects), from
         the driver's settings alone: DAGs are built with them, without a connection."""
         ...
+
     @classmethod
     def pod_connection(cls, connection_id: str | None) -> str | None:
         """The Kubernetes connection a test pod on green runs through (None: this platform runs none)."""
         ...
+
     @classmethod
     def retires_blue(cls, workload: dict[str, Any]) -> bool:
         """Whether blue's copy still holds capacity once the service runs on green, for post-release to
         retire (a CronJob's blue is suspended at its handover instead)."""
         ...
+
     def describe(self) -> str: ...
     def preflight(self, workload: dict[str, Any]) -> list[str]: ...
     def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
@@ -169,34 +173,42 @@ class Platform(Protocol):
         """Run a scheduled job in `env` only: the other side is suspended first, and `env` is not
         unsuspended while a Job of the other side is still active (raises JobStillActive)."""
         ...
+
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         """Rollback's first step: blue's capacity back; a scheduled job stops starting runs on green
         (blue resumes it once green is idle, through activate)."""
         ...
+
     def retire_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]: ...
     def rollout(self, workload: dict[str, Any]) -> Readiness:
         """Green's copy rolled out (Deployments; CronJobs are ready once they exist)."""
         ...
+
     def handover_moment(self, workload: dict[str, Any], margin: float) -> Readiness:
         """A moment a scheduled job may change sides: none running, next run at least `margin` s away."""
         ...
+
     def first_run(self, workload: dict[str, Any], env: str, since: float) -> Readiness:
         """The job's first scheduled run in `env` after `since` (epoch s): ready once it succeeded."""
         ...
+
     def watch_jobs(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
         """The job's runs in `env` since `since`: ready once `runs` finished within the limits
         (min_success_rate, max_duration, max_pod_restarts); failed as soon as they cannot be met."""
         ...
+
     def watch_pods(self, workload: dict[str, Any], env: str, since: float, limits: dict[str, Any]) -> Readiness:
         """The workload's pods in `env`: failed past `max_restarts` restarts since `since`, ready once
         `window` s passed without; no pods is never ready."""
         ...
+
     def config_drift(self, workload: dict[str, Any]) -> Readiness:
         """Blue's and green's live configuration compared (images, env and the ConfigMaps/Secrets it
         refers to, resources, probes, Service ports) minus the copy's transforms and the spec's
         `workload.drift`: ready = no other difference; failed lists each with both values (Secret
         values only as sha256); waiting while green's copy does not exist yet."""
         ...
+
     def capacity(self, workload: dict[str, Any]) -> list[dict[str, Any]]:
         """Green's pods of the workload as right-sizing facts (kubernetes/right_sizing.pod_facts: name,
         containers' requests and limits, Fargate's CapacityProvisioned annotation). Read-only."""

@@ -59,16 +59,24 @@ _BUILTIN: dict[str, dict[str, str]] = {
 _extra: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
 
 # What a driver of each kind must implement; checked when a spec names the driver.
-PORTS: dict[str, type] = {"router": ports.Router, "metric_source": ports.MetricSource,
-                          "health_check": ports.HealthCheck, "platform": ports.Platform,
-                          "notifier": ports.Notifier, "data_sync": ports.DataSync,
-                          "fargate_profiles": ports.FargateProfiles}
+PORTS: dict[str, type] = {
+    "router": ports.Router,
+    "metric_source": ports.MetricSource,
+    "health_check": ports.HealthCheck,
+    "platform": ports.Platform,
+    "notifier": ports.Notifier,
+    "data_sync": ports.DataSync,
+    "fargate_profiles": ports.FargateProfiles,
+}
 
 
 def port_methods(port: type) -> tuple[str, ...]:
     """The methods (class methods too) a Protocol class of ports.py declares."""
-    return tuple(name for name, value in vars(port).items()
-                 if (callable(value) or isinstance(value, classmethod)) and not name.startswith("_"))
+    return tuple(
+        name
+        for name, value in vars(port).items()
+        if (callable(value) or isinstance(value, classmethod)) and not name.startswith("_")
+    )
 
 
 PORT_METHODS: dict[str, tuple[str, ...]] = {kind: port_methods(port) for kind, port in PORTS.items()}

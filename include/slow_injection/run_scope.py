@@ -88,15 +88,21 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def check_form(params: dict[str, Any], services: dict[str, dict[str, Any]], conf: dict[str, Any] | None = None,
-               known: list[str] | None = None) -> list[str]:
+def check_form(
+    params: dict[str, Any],
+    services: dict[str, dict[str, Any]],
+    conf: dict[str, Any] | None = None,
+    known: list[str] | None = None,
+) -> list[str]:
     """Cross-field rules the form's JSON Schema cannot say; every problem, named by field. A conf key the
     form does not know refuses the run: `{"dryrun": true}` (a typo) must never start a live migration."""
     problems = []
     unknown_keys = sorted(set(conf or {}) - set(known or [])) if known is not None else []
     if unknown_keys:
-        problems.append(f"conf: unknown key(s) {', '.join(map(repr, unknown_keys))}; this wave's keys are "
-                        f"{', '.join(sorted(known or []))}")
+        problems.append(
+            f"conf: unknown key(s) {', '.join(map(repr, unknown_keys))}; this wave's keys are "
+            f"{', '.join(sorted(known or []))}"
+        )
     chosen = params.get("services") or []
     unknown = [s for s in chosen if s not in services]
     if unknown:
@@ -104,11 +110,14 @@ def check_form(params: dict[str, Any], services: dict[str, dict[str, Any]], conf
     skip = params.get("skip_phases") or []
     bad = [p for p in skip if p not in SKIPPABLE_PHASES]
     if bad:
-        problems.append(f"skip_phases: {', '.join(map(repr, bad))} cannot be skipped "
-                        f"(only {', '.join(SKIPPABLE_PHASES)})")
+        problems.append(
+            f"skip_phases: {', '.join(map(repr, bad))} cannot be skipped (only {', '.join(SKIPPABLE_PHASES)})"
+        )
     if skip and len((params.get("skip_reason") or "").strip()) < MIN_SKIP_REASON:
-        problems.append(f"skip_reason: required when skipping {', '.join(skip)} "
-                        f"(at least {MIN_SKIP_REASON} characters: it goes into the report)")
+        problems.append(
+            f"skip_reason: required when skipping {', '.join(skip)} "
+            f"(at least {MIN_SKIP_REASON} characters: it goes into the report)"
+        )
     weight = params.get("max_weight", 100)
     if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
         problems.append(f"max_weight: must be a whole percent from 1 to 100, got {weight!r}")
@@ -131,13 +140,15 @@ def check_dependencies(scope: Scope, depends_on: dict[str, list[str]]) -> list[s
         for dep in depends_on.get(name, []):
             moved = dep in scope.jobs_on_green or scope.green_weights.get(dep) == 100
             if dep not in scope.services and not moved:
-                problems.append(f"services: {name!r} depends on {dep!r}, which is neither in this run "
-                                "nor already on green")
+                problems.append(
+                    f"services: {name!r} depends on {dep!r}, which is neither in this run nor already on green"
+                )
     return problems
 
 
-def stage_verdict(scope: Scope, stage: dict[str, Any], role: str, now: dt.datetime,
-                  held_actions: list[str] | None = None) -> dict[str, str] | None:
+def stage_verdict(
+    scope: Scope, stage: dict[str, Any], role: str, now: dt.datetime, held_actions: list[str] | None = None
+) -> dict[str, str] | None:
     """None: the task does its work. Else {"status": "skipped" | "hold", "reason"} for it to report.
 
     `stage` = {"phase", "service", "weight"}; `role` = "action" (changes the world) or "gate"."""
@@ -156,12 +167,16 @@ def stage_verdict(scope: Scope, stage: dict[str, Any], role: str, now: dt.dateti
     if role == "gate" and phase == "migrate_scheduled_jobs" and service in scope.jobs_on_green:
         return _skip(f"{service} already runs on green (an earlier run's handover)")
     if weight is not None and weight > scope.max_weight:
-        return _hold(f"this run goes no higher than {scope.max_weight} % (the form's max_weight); "
-                     "trigger again with a higher max_weight to go on")
+        return _hold(
+            f"this run goes no higher than {scope.max_weight} % (the form's max_weight); "
+            "trigger again with a higher max_weight to go on"
+        )
     window = scope.window_obj()
     if role == "action" and window and not scope.ignore_window and not window.contains(now):
-        return _hold(f"outside the maintenance window {window.describe()}: holding at the last validated "
-                     f"step; the next run resumes from there (window opens {window.next_open(now):%Y-%m-%d %H:%M})")
+        return _hold(
+            f"outside the maintenance window {window.describe()}: holding at the last validated "
+            f"step; the next run resumes from there (window opens {window.next_open(now):%Y-%m-%d %H:%M})"
+        )
     if role == "gate" and held_actions:
         return _hold(f"the stage did not start: {held_actions[0]}")
     return None

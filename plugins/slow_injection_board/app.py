@@ -19,8 +19,11 @@ from slow_injection_board import URL_PREFIX, board, pages, reports
 
 # A report is written by tasks from spec and metric values: serve it sandboxed (an opaque origin
 # that cannot act with the viewer's Airflow session), scripts allowed in case the page has some.
-REPORT_HEADERS = {"Content-Security-Policy": "sandbox allow-scripts allow-popups",
-                  "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+REPORT_HEADERS = {
+    "Content-Security-Policy": "sandbox allow-scripts allow-popups",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 
 
 def roots(request: Request) -> tuple[str, str]:
@@ -36,8 +39,10 @@ def specs_or_503() -> board.Specs:
     try:
         return board.load_specs()
     except ImportError as err:
-        raise HTTPException(503, f"the project's code is not importable by the API server ({err}); put the "
-                                 "project root on its PYTHONPATH") from None
+        raise HTTPException(
+            503,
+            f"the project's code is not importable by the API server ({err}); put the project root on its PYTHONPATH",
+        ) from None
 
 
 def build_board(request: Request, session: Any, user: Any) -> dict[str, Any]:
@@ -47,8 +52,13 @@ def build_board(request: Request, session: Any, user: Any) -> dict[str, Any]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Slow Injection", description="Migration board and evaluation reports",
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Slow Injection",
+        description="Migration board and evaluation reports",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     @app.get("/", include_in_schema=False)
     def index(request: Request, user: GetUserDep) -> RedirectResponse:
@@ -56,8 +66,9 @@ def create_app() -> FastAPI:
 
     @app.get("/board", response_class=HTMLResponse)
     def board_html(request: Request, session: SessionDep, user: GetUserDep) -> HTMLResponse:
-        return HTMLResponse(pages.board_page(build_board(request, session, user)),
-                            headers={"Cache-Control": "no-store"})
+        return HTMLResponse(
+            pages.board_page(build_board(request, session, user)), headers={"Cache-Control": "no-store"}
+        )
 
     @app.get("/api/board")
     def board_json(request: Request, session: SessionDep, user: GetUserDep) -> JSONResponse:
@@ -89,8 +100,10 @@ def serve_report(dag_id: str, run_id: str, name: str, *, fallback: bool) -> Resp
     if fallback and (markdown := reports.read(dag_id, run_id, "report.md")) is not None:
         note = "This run has no report.html; its report.md follows."
         return HTMLResponse(pages.markdown_page(f"{dag_id} {run_id}", markdown, note), headers=REPORT_HEADERS)
-    message = (f"no {name} for run {run_id!r} of {dag_id} (looked in {reports.folder(dag_id, run_id)}); "
-               "the run's post_release.evaluation_report task writes it when the run ends")
+    message = (
+        f"no {name} for run {run_id!r} of {dag_id} (looked in {reports.folder(dag_id, run_id)}); "
+        "the run's post_release.evaluation_report task writes it when the run ends"
+    )
     return _not_served(404, message, html_page)
 
 

@@ -49,8 +49,11 @@ def load_specs(ttl: float = SPEC_TTL) -> Specs:
         if cached is not None and time.monotonic() - cached.loaded_at < ttl:
             return cached
         result = load_waves()
-        specs = Specs(waves=list(result.waves), errors=[str(e) for e in result.errors],
-                      gate_services={w.dag_id: gate_services(w) for w in result.waves})
+        specs = Specs(
+            waves=list(result.waves),
+            errors=[str(e) for e in result.errors],
+            gate_services={w.dag_id: gate_services(w) for w in result.waves},
+        )
         _cache[key] = specs
         return specs
 
@@ -86,6 +89,7 @@ def service_of(task_id: str, verdict: dict[str, Any], services: list[str], known
 
 # --- metadata DB ---------------------------------------------------------------------------------
 
+
 def latest_runs(session: Session, dag_ids: list[str]) -> dict[str, Any]:
     """dag_id → its most recent DagRun (by run_after, then id)."""
     from airflow.models.dagrun import DagRun
@@ -93,11 +97,16 @@ def latest_runs(session: Session, dag_ids: list[str]) -> dict[str, Any]:
 
     if not dag_ids:
         return {}
-    ranked = select(
-        DagRun.id,
-        func.row_number().over(partition_by=DagRun.dag_id,
-                               order_by=(DagRun.run_after.desc(), DagRun.id.desc())).label("n"),
-    ).where(DagRun.dag_id.in_(dag_ids)).subquery()
+    ranked = (
+        select(
+            DagRun.id,
+            func.row_number()
+            .over(partition_by=DagRun.dag_id, order_by=(DagRun.run_after.desc(), DagRun.id.desc()))
+            .label("n"),
+        )
+        .where(DagRun.dag_id.in_(dag_ids))
+        .subquery()
+    )
     runs = session.scalars(select(DagRun).join(ranked, ranked.c.id == DagRun.id).where(ranked.c.n == 1))
     return {run.dag_id: run for run in runs}
 
@@ -111,8 +120,10 @@ def verdicts(session: Session, runs: list[Any]) -> dict[str, list[dict[str, Any]
         return {}
     rows = session.scalars(
         select(XComModel)
-        .where(XComModel.key == "verdict",
-               or_(*[(XComModel.dag_id == r.dag_id) & (XComModel.run_id == r.run_id) for r in runs]))
+        .where(
+            XComModel.key == "verdict",
+            or_(*[(XComModel.dag_id == r.dag_id) & (XComModel.run_id == r.run_id) for r in runs]),
+        )
         .order_by(XComModel.timestamp, XComModel.task_id)
     )
     from include.slow_injection.gates.verdict import Verdict
@@ -121,17 +132,27 @@ def verdicts(session: Session, runs: list[Any]) -> dict[str, list[dict[str, Any]
     for row in rows:
         value = XComModel.deserialize_value(row)  # a JSON string via the ORM, a dict via the Task API
         task_id = row.task_id if row.map_index < 0 else f"{row.task_id}[{row.map_index}]"
-        shown = {"task_id": task_id, "gate": task_id.rsplit(".", 1)[-1], "kind": None, "status": "unknown",
-                 "reason": f"unexpected verdict value: {value!r}"[:300], "service": None}
+        shown = {
+            "task_id": task_id,
+            "gate": task_id.rsplit(".", 1)[-1],
+            "kind": None,
+            "status": "unknown",
+            "reason": f"unexpected verdict value: {value!r}"[:300],
+            "service": None,
+        }
         try:
             verdict = Verdict.read(value)
         except ValueError:
             verdict = None
         if verdict is not None:
-            shown.update(gate=verdict.gate or shown["gate"], kind=verdict.kind,
-                         # a dry-run's single reading is shown, never judged (the run's decisions pass it)
-                         status="dry-run" if verdict.dry_run else verdict.status, reason=verdict.reason,
-                         service=verdict.service)
+            shown.update(
+                gate=verdict.gate or shown["gate"],
+                kind=verdict.kind,
+                # a dry-run's single reading is shown, never judged (the run's decisions pass it)
+                status="dry-run" if verdict.dry_run else verdict.status,
+                reason=verdict.reason,
+                service=verdict.service,
+            )
         out[row.dag_id].append({**shown, "at": _iso(row.timestamp)})
     return out
 
@@ -143,13 +164,21 @@ def latest_asset_events(session: Session, uris: list[str]) -> dict[str, Any]:
 
     if not uris:
         return {}
-    ranked = select(
-        AssetEvent.id, AssetModel.uri,
-        func.row_number().over(partition_by=AssetModel.uri,
-                               order_by=(AssetEvent.timestamp.desc(), AssetEvent.id.desc())).label("n"),
-    ).join(AssetModel, AssetModel.id == AssetEvent.asset_id).where(AssetModel.uri.in_(uris)).subquery()
-    rows = session.execute(select(AssetEvent, ranked.c.uri).join(ranked, ranked.c.id == AssetEvent.id)
-                           .where(ranked.c.n == 1))
+    ranked = (
+        select(
+            AssetEvent.id,
+            AssetModel.uri,
+            func.row_number()
+            .over(partition_by=AssetModel.uri, order_by=(AssetEvent.timestamp.desc(), AssetEvent.id.desc()))
+            .label("n"),
+        )
+        .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+        .where(AssetModel.uri.in_(uris))
+        .subquery()
+    )
+    rows = session.execute(
+        select(AssetEvent, ranked.c.uri).join(ranked, ranked.c.id == AssetEvent.id).where(ranked.c.n == 1)
+    )
     return {uri: event for event, uri in rows}
 
 
@@ -171,6 +200,7 @@ def readable_dag_ids(session: Session, user: Any, dag_ids: list[str]) -> set[str
 
 # --- the board -----------------------------------------------------------------------------------
 
+
 def run_url(airflow_root: str, dag_id: str, run_id: str) -> str:
     return f"{airflow_root}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
@@ -182,8 +212,16 @@ def report_url(app_root: str, dag_id: str, run_id: str) -> str:
 def where_of(event: Any | None) -> dict[str, Any]:
     """Where a service runs, from its asset's latest event (extra: env, weight, run_id, task_id, at)."""
     if event is None:
-        return {"env": "blue", "weight": None, "started": False, "where": NOT_STARTED, "since": None,
-                "by_dag": None, "by_run": None, "by_task": None}
+        return {
+            "env": "blue",
+            "weight": None,
+            "started": False,
+            "where": NOT_STARTED,
+            "since": None,
+            "by_dag": None,
+            "by_run": None,
+            "by_task": None,
+        }
     extra = event.extra if isinstance(event.extra, dict) else {}
     weight = extra.get("weight")
     env = extra.get("env")
@@ -192,9 +230,16 @@ def where_of(event: Any | None) -> dict[str, Any]:
     at = extra.get("at")
     when = datetime.fromtimestamp(at, tz=UTC) if isinstance(at, (int, float)) else event.timestamp
     where = f"split ({weight} % green)" if env == "split" and weight is not None else env
-    return {"env": env, "weight": weight, "started": True, "where": where, "since": _iso(when),
-            "by_dag": event.source_dag_id, "by_run": extra.get("run_id") or event.source_run_id,
-            "by_task": extra.get("task_id") or event.source_task_id}
+    return {
+        "env": env,
+        "weight": weight,
+        "started": True,
+        "where": where,
+        "since": _iso(when),
+        "by_dag": event.source_dag_id,
+        "by_run": extra.get("run_id") or event.source_run_id,
+        "by_task": extra.get("task_id") or event.source_task_id,
+    }
 
 
 def build_board(session: Session, user: Any, *, airflow_root: str = "", app_root: str = "") -> dict[str, Any]:
@@ -214,10 +259,15 @@ def build_board(session: Session, user: Any, *, airflow_root: str = "", app_root
         run = runs.get(wave.dag_id)
         latest = None
         if run is not None:
-            latest = {"run_id": run.run_id, "state": str(run.state) if run.state else None,
-                      "run_after": _iso(run.run_after), "start_date": _iso(run.start_date),
-                      "end_date": _iso(run.end_date), "url": run_url(airflow_root, wave.dag_id, run.run_id),
-                      "report_url": report_url(app_root, wave.dag_id, run.run_id)}
+            latest = {
+                "run_id": run.run_id,
+                "state": str(run.state) if run.state else None,
+                "run_after": _iso(run.run_after),
+                "start_date": _iso(run.start_date),
+                "end_date": _iso(run.end_date),
+                "url": run_url(airflow_root, wave.dag_id, run.run_id),
+                "report_url": report_url(app_root, wave.dag_id, run.run_id),
+            }
         names = [s.name for s in wave.services]
         per_service: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
         for verdict in gate_rows.get(wave.dag_id, []):
@@ -226,23 +276,39 @@ def build_board(session: Session, user: Any, *, airflow_root: str = "", app_root
         completion = events.get(wave_asset(wave.id).uri)
         services = []
         for svc in wave.services:
-            services.append({
-                "wave": wave.id, "dag_id": wave.dag_id, "service": svc.name, "exposure": svc.exposure,
-                **(where := where_of(events.get(service_asset(wave.id, svc.name).uri))),
-                "by_run_url": where["by_run"] and run_url(airflow_root, where["by_dag"] or wave.dag_id,
-                                                          where["by_run"]),
-                "verdicts": per_service.get(svc.name, []),
-                "run_id": latest and latest["run_id"], "run_state": latest and latest["state"],
-                "run_url": latest and latest["url"], "report_url": latest and latest["report_url"],
-            })
-        out_waves.append({
-            "wave": wave.id, "dag_id": wave.dag_id, "owner": wave.owner, "description": wave.description,
-            "latest_run": latest, "verdicts": per_service.get(None, []),
-            "completed": None if completion is None else {
-                "at": _iso(completion.timestamp), "run_id": (completion.extra or {}).get("run_id")
-                or completion.source_run_id},
-            "services": services,
-        })
+            services.append(
+                {
+                    "wave": wave.id,
+                    "dag_id": wave.dag_id,
+                    "service": svc.name,
+                    "exposure": svc.exposure,
+                    **(where := where_of(events.get(service_asset(wave.id, svc.name).uri))),
+                    "by_run_url": where["by_run"]
+                    and run_url(airflow_root, where["by_dag"] or wave.dag_id, where["by_run"]),
+                    "verdicts": per_service.get(svc.name, []),
+                    "run_id": latest and latest["run_id"],
+                    "run_state": latest and latest["state"],
+                    "run_url": latest and latest["url"],
+                    "report_url": latest and latest["report_url"],
+                }
+            )
+        out_waves.append(
+            {
+                "wave": wave.id,
+                "dag_id": wave.dag_id,
+                "owner": wave.owner,
+                "description": wave.description,
+                "latest_run": latest,
+                "verdicts": per_service.get(None, []),
+                "completed": None
+                if completion is None
+                else {
+                    "at": _iso(completion.timestamp),
+                    "run_id": (completion.extra or {}).get("run_id") or completion.source_run_id,
+                },
+                "services": services,
+            }
+        )
     return {"generated_at": _iso(datetime.now(tz=UTC)), "waves": out_waves, "spec_errors": specs.errors}
 
 

@@ -48,9 +48,18 @@ class SlowInjectionBoardPlugin(AirflowPlugin):
     name = "slow_injection_board"
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Slow Injection"}]
     external_views = [
-        {"name": "Migration board", "href": f"{_root}{URL_PREFIX}/board", "destination": "nav",
-         "url_route": "migration-board", "nav_top_level": True},
+        {
+            "name": "Migration board",
+            "href": f"{_root}{URL_PREFIX}/board",
+            "destination": "nav",
+            "url_route": "migration-board",
+            "nav_top_level": True,
+        },
         # The UI fills {DAG_ID} and {RUN_ID} in (URI-encoded) for views on a DAG run.
-        {"name": "Evaluation report", "href": f"{_root}{URL_PREFIX}/reports/{{DAG_ID}}/{{RUN_ID}}",
-         "destination": "dag_run", "url_route": "evaluation-report"},
+        {
+            "name": "Evaluation report",
+            "href": f"{_root}{URL_PREFIX}/reports/{{DAG_ID}}/{{RUN_ID}}",
+            "destination": "dag_run",
+            "url_route": "evaluation-report",
+        },
     ]

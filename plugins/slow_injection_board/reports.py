@@ -8,8 +8,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-NAMES = {"report.html": "text/html; charset=utf-8", "report.md": "text/plain; charset=utf-8",
-         "report.json": "application/json"}
+NAMES = {
+    "report.html": "text/html; charset=utf-8",
+    "report.md": "text/plain; charset=utf-8",
+    "report.json": "application/json",
+}
 DEFAULT = "report.html"
 # Airflow's default [core] allowed_run_id_pattern; no '/', so one path segment at most.
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]{1,250}$")

@@ -33,9 +33,20 @@ class GateSensor(BaseSensorOperator):
 
     ui_color = "#e3f6e8"
 
-    def __init__(self, *, kind: str, gate: dict[str, Any], service: str | None, window: float,
-                 deferrable: bool = True, inline_seconds: float | None = None, stage: dict[str, Any] | None = None,
-                 stage_actions: list[str] | None = None, plan_task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        kind: str,
+        gate: dict[str, Any],
+        service: str | None,
+        window: float,
+        deferrable: bool = True,
+        inline_seconds: float | None = None,
+        stage: dict[str, Any] | None = None,
+        stage_actions: list[str] | None = None,
+        plan_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.kind, self.gate, self.service, self.window = kind, gate, service, window
         self.stage, self.stage_actions = stage, stage_actions  # asked of the run's scope first
         self.plan_task_id = plan_task_id  # plan_wave, which holds that scope
@@ -45,7 +56,9 @@ class GateSensor(BaseSensorOperator):
         super().__init__(poke_interval=float(gate["interval"]), timeout=self.max_duration(), **kwargs)
 
     def max_duration(self) -> float:
-        return kinds.measured(self.kind).longest(self.gate, float(self.window)) + 10 * float(self.gate["interval"]) + 60.0
+        return (
+            kinds.measured(self.kind).longest(self.gate, float(self.window)) + 10 * float(self.gate["interval"]) + 60.0
+        )
 
     def _run(self) -> Any:
         from include.slow_injection.gates.runner import GateRun
@@ -68,8 +81,14 @@ class GateSensor(BaseSensorOperator):
                     return self._finish(context, verdict)
                 self.log.info("no verdict within %ss in the task: deferring to the triggerer", self.inline_seconds)
             self.defer(
-                trigger=GateTrigger(self.kind, self.gate, self.service, self.window, gate_run.started_at,
-                                    pass_not_before=time.time() + PASS_AFTER_DEFER),
+                trigger=GateTrigger(
+                    self.kind,
+                    self.gate,
+                    self.service,
+                    self.window,
+                    gate_run.started_at,
+                    pass_not_before=time.time() + PASS_AFTER_DEFER,
+                ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.max_duration()),
             )

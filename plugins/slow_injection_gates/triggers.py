@@ -20,8 +20,15 @@ class GateTrigger(BaseTrigger):
     deadlines (it re-measures its window from scratch, so a restart can delay a pass, never fake one).
     """
 
-    def __init__(self, kind: str, gate: dict[str, Any], service: str | None, window: float, started_at: float,
-                 pass_not_before: float = 0.0) -> None:
+    def __init__(
+        self,
+        kind: str,
+        gate: dict[str, Any],
+        service: str | None,
+        window: float,
+        started_at: float,
+        pass_not_before: float = 0.0,
+    ) -> None:
         super().__init__()
         self.kind, self.gate, self.service, self.window, self.started_at = kind, gate, service, window, started_at
         self.pass_not_before = pass_not_before
@@ -29,8 +36,14 @@ class GateTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"kind": self.kind, "gate": self.gate, "service": self.service, "window": self.window,
-             "started_at": self.started_at, "pass_not_before": self.pass_not_before},
+            {
+                "kind": self.kind,
+                "gate": self.gate,
+                "service": self.service,
+                "window": self.window,
+                "started_at": self.started_at,
+                "pass_not_before": self.pass_not_before,
+            },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

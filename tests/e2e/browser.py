@@ -24,8 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 # FIELD-NOTES: what Debian's Chromium needs to run headless as root in a container, and nothing that
 # reaches the network on its own.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 VIEWPORT = {"width": 1400, "height": 900}
 TIMEOUT_MS = 30_000  # one UI action on a loaded 2-core machine (the stack and its runs share the cores)
 NAVIGATION_TIMEOUT_MS = 60_000
@@ -44,8 +51,9 @@ def ensure_chromium() -> str:
     env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     wait_for_lock = ["-o", "DPkg::Lock::Timeout=300"]  # another test session may be installing packages
     subprocess.run(["apt-get", *wait_for_lock, "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", *wait_for_lock, "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-                   check=True, env=env)
+    subprocess.run(
+        ["apt-get", *wait_for_lock, "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True, env=env
+    )
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"apt-get installed chromium but {CHROMIUM} is not there")
     print(f"chromium installed in {time.monotonic() - started:.0f}s", flush=True)

@@ -17,8 +17,18 @@ from include.slow_injection.lab.lab import Lab, Ports
 from include.slow_injection.ports import Weights
 
 ROOT = Path(__file__).resolve().parents[2]
-E2E_WAVES = ("e2e-web", "e2e-gates", "e2e-hold", "e2e-uat", "e2e-uat-timeout", "e2e-emergency", "e2e-fast", "e2e-clear",
-             "e2e-drill", "e2e-ingress")
+E2E_WAVES = (
+    "e2e-web",
+    "e2e-gates",
+    "e2e-hold",
+    "e2e-uat",
+    "e2e-uat-timeout",
+    "e2e-emergency",
+    "e2e-fast",
+    "e2e-clear",
+    "e2e-drill",
+    "e2e-ingress",
+)
 UAT_TIMEOUT = "8s"
 
 
@@ -78,9 +88,14 @@ def ingress_wave(wave_id: str) -> dict:
 
     wave = fast_wave(wave_id)
     wave["services"][0]["router"] = {
-        "type": "alb_ingress", "connection": "lab_kube", "namespace": "lab-fargate", "ingress": seed.INGRESS,
-        "action": seed.ACTION, "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
-        "green_service": {"name": seed.GREEN_SERVICE, "port": 80}}
+        "type": "alb_ingress",
+        "connection": "lab_kube",
+        "namespace": "lab-fargate",
+        "ingress": seed.INGRESS,
+        "action": seed.ACTION,
+        "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
+        "green_service": {"name": seed.GREEN_SERVICE, "port": 80},
+    }
     return wave
 
 
@@ -90,8 +105,13 @@ def uat_wave(wave_id: str, timeout: str) -> dict:
 
     wave = small_wave(wave_id, wave_id)
     wave["services"] = [s for s in wave["services"] if s["name"] == "web"]
-    wave["validation"] = {"approval": {"timeout": timeout, "on_timeout": "rollback",
-                                       "instructions": "Open green's URL and place an order."}}
+    wave["validation"] = {
+        "approval": {
+            "timeout": timeout,
+            "on_timeout": "rollback",
+            "instructions": "Open green's URL and place an order.",
+        }
+    }
     return wave
 
 
@@ -102,8 +122,7 @@ class LabStack:
         waves.mkdir(parents=True)
         (waves / "e2e-web.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-web"), sort_keys=False))
         (waves / "e2e-gates.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-gates", jobs=False), sort_keys=False))
-        (waves / "e2e-hold.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-hold", "hold", jobs=False),
-                                                            sort_keys=False))
+        (waves / "e2e-hold.yaml").write_text(yaml.safe_dump(e2e_wave("e2e-hold", "hold", jobs=False), sort_keys=False))
         (waves / "e2e-emergency.yaml").write_text(yaml.safe_dump(emergency_wave("e2e-emergency"), sort_keys=False))
         (waves / "e2e-fast.yaml").write_text(yaml.safe_dump(fast_wave("e2e-fast"), sort_keys=False))
         (waves / "e2e-clear.yaml").write_text(yaml.safe_dump(fast_wave("e2e-clear", False), sort_keys=False))
@@ -118,8 +137,10 @@ class LabStack:
     def start(self) -> None:
         self.lab.start()
         self.bind_router_rbac()
-        self.router = HAProxyRouter(HAProxyRuntime(str(self.lab.admin_socket)),
-                                    HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
+        self.router = HAProxyRouter(
+            HAProxyRuntime(str(self.lab.admin_socket)),
+            HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"),
+        )
         self.airflow.start()
         for wave_id in E2E_WAVES:
             self.airflow.wait_for_dag(f"wave_{wave_id}")

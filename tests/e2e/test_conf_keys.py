@@ -23,6 +23,10 @@ def test_an_unknown_conf_key_refuses_the_run_and_nothing_acts(lab) -> None:
     tis = lab.airflow.task_instances(DAG, run["dag_run_id"])
     assert tis["preparation.run_refused"]["state"] == "failed"
     assert SimulatedWorld("e2e-uat").read().get("history", []) == []
-    log = json.dumps(lab.airflow.get(f"/api/v2/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/"
-                                     "preparation.run_refused/logs/1?full_content=true"))
+    log = json.dumps(
+        lab.airflow.get(
+            f"/api/v2/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/"
+            "preparation.run_refused/logs/1?full_content=true"
+        )
+    )
     assert "unknown key(s) 'dryrun'" in log and "dry_run" in log, log[-2000:]

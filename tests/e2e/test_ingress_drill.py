@@ -35,11 +35,18 @@ def controller(lab):
 
 def edit_ingress(lab, blue: int, green: int) -> None:
     """What `kubectl annotate --overwrite` by someone else does: a new split in the action, no record."""
-    action = {"type": "forward", "forwardConfig": {"targetGroups": [
-        {"serviceName": seed.BLUE_SERVICE, "servicePort": "80", "weight": blue},
-        {"serviceName": seed.GREEN_SERVICE, "servicePort": "80", "weight": green}]}}
+    action = {
+        "type": "forward",
+        "forwardConfig": {
+            "targetGroups": [
+                {"serviceName": seed.BLUE_SERVICE, "servicePort": "80", "weight": blue},
+                {"serviceName": seed.GREEN_SERVICE, "servicePort": "80", "weight": green},
+            ]
+        },
+    }
     client.NetworkingV1Api(lab.lab.kube_client()).patch_namespaced_ingress(
-        seed.INGRESS, "lab-fargate", {"metadata": {"annotations": {rc.ACTIONS + seed.ACTION: json.dumps(action)}}})
+        seed.INGRESS, "lab-fargate", {"metadata": {"annotations": {rc.ACTIONS + seed.ACTION: json.dumps(action)}}}
+    )
 
 
 def test_an_ingress_edited_mid_bake_is_detected_and_the_run_never_promotes_on_it(controller) -> None:

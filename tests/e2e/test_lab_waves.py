@@ -97,15 +97,21 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:
         share = 100 * counts.get("green", 0) / served
         seconds = json.loads(lab.lab.load_file.read_text())["seconds"]
         detail = {k: v for k, v in seconds.items() if set_end - 3 <= int(k) <= decide_start + 3}
-        assert abs(share - weight) <= tolerance(weight, served), (f"{step}: green served {share:.1f} % of {served} requests, wanted "
-                                          f"{weight} % (set {set_end:.1f}, decide {decide_start:.1f}: {detail})")
-    verdict = {t: lab.airflow.xcom(DAG, run_id, t, "verdict") for t in (
-        "validation.checks.stress_green-load", "validation.checks.data_in_sync", "validation.parity.parity")}
+        assert abs(share - weight) <= tolerance(weight, served), (
+            f"{step}: green served {share:.1f} % of {served} requests, wanted "
+            f"{weight} % (set {set_end:.1f}, decide {decide_start:.1f}: {detail})"
+        )
+    verdict = {
+        t: lab.airflow.xcom(DAG, run_id, t, "verdict")
+        for t in ("validation.checks.stress_green-load", "validation.checks.data_in_sync", "validation.parity.parity")
+    }
     assert all(v["status"] == "pass" for v in verdict.values()), verdict
     assert verdict["validation.checks.stress_green-load"]["stats"]["requests"] >= 50
     assert "public.orders" in verdict["validation.checks.data_in_sync"]["reason"]
     assert {m["name"]: m["classification"] for m in verdict["validation.parity.parity"]["metrics"]} == {
-        "mean-latency": "Pass", "error-ratio": "Pass"}
+        "mean-latency": "Pass",
+        "error-ratio": "Pass",
+    }
     run_start = epoch(tis["preparation.plan_wave"]["start_date"])
     counts = load_between(lab, run_start, time.time())
     assert counts.get("blue_5xx", 0) == 0 and counts.get("green_5xx", 0) == 0, counts
@@ -118,8 +124,9 @@ def test_every_gate_passes_and_traffic_moves_to_green_in_steps(lab) -> None:
     assert green_web.status.ready_replicas == 2 and green_web.metadata.labels["compute"] == "fargate"
     pods = core.list_namespaced_pod("lab-fargate", label_selector="app=web").items
     fargate_nodes = {n.metadata.name for n in core.list_node(label_selector=f"{COMPUTE_TYPE}=fargate").items}
-    assert len(pods) == 2 and all(p.spec.scheduler_name == SCHEDULER and p.spec.node_name in fargate_nodes
-                                  for p in pods), [(p.spec.scheduler_name, p.spec.node_name) for p in pods]
+    assert len(pods) == 2 and all(
+        p.spec.scheduler_name == SCHEDULER and p.spec.node_name in fargate_nodes for p in pods
+    ), [(p.spec.scheduler_name, p.spec.node_name) for p in pods]
 
 
 def test_a_fault_injected_at_the_25_percent_step_rolls_back_to_blue(lab) -> None:

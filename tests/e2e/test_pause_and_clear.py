@@ -23,7 +23,10 @@ pytestmark = pytest.mark.e2e
 OBSERVE = 20.0  # seconds paused at least (the step's gates bake 12 s: tests/e2e/conftest.py fast_wave)
 SETTLED = 10.0  # seconds paused after the step's gates ended (the decision would start ~1-2 s after them)
 GRACE = 3.0
-STEP1_GATES = {"gradual_transition.web.step1_5pct.gate_error-ratio", "gradual_transition.web.step1_5pct.gate_p95-latency"}
+STEP1_GATES = {
+    "gradual_transition.web.step1_5pct.gate_error-ratio",
+    "gradual_transition.web.step1_5pct.gate_p95-latency",
+}
 # States a task reaches only by being queued or run. `skipped` / `upstream_failed` are not among them: the
 # scheduler still settles trigger rules of a paused DAG (e.g. the fast-path marker once its gates passed),
 # without running anything.
@@ -37,8 +40,9 @@ def pause(lab, paused: bool) -> None:
     lab.airflow._request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": paused})
 
 
-def wait_for_green(lab, router: HAProxyRouter, run_id: str, green: int, seen: list[Weights],
-                   timeout: float = 600, dag: str = DAG) -> None:
+def wait_for_green(
+    lab, router: HAProxyRouter, run_id: str, green: int, seen: list[Weights], timeout: float = 600, dag: str = DAG
+) -> None:
     """Polls the router until green has `green` %; the run (asked less often, the API server is
     slow on a loaded machine) must not end first."""
     deadline, asked = time.time() + timeout, 0.0
@@ -51,7 +55,11 @@ def wait_for_green(lab, router: HAProxyRouter, run_id: str, green: int, seen: li
         if time.time() - asked > 5:
             asked = time.time()
             state = patient(lambda: lab.airflow.run_state(dag, run_id))
-            assert state not in ("success", "failed"), (state, seen, problems(lab.airflow.task_instances(dag, run_id), lab))
+            assert state not in ("success", "failed"), (
+                state,
+                seen,
+                problems(lab.airflow.task_instances(dag, run_id), lab),
+            )
         time.sleep(0.3)
     raise TimeoutError(f"green never reached {green} %: {seen}")
 
@@ -68,8 +76,9 @@ def patient(call, tries: int = 3):
     return None
 
 
-def wait_for_tasks(lab, run_id: str, task_ids: set[str], states: set[str], timeout: float = 120,
-                   dag: str = DAG) -> None:
+def wait_for_tasks(
+    lab, run_id: str, task_ids: set[str], states: set[str], timeout: float = 120, dag: str = DAG
+) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         tis = patient(lambda: lab.airflow.task_instances(dag, run_id))
@@ -80,8 +89,11 @@ def wait_for_tasks(lab, run_id: str, task_ids: set[str], states: set[str], timeo
 
 
 def started(tis: dict) -> set[str]:
-    return {t for t, ti in tis.items() if ti["state"] in STARTED or (ti.get("start_date") and ti["state"] not in (
-        "skipped", "upstream_failed"))}
+    return {
+        t
+        for t, ti in tis.items()
+        if ti["state"] in STARTED or (ti.get("start_date") and ti["state"] not in ("skipped", "upstream_failed"))
+    }
 
 
 def test_a_paused_wave_holds_its_step_and_completes_once_unpaused(lab) -> None:
@@ -111,8 +123,9 @@ def test_a_paused_wave_holds_its_step_and_completes_once_unpaused(lab) -> None:
             assert time.time() < paused_at + 300, {t: tis[t]["state"] for t in in_flight}
             time.sleep(1)
         # The step in progress was not killed: its gates finished their bake and passed.
-        assert all(tis[t]["state"] == "success" for t in in_flight & STEP1_GATES), \
-            {t: tis[t]["state"] for t in in_flight}
+        assert all(tis[t]["state"] == "success" for t in in_flight & STEP1_GATES), {
+            t: tis[t]["state"] for t in in_flight
+        }
         assert not tis["gradual_transition.web.step1_5pct.decide"].get("start_date")
         assert lab.airflow.run_state(DAG, run_id) == "running"
     finally:
@@ -152,10 +165,22 @@ def test_a_failed_rollback_step_cleared_once_haproxy_is_back_puts_all_traffic_on
             hidden.rename(admin)
 
     path = f"/api/v2/dags/{DAG}/clearTaskInstances"
-    cleared = lab.airflow._request("POST", path, {
-        "dry_run": False, "dag_run_id": run_id, "task_ids": ["rollback.traffic_to_blue"],
-        "include_downstream": True, "only_failed": True, "reset_dag_runs": True})
-    assert {ti["task_id"] for ti in cleared["task_instances"]} >= {"rollback.traffic_to_blue", "rollback.wave_rolled_back"}
+    cleared = lab.airflow._request(
+        "POST",
+        path,
+        {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": ["rollback.traffic_to_blue"],
+            "include_downstream": True,
+            "only_failed": True,
+            "reset_dag_runs": True,
+        },
+    )
+    assert {ti["task_id"] for ti in cleared["task_instances"]} >= {
+        "rollback.traffic_to_blue",
+        "rollback.wave_rolled_back",
+    }
 
     state = lab.airflow.wait_for_run(DAG, run_id, timeout=300)
     tis = lab.airflow.task_instances(DAG, run_id)
@@ -194,11 +219,21 @@ def test_a_failed_traffic_step_cleared_once_haproxy_is_back_resumes_the_wave(lab
         if hidden.exists():
             hidden.rename(admin)
 
-    cleared = lab.airflow._request("POST", f"/api/v2/dags/{HOLD_DAG}/clearTaskInstances", {
-        "dry_run": False, "dag_run_id": run_id, "task_ids": [f"{STEP1}.set_traffic"],
-        "include_downstream": True, "only_failed": False, "reset_dag_runs": True})
+    cleared = lab.airflow._request(
+        "POST",
+        f"/api/v2/dags/{HOLD_DAG}/clearTaskInstances",
+        {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": [f"{STEP1}.set_traffic"],
+            "include_downstream": True,
+            "only_failed": False,
+            "reset_dag_runs": True,
+        },
+    )
     assert {f"{STEP1}.set_traffic", f"{STEP1}.decide", "wave_held", "post_release.wave_completed"} <= {
-        ti["task_id"] for ti in cleared["task_instances"]}
+        ti["task_id"] for ti in cleared["task_instances"]
+    }
 
     seen: list[Weights] = [lab.router.get_weights()]
 

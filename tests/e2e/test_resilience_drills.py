@@ -58,8 +58,9 @@ class WeightWatch:
 
 
 def try_of(lab, dag: str, run_id: str, task_id: str, try_number: int) -> dict:
-    return lab.airflow.get(f"/api/v2/dags/{dag}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
-                           f"/tries/{try_number}")
+    return lab.airflow.get(
+        f"/api/v2/dags/{dag}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/tries/{try_number}"
+    )
 
 
 def test_a_task_killed_mid_weight_change_is_retried_and_converges(lab) -> None:
@@ -115,8 +116,9 @@ def test_scheduler_and_triggerer_killed_while_gates_are_deferred_resume_and_comp
         deadline = time.time() + 480
         while True:  # both gates deferred, and the triggerer is running their triggers
             tis = patient(lambda: lab.airflow.task_instances(dag, run_id))
-            running = {g: [job for job, text in trigger_logs(lab, dag, run_id, g).items() if "starting" in text]
-                       for g in gates}
+            running = {
+                g: [job for job, text in trigger_logs(lab, dag, run_id, g).items() if "starting" in text] for g in gates
+            }
             if all(tis.get(g, {}).get("state") == "deferred" and running[g] for g in gates):
                 killed_jobs = {job for jobs in running.values() for job in jobs}
                 break

@@ -50,15 +50,24 @@ def test_a_skipped_phase_without_a_reason_refuses_the_run_before_any_change(lab)
     tis = lab.airflow.task_instances(DAG, run["dag_run_id"])
     assert tis["preparation.run_refused"]["state"] == "failed"
     assert SimulatedWorld("e2e-uat").read().get("history", []) == []
-    log = lab.airflow.get(f"/api/v2/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/"
-                          "preparation.run_refused/logs/1?full_content=true")
+    log = lab.airflow.get(
+        f"/api/v2/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/preparation.run_refused/logs/1?full_content=true"
+    )
     assert "skip_reason: required when skipping validation" in json.dumps(log)
 
 
 def test_a_valid_form_is_accepted_and_honoured(lab) -> None:
     SimulatedWorld("e2e-uat").reset(healthy_world())
-    code, run = post_run(lab, {"dry_run": True, "max_weight": 100, "approval_timeout": "30m",
-                               "skip_phases": ["release_monitoring"], "skip_reason": "watched by hand tonight"})
+    code, run = post_run(
+        lab,
+        {
+            "dry_run": True,
+            "max_weight": 100,
+            "approval_timeout": "30m",
+            "skip_phases": ["release_monitoring"],
+            "skip_reason": "watched by hand tonight",
+        },
+    )
     assert code == 200, run
     deadline = time.time() + 120
     while (scope := lab.airflow.xcom(DAG, run["dag_run_id"], "preparation.plan_wave", "scope")) is None:

@@ -119,9 +119,12 @@ def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots
     try:
         expect(submit).to_be_enabled(timeout=5_000)
     except AssertionError:
-        pytest.fail("the trigger form cannot be submitted with its defaults (Trigger stays disabled); params "
-                    f"the form requires but leave empty: {unsubmittable_params(airflow) or 'none found'} — a "
-                    'Param that may be empty needs type=["null", ...] and default None', pytrace=False)
+        pytest.fail(
+            "the trigger form cannot be submitted with its defaults (Trigger stays disabled); params "
+            f"the form requires but leave empty: {unsubmittable_params(airflow) or 'none found'} — a "
+            'Param that may be empty needs type=["null", ...] and default None',
+            pytrace=False,
+        )
     submit.click()
 
     expect(page.get_by_text("Dag Run Triggered").first).to_be_visible()
@@ -135,7 +138,11 @@ def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots
     # e2e trigger-form tests' business; the report test below waits for it when it needs it).
     deadline = time.time() + RUN_TIMEOUT
     while (tis := airflow.task_instances(TRIGGER_DAG, run_id)).get("preparation.preflight", {}).get("state") in (
-            None, "scheduled", "queued", "none"):
+        None,
+        "scheduled",
+        "queued",
+        "none",
+    ):
         assert tis.get("preparation.plan_wave", {}).get("state") != "failed", tis["preparation.plan_wave"]
         assert time.time() < deadline, {t: ti["state"] for t, ti in tis.items() if ti["state"]}
         time.sleep(1)
@@ -146,8 +153,10 @@ def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots
 def test_the_migration_board_in_the_nav_shows_the_lab_services(page, lab_stack, shots) -> None:
     status, _, body = http_get(lab_stack.airflow, BOARD)
     assert status == 200, f"{BOARD} answered {status}: {body[:300]}"
-    assert not is_airflow_ui_page(body), (f"{BOARD} answers with Airflow's own UI page: the plugin's FastAPI app "
-                                          "is not mounted (plugins/slow_injection_board)")
+    assert not is_airflow_ui_page(body), (
+        f"{BOARD} answers with Airflow's own UI page: the plugin's FastAPI app "
+        "is not mounted (plugins/slow_injection_board)"
+    )
 
     page.goto("/")
     page.get_by_role("link", name="Migration board").first.click()
@@ -196,4 +205,3 @@ def test_the_evaluation_report_of_a_run_shows_plots(page, lab_stack, reported_ru
     expect(plots.first).to_be_visible()
     assert plots.count() >= 1
     shots.take(page, "evaluation-report")
-

@@ -17,8 +17,11 @@ class Statement:
     why: str = ""  # becomes the statement's Sid (letters and digits only)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"Effect": "Allow", "Action": sorted(set(self.actions)),
-                               "Resource": sorted(set(self.resources))}
+        out: dict[str, Any] = {
+            "Effect": "Allow",
+            "Action": sorted(set(self.actions)),
+            "Resource": sorted(set(self.resources)),
+        }
         sid = "".join(ch for ch in self.why.title() if ch.isalnum())
         return {"Sid": sid, **out} if sid else out
 
@@ -79,7 +82,9 @@ def fargate_setup_statements(profile: Any) -> list[Statement]:
     region = profile.region or "*"
     cluster = f"arn:aws:eks:{region}:*:cluster/{profile.cluster}"
     arn = f"arn:aws:eks:{region}:*:fargateprofile/{profile.cluster}/{profile.name}/*"
-    actions = ("eks:CreateFargateProfile", "eks:DescribeFargateProfile") + (("eks:TagResource",) if profile.tags else ())
+    actions = ("eks:CreateFargateProfile", "eks:DescribeFargateProfile") + (
+        ("eks:TagResource",) if profile.tags else ()
+    )
     return [
         Statement(actions, (cluster, arn), "green fargate profile"),
         # CreateFargateProfile hands the pod execution role to EKS.

@@ -29,7 +29,8 @@ RETRY_DELAY = timedelta(seconds=2)
 
 def _doc(waves: list[Wave]) -> str:
     rows = "\n".join(
-        f"| `{w.id}` | {w.owner} | {', '.join(f'`{s.name}` ({s.exposure})' for s in w.services)} |" for w in waves)
+        f"| `{w.id}` | {w.owner} | {', '.join(f'`{s.name}` ({s.exposure})' for s in w.services)} |" for w in waves
+    )
     return (
         "### Emergency rollback\n\n"
         "Returns the named services of a wave to blue, now, whatever state the wave's DAG is in: "
@@ -45,44 +46,54 @@ def _doc(waves: list[Wave]) -> str:
 def build_dag(waves: list[Wave]) -> DAG:
     ids = sorted(w.id for w in waves)
     service_names = sorted({s.name for w in waves for s in w.services})
-    by_wave = "; ".join(f"**{w.id}**: {', '.join(s.name for s in w.services)}"
-                        for w in sorted(waves, key=lambda w: w.id))
-    with DAG(
-        dag_id=DAG_ID,
-        description="Return a wave's services to blue now, and stop the wave's running run from moving them again",
-        doc_md=_doc(waves),
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        # Runs of different waves must not queue behind each other. Two runs of one wave may overlap
-        # harmlessly: every step converges to the same end (blue), and each service has its own stop flag.
-        max_active_runs=16,
-        is_paused_upon_creation=False,  # a paused emergency DAG would queue the rollback it exists for
-        tags=["slow-injection", "emergency"],
-        default_args={"owner": "slow-injection", "retries": RETRIES, "retry_delay": RETRY_DELAY},
-        params={
-            "wave": Param(
-                type="string", enum=ids, title="Wave",
-                values_display={w.id: f"{w.id} — {(w.description or w.owner)[:80]}" for w in waves},
-                description="The wave whose services go back to blue.",
-            ),
-            "services": Param(
-                [], type="array", items={"type": "string"}, uniqueItems=True, title="Services",
-                examples=service_names,
-                description_md="Services to return to blue; **empty: every service of the wave**. "
-                               f"By wave: {by_wave}.",
-            ),
-            "reason": Param(
-                type="string", minLength=3, title="Reason",
-                description="Why: recorded with the stop flag and sent to the wave's notifiers.",
-            ),
-        },
-    ) as dag:
+    by_wave = "; ".join(
+        f"**{w.id}**: {', '.join(s.name for s in w.services)}" for w in sorted(waves, key=lambda w: w.id)
+    )
+    with (
+        DAG(
+            dag_id=DAG_ID,
+            description="Return a wave's services to blue now, and stop the wave's running run from moving them again",
+            doc_md=_doc(waves),
+            schedule=None,
+            start_date=START_DATE,
+            catchup=False,
+            # Runs of different waves must not queue behind each other. Two runs of one wave may overlap
+            # harmlessly: every step converges to the same end (blue), and each service has its own stop flag.
+            max_active_runs=16,
+            is_paused_upon_creation=False,  # a paused emergency DAG would queue the rollback it exists for
+            tags=["slow-injection", "emergency"],
+            default_args={"owner": "slow-injection", "retries": RETRIES, "retry_delay": RETRY_DELAY},
+            params={
+                "wave": Param(
+                    type="string",
+                    enum=ids,
+                    title="Wave",
+                    values_display={w.id: f"{w.id} — {(w.description or w.owner)[:80]}" for w in waves},
+                    description="The wave whose services go back to blue.",
+                ),
+                "services": Param(
+                    [],
+                    type="array",
+                    items={"type": "string"},
+                    uniqueItems=True,
+                    title="Services",
+                    examples=service_names,
+                    description_md="Services to return to blue; **empty: every service of the wave**. "
+                    f"By wave: {by_wave}.",
+                ),
+                "reason": Param(
+                    type="string",
+                    minLength=3,
+                    title="Reason",
+                    description="Why: recorded with the stop flag and sent to the wave's notifiers.",
+                ),
+            },
+        ) as dag
+    ):
         stop = StopWave(task_id="stop_wave")
         plan = {"plan_task_id": stop.task_id}  # stop_wave returns the refs the other steps act on
         restore = EmergencyRestore(task_id="restore_blue_workloads", **plan)
         traffic = EmergencyTraffic(task_id="traffic_to_blue", outlets=[SERVICES_ALIAS], **plan)
-        jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5), outlets=[SERVICES_ALIAS],
-                             **plan)
+        jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5), outlets=[SERVICES_ALIAS], **plan)
         stop >> restore >> traffic >> jobs
     return dag

@@ -39,19 +39,33 @@ def schedule_of(wave: Wave):
 
 def plan_task(wave: Wave, plan: str) -> PlanWave:
     """plan_wave, and the task it branches to when it refuses the run."""
-    services = {s.name: {"exposure": s.exposure, "router": s.router.model_dump() if s.router else None,
-                         "workload": s.workload.model_dump(), "depends_on": list(s.depends_on)}
-                for s in wave.services}
+    services = {
+        s.name: {
+            "exposure": s.exposure,
+            "router": s.router.model_dump() if s.router else None,
+            "workload": s.workload.model_dump(),
+            "depends_on": list(s.depends_on),
+        }
+        for s in wave.services
+    }
     window = None
     if wave.schedule and wave.schedule.window:
         w = wave.schedule.window
         window = {"start": w.start, "end": w.end, "timezone": wave.schedule.timezone, "outside": w.outside}
     approval = wave.validation.approval
     refused = RunRefused(task_id="run_refused")
-    setup = PlanWave(task_id="plan_wave", plan_text=plan, wave_id=wave.id, refused_task_id=refused.task_id,
-                     services=services, platform=platform_ref(wave), window=window,
-                     approval_timeout=approval.timeout if approval else None, notifications=notifications(wave),
-                     param_names=sorted(run_params(wave)))
+    setup = PlanWave(
+        task_id="plan_wave",
+        plan_text=plan,
+        wave_id=wave.id,
+        refused_task_id=refused.task_id,
+        services=services,
+        platform=platform_ref(wave),
+        window=window,
+        approval_timeout=approval.timeout if approval else None,
+        notifications=notifications(wave),
+        param_names=sorted(run_params(wave)),
+    )
     setup >> refused
     return setup
 
@@ -85,23 +99,40 @@ def build_dag(wave: Wave) -> DAG:
                 wave_tasks = render_phase(wave_build, builder.PHASE, builder.stages(wave), wave_tasks)
         with TaskGroup(post_release.PHASE, tooltip="retire blue, announce, report") as post:
             released = post_release.build(wave_build, wave_tasks)
-            released.completed >> PublishCompletion(task_id="publish_completion", wave_id=wave.id,
-                                                    completed_task_id=released.completed.task_id,
-                                                    outlets=[wave_asset(wave.id)])
+            released.completed >> PublishCompletion(
+                task_id="publish_completion",
+                wave_id=wave.id,
+                completed_task_id=released.completed.task_id,
+                outlets=[wave_asset(wave.id)],
+            )
         with TaskGroup(rollback.GROUP, tooltip="blue capacity back, then all traffic, then jobs once green is idle"):
             rolled_back = rollback.build(wave_build, wave_tasks)
-        held = EndWave(task_id="wave_held", outcome="held", decision_ids=list(wave_tasks.decision_ids),
-                       wave_id=wave.id, notifications=notifications(wave), plan_task_id=wave_build.plan_task_id,
-                       trigger_rule=TriggerRule.ONE_SUCCESS)
+        held = EndWave(
+            task_id="wave_held",
+            outcome="held",
+            decision_ids=list(wave_tasks.decision_ids),
+            wave_id=wave.id,
+            notifications=notifications(wave),
+            plan_task_id=wave_build.plan_task_id,
+            trigger_rule=TriggerRule.ONE_SUCCESS,
+        )
         list(wave_tasks.hold_markers) >> held
         with post:
             report = EvaluationReport(
-                task_id="evaluation_report", wave_id=wave.id, plan_task_id=wave_build.plan_task_id,
-                action_ids=[*wave_tasks.action_ids, *released.action_ids], gate_ids=list(wave_tasks.gate_ids),
+                task_id="evaluation_report",
+                wave_id=wave.id,
+                plan_task_id=wave_build.plan_task_id,
+                action_ids=[*wave_tasks.action_ids, *released.action_ids],
+                gate_ids=list(wave_tasks.gate_ids),
                 decision_ids=list(wave_tasks.decision_ids),
-                outcome_ids={"completed": released.completed.task_id, "rolled_back": rolled_back.ended.task_id,
-                             "held": held.task_id, "rollback_traffic": rolled_back.traffic_task_id},
-                report_plots=plot_config(wave), workloads=[s.workload.model_dump() for s in wave.services],
+                outcome_ids={
+                    "completed": released.completed.task_id,
+                    "rolled_back": rolled_back.ended.task_id,
+                    "held": held.task_id,
+                    "rollback_traffic": rolled_back.traffic_task_id,
+                },
+                report_plots=plot_config(wave),
+                workloads=[s.workload.model_dump() for s in wave.services],
                 right_sizing=right_sizing_config(wave),
             )
         [released.completed, rolled_back.ended, held] >> report

@@ -27,17 +27,25 @@ def build(wave_build: WaveBuild, released: Rendered) -> PostRelease:
     start = released.tail
     assert start is not None
     if wave.retire_blue_after > 0:
-        wait = WaitSensor(task_id="wait_before_retiring_blue", time_to_wait=timedelta(seconds=wave.retire_blue_after),
-                          deferrable=True)
+        wait = WaitSensor(
+            task_id="wait_before_retiring_blue", time_to_wait=timedelta(seconds=wave.retire_blue_after), deferrable=True
+        )
         start >> wait
         start = wait
     retire = []
     for action in retirements(wave):
-        context = TaskContext(wave, {**wave_build.step_args(),
-                                     "stage": {"phase": PHASE, "service": action.service, "weight": None}})
+        context = TaskContext(
+            wave, {**wave_build.step_args(), "stage": {"phase": PHASE, "service": action.service, "weight": None}}
+        )
         retire.append(build_task(wave, action.task_id, kinds.action(action.kind).task(action, context)))
-    completed = EndWave(task_id="wave_completed", outcome="completed", decision_ids=list(released.decision_ids),
-                        wave_id=wave.id, notifications=notifications(wave), plan_task_id=wave_build.plan_task_id)
+    completed = EndWave(
+        task_id="wave_completed",
+        outcome="completed",
+        decision_ids=list(released.decision_ids),
+        wave_id=wave.id,
+        notifications=notifications(wave),
+        plan_task_id=wave_build.plan_task_id,
+    )
     if retire:
         start >> retire
         retire >> completed

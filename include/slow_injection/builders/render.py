@@ -31,8 +31,13 @@ class WaveBuild:
 
     def step_args(self) -> dict[str, Any]:
         """Side-effecting tasks retry: a transient backend error must not end a wave."""
-        return {"retries": self.wave.retries.count, "retry_delay": timedelta(seconds=self.wave.retries.delay),
-                "wave_id": self.wave.id, "notifications": notifications(self.wave), "plan_task_id": self.plan_task_id}
+        return {
+            "retries": self.wave.retries.count,
+            "retry_delay": timedelta(seconds=self.wave.retries.delay),
+            "wave_id": self.wave.id,
+            "notifications": notifications(self.wave),
+            "plan_task_id": self.plan_task_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,15 @@ class Rendered:
 
     def then(self, later: Rendered) -> Rendered:
         """These tasks followed by `later`'s (its tail, if any, is the new tail)."""
-        return Rendered(later.tail or self.tail, self.rollback_markers + later.rollback_markers,
-                        self.hold_markers + later.hold_markers, self.action_ids + later.action_ids,
-                        self.gate_ids + later.gate_ids, self.load_ids + later.load_ids,
-                        self.decision_ids + later.decision_ids)
+        return Rendered(
+            later.tail or self.tail,
+            self.rollback_markers + later.rollback_markers,
+            self.hold_markers + later.hold_markers,
+            self.action_ids + later.action_ids,
+            self.gate_ids + later.gate_ids,
+            self.load_ids + later.load_ids,
+            self.decision_ids + later.decision_ids,
+        )
 
 
 def build_task(wave: Wave, task_id: str, task: Task) -> BaseOperator:
@@ -75,10 +85,14 @@ def _action_task(wave_build: WaveBuild, action: Action, stage: Stage) -> BaseOpe
     return build_task(wave_build.wave, action.task_id, kinds.action(action.kind).task(action, context))
 
 
-def _gate_task(wave_build: WaveBuild, gate: Gate, so_far: Rendered, stage: Stage,
-               action_ids: list[str]) -> BaseOperator:
-    scoped = {"stage": stage_meta(stage, gate.service), "stage_actions": action_ids,
-              "plan_task_id": wave_build.plan_task_id}
+def _gate_task(
+    wave_build: WaveBuild, gate: Gate, so_far: Rendered, stage: Stage, action_ids: list[str]
+) -> BaseOperator:
+    scoped = {
+        "stage": stage_meta(stage, gate.service),
+        "stage_actions": action_ids,
+        "plan_task_id": wave_build.plan_task_id,
+    }
     context = TaskContext(wave_build.wave, scoped, earlier_gates=so_far.gate_ids, earlier_load=so_far.load_ids)
     return build_task(wave_build.wave, gate.task_id, kinds.gate(gate.kind).task(gate, context))
 
@@ -96,11 +110,19 @@ def render_stage(wave_build: WaveBuild, stage: Stage, so_far: Rendered, complete
     rollback_requested = EmptyOperator(task_id="rollback_requested")
     hold_requested = EmptyOperator(task_id="hold_requested")
     decide = StageDecision(
-        task_id="decide", wave_id=wave.id, stage="/".join((stage.phase, *stage.path)) or stage.phase,
-        action_ids=[t.task_id for t in actions], gate_ids=[t.task_id for t in gates],
-        rollback_marker=rollback_requested.task_id, hold_marker=hold_requested.task_id, automatic_rollback=wave.rollback.automatic,
-        completes_phase=completes_phase, notifications=notifications(wave), plan_task_id=wave_build.plan_task_id,
-        trigger_rule=TriggerRule.NONE_SKIPPED, retries=1,
+        task_id="decide",
+        wave_id=wave.id,
+        stage="/".join((stage.phase, *stage.path)) or stage.phase,
+        action_ids=[t.task_id for t in actions],
+        gate_ids=[t.task_id for t in gates],
+        rollback_marker=rollback_requested.task_id,
+        hold_marker=hold_requested.task_id,
+        automatic_rollback=wave.rollback.automatic,
+        completes_phase=completes_phase,
+        notifications=notifications(wave),
+        plan_task_id=wave_build.plan_task_id,
+        trigger_rule=TriggerRule.NONE_SKIPPED,
+        retries=1,
     )
     (gates or actions[-1:]) >> decide
     decide >> Label("rollback") >> rollback_requested
@@ -115,10 +137,15 @@ def render_stage(wave_build: WaveBuild, stage: Stage, so_far: Rendered, complete
         fail_fast >> fast[0]
     if so_far.tail is not None:
         so_far.tail >> entry  # no Label: labels across groups attach to group leaves
-    return Rendered(tail=decide, rollback_markers=(*fast, rollback_requested), hold_markers=(hold_requested,),
-                    action_ids=tuple(t.task_id for t in actions), gate_ids=tuple(t.task_id for t in gates),
-                    load_ids=tuple(t.task_id for t, g in zip(gates, stage.gates, strict=False) if kinds.gate(g.kind).loads_green),
-                    decision_ids=(decide.task_id,))
+    return Rendered(
+        tail=decide,
+        rollback_markers=(*fast, rollback_requested),
+        hold_markers=(hold_requested,),
+        action_ids=tuple(t.task_id for t in actions),
+        gate_ids=tuple(t.task_id for t in gates),
+        load_ids=tuple(t.task_id for t, g in zip(gates, stage.gates, strict=False) if kinds.gate(g.kind).loads_green),
+        decision_ids=(decide.task_id,),
+    )
 
 
 def render_phase(wave_build: WaveBuild, phase: str, stages: list[Stage], so_far: Rendered) -> Rendered:
@@ -133,8 +160,9 @@ def render_phase(wave_build: WaveBuild, phase: str, stages: list[Stage], so_far:
     return _render_nested(wave_build, [(list(s.path), s) for s in stages], so_far, phase, last)
 
 
-def _render_nested(wave_build: WaveBuild, items: list[tuple[list[str], Stage]], so_far: Rendered, phase: str,
-                   last: Stage) -> Rendered:
+def _render_nested(
+    wave_build: WaveBuild, items: list[tuple[list[str], Stage]], so_far: Rendered, phase: str, last: Stage
+) -> Rendered:
     """Consecutive stages that share a path prefix share a TaskGroup (e.g. a service's steps)."""
     for head, group in groupby(items, key=lambda item: item[0][0] if item[0] else None):
         members = list(group)

@@ -25,14 +25,30 @@ class Rollback(NamedTuple):
 def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
     """The rollback every marker of `wave_tasks` leads to."""
     wave = wave_build.wave
-    args = {"retries": wave.rollback.retries, "retry_delay": timedelta(seconds=wave.rollback.retry_delay),
-            "wave_id": wave.id, "notifications": refs.notifications(wave), "plan_task_id": wave_build.plan_task_id}
-    restore = RollbackWorkloads(task_id="restore_blue_workloads", platform=refs.platform_ref(wave),
-                                workloads=refs.workloads(wave.services), trigger_rule=TriggerRule.ONE_SUCCESS, **args)
+    args = {
+        "retries": wave.rollback.retries,
+        "retry_delay": timedelta(seconds=wave.rollback.retry_delay),
+        "wave_id": wave.id,
+        "notifications": refs.notifications(wave),
+        "plan_task_id": wave_build.plan_task_id,
+    }
+    restore = RollbackWorkloads(
+        task_id="restore_blue_workloads",
+        platform=refs.platform_ref(wave),
+        workloads=refs.workloads(wave.services),
+        trigger_rule=TriggerRule.ONE_SUCCESS,
+        **args,
+    )
     traffic = RollbackTraffic(task_id="traffic_to_blue", routers=refs.routers(wave.services), **args)
-    ended = EndWave(task_id="wave_rolled_back", outcome="rolled_back", decision_ids=list(wave_tasks.decision_ids),
-                    gate_ids=list(wave_tasks.gate_ids), wave_id=wave.id, notifications=refs.notifications(wave),
-                    plan_task_id=wave_build.plan_task_id)
+    ended = EndWave(
+        task_id="wave_rolled_back",
+        outcome="rolled_back",
+        decision_ids=list(wave_tasks.decision_ids),
+        gate_ids=list(wave_tasks.gate_ids),
+        wave_id=wave.id,
+        notifications=refs.notifications(wave),
+        plan_task_id=wave_build.plan_task_id,
+    )
     list(wave_tasks.rollback_markers) >> restore
     sync = wave.validation.data_sync
     if sync is not None and sync.before_rollback:
@@ -44,8 +60,13 @@ def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
         restore >> traffic
     jobs = refs.scheduled_jobs(wave.services)
     if jobs:
-        hand_back = HandJobsBack(task_id="jobs_to_blue", platform=refs.platform_ref(wave), workloads=jobs,
-                                 wait_timeout=refs.job_wait_timeout(wave.services), **args)
+        hand_back = HandJobsBack(
+            task_id="jobs_to_blue",
+            platform=refs.platform_ref(wave),
+            workloads=jobs,
+            wait_timeout=refs.job_wait_timeout(wave.services),
+            **args,
+        )
         traffic >> hand_back >> ended
     else:
         traffic >> ended

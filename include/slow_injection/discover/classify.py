@@ -52,39 +52,74 @@ def classify(inventory: Inventory) -> tuple[list[Discovered], list[NotMigrated]]
     for ns in inventory.namespaces:
         ingress_backends = {name for ing in inventory.of("ingresses", ns) for name in ingress_services(ing)}
         services = inventory.of("services", ns)
-        cluster = Cluster(pvcs={f"{ns}/{p['metadata']['name']}": p for p in inventory.of("pvcs", ns)},
-                          storage_classes=inventory.storage_classes, pdbs=inventory.of("pdbs", ns))
+        cluster = Cluster(
+            pvcs={f"{ns}/{p['metadata']['name']}": p for p in inventory.of("pvcs", ns)},
+            storage_classes=inventory.storage_classes,
+            pdbs=inventory.of("pdbs", ns),
+        )
         for cron in inventory.of("cronjobs", ns):
             found.append(_record(cron, "scheduled", ["CronJob"], services, cluster))
         for deploy in inventory.of("deployments", ns):
             selecting = [s for s in services if selects(s, deploy)]
-            why = [f"Service {s['metadata']['name']} type {s['spec']['type']}" for s in selecting
-                   if (s.get("spec") or {}).get("type") in EXPOSING_SERVICE_TYPES]
-            why += [f"Ingress backend Service {s['metadata']['name']}" for s in selecting
-                    if s["metadata"]["name"] in ingress_backends]
+            why = [
+                f"Service {s['metadata']['name']} type {s['spec']['type']}"
+                for s in selecting
+                if (s.get("spec") or {}).get("type") in EXPOSING_SERVICE_TYPES
+            ]
+            why += [
+                f"Ingress backend Service {s['metadata']['name']}"
+                for s in selecting
+                if s["metadata"]["name"] in ingress_backends
+            ]
             if why:
                 found.append(_record(deploy, "exposed", why, services, cluster))
             else:
                 names = ", ".join(s["metadata"]["name"] for s in selecting) or "none"
-                found.append(_record(deploy, "internal", [f"no LoadBalancer/NodePort Service or Ingress "
-                                                          f"(Services: {names})"], services, cluster))
+                found.append(
+                    _record(
+                        deploy,
+                        "internal",
+                        [f"no LoadBalancer/NodePort Service or Ingress (Services: {names})"],
+                        services,
+                        cluster,
+                    )
+                )
         for ds in inventory.of("daemonsets", ns):
-            skipped.append(NotMigrated("DaemonSet", ns, ds["metadata"]["name"],
-                                       "DaemonSets do not run on Fargate (make it a sidecar, or keep it on EC2 nodes)"))
+            skipped.append(
+                NotMigrated(
+                    "DaemonSet",
+                    ns,
+                    ds["metadata"]["name"],
+                    "DaemonSets do not run on Fargate (make it a sidecar, or keep it on EC2 nodes)",
+                )
+            )
         for sts in inventory.of("statefulsets", ns):
-            skipped.append(NotMigrated("StatefulSet", ns, sts["metadata"]["name"],
-                                       "a wave moves Deployments and CronJobs only (stateful data needs its own plan)"))
+            skipped.append(
+                NotMigrated(
+                    "StatefulSet",
+                    ns,
+                    sts["metadata"]["name"],
+                    "a wave moves Deployments and CronJobs only (stateful data needs its own plan)",
+                )
+            )
         for job in inventory.of("jobs", ns):
             owners = [o.get("kind") for o in (job["metadata"].get("ownerReferences") or [])]
             if "CronJob" not in owners:
-                skipped.append(NotMigrated("Job", ns, job["metadata"]["name"],
-                                           "a one-off Job (no CronJob owns it): run it again on green if still needed"))
+                skipped.append(
+                    NotMigrated(
+                        "Job",
+                        ns,
+                        job["metadata"]["name"],
+                        "a one-off Job (no CronJob owns it): run it again on green if still needed",
+                    )
+                )
     _assign_names(found)
     return found, skipped
 
 
-def _record(obj: dict[str, Any], classified: Kind, why: list[str], services: list[dict[str, Any]],
-            cluster: Cluster) -> Discovered:
+def _record(
+    obj: dict[str, Any], classified: Kind, why: list[str], services: list[dict[str, Any]], cluster: Cluster
+) -> Discovered:
     from include.slow_injection.drivers.kubernetes import config_maps_named
 
     meta = obj["metadata"]
@@ -93,11 +128,17 @@ def _record(obj: dict[str, Any], classified: Kind, why: list[str], services: lis
     # as the driver checks it: the copy with the Fargate transforms the drafts configure
     green_like = to_green(obj, ns, GREEN_LABELS, strip_scheduling=True, requests_equal_limits=True)
     return Discovered(
-        kind=obj["kind"], namespace=ns, name=meta["name"], classified=classified, why=why,
+        kind=obj["kind"],
+        namespace=ns,
+        name=meta["name"],
+        classified=classified,
+        why=why,
         services=sorted(s["metadata"]["name"] for s in services if selects(s, obj)),
         config_maps=config_maps_named(pod),
         findings=[str(f) for f in check(green_like, cluster, ns)],
-        probe_hint=_probe_hint(pod), obj=obj)
+        probe_hint=_probe_hint(pod),
+        obj=obj,
+    )
 
 
 def selects(service: dict[str, Any], workload: dict[str, Any]) -> bool:
@@ -113,15 +154,18 @@ def ingress_services(ingress: dict[str, Any]) -> list[str]:
     """Service names an Ingress (networking.k8s.io/v1) sends traffic to."""
     spec = ingress.get("spec") or {}
     backends = [spec.get("defaultBackend") or {}]
-    backends += [(p.get("backend") or {}) for rule in spec.get("rules") or []
-                 for p in ((rule.get("http") or {}).get("paths") or [])]
+    backends += [
+        (p.get("backend") or {})
+        for rule in spec.get("rules") or []
+        for p in ((rule.get("http") or {}).get("paths") or [])
+    ]
     return sorted({(b.get("service") or {}).get("name") for b in backends} - {None})
 
 
 def spec_name(name: str) -> str:
     """A Kubernetes name as a spec service Name (lowercase, digits, '-', at most 40 characters)."""
     cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return (cleaned[:_NAME_MAX].rstrip("-") or "service")
+    return cleaned[:_NAME_MAX].rstrip("-") or "service"
 
 
 def _assign_names(found: list[Discovered]) -> None:
@@ -134,7 +178,7 @@ def _assign_names(found: list[Discovered]) -> None:
         while candidate in used:
             n += 1
             suffix = f"-{d.kind.lower()}" if n == 2 else f"-{d.kind.lower()}-{n}"
-            candidate = base[:_NAME_MAX - len(suffix)].rstrip("-") + suffix
+            candidate = base[: _NAME_MAX - len(suffix)].rstrip("-") + suffix
         used.add(candidate)
         d.spec_name = candidate
 

@@ -51,8 +51,10 @@ def env_values(obj: dict[str, Any], config_maps: dict[str, dict[str, Any]]) -> I
             ref = (env.get("valueFrom") or {}).get("configMapKeyRef") or {}
             value = ((config_maps.get(ref.get("name") or "") or {}).get("data") or {}).get(ref.get("key") or "")
             if isinstance(value, str):
-                yield (f"ConfigMap {ref['name']} key {ref['key']} (env {env.get('name')} of container "
-                       f"{container})"), value
+                yield (
+                    (f"ConfigMap {ref['name']} key {ref['key']} (env {env.get('name')} of container {container})"),
+                    value,
+                )
         for source in c.get("envFrom") or []:
             name = (source.get("configMapRef") or {}).get("name") or ""
             for key, value in sorted(((config_maps.get(name) or {}).get("data") or {}).items()):
@@ -116,8 +118,10 @@ def apply_rules(guesses: list[Guess], emitted_exposure: dict[tuple[str, str], st
     for guess in guesses:
         source, target = guess.source.key, guess.target.key
         if emitted_exposure[source] == "scheduled" and emitted_exposure[target] == "exposed":
-            guess.dropped = (f"scheduled jobs migrate before exposed services (spec rule) and "
-                             f"{guess.target.spec_name} is drafted as exposed; the job keeps calling it where it runs")
+            guess.dropped = (
+                f"scheduled jobs migrate before exposed services (spec rule) and "
+                f"{guess.target.spec_name} is drafted as exposed; the job keeps calling it where it runs"
+            )
             continue
         path = _path(edges, target, source)
         if path:
@@ -127,8 +131,9 @@ def apply_rules(guesses: list[Guess], emitted_exposure: dict[tuple[str, str], st
         edges.setdefault(source, set()).add(target)
 
 
-def _path(edges: dict[tuple[str, str], set[tuple[str, str]]], start: tuple[str, str],
-          goal: tuple[str, str]) -> list[tuple[str, str]]:
+def _path(
+    edges: dict[tuple[str, str], set[tuple[str, str]]], start: tuple[str, str], goal: tuple[str, str]
+) -> list[tuple[str, str]]:
     """A dependency path start → … → goal, or []."""
     stack, seen = [(start, [start])], {start}
     while stack:

@@ -39,7 +39,7 @@ def state(path: Path) -> State:
     if not path.exists():
         return "absent"
     first, _, body = path.read_text(encoding="utf-8").partition("\n")
-    if first.startswith(DIGEST_PREFIX) and first[len(DIGEST_PREFIX):].strip() == digest(body):
+    if first.startswith(DIGEST_PREFIX) and first[len(DIGEST_PREFIX) :].strip() == digest(body):
         return "unedited"
     return "edited"
 

@@ -52,8 +52,9 @@ def group(discovered: list[Discovered], guesses: list[Guess], max_per_wave: int)
     for d in sorted(discovered, key=lambda d: d.key):
         groups.setdefault((stage_of(d), d.namespace), []).append(d)
     group_of = {d.key: key for key, members in groups.items() for d in members}
-    group_deps = {key: {group_of[t.key] for d in members for t in deps[d.key]} - {key}
-                  for key, members in groups.items()}
+    group_deps = {
+        key: {group_of[t.key] for d in members for t in deps[d.key]} - {key} for key, members in groups.items()
+    }
 
     waves: list[DraftWave] = []
     for key in _ordered(group_deps):

@@ -18,16 +18,23 @@ _NAMESPACED: dict[str, tuple[str, str, str]] = {
     "services": ("CoreV1Api", "list_namespaced_service", "list_service_for_all_namespaces"),
     "ingresses": ("NetworkingV1Api", "list_namespaced_ingress", "list_ingress_for_all_namespaces"),
     "configmaps": ("CoreV1Api", "list_namespaced_config_map", "list_config_map_for_all_namespaces"),
-    "pvcs": ("CoreV1Api", "list_namespaced_persistent_volume_claim",
-             "list_persistent_volume_claim_for_all_namespaces"),
-    "pdbs": ("PolicyV1Api", "list_namespaced_pod_disruption_budget",
-             "list_pod_disruption_budget_for_all_namespaces"),
+    "pvcs": ("CoreV1Api", "list_namespaced_persistent_volume_claim", "list_persistent_volume_claim_for_all_namespaces"),
+    "pdbs": ("PolicyV1Api", "list_namespaced_pod_disruption_budget", "list_pod_disruption_budget_for_all_namespaces"),
 }
 _OPTIONAL = {"statefulsets", "jobs", "ingresses", "pdbs"}
 # a real API server leaves `kind` off list items; the rules (and preflight) read it
-KINDS = {"deployments": "Deployment", "cronjobs": "CronJob", "daemonsets": "DaemonSet", "statefulsets": "StatefulSet",
-         "jobs": "Job", "services": "Service", "ingresses": "Ingress", "configmaps": "ConfigMap",
-         "pvcs": "PersistentVolumeClaim", "pdbs": "PodDisruptionBudget"}
+KINDS = {
+    "deployments": "Deployment",
+    "cronjobs": "CronJob",
+    "daemonsets": "DaemonSet",
+    "statefulsets": "StatefulSet",
+    "jobs": "Job",
+    "services": "Service",
+    "ingresses": "Ingress",
+    "configmaps": "ConfigMap",
+    "pvcs": "PersistentVolumeClaim",
+    "pdbs": "PodDisruptionBudget",
+}
 
 
 class DiscoverError(Exception):
@@ -77,8 +84,12 @@ def connect(connection: str | None, kubeconfig: str | None, context: str | None)
     alone through the official client's loader, the one the hook calls (no Airflow needed on a laptop)."""
     if not connection and not kubeconfig:
         raise DiscoverError("give --connection CONN_ID (an Airflow connection) or --kubeconfig FILE")
-    what = " / ".join(filter(None, [f"connection {connection!r}" if connection else None,
-                                     f"kubeconfig {kubeconfig}" if kubeconfig else None]))
+    what = " / ".join(
+        filter(
+            None,
+            [f"connection {connection!r}" if connection else None, f"kubeconfig {kubeconfig}" if kubeconfig else None],
+        )
+    )
     try:
         if connection:
             from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
@@ -132,23 +143,31 @@ def read_inventory(api_client: Any, source: Source, namespaces: list[str] | None
                 raise
             for item in items:
                 item["kind"] = KINDS[plural]
-            inventory.objects[plural] = sorted(items, key=lambda o: (o["metadata"].get("namespace", ""),
-                                                                     o["metadata"]["name"]))
+            inventory.objects[plural] = sorted(
+                items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
+            )
         doing = "list storage classes"
         try:  # cluster-wide, and read by one preflight rule only: a namespace reader may not list them
             inventory.storage_classes = {s["metadata"]["name"]: s for s in call("StorageV1Api", "list_storage_class")}
         except client.ApiException as err:
             if err.status != 403:
                 raise
-            inventory.unreadable.append(f"storage classes could not be read (HTTP {err.status} {err.reason}): the "
-                                        "preflight comments cannot tell a PVC's provisioner (the wave's preflight "
-                                        "phase checks again with the driver's access)")
+            inventory.unreadable.append(
+                f"storage classes could not be read (HTTP {err.status} {err.reason}): the "
+                "preflight comments cannot tell a PVC's provisioner (the wave's preflight "
+                "phase checks again with the driver's access)"
+            )
     except client.ApiException as err:
-        raise DiscoverError(f"the cluster at {source.server} refused to {doing}: HTTP {err.status} "
-                            f"{err.reason} ({_message(err)})", exit_code=2) from err
+        raise DiscoverError(
+            f"the cluster at {source.server} refused to {doing}: HTTP {err.status} {err.reason} ({_message(err)})",
+            exit_code=2,
+        ) from err
     except Exception as err:
-        raise DiscoverError(f"cannot reach the cluster at {source.server} ({source.describe()}): "
-                            f"{type(err).__name__}: {_first_line(err)}", exit_code=2) from err
+        raise DiscoverError(
+            f"cannot reach the cluster at {source.server} ({source.describe()}): "
+            f"{type(err).__name__}: {_first_line(err)}",
+            exit_code=2,
+        ) from err
     return inventory
 
 

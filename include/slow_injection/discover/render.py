@@ -50,11 +50,14 @@ class Context:
 
 def render(wave: DraftWave, ctx: Context) -> str:
     lines = _header(wave, ctx)
-    lines += [f"id: {wave.id}",
-              f"description: {_s(_description(wave))}",
-              f"owner: {_s(ctx.owner or 'todo-review')}" + ("" if ctx.owner else f"  # {TODO}: who owns it (--owner)"),
-              "tags: [draft, discovered]",
-              f"dry_run: true   # {TODO}: runs default to a dry run; keep it until a dry run has been read", ""]
+    lines += [
+        f"id: {wave.id}",
+        f"description: {_s(_description(wave))}",
+        f"owner: {_s(ctx.owner or 'todo-review')}" + ("" if ctx.owner else f"  # {TODO}: who owns it (--owner)"),
+        "tags: [draft, discovered]",
+        f"dry_run: true   # {TODO}: runs default to a dry run; keep it until a dry run has been read",
+        "",
+    ]
     lines += _environments(ctx)
     if any(s.classified != "scheduled" for s in wave.services):
         lines += ["", f"traffic_steps:   # {TODO}: default steps for the exposed services below"]
@@ -82,8 +85,9 @@ def _header(wave: DraftWave, ctx: Context) -> list[str]:
         lines += ["#"] + ["# " + line for line in textwrap.wrap(f"Not read: {_comment(note)}.", 98)]
     if ctx.not_migrated:
         lines += ["#", "# Not migrated (no wave moves these):"]
-        lines += [f"#   - not migrated: {n.kind} {n.namespace}/{n.name} — {_comment(n.reason)}"
-                  for n in ctx.not_migrated]
+        lines += [
+            f"#   - not migrated: {n.kind} {n.namespace}/{n.name} — {_comment(n.reason)}" for n in ctx.not_migrated
+        ]
     lines += [f"# yaml-language-server: $schema={ctx.schema_ref}", ""]
     return lines
 
@@ -91,32 +95,42 @@ def _header(wave: DraftWave, ctx: Context) -> list[str]:
 def _safety(wave: DraftWave, ctx: Context) -> list[str]:
     """What stops an unreviewed draft from changing anything, said plainly."""
     if any(s.classified != "scheduled" for s in wave.services):
-        return ["# Until reviewed, a run (dry or real) is refused at its plan step, before any change: the",
-                f"# router connection {PLACEHOLDER_ROUTER} does not exist. Health URLs (.invalid) and the metric",
-                f"# connection {PLACEHOLDER_METRICS} are placeholders too, so those checks can never pass."]
+        return [
+            "# Until reviewed, a run (dry or real) is refused at its plan step, before any change: the",
+            f"# router connection {PLACEHOLDER_ROUTER} does not exist. Health URLs (.invalid) and the metric",
+            f"# connection {PLACEHOLDER_METRICS} are placeholders too, so those checks can never pass.",
+        ]
     if not ctx.connection:
-        return ["# Until reviewed, a run fails at its first platform call, before any change: the connection",
-                f"# {PLACEHOLDER_KUBE} does not exist."]
-    return [f"# Scheduled jobs only, on connection {ctx.connection}: no placeholder stops a run here. Runs",
-            "# default to a dry run (dry_run: true); read one before you untick it."]
+        return [
+            "# Until reviewed, a run fails at its first platform call, before any change: the connection",
+            f"# {PLACEHOLDER_KUBE} does not exist.",
+        ]
+    return [
+        f"# Scheduled jobs only, on connection {ctx.connection}: no placeholder stops a run here. Runs",
+        "# default to a dry run (dry_run: true); read one before you untick it.",
+    ]
 
 
 def _description(wave: DraftWave) -> str:
-    return (f"Draft from discover: {len(wave.services)} workload(s) of namespace {wave.namespace} "
-            f"({', '.join(s.spec_name for s in wave.services)}); review before use.")
+    return (
+        f"Draft from discover: {len(wave.services)} workload(s) of namespace {wave.namespace} "
+        f"({', '.join(s.spec_name for s in wave.services)}); review before use."
+    )
 
 
 def _environments(ctx: Context) -> list[str]:
     conn = ctx.connection or PLACEHOLDER_KUBE
     todo = "" if ctx.connection else f"   # {TODO}: the Airflow connection to blue's cluster"
-    return ["environments:",
-            "  blue:",
-            f"    name: eks-ec2   # {TODO}: a name for blue",
-            f"    platform: {{type: kubernetes, connection: {_s(conn)}}}{todo}",
-            "  green:",
-            f"    name: eks-fargate   # {TODO}: a name for green; another cluster → its own connection",
-            f"    platform: {{type: kubernetes, connection: {_s(conn)}, add_labels: {{compute: fargate}}}}"
-            f"   # {TODO}: the labels your Fargate profile selects"]
+    return [
+        "environments:",
+        "  blue:",
+        f"    name: eks-ec2   # {TODO}: a name for blue",
+        f"    platform: {{type: kubernetes, connection: {_s(conn)}}}{todo}",
+        "  green:",
+        f"    name: eks-fargate   # {TODO}: a name for green; another cluster → its own connection",
+        f"    platform: {{type: kubernetes, connection: {_s(conn)}, add_labels: {{compute: fargate}}}}"
+        f"   # {TODO}: the labels your Fargate profile selects",
+    ]
 
 
 def _service(svc: Discovered, wave: DraftWave, ctx: Context) -> list[str]:
@@ -127,23 +141,28 @@ def _service(svc: Discovered, wave: DraftWave, ctx: Context) -> list[str]:
     exposure = "scheduled" if svc.classified == "scheduled" else "exposed"
     out = [f"  - name: {svc.spec_name}", f"    exposure: {exposure}   # {_comment('; '.join(svc.why))}"]
     if svc.classified == "internal":
-        out += ["    # internal service: the spec has no exposure for in-cluster-only services (Service.exposure",
-                "    # is exposed | scheduled, and a Deployment cannot move by job handover), so it is drafted",
-                f"    # as exposed. {TODO}: its callers reach it by cluster DNS, which no router driver splits;",
-                "    # pick a router in front of it, or decide how its traffic moves."]
+        out += [
+            "    # internal service: the spec has no exposure for in-cluster-only services (Service.exposure",
+            "    # is exposed | scheduled, and a Deployment cannot move by job handover), so it is drafted",
+            f"    # as exposed. {TODO}: its callers reach it by cluster DNS, which no router driver splits;",
+            "    # pick a router in front of it, or decide how its traffic moves.",
+        ]
     out.append(f"    description: {_s(f'{svc.kind} {svc.namespace}/{svc.name} (discovered)')}")
     if same_wave:
         out.append("    depends_on:")
         out += [f"      - {g.target.spec_name}   # guess: {_found(g)}" for g in same_wave]
     for g in elsewhere:
-        out.append(f"    # depends on {g.target.namespace}/{g.target.spec_name} (guess, in wave "
-                   f"{ctx.wave_of[g.target.key]}, so not in depends_on): {_found(g)}")
+        out.append(
+            f"    # depends on {g.target.namespace}/{g.target.spec_name} (guess, in wave "
+            f"{ctx.wave_of[g.target.key]}, so not in depends_on): {_found(g)}"
+        )
     for g in dropped:
         out.append(f"    # dropped guess: depends on {g.target.spec_name} ({_found(g)}): {_comment(g.dropped)}")
     for u in ctx.unresolved:
         if u.source is svc:
-            out.append(f"    # refers to Service {u.service}, which selects no migrated workload: "
-                       f"{_comment(_redact(u.where))}")
+            out.append(
+                f"    # refers to Service {u.service}, which selects no migrated workload: {_comment(_redact(u.where))}"
+            )
     out.append(f"    workload: {_flow(_workload(svc))}")
     if svc.findings:
         out.append("    # Fargate preflight (fix before a real run; the preflight phase checks again):")
@@ -159,8 +178,12 @@ def _service(svc: Discovered, wave: DraftWave, ctx: Context) -> list[str]:
 
 def _workload(svc: Discovered) -> dict[str, Any]:
     green_ns = f"{svc.namespace[:55]}-fargate"
-    workload: dict[str, Any] = {"kind": svc.kind, "namespace": svc.namespace, "name": svc.name,
-                                "green_namespace": green_ns}
+    workload: dict[str, Any] = {
+        "kind": svc.kind,
+        "namespace": svc.namespace,
+        "name": svc.name,
+        "green_namespace": green_ns,
+    }
     if svc.config_maps:
         workload["copy_config_maps"] = True
     if svc.services:
@@ -172,12 +195,19 @@ def _exposed_parts(svc: Discovered) -> list[str]:
     hint = f" ({_comment(svc.probe_hint)})" if svc.probe_hint else ""
     return [
         f"    # {TODO}: the real router (alb, route53 or haproxy; see examples/aws/shop-fargate.yaml).",
-        "    router: " + _flow({"type": "haproxy", "connection": PLACEHOLDER_ROUTER, "backend": svc.spec_name,
-                               "blue_server": "blue", "green_server": "green"}),
+        "    router: "
+        + _flow(
+            {
+                "type": "haproxy",
+                "connection": PLACEHOLDER_ROUTER,
+                "backend": svc.spec_name,
+                "blue_server": "blue",
+                "green_server": "green",
+            }
+        ),
         "    health_checks:",
         "      - name: green-ready",
-        f"        check: {_flow({'type': 'http', 'url': PLACEHOLDER_HEALTH_URL})}"
-        f"   # {TODO}: green's health URL{hint}",
+        f"        check: {_flow({'type': 'http', 'url': PLACEHOLDER_HEALTH_URL})}   # {TODO}: green's health URL{hint}",
         "        consecutive_successes: 3",
         "        interval: 10s",
         "        timeout: 10m",
@@ -186,8 +216,11 @@ def _exposed_parts(svc: Discovered) -> list[str]:
         f"        source: {_flow({'type': 'prometheus', 'connection': PLACEHOLDER_METRICS})}"
         f"   # {TODO}: your metric source",
         f"        # {TODO}: the query for this service's 5xx share; no data fails the gate",
-        "        query: " + _s('sum(rate(http_requests_total{service="${service}",env="${env}",code=~"5.."}[5m])) '
-                              '/ sum(rate(http_requests_total{service="${service}",env="${env}"}[5m]))'),
+        "        query: "
+        + _s(
+            'sum(rate(http_requests_total{service="${service}",env="${env}",code=~"5.."}[5m])) '
+            '/ sum(rate(http_requests_total{service="${service}",env="${env}"}[5m]))'
+        ),
         "        comparator: less_than",
         "        threshold: 0.01",
         "        interval: 1m",

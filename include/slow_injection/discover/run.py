@@ -23,9 +23,15 @@ class Drafts:
     unserved: list[str]  # kinds the cluster does not serve, so nothing of them was read
 
 
-def draft(inventory: Inventory, *, owner: str | None = None, connection: str | None = None,
-          max_per_wave: int = 5, now: dt.datetime | None = None,
-          schema_ref: str = "../schema/wave.schema.json") -> Drafts:
+def draft(
+    inventory: Inventory,
+    *,
+    owner: str | None = None,
+    connection: str | None = None,
+    max_per_wave: int = 5,
+    now: dt.datetime | None = None,
+    schema_ref: str = "../schema/wave.schema.json",
+) -> Drafts:
     """The drafts for an inventory (pure: the same inventory and time give the same text)."""
     discovered, skipped = classify(inventory)
     guesses, unresolved = infer(inventory, discovered)
@@ -38,16 +44,38 @@ def draft(inventory: Inventory, *, owner: str | None = None, connection: str | N
     texts = {}
     for w in waves:
         # a namespace's unmovable objects are listed in its first wave (or in wave 1 if it has none)
-        listed = [n for n in skipped if first_of_ns.get(n.namespace) is w
-                  or (n.namespace not in first_of_ns and w.number == 1)]
-        ctx = Context(inventory.source, now or dt.datetime.now(dt.UTC), owner, connection, len(waves),
-                      guesses, unresolved, listed, wave_of, schema_ref, list(inventory.unreadable))
+        listed = [
+            n
+            for n in skipped
+            if first_of_ns.get(n.namespace) is w or (n.namespace not in first_of_ns and w.number == 1)
+        ]
+        ctx = Context(
+            inventory.source,
+            now or dt.datetime.now(dt.UTC),
+            owner,
+            connection,
+            len(waves),
+            guesses,
+            unresolved,
+            listed,
+            wave_of,
+            schema_ref,
+            list(inventory.unreadable),
+        )
         texts[w.file_name] = render(w, ctx)
     return Drafts(waves, texts, skipped, list(inventory.unserved))
 
 
-def discover(*, connection: str | None, kubeconfig: str | None, context: str | None, namespaces: list[str] | None,
-             out_dir: Path, owner: str | None, max_per_wave: int) -> tuple[Drafts, Outcome]:
+def discover(
+    *,
+    connection: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: list[str] | None,
+    out_dir: Path,
+    owner: str | None,
+    max_per_wave: int,
+) -> tuple[Drafts, Outcome]:
     api_client, source = connect(connection, kubeconfig, context)
     inventory = read_inventory(api_client, source, namespaces)
     schema = Path(__file__).resolve().parents[2] / "schema" / "wave.schema.json"

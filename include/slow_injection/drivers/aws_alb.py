@@ -45,17 +45,24 @@ class AlbRouter:
     class Settings(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
         listener_arn: str = Field(pattern=_ARN + r"listener/")
-        rule_arn: str | None = Field(default=None, pattern=_ARN + r"listener-rule/",
-                                     description="weights on this rule's forward action instead of the default action")
+        rule_arn: str | None = Field(
+            default=None,
+            pattern=_ARN + r"listener-rule/",
+            description="weights on this rule's forward action instead of the default action",
+        )
         blue_target_group_arn: str = Field(pattern=_ARN + r"targetgroup/")
         green_target_group_arn: str = Field(pattern=_ARN + r"targetgroup/")
-        min_healthy_targets: int = Field(default=1, ge=1, le=1000,
-                                         description="healthy green targets required before any traffic moves")
-        require_ip_targets: bool = Field(default=True, description="Fargate pods register by IP: green's target "
-                                                                   "group must have target type ip")
+        min_healthy_targets: int = Field(
+            default=1, ge=1, le=1000, description="healthy green targets required before any traffic moves"
+        )
+        require_ip_targets: bool = Field(
+            default=True, description="Fargate pods register by IP: green's target group must have target type ip"
+        )
         disable_stickiness: bool = Field(
-            default=False, description="turn the forward's target-group stickiness off while the wave writes it: "
-                                       "sticky clients ignore the weights (a rollback would leave them on green)")
+            default=False,
+            description="turn the forward's target-group stickiness off while the wave writes it: "
+            "sticky clients ignore the weights (a rollback would leave them on green)",
+        )
         region: str | None = None
 
         @model_validator(mode="after")
@@ -87,10 +94,17 @@ class AlbRouter:
         return [
             Statement((modify,), (owned,), "alb weights"),
             # Describe* calls have no resource-level permissions in ELBv2.
-            Statement(("elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
-                       "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
-                       "elasticloadbalancing:DescribeTags"),
-                      ("*",), "alb reads"),
+            Statement(
+                (
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    "elasticloadbalancing:DescribeTags",
+                ),
+                ("*",),
+                "alb reads",
+            ),
         ]
 
     def describe(self) -> str:
@@ -119,13 +133,16 @@ class AlbRouter:
                     f"alb: the {kinds.get(arn, 'resource')} {arn.split('/', 1)[-1]} belongs to the AWS Load Balancer "
                     f"Controller (tag {', '.join(owned)}): it reconciles its ALBs back to the Kubernetes objects and "
                     "would undo these weights. Use the `alb_ingress` router (the weights on the Ingress's "
-                    "alb.ingress.kubernetes.io/actions annotation), or `gateway_api` for an HTTPRoute")
+                    "alb.ingress.kubernetes.io/actions annotation), or `gateway_api` for an HTTPRoute"
+                )
         if s.rule_arn:
             rule = self.elbv2.describe_rules(RuleArns=[s.rule_arn])["Rules"][0]
             if rule.get("IsDefault"):
-                raise AlbConfigError(f"alb: rule_arn {s.rule_arn.split('/', 1)[-1]} is the listener's default rule; AWS "
-                                     "refuses ModifyRule on it (OperationNotPermitted): leave rule_arn out to set the "
-                                     "weights on the listener's default action")
+                raise AlbConfigError(
+                    f"alb: rule_arn {s.rule_arn.split('/', 1)[-1]} is the listener's default rule; AWS "
+                    "refuses ModifyRule on it (OperationNotPermitted): leave rule_arn out to set the "
+                    "weights on the listener's default action"
+                )
         self._owner_checked = True
 
     def _stickiness_warning(self, forward: dict[str, Any]) -> str | None:
@@ -133,11 +150,15 @@ class AlbRouter:
         if not sticky.get("Enabled"):
             return None
         if self.settings.disable_stickiness:
-            return (f"alb: {self.describe()} has target-group stickiness on ({sticky.get('DurationSeconds')} s); "
-                    "disable_stickiness turns it off with the next write")
-        return (f"alb: {self.describe()} has target-group stickiness on ({sticky.get('DurationSeconds')} s): sticky "
-                "clients stay on the target group they had whatever the weights say, so a rollback leaves them on "
-                "green and retiring blue strands blue's; set disable_stickiness to turn it off for the wave")
+            return (
+                f"alb: {self.describe()} has target-group stickiness on ({sticky.get('DurationSeconds')} s); "
+                "disable_stickiness turns it off with the next write"
+            )
+        return (
+            f"alb: {self.describe()} has target-group stickiness on ({sticky.get('DurationSeconds')} s): sticky "
+            "clients stay on the target group they had whatever the weights say, so a rollback leaves them on "
+            "green and retiring blue strands blue's; set disable_stickiness to turn it off for the wave"
+        )
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -152,8 +173,9 @@ class AlbRouter:
     def _forward_index(self, actions: list[dict[str, Any]]) -> int:
         forwards = [i for i, a in enumerate(actions) if a.get("Type") == "forward"]
         if len(forwards) != 1:
-            raise AlbConfigError(f"alb: {self.describe()} has {len(forwards)} forward actions; "
-                                 "this router needs exactly one")
+            raise AlbConfigError(
+                f"alb: {self.describe()} has {len(forwards)} forward actions; this router needs exactly one"
+            )
         return forwards[0]
 
     def _current(self, action: dict[str, Any]) -> dict[str, int]:
@@ -167,8 +189,10 @@ class AlbRouter:
         blue_arn, green_arn = self.settings.blue_target_group_arn, self.settings.green_target_group_arn
         strangers = {arn: w for arn, w in current.items() if arn not in (blue_arn, green_arn) and w > 0}
         if strangers:
-            raise AlbConfigError(f"alb: {self.describe()} also forwards to {', '.join(strangers)}; "
-                                 "only blue's and green's target groups may take traffic here")
+            raise AlbConfigError(
+                f"alb: {self.describe()} also forwards to {', '.join(strangers)}; "
+                "only blue's and green's target groups may take traffic here"
+            )
         return current.get(blue_arn, 0), current.get(green_arn, 0)
 
     def get_weights(self) -> Weights:
@@ -222,17 +246,26 @@ class AlbRouter:
             if not (warning and self.settings.disable_stickiness):
                 return []
             blue, green = self._split(current)
-            change = Change(f"router {self.describe()}", "target-group stickiness on", "stickiness off (weights as "
-                            f"they were: blue {blue}, green {green})", applied=apply)
+            change = Change(
+                f"router {self.describe()}",
+                "target-group stickiness on",
+                f"stickiness off (weights as they were: blue {blue}, green {green})",
+                applied=apply,
+            )
             if apply:
                 self._write(self._with_weights(actions, blue, green))
             return [change]
         blue, green = self._split(current)
         if blue == 0:
-            raise AlbConfigError(f"alb: {self.describe()} does not forward to blue's target group "
-                                 f"{self.settings.blue_target_group_arn}")
-        change = Change(f"router {self.describe()}", "forward to blue only",
-                        "blue 100, green 0 (green attached and health-checked)", applied=apply)
+            raise AlbConfigError(
+                f"alb: {self.describe()} does not forward to blue's target group {self.settings.blue_target_group_arn}"
+            )
+        change = Change(
+            f"router {self.describe()}",
+            "forward to blue only",
+            "blue 100, green 0 (green attached and health-checked)",
+            applied=apply,
+        )
         if apply:
             self._write(self._with_weights(actions, 100, 0))
         return [change]
@@ -248,8 +281,10 @@ class AlbRouter:
         self._write(self._with_weights(current, blue, green))
         written = self._actions()
         if self._split(self._current(written[self._forward_index(written)])) != (blue, green):
-            raise AlbConfigError(f"alb: {self.describe()} did not keep the weights written "
-                                 f"(blue {blue}, green {green}); another tool may be changing it")
+            raise AlbConfigError(
+                f"alb: {self.describe()} did not keep the weights written "
+                f"(blue {blue}, green {green}); another tool may be changing it"
+            )
 
     # -- green's readiness -----------------------------------------------------------------------
 
@@ -259,8 +294,11 @@ class AlbRouter:
         group = self.elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
         name = group.get("TargetGroupName", arn)
         if self.settings.require_ip_targets and group.get("TargetType") != "ip":
-            return Readiness("failed", f"green target group {name} has target type {group.get('TargetType')}; "
-                                       "Fargate pods register by IP, so it must be an `ip` target group")
+            return Readiness(
+                "failed",
+                f"green target group {name} has target type {group.get('TargetType')}; "
+                "Fargate pods register by IP, so it must be an `ip` target group",
+            )
         health = self.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
         states = [h.get("TargetHealth", {}) for h in health]
         healthy = sum(1 for s in states if s.get("State") == "healthy")
@@ -270,10 +308,15 @@ class AlbRouter:
                 key = f"{s.get('State', 'unknown')} ({s['Reason']})" if s.get("Reason") else s.get("State", "unknown")
                 others[key] = others.get(key, 0) + 1
         shown = "".join(f", {n} {state}" for state, n in sorted(others.items()))
-        detail = (f"green target group {name}: {healthy} healthy of {len(states)} target(s){shown}, "
-                  f"need {self.settings.min_healthy_targets}"
-                  + ("; none registered: is a TargetGroupBinding (AWS Load Balancer Controller) "
-                     "registering green's pods?" if not states else ""))
+        detail = (
+            f"green target group {name}: {healthy} healthy of {len(states)} target(s){shown}, "
+            f"need {self.settings.min_healthy_targets}"
+            + (
+                "; none registered: is a TargetGroupBinding (AWS Load Balancer Controller) registering green's pods?"
+                if not states
+                else ""
+            )
+        )
         actions = self._actions()
         warning = self._stickiness_warning(actions[self._forward_index(actions)])
         if warning:

@@ -32,10 +32,33 @@ MAX_RANGE_PAGES = 100  # GetMetricData pages (100,800 datapoints each) one range
 # CloudWatch's StandardUnit enum, spelled out: loading botocore's model costs ~0.4 s, and specs are
 # validated at every DAG parse (tests compare this with botocore's model).
 STANDARD_UNITS = (
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
-    "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
-    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
-    "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 )
 
 
@@ -68,8 +91,9 @@ class MetricSpec(BaseModel):
 
     namespace: str = Field(min_length=1, max_length=255, description="e.g. AWS/ApplicationELB")
     metric_name: str = Field(min_length=1, max_length=255)
-    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30,
-                                       description="name → value; values may use ${service} and ${env}")
+    dimensions: dict[str, str] = Field(
+        default_factory=dict, max_length=30, description="name → value; values may use ${service} and ${env}"
+    )
     stat: str = Field(min_length=1, description="Sum, Average, Minimum, Maximum, SampleCount or e.g. p99")
     unit: str | None = Field(default=None, description="only datapoints in this unit; e.g. Count")
 
@@ -110,12 +134,16 @@ class CloudWatchMetrics:
         model_config = ConfigDict(extra="forbid", strict=True)
 
         metrics: dict[str, MetricSpec] = Field(
-            min_length=1, max_length=500,
+            min_length=1,
+            max_length=500,
             description="id (lowercase first letter, letters, digits, _) → metric; the ids a query may use",
         )
         period: int = Field(default=60, description="seconds per datapoint: 1, 5, 10, 30 or a multiple of 60")
-        lookback: int = Field(default=300, description="how far back (s) to look for the latest datapoint; "
-                                                         "the start is rounded down to a period boundary")
+        lookback: int = Field(
+            default=300,
+            description="how far back (s) to look for the latest datapoint; "
+            "the start is rounded down to a period boundary",
+        )
         region: str | None = Field(default=None, description="defaults to the connection's region")
 
         @field_validator("metrics")
@@ -123,8 +151,10 @@ class CloudWatchMetrics:
         def _ids_cloudwatch_accepts(cls, metrics: dict[str, MetricSpec]) -> dict[str, MetricSpec]:
             for metric_id in metrics:
                 if not METRIC_ID.match(metric_id):
-                    raise ValueError(f"id {metric_id!r}: must start with a lowercase letter, then only letters, "
-                                     "digits and _ (a CloudWatch query id)")
+                    raise ValueError(
+                        f"id {metric_id!r}: must start with a lowercase letter, then only letters, "
+                        "digits and _ (a CloudWatch query id)"
+                    )
             return metrics
 
         @model_validator(mode="after")
@@ -132,15 +162,24 @@ class CloudWatchMetrics:
             if not (self.period in HIGH_RESOLUTION_PERIODS or (self.period >= 60 and self.period % 60 == 0)):
                 raise ValueError(f"period: must be 1, 5, 10, 30 or a multiple of 60, got {self.period}")
             if not self.period <= self.lookback <= MAX_LOOKBACK:
-                raise ValueError(f"lookback: must be from period ({self.period}) to {MAX_LOOKBACK} s, "
-                                 f"got {self.lookback}")
+                raise ValueError(
+                    f"lookback: must be from period ({self.period}) to {MAX_LOOKBACK} s, got {self.lookback}"
+                )
             if self.period < 60 and self.lookback > HIGH_RESOLUTION_RETENTION:
-                raise ValueError(f"lookback: a {self.period} s period reads high-resolution data, kept only "
-                                 f"{HIGH_RESOLUTION_RETENTION} s; got {self.lookback}")
+                raise ValueError(
+                    f"lookback: a {self.period} s period reads high-resolution data, kept only "
+                    f"{HIGH_RESOLUTION_RETENTION} s; got {self.lookback}"
+                )
             return self
 
-    def __init__(self, settings: Settings, connection_id: str | None, context: dict[str, Any],
-                 client_factory: Callable[[], Any] | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        connection_id: str | None,
+        context: dict[str, Any],
+        client_factory: Callable[[], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings, self.connection_id, self.context, self.clock = settings, connection_id, context, clock
         self._client_factory = client_factory or (lambda: _client(connection_id, settings.region))
         self._client: Any = None
@@ -158,8 +197,10 @@ class CloudWatchMetrics:
 
     def describe(self) -> str:
         where = ", ".join(filter(None, [self.connection_id, self.settings.region]))
-        return f"cloudwatch metrics {', '.join(self.settings.metrics)} ({where or 'default AWS credentials'}, " \
-               f"period {self.settings.period}s)"
+        return (
+            f"cloudwatch metrics {', '.join(self.settings.metrics)} ({where or 'default AWS credentials'}, "
+            f"period {self.settings.period}s)"
+        )
 
     # --- the request -------------------------------------------------------------------------------
 
@@ -172,8 +213,11 @@ class CloudWatchMetrics:
             dims = []
             for name, raw in metric.dimensions.items():
                 template = Template(raw)
-                unresolved += [f"${{{key}}} in metrics.{metric_id}.dimensions.{name}"
-                               for key in template.get_identifiers() if key not in values]
+                unresolved += [
+                    f"${{{key}}} in metrics.{metric_id}.dimensions.{name}"
+                    for key in template.get_identifiers()
+                    if key not in values
+                ]
                 dims.append({"Name": name, "Value": template.safe_substitute(values)})
             out[metric_id] = dims
         return out, unresolved
@@ -191,9 +235,13 @@ class CloudWatchMetrics:
         def metric_stat(metric_id: str, return_data: bool) -> dict[str, Any]:
             metric = self.settings.metrics[metric_id]
             stat: dict[str, Any] = {
-                "Metric": {"Namespace": metric.namespace, "MetricName": metric.metric_name,
-                           "Dimensions": dimensions[metric_id]},
-                "Period": period, "Stat": metric.stat,
+                "Metric": {
+                    "Namespace": metric.namespace,
+                    "MetricName": metric.metric_name,
+                    "Dimensions": dimensions[metric_id],
+                },
+                "Period": period,
+                "Stat": metric.stat,
             }
             if metric.unit:
                 stat["Unit"] = metric.unit
@@ -204,8 +252,9 @@ class CloudWatchMetrics:
         else:
             # Every metric goes along (unreturned) so the expression may use any of them, even
             # through functions like METRICS(); only the expression's result comes back.
-            result_id = next(f"result{n}" for n in range(len(self.settings.metrics) + 1)
-                             if f"result{n}" not in self.settings.metrics)
+            result_id = next(
+                f"result{n}" for n in range(len(self.settings.metrics) + 1) if f"result{n}" not in self.settings.metrics
+            )
             queries = [metric_stat(metric_id, False) for metric_id in self.settings.metrics]
             queries.append({"Id": result_id, "Expression": query, "ReturnData": True})
         return queries
@@ -302,8 +351,10 @@ class CloudWatchMetrics:
         """Every value of the one returned result over all pages, in the order sent (oldest first),
         NaN dropped."""
         results = [r for page in pages for r in page.get("MetricDataResults") or []]
-        messages = [*(m for page in pages for m in page.get("Messages", [])),
-                    *(m for r in results for m in r.get("Messages", []))]
+        messages = [
+            *(m for page in pages for m in page.get("Messages", [])),
+            *(m for r in results for m in r.get("Messages", [])),
+        ]
         if messages:
             text = "; ".join(f"{m.get('Code')}: {m.get('Value')}" for m in messages)
             return Series((), f"cloudwatch messages: {text}"[:300])
@@ -343,13 +394,15 @@ class CloudWatchAlarms:
         model_config = ConfigDict(extra="forbid", strict=True)
 
         alarm_types: list[Literal["MetricAlarm", "CompositeAlarm"]] = Field(
-            default_factory=lambda: ["MetricAlarm", "CompositeAlarm"], min_length=1,
+            default_factory=lambda: ["MetricAlarm", "CompositeAlarm"],
+            min_length=1,
             description="which alarms to read; composite alarms need cloudwatch:DescribeAlarms on *",
         )
         region: str | None = Field(default=None, description="defaults to the connection's region")
 
-    def __init__(self, settings: Settings, connection_id: str | None,
-                 client_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, connection_id: str | None, client_factory: Callable[[], Any] | None = None
+    ) -> None:
         self.settings, self.connection_id = settings, connection_id
         self._client_factory = client_factory or (lambda: _client(connection_id, settings.region))
         self._client: Any = None
@@ -369,8 +422,13 @@ class CloudWatchAlarms:
         region = settings.region or "*"
         # Alarm names come from gate queries, not settings: without them, any alarm (read-only).
         names = sorted({_arn_pattern(n) for q in queries or () for n in alarm_names(q)}) or ["*"]
-        return [Statement(("cloudwatch:DescribeAlarms",),
-                          tuple(f"arn:aws:cloudwatch:{region}:*:alarm:{name}" for name in names), "read gate alarms")]
+        return [
+            Statement(
+                ("cloudwatch:DescribeAlarms",),
+                tuple(f"arn:aws:cloudwatch:{region}:*:alarm:{name}" for name in names),
+                "read gate alarms",
+            )
+        ]
 
     def describe(self) -> str:
         where = ", ".join(filter(None, [self.connection_id, self.settings.region]))
@@ -387,7 +445,8 @@ class CloudWatchAlarms:
             if self._client is None:
                 self._client = self._client_factory()
             pages = self._client.get_paginator("describe_alarms").paginate(
-                AlarmNames=names, AlarmTypes=list(self.settings.alarm_types))
+                AlarmNames=names, AlarmTypes=list(self.settings.alarm_types)
+            )
             keys = [f"{kind}s" for kind in self.settings.alarm_types]  # MetricAlarms, CompositeAlarms
             for page in pages:
                 for alarm in (a for key in keys for a in page.get(key, [])):
@@ -405,8 +464,10 @@ class CloudWatchAlarms:
         if alarming:  # one firing alarm is a breach, whatever the others say
             return Measurement(float(len(alarming)))
         if missing or undecided:
-            parts = [f"not found: {', '.join(missing)}" if missing else "",
-                     f"no verdict: {', '.join(undecided)}" if undecided else ""]
+            parts = [
+                f"not found: {', '.join(missing)}" if missing else "",
+                f"no verdict: {', '.join(undecided)}" if undecided else "",
+            ]
             return Measurement(None, ("alarm " + "; ".join(p for p in parts if p))[:300])
         return Measurement(0.0)
 

@@ -18,8 +18,10 @@ UNUSABLE = ("CREATE_FAILED", "DELETING", "DELETE_FAILED")
 
 
 def wanted_selectors(profile: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"namespace": s["namespace"], **({"labels": dict(s["labels"])} if s.get("labels") else {})}
-            for s in profile["selectors"]]
+    return [
+        {"namespace": s["namespace"], **({"labels": dict(s["labels"])} if s.get("labels") else {})}
+        for s in profile["selectors"]
+    ]
 
 
 def _selector_key(selector: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -31,10 +33,14 @@ def profile_differences(existing: dict[str, Any], profile: dict[str, Any]) -> li
     out (they can change in place)."""
     out = []
     if existing.get("podExecutionRoleArn") != profile["pod_execution_role_arn"]:
-        out.append(f"pod_execution_role_arn: EKS has {existing.get('podExecutionRoleArn')}, "
-                   f"the spec wants {profile['pod_execution_role_arn']}")
+        out.append(
+            f"pod_execution_role_arn: EKS has {existing.get('podExecutionRoleArn')}, "
+            f"the spec wants {profile['pod_execution_role_arn']}"
+        )
     if sorted(existing.get("subnets") or []) != sorted(profile["subnets"]):
-        out.append(f"subnets: EKS has {sorted(existing.get('subnets') or [])}, the spec wants {sorted(profile['subnets'])}")
+        out.append(
+            f"subnets: EKS has {sorted(existing.get('subnets') or [])}, the spec wants {sorted(profile['subnets'])}"
+        )
     have = sorted(_selector_key(s) for s in existing.get("selectors") or [])
     want = sorted(_selector_key(s) for s in wanted_selectors(profile))
     if have != want:
@@ -97,9 +103,13 @@ class EksFargateProfiles:
         if profile.get("tags"):
             extra["tags"] = dict(profile["tags"])
         try:
-            self.eks.create_fargate_profile(clusterName=cluster, fargateProfileName=name,
-                                            podExecutionRoleArn=profile["pod_execution_role_arn"],
-                                            selectors=wanted_selectors(profile), **extra)
+            self.eks.create_fargate_profile(
+                clusterName=cluster,
+                fargateProfileName=name,
+                podExecutionRoleArn=profile["pod_execution_role_arn"],
+                selectors=wanted_selectors(profile),
+                **extra,
+            )
         except self.eks.conn.exceptions.ResourceInUseException as err:
             # Created meanwhile (or by a try whose answer was lost): judge what is there now. None
             # there: EKS is busy with another profile (one create/delete at a time): retry later.
@@ -114,9 +124,12 @@ class EksFargateProfiles:
         where = f"EKS cluster {profile['cluster']}, Fargate profile {profile['name']}"
         problems = profile_differences(existing, profile)
         if problems:
-            raise ProfileConflict(f"{where} exists and differs from the spec; profiles are immutable, so give the "
-                                  f"spec a new profile name (or delete the old profile): " + "; ".join(problems))
+            raise ProfileConflict(
+                f"{where} exists and differs from the spec; profiles are immutable, so give the "
+                f"spec a new profile name (or delete the old profile): " + "; ".join(problems)
+            )
         if existing.get("status") in UNUSABLE:
-            raise ProfileConflict(f"{where} is {existing['status']}; delete it (or pick another name) before the "
-                                  "wave can set green up")
+            raise ProfileConflict(
+                f"{where} is {existing['status']}; delete it (or pick another name) before the wave can set green up"
+            )
         return {"profile": profile["name"], "change": "none", "status": existing.get("status")}

@@ -34,7 +34,9 @@ class Route53ConfigError(RuntimeError):
 
 def check_weight(name: str, weight: int) -> int:
     if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
-        raise ValueError(f"route53: {name} weight must be an integer 0..{MAX_WEIGHT} (Route 53's range), got {weight!r}")
+        raise ValueError(
+            f"route53: {name} weight must be an integer 0..{MAX_WEIGHT} (Route 53's range), got {weight!r}"
+        )
     return weight
 
 
@@ -73,16 +75,22 @@ class Route53Router:
         hosted_zone_id: str = Field(description="zone holding the record, e.g. Z1D633PJN98FT9")
         record_name: str = Field(description="e.g. shop.example.com.")
         record_type: Literal["A", "AAAA", "CNAME"]
-        ttl: int = Field(default=60, ge=0, le=2147483647,
-                         description="seconds, for `values` records; alias records take their target's TTL "
-                                     "(60 s for load balancers): set it to that so the plan can warn")
+        ttl: int = Field(
+            default=60,
+            ge=0,
+            le=2147483647,
+            description="seconds, for `values` records; alias records take their target's TTL "
+            "(60 s for load balancers): set it to that so the plan can warn",
+        )
         blue: Target
         green: Target
         blue_identifier: str = Field(default="blue", min_length=1, max_length=128)
         green_identifier: str = Field(default="green", min_length=1, max_length=128)
         allow_other_weighted_records: bool = Field(
-            default=False, description="other set identifiers of the name may keep a weight > 0 (then 100 % "
-                                       "green is only blue's and green's share)")
+            default=False,
+            description="other set identifiers of the name may keep a weight > 0 (then 100 % "
+            "green is only blue's and green's share)",
+        )
         wait_timeout: Annotated[Duration, Field(gt=0)] = Field(default=300.0, description="longest wait for INSYNC")
         poll_interval: Annotated[Duration, Field(gt=0)] = Field(default=5.0, description="between GetChange calls")
         region: str | None = None
@@ -106,7 +114,9 @@ class Route53Router:
         @model_validator(mode="after")
         def _consistent(self) -> Route53Router.Settings:
             if self.blue_identifier == self.green_identifier:
-                raise ValueError(f"green_identifier: must differ from blue_identifier, both are {self.blue_identifier!r}")
+                raise ValueError(
+                    f"green_identifier: must differ from blue_identifier, both are {self.blue_identifier!r}"
+                )
             for side in ("blue", "green"):
                 values = getattr(self, side).values or []
                 if self.record_type == "CNAME" and len(values) > 1:
@@ -117,13 +127,21 @@ class Route53Router:
                         try:
                             kind(value)
                         except ValueError:
-                            raise ValueError(f"{side}.values: {value!r} is not an "
-                                             f"IPv{4 if self.record_type == 'A' else 6} address "
-                                             f"(record_type {self.record_type})") from None
+                            raise ValueError(
+                                f"{side}.values: {value!r} is not an "
+                                f"IPv{4 if self.record_type == 'A' else 6} address "
+                                f"(record_type {self.record_type})"
+                            ) from None
             return self
 
-    def __init__(self, route53: Any, settings: Settings, *, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        route53: Any,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.route53, self.settings, self.sleep, self.clock = route53, settings, sleep, clock
 
     @classmethod
@@ -137,8 +155,11 @@ class Route53Router:
     @classmethod
     def iam_statements(cls, settings: Settings) -> list[Statement]:
         return [
-            Statement(("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"),
-                      (f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",), "route53 weighted records"),
+            Statement(
+                ("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"),
+                (f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",),
+                "route53 weighted records",
+            ),
             # A change id is only known once submitted, so GetChange cannot be narrowed further.
             Statement(("route53:GetChange",), ("arn:aws:route53:::change/*",), "route53 change status"),
         ]
@@ -163,8 +184,12 @@ class Route53Router:
         """Record sets of our exact name and type, by SetIdentifier; a plain (not weighted) record of
         that name and type is refused: Route 53 cannot have both."""
         s = self.settings
-        request: dict[str, Any] = {"HostedZoneId": s.hosted_zone_id, "StartRecordName": s.record_name,
-                                   "StartRecordType": s.record_type, "MaxItems": str(PAGE_SIZE)}
+        request: dict[str, Any] = {
+            "HostedZoneId": s.hosted_zone_id,
+            "StartRecordName": s.record_name,
+            "StartRecordType": s.record_type,
+            "MaxItems": str(PAGE_SIZE),
+        }
         found: dict[str, dict[str, Any]] = {}
         while True:
             page = self.route53.list_resource_record_sets(**request)
@@ -175,15 +200,21 @@ class Route53Router:
                     raise Route53ConfigError(
                         f"route53: {self.describe()} is a plain record, not a weighted pair; Route 53 refuses "
                         f"weighted records beside it: replace it with the {s.blue_identifier!r} record at weight "
-                        f"100 (same answer) before a wave uses it")
+                        f"100 (same answer) before a wave uses it"
+                    )
                 found[rrset["SetIdentifier"]] = rrset
             if not page.get("IsTruncated"):
                 return found
-            following = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"],
-                         "StartRecordIdentifier": page.get("NextRecordIdentifier")}
+            following = {
+                "StartRecordName": page["NextRecordName"],
+                "StartRecordType": page["NextRecordType"],
+                "StartRecordIdentifier": page.get("NextRecordIdentifier"),
+            }
             if all(request.get(key) == value for key, value in following.items()):
-                raise Route53ConfigError(f"route53: listing {self.describe()} did not advance past "
-                                         f"{page['NextRecordName']} {page['NextRecordType']}")
+                raise Route53ConfigError(
+                    f"route53: listing {self.describe()} did not advance past "
+                    f"{page['NextRecordName']} {page['NextRecordType']}"
+                )
             request.update({key: value for key, value in following.items() if value is not None})
             if following["StartRecordIdentifier"] is None:
                 request.pop("StartRecordIdentifier", None)
@@ -195,21 +226,35 @@ class Route53Router:
         if blue is None and green is None:
             return Weights(blue=100, green=0)  # fresh setup: the pair is created by the first set_weights
         if blue is None or green is None:
-            have, lack = (s.green_identifier, s.blue_identifier) if blue is None else (s.blue_identifier, s.green_identifier)
-            raise Route53ConfigError(f"route53: {self.describe()} has the weighted record {have!r} but not {lack!r}; "
-                                     "create the missing one or delete both before a wave uses this record")
-        strangers = {ident: r.get("Weight") for ident, r in records.items()
-                     if ident not in (s.blue_identifier, s.green_identifier) and r.get("Weight")}
+            have, lack = (
+                (s.green_identifier, s.blue_identifier) if blue is None else (s.blue_identifier, s.green_identifier)
+            )
+            raise Route53ConfigError(
+                f"route53: {self.describe()} has the weighted record {have!r} but not {lack!r}; "
+                "create the missing one or delete both before a wave uses this record"
+            )
+        strangers = {
+            ident: r.get("Weight")
+            for ident, r in records.items()
+            if ident not in (s.blue_identifier, s.green_identifier) and r.get("Weight")
+        }
         if strangers and not s.allow_other_weighted_records:
-            raise Route53ConfigError(f"route53: {self.describe()} also has weighted records {strangers}: 100 % green "
-                                     "would not be all traffic; set them to 0 or allow_other_weighted_records")
+            raise Route53ConfigError(
+                f"route53: {self.describe()} also has weighted records {strangers}: 100 % green "
+                "would not be all traffic; set them to 0 or allow_other_weighted_records"
+            )
         if strangers:
-            log.warning("route53: %s also has weighted records %s; blue and green share only the rest of the traffic",
-                        self.describe(), strangers)
+            log.warning(
+                "route53: %s also has weighted records %s; blue and green share only the rest of the traffic",
+                self.describe(),
+                strangers,
+            )
         blue_weight, green_weight = blue.get("Weight", 0), green.get("Weight", 0)
         if blue_weight + green_weight == 0:
-            raise Route53ConfigError(f"route53: {self.describe()} has weight 0 on both {s.blue_identifier!r} and "
-                                     f"{s.green_identifier!r}; Route 53 would split traffic evenly between them")
+            raise Route53ConfigError(
+                f"route53: {self.describe()} has weight 0 on both {s.blue_identifier!r} and "
+                f"{s.green_identifier!r}; Route 53 would split traffic evenly between them"
+            )
         green_pct = round(100 * green_weight / (blue_weight + green_weight))
         return Weights(blue=100 - green_pct, green=green_pct)
 
@@ -218,11 +263,18 @@ class Route53Router:
     def _record(self, side: str, weight: int, existing: dict[str, Any] | None = None) -> dict[str, Any]:
         s = self.settings
         target: Target = getattr(s, side)
-        record: dict[str, Any] = {"Name": s.record_name, "Type": s.record_type,
-                                  "SetIdentifier": getattr(s, f"{side}_identifier"), "Weight": weight}
+        record: dict[str, Any] = {
+            "Name": s.record_name,
+            "Type": s.record_type,
+            "SetIdentifier": getattr(s, f"{side}_identifier"),
+            "Weight": weight,
+        }
         if target.alias:
-            record["AliasTarget"] = {"HostedZoneId": target.alias.hosted_zone_id, "DNSName": target.alias.dns_name,
-                                     "EvaluateTargetHealth": target.alias.evaluate_target_health}
+            record["AliasTarget"] = {
+                "HostedZoneId": target.alias.hosted_zone_id,
+                "DNSName": target.alias.dns_name,
+                "EvaluateTargetHealth": target.alias.evaluate_target_health,
+            }
         else:
             record["TTL"] = s.ttl
             record["ResourceRecords"] = [{"Value": value} for value in target.values or []]
@@ -242,10 +294,19 @@ class Route53Router:
         # Both records in one batch: Route 53 applies a batch all at once or not at all.
         change = self.route53.change_resource_record_sets(
             HostedZoneId=s.hosted_zone_id,
-            ChangeBatch={"Comment": comment, "Changes": [
-                {"Action": "UPSERT", "ResourceRecordSet": self._record("blue", blue, records.get(s.blue_identifier))},
-                {"Action": "UPSERT", "ResourceRecordSet": self._record("green", green, records.get(s.green_identifier))},
-            ]},
+            ChangeBatch={
+                "Comment": comment,
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": self._record("blue", blue, records.get(s.blue_identifier)),
+                    },
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": self._record("green", green, records.get(s.green_identifier)),
+                    },
+                ],
+            },
         )["ChangeInfo"]
         self._wait_insync(change["Id"], change["Status"])
 
@@ -267,9 +328,11 @@ class Route53Router:
         while status != "INSYNC":
             left = deadline - self.clock()
             if left <= 0:
-                raise TimeoutError(f"route53: change {change_id} for {self.describe()} still {status} after "
-                                   f"{format_duration(timeout)} (wait_timeout); the weights are submitted but not "
-                                   "yet on every Route 53 name server")
+                raise TimeoutError(
+                    f"route53: change {change_id} for {self.describe()} still {status} after "
+                    f"{format_duration(timeout)} (wait_timeout); the weights are submitted but not "
+                    "yet on every Route 53 name server"
+                )
             self.sleep(min(self.settings.poll_interval, left))
             status = self.route53.get_change(Id=change_id)["ChangeInfo"]["Status"]
 
@@ -278,6 +341,9 @@ class Route53Router:
     def green_ready(self) -> Readiness:
         alias = self.settings.green.alias
         if alias and alias.evaluate_target_health:
-            return Readiness("ready", "route53 has no target health to wait for here; green's alias evaluates "
-                                      "target health, so Route 53 skips green while its target is unhealthy")
+            return Readiness(
+                "ready",
+                "route53 has no target health to wait for here; green's alias evaluates "
+                "target health, so Route 53 skips green while its target is unhealthy",
+            )
         return Readiness("ready", "route53 has no target health to wait for; green's health checks gate traffic")

@@ -27,10 +27,24 @@ SUBJECT_MAX = 99
 MESSAGE_MAX_BYTES = 256 * 1024 - 2 * 1024
 
 # Characters our subjects use whose ASCII stand-ins read better than dropping them.
-_ASCII_STANDINS = str.maketrans({
-    "→": "->", "←": "<-", "—": "-", "–": "-", "…": "...", "≤": "<=", "≥": ">=", "≠": "!=",
-    "‘": "'", "’": "'", "“": '"', "”": '"', "×": "x", "\u00a0": " ",
-})
+_ASCII_STANDINS = str.maketrans(
+    {
+        "→": "->",
+        "←": "<-",
+        "—": "-",
+        "–": "-",
+        "…": "...",
+        "≤": "<=",
+        "≥": ">=",
+        "≠": "!=",
+        "‘": "'",
+        "’": "'",
+        "“": '"',
+        "”": '"',
+        "×": "x",
+        "\u00a0": " ",
+    }
+)
 
 
 def sns_subject(text: str, max_length: int = SUBJECT_MAX) -> str:
@@ -72,14 +86,16 @@ class SnsNotifier:
             match = _TOPIC_ARN.match(value)
             if not match:
                 raise ValueError(
-                    f"must be an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:waves, got {value!r}")
+                    f"must be an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:waves, got {value!r}"
+                )
             if match["fifo"]:
                 # FIFO topics need a MessageGroupId, which the provider's notifier does not send.
                 raise ValueError("must be a standard SNS topic, not a FIFO topic (.fifo)")
             return value
 
-    def __init__(self, topic_arn: str, connection_id: str, region: str | None = None,
-                 subject_prefix: str = "[slow-injection]") -> None:
+    def __init__(
+        self, topic_arn: str, connection_id: str, region: str | None = None, subject_prefix: str = "[slow-injection]"
+    ) -> None:
         self.topic_arn = topic_arn
         self.connection_id = connection_id
         self.region = region or _TOPIC_ARN.match(topic_arn)["region"]  # type: ignore[index]

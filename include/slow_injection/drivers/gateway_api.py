@@ -37,8 +37,12 @@ class Backend(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     name: str = Field(max_length=63, pattern=routes.DNS_LABEL)
     port: int = Field(ge=1, le=65535, description="the Service port number (backendRefs take numbers only)")
-    namespace: str | None = Field(default=None, max_length=63, pattern=routes.DNS_LABEL,
-                                  description="when not the route's: a ReferenceGrant there must allow it")
+    namespace: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=routes.DNS_LABEL,
+        description="when not the route's: a ReferenceGrant there must allow it",
+    )
 
     def __str__(self) -> str:
         return f"{self.namespace + '/' if self.namespace else ''}{self.name}:{self.port}"
@@ -53,10 +57,12 @@ class GatewayApiRouter:
         route: str = Field(min_length=1, max_length=253, description="the HTTPRoute's name")
         blue_service: Backend = Field(description="blue's Service, as the route's backendRefs name it today")
         green_service: Backend = Field(description="green's Service")
-        min_healthy_targets: int = Field(default=1, ge=1, le=1000,
-                                         description="green's ready endpoints required before any traffic moves")
+        min_healthy_targets: int = Field(
+            default=1, ge=1, le=1000, description="green's ready endpoints required before any traffic moves"
+        )
         status_timeout: Annotated[Duration, Field(gt=0)] = Field(
-            default=120.0, description="longest wait for the gateway(s) to accept a written split (route status)")
+            default=120.0, description="longest wait for the gateway(s) to accept a written split (route status)"
+        )
         poll_interval: Annotated[Duration, Field(gt=0)] = Field(default=2.0, description="between status reads")
 
         @model_validator(mode="after")
@@ -75,8 +81,10 @@ class GatewayApiRouter:
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> GatewayApiRouter:
         if not connection_id:
-            raise ValueError("gateway_api router needs `connection` (an Airflow kubernetes connection to the "
-                             "cluster holding the HTTPRoute)")
+            raise ValueError(
+                "gateway_api router needs `connection` (an Airflow kubernetes connection to the "
+                "cluster holding the HTTPRoute)"
+            )
         return cls(routes.api_client(connection_id), settings)
 
     @classmethod
@@ -84,9 +92,11 @@ class GatewayApiRouter:
         """Every request this router sends, per namespace (tests/test_router_rbac.py)."""
         green = settings.green_service.namespace or settings.namespace
         rules: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
-            settings.namespace: [(GROUP, PLURAL, ("get", "update"))]}
-        rules.setdefault(green, []).extend([("", "services", ("get",)),
-                                            ("discovery.k8s.io", "endpointslices", ("list",))])
+            settings.namespace: [(GROUP, PLURAL, ("get", "update"))]
+        }
+        rules.setdefault(green, []).extend(
+            [("", "services", ("get",)), ("discovery.k8s.io", "endpointslices", ("list",))]
+        )
         if green != settings.namespace:  # a ReferenceGrant there must open green's Service to the route
             rules[green].append((GROUP, "referencegrants", ("list",)))
         return rules
@@ -96,10 +106,12 @@ class GatewayApiRouter:
 
     def by_hand(self, weights: Weights) -> str:
         s = self.settings
-        return (f"`kubectl -n {s.namespace} edit httproute {s.route}`: in every rule naming {s.blue_service.name}, "
-                f"weight {weights.blue} on {s.blue_service} and {weights.green} on {s.green_service}; then "
-                f"`kubectl -n {s.namespace} annotate httproute {s.route} --overwrite "
-                f"'{self.record_key}={routes.record_value(Split(weights.blue, weights.green))}'`")
+        return (
+            f"`kubectl -n {s.namespace} edit httproute {s.route}`: in every rule naming {s.blue_service.name}, "
+            f"weight {weights.blue} on {s.blue_service} and {weights.green} on {s.green_service}; then "
+            f"`kubectl -n {s.namespace} annotate httproute {s.route} --overwrite "
+            f"'{self.record_key}={routes.record_value(Split(weights.blue, weights.green))}'`"
+        )
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -113,12 +125,17 @@ class GatewayApiRouter:
 
         s = self.settings
         try:
-            return json.loads(self._objects().get_namespaced_custom_object(
-                GROUP, VERSION, s.namespace, PLURAL, s.route, _preload_content=False).data)
+            return json.loads(
+                self._objects()
+                .get_namespaced_custom_object(GROUP, VERSION, s.namespace, PLURAL, s.route, _preload_content=False)
+                .data
+            )
         except ApiException as err:
             if err.status == 404:
-                raise LookupError(f"{self.describe()}: HTTPRoute {s.namespace}/{s.route} does not exist (or the "
-                                  "Gateway API CRDs are not installed)") from None
+                raise LookupError(
+                    f"{self.describe()}: HTTPRoute {s.namespace}/{s.route} does not exist (or the "
+                    "Gateway API CRDs are not installed)"
+                ) from None
             raise
 
     def _side(self, ref: dict[str, Any]) -> str | None:
@@ -127,8 +144,11 @@ class GatewayApiRouter:
             return None
         for side in ("blue", "green"):
             backend: Backend = getattr(self.settings, f"{side}_service")
-            if (ref.get("name") == backend.name and ref.get("port") == backend.port
-                    and (ref.get("namespace") or self.settings.namespace) == (backend.namespace or self.settings.namespace)):
+            if (
+                ref.get("name") == backend.name
+                and ref.get("port") == backend.port
+                and (ref.get("namespace") or self.settings.namespace) == (backend.namespace or self.settings.namespace)
+            ):
                 return side
         return None
 
@@ -136,8 +156,10 @@ class GatewayApiRouter:
         rules = list(enumerate((route.get("spec") or {}).get("rules") or []))
         owned = [(i, r) for i, r in rules if any(self._side(ref) for ref in r.get("backendRefs") or [])]
         if not owned:
-            raise RouteConfigError(f"{self.describe()}: no rule of the route has {self.settings.blue_service} or "
-                                   f"{self.settings.green_service} among its backendRefs")
+            raise RouteConfigError(
+                f"{self.describe()}: no rule of the route has {self.settings.blue_service} or "
+                f"{self.settings.green_service} among its backendRefs"
+            )
         return owned
 
     def _split(self, route: dict[str, Any]) -> tuple[Split, bool]:
@@ -153,23 +175,32 @@ class GatewayApiRouter:
                     weights[side] += weight
                     present.add(side)
                 elif weight > 0:
-                    strangers.append(f"{ref.get('kind', 'Service')} {ref.get('namespace', '') and ref['namespace'] + '/'}"
-                                     f"{ref.get('name')}:{ref.get('port')} (weight {weight})")
+                    strangers.append(
+                        f"{ref.get('kind', 'Service')} {ref.get('namespace', '') and ref['namespace'] + '/'}"
+                        f"{ref.get('name')}:{ref.get('port')} (weight {weight})"
+                    )
             if strangers:
-                raise ReadbackMismatch(f"readback mismatch: {self.describe()} rules[{i}] also sends traffic to "
-                                       f"{', '.join(strangers)}; only blue's and green's Services may take it here")
+                raise ReadbackMismatch(
+                    f"readback mismatch: {self.describe()} rules[{i}] also sends traffic to "
+                    f"{', '.join(strangers)}; only blue's and green's Services may take it here"
+                )
             attached = attached and "green" in present
             splits[i] = Split(weights["blue"], weights["green"])
         first = next(iter(splits.values()))
         if any(not split.same_share(first) for split in splits.values()):
-            raise ReadbackMismatch("readback mismatch: " + self.describe() + "'s rules disagree: "
-                                   + ", ".join(f"rules[{i}] {split}" for i, split in splits.items()))
+            raise ReadbackMismatch(
+                "readback mismatch: "
+                + self.describe()
+                + "'s rules disagree: "
+                + ", ".join(f"rules[{i}] {split}" for i, split in splits.items())
+            )
         return first, attached
 
     def _checked(self, route: dict[str, Any]) -> tuple[Split, bool]:
         split, attached = self._split(route)
-        routes.check_ours(split, routes.recorded(route, self.record_key, self.describe()), self.record_key,
-                          self.describe())
+        routes.check_ours(
+            split, routes.recorded(route, self.record_key, self.describe()), self.record_key, self.describe()
+        )
         return split, attached
 
     @staticmethod
@@ -178,7 +209,9 @@ class GatewayApiRouter:
         out = []
         for parent in (route.get("status") or {}).get("parents") or []:
             ref = parent.get("parentRef") or {}
-            name = f"{ref.get('kind', 'Gateway')} {ref.get('namespace', '') and ref['namespace'] + '/'}{ref.get('name')}"
+            name = (
+                f"{ref.get('kind', 'Gateway')} {ref.get('namespace', '') and ref['namespace'] + '/'}{ref.get('name')}"
+            )
             out.append((name, {c["type"]: c for c in parent.get("conditions") or [] if "type" in c}))
         return out
 
@@ -191,14 +224,22 @@ class GatewayApiRouter:
         for parent, conditions in self._parents(route):
             accepted = conditions.get("Accepted")
             if accepted is None or (accepted.get("observedGeneration") or 0) < generation:
-                pending = pending or ("pending", f"{parent} has not reported on generation {generation} of the route yet")
+                pending = pending or (
+                    "pending",
+                    f"{parent} has not reported on generation {generation} of the route yet",
+                )
                 continue
             for kind in ("Accepted", "ResolvedRefs"):
                 condition = conditions.get(kind)
-                if condition and condition.get("status") == "False" and \
-                        (condition.get("observedGeneration") or 0) >= generation:
-                    return "refused", (f"{parent}: {kind} is False ({condition.get('reason')}: "
-                                       f"{(condition.get('message') or '')[:200]})")
+                if (
+                    condition
+                    and condition.get("status") == "False"
+                    and (condition.get("observedGeneration") or 0) >= generation
+                ):
+                    return "refused", (
+                        f"{parent}: {kind} is False ({condition.get('reason')}: "
+                        f"{(condition.get('message') or '')[:200]})"
+                    )
         return pending
 
     def get_weights(self) -> Weights:
@@ -206,16 +247,24 @@ class GatewayApiRouter:
         split, _ = self._checked(route)
         status = self._status(route)
         if status and status[0] == "refused":
-            raise ReadbackMismatch(f"readback mismatch: {self.describe()} holds {split} but the gateway does not "
-                                   f"serve it: {status[1]}", found=None, expected=split.weights(self.describe()))
+            raise ReadbackMismatch(
+                f"readback mismatch: {self.describe()} holds {split} but the gateway does not serve it: {status[1]}",
+                found=None,
+                expected=split.weights(self.describe()),
+            )
         return split.weights(self.describe())
 
     # -- writing ---------------------------------------------------------------------------------------
 
     def _ref(self, side: str, weight: int) -> dict[str, Any]:
         backend: Backend = getattr(self.settings, f"{side}_service")
-        ref: dict[str, Any] = {"group": "", "kind": "Service", "name": backend.name, "port": backend.port,
-                               "weight": weight}
+        ref: dict[str, Any] = {
+            "group": "",
+            "kind": "Service",
+            "name": backend.name,
+            "port": backend.port,
+            "weight": weight,
+        }
         if backend.namespace and backend.namespace != self.settings.namespace:
             ref["namespace"] = backend.namespace
         return ref
@@ -269,14 +318,21 @@ class GatewayApiRouter:
                 return None
             desired["metadata"].setdefault("annotations", {})[self.record_key] = routes.record_value(split)
             try:
-                return json.loads(self._objects().replace_namespaced_custom_object(
-                    GROUP, VERSION, s.namespace, PLURAL, s.route, desired, _preload_content=False).data)
+                return json.loads(
+                    self._objects()
+                    .replace_namespaced_custom_object(
+                        GROUP, VERSION, s.namespace, PLURAL, s.route, desired, _preload_content=False
+                    )
+                    .data
+                )
             except ApiException as err:
                 if err.status != 409:
                     raise
                 log.info("%s: the route changed while being written (409); reading it again", self.describe())
-        raise RuntimeError(f"{self.describe()}: the route kept changing under {WRITE_ATTEMPTS} writes (409 Conflict "
-                           "each time); another tool is writing it")
+        raise RuntimeError(
+            f"{self.describe()}: the route kept changing under {WRITE_ATTEMPTS} writes (409 Conflict "
+            "each time); another tool is writing it"
+        )
 
     def _split_attached(self, route: dict[str, Any]) -> bool:
         try:
@@ -292,6 +348,7 @@ class GatewayApiRouter:
 
     def _wait_accepted(self) -> None:
         """Every gateway that reports on the route has seen the written generation and accepts it."""
+
         def check() -> str | None:
             status = self._status(self._read())
             if status and status[0] == "refused":
@@ -299,11 +356,16 @@ class GatewayApiRouter:
             return status[1] if status else None
 
         if not self._parents(self._read()):
-            log.info("%s: no gateway reports status on the route; the split is read back from its spec only",
-                     self.describe())
+            log.info(
+                "%s: no gateway reports status on the route; the split is read back from its spec only", self.describe()
+            )
             return
-        routes.wait_until(check, self.settings.status_timeout, self.settings.poll_interval,
-                          f"{self.describe()}: the gateway(s) to accept the written split")
+        routes.wait_until(
+            check,
+            self.settings.status_timeout,
+            self.settings.poll_interval,
+            f"{self.describe()}: the gateway(s) to accept the written split",
+        )
 
     def attach_green(self, apply: bool) -> list[Change]:
         """Green's Service joins every owned rule at weight 0; no traffic moves. Refused while green's
@@ -315,8 +377,12 @@ class GatewayApiRouter:
         problem = self._green_reachable()
         if problem:
             raise LookupError(f"{self.describe()}: {problem}")
-        change = Change(f"router {self.describe()}", f"{split} (green not in the route)",
-                        "blue 100, green 0 (green attached)", applied=apply)
+        change = Change(
+            f"router {self.describe()}",
+            f"{split} (green not in the route)",
+            "blue 100, green 0 (green attached)",
+            applied=apply,
+        )
         if apply and self._write(Split(100, 0), allow_foreign=False) is not None:
             self._wait_accepted()
         return [change]
@@ -330,19 +396,35 @@ class GatewayApiRouter:
         if routes.service_port(service, green.port) is None:
             return f"green's Service {namespace}/{green.name} has no port {green.port}"
         if namespace != s.namespace and not self._granted(namespace, green.name):
-            return (f"no ReferenceGrant in {namespace} lets HTTPRoutes of {s.namespace} reach Service {green.name}: "
-                    "the gateway would refuse the reference (ResolvedRefs False, RefNotPermitted)")
+            return (
+                f"no ReferenceGrant in {namespace} lets HTTPRoutes of {s.namespace} reach Service {green.name}: "
+                "the gateway would refuse the reference (ResolvedRefs False, RefNotPermitted)"
+            )
         return None
 
     def _granted(self, namespace: str, service: str) -> bool:
-        grants = json.loads(self._objects().list_namespaced_custom_object(
-            GROUP, GRANTS_VERSION, namespace, "referencegrants", _preload_content=False).data).get("items") or []
+        grants = (
+            json.loads(
+                self._objects()
+                .list_namespaced_custom_object(
+                    GROUP, GRANTS_VERSION, namespace, "referencegrants", _preload_content=False
+                )
+                .data
+            ).get("items")
+            or []
+        )
         for grant in grants:
             spec = grant.get("spec") or {}
-            sources = any(f.get("group") == GROUP and f.get("kind") == "HTTPRoute" and f.get("namespace") == self.settings.namespace
-                          for f in spec.get("from") or [])
-            targets = any(t.get("group", "") == "" and t.get("kind") == "Service" and t.get("name") in (None, service)
-                          for t in spec.get("to") or [])
+            sources = any(
+                f.get("group") == GROUP
+                and f.get("kind") == "HTTPRoute"
+                and f.get("namespace") == self.settings.namespace
+                for f in spec.get("from") or []
+            )
+            targets = any(
+                t.get("group", "") == "" and t.get("kind") == "Service" and t.get("name") in (None, service)
+                for t in spec.get("to") or []
+            )
             if sources and targets:
                 return True
         return False
@@ -357,8 +439,11 @@ class GatewayApiRouter:
         namespace = s.green_service.namespace or s.namespace
         ready, seen = routes.ready_endpoints(self.api, namespace, s.green_service.name)
         if ready < s.min_healthy_targets:
-            return Readiness("waiting", f"green's Service {namespace}/{s.green_service.name}: {ready} ready endpoint(s) "
-                                        f"of {seen}, need {s.min_healthy_targets}")
+            return Readiness(
+                "waiting",
+                f"green's Service {namespace}/{s.green_service.name}: {ready} ready endpoint(s) "
+                f"of {seen}, need {s.min_healthy_targets}",
+            )
         route = self._read()
         try:
             _, attached = self._checked(route)
@@ -370,5 +455,8 @@ class GatewayApiRouter:
         if status:
             return Readiness("waiting", status[1])
         parents = [name for name, _ in self._parents(route)]
-        return Readiness("ready", f"green's Service {namespace}/{s.green_service.name}: {ready} ready endpoint(s); "
-                                  + (f"accepted by {', '.join(parents)}" if parents else "no gateway reports status"))
+        return Readiness(
+            "ready",
+            f"green's Service {namespace}/{s.green_service.name}: {ready} ready endpoint(s); "
+            + (f"accepted by {', '.join(parents)}" if parents else "no gateway reports status"),
+        )

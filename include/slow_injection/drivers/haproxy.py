@@ -59,8 +59,9 @@ class HAProxyRouter:
         self.runtime, self.settings, self.name = runtime, settings, name
 
     @classmethod
-    def from_spec(cls, settings: Settings, connection_id: str | None, *, service: str | None = None,
-                  **_: Any) -> HAProxyRouter:
+    def from_spec(
+        cls, settings: Settings, connection_id: str | None, *, service: str | None = None, **_: Any
+    ) -> HAProxyRouter:
         if not connection_id:
             raise ValueError("haproxy router needs `connection` (an Airflow connection to the runtime API)")
         conn = get_connection(connection_id)
@@ -98,8 +99,10 @@ class HAProxyRouter:
     def by_hand(self, weights: Weights) -> str:
         """The runtime API command that sets `weights`: for an operator to run when a task could not."""
         where = self.runtime.address if isinstance(self.runtime.address, str) else "{}:{}".format(*self.runtime.address)
-        return (f"HAProxy backend {self.settings.backend}: `set weight {self._server('blue')} {weights.blue}; "
-                f"set weight {self._server('green')} {weights.green}` on the runtime API at {where}")
+        return (
+            f"HAProxy backend {self.settings.backend}: `set weight {self._server('blue')} {weights.blue}; "
+            f"set weight {self._server('green')} {weights.green}` on the runtime API at {where}"
+        )
 
     def attach_green(self, apply: bool) -> list[Change]:
         return []  # green's server is in the backend already (weight 0); HAProxy checks it there

@@ -44,32 +44,52 @@ class AlbIngressRouter:
 
     class Settings(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
-        namespace: str = Field(max_length=63, pattern=routes.DNS_LABEL, description="the Ingress's namespace; "
-                               "blue's and green's Services must be there too (the controller looks them up there)")
+        namespace: str = Field(
+            max_length=63,
+            pattern=routes.DNS_LABEL,
+            description="the Ingress's namespace; "
+            "blue's and green's Services must be there too (the controller looks them up there)",
+        )
         ingress: str = Field(min_length=1, max_length=253, description="the Ingress's name")
-        action: str = Field(max_length=55, pattern=routes.DNS_LABEL,
-                            description="the action's name: annotation alb.ingress.kubernetes.io/actions.<action>, "
-                                        "and the `service.name` its paths point at")
+        action: str = Field(
+            max_length=55,
+            pattern=routes.DNS_LABEL,
+            description="the action's name: annotation alb.ingress.kubernetes.io/actions.<action>, "
+            "and the `service.name` its paths point at",
+        )
         blue_service: ServiceRef = Field(description="blue's Service, the one the Ingress's paths name today")
         green_service: ServiceRef = Field(description="green's Service, in the same namespace, with IP targets")
-        min_healthy_targets: int = Field(default=1, ge=1, le=1000,
-                                         description="green's ready endpoints (and, with elbv2_connection, healthy "
-                                                     "ALB targets) required before any traffic moves")
-        require_ip_targets: bool = Field(default=True, description="Fargate pods register by IP only: green's "
-                                         "target type (alb.ingress.kubernetes.io/target-type on its Service or on "
-                                         "the Ingress) must be `ip`")
-        elbv2_connection: str | None = Field(default=None, min_length=1, description="an Airflow AWS connection: "
-                                             "read the ALB the controller made, and wait until it serves each split")
+        min_healthy_targets: int = Field(
+            default=1,
+            ge=1,
+            le=1000,
+            description="green's ready endpoints (and, with elbv2_connection, healthy "
+            "ALB targets) required before any traffic moves",
+        )
+        require_ip_targets: bool = Field(
+            default=True,
+            description="Fargate pods register by IP only: green's "
+            "target type (alb.ingress.kubernetes.io/target-type on its Service or on "
+            "the Ingress) must be `ip`",
+        )
+        elbv2_connection: str | None = Field(
+            default=None,
+            min_length=1,
+            description="an Airflow AWS connection: "
+            "read the ALB the controller made, and wait until it serves each split",
+        )
         region: str | None = None
         reconcile_timeout: Annotated[Duration, Field(gt=0)] = Field(
-            default=300.0, description="longest wait for the ALB to serve a split written on the Ingress")
+            default=300.0, description="longest wait for the ALB to serve a split written on the Ingress"
+        )
         poll_interval: Annotated[Duration, Field(gt=0)] = Field(default=5.0, description="between ALB reads")
 
         @model_validator(mode="after")
         def _distinct(self) -> AlbIngressRouter.Settings:
             if self.blue_service.name == self.green_service.name:
-                raise ValueError(f"green_service: must be another Service than blue_service "
-                                 f"(both are {self.blue_service.name!r})")
+                raise ValueError(
+                    f"green_service: must be another Service than blue_service (both are {self.blue_service.name!r})"
+                )
             if self.action in (self.blue_service.name, self.green_service.name):
                 raise ValueError(f"action: {self.action!r} is a Service's name; the action needs a name of its own")
             return self
@@ -82,8 +102,10 @@ class AlbIngressRouter:
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> AlbIngressRouter:
         if not connection_id:
-            raise ValueError("alb_ingress router needs `connection` (an Airflow kubernetes connection to the "
-                             "cluster holding the Ingress, e.g. the green platform's)")
+            raise ValueError(
+                "alb_ingress router needs `connection` (an Airflow kubernetes connection to the "
+                "cluster holding the Ingress, e.g. the green platform's)"
+            )
         elbv2 = None
         if settings.elbv2_connection:
             from include.slow_injection.aws.hooks import ElbV2Hook
@@ -98,25 +120,43 @@ class AlbIngressRouter:
         if not settings.elbv2_connection:
             return []
         # Describe* calls have no resource-level permissions in ELBv2; this router never writes to AWS.
-        return [Statement(("elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners",
-                           "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetGroups",
-                           "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags"),
-                          ("*",), "alb_ingress reads the controller's ALB")]
+        return [
+            Statement(
+                (
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    "elasticloadbalancing:DescribeTags",
+                ),
+                ("*",),
+                "alb_ingress reads the controller's ALB",
+            )
+        ]
 
     @classmethod
     def rbac_rules(cls, settings: Settings) -> dict[str, list[tuple[str, str, tuple[str, ...]]]]:
         """Every request this router sends, in the Ingress's namespace (tests/test_router_rbac.py)."""
-        return {settings.namespace: [("networking.k8s.io", "ingresses", ("get", "update")),
-                                     ("", "services", ("get",)),  # green's Service exists, its target type
-                                     ("discovery.k8s.io", "endpointslices", ("list",))]}  # green's ready endpoints
+        return {
+            settings.namespace: [
+                ("networking.k8s.io", "ingresses", ("get", "update")),
+                ("", "services", ("get",)),  # green's Service exists, its target type
+                ("discovery.k8s.io", "endpointslices", ("list",)),
+            ]
+        }  # green's ready endpoints
 
     @classmethod
     def plan_warnings(cls, settings: Settings, steps: list[tuple[int, float]]) -> list[str]:
         if settings.elbv2_connection:
             return []
-        return [(f"router alb_ingress {settings.namespace}/{settings.ingress}: no elbv2_connection, so a step cannot "
-                 "see when the AWS Load Balancer Controller applied it to the ALB: each bake starts when the Ingress "
-                 "was written, and the ALB may lag it")]
+        return [
+            (
+                f"router alb_ingress {settings.namespace}/{settings.ingress}: no elbv2_connection, so a step cannot "
+                "see when the AWS Load Balancer Controller applied it to the ALB: each bake starts when the Ingress "
+                "was written, and the ALB may lag it"
+            )
+        ]
 
     def describe(self) -> str:
         return f"alb_ingress {self.settings.namespace}/{self.settings.ingress} action {self.settings.action}"
@@ -124,8 +164,10 @@ class AlbIngressRouter:
     def by_hand(self, weights: Weights) -> str:
         s = self.settings
         action = json.dumps(self._action({}, Split(weights.blue, weights.green), True), separators=(",", ":"))
-        return (f"`kubectl -n {s.namespace} annotate ingress {s.ingress} --overwrite '{self.action_key}={action}' "
-                f"'{self.record_key}={routes.record_value(Split(weights.blue, weights.green))}'`")
+        return (
+            f"`kubectl -n {s.namespace} annotate ingress {s.ingress} --overwrite '{self.action_key}={action}' "
+            f"'{self.record_key}={routes.record_value(Split(weights.blue, weights.green))}'`"
+        )
 
     # -- reading the Ingress -------------------------------------------------------------------------
 
@@ -134,12 +176,16 @@ class AlbIngressRouter:
         from kubernetes.client.rest import ApiException
 
         try:
-            return json.loads(client.NetworkingV1Api(self.api).read_namespaced_ingress(
-                self.settings.ingress, self.settings.namespace, _preload_content=False).data)
+            return json.loads(
+                client.NetworkingV1Api(self.api)
+                .read_namespaced_ingress(self.settings.ingress, self.settings.namespace, _preload_content=False)
+                .data
+            )
         except ApiException as err:
             if err.status == 404:
-                raise LookupError(f"{self.describe()}: Ingress {self.settings.namespace}/{self.settings.ingress} "
-                                  "does not exist") from None
+                raise LookupError(
+                    f"{self.describe()}: Ingress {self.settings.namespace}/{self.settings.ingress} does not exist"
+                ) from None
             raise
 
     @staticmethod
@@ -167,31 +213,43 @@ class AlbIngressRouter:
         s, where = self.settings, self.describe()
         backends = self._backends(ingress)
         at_action = [w for w, b in backends if self._is_action(b)]
-        direct = {side: [w for w, b in backends if self._service_name(b) == getattr(s, f"{side}_service").name]
-                  for side in ("blue", "green")}
+        direct = {
+            side: [w for w, b in backends if self._service_name(b) == getattr(s, f"{side}_service").name]
+            for side in ("blue", "green")
+        }
         if direct["green"]:
-            raise ReadbackMismatch(f"readback mismatch: {where}: {', '.join(direct['green'])} send(s) straight to "
-                                   f"green's Service {s.green_service.name}, around the weighted action")
+            raise ReadbackMismatch(
+                f"readback mismatch: {where}: {', '.join(direct['green'])} send(s) straight to "
+                f"green's Service {s.green_service.name}, around the weighted action"
+            )
         if not at_action:
             if not direct["blue"]:
-                raise RouteConfigError(f"{where}: no path of the Ingress goes to blue's Service "
-                                       f"{s.blue_service.name} or to the action {s.action}")
+                raise RouteConfigError(
+                    f"{where}: no path of the Ingress goes to blue's Service "
+                    f"{s.blue_service.name} or to the action {s.action}"
+                )
             return Split(100, 0), False  # plain backends: all of it to blue
         if direct["blue"]:
-            raise ReadbackMismatch(f"readback mismatch: {where}: {', '.join(direct['blue'])} send(s) straight to "
-                                   f"blue's Service {s.blue_service.name}, around the weighted action")
+            raise ReadbackMismatch(
+                f"readback mismatch: {where}: {', '.join(direct['blue'])} send(s) straight to "
+                f"blue's Service {s.blue_service.name}, around the weighted action"
+            )
         raw = ((ingress.get("metadata") or {}).get("annotations") or {}).get(self.action_key)
         if raw is None:
-            raise RouteConfigError(f"{where}: {', '.join(at_action)} point(s) at the action but the Ingress has no "
-                                   f"{self.action_key} annotation: the controller answers 503 there")
+            raise RouteConfigError(
+                f"{where}: {', '.join(at_action)} point(s) at the action but the Ingress has no "
+                f"{self.action_key} annotation: the controller answers 503 there"
+            )
         try:
             action = json.loads(raw)
             groups = action["forwardConfig"]["targetGroups"] if action.get("type") == "forward" else None
         except (ValueError, KeyError, TypeError, AttributeError):
             groups = None
         if not isinstance(groups, list) or not groups:
-            raise ReadbackMismatch(f"readback mismatch: {where}: {self.action_key} is not a weighted forward "
-                                   f"(forwardConfig.targetGroups): {raw[:200]}")
+            raise ReadbackMismatch(
+                f"readback mismatch: {where}: {self.action_key} is not a weighted forward "
+                f"(forwardConfig.targetGroups): {raw[:200]}"
+            )
         blue = green = 0
         strangers, attached = [], False
         for group in groups:
@@ -203,8 +261,10 @@ class AlbIngressRouter:
                 ref: ServiceRef = getattr(s, f"{side}_service")
                 if name == ref.name:
                     if str(group.get("servicePort")) != ref.port_text():
-                        raise RouteConfigError(f"{where}: the action forwards to {side}'s Service {ref.name} on port "
-                                               f"{group.get('servicePort')!r}, the settings say {ref.port!r}")
+                        raise RouteConfigError(
+                            f"{where}: the action forwards to {side}'s Service {ref.name} on port "
+                            f"{group.get('servicePort')!r}, the settings say {ref.port!r}"
+                        )
                     blue, green = (blue + weight, green) if side == "blue" else (blue, green + weight)
                     attached = attached or side == "green"
                     break
@@ -212,14 +272,17 @@ class AlbIngressRouter:
                 if weight > 0:
                     strangers.append(f"{name} (weight {weight})")
         if strangers:
-            raise ReadbackMismatch(f"readback mismatch: {where} also forwards to {', '.join(strangers)}; only blue's "
-                                   "and green's Services may take traffic here")
+            raise ReadbackMismatch(
+                f"readback mismatch: {where} also forwards to {', '.join(strangers)}; only blue's "
+                "and green's Services may take traffic here"
+            )
         return Split(blue, green), attached
 
     def _checked(self, ingress: dict[str, Any]) -> tuple[Split, bool]:
         split, attached = self._split(ingress)
-        routes.check_ours(split, routes.recorded(ingress, self.record_key, self.describe()), self.record_key,
-                          self.describe())
+        routes.check_ours(
+            split, routes.recorded(ingress, self.record_key, self.describe()), self.record_key, self.describe()
+        )
         return split, attached
 
     def get_weights(self) -> Weights:
@@ -228,10 +291,13 @@ class AlbIngressRouter:
         if self.elbv2 is not None:
             served = self._alb_split(ingress)
             if not served.same_share(split):
-                raise ReadbackMismatch(f"readback mismatch: {self.describe()} says {split.weights(self.describe())} "
-                                       f"but its ALB serves {served.weights('the ALB')}: the controller has not applied "
-                                       "it yet, or someone edited the ALB", found=served.weights("the ALB"),
-                                       expected=split.weights(self.describe()))
+                raise ReadbackMismatch(
+                    f"readback mismatch: {self.describe()} says {split.weights(self.describe())} "
+                    f"but its ALB serves {served.weights('the ALB')}: the controller has not applied "
+                    "it yet, or someone edited the ALB",
+                    found=served.weights("the ALB"),
+                    expected=split.weights(self.describe()),
+                )
         return split.weights(self.describe())
 
     # -- writing -------------------------------------------------------------------------------------
@@ -242,12 +308,16 @@ class AlbIngressRouter:
         s = self.settings
         forward = dict(current.get("forwardConfig") or {}) if current.get("type") == "forward" else {}
         names = {s.blue_service.name, s.green_service.name}
-        others = [{**g, "weight": 0} for g in forward.get("targetGroups") or []
-                  if isinstance(g, dict) and g.get("serviceName") not in names]
+        others = [
+            {**g, "weight": 0}
+            for g in forward.get("targetGroups") or []
+            if isinstance(g, dict) and g.get("serviceName") not in names
+        ]
         groups = [{"serviceName": s.blue_service.name, "servicePort": s.blue_service.port_text(), "weight": split.blue}]
         if with_green:
-            groups.append({"serviceName": s.green_service.name, "servicePort": s.green_service.port_text(),
-                           "weight": split.green})
+            groups.append(
+                {"serviceName": s.green_service.name, "servicePort": s.green_service.port_text(), "weight": split.green}
+            )
         forward["targetGroups"] = groups + others
         return {"type": "forward", "forwardConfig": forward}
 
@@ -259,8 +329,9 @@ class AlbIngressRouter:
             current = json.loads(annotations.get(self.action_key) or "{}")
         except ValueError:
             current = {}
-        annotations[self.action_key] = json.dumps(self._action(current if isinstance(current, dict) else {}, split,
-                                                               with_green), separators=(",", ":"))
+        annotations[self.action_key] = json.dumps(
+            self._action(current if isinstance(current, dict) else {}, split, with_green), separators=(",", ":")
+        )
         names = {self.settings.blue_service.name, self.settings.green_service.name}
         for _, backend in self._backends(out):
             if self._service_name(backend) in names:
@@ -271,6 +342,7 @@ class AlbIngressRouter:
 
     def _same(self, ingress: dict[str, Any], desired: dict[str, Any], split: Split) -> bool:
         """Nothing to write: same action, same backends, and our record already says this split."""
+
         def owned(obj: dict[str, Any]) -> Any:
             raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(self.action_key)
             try:
@@ -301,22 +373,27 @@ class AlbIngressRouter:
                 log.warning("%s; returning all traffic to blue anyway", err)
             green_exists = routes.read_service(self.api, s.namespace, s.green_service.name) is not None
             if not green_exists and split.green > 0:
-                raise LookupError(f"{self.describe()}: green's Service {s.namespace}/{s.green_service.name} does not "
-                                  "exist; the controller fails the whole Ingress when a forward names a missing Service")
+                raise LookupError(
+                    f"{self.describe()}: green's Service {s.namespace}/{s.green_service.name} does not "
+                    "exist; the controller fails the whole Ingress when a forward names a missing Service"
+                )
             desired = self._desired(ingress, split, with_green=green_exists)
             if self._same(ingress, desired, split):
                 return False
             desired["metadata"]["annotations"][self.record_key] = routes.record_value(split)
             try:
                 client.NetworkingV1Api(self.api).replace_namespaced_ingress(
-                    s.ingress, s.namespace, desired, _preload_content=False)
+                    s.ingress, s.namespace, desired, _preload_content=False
+                )
                 return True
             except ApiException as err:
                 if err.status != 409:
                     raise
                 log.info("%s: the Ingress changed while being written (409); reading it again", self.describe())
-        raise RuntimeError(f"{self.describe()}: the Ingress kept changing under {WRITE_ATTEMPTS} writes (409 "
-                           "Conflict each time); another tool is writing it")
+        raise RuntimeError(
+            f"{self.describe()}: the Ingress kept changing under {WRITE_ATTEMPTS} writes (409 "
+            "Conflict each time); another tool is writing it"
+        )
 
     def set_weights(self, weights: Weights) -> None:
         split = routes.split_of(weights, "alb_ingress")
@@ -334,9 +411,13 @@ class AlbIngressRouter:
                 return str(err)
             return None if served.same_share(split) else f"the ALB serves {served}"
 
-        routes.wait_until(check, self.settings.reconcile_timeout, self.settings.poll_interval,
-                          f"{self.describe()}: the ALB to serve {split.weights(self.describe())} (the AWS Load Balancer "
-                          "Controller reconciles the Ingress; is it running, and are its logs clean?)")
+        routes.wait_until(
+            check,
+            self.settings.reconcile_timeout,
+            self.settings.poll_interval,
+            f"{self.describe()}: the ALB to serve {split.weights(self.describe())} (the AWS Load Balancer "
+            "Controller reconciles the Ingress; is it running, and are its logs clean?)",
+        )
 
     def attach_green(self, apply: bool) -> list[Change]:
         """Green's Service joins the weighted action at weight 0 (the controller then makes its target group
@@ -348,11 +429,17 @@ class AlbIngressRouter:
         if attached:
             return []
         if routes.read_service(self.api, s.namespace, s.green_service.name) is None:
-            raise LookupError(f"{self.describe()}: green's Service {s.namespace}/{s.green_service.name} does not "
-                              "exist; create it before attaching (a forward naming a missing Service makes the "
-                              "controller fail the whole Ingress)")
-        change = Change(f"router {self.describe()}", f"{split} (green not in the action)",
-                        "blue 100, green 0 (green attached and health-checked)", applied=apply)
+            raise LookupError(
+                f"{self.describe()}: green's Service {s.namespace}/{s.green_service.name} does not "
+                "exist; create it before attaching (a forward naming a missing Service makes the "
+                "controller fail the whole Ingress)"
+            )
+        change = Change(
+            f"router {self.describe()}",
+            f"{split} (green not in the action)",
+            "blue 100, green 0 (green attached and health-checked)",
+            applied=apply,
+        )
         if apply:
             self._write(Split(100, 0), allow_foreign=False)
         return [change]
@@ -363,21 +450,33 @@ class AlbIngressRouter:
         s = self.settings
         green = routes.read_service(self.api, s.namespace, s.green_service.name)
         if green is None:
-            return Readiness("failed", f"green's Service {s.namespace}/{s.green_service.name} does not exist; the "
-                                       "Ingress's action can only forward to Services of its own namespace")
+            return Readiness(
+                "failed",
+                f"green's Service {s.namespace}/{s.green_service.name} does not exist; the "
+                "Ingress's action can only forward to Services of its own namespace",
+            )
         if routes.service_port(green, s.green_service.port) is None:
             return Readiness("failed", f"green's Service {s.green_service.name} has no port {s.green_service.port!r}")
         ingress = self._read()
-        target_type = ((green["metadata"].get("annotations") or {}).get(TARGET_TYPE)
-                       or ((ingress.get("metadata") or {}).get("annotations") or {}).get(TARGET_TYPE) or "instance")
+        target_type = (
+            (green["metadata"].get("annotations") or {}).get(TARGET_TYPE)
+            or ((ingress.get("metadata") or {}).get("annotations") or {}).get(TARGET_TYPE)
+            or "instance"
+        )
         if s.require_ip_targets and target_type != "ip":
-            return Readiness("failed", f"green's target type is {target_type} ({TARGET_TYPE} on its Service or the "
-                                       "Ingress; the controller's default is instance): Fargate pods register by IP, "
-                                       "set it to ip")
+            return Readiness(
+                "failed",
+                f"green's target type is {target_type} ({TARGET_TYPE} on its Service or the "
+                "Ingress; the controller's default is instance): Fargate pods register by IP, "
+                "set it to ip",
+            )
         ready, seen = routes.ready_endpoints(self.api, s.namespace, s.green_service.name)
         if ready < s.min_healthy_targets:
-            return Readiness("waiting", f"green's Service {s.green_service.name}: {ready} ready endpoint(s) of {seen}, "
-                                        f"need {s.min_healthy_targets}")
+            return Readiness(
+                "waiting",
+                f"green's Service {s.green_service.name}: {ready} ready endpoint(s) of {seen}, "
+                f"need {s.min_healthy_targets}",
+            )
         try:
             split, attached = self._checked(ingress)
         except (ReadbackMismatch, RouteConfigError) as err:
@@ -395,8 +494,10 @@ class AlbIngressRouter:
         found = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         hostname = next((i.get("hostname") for i in found if i.get("hostname")), None)
         if not hostname:
-            raise ReadbackMismatch(f"{self.describe()}: the controller has not given the Ingress an ALB yet "
-                                   "(no status.loadBalancer hostname)")
+            raise ReadbackMismatch(
+                f"{self.describe()}: the controller has not given the Ingress an ALB yet "
+                "(no status.loadBalancer hostname)"
+            )
         for page in self.elbv2.get_paginator("describe_load_balancers").paginate():
             for lb in page["LoadBalancers"]:
                 if lb.get("DNSName", "").lower() == hostname.lower():
@@ -410,7 +511,7 @@ class AlbIngressRouter:
         arns = sorted({arn for _, weights in forwards for arn in weights})
         out: dict[str, str] = {}
         for i in range(0, len(arns), 20):  # DescribeTags takes 20 ARNs at most
-            for description in self.elbv2.describe_tags(ResourceArns=arns[i:i + 20])["TagDescriptions"]:
+            for description in self.elbv2.describe_tags(ResourceArns=arns[i : i + 20])["TagDescriptions"]:
                 for tag in description.get("Tags") or []:
                     if tag["Key"] == TG_RESOURCE_TAG:
                         out[tag["Value"]] = description["ResourceArn"]
@@ -432,8 +533,11 @@ class AlbIngressRouter:
                             if action.get("Type") != "forward":
                                 continue
                             groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
-                            weights = ({g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups} if groups
-                                       else {action["TargetGroupArn"]: 1})
+                            weights = (
+                                {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+                                if groups
+                                else {action["TargetGroupArn"]: 1}
+                            )
                             out.append((f"port {listener.get('Port')} rule {rule.get('Priority')}", weights))
                     if not answer.get("NextMarker"):
                         break
@@ -448,9 +552,11 @@ class AlbIngressRouter:
         groups = self._target_groups(forwards)
         blue = groups.get(self._resource_id(self.settings.blue_service))
         if blue is None:
-            raise ReadbackMismatch(f"{self.describe()}: no rule of the ALB {lb['LoadBalancerName']} forwards to a "
-                                   f"target group for blue's Service yet (tag {TG_RESOURCE_TAG}="
-                                   f"{self._resource_id(self.settings.blue_service)})")
+            raise ReadbackMismatch(
+                f"{self.describe()}: no rule of the ALB {lb['LoadBalancerName']} forwards to a "
+                f"target group for blue's Service yet (tag {TG_RESOURCE_TAG}="
+                f"{self._resource_id(self.settings.blue_service)})"
+            )
         green = groups.get(self._resource_id(self.settings.green_service))
         ours = {blue, green} - {None}
         splits: dict[str, Split] = {}
@@ -463,8 +569,10 @@ class AlbIngressRouter:
             splits[rule] = Split(weights.get(blue, 0), weights.get(green, 0) if green else 0)
         first = next(iter(splits.values()))
         if any(not split.same_share(first) for split in splits.values()):
-            raise ReadbackMismatch("readback mismatch: the ALB's rules disagree: "
-                                   + ", ".join(f"{rule}: {split}" for rule, split in splits.items()))
+            raise ReadbackMismatch(
+                "readback mismatch: the ALB's rules disagree: "
+                + ", ".join(f"{rule}: {split}" for rule, split in splits.items())
+            )
         return first
 
     def _alb_ready(self, ingress: dict[str, Any], split: Split, detail: str) -> Readiness:
@@ -473,22 +581,35 @@ class AlbIngressRouter:
             lb = self._load_balancer(ingress)
             arn = self._target_groups(self._forwards(lb["LoadBalancerArn"])).get(self._resource_id(s.green_service))
             if arn is None:
-                return Readiness("waiting", f"no rule of the ALB {lb['LoadBalancerName']} forwards to a target group "
-                                            "for green's Service yet (the controller adds it once the action names green)")
+                return Readiness(
+                    "waiting",
+                    f"no rule of the ALB {lb['LoadBalancerName']} forwards to a target group "
+                    "for green's Service yet (the controller adds it once the action names green)",
+                )
             group = self.elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
             if s.require_ip_targets and group.get("TargetType") != "ip":
-                return Readiness("failed", f"green's target group {group['TargetGroupName']} has target type "
-                                           f"{group.get('TargetType')}; Fargate pods register by IP")
-            health = self.elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
+                return Readiness(
+                    "failed",
+                    f"green's target group {group['TargetGroupName']} has target type "
+                    f"{group.get('TargetType')}; Fargate pods register by IP",
+                )
+            health = self.elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])[
+                "TargetHealthDescriptions"
+            ]
             healthy = sum(1 for h in health if (h.get("TargetHealth") or {}).get("State") == "healthy")
             if healthy < s.min_healthy_targets:
-                return Readiness("waiting", f"green's target group {group['TargetGroupName']}: {healthy} healthy of "
-                                            f"{len(health)} target(s), need {s.min_healthy_targets}")
+                return Readiness(
+                    "waiting",
+                    f"green's target group {group['TargetGroupName']}: {healthy} healthy of "
+                    f"{len(health)} target(s), need {s.min_healthy_targets}",
+                )
             served = self._alb_split(ingress)
         except (ReadbackMismatch, RouteConfigError) as err:
             return Readiness("waiting", str(err))
         if not served.same_share(split):
-            return Readiness("waiting", f"the ALB serves {served}, the Ingress says {split}: the controller has not "
-                                        "reconciled yet")
-        return Readiness("ready", f"{detail}; ALB target group {group['TargetGroupName']}: {healthy} healthy, "
-                                  f"serving {split}")
+            return Readiness(
+                "waiting", f"the ALB serves {served}, the Ingress says {split}: the controller has not reconciled yet"
+            )
+        return Readiness(
+            "ready", f"{detail}; ALB target group {group['TargetGroupName']}: {healthy} healthy, serving {split}"
+        )

@@ -77,8 +77,10 @@ class ServiceRef(BaseModel):
         if isinstance(value, int) and not 1 <= value <= 65535:
             raise ValueError(f"must be a port number 1..65535 or a port name, got {value}")
         if isinstance(value, str) and (not re.fullmatch(PORT_NAME, value) or len(value) > 15):
-            raise ValueError(f"must be a Service port name (lower case letters, digits and '-', at most 15) "
-                             f"or a port number, got {value!r}")
+            raise ValueError(
+                f"must be a Service port name (lower case letters, digits and '-', at most 15) "
+                f"or a port number, got {value!r}"
+            )
         return value
 
     def __str__(self) -> str:
@@ -105,8 +107,9 @@ def recorded(obj: dict[str, Any], key: str, where: str) -> Split | None:
         data = json.loads(raw)
         return Split(int(data["blue"]), int(data["green"]))
     except (ValueError, TypeError, KeyError):
-        raise ReadbackMismatch(f"{where}: annotation {key} is not a split this project wrote ({raw[:120]!r}); "
-                               "someone edited it") from None
+        raise ReadbackMismatch(
+            f"{where}: annotation {key} is not a split this project wrote ({raw[:120]!r}); someone edited it"
+        ) from None
 
 
 def record_value(split: Split) -> str:
@@ -121,13 +124,17 @@ def check_ours(found: Split, record: Split | None, key: str, where: str) -> None
             raise ReadbackMismatch(
                 f"readback mismatch: {where} sends {found.weights(where)} but has no {key} annotation: this "
                 "project never set that split (someone else moved traffic to green); set the route back to "
-                "blue or add the record by hand once you have checked it", found=_safe(found, where))
+                "blue or add the record by hand once you have checked it",
+                found=_safe(found, where),
+            )
         return
     if (found.blue, found.green) != (record.blue, record.green):
         raise ReadbackMismatch(
             f"readback mismatch: {where} holds {found} but this project last set {record} ({key}): edited by "
-            "someone else; the wave does not take that split as its own", found=_safe(found, where),
-            expected=_safe(record, where))
+            "someone else; the wave does not take that split as its own",
+            found=_safe(found, where),
+            expected=_safe(record, where),
+        )
 
 
 def _safe(split: Split, where: str) -> Weights | None:
@@ -151,7 +158,9 @@ def read_service(api: Any, namespace: str, name: str) -> dict[str, Any] | None:
 
 def service_port(service: dict[str, Any], port: int | str) -> dict[str, Any] | None:
     for entry in (service.get("spec") or {}).get("ports") or []:
-        if (isinstance(port, int) and entry.get("port") == port) or (isinstance(port, str) and entry.get("name") == port):
+        if (isinstance(port, int) and entry.get("port") == port) or (
+            isinstance(port, str) and entry.get("name") == port
+        ):
             return entry
     return None
 
@@ -161,8 +170,13 @@ def ready_endpoints(api: Any, namespace: str, service: str) -> tuple[int, int]:
     an endpoint whose `ready` condition is unset counts as ready, as the API documents."""
     from kubernetes import client
 
-    answer = json.loads(client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
-        namespace, label_selector=f"kubernetes.io/service-name={service}", _preload_content=False).data)
+    answer = json.loads(
+        client.DiscoveryV1Api(api)
+        .list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={service}", _preload_content=False
+        )
+        .data
+    )
     ready, seen = set(), set()
     for slice_ in answer.get("items") or []:
         for endpoint in slice_.get("endpoints") or []:
@@ -173,8 +187,14 @@ def ready_endpoints(api: Any, namespace: str, service: str) -> tuple[int, int]:
     return len(ready), len(seen)
 
 
-def wait_until(check: Callable[[], str | None], timeout: float, interval: float, what: str,
-               sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+def wait_until(
+    check: Callable[[], str | None],
+    timeout: float,
+    interval: float,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     """Poll `check` (None = done, else why not yet) until done or `timeout` s; TimeoutError says the last why."""
     deadline = clock() + timeout
     while True:

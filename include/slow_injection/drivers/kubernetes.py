@@ -84,13 +84,15 @@ class KubeAccess:
         with _refusal(kind, namespace, body):
             return json.loads(self._method(kind, "create")(namespace, body, _preload_content=False).data)
 
-    def replace(self, kind: str, namespace: str, name: str, body: dict[str, Any],
-                dry_run: bool = False) -> dict[str, Any]:
+    def replace(
+        self, kind: str, namespace: str, name: str, body: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
         """PUT the whole object (its metadata.resourceVersion guards against a concurrent writer: 409)."""
         extra = {"dry_run": "All"} if dry_run else {}
         with _refusal(kind, namespace, body):
-            return json.loads(self._method(kind, "replace")(name, namespace, body, _preload_content=False,
-                                                              **extra).data)
+            return json.loads(
+                self._method(kind, "replace")(name, namespace, body, _preload_content=False, **extra).data
+            )
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         from kubernetes.client.rest import ApiException
@@ -133,7 +135,9 @@ def _refusal(kind: str, namespace: str, body: dict[str, Any]) -> Iterator[None]:
         except ValueError:
             details = {}
         causes = (details.get("details") or {}).get("causes") or []
-        fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes) or details.get("message", "")
+        fields = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes) or details.get(
+            "message", ""
+        )
         name = (body.get("metadata") or {}).get("name", "?")
         raise ValueError(f"the API server refused {kind} {namespace}/{name} (422 Invalid): {fields}") from None
 
@@ -143,7 +147,9 @@ class KubernetesPlatform:
 
     class Settings(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
-        add_labels: dict[str, str] = Field(default_factory=dict, description="green labels, e.g. to pick a Fargate profile")
+        add_labels: dict[str, str] = Field(
+            default_factory=dict, description="green labels, e.g. to pick a Fargate profile"
+        )
         strip_scheduling: bool = True
         requests_equal_limits: bool = True
         fargate_profiles: list[ProfileSpec] | None = Field(default=None, description="profiles to simulate")
@@ -157,8 +163,9 @@ class KubernetesPlatform:
         self.now = clock or (lambda: dt.datetime.now(dt.UTC))
 
     @classmethod
-    def from_spec(cls, settings: Settings, connection_id: str | None, *, blue_ref: dict[str, Any] | None = None,
-                  **_: Any) -> KubernetesPlatform:
+    def from_spec(
+        cls, settings: Settings, connection_id: str | None, *, blue_ref: dict[str, Any] | None = None, **_: Any
+    ) -> KubernetesPlatform:
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
         if settings.fargate_profiles and settings.fargate_profiles_from:
@@ -188,10 +195,18 @@ class KubernetesPlatform:
         if source is None:
             return []
         region = source.region or "*"
-        return [Statement(("eks:ListFargateProfiles",), (f"arn:aws:eks:{region}:*:cluster/{source.cluster}",),
-                          "read fargate profiles"),
-                Statement(("eks:DescribeFargateProfile",),
-                          (f"arn:aws:eks:{region}:*:fargateprofile/{source.cluster}/*",), "read fargate profiles")]
+        return [
+            Statement(
+                ("eks:ListFargateProfiles",),
+                (f"arn:aws:eks:{region}:*:cluster/{source.cluster}",),
+                "read fargate profiles",
+            ),
+            Statement(
+                ("eks:DescribeFargateProfile",),
+                (f"arn:aws:eks:{region}:*:fargateprofile/{source.cluster}/*",),
+                "read fargate profiles",
+            ),
+        ]
 
     @classmethod
     def rbac_manifests(cls, namespaces: list[str]) -> list[dict[str, Any]]:
@@ -221,26 +236,41 @@ class KubernetesPlatform:
         blue = self._blue(workload)
         _, namespace, _ = self._where(workload, "green")
         profiles = self._fargate_profiles()
-        green_like = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
-                              self.settings.requests_equal_limits)
+        green_like = to_green(
+            blue,
+            namespace,
+            self.settings.add_labels,
+            self.settings.strip_scheduling,
+            self.settings.requests_equal_limits,
+        )
         blue_ns = workload["namespace"]
         fronting = self._fronting(workload, blue)
         services = {s["metadata"]["name"] for s in fronting}
         cluster = Cluster(
-            pvcs={f"{namespace}/{p['metadata']['name']}": p
-                  for p in self.green.list("CoreV1Api", "list_namespaced_persistent_volume_claim", namespace)},
+            pvcs={
+                f"{namespace}/{p['metadata']['name']}": p
+                for p in self.green.list("CoreV1Api", "list_namespaced_persistent_volume_claim", namespace)
+            },
             storage_classes={s["metadata"]["name"]: s for s in self.green.list("StorageV1Api", "list_storage_class")},
             pdbs=self.green.list("PolicyV1Api", "list_namespaced_pod_disruption_budget", namespace),
             profiles=profiles,
             services=fronting,
-            ingresses=[i for i in self.blue.list("NetworkingV1Api", "list_namespaced_ingress", blue_ns)
-                       if _ingress_backends(i) & services],
+            ingresses=[
+                i
+                for i in self.blue.list("NetworkingV1Api", "list_namespaced_ingress", blue_ns)
+                if _ingress_backends(i) & services
+            ],
         )
         findings = [str(f) for f in check(green_like, cluster, namespace)]
-        findings += [f"{workload['kind']} {namespace}/{workload['name']}: green lacks {m} [prerequisites]"
-                     for m in self._missing_prerequisites(workload, green_like)]
-        findings += [str(f) for d in self.blue.list("AppsV1Api", "list_namespaced_daemon_set", blue_ns)
-                     for f in check(d, cluster, blue_ns)]  # a DaemonSet of the namespace cannot follow it
+        findings += [
+            f"{workload['kind']} {namespace}/{workload['name']}: green lacks {m} [prerequisites]"
+            for m in self._missing_prerequisites(workload, green_like)
+        ]
+        findings += [
+            str(f)
+            for d in self.blue.list("AppsV1Api", "list_namespaced_daemon_set", blue_ns)
+            for f in check(d, cluster, blue_ns)
+        ]  # a DaemonSet of the namespace cannot follow it
         return findings
 
     def _fronting(self, workload: dict[str, Any], blue: dict[str, Any]) -> list[dict[str, Any]]:
@@ -248,8 +278,11 @@ class KubernetesPlatform:
         from include.slow_injection.kubernetes.drift import selects
 
         listed = set(workload.get("copy_services") or [])
-        return [s for s in self.blue.list("CoreV1Api", "list_namespaced_service", workload["namespace"])
-                if s["metadata"]["name"] in listed or selects(s, blue)]
+        return [
+            s
+            for s in self.blue.list("CoreV1Api", "list_namespaced_service", workload["namespace"])
+            if s["metadata"]["name"] in listed or selects(s, blue)
+        ]
 
     def _missing_prerequisites(self, workload: dict[str, Any], green_like: dict[str, Any]) -> list[str]:
         """Read with `get` only (what the generated RBAC grants): the namespace, the pod's ServiceAccount
@@ -270,9 +303,12 @@ class KubernetesPlatform:
         account = (template.get("spec") or {}).get("serviceAccountName") or "default"
         green_account = self.green.get("ServiceAccount", namespace, account)
         secrets, config_maps = references(template.get("spec") or {})
-        present = Present(namespace, {account: green_account} if green_account else {},
-                          {n for n in secrets if self.green.get("Secret", namespace, n) is not None},
-                          {n for n in config_maps if self.green.get("ConfigMap", namespace, n) is not None})
+        present = Present(
+            namespace,
+            {account: green_account} if green_account else {},
+            {n for n in secrets if self.green.get("Secret", namespace, n) is not None},
+            {n for n in config_maps if self.green.get("ConfigMap", namespace, n) is not None},
+        )
         missing = missing_prerequisites(template, present, bool(workload.get("copy_config_maps")))
         gap = irsa_gap(self.blue.get("ServiceAccount", workload["namespace"], account), green_account)
         return missing + ([gap] if gap else [])
@@ -289,23 +325,36 @@ class KubernetesPlatform:
             eks = EksHook(aws_conn_id=source.aws_connection, region_name=source.region).conn
             pages = eks.get_paginator("list_fargate_profiles").paginate(clusterName=source.cluster)
             names = [name for page in pages for name in page.get("fargateProfileNames", [])]
-            return [FargateProfile.from_eks(eks.describe_fargate_profile(
-                clusterName=source.cluster, fargateProfileName=n)["fargateProfile"]) for n in names]
+            return [
+                FargateProfile.from_eks(
+                    eks.describe_fargate_profile(clusterName=source.cluster, fargateProfileName=n)["fargateProfile"]
+                )
+                for n in names
+            ]
         except Exception as err:
-            raise LookupError(f"fargate_profiles_from: could not read the Fargate profiles of EKS cluster "
-                              f"{source.cluster!r} through connection {source.aws_connection!r}: {err}") from err
+            raise LookupError(
+                f"fargate_profiles_from: could not read the Fargate profiles of EKS cluster "
+                f"{source.cluster!r} through connection {source.aws_connection!r}: {err}"
+            ) from err
 
     def deploy_green(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         """Companions first, then the workload; refused, before any write, while green lacks what the
         pod needs and the spec does not copy (its namespace, ServiceAccount, Secrets, ConfigMaps)."""
         blue = self._blue(workload)
         _, namespace, _ = self._where(workload, "green")
-        green_like = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
-                              self.settings.requests_equal_limits)
+        green_like = to_green(
+            blue,
+            namespace,
+            self.settings.add_labels,
+            self.settings.strip_scheduling,
+            self.settings.requests_equal_limits,
+        )
         missing = self._missing_prerequisites(workload, green_like)
         if missing and apply:
-            raise LookupError(f"green is not ready for {workload['kind']} {namespace}/{workload['name']}; "
-                              f"create these first (nothing was changed): " + "; ".join(missing))
+            raise LookupError(
+                f"green is not ready for {workload['kind']} {namespace}/{workload['name']}; "
+                f"create these first (nothing was changed): " + "; ".join(missing)
+            )
         changes = self._copy_companions(workload, blue, apply)
         return changes + self._converge_workload(workload, blue, apply)
 
@@ -321,25 +370,35 @@ class KubernetesPlatform:
         for kind, name in wanted:
             source = self.blue.get(kind, blue_ns, name)
             if source is None:
-                raise LookupError(f"blue {kind} {blue_ns}/{name} does not exist "
-                                  f"(named by {workload['kind']} {blue_ns}/{workload['name']})")
+                raise LookupError(
+                    f"blue {kind} {blue_ns}/{name} does not exist "
+                    f"(named by {workload['kind']} {blue_ns}/{workload['name']})"
+                )
             changes += self._converge(kind, green_ns, _companion_copy(source, green_ns), apply, "same as blue")
         return changes
 
     def _converge_workload(self, workload: dict[str, Any], blue: dict[str, Any], apply: bool) -> list[Change]:
         kind, namespace, name = self._where(workload, "green")
-        desired = to_green(blue, namespace, self.settings.add_labels, self.settings.strip_scheduling,
-                           self.settings.requests_equal_limits)
+        desired = to_green(
+            blue,
+            namespace,
+            self.settings.add_labels,
+            self.settings.strip_scheduling,
+            self.settings.requests_equal_limits,
+        )
         if kind == "Deployment":  # blue's size, or the size it had before it was retired
             retired_from = ((blue.get("metadata") or {}).get("annotations") or {}).get(RETIRED_FROM)
-            desired["spec"]["replicas"] = int(retired_from) if retired_from else (blue.get("spec") or {}).get("replicas", 1)
+            desired["spec"]["replicas"] = (
+                int(retired_from) if retired_from else (blue.get("spec") or {}).get("replicas", 1)
+            )
         if kind == "CronJob":  # created suspended: never runs in both until the handover, which owns it after
             current = self.green.get(kind, namespace, name)
             desired["spec"]["suspend"] = True if current is None else bool((current.get("spec") or {}).get("suspend"))
         return self._converge(kind, namespace, desired, apply, None)
 
-    def _converge(self, kind: str, namespace: str, desired: dict[str, Any], apply: bool,
-                  after: str | None, attempts: int = 5) -> list[Change]:
+    def _converge(
+        self, kind: str, namespace: str, desired: dict[str, Any], apply: bool, after: str | None, attempts: int = 5
+    ) -> list[Change]:
         """Make green's object exactly `desired`: create it, or replace it whole (a patch would keep list
         entries blue dropped). A dry-run replace tells whether anything would change, defaults included.
         A controller writing the object meanwhile (409) means: read it again and decide again."""
@@ -353,8 +412,9 @@ class KubernetesPlatform:
                     raise
         return []
 
-    def _converge_once(self, kind: str, namespace: str, desired: dict[str, Any], apply: bool,
-                       after: str | None) -> list[Change]:
+    def _converge_once(
+        self, kind: str, namespace: str, desired: dict[str, Any], apply: bool, after: str | None
+    ) -> list[Change]:
         name = desired["metadata"]["name"]
         target = f"green {kind} {namespace}/{name}"
         current = self.green.get(kind, namespace, name)
@@ -368,18 +428,19 @@ class KubernetesPlatform:
                 self.green.delete(kind, namespace, name)
                 _wait_gone(self.green, kind, namespace, name)
                 self.green.create(kind, namespace, desired)
-            return [Change(target, f"selector {_selector(current)}", f"recreated with selector {_selector(body)}",
-                           apply)]
+            return [
+                Change(target, f"selector {_selector(current)}", f"recreated with selector {_selector(body)}", apply)
+            ]
         preview = self.green.replace(kind, namespace, name, body, dry_run=True)
         if _owned(preview) == _owned(current):
             return []
         if apply:
             self.green.replace(kind, namespace, name, body)
-        return [Change(target, _summary(current) if after is None else "drifted",
-                       after or _summary(preview), apply)]
+        return [Change(target, _summary(current) if after is None else "drifted", after or _summary(preview), apply)]
 
-    def _suspend(self, access: KubeAccess, env: str, workload: dict[str, Any], value: bool,
-                 apply: bool) -> list[Change]:
+    def _suspend(
+        self, access: KubeAccess, env: str, workload: dict[str, Any], value: bool, apply: bool
+    ) -> list[Change]:
         kind, namespace, name = self._where(workload, env)
         current = access.get(kind, namespace, name)
         if current is None or bool((current.get("spec") or {}).get("suspend")) == value:
@@ -417,15 +478,23 @@ class KubernetesPlatform:
         jobs = self._jobs_of(access[other], other_ns, name, 0.0)
         if apply and source:  # the other side's own record first: a refused try's Job may be gone at the retry
             changes += self._carry_last_schedule(source, jobs, access[other], other, workload, apply)
-        running = sorted({a.get("name", "?") for a in (source.get("status") or {}).get("active") or []}
-                         | {j["metadata"]["name"] for j in jobs if _job_outcome(j) is None})
+        running = sorted(
+            {a.get("name", "?") for a in (source.get("status") or {}).get("active") or []}
+            | {j["metadata"]["name"] for j in jobs if _job_outcome(j) is None}
+        )
         if running and apply:
-            raise JobStillActive(f"{other} Job {', '.join(running)} of {kind} "
-                                 f"{other_ns}/{name} is still running; {env} stays suspended until it ends")
+            raise JobStillActive(
+                f"{other} Job {', '.join(running)} of {kind} "
+                f"{other_ns}/{name} is still running; {env} stays suspended until it ends"
+            )
         changes += self._carry_last_schedule(source, jobs, access[env], env, workload, apply)
         if apply:
-            access[env].patch(kind, env_ns, name, {"metadata": {"annotations": {ACTIVE_SINCE: to_rfc3339(self.now())}},
-                                                   "spec": {"suspend": False}})
+            access[env].patch(
+                kind,
+                env_ns,
+                name,
+                {"metadata": {"annotations": {ACTIVE_SINCE: to_rfc3339(self.now())}}, "spec": {"suspend": False}},
+            )
         return changes + [Change(f"{env} {kind} {env_ns}/{name}", "suspend=True", "suspend=False", apply)]
 
     def _let_racing_tick_land(self, cronjob: dict[str, Any]) -> None:
@@ -444,15 +513,26 @@ class KubernetesPlatform:
         if tick <= now + dt.timedelta(seconds=SETTLE) and wait > 0:
             time.sleep(wait)
 
-    def _carry_last_schedule(self, source: dict[str, Any], jobs: list[dict[str, Any]], target: KubeAccess,
-                             target_env: str, workload: dict[str, Any], apply: bool) -> list[Change]:
+    def _carry_last_schedule(
+        self,
+        source: dict[str, Any],
+        jobs: list[dict[str, Any]],
+        target: KubeAccess,
+        target_env: str,
+        workload: dict[str, Any],
+        apply: bool,
+    ) -> list[Change]:
         """The newest scheduled time the other side ran: its status, or its Jobs' scheduled-timestamp
         annotation (the controller writes status in a second request, which a suspend can make fail).
         With `target` the source itself, this repairs that lost write, so the time outlives the Job
         (ttlSecondsAfterFinished, history limits): neither side runs it again later."""
         kind, target_ns, name = self._where(workload, target_env)
-        times = [t for t in [(source.get("status") or {}).get("lastScheduleTime")]
-                 + [(j["metadata"].get("annotations") or {}).get(SCHEDULED_AT) for j in jobs] if t]
+        times = [
+            t
+            for t in [(source.get("status") or {}).get("lastScheduleTime")]
+            + [(j["metadata"].get("annotations") or {}).get(SCHEDULED_AT) for j in jobs]
+            if t
+        ]
         current = target.get(kind, target_ns, name)
         if not times or current is None:
             return []
@@ -462,8 +542,14 @@ class KubernetesPlatform:
             return []
         if apply:
             target.patch_status(kind, target_ns, name, {"status": {"lastScheduleTime": theirs}})
-        return [Change(f"{target_env} {kind} {target_ns}/{name}", f"lastScheduleTime={ours}",
-                       f"lastScheduleTime={theirs}", apply)]
+        return [
+            Change(
+                f"{target_env} {kind} {target_ns}/{name}",
+                f"lastScheduleTime={ours}",
+                f"lastScheduleTime={theirs}",
+                apply,
+            )
+        ]
 
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
         if workload["kind"] == "CronJob":  # green starts no new run; blue resumes via activate once idle
@@ -475,8 +561,9 @@ class KubernetesPlatform:
             if green:  # a Job that raced the suspend is named in green's own status before it can vanish
                 self._let_racing_tick_land(green)
                 green = self.green.get(kind, namespace, name) or green
-                changes += self._carry_last_schedule(green, self._jobs_of(self.green, namespace, name, 0.0),
-                                                     self.green, "green", workload, apply)
+                changes += self._carry_last_schedule(
+                    green, self._jobs_of(self.green, namespace, name, 0.0), self.green, "green", workload, apply
+                )
             return changes
         blue = self._blue(workload)
         kind, namespace, name = self._where(workload, "blue")
@@ -503,8 +590,9 @@ class KubernetesPlatform:
 
         blue = self._blue(workload)
         _, namespace, name = self._where(workload, "blue")
-        running = [j["metadata"]["name"] for j in self._jobs_of(self.blue, namespace, name, 0.0)
-                   if _job_outcome(j) is None]
+        running = [
+            j["metadata"]["name"] for j in self._jobs_of(self.blue, namespace, name, 0.0) if _job_outcome(j) is None
+        ]
         if running:  # the CronJob's status.active can lag its Jobs
             return Readiness("waiting", f"blue Job {', '.join(running)} still running")
         moment = safe_moment(blue, self.now(), dt.timedelta(seconds=margin))
@@ -523,8 +611,9 @@ class KubernetesPlatform:
         activated = ((cronjob.get("metadata") or {}).get("annotations") or {}).get(ACTIVE_SINCE)
         if activated:  # a cleared-and-rerun gate still sees the runs since the handover
             since = min(since, from_rfc3339(activated).timestamp())
-        if (cronjob.get("status") or {}).get("lastSuccessfulTime", "") >= to_rfc3339(since) \
-                and not self._jobs_seen(env, access, namespace, name, since):
+        if (cronjob.get("status") or {}).get("lastSuccessfulTime", "") >= to_rfc3339(since) and not self._jobs_seen(
+            env, access, namespace, name, since
+        ):
             return Readiness("ready", "a Job succeeded (already removed by its TTL or history limit)")
         for job in self._jobs_seen(env, access, namespace, name, since):
             outcome = _job_outcome(job)
@@ -549,22 +638,32 @@ class KubernetesPlatform:
         if replicas == 0:
             return []
         if apply:
-            self.blue.patch(kind, namespace, name, {"metadata": {"annotations": {RETIRED_FROM: str(replicas)}},
-                                                    "spec": {"replicas": 0}})
+            self.blue.patch(
+                kind,
+                namespace,
+                name,
+                {"metadata": {"annotations": {RETIRED_FROM: str(replicas)}}, "spec": {"replicas": 0}},
+            )
         return [Change(f"blue {kind} {namespace}/{name}", f"replicas={replicas}", "replicas=0", apply)]
 
     @staticmethod
     def _jobs_of(access: KubeAccess, namespace: str, cronjob: str, since: float) -> list[dict[str, Any]]:
         """The CronJob's Jobs created at or after `since`, oldest first."""
         started = to_rfc3339(since)
-        jobs = [j for j in access.list("BatchV1Api", "list_namespaced_job", namespace)
-                if any(o.get("kind") == "CronJob" and o.get("name") == cronjob
-                       for o in (j["metadata"].get("ownerReferences") or []))
-                and j["metadata"].get("creationTimestamp", "") >= started]
+        jobs = [
+            j
+            for j in access.list("BatchV1Api", "list_namespaced_job", namespace)
+            if any(
+                o.get("kind") == "CronJob" and o.get("name") == cronjob
+                for o in (j["metadata"].get("ownerReferences") or [])
+            )
+            and j["metadata"].get("creationTimestamp", "") >= started
+        ]
         return sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp", ""))
 
-    def _jobs_seen(self, env: str, access: KubeAccess, namespace: str, cronjob: str,
-                   since: float) -> list[dict[str, Any]]:
+    def _jobs_seen(
+        self, env: str, access: KubeAccess, namespace: str, cronjob: str, since: float
+    ) -> list[dict[str, Any]]:
         """The CronJob's Jobs since `since`, including those this driver saw earlier in the watch that
         ttlSecondsAfterFinished or the history limits have deleted since (last state seen), oldest first."""
         seen = self._seen.setdefault((env, namespace, cronjob, since), {})
@@ -591,10 +690,14 @@ class KubernetesPlatform:
                 finished += 1
                 succeeded += outcome == "Complete"
         names = ",".join(j["metadata"]["name"] for j in jobs)
-        pods = access.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=f"job-name in ({names})") \
-            if jobs else []
-        restarts = sum(c.get("restartCount", 0) for pod in pods
-                       for c in (pod.get("status") or {}).get("containerStatuses") or [])
+        pods = (
+            access.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=f"job-name in ({names})")
+            if jobs
+            else []
+        )
+        restarts = sum(
+            c.get("restartCount", 0) for pod in pods for c in (pod.get("status") or {}).get("containerStatuses") or []
+        )
         seen = f"{finished} finished run(s) ({succeeded} succeeded) on {env} since the watch began"
         best_rate = (succeeded + max(runs - finished, 0)) / max(runs, finished)
         if best_rate < floor:
@@ -621,13 +724,19 @@ class KubernetesPlatform:
         if not pods:
             return Readiness("waiting", f"no pods of {env} {kind} {namespace}/{name} to watch")
         started = to_rfc3339(since)
-        restarted = sorted(pod["metadata"]["name"] for pod in pods
-                           for c in (pod.get("status") or {}).get("containerStatuses") or []
-                           if ((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt", "") >= started)
+        restarted = sorted(
+            pod["metadata"]["name"]
+            for pod in pods
+            for c in (pod.get("status") or {}).get("containerStatuses") or []
+            if ((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt", "") >= started
+        )
         most = int(limits.get("max_restarts", 0))
         if len(restarted) > most:
-            return Readiness("failed", f"{len(restarted)} container restart(s) on {env} since the watch began "
-                                       f"({', '.join(restarted[:5])}), over {most}")
+            return Readiness(
+                "failed",
+                f"{len(restarted)} container restart(s) on {env} since the watch began "
+                f"({', '.join(restarted[:5])}), over {most}",
+            )
         window = float(limits.get("window", 0))
         if self.now().timestamp() - since >= window:
             return Readiness("ready", f"{len(pods)} pod(s) of {env} {kind} {namespace}/{name} stable for {window:g}s")
@@ -644,26 +753,41 @@ class KubernetesPlatform:
             return Readiness("waiting", f"green {kind} {green_ns}/{name} does not exist yet")
         blue = self._blue(workload)
         _, blue_ns, _ = self._where(workload, "blue")
-        blue_services = {s["metadata"]["name"]: s
-                         for s in self.blue.list("CoreV1Api", "list_namespaced_service", blue_ns)}
-        green_services = {s["metadata"]["name"]: s
-                          for s in self.green.list("CoreV1Api", "list_namespaced_service", green_ns)}
-        services = sorted(set(workload.get("copy_services") or []) | _selecting(blue_services, blue)
-                          | _selecting(green_services, green))
-        sides = [_drift_side(access, ns, obj, {n: found.get(n) for n in services})
-                 for access, ns, obj, found in ((self.blue, blue_ns, blue, blue_services),
-                                                (self.green, green_ns, green, green_services))]
-        transforms = Transforms(green_ns, self.settings.add_labels, self.settings.strip_scheduling,
-                                self.settings.requests_equal_limits)
+        blue_services = {
+            s["metadata"]["name"]: s for s in self.blue.list("CoreV1Api", "list_namespaced_service", blue_ns)
+        }
+        green_services = {
+            s["metadata"]["name"]: s for s in self.green.list("CoreV1Api", "list_namespaced_service", green_ns)
+        }
+        services = sorted(
+            set(workload.get("copy_services") or [])
+            | _selecting(blue_services, blue)
+            | _selecting(green_services, green)
+        )
+        sides = [
+            _drift_side(access, ns, obj, {n: found.get(n) for n in services})
+            for access, ns, obj, found in (
+                (self.blue, blue_ns, blue, blue_services),
+                (self.green, green_ns, green, green_services),
+            )
+        ]
+        transforms = Transforms(
+            green_ns, self.settings.add_labels, self.settings.strip_scheduling, self.settings.requests_equal_limits
+        )
         found_diffs = compare(sides[0], sides[1], transforms, Declared.of(workload))
         where = f"blue {kind} {blue_ns}/{name} and green {green_ns}/{name}"
         if found_diffs:
-            return Readiness("failed", f"{len(found_diffs)} difference(s) the spec did not declare between {where}: "
-                                       + "; ".join(str(d) for d in found_diffs))
-        compared = [f"{len(sides[0].config_maps)} ConfigMap(s)", f"{len(sides[0].secrets)} Secret(s)",
-                    f"{len(services)} Service(s)"]
-        return Readiness("ready", f"no undeclared difference between {where} (containers, env, "
-                                  f"{', '.join(compared)})")
+            return Readiness(
+                "failed",
+                f"{len(found_diffs)} difference(s) the spec did not declare between {where}: "
+                + "; ".join(str(d) for d in found_diffs),
+            )
+        compared = [
+            f"{len(sides[0].config_maps)} ConfigMap(s)",
+            f"{len(sides[0].secrets)} Secret(s)",
+            f"{len(services)} Service(s)",
+        ]
+        return Readiness("ready", f"no undeclared difference between {where} (containers, env, {', '.join(compared)})")
 
     def capacity(self, workload: dict[str, Any]) -> list[dict[str, Any]]:
         """Green's pods (a CronJob's: those of its last CAPACITY_JOBS Jobs) as right-sizing facts. Read-only."""
@@ -677,7 +801,9 @@ class KubernetesPlatform:
         else:  # the green template's labels (with add_labels): never blue's pods in a shared namespace
             labels = (pod_template(obj) or {}).get("metadata", {}).get("labels") or {}
             selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        pods = self.green.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=selector) if selector else []
+        pods = (
+            self.green.list("CoreV1Api", "list_namespaced_pod", namespace, label_selector=selector) if selector else []
+        )
         return [pod_facts(p) for p in pods]
 
 
@@ -692,8 +818,12 @@ def _drift_side(access: KubeAccess, namespace: str, obj: dict[str, Any], service
     from include.slow_injection.kubernetes.drift import Side, references
 
     config_maps, secrets = references(obj)
-    return Side(obj, {n: access.get("ConfigMap", namespace, n) for n in config_maps},
-                {n: access.get("Secret", namespace, n) for n in secrets}, services)
+    return Side(
+        obj,
+        {n: access.get("ConfigMap", namespace, n) for n in config_maps},
+        {n: access.get("Secret", namespace, n) for n in secrets},
+        services,
+    )
 
 
 def config_maps_named(pod_spec: dict[str, Any]) -> list[str]:
@@ -709,15 +839,25 @@ def _companion_copy(source: dict[str, Any], namespace: str) -> dict[str, Any]:
     headless Service's `clusterIP: None`, which is its meaning."""
     meta = source.get("metadata") or {}
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in DROPPED_ANNOTATIONS}
-    out = {"apiVersion": source.get("apiVersion"), "kind": source.get("kind"),
-           "metadata": {"name": meta["name"], "namespace": namespace, "labels": dict(meta.get("labels") or {}),
-                        **({"annotations": annotations} if annotations else {})}}
+    out = {
+        "apiVersion": source.get("apiVersion"),
+        "kind": source.get("kind"),
+        "metadata": {
+            "name": meta["name"],
+            "namespace": namespace,
+            "labels": dict(meta.get("labels") or {}),
+            **({"annotations": annotations} if annotations else {}),
+        },
+    }
     for key in ("data", "binaryData"):
         if key in source:
             out[key] = source[key]
     if source.get("kind") == "Service":
-        spec = {k: v for k, v in (source.get("spec") or {}).items()
-                if k not in _SERVER_FIELDS or (k == "clusterIP" and v == "None")}
+        spec = {
+            k: v
+            for k, v in (source.get("spec") or {}).items()
+            if k not in _SERVER_FIELDS or (k == "clusterIP" and v == "None")
+        }
         if spec.get("clusterIP") == "None":
             spec["clusterIPs"] = ["None"]
         spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports") or []]
@@ -727,8 +867,9 @@ def _companion_copy(source: dict[str, Any], namespace: str) -> dict[str, Any]:
 
 def _ingress_backends(ingress: dict[str, Any]) -> set[str]:
     spec = ingress.get("spec") or {}
-    backends = [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for r in spec.get("rules") or []
-                                                     for p in (r.get("http") or {}).get("paths") or []]
+    backends = [spec.get("defaultBackend") or {}] + [
+        p.get("backend") or {} for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []
+    ]
     return {(b.get("service") or {}).get("name") for b in backends} - {None}
 
 
@@ -759,8 +900,9 @@ def _keeping_server_fields(desired: dict[str, Any], current: dict[str, Any]) -> 
     body = copy.deepcopy(desired)
     meta, live = body.setdefault("metadata", {}), current.get("metadata") or {}
     meta["resourceVersion"] = live.get("resourceVersion")
-    kept = {k: v for k, v in (live.get("annotations") or {}).items()
-            if k in KEPT_ANNOTATIONS or k.startswith(KEPT_PREFIXES)}
+    kept = {
+        k: v for k, v in (live.get("annotations") or {}).items() if k in KEPT_ANNOTATIONS or k.startswith(KEPT_PREFIXES)
+    }
     if kept or meta.get("annotations"):
         meta["annotations"] = {**kept, **(meta.get("annotations") or {})}
     if body.get("kind") == "Service":
@@ -779,8 +921,11 @@ def _keeping_server_fields(desired: dict[str, Any], current: dict[str, Any]) -> 
 def _owned(obj: dict[str, Any]) -> dict[str, Any]:
     """What a converge decides: labels, annotations, spec and data (not status or server bookkeeping)."""
     meta = obj.get("metadata") or {}
-    return {"labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {},
-            **{k: obj.get(k) for k in ("spec", "data", "binaryData")}}
+    return {
+        "labels": meta.get("labels") or {},
+        "annotations": meta.get("annotations") or {},
+        **{k: obj.get(k) for k in ("spec", "data", "binaryData")},
+    }
 
 
 def _selector(obj: dict[str, Any]) -> Any:

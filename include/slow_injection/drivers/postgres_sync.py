@@ -73,13 +73,16 @@ class PostgresSync:
         blue_connection: ConnectionId = Field(description="Airflow connection to blue's database")
         green_connection: ConnectionId = Field(description="Airflow connection to green's database")
         tables: Annotated[list[TableName], Field(min_length=1)] = Field(
-            description="tables to compare, bare or schema-qualified (e.g. public.orders), case-sensitive")
+            description="tables to compare, bare or schema-qualified (e.g. public.orders), case-sensitive"
+        )
         checksum: bool = Field(default=True, description="also compare a checksum of the rows (full scan)")
-        lag_query: str | None = Field(default=None, min_length=1,
-                                      description="SQL run on green returning one number: seconds behind blue")
+        lag_query: str | None = Field(
+            default=None, min_length=1, description="SQL run on green returning one number: seconds behind blue"
+        )
         max_lag: Duration = Field(default=30.0, description="lag above this → waiting")
         statement_timeout: Annotated[Duration, Field(gt=0)] = Field(
-            default=30.0, description="longest a single statement may run")
+            default=30.0, description="longest a single statement may run"
+        )
 
         @model_validator(mode="after")
         def _two_databases(self) -> PostgresSync.Settings:
@@ -99,8 +102,10 @@ class PostgresSync:
             raise ValueError("postgres data sync takes `blue_connection` and `green_connection`, not `connection`")
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        hooks = {"blue": PostgresHook(postgres_conn_id=settings.blue_connection),
-                 "green": PostgresHook(postgres_conn_id=settings.green_connection)}
+        hooks = {
+            "blue": PostgresHook(postgres_conn_id=settings.blue_connection),
+            "green": PostgresHook(postgres_conn_id=settings.green_connection),
+        }
         return cls(hooks, settings)
 
     def describe(self) -> str:
@@ -132,8 +137,10 @@ class PostgresSync:
             conn.autocommit = False  # the transaction settings below need a transaction
             with conn.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                cursor.execute("SELECT set_config('statement_timeout', %s, false)",
-                               (str(round(self.settings.statement_timeout * 1000)),))
+                cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, false)",
+                    (str(round(self.settings.statement_timeout * 1000)),),
+                )
                 yield cursor, _sql_module(conn)
         finally:
             conn.close()

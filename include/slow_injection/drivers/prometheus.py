@@ -40,8 +40,9 @@ class PrometheusSource:
 
         headers = {"Authorization": self._authorization} if self._authorization else {}
         try:
-            response = self._session.get(f"{self.url}/api/v1/{endpoint}", params=params, headers=headers,
-                                         timeout=self.timeout)
+            response = self._session.get(
+                f"{self.url}/api/v1/{endpoint}", params=params, headers=headers, timeout=self.timeout
+            )
         except requests.RequestException as err:
             return None, f"prometheus unreachable: {err}"
         if response.status_code >= 400:
@@ -58,8 +59,9 @@ class PrometheusSource:
     def query_range(self, query: str, start: float, end: float, step: float) -> Series:
         if step <= 0 or end < start:
             return Series((), f"bad range: start {start}, end {end}, step {step}")
-        body, error = self._get("query_range", {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                                                "step": f"{step:g}"})
+        body, error = self._get(
+            "query_range", {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        )
         return Series((), error) if body is None else self.parse_range(body)
 
     @staticmethod

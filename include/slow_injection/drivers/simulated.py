@@ -325,8 +325,9 @@ class SimulatedPlatform:
         # Suspend the other side first, so the job never runs in both; wait out its running Job.
         changes = self._converge(workload, {other: {"suspended": True}}, apply)
         if apply and self.world.read().get("jobs_active", {}).get(self._key(workload, other)):
-            raise JobStillActive(f"a Job of {other} {self._key(workload, other)} is still running; "
-                                 f"{env} stays suspended until it ends")
+            raise JobStillActive(
+                f"a Job of {other} {self._key(workload, other)} is still running; {env} stays suspended until it ends"
+            )
         return changes + self._converge(workload, {env: {"suspended": False}}, apply)
 
     def restore_blue(self, workload: dict[str, Any], apply: bool) -> list[Change]:
@@ -342,7 +343,6 @@ class SimulatedPlatform:
         if workload["kind"] == "CronJob" or blue.get("replicas", 0) == 0:
             return []
         return self._converge(workload, {"blue": {"replicas": 0, "retired_from": blue["replicas"]}}, apply)
-
 
     def rollout(self, workload: dict[str, Any]) -> Readiness:
         self.world.check("platform_down")
@@ -397,8 +397,9 @@ class SimulatedPlatform:
         config = state.get("config", {}).get(self._key(workload, "blue"), {})
         found = differences(config.get("blue") or {}, config.get("green") or {}, Declared.of(workload))
         if found:
-            return Readiness("failed", f"{len(found)} difference(s) the spec did not declare: "
-                                       + "; ".join(str(d) for d in found))
+            return Readiness(
+                "failed", f"{len(found)} difference(s) the spec did not declare: " + "; ".join(str(d) for d in found)
+            )
         return Readiness("ready", f"no undeclared difference between blue and green {key}")
 
 
@@ -419,8 +420,9 @@ class SimulatedNotifier:
         return "simulated notifier"
 
     def notify(self, event: str, subject: str, body: str) -> None:
-        self.world.update(lambda s: s.setdefault("notifications", []).append(
-            {"event": event, "subject": subject, "body": body}))
+        self.world.update(
+            lambda s: s.setdefault("notifications", []).append({"event": event, "subject": subject, "body": body})
+        )
 
 
 def _show(fields: dict[str, Any] | None) -> str:

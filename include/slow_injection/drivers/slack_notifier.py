@@ -51,12 +51,15 @@ class SlackNotifier:
     class Settings(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
         mention: str | None = Field(
-            default=None, pattern=r"^<[!@][^<>\s]+>$",
-            description='Slack mention for gate_failed, rollback_started and rollback_failed, '
-                        'e.g. "<!here>" or "<!subteam^S0123>"',
+            default=None,
+            pattern=r"^<[!@][^<>\s]+>$",
+            description="Slack mention for gate_failed, rollback_started and rollback_failed, "
+            'e.g. "<!here>" or "<!subteam^S0123>"',
         )
         timeout: int | None = Field(
-            default=None, ge=1, le=120,
+            default=None,
+            ge=1,
+            le=120,
             description="seconds; default: the connection's extra `timeout`, else slack_sdk's 30",
         )
 

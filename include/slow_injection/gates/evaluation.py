@@ -92,8 +92,14 @@ class MetricWindow:
         else:
             outcome = "no_data"
             self.inconclusive += 1
-        self.log.append({"t": round(now, 3), "value": m.value if m.conclusive else None,
-                         "outcome": outcome, **({"error": m.error} if m.error else {})})
+        self.log.append(
+            {
+                "t": round(now, 3),
+                "value": m.value if m.conclusive else None,
+                "outcome": outcome,
+                **({"error": m.error} if m.error else {}),
+            }
+        )
         return self._judge(now)
 
     def _judge(self, now: float) -> Judgement | None:
@@ -108,13 +114,20 @@ class MetricWindow:
                 return Judgement(FAIL, "no measurement passed", self.log)
             return Judgement(PASS, f"{self.passes} of {self._counted()} measurement(s) {self.condition}", self.log)
         if self.on_no_data == "hold" and now >= self.hold_deadline:
-            return Judgement(HOLD, f"only {self._counted()} of {self.count} conclusive measurement(s) "
-                                 f"before the hold timeout ({self.inconclusive} without data)", self.log)
+            return Judgement(
+                HOLD,
+                f"only {self._counted()} of {self.count} conclusive measurement(s) "
+                f"before the hold timeout ({self.inconclusive} without data)",
+                self.log,
+            )
         return None
 
     def on_timeout(self) -> Judgement:
-        return Judgement(HOLD if self.on_no_data == "hold" else FAIL,
-                       f"window not complete: {self._counted()} of {self.count} measurement(s)", self.log)
+        return Judgement(
+            HOLD if self.on_no_data == "hold" else FAIL,
+            f"window not complete: {self._counted()} of {self.count} measurement(s)",
+            self.log,
+        )
 
 
 @dataclass
@@ -130,8 +143,12 @@ class HealthStreak:
         if self.streak >= self.consecutive:
             return Judgement(PASS, f"{self.consecutive} consecutive successful probe(s)", self.log)
         if now >= self.deadline:
-            return Judgement(FAIL, f"no {self.consecutive} consecutive successes within {self.deadline:g}s "
-                                 f"(last: {probe.detail or 'failed'})", self.log)
+            return Judgement(
+                FAIL,
+                f"no {self.consecutive} consecutive successes within {self.deadline:g}s "
+                f"(last: {probe.detail or 'failed'})",
+                self.log,
+            )
         return None
 
 
@@ -144,8 +161,9 @@ class PlatformWait:
     log: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, reading: Readiness, now: float) -> Judgement | None:
-        self.log.append({"t": round(now, 3), "ok": reading.state == "ready", "state": reading.state,
-                         "detail": reading.detail[:200]})
+        self.log.append(
+            {"t": round(now, 3), "ok": reading.state == "ready", "state": reading.state, "detail": reading.detail[:200]}
+        )
         if reading.state == "ready":
             return Judgement(PASS, reading.detail or "ready", self.log)
         if reading.state == "failed":

@@ -32,8 +32,9 @@ class GateRun:
     """One gate's evaluator and readings, built from its kind and JSON-safe arguments (what a trigger
     serialises)."""
 
-    def __init__(self, measured: Meter, gate: dict[str, Any], service: str | None, window: float,
-                 started_at: float) -> None:
+    def __init__(
+        self, measured: Meter, gate: dict[str, Any], service: str | None, window: float, started_at: float
+    ) -> None:
         self.measured, self.kind = measured, measured.name
         self.gate, self.service, self.window, self.started_at = gate, service, window, started_at
         self.interval = float(gate["interval"])
@@ -56,13 +57,25 @@ class GateRun:
 
     def result(self, judgement: Judgement, finished_at: float, dry_run: bool = False) -> Verdict:
         evidence = self.measured.evidence(self.gate, self.evaluator, self.service, self.window)
-        return Verdict(gate=self.gate["name"], kind=self.kind, service=self.service, env=self.gate["env"],
-                       started_at=self.started_at, finished_at=finished_at, dry_run=dry_run, **judgement.kept(),
-                       **evidence)
+        return Verdict(
+            gate=self.gate["name"],
+            kind=self.kind,
+            service=self.service,
+            env=self.gate["env"],
+            started_at=self.started_at,
+            finished_at=finished_at,
+            dry_run=dry_run,
+            **judgement.kept(),
+            **evidence,
+        )
 
-    async def run(self, clock: Callable[[], float] = time.time,
-                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                  call: Call | None = None, stop_at: float | None = None) -> Verdict | None:
+    async def run(
+        self,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        call: Call | None = None,
+        stop_at: float | None = None,
+    ) -> Verdict | None:
         """Measure until a verdict (or None once the next reading would fall after `stop_at`).
         `call` runs the blocking driver call off the event loop."""
         call = call or (lambda fn: asyncio.to_thread(fn))
@@ -81,8 +94,13 @@ class GateRun:
     def run_once(self, clock: Callable[[], float] = time.time) -> Verdict:
         """Dry-run: one reading, judged as if it were the whole window."""
         reading = self._measure()
-        one = GateRun(self.measured, {**self.gate, "failure_limit": 1, "hold_timeout": 0, "timeout": 0,
-                                  "consecutive_successes": 1}, self.service, 0.0, self.started_at)
+        one = GateRun(
+            self.measured,
+            {**self.gate, "failure_limit": 1, "hold_timeout": 0, "timeout": 0, "consecutive_successes": 1},
+            self.service,
+            0.0,
+            self.started_at,
+        )
         one._drivers = self._drivers
         judgement = one.record(reading, max(clock(), self.started_at))
         assert judgement is not None

@@ -49,7 +49,8 @@ class Verdict(BaseModel):
     def summary(self) -> str:
         """The gate, its status and condition, and its last ten values (for notices and report.md)."""
         shown = ", ".join(
-            ("ok" if m["ok"] else f"{m.get('state', 'failed')} ({m.get('detail', '')})") if "ok" in m
+            ("ok" if m["ok"] else f"{m.get('state', 'failed')} ({m.get('detail', '')})")
+            if "ok" in m
             else ("no data" if m.get("value") is None else f"{m['value']:g}")
             for m in self.measurements[-10:]
         )

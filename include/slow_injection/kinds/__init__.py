@@ -26,14 +26,33 @@ from include.slow_injection.kinds import (
 from include.slow_injection.kinds.base import ActionKind, GateKind, MeasuredGate, PlatformAction
 
 # In the order their report sections appear.
-GATES: dict[str, GateKind] = {k.name: k for k in (
-    metric.KIND, health.KIND, platform.KIND, router.KIND, data_sync.KIND, fargate_profile.KIND,
-    stress.KIND, parity.KIND, approval.KIND, e2e_test.KIND,
-)}
-ACTIONS: dict[str, ActionKind] = {k.name: k for k in (
-    preflight.KIND, ensure_fargate_profile.KIND, deploy_green.KIND, attach_green.KIND, activate_green.KIND,
-    set_traffic.KIND, retire_blue.KIND,
-)}
+GATES: dict[str, GateKind] = {
+    k.name: k
+    for k in (
+        metric.KIND,
+        health.KIND,
+        platform.KIND,
+        router.KIND,
+        data_sync.KIND,
+        fargate_profile.KIND,
+        stress.KIND,
+        parity.KIND,
+        approval.KIND,
+        e2e_test.KIND,
+    )
+}
+ACTIONS: dict[str, ActionKind] = {
+    k.name: k
+    for k in (
+        preflight.KIND,
+        ensure_fargate_profile.KIND,
+        deploy_green.KIND,
+        attach_green.KIND,
+        activate_green.KIND,
+        set_traffic.KIND,
+        retire_blue.KIND,
+    )
+}
 
 
 class UnknownKind(LookupError):

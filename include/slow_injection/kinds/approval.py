@@ -28,14 +28,22 @@ class ApprovalKind(GateKind):
     def plan_line(self, gate: Gate) -> str:
         a = gate.spec
         assert isinstance(a, Approval)
-        return (f"user acceptance: a human promotes, holds or rolls back in the UI "
-                f"(no answer in {format_duration(a.timeout)} → {a.on_timeout})")
+        return (
+            f"user acceptance: a human promotes, holds or rolls back in the UI "
+            f"(no answer in {format_duration(a.timeout)} → {a.on_timeout})"
+        )
 
     def task(self, gate: Gate, context: TaskContext) -> Task:
         # The approver sees every verdict so far (stress figures, parity score, gate values).
-        return Task("include.slow_injection.tasks.validation_gates:UatApproval",
-                    {"approval": gate.spec.model_dump(), "wave_id": context.wave.id,
-                     "evidence_ids": list(context.earlier_gates), **context.args})
+        return Task(
+            "include.slow_injection.tasks.validation_gates:UatApproval",
+            {
+                "approval": gate.spec.model_dump(),
+                "wave_id": context.wave.id,
+                "evidence_ids": list(context.earlier_gates),
+                **context.args,
+            },
+        )
 
     def report_context(self) -> dict[str, Any]:
         return {"answer": answer}
@@ -44,8 +52,11 @@ class ApprovalKind(GateKind):
         if verdict.get("dry_run"):
             return []
         who = (verdict.get("responded_by") or {}).get("name") or "nobody (timeout)"
-        return ["", f"### User acceptance: {verdict.get('chosen')} by {who}"
-                + (f" at {verdict['responded_at']}" if verdict.get("responded_at") else "")]
+        return [
+            "",
+            f"### User acceptance: {verdict.get('chosen')} by {who}"
+            + (f" at {verdict['responded_at']}" if verdict.get("responded_at") else ""),
+        ]
 
 
 def answer(verdict: dict[str, Any]) -> str:

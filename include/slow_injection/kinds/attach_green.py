@@ -17,8 +17,10 @@ class AttachGreenKind(ActionKind):
     def task(self, action: Action, context: TaskContext) -> Task:
         service = context.wave.service(action.service or "")
         assert service.router is not None
-        return Task("include.slow_injection.tasks.operators:AttachGreen",
-                    {"service": service.name, "router": service.router.model_dump(), **context.args})
+        return Task(
+            "include.slow_injection.tasks.operators:AttachGreen",
+            {"service": service.name, "router": service.router.model_dump(), **context.args},
+        )
 
 
 KIND = AttachGreenKind()

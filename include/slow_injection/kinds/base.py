@@ -80,8 +80,16 @@ class MeasuredGate(GateKind):
     port, judged by an evaluator of gates/evaluation.py."""
 
     def task(self, gate: Gate, context: TaskContext) -> Task:
-        return Task(SENSOR, {"kind": self.name, "gate": gate.spec.model_dump(), "service": gate.service,
-                             "window": gate.window, **context.args})
+        return Task(
+            SENSOR,
+            {
+                "kind": self.name,
+                "gate": gate.spec.model_dump(),
+                "service": gate.service,
+                "window": gate.window,
+                **context.args,
+            },
+        )
 
     def evaluator(self, gate: dict[str, Any], window: float) -> Evaluator:
         raise NotImplementedError
@@ -161,7 +169,14 @@ class PlatformAction(ActionKind):
 
     def task(self, action: Action, context: TaskContext) -> Task:
         service = context.wave.service(action.service or "")
-        return Task(PLATFORM_STEP, {"action": self.name, "service": service.name,
-                                    "platform": platform_ref(context.wave),
-                                    "workload": service.workload.model_dump(), **context.args},
-                    publishes=service.name if self.job_side else None)
+        return Task(
+            PLATFORM_STEP,
+            {
+                "action": self.name,
+                "service": service.name,
+                "platform": platform_ref(context.wave),
+                "workload": service.workload.model_dump(),
+                **context.args,
+            },
+            publishes=service.name if self.job_side else None,
+        )

@@ -25,8 +25,9 @@ class DataSyncCheck(WaitCheck):
 
     @classmethod
     def of(cls, data_sync: DataSync) -> DataSyncCheck:
-        return cls(interval=data_sync.interval, timeout=data_sync.timeout,
-                   checks=[c.model_dump() for c in data_sync.checks])
+        return cls(
+            interval=data_sync.interval, timeout=data_sync.timeout, checks=[c.model_dump() for c in data_sync.checks]
+        )
 
 
 def wait(data_sync: DataSync) -> Gate:

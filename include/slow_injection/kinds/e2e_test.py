@@ -35,16 +35,24 @@ class E2eTestKind(GateKind):
         t = gate.spec
         assert isinstance(t, E2eTest)
         argv = " ".join([*t.command, *t.args]) or "(the image's entrypoint)"
-        return (f"e2e test {t.name}: pod {t.image} {argv} in {t.namespace} via {t.connection}; "
-                f"exit 0 within {format_duration(t.timeout)} passes, else roll back")
+        return (
+            f"e2e test {t.name}: pod {t.image} {argv} in {t.namespace} via {t.connection}; "
+            f"exit 0 within {format_duration(t.timeout)} passes, else roll back"
+        )
 
     def task(self, gate: Gate, context: TaskContext) -> Task:
         wave = context.wave
         platform, settings = registry.with_settings("platform", wave.environments.green.platform)
-        return Task("include.slow_injection.tasks.e2e_test:E2eTestPod",
-                    {"test": gate.spec.model_dump(), "pod_labels": platform.pod_labels(settings),
-                     "retries": wave.retries.count, "retry_delay": timedelta(seconds=wave.retries.delay),
-                     **context.args})
+        return Task(
+            "include.slow_injection.tasks.e2e_test:E2eTestPod",
+            {
+                "test": gate.spec.model_dump(),
+                "pod_labels": platform.pod_labels(settings),
+                "retries": wave.retries.count,
+                "retry_delay": timedelta(seconds=wave.retries.delay),
+                **context.args,
+            },
+        )
 
     def report_context(self) -> dict[str, Any]:
         return {"headline": headline}
@@ -62,9 +70,11 @@ def headline(verdict: dict[str, Any], run: dict[str, Any]) -> str:
         return f"{verdict.get('reason')}"
     if verdict.get("status") == "skipped":
         return f"skipped: {verdict.get('reason')}"
-    return (f"pod {run.get('pod')} in {run.get('namespace')} ({run.get('image')}): exit code "
-            f"{'-' if run.get('exit_code') is None else run.get('exit_code')}, "
-            f"{_when(run.get('started_at'))} → {_when(run.get('finished_at'))} UTC")
+    return (
+        f"pod {run.get('pod')} in {run.get('namespace')} ({run.get('image')}): exit code "
+        f"{'-' if run.get('exit_code') is None else run.get('exit_code')}, "
+        f"{_when(run.get('started_at'))} → {_when(run.get('finished_at'))} UTC"
+    )
 
 
 def _when(value: Any) -> str:

@@ -15,14 +15,18 @@ class EnsureFargateProfileKind(ActionKind):
     def plan_line(self, action: Action, wave: Wave) -> str:
         profile = wave.environments.green.fargate_profile
         assert profile is not None
-        return (f"create Fargate profile {profile.name} on EKS cluster {profile.cluster} unless it exists "
-                "(exists and differs → error)")
+        return (
+            f"create Fargate profile {profile.name} on EKS cluster {profile.cluster} unless it exists "
+            "(exists and differs → error)"
+        )
 
     def task(self, action: Action, context: TaskContext) -> Task:
         profile = context.wave.environments.green.fargate_profile
         assert profile is not None
-        return Task("include.slow_injection.tasks.fargate_setup:EnsureFargateProfile",
-                    {"profile": profile.model_dump(), **context.args})
+        return Task(
+            "include.slow_injection.tasks.fargate_setup:EnsureFargateProfile",
+            {"profile": profile.model_dump(), **context.args},
+        )
 
 
 KIND = EnsureFargateProfileKind()

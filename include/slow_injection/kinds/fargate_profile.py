@@ -27,8 +27,13 @@ class FargateProfileCheck(WaitCheck):
 
 
 def wait(profile: FargateProfileSetup) -> Gate:
-    check = FargateProfileCheck(timeout=profile.timeout, cluster=profile.cluster, profile=profile.name,
-                                aws_connection=profile.aws_connection, region=profile.region)
+    check = FargateProfileCheck(
+        timeout=profile.timeout,
+        cluster=profile.cluster,
+        profile=profile.name,
+        aws_connection=profile.aws_connection,
+        region=profile.region,
+    )
     return Gate("wait_fargate_profile", KIND.name, check, None, 0.0)
 
 
@@ -39,8 +44,9 @@ class FargateProfileKind(WaitKind):
     def plan_line(self, gate: Gate) -> str:
         f = gate.spec
         assert isinstance(f, FargateProfileCheck)
-        return (f"wait: Fargate profile {f.profile} on EKS cluster {f.cluster} ACTIVE "
-                f"(within {format_duration(f.timeout)})")
+        return (
+            f"wait: Fargate profile {f.profile} on EKS cluster {f.cluster} ACTIVE (within {format_duration(f.timeout)})"
+        )
 
     def connect(self, gate: dict[str, Any], service: str | None) -> Any:
         return registry.build("fargate_profiles", refs.fargate_profiles(gate))

@@ -21,8 +21,9 @@ class HealthKind(MeasuredGate):
     def plan_line(self, gate: Gate) -> str:
         h = gate.spec
         assert isinstance(h, HealthCheck)
-        return (f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} "
-                f"within {format_duration(h.timeout)}")
+        return (
+            f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} within {format_duration(h.timeout)}"
+        )
 
     def evaluator(self, gate: dict[str, Any], window: float) -> Evaluator:
         return HealthStreak(consecutive=int(gate["consecutive_successes"]), deadline=float(gate["timeout"]))

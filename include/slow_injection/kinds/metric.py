@@ -23,18 +23,24 @@ class MetricKind(MeasuredGate):
         g = gate.spec
         assert isinstance(g, MetricGate)
         count = measurement_count(gate.window, g.interval)
-        return (f"gate {g.name}: {g.env} value {g.comparator.replace('_', ' ')} {g.threshold:g}, "
-                f"measured {count}× every {format_duration(g.interval)} over {format_duration(gate.window)}; "
-                f"fails at {g.failure_limit} breach(es); no data → {g.on_no_data}")
+        return (
+            f"gate {g.name}: {g.env} value {g.comparator.replace('_', ' ')} {g.threshold:g}, "
+            f"measured {count}× every {format_duration(g.interval)} over {format_duration(gate.window)}; "
+            f"fails at {g.failure_limit} breach(es); no data → {g.on_no_data}"
+        )
 
     def fails_fast(self, gate: Gate) -> bool:
         return gate.spec.on_no_data == "fail"  # type: ignore[attr-defined]  # "hold" may be asking to hold
 
     def evaluator(self, gate: dict[str, Any], window: float) -> Evaluator:
-        return MetricWindow(comparator=gate["comparator"], threshold=float(gate["threshold"]),
-                            count=measurement_count(window, float(gate["interval"])),
-                            failure_limit=int(gate["failure_limit"]), on_no_data=gate["on_no_data"],
-                            hold_deadline=float(gate["hold_timeout"]))
+        return MetricWindow(
+            comparator=gate["comparator"],
+            threshold=float(gate["threshold"]),
+            count=measurement_count(window, float(gate["interval"])),
+            failure_limit=int(gate["failure_limit"]),
+            on_no_data=gate["on_no_data"],
+            hold_deadline=float(gate["hold_timeout"]),
+        )
 
     def connect(self, gate: dict[str, Any], service: str | None) -> Any:
         return registry.build("metric_source", gate["source"], service=service, env=gate["env"])
@@ -46,8 +52,13 @@ class MetricKind(MeasuredGate):
         return Measurement(None, detail)
 
     def evidence(self, gate: dict[str, Any], evaluator: Any, service: str | None, window: float) -> dict[str, Any]:
-        return {"query": render_query(gate["query"], service, gate["env"]), "condition": evaluator.condition,
-                "window": window, "failure_limit": gate["failure_limit"], "on_no_data": gate["on_no_data"]}
+        return {
+            "query": render_query(gate["query"], service, gate["env"]),
+            "condition": evaluator.condition,
+            "window": window,
+            "failure_limit": gate["failure_limit"],
+            "on_no_data": gate["on_no_data"],
+        }
 
     def first_delay(self, gate: dict[str, Any], window: float) -> float:
         return float(gate["interval"]) if window > 0 else 0.0

@@ -47,14 +47,22 @@ class ParityKind(GateKind):
     def plan_line(self, gate: Gate) -> str:
         p = gate.spec
         assert isinstance(p, Parity)
-        return (f"parity with blue (over the stress tests' load, else the last {format_duration(p.window)}): "
-                f"{', '.join(m.name for m in p.metrics)}; "
-                f"score ≥ {p.pass_score:g} passes, ≥ {p.marginal_score:g} asks a human, else roll back")
+        return (
+            f"parity with blue (over the stress tests' load, else the last {format_duration(p.window)}): "
+            f"{', '.join(m.name for m in p.metrics)}; "
+            f"score ≥ {p.pass_score:g} passes, ≥ {p.marginal_score:g} asks a human, else roll back"
+        )
 
     def task(self, gate: Gate, context: TaskContext) -> Task:
-        return Task("include.slow_injection.tasks.validation_gates:ParityGate",
-                    {"parity": gate.spec.model_dump(), "stress_ids": list(context.earlier_load),
-                     "human_decides": context.wave.validation.approval is not None, **context.args})
+        return Task(
+            "include.slow_injection.tasks.validation_gates:ParityGate",
+            {
+                "parity": gate.spec.model_dump(),
+                "stress_ids": list(context.earlier_load),
+                "human_decides": context.wave.validation.approval is not None,
+                **context.args,
+            },
+        )
 
     def report_context(self) -> dict[str, Any]:
         return {"columns": COLUMNS}
@@ -62,18 +70,25 @@ class ParityKind(GateKind):
     def report_lines(self, verdict: dict[str, Any]) -> list[str]:
         if not verdict.get("metrics"):
             return []
-        lines = ["", f"### Parity with blue: score {verdict.get('score')} ({verdict.get('decision')})", "",
-                 "| metric | class | blue median | green median | shift | relative | p |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            "",
+            f"### Parity with blue: score {verdict.get('score')} ({verdict.get('decision')})",
+            "",
+            "| metric | class | blue median | green median | shift | relative | p |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for m in verdict["metrics"]:
-            lines.append(f"| {m['name']} | {m['classification']} | {_num(m.get('blue_median'))} | "
-                         f"{_num(m.get('green_median'))} | {_num(m.get('shift'))} | "
-                         f"{_num(m.get('relative_effect'))} | {_num(m.get('p_value'))} |")
+            lines.append(
+                f"| {m['name']} | {m['classification']} | {_num(m.get('blue_median'))} | "
+                f"{_num(m.get('green_median'))} | {_num(m.get('shift'))} | "
+                f"{_num(m.get('relative_effect'))} | {_num(m.get('p_value'))} |"
+            )
         return lines
 
     def evidence_line(self, verdict: Verdict) -> str:
         return f"score {verdict.evidence('score')}: " + ", ".join(
-            f"{m['name']} {m['classification']}" for m in verdict.evidence("metrics", []))
+            f"{m['name']} {m['classification']}" for m in verdict.evidence("metrics", [])
+        )
 
 
 def _num(value: Any) -> str:

@@ -37,11 +37,28 @@ READS: dict[str, Callable[[Any, dict[str, Any], dict[str, Any], float], Readines
 }
 
 
-def wait(wave: Wave, service: Service, check: str, timeout: float, margin: float = 0.0, *, env: str = "green",
-         limits: dict | None = None, task_id: str | None = None) -> Gate:
+def wait(
+    wave: Wave,
+    service: Service,
+    check: str,
+    timeout: float,
+    margin: float = 0.0,
+    *,
+    env: str = "green",
+    limits: dict | None = None,
+    task_id: str | None = None,
+) -> Gate:
     """A platform wait on one service's workload."""
-    spec = PlatformCheck(name=check, check=check, env=env, timeout=timeout, margin=margin, limits=limits or {},
-                         workload=service.workload.model_dump(), platform=platform_ref(wave))
+    spec = PlatformCheck(
+        name=check,
+        check=check,
+        env=env,
+        timeout=timeout,
+        margin=margin,
+        limits=limits or {},
+        workload=service.workload.model_dump(),
+        platform=platform_ref(wave),
+    )
     return Gate(task_id or f"wait_{check}", KIND.name, spec, service.name, 0.0)
 
 
@@ -52,14 +69,16 @@ class PlatformKind(WaitKind):
     def plan_line(self, gate: Gate) -> str:
         p = gate.spec
         assert isinstance(p, PlatformCheck)
-        what = {"rollout": "green's copy rolled out",
-                "handover_moment": f"no job running and the next run ≥ {format_duration(p.margin)} away",
-                "first_run": "green's first scheduled run succeeded",
-                "config_drift": "green's live configuration equals blue's but for the copy's transforms "
-                                "and the spec's declared drift",
-                "jobs": f"{p.limits.get('runs')} green run(s) within limits {_limits(p.limits)}",
-                "pods": f"no more than {p.limits.get('max_restarts')} pod restart(s) on {p.env} over "
-                        f"{format_duration(p.limits.get('window', 0))}"}[p.check]
+        what = {
+            "rollout": "green's copy rolled out",
+            "handover_moment": f"no job running and the next run ≥ {format_duration(p.margin)} away",
+            "first_run": "green's first scheduled run succeeded",
+            "config_drift": "green's live configuration equals blue's but for the copy's transforms "
+            "and the spec's declared drift",
+            "jobs": f"{p.limits.get('runs')} green run(s) within limits {_limits(p.limits)}",
+            "pods": f"no more than {p.limits.get('max_restarts')} pod restart(s) on {p.env} over "
+            f"{format_duration(p.limits.get('window', 0))}",
+        }[p.check]
         return f"wait: {what} (within {format_duration(p.timeout)})"
 
     def connect(self, gate: dict[str, Any], service: str | None) -> Any:
@@ -73,8 +92,11 @@ class PlatformKind(WaitKind):
 
 
 def _limits(limits: dict) -> str:
-    shown = {"min_success_rate": "success rate ≥ {:g}", "max_duration": "each ≤ {:g}s",
-             "max_pod_restarts": "pod restarts ≤ {}"}
+    shown = {
+        "min_success_rate": "success rate ≥ {:g}",
+        "max_duration": "each ≤ {:g}s",
+        "max_pod_restarts": "pod restarts ≤ {}",
+    }
     return ", ".join(fmt.format(limits[k]) for k, fmt in shown.items() if limits.get(k) is not None)
 
 

@@ -17,8 +17,10 @@ class PreflightKind(ActionKind):
 
     def task(self, action: Action, context: TaskContext) -> Task:
         wave = context.wave
-        return Task("include.slow_injection.tasks.operators:Preflight",
-                    {"platform": platform_ref(wave), "workloads": workloads(wave.services), **context.args})
+        return Task(
+            "include.slow_injection.tasks.operators:Preflight",
+            {"platform": platform_ref(wave), "workloads": workloads(wave.services), **context.args},
+        )
 
 
 KIND = PreflightKind()

@@ -34,8 +34,10 @@ class RouterKind(WaitKind):
     def plan_line(self, gate: Gate) -> str:
         r = gate.spec
         assert isinstance(r, RouterCheck)
-        return (f"wait: green ready behind the {r.router['type']} router before any traffic "
-                f"(within {format_duration(r.timeout)})")
+        return (
+            f"wait: green ready behind the {r.router['type']} router before any traffic "
+            f"(within {format_duration(r.timeout)})"
+        )
 
     def connect(self, gate: dict[str, Any], service: str | None) -> Any:
         return registry.build("router", gate["router"], service=service)

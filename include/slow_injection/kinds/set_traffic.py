@@ -17,9 +17,11 @@ class SetTrafficKind(ActionKind):
     def task(self, action: Action, context: TaskContext) -> Task:
         service = context.wave.service(action.service or "")
         assert service.router is not None and action.weight is not None
-        return Task("include.slow_injection.tasks.operators:SetTraffic",
-                    {"service": service.name, "router": service.router.model_dump(), "weight": action.weight,
-                     **context.args}, publishes=service.name)
+        return Task(
+            "include.slow_injection.tasks.operators:SetTraffic",
+            {"service": service.name, "router": service.router.model_dump(), "weight": action.weight, **context.args},
+            publishes=service.name,
+        )
 
 
 KIND = SetTrafficKind()

@@ -11,9 +11,16 @@ from include.slow_injection.kinds.base import GateKind, Task, TaskContext
 from include.slow_injection.plan import Gate
 from include.slow_injection.spec.models import StressTest
 
-COLUMNS = (("requests", "requests"), ("requests/s", "requests_per_s"), ("failures", "failures"),
-           ("failure ratio", "failure_ratio"), ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"),
-           ("p99 ms", "p99_ms"), ("elapsed s", "elapsed_s"))
+COLUMNS = (
+    ("requests", "requests"),
+    ("requests/s", "requests_per_s"),
+    ("failures", "failures"),
+    ("failure ratio", "failure_ratio"),
+    ("p50 ms", "p50_ms"),
+    ("p95 ms", "p95_ms"),
+    ("p99 ms", "p99_ms"),
+    ("elapsed s", "elapsed_s"),
+)
 
 REPORT_HTML = """\
 {% from "macros.html" import badge %}
@@ -50,12 +57,12 @@ class StressKind(GateKind):
         limits = [f"failures ≤ {s.max_failure_ratio:.1%}"]
         limits += [f"{q} ≤ {format_duration(v)}" for q, v in (("p95", s.max_p95), ("p99", s.max_p99)) if v]
         rate = f", capped at {s.rate_limit:g} req/s" if s.rate_limit else ""
-        return (f"stress {s.name}: {s.users} users on green for {format_duration(s.duration)}{rate}; "
-                f"{', '.join(limits)}")
+        return f"stress {s.name}: {s.users} users on green for {format_duration(s.duration)}{rate}; {', '.join(limits)}"
 
     def task(self, gate: Gate, context: TaskContext) -> Task:
-        return Task("include.slow_injection.tasks.validation_gates:StressGate",
-                    {"test": gate.spec.model_dump(), **context.args})
+        return Task(
+            "include.slow_injection.tasks.validation_gates:StressGate", {"test": gate.spec.model_dump(), **context.args}
+        )
 
     def report_context(self) -> dict[str, Any]:
         return {"columns": COLUMNS}
@@ -64,16 +71,22 @@ class StressKind(GateKind):
         if not verdict.get("stats"):
             return []
         s = verdict["stats"]
-        return ["", f"### Stress test {verdict['gate']} ({verdict['status']})", "",
-                f"{s.get('requests')} requests at {s.get('requests_per_s') or 0:.1f}/s, failures "
-                f"{(s.get('failure_ratio') or 0):.2%}; p50 {s.get('p50_ms')} ms, p95 {s.get('p95_ms')} ms, "
-                f"p99 {s.get('p99_ms')} ms; {len(verdict.get('series') or [])} per-second points in "
-                "report.json"]
+        return [
+            "",
+            f"### Stress test {verdict['gate']} ({verdict['status']})",
+            "",
+            f"{s.get('requests')} requests at {s.get('requests_per_s') or 0:.1f}/s, failures "
+            f"{(s.get('failure_ratio') or 0):.2%}; p50 {s.get('p50_ms')} ms, p95 {s.get('p95_ms')} ms, "
+            f"p99 {s.get('p99_ms')} ms; {len(verdict.get('series') or [])} per-second points in "
+            "report.json",
+        ]
 
     def evidence_line(self, verdict: Verdict) -> str:
         s = verdict.evidence("stats") or {}
-        return (f"{s.get('requests') or 0} requests, failures {s.get('failure_ratio') or 0:.2%}, "
-                f"p95 {s.get('p95_ms', '-')} ms, p99 {s.get('p99_ms', '-')} ms")
+        return (
+            f"{s.get('requests') or 0} requests, failures {s.get('failure_ratio') or 0:.2%}, "
+            f"p95 {s.get('p95_ms', '-')} ms, p99 {s.get('p99_ms', '-')} ms"
+        )
 
 
 KIND = StressKind()

@@ -49,8 +49,12 @@ class Difference:
         return out + (f" (expected {_show(self.expected)})" if self.expected is not None else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "blue": _shown(self.blue), "green": _shown(self.green),
-                **({"expected": _shown(self.expected)} if self.expected is not None else {})}
+        return {
+            "path": self.path,
+            "blue": _shown(self.blue),
+            "green": _shown(self.green),
+            **({"expected": _shown(self.expected)} if self.expected is not None else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,13 @@ class Side:
 
 def compare(blue: Side, green: Side, transforms: Transforms, declared: Declared = Declared()) -> list[Difference]:
     """Differences between blue (as `to_green` would copy it) and green, minus the declared ones."""
-    copied = to_green(blue.workload, transforms.namespace, transforms.add_labels, transforms.strip_scheduling,
-                      transforms.requests_equal_limits)
+    copied = to_green(
+        blue.workload,
+        transforms.namespace,
+        transforms.add_labels,
+        transforms.strip_scheduling,
+        transforms.requests_equal_limits,
+    )
     as_copied = Side(copied, blue.config_maps, blue.secrets, blue.services)
     return differences(fingerprint(as_copied), fingerprint(green), declared)
 
@@ -157,7 +166,7 @@ def _container(out: dict[str, Any], prefix: str, c: dict[str, Any]) -> None:
         out[f"{prefix}.env.{e.get('name')}"] = e["value"] if "value" in e else _reference(e.get("valueFrom") or {})
     if c.get("envFrom"):
         out[f"{prefix}.envFrom"] = ", ".join(_env_from(e) for e in c["envFrom"])
-    for kind, values in ((c.get("resources") or {}).items()):
+    for kind, values in (c.get("resources") or {}).items():
         if isinstance(values, list):  # `claims` (dynamic resource allocation): the claims' names
             out[f"{prefix}.resources.{kind}"] = ", ".join(str((v or {}).get("name")) for v in values)
             continue
@@ -239,7 +248,7 @@ def _matches(actual: Any, wanted: Any) -> bool:
 def _shown(value: Any) -> Any:
     """Digests shortened to what people read; everything else as is."""
     if isinstance(value, str) and value.startswith("sha256:"):
-        return value[:len("sha256:") + SHOWN_HEX]
+        return value[: len("sha256:") + SHOWN_HEX]
     return value
 
 

@@ -19,8 +19,9 @@ class Selector:
     def matches(self, namespace: str, labels: dict[str, str]) -> bool:
         if not fnmatchcase(namespace, self.namespace):
             return False
-        return all(any(fnmatchcase(k, sk) and fnmatchcase(v, sv) for k, v in labels.items())
-                   for sk, sv in self.labels.items())
+        return all(
+            any(fnmatchcase(k, sk) and fnmatchcase(v, sv) for k, v in labels.items()) for sk, sv in self.labels.items()
+        )
 
 
 MAX_SELECTORS = 5  # EKS refuses a profile with more
@@ -38,8 +39,12 @@ class FargateProfile:
         """From `eks.describe_fargate_profile()['fargateProfile']` or a spec entry of the same shape."""
         name = profile.get("fargateProfileName") or profile["name"]
         subnets = profile.get("subnets")
-        return cls(name, tuple(Selector(s["namespace"], dict(s.get("labels") or {})) for s in profile["selectors"]),
-                   profile.get("status"), None if subnets is None else tuple(subnets))
+        return cls(
+            name,
+            tuple(Selector(s["namespace"], dict(s.get("labels") or {})) for s in profile["selectors"]),
+            profile.get("status"),
+            None if subnets is None else tuple(subnets),
+        )
 
     def problems(self) -> list[str]:
         """Why pods this profile selects would not start, as EKS reports the profile."""

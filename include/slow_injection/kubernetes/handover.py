@@ -43,6 +43,7 @@ def safe_moment(cronjob: dict[str, Any], now: dt.datetime, margin: dt.timedelta)
     if active:
         return Moment(False, f"{len(active)} Job(s) still active in blue", upcoming)
     if upcoming - now < margin:
-        return Moment(False, f"next run at {upcoming:%H:%M:%S} is less than {margin.total_seconds():.0f}s away",
-                      upcoming)
+        return Moment(
+            False, f"next run at {upcoming:%H:%M:%S} is less than {margin.total_seconds():.0f}s away", upcoming
+        )
     return Moment(True, f"no active Job; next run at {upcoming:%H:%M:%S}", upcoming)

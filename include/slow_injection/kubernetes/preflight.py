@@ -72,7 +72,8 @@ def _containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _probe_window(probe: dict[str, Any]) -> int:
     return int(probe.get("initialDelaySeconds", 0)) + int(probe.get("periodSeconds", 10)) * int(
-        probe.get("failureThreshold", 3))
+        probe.get("failureThreshold", 3)
+    )
 
 
 def check(obj: dict[str, Any], cluster: Cluster, namespace: str | None = None) -> list[Finding]:
@@ -95,7 +96,7 @@ def check(obj: dict[str, Any], cluster: Cluster, namespace: str | None = None) -
         add("host-network", "hostNetwork is not supported on Fargate")
     for c in _containers(pod):
         where = f" container {c.get('name')}"
-        if ((c.get("securityContext") or {}).get("privileged")):
+        if (c.get("securityContext") or {}).get("privileged"):
             add("privileged", "privileged containers are not supported on Fargate", where)
         for port in c.get("ports") or []:
             if port.get("hostPort"):
@@ -104,19 +105,34 @@ def check(obj: dict[str, Any], cluster: Cluster, namespace: str | None = None) -
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         extended = [k for k in {**requests, **limits} if k not in FARGATE_RESOURCES]
         if extended:  # GPUs (nvidia.com/gpu, amd.com/gpu), Neuron, hugepages…: Fargate offers CPU and memory only
-            add("gpu", f"resources {', '.join(sorted(extended))} are not available on Fargate "
-                       f"(CPU, memory and ephemeral storage only)", where)
+            add(
+                "gpu",
+                f"resources {', '.join(sorted(extended))} are not available on Fargate "
+                f"(CPU, memory and ephemeral storage only)",
+                where,
+            )
         for res in ("cpu", "memory"):
             if requests.get(res) is None or str(requests.get(res)) != str(limits.get(res)):
-                add("requests-limits", f"{res} request ({requests.get(res)}) must equal its limit "
-                                       f"({limits.get(res)}): Fargate sizes the pod from requests", where)
+                add(
+                    "requests-limits",
+                    f"{res} request ({requests.get(res)}) must equal its limit "
+                    f"({limits.get(res)}): Fargate sizes the pod from requests",
+                    where,
+                )
         startup, liveness = c.get("startupProbe"), c.get("livenessProbe")
         if startup and _probe_window(startup) < FARGATE_START_S:
-            add("startup-window", f"startupProbe allows {_probe_window(startup)}s; Fargate start-up often "
-                                  f"takes over {FARGATE_START_S}s", where)
+            add(
+                "startup-window",
+                f"startupProbe allows {_probe_window(startup)}s; Fargate start-up often takes over {FARGATE_START_S}s",
+                where,
+            )
         elif liveness and not startup and _probe_window(liveness) < FARGATE_START_S:
-            add("startup-window", f"livenessProbe restarts a container after {_probe_window(liveness)}s with no "
-                                  f"startupProbe; Fargate start-up often takes over {FARGATE_START_S}s", where)
+            add(
+                "startup-window",
+                f"livenessProbe restarts a container after {_probe_window(liveness)}s with no "
+                f"startupProbe; Fargate start-up often takes over {FARGATE_START_S}s",
+                where,
+            )
     for volume in pod.get("volumes") or []:
         if "hostPath" in volume:
             add("host-path", f"hostPath volume {volume.get('name')} is not supported on Fargate")
@@ -127,24 +143,38 @@ def check(obj: dict[str, Any], cluster: Cluster, namespace: str | None = None) -
             provisioner = (cluster.storage_classes.get(storage_class or "") or {}).get("provisioner")
             parameters = (cluster.storage_classes.get(storage_class or "") or {}).get("parameters") or {}
             if provisioner != EFS_PROVISIONER:
-                add("pvc-storage", f"PVC {claim} uses {storage_class or 'an unknown storage class'} "
-                                   f"({provisioner or 'provisioner unknown'}); Fargate mounts only static EFS volumes")
+                add(
+                    "pvc-storage",
+                    f"PVC {claim} uses {storage_class or 'an unknown storage class'} "
+                    f"({provisioner or 'provisioner unknown'}); Fargate mounts only static EFS volumes",
+                )
             elif parameters.get("provisioningMode"):
-                add("pvc-storage", f"PVC {claim} uses dynamic EFS provisioning (storage class {storage_class}, "
-                                   f"provisioningMode {parameters['provisioningMode']}); Fargate mounts only "
-                                   "statically provisioned EFS volumes")
+                add(
+                    "pvc-storage",
+                    f"PVC {claim} uses dynamic EFS provisioning (storage class {storage_class}, "
+                    f"provisioningMode {parameters['provisioningMode']}); Fargate mounts only "
+                    "statically provisioned EFS volumes",
+                )
     request = pod_request(pod_facts(template))
     if fargate_size(request.cpu, request.memory) is None:
-        add("largest-size", f"its pods request {request}, above the largest Fargate size "
-                            f"({LARGEST}, less Fargate's 256 MB): they would stay Pending")
+        add(
+            "largest-size",
+            f"its pods request {request}, above the largest Fargate size "
+            f"({LARGEST}, less Fargate's 256 MB): they would stay Pending",
+        )
     for svc in cluster.services:
         found += _service_findings(svc, ns)
     for ingress in cluster.ingresses:
         target = ((ingress.get("metadata") or {}).get("annotations") or {}).get(ALB_TARGET_TYPE)
         if target != "ip":
-            found.append(Finding(_name(ingress, ns), "ip-targets",
-                                 f"{ALB_TARGET_TYPE} is {target or 'unset (instance)'}; Fargate pods can only be "
-                                 "registered as IP targets: set it to ip"))
+            found.append(
+                Finding(
+                    _name(ingress, ns),
+                    "ip-targets",
+                    f"{ALB_TARGET_TYPE} is {target or 'unset (instance)'}; Fargate pods can only be "
+                    "registered as IP targets: set it to ip",
+                )
+            )
     spec = obj.get("spec") or {}
     if obj.get("kind") == "Deployment":
         if not any(_selects(pdb, ns, labels) for pdb in cluster.pdbs):
@@ -158,13 +188,18 @@ def check(obj: dict[str, Any], cluster: Cluster, namespace: str | None = None) -
     if obj.get("kind") == "CronJob":
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None and deadline < FARGATE_START_S:
-            add("starting-deadline", f"startingDeadlineSeconds {deadline}s: a run that waits for Fargate "
-                                     f"capacity (often over {FARGATE_START_S}s) would be missed")
+            add(
+                "starting-deadline",
+                f"startingDeadlineSeconds {deadline}s: a run that waits for Fargate "
+                f"capacity (often over {FARGATE_START_S}s) would be missed",
+            )
     if cluster.profiles is not None:
         profile = choose_profile(cluster.profiles, ns, labels)
         if profile is None:
-            add("fargate-profile", f"no Fargate profile selects namespace {ns} with labels {labels or '{}'}: "
-                                   "its pods would stay Pending")
+            add(
+                "fargate-profile",
+                f"no Fargate profile selects namespace {ns} with labels {labels or '{}'}: its pods would stay Pending",
+            )
         else:
             for problem in profile.problems():
                 add("fargate-profile", problem)
@@ -177,9 +212,14 @@ def _service_findings(svc: dict[str, Any], namespace: str) -> list[Finding]:
         return []
     if annotations.get(NLB_TARGET_TYPE) == "ip":
         return []
-    return [Finding(_name(svc, namespace), "ip-targets",
-                    f"a LoadBalancer Service needs {NLB_TARGET_TYPE}: ip on Fargate (instance targets need nodes "
-                    f"Fargate does not have); it is {annotations.get(NLB_TARGET_TYPE) or 'unset'}")]
+    return [
+        Finding(
+            _name(svc, namespace),
+            "ip-targets",
+            f"a LoadBalancer Service needs {NLB_TARGET_TYPE}: ip on Fargate (instance targets need nodes "
+            f"Fargate does not have); it is {annotations.get(NLB_TARGET_TYPE) or 'unset'}",
+        )
+    ]
 
 
 def missing_prerequisites(template: dict[str, Any], present: Present, copied_config_maps: bool) -> list[str]:
@@ -197,8 +237,10 @@ def missing_prerequisites(template: dict[str, Any], present: Present, copied_con
     secrets, config_maps = references(pod)
     missing += [f"Secret {ns}/{name} (referenced by the pod)" for name in sorted(secrets - present.secrets)]
     if not copied_config_maps:
-        missing += [f"ConfigMap {ns}/{name} (referenced by the pod; or set copy_config_maps)"
-                    for name in sorted(config_maps - present.config_maps)]
+        missing += [
+            f"ConfigMap {ns}/{name} (referenced by the pod; or set copy_config_maps)"
+            for name in sorted(config_maps - present.config_maps)
+        ]
     return missing
 
 
@@ -210,8 +252,10 @@ def irsa_gap(blue_account: dict[str, Any] | None, green_account: dict[str, Any] 
     if green_role == role:
         return None
     name = (green_account.get("metadata") or {}).get("name")
-    return (f"ServiceAccount {name} in green has {IRSA_ROLE}={green_role!r}, blue's has {role!r}: on Fargate "
-            "pods get AWS credentials only through IRSA (no instance metadata, no EKS Pod Identity)")
+    return (
+        f"ServiceAccount {name} in green has {IRSA_ROLE}={green_role!r}, blue's has {role!r}: on Fargate "
+        "pods get AWS credentials only through IRSA (no instance metadata, no EKS Pod Identity)"
+    )
 
 
 def env_references(pod: dict[str, Any]) -> tuple[set[str], set[str]]:

@@ -48,12 +48,22 @@ def _rules(rules: list[tuple[str, str, tuple[str, ...]]]) -> list[dict[str, Any]
 def manifests(namespaces: list[str]) -> list[dict[str, Any]]:
     """Role per namespace + a ClusterRole; bind them to the identity of the Airflow connection."""
     out: list[dict[str, Any]] = [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": ROLE_NAME, "namespace": ns}, "rules": _rules(NAMESPACED_RULES)}
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": ROLE_NAME, "namespace": ns},
+            "rules": _rules(NAMESPACED_RULES),
+        }
         for ns in sorted(set(namespaces))
     ]
-    out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": f"{ROLE_NAME}-cluster-reads"}, "rules": _rules(CLUSTER_RULES)})
+    out.append(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"{ROLE_NAME}-cluster-reads"},
+            "rules": _rules(CLUSTER_RULES),
+        }
+    )
     return out
 
 
@@ -70,15 +80,27 @@ def router_manifests(rules_by_namespace: dict[str, Rules]) -> list[dict[str, Any
         for group, resource, verbs in rules_by_namespace[namespace]:
             merged.setdefault((group, resource), set()).update(verbs)
         rules = [(group, resource, tuple(sorted(verbs))) for (group, resource), verbs in sorted(merged.items())]
-        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                    "metadata": {"name": ROUTER_ROLE, "namespace": namespace}, "rules": _rules(rules)})
+        out.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": ROUTER_ROLE, "namespace": namespace},
+                "rules": _rules(rules),
+            }
+        )
     return out
 
 
 def e2e_test_manifests(namespace: str) -> list[dict[str, Any]]:
     """The Role the e2e test pod's connection needs in the namespace the pod runs in."""
-    return [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-             "metadata": {"name": E2E_TEST_ROLE, "namespace": namespace}, "rules": _rules(E2E_TEST_RULES)}]
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": E2E_TEST_ROLE, "namespace": namespace},
+            "rules": _rules(E2E_TEST_RULES),
+        }
+    ]
 
 
 def allows(manifest_list: list[dict[str, Any]], group: str, resource: str, verb: str, namespace: str | None) -> bool:

@@ -34,16 +34,33 @@ OVERHEAD = 256 * MIB  # Fargate's memory for kubelet, kube-proxy and containerd
 PRICE_REGION = "us-east-1"
 PRICE_PER_VCPU_HOUR = 0.04048
 PRICE_PER_GB_HOUR = 0.004445
-PRICE_NOTE = (f"AWS list prices, {PRICE_REGION}, Linux/x86, on-demand: ${PRICE_PER_VCPU_HOUR} per vCPU-hour, "
-              f"${PRICE_PER_GB_HOUR} per GB-hour (other regions, Spot and Savings Plans differ)")
+PRICE_NOTE = (
+    f"AWS list prices, {PRICE_REGION}, Linux/x86, on-demand: ${PRICE_PER_VCPU_HOUR} per vCPU-hour, "
+    f"${PRICE_PER_GB_HOUR} per GB-hour (other regions, Spot and Savings Plans differ)"
+)
 
 HEADROOM = 1.2  # a right-sized request covers usage p95 × this (spikes above p95, GC, start-up)
 MEMORY_NEAR_LIMIT = 0.9  # memory p95 above this share of the request: on Fargate request = limit, OOM is near
 
 _QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)|[eE]([+-]?\d+))?$")
-_SUFFIX = {"": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
-           "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
-           "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_SUFFIX = {
+    "": 1,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 _CAPACITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vCPU\s+(\d+(?:\.\d+)?)\s*GB\s*$")
 
 
@@ -85,8 +102,15 @@ class FargateSize:
 
 
 def _sizes() -> list[FargateSize]:
-    table = [(0.25, [0.5, 1, 2]), (0.5, [1, 2, 3, 4]), (1, range(2, 9)), (2, range(4, 17)), (4, range(8, 31)),
-             (8, range(16, 61, 4)), (16, range(32, 121, 8))]
+    table = [
+        (0.25, [0.5, 1, 2]),
+        (0.5, [1, 2, 3, 4]),
+        (1, range(2, 9)),
+        (2, range(4, 17)),
+        (4, range(8, 31)),
+        (8, range(16, 61, 4)),
+        (16, range(32, 121, 8)),
+    ]
     return [FargateSize(float(cpu), float(mem)) for cpu, mems in table for mem in mems]
 
 
@@ -112,6 +136,7 @@ def parse_capacity(text: Any) -> FargateSize | None:
 
 # --- a pod's request ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Resources:
     cpu: float  # cores
@@ -128,15 +153,22 @@ def pod_facts(pod: dict[str, Any]) -> dict[str, Any]:
 
     def container(c: dict[str, Any]) -> dict[str, Any]:
         res = c.get("resources") or {}
-        out = {"name": c.get("name"), "requests": dict(res.get("requests") or {}), "limits": dict(res.get("limits") or {})}
+        out = {
+            "name": c.get("name"),
+            "requests": dict(res.get("requests") or {}),
+            "limits": dict(res.get("limits") or {}),
+        }
         if c.get("restartPolicy"):
             out["restart_policy"] = c["restartPolicy"]
         return out
 
-    return {"name": meta.get("name"), "phase": (pod.get("status") or {}).get("phase"),
-            "containers": [container(c) for c in spec.get("containers") or []],
-            "init_containers": [container(c) for c in spec.get("initContainers") or []],
-            "capacity_provisioned": (meta.get("annotations") or {}).get("CapacityProvisioned")}
+    return {
+        "name": meta.get("name"),
+        "phase": (pod.get("status") or {}).get("phase"),
+        "containers": [container(c) for c in spec.get("containers") or []],
+        "init_containers": [container(c) for c in spec.get("initContainers") or []],
+        "capacity_provisioned": (meta.get("annotations") or {}).get("CapacityProvisioned"),
+    }
 
 
 def _container_request(c: dict[str, Any], resource: str) -> float:
@@ -149,8 +181,9 @@ def _container_request(c: dict[str, Any], resource: str) -> float:
 def pod_request(facts: dict[str, Any]) -> Resources:
     """The pod's request as Fargate sizes it: max(sum of long-running containers, largest init container)."""
     inits = [c for c in facts.get("init_containers") or [] if c.get("restart_policy") != "Always"]
-    running = list(facts.get("containers") or []) + [c for c in facts.get("init_containers") or []
-                                                     if c.get("restart_policy") == "Always"]
+    running = list(facts.get("containers") or []) + [
+        c for c in facts.get("init_containers") or [] if c.get("restart_policy") == "Always"
+    ]
     values = []
     for resource in ("cpu", "memory"):
         summed = sum(_container_request(c, resource) for c in running)
@@ -159,6 +192,7 @@ def pod_request(facts: dict[str, Any]) -> Resources:
 
 
 # --- advice ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -185,12 +219,22 @@ def advise(request: Resources, provisioned: FargateSize | None, usage: Usage | N
     billed = provisioned or expected
     out: list[Advice] = []
     if billed is None:
-        return [Advice("safer", f"requests {request} exceed Fargate's largest size {LARGEST} (with its 256 MB): "
-                                "the pod cannot be scheduled on Fargate")]
+        return [
+            Advice(
+                "safer",
+                f"requests {request} exceed Fargate's largest size {LARGEST} (with its 256 MB): "
+                "the pod cannot be scheduled on Fargate",
+            )
+        ]
     if provisioned is not None and expected is not None and provisioned != expected:
-        out.append(Advice("note", f"Fargate provisioned {provisioned} where its rules give {expected} for requests "
-                                  f"{request}: the pod was sized from other requests (changed since it started?); "
-                                  f"the figures below use what Fargate bills"))
+        out.append(
+            Advice(
+                "note",
+                f"Fargate provisioned {provisioned} where its rules give {expected} for requests "
+                f"{request}: the pod was sized from other requests (changed since it started?); "
+                f"the figures below use what Fargate bills",
+            )
+        )
     if usage is not None and usage.known:
         out += _by_usage(request, billed, usage)
     else:
@@ -204,9 +248,14 @@ def _overhead_step(request: Resources, billed: FargateSize) -> list[Advice]:
     if alone is None or alone.hourly_cost >= billed.hourly_cost:
         return []
     trimmed = alone.most_memory_request
-    return [Advice("cheaper", f"requests {request} → Fargate bills {billed} because of the 256 MB it adds; "
-                              f"requesting {memory_text(trimmed)} ({mib(trimmed)}) memory would fit {alone}: "
-                              f"{_cost_change(billed, alone)} (check that the pod's memory use allows it)")]
+    return [
+        Advice(
+            "cheaper",
+            f"requests {request} → Fargate bills {billed} because of the 256 MB it adds; "
+            f"requesting {memory_text(trimmed)} ({mib(trimmed)}) memory would fit {alone}: "
+            f"{_cost_change(billed, alone)} (check that the pod's memory use allows it)",
+        )
+    ]
 
 
 def _by_usage(request: Resources, billed: FargateSize, usage: Usage) -> list[Advice]:
@@ -215,26 +264,51 @@ def _by_usage(request: Resources, billed: FargateSize, usage: Usage) -> list[Adv
     seen = _usage_text(usage)
     risks = []
     if usage.cpu_p95 is not None and usage.cpu_p95 > request.cpu:
-        risks.append(f"CPU p95 {cpu_text(usage.cpu_p95)} is above the request {cpu_text(request.cpu)} "
-                     "(on Fargate the request is the limit: the pod is throttled)")
+        risks.append(
+            f"CPU p95 {cpu_text(usage.cpu_p95)} is above the request {cpu_text(request.cpu)} "
+            "(on Fargate the request is the limit: the pod is throttled)"
+        )
     if usage.memory_p95 is not None and usage.memory_p95 > MEMORY_NEAR_LIMIT * request.memory:
         share = f"{usage.memory_p95 / request.memory:.0%} of" if request.memory else "with no"
-        risks.append(f"memory p95 {memory_text(usage.memory_p95)} is {share} the request "
-                     f"{memory_text(request.memory)} (on Fargate the request is the limit: an OOM kill is near)")
-    target = fargate_size(max(cpu_need, request.cpu) if risks else cpu_need,
-                          max(memory_need, request.memory) if risks else memory_need)
+        risks.append(
+            f"memory p95 {memory_text(usage.memory_p95)} is {share} the request "
+            f"{memory_text(request.memory)} (on Fargate the request is the limit: an OOM kill is near)"
+        )
+    target = fargate_size(
+        max(cpu_need, request.cpu) if risks else cpu_need, max(memory_need, request.memory) if risks else memory_need
+    )
     if target is None:
-        return [Advice("safer", "; ".join(risks + [f"p95 × {HEADROOM:g} needs more than Fargate's largest size "
-                                                   f"{LARGEST}: split the work or leave Fargate"]))]
-    suggestion = f"request {cpu_text(target.vcpu)} / {memory_text(target.most_memory_request)} " \
-                 f"({mib(target.most_memory_request)}) memory, the most {target} holds: {_cost_change(billed, target)}"
+        return [
+            Advice(
+                "safer",
+                "; ".join(
+                    risks
+                    + [
+                        f"p95 × {HEADROOM:g} needs more than Fargate's largest size "
+                        f"{LARGEST}: split the work or leave Fargate"
+                    ]
+                ),
+            )
+        ]
+    suggestion = (
+        f"request {cpu_text(target.vcpu)} / {memory_text(target.most_memory_request)} "
+        f"({mib(target.most_memory_request)}) memory, the most {target} holds: {_cost_change(billed, target)}"
+    )
     if risks:
         return [Advice("safer", "; ".join(risks) + f"; {suggestion}")]
     if target.hourly_cost < billed.hourly_cost:
-        return [Advice("cheaper", f"{seen}; requests {request} → Fargate bills {billed}; p95 × {HEADROOM:g} fits "
-                                  f"{target}: {suggestion}")]
-    return [Advice("note", f"{seen} fits the requests {request} and no cheaper Fargate size than {billed} holds "
-                           f"p95 × {HEADROOM:g}")]
+        return [
+            Advice(
+                "cheaper",
+                f"{seen}; requests {request} → Fargate bills {billed}; p95 × {HEADROOM:g} fits {target}: {suggestion}",
+            )
+        ]
+    return [
+        Advice(
+            "note",
+            f"{seen} fits the requests {request} and no cheaper Fargate size than {billed} holds p95 × {HEADROOM:g}",
+        )
+    ]
 
 
 def _usage_text(usage: Usage) -> str:
@@ -248,11 +322,14 @@ def _usage_text(usage: Usage) -> str:
 
 def _cost_change(before: FargateSize, after: FargateSize) -> str:
     change = after.hourly_cost / before.hourly_cost - 1
-    return (f"${after.hourly_cost:.4f}/h per pod instead of ${before.hourly_cost:.4f}/h "
-            f"({'+' if change > 0 else '−'}{abs(change):.0%})")
+    return (
+        f"${after.hourly_cost:.4f}/h per pod instead of ${before.hourly_cost:.4f}/h "
+        f"({'+' if change > 0 else '−'}{abs(change):.0%})"
+    )
 
 
 # --- figures as text ---------------------------------------------------------------------------------
+
 
 def cpu_text(cores: float) -> str:
     return f"{cores:.3g} vCPU" if cores >= 0.1 or cores == 0 else f"{cores * 1000:.3g}m vCPU"
@@ -269,6 +346,7 @@ def mib(size: float) -> str:
 
 # --- one service's pods ------------------------------------------------------------------------------
 
+
 def assess(pods: list[dict[str, Any]], usage: Usage | None = None) -> list[dict[str, Any]]:
     """A service's green pods (pod_facts) grouped by shape (same requests, same CapacityProvisioned),
     each group with its figures and advice; JSON-safe. A pod that cannot be read is its own group with
@@ -280,9 +358,14 @@ def assess(pods: list[dict[str, Any]], usage: Usage | None = None) -> list[dict[
             request = pod_request(facts)
             provisioned = parse_capacity(raw)
         except ValueError as err:
-            groups[("error", facts.get("name"))] = {"pods": [facts.get("name")], "error": f"pod {facts.get('name')}: {err}"}
+            groups[("error", facts.get("name"))] = {
+                "pods": [facts.get("name")],
+                "error": f"pod {facts.get('name')}: {err}",
+            }
             continue
-        group = groups.setdefault((request, raw), {"pods": [], "request": request, "provisioned": provisioned, "raw": raw})
+        group = groups.setdefault(
+            (request, raw), {"pods": [], "request": request, "provisioned": provisioned, "raw": raw}
+        )
         group["pods"].append(facts.get("name"))
     return [g if "error" in g else _group(g, usage) for g in groups.values()]
 
@@ -293,14 +376,25 @@ def _group(group: dict[str, Any], usage: Usage | None) -> dict[str, Any]:
     billed = provisioned or expected
     advice = advise(request, provisioned, usage)
     if provisioned is None:
-        advice.insert(0, Advice("note", "no CapacityProvisioned annotation (not on Fargate, or not scheduled yet): "
-                                        "the figures use Fargate's rules"))
-    return {"pods": sorted(str(p) for p in group["pods"]), "error": None,
-            "requests": {"cpu": request.cpu, "memory": request.memory}, "requests_text": str(request),
-            "expected": str(expected) if expected else None, "provisioned": group["raw"],
-            "billed": str(billed) if billed else None,
-            "hourly_cost": round(billed.hourly_cost, 6) if billed else None,
-            "advice": [{"kind": a.kind, "text": a.text} for a in advice]}
+        advice.insert(
+            0,
+            Advice(
+                "note",
+                "no CapacityProvisioned annotation (not on Fargate, or not scheduled yet): "
+                "the figures use Fargate's rules",
+            ),
+        )
+    return {
+        "pods": sorted(str(p) for p in group["pods"]),
+        "error": None,
+        "requests": {"cpu": request.cpu, "memory": request.memory},
+        "requests_text": str(request),
+        "expected": str(expected) if expected else None,
+        "provisioned": group["raw"],
+        "billed": str(billed) if billed else None,
+        "hourly_cost": round(billed.hourly_cost, 6) if billed else None,
+        "advice": [{"kind": a.kind, "text": a.text} for a in advice],
+    }
 
 
 def p95(values: list[float]) -> float | None:

@@ -12,18 +12,30 @@ DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "depl
 OUR_MARKERS = "slow-injection.io/"  # a side's own handover/retire markers never travel to the other side
 
 
-def to_green(blue: dict[str, Any], namespace: str, add_labels: dict[str, str] | None = None,
-             strip_scheduling: bool = True, requests_equal_limits: bool = True) -> dict[str, Any]:
+def to_green(
+    blue: dict[str, Any],
+    namespace: str,
+    add_labels: dict[str, str] | None = None,
+    strip_scheduling: bool = True,
+    requests_equal_limits: bool = True,
+) -> dict[str, Any]:
     """The object to create or converge in green: blue's spec with the Fargate transforms applied."""
     add_labels = add_labels or {}
     meta = blue.get("metadata") or {}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k not in DROPPED_ANNOTATIONS and not k.startswith(OUR_MARKERS)}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k not in DROPPED_ANNOTATIONS and not k.startswith(OUR_MARKERS)
+    }
     green = {
-        "apiVersion": blue.get("apiVersion"), "kind": blue.get("kind"),
-        "metadata": {"name": meta["name"], "namespace": namespace,
-                     "labels": {**(meta.get("labels") or {}), **add_labels},
-                     **({"annotations": annotations} if annotations else {})},
+        "apiVersion": blue.get("apiVersion"),
+        "kind": blue.get("kind"),
+        "metadata": {
+            "name": meta["name"],
+            "namespace": namespace,
+            "labels": {**(meta.get("labels") or {}), **add_labels},
+            **({"annotations": annotations} if annotations else {}),
+        },
         "spec": copy.deepcopy(blue.get("spec") or {}),
     }
     template = pod_template(green)
@@ -50,6 +62,9 @@ def is_subset(desired: Any, current: Any) -> bool:
     if isinstance(desired, dict):
         return isinstance(current, dict) and all(is_subset(v, current.get(k)) for k, v in desired.items())
     if isinstance(desired, list):
-        return (isinstance(current, list) and len(desired) == len(current)
-                and all(is_subset(d, c) for d, c in zip(desired, current, strict=False)))
+        return (
+            isinstance(current, list)
+            and len(desired) == len(current)
+            and all(is_subset(d, c) for d, c in zip(desired, current, strict=False))
+        )
     return desired == current

@@ -26,8 +26,9 @@ FINISHED = {"success", "failed"}
 
 
 class AirflowStack:
-    def __init__(self, root: Path, waves_dir: Path, extra_env: dict[str, str] | None = None,
-                 api_port: int | None = None) -> None:
+    def __init__(
+        self, root: Path, waves_dir: Path, extra_env: dict[str, str] | None = None, api_port: int | None = None
+    ) -> None:
         self.root = root.resolve()
         self.waves_dir = waves_dir.resolve()
         self.api_port = api_port or _free_port()
@@ -44,38 +45,41 @@ class AirflowStack:
     def env(self) -> dict[str, str]:
         home = self.root / "airflow"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        env.update({
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "6",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-            "AIRFLOW__API__PORT": str(self.api_port),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "slow-injection-lab-" + self.password,
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            # New files are parsed at once (refresh 5 s); known files are not re-parsed every few seconds,
-            # which on 2 cores took a core away from the runs (several waves of ~70 tasks each).
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            # A killed scheduler takes its LocalExecutor workers with it: their tasks are reset or failed
-            # (and retried) within about a minute instead of five (tests/e2e/test_resilience_drills.py).
-            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-            # config/ holds airflow_local_settings.py (warms the platform clients in the scheduler)
-            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins"),
-                                           str(PROJECT_ROOT / "config")]),
-            "SLOW_INJECTION_WAVES_DIR": str(self.waves_dir),
-            "SLOW_INJECTION_REPORTS_URL": f"file://{self.root / 'reports'}",
-            **self.extra_env,
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "6",
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": "slow-injection-lab-" + self.password,
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                # New files are parsed at once (refresh 5 s); known files are not re-parsed every few seconds,
+                # which on 2 cores took a core away from the runs (several waves of ~70 tasks each).
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                # A killed scheduler takes its LocalExecutor workers with it: their tasks are reset or failed
+                # (and retried) within about a minute instead of five (tests/e2e/test_resilience_drills.py).
+                "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+                # config/ holds airflow_local_settings.py (warms the platform clients in the scheduler)
+                "PYTHONPATH": os.pathsep.join(
+                    [str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT / "config")]
+                ),
+                "SLOW_INJECTION_WAVES_DIR": str(self.waves_dir),
+                "SLOW_INJECTION_REPORTS_URL": f"file://{self.root / 'reports'}",
+                **self.extra_env,
+            }
+        )
         return env
 
     def airflow(self) -> str:
@@ -95,8 +99,10 @@ class AirflowStack:
         while time.time() < deadline:
             try:
                 health = self.get("/api/v2/monitor/health", auth=False)
-                if all(health.get(part, {}).get("status") == "healthy"
-                       for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+                if all(
+                    health.get(part, {}).get("status") == "healthy"
+                    for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                ):
                     return
             except (OSError, urllib.error.URLError, ValueError):
                 pass
@@ -108,8 +114,13 @@ class AirflowStack:
         self.postgres.stop()
 
     def _start(self, component: str, env: dict[str, str] | None = None) -> None:
-        self.book.start(component, [self.airflow(), component], self.root / "logs" / f"{component}.log",
-                        env=env or self.env(), cwd=PROJECT_ROOT)
+        self.book.start(
+            component,
+            [self.airflow(), component],
+            self.root / "logs" / f"{component}.log",
+            env=env or self.env(),
+            cwd=PROJECT_ROOT,
+        )
 
     # --- one component at a time (resilience drills) ------------------------------------------
     def kill(self, component: str) -> None:
@@ -145,8 +156,10 @@ class AirflowStack:
                     waiting.discard(component)
             time.sleep(1)
         if waiting:
-            raise TimeoutError(f"{', '.join(sorted(waiting))} did not heartbeat within {timeout:.0f}s of the restart; "
-                               f"logs in {self.root / 'logs'}")
+            raise TimeoutError(
+                f"{', '.join(sorted(waiting))} did not heartbeat within {timeout:.0f}s of the restart; "
+                f"logs in {self.root / 'logs'}"
+            )
 
     # --- REST API v2, as the UI uses it ------------------------------------------------------
     def token(self) -> str:
@@ -178,8 +191,11 @@ class AirflowStack:
                     continue
                 raise
             for run in reply.get("dag_runs", []):
-                self._request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}",
-                              {"state": "failed"})
+                self._request(
+                    "PATCH",
+                    f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}",
+                    {"state": "failed"},
+                )
 
     def forget_wave_states(self) -> None:
         """Drop every wave's completed mark (a lab reset puts the world back on blue)."""
@@ -213,8 +229,10 @@ class AirflowStack:
         return {ti["task_id"]: ti for ti in reply["task_instances"]}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        path = (f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
-                f"/xcomEntries/{key}?deserialize=true")
+        path = (
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
+            f"/xcomEntries/{key}?deserialize=true"
+        )
         try:
             return self.get(path).get("value")
         except urllib.error.HTTPError as err:
@@ -233,8 +251,9 @@ class AirflowStack:
             if state == "awaiting_input":
                 waiting_since = waiting_since or time.time()
                 if time.time() - waiting_since >= 2:
-                    return self._request("PATCH", f"{path}/-1/hitlDetails",
-                                         {"chosen_options": [option], "params_input": {}})
+                    return self._request(
+                        "PATCH", f"{path}/-1/hitlDetails", {"chosen_options": [option], "params_input": {}}
+                    )
             elif state in ("success", "failed", "upstream_failed", "skipped"):
                 raise RuntimeError(f"{task_id} ended {state} before it was answered")
             time.sleep(0.5)
@@ -256,4 +275,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-

@@ -28,8 +28,9 @@ APPROVAL = "validation.approval.uat_approval"
 
 def stack() -> tuple[Lab, AirflowStack]:
     lab = Lab(DEMO / "lab", Ports())
-    airflow = AirflowStack(DEMO / "airflow", PROJECT_ROOT / "include" / "waves", extra_env=lab.airflow_env(),
-                           api_port=28080)
+    airflow = AirflowStack(
+        DEMO / "airflow", PROJECT_ROOT / "include" / "waves", extra_env=lab.airflow_env(), api_port=28080
+    )
     return lab, airflow
 
 
@@ -48,8 +49,9 @@ def _epoch(iso: str | None) -> float | None:
 def _gate_line(verdict: dict) -> str:
     values = [m.get("value") for m in verdict.get("measurements", []) if "value" in m]
     oks = [m.get("state") or ("ok" if m.get("ok") else "failed") for m in verdict.get("measurements", []) if "ok" in m]
-    shown = ", ".join("no data" if v is None else f"{v:.4g}" for v in values) or \
-        ", ".join("ok" if ok == "ready" else ok for ok in oks)
+    shown = ", ".join("no data" if v is None else f"{v:.4g}" for v in values) or ", ".join(
+        "ok" if ok == "ready" else ok for ok in oks
+    )
     return f"{verdict['status'].upper():4} {verdict.get('condition', '')} [{shown}] {verdict.get('reason', '')}"
 
 
@@ -70,8 +72,11 @@ def report_runs(lab: Lab) -> str:
     batch = client.BatchV1Api(lab.kube_client())
     sides = []
     for namespace in ("lab", "lab-fargate"):
-        times = sorted(from_rfc3339(at).astimezone() for j in batch.list_namespaced_job(namespace).items
-                       if (at := (j.metadata.annotations or {}).get(SCHEDULED_AT)))
+        times = sorted(
+            from_rfc3339(at).astimezone()
+            for j in batch.list_namespaced_job(namespace).items
+            if (at := (j.metadata.annotations or {}).get(SCHEDULED_AT))
+        )
         sides.append(f"{namespace}: {', '.join(f'{t:%H:%M}' for t in times) or 'none'}")
     return "report CronJob's Jobs kept (scheduled times): " + " · ".join(sides)
 
@@ -92,17 +97,22 @@ def main(argv: list[str] | None = None) -> int:
     print("The report CronJob runs every minute, so the job handover waits for a minute tick.\n")
     lab.stop()
     airflow.stop()
-    print("starting the lab (blue, green, HAProxy, Prometheus, load generator, Kubernetes control plane) …",
-          flush=True)
+    print("starting the lab (blue, green, HAProxy, Prometheus, load generator, Kubernetes control plane) …", flush=True)
     t0 = time.time()
     lab.start()
-    router = HAProxyRouter(HAProxyRuntime(str(lab.admin_socket)),
-                           HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"))
-    print(f"  lab up in {time.time() - t0:.0f}s · traffic: {lab.frontend_url} (20 req/s) · "
-          f"Prometheus: {lab.prometheus_url}")
+    router = HAProxyRouter(
+        HAProxyRuntime(str(lab.admin_socket)),
+        HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"),
+    )
+    print(
+        f"  lab up in {time.time() - t0:.0f}s · traffic: {lab.frontend_url} (20 req/s) · "
+        f"Prometheus: {lab.prometheus_url}"
+    )
     print(f"  Kubernetes API: {lab.kube_url} · blue: namespace lab (EC2 nodes), green: lab-fargate (Fargate profile)")
-    print("  Airflow's lab_kube connection: ServiceAccount airflow/slow-injection, bound to the RBAC that "
-          "`slow-injection iam --only rbac` prints for the wave (nothing more)")
+    print(
+        "  Airflow's lab_kube connection: ServiceAccount airflow/slow-injection, bound to the RBAC that "
+        "`slow-injection iam --only rbac` prints for the wave (nothing more)"
+    )
     print(f"  look inside: {kubectl(lab)} get deploy,cronjob,jobs,pods -A -o wide")
     print("starting Airflow on PostgreSQL (api-server, scheduler, dag-processor, triggerer) …", flush=True)
     t0 = time.time()
@@ -111,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Airflow is up in {time.time() - t0:.0f}s: {airflow.url}  (login admin / {airflow.password})")
     if slow:
         lab.set_fault("green", latency_ms=lab.BASE_LATENCY_MS * 1.4)
-        print(f"DRILL: green answers 40 % slower ({lab.BASE_LATENCY_MS * 1.4:.0f} ms vs {lab.BASE_LATENCY_MS:.0f} ms) "
-              "and never fails: only the parity analysis should catch it.")
+        print(
+            f"DRILL: green answers 40 % slower ({lab.BASE_LATENCY_MS * 1.4:.0f} ms vs {lab.BASE_LATENCY_MS:.0f} ms) "
+            "and never fails: only the parity analysis should catch it."
+        )
     run_id = airflow.trigger(DAG)
     print(f"\ntriggered {DAG} through the REST API: run {run_id}")
     if drill:
@@ -124,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         weights = router.get_weights()
         now = time.time()
         if weights != seen_weights:
-            print(f"  {now - started:6.1f}s  HAProxy  blue {weights.blue:>3} % │ green {weights.green:>3} %", flush=True)
+            print(
+                f"  {now - started:6.1f}s  HAProxy  blue {weights.blue:>3} % │ green {weights.green:>3} %", flush=True
+            )
             seen_weights = weights
         if drill and injected is None and weights.green == DRILL_STEP:
             lab.set_fault("green", error_rate=0.5)
@@ -134,30 +148,52 @@ def main(argv: list[str] | None = None) -> int:
             restored = now
         tis = airflow.task_instances(DAG, run_id)
         for task_id, ti in tis.items():  # a gate that waits for the report CronJob's minute tick
-            if task_id not in waits and ti["state"] in ("running", "deferred") and \
-                    (task_id.endswith(".wait_first_run") or task_id.startswith("parallel_operation.jobs_")):
+            if (
+                task_id not in waits
+                and ti["state"] in ("running", "deferred")
+                and (task_id.endswith(".wait_first_run") or task_id.startswith("parallel_operation.jobs_"))
+            ):
                 waits.add(task_id)
                 tick = lab.cluster.next_tick()
-                print(f"  {now - started:6.1f}s  {task_id}: waiting {tick - time.time():.0f} s for the report "
-                      f"CronJob's next tick at {dt.datetime.fromtimestamp(tick):%H:%M:%S}", flush=True)
+                print(
+                    f"  {now - started:6.1f}s  {task_id}: waiting {tick - time.time():.0f} s for the report "
+                    f"CronJob's next tick at {dt.datetime.fromtimestamp(tick):%H:%M:%S}",
+                    flush=True,
+                )
         if not answered and tis.get(APPROVAL, {}).get("state") == "awaiting_input":
-            print(f"  {now - started:6.1f}s  {APPROVAL}: waiting for a human in the UI (Required actions); "
-                  "the demo answers Promote as admin through the REST API", flush=True)
+            print(
+                f"  {now - started:6.1f}s  {APPROVAL}: waiting for a human in the UI (Required actions); "
+                "the demo answers Promote as admin through the REST API",
+                flush=True,
+            )
             airflow.answer_hitl(DAG, run_id, APPROVAL, "Promote")
             answered = True
         for task_id, ti in sorted(tis.items(), key=lambda kv: kv[1].get("end_date") or ""):
             if task_id in done or ti["state"] not in ("success", "failed"):
                 continue
             done.add(task_id)
-            if any(part in task_id for part in (".gate_", ".health_", ".wait_", ".jobs_", ".pods_", ".stress_",
-                                                ".parity", ".data_in_sync", ".uat_approval")):
+            if any(
+                part in task_id
+                for part in (
+                    ".gate_",
+                    ".health_",
+                    ".wait_",
+                    ".jobs_",
+                    ".pods_",
+                    ".stress_",
+                    ".parity",
+                    ".data_in_sync",
+                    ".uat_approval",
+                )
+            ):
                 verdict = airflow.xcom(DAG, run_id, task_id, "verdict") or {}
                 if verdict:
                     print(f"  {now - started:6.1f}s  {task_id}: {_gate_line(verdict)}", flush=True)
                     if verdict.get("status") == "fail" and detected is None:
                         detected = verdict.get("finished_at")
-            elif ti["state"] == "failed" or task_id.endswith(("wave_completed", "traffic_to_blue", "preflight",
-                                                               "hand_over", "jobs_to_blue")):
+            elif ti["state"] == "failed" or task_id.endswith(
+                ("wave_completed", "traffic_to_blue", "preflight", "hand_over", "jobs_to_blue")
+            ):
                 print(f"  {now - started:6.1f}s  {task_id}: {ti['state']}", flush=True)
         state = airflow.run_state(DAG, run_id)
         if state in ("success", "failed"):

@@ -61,16 +61,27 @@ def ensure_binaries() -> None:
         return
     print(f"installing {', '.join(missing)} (Debian packages, --no-install-recommends) …", flush=True)
     subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True,
-                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
 
 
 class Lab:
     BASE_LATENCY_MS = 20.0  # both services' normal latency: "green 40 % slower" needs a baseline
 
-    def __init__(self, root: Path, ports: Ports | None = None, scrape_interval: str = "1s",
-                 load_rate: float = 20.0, load_duration: float = 1800.0, kube: bool = True,
-                 route_controller: str | None = "wave", controller_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        ports: Ports | None = None,
+        scrape_interval: str = "1s",
+        load_rate: float = 20.0,
+        load_duration: float = 1800.0,
+        kube: bool = True,
+        route_controller: str | None = "wave",
+        controller_delay: float = 1.0,
+    ) -> None:
         self.root, self.ports = root.resolve(), ports or Ports()
         self.scrape_interval, self.load_rate, self.load_duration = scrape_interval, load_rate, load_duration
         self.with_kube = kube  # False: no control plane (tests of HAProxy/Prometheus alone)
@@ -142,8 +153,9 @@ class Lab:
             "AIRFLOW_CONN_LAB_HAPROXY": json.dumps({"conn_type": "generic", "host": str(self.admin_socket)}),
             "AIRFLOW_CONN_LAB_PROMETHEUS": json.dumps({**http, "port": self.ports.prometheus}),
             "AIRFLOW_CONN_LAB_GREEN": json.dumps({**http, "port": self.ports.green}),
-            "AIRFLOW_CONN_LAB_KUBE": json.dumps({"conn_type": "kubernetes",
-                                                 "extra": {"kube_config_path": str(self.kubeconfig)}}),
+            "AIRFLOW_CONN_LAB_KUBE": json.dumps(
+                {"conn_type": "kubernetes", "extra": {"kube_config_path": str(self.kubeconfig)}}
+            ),
             **{f"AIRFLOW_CONN_LAB_{env.upper()}_DB": self.data.connection_uri(env) for env in ("blue", "green")},
         }
 
@@ -161,10 +173,14 @@ class Lab:
     def write_configs(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         p = self.ports
-        (self.root / "haproxy.cfg").write_text(haproxy_cfg(f"{self.admin_socket} mode 600", f"127.0.0.1:{p.haproxy}",
-                                                           f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"))
-        (self.root / "prometheus.yml").write_text(prometheus_yml([f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"],
-                                                                 self.scrape_interval))
+        (self.root / "haproxy.cfg").write_text(
+            haproxy_cfg(
+                f"{self.admin_socket} mode 600", f"127.0.0.1:{p.haproxy}", f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"
+            )
+        )
+        (self.root / "prometheus.yml").write_text(
+            prometheus_yml([f"127.0.0.1:{p.blue}", f"127.0.0.1:{p.green}"], self.scrape_interval)
+        )
 
     # --- processes -------------------------------------------------------------------------
     def start(self) -> None:
@@ -175,11 +191,26 @@ class Lab:
         py = sys.executable
         logs = self.root / "logs"
         for env in ("blue", "green"):
-            self.book.start(env, [py, "-m", "include.slow_injection.lab.service", "--env", env,
-                                  "--port", str(getattr(self.ports, env)), "--latency-ms", str(self.BASE_LATENCY_MS)],
-                            logs / f"{env}.log")
-        self.book.start("haproxy", [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
-                        logs / "haproxy.log")
+            self.book.start(
+                env,
+                [
+                    py,
+                    "-m",
+                    "include.slow_injection.lab.service",
+                    "--env",
+                    env,
+                    "--port",
+                    str(getattr(self.ports, env)),
+                    "--latency-ms",
+                    str(self.BASE_LATENCY_MS),
+                ],
+                logs / f"{env}.log",
+            )
+        self.book.start(
+            "haproxy",
+            [binary("haproxy") or "haproxy", "-db", "-f", str(self.root / "haproxy.cfg")],
+            logs / "haproxy.log",
+        )
         self.start_prometheus()
         if self.with_kube:
             self.start_kube()
@@ -188,9 +219,23 @@ class Lab:
         wait_until(lambda: self.admin_socket.exists(), "HAProxy admin socket")
         wait_http(f"{self.prometheus_url}/-/ready", "Prometheus")
         self.data.start()
-        self.book.start("load", [py, "-m", "include.slow_injection.lab.load", "--url", self.frontend_url,
-                                 "--rate", str(self.load_rate), "--duration", str(self.load_duration),
-                                 "--out", str(self.load_file)], logs / "load.log")
+        self.book.start(
+            "load",
+            [
+                py,
+                "-m",
+                "include.slow_injection.lab.load",
+                "--url",
+                self.frontend_url,
+                "--rate",
+                str(self.load_rate),
+                "--duration",
+                str(self.load_duration),
+                "--out",
+                str(self.load_file),
+            ],
+            logs / "load.log",
+        )
 
     def start_kube(self) -> None:
         """A fresh control plane under kube/ (etcd's data from an earlier lab is dropped), the `lab_kube`
@@ -223,28 +268,44 @@ class Lab:
         from include.slow_injection.lab.kube import seed
 
         kind = self.route_controller
-        config = {"kubeconfig": str(self.admin_kubeconfig), "socket": str(self.admin_socket), "backend": "web",
-                  "servers": {seed.BLUE_SERVICE: "blue", seed.GREEN_SERVICE: "green"}, "kind": kind,
-                  "namespace": self.cluster.green_namespace, "name": seed.INGRESS if kind == "ingress" else seed.ROUTE,
-                  "hostname": "localhost", "delay": self.controller_delay,
-                  "ready_file": str(self.root / "route-controller.ready")}
+        config = {
+            "kubeconfig": str(self.admin_kubeconfig),
+            "socket": str(self.admin_socket),
+            "backend": "web",
+            "servers": {seed.BLUE_SERVICE: "blue", seed.GREEN_SERVICE: "green"},
+            "kind": kind,
+            "namespace": self.cluster.green_namespace,
+            "name": seed.INGRESS if kind == "ingress" else seed.ROUTE,
+            "hostname": "localhost",
+            "delay": self.controller_delay,
+            "ready_file": str(self.root / "route-controller.ready"),
+        }
         path = self.root / "route-controller.json"
         path.write_text(json.dumps(config, indent=1))
         Path(config["ready_file"]).unlink(missing_ok=True)
-        self.book.start("route-controller", [sys.executable, "-m", "include.slow_injection.lab.route_controller",
-                                             str(path)], self.controller_log)
+        self.book.start(
+            "route-controller",
+            [sys.executable, "-m", "include.slow_injection.lab.route_controller", str(path)],
+            self.controller_log,
+        )
         wait_until(lambda: Path(config["ready_file"]).exists(), f"the route controller ({kind}; {self.controller_log})")
 
     def stop_route_controller(self) -> None:
         self.book.stop("route-controller")
 
     def start_prometheus(self) -> None:
-        self.book.start("prometheus", [
-            binary("prometheus") or "prometheus", f"--config.file={self.root / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.root / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
-            "--storage.tsdb.retention.time=2h", "--log.level=warn",
-        ], self.root / "logs" / "prometheus.log")
+        self.book.start(
+            "prometheus",
+            [
+                binary("prometheus") or "prometheus",
+                f"--config.file={self.root / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.root / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+                "--storage.tsdb.retention.time=2h",
+                "--log.level=warn",
+            ],
+            self.root / "logs" / "prometheus.log",
+        )
 
     def stop_prometheus(self) -> None:
         self.book.stop("prometheus")
@@ -265,8 +326,15 @@ class Lab:
             self.set_fault(env, error_rate=0.0, latency_ms=self.BASE_LATENCY_MS, unhealthy=False)
 
     def describe(self) -> dict:
-        kube = {"kube_url": self.kube_url, "kubeconfig": str(self.kubeconfig),
-                "admin_kubeconfig": str(self.admin_kubeconfig)} if self.with_kube else {}
+        kube = (
+            {
+                "kube_url": self.kube_url,
+                "kubeconfig": str(self.kubeconfig),
+                "admin_kubeconfig": str(self.admin_kubeconfig),
+            }
+            if self.with_kube
+            else {}
+        )
         return {"root": str(self.root), **asdict(self.ports), **kube}
 
 
@@ -366,8 +434,11 @@ class LabData:
     def reset(self) -> None:
         """Both databases hold the same orders."""
         for env in ("blue", "green"):
-            self.sql(env, "DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item text, qty int);"
-                          f" INSERT INTO orders SELECT i, 'item-' || i, i % 7 FROM generate_series(1, {self.ROWS}) i")
+            self.sql(
+                env,
+                "DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item text, qty int);"
+                f" INSERT INTO orders SELECT i, 'item-' || i, i % 7 FROM generate_series(1, {self.ROWS}) i",
+            )
 
     def diverge(self) -> None:
         """An order written on blue only: green missed it (replication broke)."""
@@ -375,8 +446,9 @@ class LabData:
 
 
 def post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 

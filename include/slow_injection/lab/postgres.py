@@ -16,8 +16,11 @@ def _bin(name: str) -> str:
     if found:
         return found
     subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"], check=True,
-                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+        check=True,
+        env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
     return _bin(name)
 
 
@@ -50,22 +53,48 @@ class Postgres:
                 if parent != Path("/") and not os.stat(parent).st_mode & 0o001:
                     os.chmod(parent, os.stat(parent).st_mode | 0o011)
         run = dict(check=True, capture_output=True, text=True)
-        subprocess.run(self._as_owner([_bin("initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres",
-                                       "--no-sync", "-E", "UTF8"]), **run)
+        subprocess.run(
+            self._as_owner(
+                [_bin("initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]
+            ),
+            **run,
+        )
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(self._as_owner([_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-l",
-                                       str(self.root / "postgres.log"), "start"]), **run)
-        subprocess.run(self._as_owner([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                                       "postgres", "airflow"]), **run)
+        subprocess.run(
+            self._as_owner(
+                [
+                    _bin("pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    options,
+                    "-w",
+                    "-l",
+                    str(self.root / "postgres.log"),
+                    "start",
+                ]
+            ),
+            **run,
+        )
+        subprocess.run(
+            self._as_owner([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "airflow"]),
+            **run,
+        )
 
     def create_database(self, name: str) -> None:
-        subprocess.run(self._as_owner([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                                       name]), check=True, capture_output=True)
+        subprocess.run(
+            self._as_owner([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name]),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            subprocess.run(self._as_owner([_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
-                           check=False, capture_output=True)
+            subprocess.run(
+                self._as_owner([_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+                check=False,
+                capture_output=True,
+            )
 
 
 def _free_port() -> int:

@@ -46,12 +46,20 @@ class ProcessBook:
         self._write(entries)
         return pid
 
-    def start(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen:
+    def start(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, cwd=cwd, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
         self._write({**self._entries(), name: {"pid": proc.pid, "started": _started_at(proc.pid)}})
         return proc
 
@@ -79,7 +87,7 @@ def _started_at(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3
     return int(fields[19]) if fields[0] != "Z" else None
 
 
@@ -96,8 +104,9 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _terminate_group(pid: int, grace: float,
-                     signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGKILL)) -> None:
+def _terminate_group(
+    pid: int, grace: float, signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGKILL)
+) -> None:
     """SIGTERM the process group we created (start_new_session), then SIGKILL what is left."""
     for sig in signals:
         try:

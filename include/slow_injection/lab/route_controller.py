@@ -79,12 +79,15 @@ class Pending:
 
 # --- the split an object asks for ---------------------------------------------------------------------
 
+
 def ingress_split(ingress: dict[str, Any], servers: dict[str, str]) -> dict[str, int]:
     """Weight per Service of the Ingress's paths (every path must agree: one backend here)."""
     spec = ingress.get("spec") or {}
     annotations = (ingress.get("metadata") or {}).get("annotations") or {}
     backends = [spec["defaultBackend"]] if spec.get("defaultBackend") else []
-    backends += [p.get("backend") or {} for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []]
+    backends += [
+        p.get("backend") or {} for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []
+    ]
     splits = []
     for backend in backends:
         service = backend.get("service") or {}
@@ -103,8 +106,11 @@ def ingress_split(ingress: dict[str, Any], servers: dict[str, str]) -> dict[str,
 
 def route_split(route: dict[str, Any]) -> dict[str, int]:
     """Weight per Service of the HTTPRoute's rules (backendRefs' weight defaults to 1)."""
-    splits = [{ref.get("name"): int(ref.get("weight", 1)) for ref in rule.get("backendRefs") or []}
-              for rule in (route.get("spec") or {}).get("rules") or [] if rule.get("backendRefs")]
+    splits = [
+        {ref.get("name"): int(ref.get("weight", 1)) for ref in rule.get("backendRefs") or []}
+        for rule in (route.get("spec") or {}).get("rules") or []
+        if rule.get("backendRefs")
+    ]
     return _one(splits)
 
 
@@ -137,6 +143,7 @@ def haproxy_weights(split: dict[str, int], servers: dict[str, str]) -> dict[str,
 
 # --- the controller -----------------------------------------------------------------------------------
 
+
 class RouteController:
     def __init__(self, config: Config, api_client: Any) -> None:
         self.config, self.api = config, api_client
@@ -157,8 +164,12 @@ class RouteController:
         if c.kind == "ingress":
             return client.NetworkingV1Api(self.api).list_namespaced_ingress, {"namespace": c.namespace, **selector}
         return client.CustomObjectsApi(self.api).list_namespaced_custom_object, {
-            "group": GATEWAY_GROUP, "version": GATEWAY_VERSION, "namespace": c.namespace, "plural": "httproutes",
-            **selector}
+            "group": GATEWAY_GROUP,
+            "version": GATEWAY_VERSION,
+            "namespace": c.namespace,
+            "plural": "httproutes",
+            **selector,
+        }
 
     def watch(self) -> None:
         from kubernetes import watch
@@ -173,8 +184,14 @@ class RouteController:
                 for item in answer.get("items") or []:
                     self.saw(item)
                 w = watch.Watch()
-                for event in w.stream(call, **kwargs, resource_version=version, timeout_seconds=WATCH_SECONDS,
-                                      allow_watch_bookmarks=True, deserialize=False):
+                for event in w.stream(
+                    call,
+                    **kwargs,
+                    resource_version=version,
+                    timeout_seconds=WATCH_SECONDS,
+                    allow_watch_bookmarks=True,
+                    deserialize=False,
+                ):
                     if self.stopping.is_set():
                         w.stop()
                         break
@@ -235,8 +252,9 @@ class RouteController:
             try:
                 weights = haproxy_weights(ingress_split(obj, self.config.servers), self.config.servers)
             except ObjectError as err:
-                log.error("%s (resourceVersion %s): %s; HAProxy left as it is", self.where(),
-                          meta.get("resourceVersion"), err)
+                log.error(
+                    "%s (resourceVersion %s): %s; HAProxy left as it is", self.where(), meta.get("resourceVersion"), err
+                )
                 return
             self.apply(weights, f"resourceVersion {meta.get('resourceVersion')}", seen_at)
             self.ingress_status(obj)
@@ -260,8 +278,15 @@ class RouteController:
         reply = self.runtime.run("; ".join(f"set weight {backend}/{s} {w}" for s, w in weights.items())).strip()
         if reply:
             raise RuntimeError(f"HAProxy refused set weight: {reply}")
-        log.info("%s %s: HAProxy %s set to %s (was %s), %.2f s after the change was seen", self.where(), version,
-                 backend, weights, current, time.monotonic() - seen_at)
+        log.info(
+            "%s %s: HAProxy %s set to %s (was %s), %.2f s after the change was seen",
+            self.where(),
+            version,
+            backend,
+            weights,
+            current,
+            time.monotonic() - seen_at,
+        )
 
     def _weight(self, server: str) -> int:
         reply = self.runtime.run(f"get weight {self.config.backend}/{server}").strip()
@@ -278,8 +303,10 @@ class RouteController:
         from kubernetes import client
 
         client.NetworkingV1Api(self.api).patch_namespaced_ingress_status(
-            self.config.name, self.config.namespace,
-            {"status": {"loadBalancer": {"ingress": [{"hostname": self.config.hostname}]}}})
+            self.config.name,
+            self.config.namespace,
+            {"status": {"loadBalancer": {"ingress": [{"hostname": self.config.hostname}]}}},
+        )
         log.info("%s: status.loadBalancer hostname %s", self.where(), self.config.hostname)
 
     def route_status(self, route: dict[str, Any], resolved: str | None) -> None:
@@ -289,34 +316,67 @@ class RouteController:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         def condition(kind: str, ok: bool, reason: str, message: str) -> dict[str, Any]:
-            return {"type": kind, "status": "True" if ok else "False", "reason": reason, "message": message,
-                    "observedGeneration": generation, "lastTransitionTime": now}
+            return {
+                "type": kind,
+                "status": "True" if ok else "False",
+                "reason": reason,
+                "message": message,
+                "observedGeneration": generation,
+                "lastTransitionTime": now,
+            }
 
         def same(conditions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             return [(c.get("type"), c.get("status"), c.get("reason"), c.get("observedGeneration")) for c in conditions]
 
         parents = []
         for ref in (route.get("spec") or {}).get("parentRefs") or []:
-            parents.append({"parentRef": ref, "controllerName": CONTROLLER_NAME, "conditions": [
-                condition("Accepted", True, "Accepted", "the lab's HAProxy serves this route"),
-                condition("ResolvedRefs", resolved is None, "ResolvedRefs" if resolved is None else "BackendNotFound",
-                          resolved or "blue's and green's Services map to HAProxy servers")]})
+            parents.append(
+                {
+                    "parentRef": ref,
+                    "controllerName": CONTROLLER_NAME,
+                    "conditions": [
+                        condition("Accepted", True, "Accepted", "the lab's HAProxy serves this route"),
+                        condition(
+                            "ResolvedRefs",
+                            resolved is None,
+                            "ResolvedRefs" if resolved is None else "BackendNotFound",
+                            resolved or "blue's and green's Services map to HAProxy servers",
+                        ),
+                    ],
+                }
+            )
         current = (route.get("status") or {}).get("parents") or []
-        if [(p.get("parentRef"), same(p.get("conditions") or [])) for p in current] == \
-                [(p["parentRef"], same(p["conditions"])) for p in parents]:
+        if [(p.get("parentRef"), same(p.get("conditions") or [])) for p in current] == [
+            (p["parentRef"], same(p["conditions"])) for p in parents
+        ]:
             return  # written already (a write would be one more event to reconcile)
         client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
-            GATEWAY_GROUP, GATEWAY_VERSION, self.config.namespace, "httproutes", self.config.name,
-            {"status": {"parents": parents}})
-        log.info("%s generation %s: status Accepted, ResolvedRefs %s", self.where(), generation,
-                 "True" if resolved is None else "False")
+            GATEWAY_GROUP,
+            GATEWAY_VERSION,
+            self.config.namespace,
+            "httproutes",
+            self.config.name,
+            {"status": {"parents": parents}},
+        )
+        log.info(
+            "%s generation %s: status Accepted, ResolvedRefs %s",
+            self.where(),
+            generation,
+            "True" if resolved is None else "False",
+        )
 
     # life -----------------------------------------------------------------------------------------
     def serve(self) -> None:
         watcher = threading.Thread(target=self.watch, name="watch", daemon=True)
         watcher.start()
-        log.info("watching %s (delay %.1f s) → HAProxy %s at %s, servers %s", self.where(), self.config.delay,
-                 self.config.backend, self.config.socket, self.config.servers)
+        log.info(
+            "watching %s (delay %.1f s) → HAProxy %s at %s, servers %s",
+            self.where(),
+            self.config.delay,
+            self.config.backend,
+            self.config.socket,
+            self.config.servers,
+        )
         self.run()
 
     def stop(self, *_: Any) -> None:

@@ -45,8 +45,10 @@ class State:
             lines = ["# TYPE lab_requests_total counter"]
             lines += [f'lab_requests_total{{env="{env}",code="{c}"}} {n}' for c, n in sorted(self.requests.items())]
             lines.append("# TYPE lab_request_duration_seconds histogram")
-            lines += [f'lab_request_duration_seconds_bucket{{env="{env}",le="{b}"}} {n}'
-                      for b, n in zip(BUCKETS, self.buckets, strict=False)]
+            lines += [
+                f'lab_request_duration_seconds_bucket{{env="{env}",le="{b}"}} {n}'
+                for b, n in zip(BUCKETS, self.buckets, strict=False)
+            ]
             lines.append(f'lab_request_duration_seconds_bucket{{env="{env}",le="+Inf"}} {self.duration_count}')
             lines.append(f'lab_request_duration_seconds_sum{{env="{env}"}} {self.duration_sum}')
             lines.append(f'lab_request_duration_seconds_count{{env="{env}"}} {self.duration_count}')

@@ -14,6 +14,13 @@ from include.slow_injection.phases import (
     validation,
 )
 
-STAGE_PHASES = (preparation, scheduled_jobs, parallel_operation, validation, gradual_transition,
-                full_transition, release_monitoring)
+STAGE_PHASES = (
+    preparation,
+    scheduled_jobs,
+    parallel_operation,
+    validation,
+    gradual_transition,
+    full_transition,
+    release_monitoring,
+)
 PHASES = tuple(m.PHASE for m in STAGE_PHASES) + (post_release.PHASE,)

@@ -13,8 +13,10 @@ def health_gates(service: Service) -> list[Gate]:
 
 def metric_gates(service: Service, window: float | None = None) -> list[Gate]:
     """The service's metric gates; `window` replaces each gate's bake (traffic steps)."""
-    return [Gate(f"gate_{g.name}", metric.KIND.name, g, service.name, g.bake if window is None else window)
-            for g in service.gates]
+    return [
+        Gate(f"gate_{g.name}", metric.KIND.name, g, service.name, g.bake if window is None else window)
+        for g in service.gates
+    ]
 
 
 def service_gates(service: Service) -> list[Gate]:

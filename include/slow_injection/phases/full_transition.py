@@ -12,8 +12,10 @@ PHASE = "full_transition"
 
 
 def stages(wave: Wave) -> list[Stage]:
-    actions = [Action(f"confirm_{s.name}", set_traffic.KIND.name, s.name, 100, f"confirm {s.name} at 100 % green")
-               for s in ordered(wave, "exposed")]
+    actions = [
+        Action(f"confirm_{s.name}", set_traffic.KIND.name, s.name, 100, f"confirm {s.name} at 100 % green")
+        for s in ordered(wave, "exposed")
+    ]
     gates = monitoring_gates(wave.full_transition) + e2e_test_gates(wave)
     return [Stage(PHASE, (), "all on green", actions, gates)] if (actions or gates) else []
 
@@ -24,8 +26,11 @@ def e2e_test_gates(wave: Wave) -> list[Gate]:
     if test is None:
         return []
     green = wave.environments.green.platform
-    resolved = test.model_copy(update={
-        "namespace": test.namespace or green_namespaces(wave)[0],
-        "connection": test.connection or registry.driver_class("platform", green.type).pod_connection(green.connection),
-    })
+    resolved = test.model_copy(
+        update={
+            "namespace": test.namespace or green_namespaces(wave)[0],
+            "connection": test.connection
+            or registry.driver_class("platform", green.type).pod_connection(green.connection),
+        }
+    )
     return [Gate(f"e2e_{test.name}", e2e_test.KIND.name, resolved, None, 0.0)]

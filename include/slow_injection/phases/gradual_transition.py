@@ -15,6 +15,13 @@ def stages(wave: Wave) -> list[Stage]:
     for svc in ordered(wave, "exposed"):
         for n, step in enumerate(wave.steps_for(svc), start=1):
             action = Action("set_traffic", set_traffic.KIND.name, svc.name, step.weight)
-            out.append(Stage(PHASE, (svc.name, f"step{n}_{step.weight}pct"), f"{svc.name} at {step.weight} %",
-                             [action], metric_gates(svc, window=step.bake)))
+            out.append(
+                Stage(
+                    PHASE,
+                    (svc.name, f"step{n}_{step.weight}pct"),
+                    f"{svc.name} at {step.weight} %",
+                    [action],
+                    metric_gates(svc, window=step.bake),
+                )
+            )
     return out

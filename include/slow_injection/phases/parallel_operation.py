@@ -22,9 +22,16 @@ def platform_watches(wave: Wave) -> list[Gate]:
     scheduled = ordered(wave, "scheduled")
     if not scheduled:
         return []
-    gates = [platform.wait(wave, svc, "jobs", jobs.timeout, limits=jobs.model_dump(exclude={"timeout"}),
-                           task_id=f"jobs_{svc.name}") for svc in scheduled]
-    gates += [platform.wait(wave, svc, "pods", pods.window + 120.0, env="blue",
-                            limits=pods.model_dump(), task_id=f"pods_{svc.name}")
-              for svc in ordered(wave, "exposed")]
+    gates = [
+        platform.wait(
+            wave, svc, "jobs", jobs.timeout, limits=jobs.model_dump(exclude={"timeout"}), task_id=f"jobs_{svc.name}"
+        )
+        for svc in scheduled
+    ]
+    gates += [
+        platform.wait(
+            wave, svc, "pods", pods.window + 120.0, env="blue", limits=pods.model_dump(), task_id=f"pods_{svc.name}"
+        )
+        for svc in ordered(wave, "exposed")
+    ]
     return gates

@@ -40,13 +40,17 @@ def _router_warnings(wave: Wave, svc: Service) -> list[str]:
 
 
 def plan_lines(wave: Wave) -> list[str]:
-    lines = [f"wave {wave.id} (DAG {wave.dag_id}), owner {wave.owner}",
-             f"blue {wave.environments.blue.name} → green {wave.environments.green.name}"]
+    lines = [
+        f"wave {wave.id} (DAG {wave.dag_id}), owner {wave.owner}",
+        f"blue {wave.environments.blue.name} → green {wave.environments.green.name}",
+    ]
     by_exposure: dict[str, list[str]] = {"exposed": [], "scheduled": []}
     for s in wave.services:
         by_exposure[s.exposure].append(s.name)
-    lines.append(f"scheduled (move first): {', '.join(by_exposure['scheduled']) or '-'}; "
-                 f"exposed: {', '.join(by_exposure['exposed']) or '-'}")
+    lines.append(
+        f"scheduled (move first): {', '.join(by_exposure['scheduled']) or '-'}; "
+        f"exposed: {', '.join(by_exposure['exposed']) or '-'}"
+    )
     n = 0
     for builder in STAGE_PHASES:
         stages = builder.stages(wave)
@@ -69,8 +73,9 @@ def plan_lines(wave: Wave) -> list[str]:
     lines.append("       evaluation report")
     sync = wave.validation.data_sync
     wait = ", then wait for the data in sync" if sync is not None and sync.before_rollback else ""
-    lines.append("rollback (on any failed gate or step): blue capacity back and green's jobs stopped"
-                 f"{wait}, then 100 % traffic to blue, then jobs resumed on blue once green's running Job ended")
+    lines.append(
+        "rollback (on any failed gate or step): blue capacity back and green's jobs stopped"
+        f"{wait}, then 100 % traffic to blue, then jobs resumed on blue once green's running Job ended"
+    )
     lines += [f"warning: {w}" for w in warnings(wave)]
     return lines
-

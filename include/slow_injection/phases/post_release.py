@@ -14,5 +14,8 @@ PHASE = "post_release"
 def retirements(wave: Wave) -> list[Action]:
     """Blue retired for each service whose blue still holds capacity (the platform driver says which)."""
     platform = registry.driver_class("platform", wave.environments.green.platform.type)
-    return [Action(f"retire_blue_{s.name}", retire_blue.KIND.name, s.name)
-            for s in wave.services if platform.retires_blue(s.workload.model_dump())]
+    return [
+        Action(f"retire_blue_{s.name}", retire_blue.KIND.name, s.name)
+        for s in wave.services
+        if platform.retires_blue(s.workload.model_dump())
+    ]

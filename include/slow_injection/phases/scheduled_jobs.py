@@ -20,6 +20,7 @@ def stages(wave: Wave) -> list[Stage]:
         out.append(Stage(PHASE, (svc.name, "copy"), f"{svc.name}: copy", [copy], [moment, drift]))
         hand_over = Action("hand_over", activate_green.KIND.name, svc.name)
         first_run = platform.wait(wave, svc, "first_run", h.first_run_timeout)
-        out.append(Stage(PHASE, (svc.name, "handover"), f"{svc.name}: handover", [hand_over],
-                         [first_run, *service_gates(svc)]))
+        out.append(
+            Stage(PHASE, (svc.name, "handover"), f"{svc.name}: handover", [hand_over], [first_run, *service_gates(svc)])
+        )
     return out

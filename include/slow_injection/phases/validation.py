@@ -37,9 +37,23 @@ def stages(wave: Wave) -> list[Stage]:
     if gates:
         out.append(Stage(PHASE, ("checks",), "validation checks", [], gates))
     if v.parity is not None:  # after the checks: its window covers the stress test's load on green
-        out.append(Stage(PHASE, ("parity",), "parity with blue", [],
-                         [Gate("parity", parity.KIND.name, v.parity, None, v.parity.window)]))
+        out.append(
+            Stage(
+                PHASE,
+                ("parity",),
+                "parity with blue",
+                [],
+                [Gate("parity", parity.KIND.name, v.parity, None, v.parity.window)],
+            )
+        )
     if v.approval is not None:
-        out.append(Stage(PHASE, ("approval",), "user acceptance", [],
-                         [Gate("uat_approval", approval.KIND.name, v.approval, None, 0.0)]))
+        out.append(
+            Stage(
+                PHASE,
+                ("approval",),
+                "user acceptance",
+                [],
+                [Gate("uat_approval", approval.KIND.name, v.approval, None, 0.0)],
+            )
+        )
     return out

@@ -32,14 +32,24 @@ def render_html(data: dict[str, Any]) -> str:
     actions, raw_gates = data.get("actions") or {}, data.get("gates") or {}
     gates = {t: (v if isinstance(v, dict) else None) for t, v in raw_gates.items()}
     timeline = data.get("timeline")
-    return _environment().get_template("report.html").render(
-        title=f"Wave {data.get('wave')} — run {data.get('run_id')}",
-        outcome=str(data.get("outcome", "unknown")), dry_run=bool(data.get("dry_run")), start=start, end=end,
-        plots=_plots(series, start, end) if series and start is not None and end is not None else None,
-        timeline=build_timeline(actions, raw_gates) if timeline is None else timeline,
-        not_run=not_run(actions, raw_gates), gates=gates, kind_sections=kind_sections(gates),
-        right_sizing=Markup(right_sizing_section(data.get("right_sizing"))),  # escaped there
-        decisions=data.get("decisions") or [])
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(
+            title=f"Wave {data.get('wave')} — run {data.get('run_id')}",
+            outcome=str(data.get("outcome", "unknown")),
+            dry_run=bool(data.get("dry_run")),
+            start=start,
+            end=end,
+            plots=_plots(series, start, end) if series and start is not None and end is not None else None,
+            timeline=build_timeline(actions, raw_gates) if timeline is None else timeline,
+            not_run=not_run(actions, raw_gates),
+            gates=gates,
+            kind_sections=kind_sections(gates),
+            right_sizing=Markup(right_sizing_section(data.get("right_sizing"))),  # escaped there
+            decisions=data.get("decisions") or [],
+        )
+    )
 
 
 def kind_sections(gates: dict[str, Any]) -> list[Markup]:
@@ -55,15 +65,21 @@ def kind_sections(gates: dict[str, Any]) -> list[Markup]:
 
 @cache
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(number=_number, when=_when, offset=offset_label, value=value_label, fmt=_fmt,
-                       badge_class=_cls)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(number=_number, when=_when, offset=offset_label, value=value_label, fmt=_fmt, badge_class=_cls)
     env.globals.update(gate_values=_gate_values)
     return env
 
 
 # --- what the template cannot say simply ----------------------------------------------------------------
+
 
 class Plot(NamedTuple):
     title: str
@@ -85,15 +101,20 @@ def _plots(series: dict[str, Any], start: float, end: float) -> Plots:
     traffic = series.get("traffic") or {}
     marks = traffic_marks(traffic)
     metrics = [_metric_plot(plot, (start, end), marks) for plot in series.get("metrics") or []]
-    return Plots(_traffic_plot(traffic, (start, end), series.get("traffic_error")), metrics,
-                 series.get("origin") == "validation.parity" and bool(metrics),
-                 str(series.get("note") or "No metric plots."))
+    return Plots(
+        _traffic_plot(traffic, (start, end), series.get("traffic_error")),
+        metrics,
+        series.get("origin") == "validation.parity" and bool(metrics),
+        str(series.get("note") or "No metric plots."),
+    )
 
 
 def _traffic_plot(traffic: dict[str, Any], span: tuple[float, float], error: Any) -> Plot:
     if traffic:
-        lines = [Line(service, PALETTE[i % len(PALETTE)], _points(s), s.get("error"), stepwise=True)
-                 for i, (service, s) in enumerate(sorted(traffic.items()))]
+        lines = [
+            Line(service, PALETTE[i % len(PALETTE)], _points(s), s.get("error"), stepwise=True)
+            for i, (service, s) in enumerate(sorted(traffic.items()))
+        ]
         svg = line_plot(lines, span, y_label="% of user traffic on green", title="traffic on green", y_range=(0, 100))
     else:
         lines = [Line("green", GREEN, [], error or "no traffic step ran in this run")]
@@ -105,8 +126,10 @@ def _traffic_plot(traffic: dict[str, Any], span: tuple[float, float], error: Any
 def _metric_plot(plot: dict[str, Any], span: tuple[float, float], marks: list[tuple[float, str]]) -> Plot:
     title = str(plot.get("title") or plot.get("name"))
     sides = {env: plot.get(env) or {} for env in ("blue", "green")}
-    lines = [Line(env, colour, _points(sides[env]), sides[env].get("error"))
-             for env, colour in (("blue", BLUE), ("green", GREEN))]
+    lines = [
+        Line(env, colour, _points(sides[env]), sides[env].get("error"))
+        for env, colour in (("blue", BLUE), ("green", GREEN))
+    ]
     y_label = str(plot.get("unit") or "") or str(plot.get("name", ""))
     svg = line_plot(lines, span, y_label=y_label, title=title, marks=marks)
     notes = [f"{env}: {side['note']}" for env, side in sides.items() if side.get("note")]
@@ -152,6 +175,7 @@ def _measurement(m: dict[str, Any]) -> tuple[str, str]:
 
 
 # --- small helpers -----------------------------------------------------------------------------------
+
 
 def traffic_marks(traffic: dict[str, Any]) -> list[tuple[float, str]]:
     """Each traffic change (time, "web 25%") to mark on the metric plots."""

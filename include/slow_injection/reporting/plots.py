@@ -58,8 +58,15 @@ def value_label(value: float) -> str:
     return "0" if value == 0 else f"{value:.3g}"
 
 
-def line_plot(lines: list[Line], x_range: tuple[float, float], *, y_label: str = "", title: str = "",
-              y_range: tuple[float, float] | None = None, marks: list[tuple[float, str]] | None = None) -> str:
+def line_plot(
+    lines: list[Line],
+    x_range: tuple[float, float],
+    *,
+    y_label: str = "",
+    title: str = "",
+    y_range: tuple[float, float] | None = None,
+    marks: list[tuple[float, str]] | None = None,
+) -> str:
     """An SVG line plot of `lines` over x_range (epoch seconds, labelled as time since its start);
     `marks` are moments drawn as dashed vertical lines with a short label (e.g. traffic steps)."""
     x0, x1 = x_range
@@ -84,30 +91,42 @@ def line_plot(lines: list[Line], x_range: tuple[float, float], *, y_label: str =
 
     legend = _legend(lines, TOP + ph + 50)
     height = max(HEIGHT, int(legend[-1][1]) + 10) if legend else HEIGHT
-    out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
-           f'width="{WIDTH}" height="{height}" role="img" aria-label="{escape(title or y_label)}">',
-           f"<title>{escape(title or y_label)}</title>",
-           f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>']
+    out = [
+        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'width="{WIDTH}" height="{height}" role="img" aria-label="{escape(title or y_label)}">',
+        f"<title>{escape(title or y_label)}</title>",
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>',
+    ]
     for v in y_ticks:
         y = sy(v)
         out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + pw}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
-                   f"{escape(value_label(v))}</text>")
+        out.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{escape(value_label(v))}</text>'
+        )
     for off in time_ticks(x1 - x0):
         x = sx(x0 + off)
         out.append(f'<line x1="{x:.1f}" y1="{TOP + ph}" x2="{x:.1f}" y2="{TOP + ph + 4}" stroke="#666"/>')
-        out.append(f'<text x="{x:.1f}" y="{TOP + ph + 16}" text-anchor="middle" class="tick">'
-                   f"{escape(offset_label(off))}</text>")
-    out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{TOP + ph + 31}" text-anchor="middle" class="axis">'
-               "time since the run started</text>")
+        out.append(
+            f'<text x="{x:.1f}" y="{TOP + ph + 16}" text-anchor="middle" class="tick">'
+            f"{escape(offset_label(off))}</text>"
+        )
+    out.append(
+        f'<text x="{LEFT + pw / 2:.1f}" y="{TOP + ph + 31}" text-anchor="middle" class="axis">'
+        "time since the run started</text>"
+    )
     if y_label:
-        out.append(f'<text transform="translate(14 {TOP + ph / 2:.1f}) rotate(-90)" text-anchor="middle" '
-                   f'class="axis">{escape(y_label)}</text>')
+        out.append(
+            f'<text transform="translate(14 {TOP + ph / 2:.1f}) rotate(-90)" text-anchor="middle" '
+            f'class="axis">{escape(y_label)}</text>'
+        )
     for i, (t, label) in enumerate(m for m in marks or [] if x0 <= m[0] <= x1):
-        out.append(f'<line class="mark" x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{TOP + ph}" '
-                   'stroke="#999" stroke-dasharray="3 3"/>')
-        out.append(f'<text x="{sx(t) + 3:.1f}" y="{TOP + 10 + 11 * (i % 3)}" class="mark">'
-                   f"{escape(_short(label, 24))}</text>")  # staggered: close steps stay readable
+        out.append(
+            f'<line class="mark" x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{TOP + ph}" '
+            'stroke="#999" stroke-dasharray="3 3"/>'
+        )
+        out.append(
+            f'<text x="{sx(t) + 3:.1f}" y="{TOP + 10 + 11 * (i % 3)}" class="mark">{escape(_short(label, 24))}</text>'
+        )  # staggered: close steps stay readable
     for ln in drawn:
         points = sorted(ln.points)
         coords: list[tuple[float, float]] = []
@@ -116,14 +135,18 @@ def line_plot(lines: list[Line], x_range: tuple[float, float], *, y_label: str =
                 coords.append((sx(t), coords[-1][1]))
             coords.append((sx(t), sy(v)))
         text = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-        out.append(f'<polyline data-line="{escape(ln.label)}" fill="none" stroke="{escape(ln.colour)}" '
-                   f'stroke-width="2" points="{text}"/>')
+        out.append(
+            f'<polyline data-line="{escape(ln.label)}" fill="none" stroke="{escape(ln.colour)}" '
+            f'stroke-width="2" points="{text}"/>'
+        )
         if len(points) <= 2:
             out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{escape(ln.colour)}"/>' for x, y in coords]
     if not drawn:
         reasons = "; ".join(dict.fromkeys(ln.missing or "no samples" for ln in lines)) or "nothing to plot"
-        out.append(f'<text x="{LEFT + pw / 2:.1f}" y="{TOP + ph / 2:.1f}" text-anchor="middle" class="nodata">'
-                   f"no data ({escape(_short(reasons, 90))})</text>")
+        out.append(
+            f'<text x="{LEFT + pw / 2:.1f}" y="{TOP + ph / 2:.1f}" text-anchor="middle" class="nodata">'
+            f"no data ({escape(_short(reasons, 90))})</text>"
+        )
     for (ln, label), (x, y) in zip(_labels(lines), legend, strict=False):
         out.append(f'<rect x="{x:.0f}" y="{y - 5:.0f}" width="14" height="4" fill="{escape(ln.colour)}"/>')
         out.append(f'<text x="{x + 18:.0f}" y="{y:.0f}" class="legend">{escape(label)}</text>')
@@ -132,8 +155,10 @@ def line_plot(lines: list[Line], x_range: tuple[float, float], *, y_label: str =
 
 
 def _labels(lines: list[Line]) -> list[tuple[Line, str]]:
-    return [(ln, _short(ln.label if ln.points else f"{ln.label}: no data ({ln.missing or 'no samples'})", 100))
-            for ln in lines]
+    return [
+        (ln, _short(ln.label if ln.points else f"{ln.label}: no data ({ln.missing or 'no samples'})", 100))
+        for ln in lines
+    ]
 
 
 def _legend(lines: list[Line], first_row: float) -> list[tuple[float, float]]:

@@ -34,15 +34,18 @@ NO_SERVICES = "no service to right-size"
 def right_sizing_config(wave: Any) -> dict[str, Any]:
     """What the report task is given (JSON-safe): both platforms, each service's workload, usage queries."""
     usage = wave.report.usage
-    return {"platform": {env: getattr(wave.environments, env).platform.model_dump() for env in ("blue", "green")},
-            "services": [{"name": s.name, "workload": s.workload.model_dump()} for s in wave.services],
-            "usage": usage.model_dump() if usage else None,
-            "source": wave.report.source.model_dump() if usage and wave.report.source else None,
-            "step": wave.report.step}
+    return {
+        "platform": {env: getattr(wave.environments, env).platform.model_dump() for env in ("blue", "green")},
+        "services": [{"name": s.name, "workload": s.workload.model_dump()} for s in wave.services],
+        "usage": usage.model_dump() if usage else None,
+        "source": wave.report.source.model_dump() if usage and wave.report.source else None,
+        "step": wave.report.step,
+    }
 
 
-def collect_right_sizing(config: dict[str, Any] | None, start: float, end: float,
-                         build: Callable[..., Any] | None = None) -> dict[str, Any]:
+def collect_right_sizing(
+    config: dict[str, Any] | None, start: float, end: float, build: Callable[..., Any] | None = None
+) -> dict[str, Any]:
     """Each service's pods, usage and advice. Never raises."""
     out: dict[str, Any] = {"prices": PRICE_NOTE, "headroom": HEADROOM, "note": None, "services": []}
     if not config or not config.get("services"):
@@ -62,8 +65,13 @@ def collect_right_sizing(config: dict[str, Any] | None, start: float, end: float
     for service in config["services"]:
         workload = service["workload"]
         namespace = workload.get("green_namespace") or workload["namespace"]
-        entry: dict[str, Any] = {"service": service["name"], "error": platform_error, "groups": [], "usage": None,
-                                 "workload": f"{workload['kind']} {namespace}/{workload['name']}"}
+        entry: dict[str, Any] = {
+            "service": service["name"],
+            "error": platform_error,
+            "groups": [],
+            "usage": None,
+            "workload": f"{workload['kind']} {namespace}/{workload['name']}",
+        }
         pods: list[dict[str, Any]] = []
         if platform is not None:
             try:
@@ -95,8 +103,9 @@ def _source(config: dict[str, Any], build: Callable[..., Any]) -> tuple[Any, str
     return source, None
 
 
-def _usage(config: dict[str, Any], service: str, source: Any, source_error: str | None,
-           start: float, end: float) -> dict[str, Any]:
+def _usage(
+    config: dict[str, Any], service: str, source: Any, source_error: str | None, start: float, end: float
+) -> dict[str, Any]:
     """p95 of each usage query over the run, for one service."""
     from include.slow_injection.queries import render_query
     from include.slow_injection.reporting.series import choose_step
@@ -129,6 +138,7 @@ def _usage(config: dict[str, Any], service: str, source: Any, source_error: str 
 
 # --- rendering ---------------------------------------------------------------------------------------
 
+
 def _usage_line(usage: dict[str, Any] | None) -> str | None:
     if not usage:
         return None
@@ -160,10 +170,12 @@ def markdown_lines(section: dict[str, Any] | None) -> list[str]:
             if group.get("error"):
                 lines.append(f"- {group['error']}")
                 continue
-            lines.append(f"- {len(group['pods'])} pod(s): requests {group['requests_text']}; Fargate rules "
-                         f"{group['expected'] or 'none fits'}; provisioned {group['provisioned'] or 'not annotated'}; "
-                         f"billed {group['billed'] or '-'}"
-                         + (f" at ${group['hourly_cost']:.4f}/h per pod" if group.get("hourly_cost") else ""))
+            lines.append(
+                f"- {len(group['pods'])} pod(s): requests {group['requests_text']}; Fargate rules "
+                f"{group['expected'] or 'none fits'}; provisioned {group['provisioned'] or 'not annotated'}; "
+                f"billed {group['billed'] or '-'}"
+                + (f" at ${group['hourly_cost']:.4f}/h per pod" if group.get("hourly_cost") else "")
+            )
             lines += [f"  - **{a['kind']}**: {a['text']}" for a in group.get("advice") or []]
         lines.append("")
     return lines
@@ -173,8 +185,11 @@ def html_section(section: dict[str, Any] | None) -> str:
     """report.html's Right-sizing section (every text escaped)."""
     if not section:
         return ""
-    out = ["<h2>Right-sizing</h2>", f'<p class="note">Costs: {escape(str(section.get("prices")))}. A right-sized '
-           f"request covers usage p95 × {escape(str(section.get('headroom')))}.</p>"]
+    out = [
+        "<h2>Right-sizing</h2>",
+        f'<p class="note">Costs: {escape(str(section.get("prices")))}. A right-sized '
+        f"request covers usage p95 × {escape(str(section.get('headroom')))}.</p>",
+    ]
     if section.get("note"):
         out.append(f'<p class="note">{escape(str(section["note"]))}</p>')
     for entry in section.get("services") or []:
@@ -190,15 +205,21 @@ def html_section(section: dict[str, Any] | None) -> str:
                 rows.append(f'<tr><td colspan="6">{escape(str(group["error"]))}</td></tr>')
                 continue
             cost = f"${group['hourly_cost']:.4f}/h" if group.get("hourly_cost") else "-"
-            advice = "".join(f'<li><span class="badge {"fail" if a["kind"] == "safer" else "pass" if a["kind"] == "cheaper" else "unknown"}">'
-                             f"{escape(str(a['kind']))}</span> {escape(str(a['text']))}</li>"
-                             for a in group.get("advice") or [])
+            advice = "".join(
+                f'<li><span class="badge {"fail" if a["kind"] == "safer" else "pass" if a["kind"] == "cheaper" else "unknown"}">'
+                f"{escape(str(a['kind']))}</span> {escape(str(a['text']))}</li>"
+                for a in group.get("advice") or []
+            )
             pods = ", ".join(group["pods"][:5]) + (f" … ({len(group['pods'])})" if len(group["pods"]) > 5 else "")
-            rows.append(f"<tr><td>{escape(pods)}</td><td>{escape(str(group['requests_text']))}</td>"
-                        f"<td>{escape(str(group['expected'] or 'none fits'))}</td>"
-                        f"<td>{escape(str(group['provisioned'] or 'not annotated'))}</td>"
-                        f'<td class="num">{escape(cost)}</td><td><ul>{advice}</ul></td></tr>')
+            rows.append(
+                f"<tr><td>{escape(pods)}</td><td>{escape(str(group['requests_text']))}</td>"
+                f"<td>{escape(str(group['expected'] or 'none fits'))}</td>"
+                f"<td>{escape(str(group['provisioned'] or 'not annotated'))}</td>"
+                f'<td class="num">{escape(cost)}</td><td><ul>{advice}</ul></td></tr>'
+            )
         if rows:
-            out.append("<table><tr><th>pods</th><th>requests</th><th>Fargate rules</th><th>provisioned</th>"
-                       "<th>billed per pod</th><th>advice</th></tr>" + "".join(rows) + "</table>")
+            out.append(
+                "<table><tr><th>pods</th><th>requests</th><th>Fargate rules</th><th>provisioned</th>"
+                "<th>billed per pod</th><th>advice</th></tr>" + "".join(rows) + "</table>"
+            )
     return "\n".join(out)

@@ -23,8 +23,10 @@ from include.slow_injection.ports import RangeSource
 from include.slow_injection.reporting.timeline import epoch, traffic_results
 
 MAX_POINTS = 300  # per side of a plot; a long run gets a wider step
-NO_PLOTS = ("no metric plots: the wave has no report.plots and no validation.parity section "
-            "(add `report: {source, plots}` to the spec to plot blue against green)")
+NO_PLOTS = (
+    "no metric plots: the wave has no report.plots and no validation.parity section "
+    "(add `report: {source, plots}` to the spec to plot blue against green)"
+)
 
 _GREEN = re.compile(r"\bgreen (\d+)\b")
 
@@ -32,17 +34,28 @@ _GREEN = re.compile(r"\bgreen (\d+)\b")
 def plot_config(wave: Any) -> dict[str, Any]:
     """The metric plots a wave's report draws, as JSON-safe data (what the report task is given)."""
     if wave.report.plots:
-        return {"origin": "report", "source": wave.report.source.model_dump(), "step": wave.report.step,
-                "plots": [{"name": p.name, "title": p.title or p.name, "query": p.query, "unit": p.unit}
-                          for p in wave.report.plots]}
+        return {
+            "origin": "report",
+            "source": wave.report.source.model_dump(),
+            "step": wave.report.step,
+            "plots": [
+                {"name": p.name, "title": p.title or p.name, "query": p.query, "unit": p.unit}
+                for p in wave.report.plots
+            ],
+        }
     parity = wave.validation.parity
     if parity is not None:
-        return {"origin": "validation.parity", "source": parity.source.model_dump(), "step": parity.step,
-                "plots": [{"name": m.name, "title": m.name, "query": m.query, "unit": ""} for m in parity.metrics]}
+        return {
+            "origin": "validation.parity",
+            "source": parity.source.model_dump(),
+            "step": parity.step,
+            "plots": [{"name": m.name, "title": m.name, "query": m.query, "unit": ""} for m in parity.metrics],
+        }
     return {"origin": None, "source": None, "step": None, "plots": [], "note": NO_PLOTS}
 
 
 # --- traffic -----------------------------------------------------------------------------------------
+
 
 def green_share(text: Any) -> int | None:
     match = _GREEN.search(text) if isinstance(text, str) else None
@@ -83,12 +96,16 @@ def traffic_series(actions: dict[str, Any], start: float, end: float) -> dict[st
                 points.append([at, float(after)])
         if points:
             points.append([max(end, points[-1][0]), points[-1][1]])
-        out[service] = {"points": points, "error": None if points else "no traffic change recorded with its time",
-                        "note": "; ".join(notes) or None}
+        out[service] = {
+            "points": points,
+            "error": None if points else "no traffic change recorded with its time",
+            "note": "; ".join(notes) or None,
+        }
     return out
 
 
 # --- metrics -----------------------------------------------------------------------------------------
+
 
 def choose_step(start: float, end: float, finest: float) -> float:
     """`finest`, or wider so that [start, end] holds at most MAX_POINTS samples (then a round value:
@@ -114,8 +131,10 @@ def sample_times(count: int, start: float, end: float, step: float) -> tuple[lis
     if count == 1:
         return [end], f"1 of about {expected} samples; time approximate"
     spacing = (end - start) / (count - 1)
-    return ([start + i * spacing for i in range(count)],
-            f"{count} of about {expected} samples (the source drops gaps): times approximate")
+    return (
+        [start + i * spacing for i in range(count)],
+        f"{count} of about {expected} samples (the source drops gaps): times approximate",
+    )
 
 
 def _side(source: Any, query: str, start: float, end: float, step: float) -> dict[str, Any]:
@@ -132,8 +151,9 @@ def _side(source: Any, query: str, start: float, end: float, step: float) -> dic
     return {"points": points, "error": None if points else "the source returned no samples", "note": note}
 
 
-def collect_metric_series(config: dict[str, Any], start: float, end: float,
-                          build: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
+def collect_metric_series(
+    config: dict[str, Any], start: float, end: float, build: Callable[..., Any] | None = None
+) -> list[dict[str, Any]]:
     """Blue and green of every configured plot over [start, end]. Never raises."""
     from include.slow_injection.queries import render_query
 
@@ -157,18 +177,25 @@ def collect_metric_series(config: dict[str, Any], start: float, end: float,
             problem = f"metric source: {type(err).__name__}: {err}"[:300]
     out = []
     for plot in plots:
-        entry = {"name": plot["name"], "title": plot.get("title") or plot["name"], "unit": plot.get("unit", ""),
-                 "query": plot["query"], "step": step}
+        entry = {
+            "name": plot["name"],
+            "title": plot.get("title") or plot["name"],
+            "unit": plot.get("unit", ""),
+            "query": plot["query"],
+            "step": step,
+        }
         for env in ("blue", "green"):
             query = render_query(plot["query"], None, env)
-            entry[env] = ({"points": [], "error": problem, "note": None} if problem
-                          else _side(source, query, start, end, step))
+            entry[env] = (
+                {"points": [], "error": problem, "note": None} if problem else _side(source, query, start, end, step)
+            )
         out.append(entry)
     return out
 
 
-def collect_series(actions: dict[str, Any], config: dict[str, Any], start: float, end: float,
-                   build: Callable[..., Any] | None = None) -> dict[str, Any]:
+def collect_series(
+    actions: dict[str, Any], config: dict[str, Any], start: float, end: float, build: Callable[..., Any] | None = None
+) -> dict[str, Any]:
     """Everything the report plots: {"start", "end", "origin", "note", "traffic", "metrics"}."""
     out: dict[str, Any] = {"start": start, "end": end, "origin": config.get("origin"), "note": config.get("note")}
     try:

@@ -17,15 +17,21 @@ def describe_action(result: dict[str, Any] | None) -> str:
     if isinstance(result.get("scope"), dict):  # a step outside the run's scope
         return f"{result['scope'].get('status', 'skipped')}: {result['scope'].get('reason', 'outside this run')}"
     if "changes" in result:
-        return "; ".join(f"{c['target']}: {c['before']} → {c['after']}" + ("" if c["applied"] else " (planned)")
-                         for c in result["changes"]) or "no change"
+        return (
+            "; ".join(
+                f"{c['target']}: {c['before']} → {c['after']}" + ("" if c["applied"] else " (planned)")
+                for c in result["changes"]
+            )
+            or "no change"
+        )
     if isinstance(result.get("services"), dict):  # traffic back to blue, service by service
         return "; ".join(f"{service}: {describe_action(r)}" for service, r in result["services"].items()) or "no change"
     if "before" in result and not result.get("changed") and "would_set" not in result:
         return f"no change (already {result['before']})"
     if "before" in result:
         return f"{result['before']} → {result.get('would_set', result.get('after'))}" + (
-            " (planned)" if result.get("dry_run") else "")
+            " (planned)" if result.get("dry_run") else ""
+        )
     return "ok"
 
 
@@ -58,8 +64,12 @@ def epoch(value: Any) -> float | None:
 
 def gate_time(verdict: dict[str, Any]) -> float | None:
     window = verdict.get("window") if isinstance(verdict.get("window"), dict) else {}
-    for value in (verdict.get("finished_at"), verdict.get("responded_at"), window.get("end"),
-                  verdict.get("started_at")):
+    for value in (
+        verdict.get("finished_at"),
+        verdict.get("responded_at"),
+        window.get("end"),
+        verdict.get("started_at"),
+    ):
         if (at := epoch(value)) is not None:
             return at
     return None
@@ -76,11 +86,18 @@ def build_timeline(actions: dict[str, Any], gates: dict[str, Any]) -> list[dict[
         per_service = traffic_results(result) if isinstance(result.get("services"), dict) else []
         if per_service:
             for r in per_service:
-                entries.append({"at": epoch(r.get("at")), "task": task_id, "kind": "action",
-                                "text": f"{r['service']}: {describe_action(r)}"})
+                entries.append(
+                    {
+                        "at": epoch(r.get("at")),
+                        "task": task_id,
+                        "kind": "action",
+                        "text": f"{r['service']}: {describe_action(r)}",
+                    }
+                )
         else:
-            entries.append({"at": epoch(result.get("at")), "task": task_id, "kind": "action",
-                            "text": describe_action(result)})
+            entries.append(
+                {"at": epoch(result.get("at")), "task": task_id, "kind": "action", "text": describe_action(result)}
+            )
     for task_id, verdict in gates.items():
         if not isinstance(verdict, dict) or not verdict:
             continue

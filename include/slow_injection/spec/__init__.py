@@ -5,6 +5,16 @@ from include.slow_injection.spec.loader import LoadResult, load_wave, load_waves
 from include.slow_injection.spec.models import DriverRef, HealthCheck, MetricGate, Service, TrafficStep, Wave
 
 __all__ = [
-    "DriverRef", "HealthCheck", "LoadResult", "MetricGate", "Service", "SpecError", "TrafficStep", "Wave",
-    "load_wave", "load_waves", "parse_wave", "waves_dir",
+    "DriverRef",
+    "HealthCheck",
+    "LoadResult",
+    "MetricGate",
+    "Service",
+    "SpecError",
+    "TrafficStep",
+    "Wave",
+    "load_wave",
+    "load_waves",
+    "parse_wave",
+    "waves_dir",
 ]

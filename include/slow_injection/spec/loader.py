@@ -38,7 +38,8 @@ def display_path(path: Path) -> str:
 def spec_files(directory: Path) -> list[Path]:
     """Wave files in stable order; names starting with '_' or '.' are not waves."""
     return sorted(
-        p for p in directory.iterdir()
+        p
+        for p in directory.iterdir()
         if p.suffix in (".yaml", ".yml") and not p.name.startswith(("_", ".")) and p.is_file()
     )
 
@@ -119,8 +120,12 @@ def driver_settings_errors(kind: str, ref: DriverRef) -> list[tuple[str, str]]:
         return [("type", str(err))]
     missing = registry.missing_methods(kind, cls)
     if missing:
-        return [("type", f"driver {ref.type!r} does not implement the {kind.replace('_', ' ')} port: "
-                         f"no {', '.join(missing)}")]
+        return [
+            (
+                "type",
+                f"driver {ref.type!r} does not implement the {kind.replace('_', ' ')} port: no {', '.join(missing)}",
+            )
+        ]
     settings_model: type[BaseModel] = cls.Settings
     try:
         settings_model.model_validate(ref.settings)
@@ -148,14 +153,24 @@ def gate_condition_errors(wave: Wave) -> list[tuple[str, str]]:
         except registry.UnknownDriver:
             continue
         if fixed and (gate.comparator, gate.threshold) != fixed:
-            problems.append((f"{path}.comparator", f"a {gate.source.type} gate must be `comparator: {fixed[0]}, "
-                                                   f"threshold: {fixed[1]:g}` (its value counts what must be "
-                                                   f"zero), got {gate.comparator} {gate.threshold:g}"))
+            problems.append(
+                (
+                    f"{path}.comparator",
+                    f"a {gate.source.type} gate must be `comparator: {fixed[0]}, "
+                    f"threshold: {fixed[1]:g}` (its value counts what must be "
+                    f"zero), got {gate.comparator} {gate.threshold:g}",
+                )
+            )
     return problems
 
 
-def parse_wave(data: Any, shown: str, defaults: dict[str, Any] | None = None, defaults_shown: str | None = None,
-               expected_id: str | None = None) -> Wave:
+def parse_wave(
+    data: Any,
+    shown: str,
+    defaults: dict[str, Any] | None = None,
+    defaults_shown: str | None = None,
+    expected_id: str | None = None,
+) -> Wave:
     """Validate raw YAML data into a Wave, or raise SpecError with every problem found."""
     if not isinstance(data, dict):
         raise SpecError(shown, "", "must hold a mapping of wave fields (id, owner, environments, services, …)")
@@ -228,8 +243,10 @@ def _check_chains(result: LoadResult, paths: dict[str, Path]) -> None:
     for wave_id, earlier in after.items():
         unknown = [e for e in earlier if e not in known]
         if unknown:
-            broken[wave_id] = (f"unknown or broken wave {', '.join(map(repr, unknown))} "
-                               f"(waves here: {', '.join(sorted(known)) or '-'})")
+            broken[wave_id] = (
+                f"unknown or broken wave {', '.join(map(repr, unknown))} "
+                f"(waves here: {', '.join(sorted(known)) or '-'})"
+            )
     for wave_id in after:
         seen, current = set(), list(after[wave_id])
         while current:

@@ -124,7 +124,11 @@ def _reason(err: dict[str, Any], root: type[BaseModel] | None) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}{got}"
     if kind == "string_too_short":
-        return "must not be empty" if ctx.get("min_length") == 1 else f"must have at least {ctx.get('min_length')} characters"
+        return (
+            "must not be empty"
+            if ctx.get("min_length") == 1
+            else f"must have at least {ctx.get('min_length')} characters"
+        )
     if kind == "string_too_long":
         return f"must have at most {ctx.get('max_length')} characters{got}"
     if kind == "too_short":

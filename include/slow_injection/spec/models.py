@@ -85,7 +85,9 @@ _DURATION_SCHEMA = {
 Name = Annotated[str, AfterValidator(_name), WithJsonSchema({"type": "string", "pattern": NAME_PATTERN})]
 ConnectionId = Annotated[str, AfterValidator(_connection_id)]
 Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
-ClockTime = Annotated[str, BeforeValidator(_clock_time), WithJsonSchema({"type": "string", "pattern": _TIME_RE.pattern})]
+ClockTime = Annotated[
+    str, BeforeValidator(_clock_time), WithJsonSchema({"type": "string", "pattern": _TIME_RE.pattern})
+]
 Threshold = Annotated[float, Field(ge=0), AfterValidator(_finite)]
 Env = Literal["blue", "green"]
 
@@ -111,21 +113,30 @@ class DriverRef(BaseModel):
 
 
 _DRIFT_PATH_RE = re.compile(
-    r"^(containers|initContainers|configMaps|secrets|services)\[[^\[\]]+\](\.[^.\[\]]+|\[[^\[\]]+\])*$")
-DRIFT_PATH_EXAMPLES = ["containers[app].env.LOG_LEVEL", "containers[app].image", "secrets[app-secrets].API_KEY",
-                       "services[web].ports[http].targetPort"]
+    r"^(containers|initContainers|configMaps|secrets|services)\[[^\[\]]+\](\.[^.\[\]]+|\[[^\[\]]+\])*$"
+)
+DRIFT_PATH_EXAMPLES = [
+    "containers[app].env.LOG_LEVEL",
+    "containers[app].image",
+    "secrets[app-secrets].API_KEY",
+    "services[web].ports[http].targetPort",
+]
 
 
 def _drift_path(value: str) -> str:
     if not _DRIFT_PATH_RE.match(value):
-        raise ValueError(f"must be a drift path like {' or '.join(DRIFT_PATH_EXAMPLES[:2])} (starting with "
-                         f"containers, initContainers, configMaps, secrets or services[NAME]), got {value!r}")
+        raise ValueError(
+            f"must be a drift path like {' or '.join(DRIFT_PATH_EXAMPLES[:2])} (starting with "
+            f"containers, initContainers, configMaps, secrets or services[NAME]), got {value!r}"
+        )
     return value
 
 
-DriftPath = Annotated[str, AfterValidator(_drift_path),
-                      WithJsonSchema({"type": "string", "pattern": _DRIFT_PATH_RE.pattern,
-                                      "examples": DRIFT_PATH_EXAMPLES})]
+DriftPath = Annotated[
+    str,
+    AfterValidator(_drift_path),
+    WithJsonSchema({"type": "string", "pattern": _DRIFT_PATH_RE.pattern, "examples": DRIFT_PATH_EXAMPLES}),
+]
 
 
 class DriftRules(Strict):
@@ -150,8 +161,10 @@ class DriftRules(Strict):
             raise ValueError(f"ignore: {', '.join(both)} is also in expect; a path is either ignored or expected")
         for path, value in self.expect.items():
             if path.startswith("secrets[") and not re.fullmatch(r"sha256:[0-9a-f]{12,64}", str(value)):
-                raise ValueError(f"expect: {path}: a Secret value is compared by hash only; write "
-                                 "sha256:<at least 12 lowercase hex digits>, never the value itself")
+                raise ValueError(
+                    f"expect: {path}: a Secret value is compared by hash only; write "
+                    "sha256:<at least 12 lowercase hex digits>, never the value itself"
+                )
         return self
 
 
@@ -169,8 +182,9 @@ class Workload(Strict):
         default_factory=list, description="Services (by name, in blue's namespace) to copy beside the workload"
     )
     drift: DriftRules | None = Field(
-        default=None, description="declared differences between blue's and green's live objects; the drift "
-        "gate before any traffic (or handover) fails on every other difference"
+        default=None,
+        description="declared differences between blue's and green's live objects; the drift "
+        "gate before any traffic (or handover) fails on every other difference",
     )
 
 
@@ -202,9 +216,7 @@ class MetricGate(Strict):
     threshold: Threshold
     interval: Duration = 10.0
     bake: Duration = Field(default=60.0, description="measurement window; at a traffic step, the step's bake")
-    failure_limit: Annotated[int, Field(ge=1, le=1000)] = Field(
-        default=1, description="breaches that fail the gate"
-    )
+    failure_limit: Annotated[int, Field(ge=1, le=1000)] = Field(default=1, description="breaches that fail the gate")
     on_no_data: Literal["fail", "hold"] = Field(
         default="fail",
         description="no data or a query error never passes: 'fail' counts it as a breach, "
@@ -277,7 +289,8 @@ class FargateProfileSetup(Strict):
     name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")]
     pod_execution_role_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")]
     subnets: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]], Field(min_length=1)] = Field(
-        description="private subnets for the pods (Fargate takes no public subnets)")
+        description="private subnets for the pods (Fargate takes no public subnets)"
+    )
     selectors: Annotated[list[FargateSelector], Field(min_length=1, max_length=5)]
     tags: dict[str, str] = Field(default_factory=dict)
     aws_connection: ConnectionId = Field(description="Airflow AWS connection for the EKS API")
@@ -289,7 +302,8 @@ class Environment(Strict):
     name: Annotated[str, Field(min_length=1, max_length=63, description="e.g. eks-ec2, eks-fargate")]
     platform: DriverRef = Field(description="platform driver and its connection for this environment")
     fargate_profile: FargateProfileSetup | None = Field(
-        default=None, description="green only: an EKS Fargate profile to create in the preparation phase")
+        default=None, description="green only: an EKS Fargate profile to create in the preparation phase"
+    )
 
 
 class Environments(Strict):
@@ -304,7 +318,8 @@ class MaintenanceWindow(Strict):
     start: ClockTime
     end: ClockTime = Field(description="end ≤ start: the window runs past midnight")
     outside: Literal["wait", "skip"] = Field(
-        default="wait", description="a run starting outside the window waits for it (deferred) or skips")
+        default="wait", description="a run starting outside the window waits for it (deferred) or skips"
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> MaintenanceWindow:
@@ -316,7 +331,8 @@ class MaintenanceWindow(Strict):
 class Schedule(Strict):
     cron: Annotated[str, Field(min_length=1)] | None = Field(default=None, description="e.g. '0 2 * * *' (nightly)")
     after: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]] = Field(
-        default_factory=list, description="or: run when these waves (ids) have all completed (their Assets)")
+        default_factory=list, description="or: run when these waves (ids) have all completed (their Assets)"
+    )
     timezone: str = "UTC"
     window: MaintenanceWindow | None = None
 
@@ -334,7 +350,9 @@ class Schedule(Strict):
 
             ZoneInfo(self.timezone)
         except Exception:
-            raise ValueError(f"timezone: must be an IANA time zone like 'UTC' or 'Europe/Paris', got {self.timezone!r}") from None
+            raise ValueError(
+                f"timezone: must be an IANA time zone like 'UTC' or 'Europe/Paris', got {self.timezone!r}"
+            ) from None
         return self
 
 
@@ -363,25 +381,34 @@ class E2eTest(Strict):
     KubernetesPodOperator); exit code 0 passes, anything else rolls the wave back."""
 
     name: Name = Field(default="tests", description="names the task (e2e_<name>) and the pod")
-    image: Annotated[str, Field(min_length=1, pattern=r"^\S+$",
-                                description="the test image, e.g. registry.example/shop-e2e:1.4")]
+    image: Annotated[
+        str, Field(min_length=1, pattern=r"^\S+$", description="the test image, e.g. registry.example/shop-e2e:1.4")
+    ]
     command: list[str] = Field(default_factory=list, description="entrypoint (empty: the image's own)")
     args: list[str] = Field(default_factory=list, description="arguments to the entrypoint")
     env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
-        default_factory=dict, description="environment variables of the test container")
+        default_factory=dict, description="environment variables of the test container"
+    )
     labels: dict[K8sKey, Annotated[str, Field(pattern=K8S_LABEL_VALUE_PATTERN)]] = Field(
-        default_factory=dict, description="labels on the test pod, e.g. the team/cost labels an admission policy "
-        "requires, or what a NetworkPolicy selects (green's add_labels and the test's own label win on a clash)")
+        default_factory=dict,
+        description="labels on the test pod, e.g. the team/cost labels an admission policy "
+        "requires, or what a NetworkPolicy selects (green's add_labels and the test's own label win on a clash)",
+    )
     annotations: dict[K8sKey, str] = Field(
-        default_factory=dict, description="annotations on the test pod, e.g. sidecar.istio.io/inject: "
-        "\"false\" (a sidecar that never exits would keep the test pod from finishing)")
+        default_factory=dict,
+        description="annotations on the test pod, e.g. sidecar.istio.io/inject: "
+        '"false" (a sidecar that never exits would keep the test pod from finishing)',
+    )
     namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = Field(
-        default=None, description="where the pod runs (default: the green namespace of the wave's services)")
+        default=None, description="where the pod runs (default: the green namespace of the wave's services)"
+    )
     connection: ConnectionId | None = Field(
-        default=None, description="Kubernetes connection (default: green platform's connection)")
+        default=None, description="Kubernetes connection (default: green platform's connection)"
+    )
     timeout: Duration = Field(default=600.0, description="the pod must have finished within this")
     log_tail_lines: Annotated[int, Field(ge=1, le=1000)] = Field(
-        default=50, description="last log lines kept for the report (XCom key e2e_test)")
+        default=50, description="last log lines kept for the report (XCom key e2e_test)"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> E2eTest:
@@ -395,8 +422,9 @@ class E2eTest(Strict):
 class FullTransition(Monitoring):
     """All traffic on green: the phase's gates and health checks, and optionally the team's e2e test."""
 
-    e2e_test: E2eTest | None = Field(default=None, description="run the team's test image in green; "
-                                     "a non-zero exit rolls the wave back")
+    e2e_test: E2eTest | None = Field(
+        default=None, description="run the team's test image in green; a non-zero exit rolls the wave back"
+    )
 
 
 class JobWatch(Strict):
@@ -433,7 +461,9 @@ class StressTest(Strict):
     users: Annotated[int, Field(ge=1, le=1000)] = 10
     spawn_rate: Annotated[float, Field(gt=0, le=1000)] = 5.0
     duration: Duration = 60.0
-    rate_limit: Annotated[float, Field(gt=0)] | None = Field(default=None, description="cap on requests/s, all users together")
+    rate_limit: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="cap on requests/s, all users together"
+    )
     max_failure_ratio: Annotated[float, Field(ge=0, le=1)] = 0.01
     max_p95: Duration | None = Field(default=None, description="95th percentile response time limit")
     max_p99: Duration | None = None
@@ -453,7 +483,8 @@ class ParityMetric(Strict):
     query: Annotated[str, Field(min_length=1, description="range query; ${env} (and ${service}) substituted")]
     direction: Literal["increase_is_bad", "decrease_is_bad", "either"] = "increase_is_bad"
     tolerance: Annotated[float, Field(ge=0, le=10)] = Field(
-        default=0.1, description="relative shift of green vs blue (Hodges-Lehmann / blue's median) still fine")
+        default=0.1, description="relative shift of green vs blue (Hodges-Lehmann / blue's median) still fine"
+    )
     critical: bool = Field(default=False, description="failing it forces the score to 0")
     weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
 
@@ -463,14 +494,18 @@ class Parity(Strict):
 
     source: DriverRef = Field(description="metric source with range queries: prometheus or cloudwatch")
     metrics: Annotated[list[ParityMetric], Field(min_length=1)]
-    window: Duration = Field(default=300.0, description="both environments sampled over the same window: "
-                             "the stress tests' load when the wave has any, else the last `window`")
+    window: Duration = Field(
+        default=300.0,
+        description="both environments sampled over the same window: "
+        "the stress tests' load when the wave has any, else the last `window`",
+    )
     step: Duration = Field(default=10.0, description="one sample per step")
     confidence: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
     pass_score: Annotated[float, Field(ge=0, le=100)] = 95.0
     marginal_score: Annotated[float, Field(ge=0, le=100)] = 75.0
     max_no_data: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.5, description="share of metric weight with no data beyond which the score is 0")
+        default=0.5, description="share of metric weight with no data beyond which the score is 0"
+    )
     min_samples: Annotated[int, Field(ge=3, le=100000)] = 10
 
     @model_validator(mode="after")
@@ -496,7 +531,8 @@ class DataSync(Strict):
     """Blue's and green's data agree: before traffic moves, and before a rollback sends users back."""
 
     checks: Annotated[list[DriverRef], Field(min_length=1)] = Field(
-        description="data-sync drivers, e.g. {type: postgres, ...} or {type: dms, ...}")
+        description="data-sync drivers, e.g. {type: postgres, ...} or {type: dms, ...}"
+    )
     interval: Duration = 10.0
     timeout: Duration = Field(default=600.0, description="lagging past this fails the gate")
     before_rollback: bool = Field(default=True, description="rollback waits (up to timeout) for the data first")
@@ -512,8 +548,10 @@ class Validation(Monitoring):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Validation:
-        _check_unique([g.name for g in self.gates] + [h.name for h in self.health_checks]
-                      + [s.name for s in self.stress], "gates/health_checks/stress")
+        _check_unique(
+            [g.name for g in self.gates] + [h.name for h in self.health_checks] + [s.name for s in self.stress],
+            "gates/health_checks/stress",
+        )
         return self
 
 
@@ -539,9 +577,12 @@ class PodUsage(Strict):
     over the run through the report's source; the report takes the 95th percentile of the samples."""
 
     cpu: Annotated[str, Field(min_length=1)] | None = Field(
-        default=None, description="CPU cores one green pod uses (e.g. the max over the service's pods); ${service} substituted")
+        default=None,
+        description="CPU cores one green pod uses (e.g. the max over the service's pods); ${service} substituted",
+    )
     memory: Annotated[str, Field(min_length=1)] | None = Field(
-        default=None, description="memory bytes one green pod uses (e.g. the max working set); ${service} substituted")
+        default=None, description="memory bytes one green pod uses (e.g. the max working set); ${service} substituted"
+    )
 
     @model_validator(mode="after")
     def _per_service(self) -> PodUsage:
@@ -557,16 +598,21 @@ class Report(Strict):
     """Plots of the run report (report.html), blue against green from the run's start to its end.
     Without plots here, the report plots validation.parity's metrics (when the wave has a parity section)."""
 
-    source: DriverRef | None = Field(default=None, description="metric source with range queries: prometheus or cloudwatch")
+    source: DriverRef | None = Field(
+        default=None, description="metric source with range queries: prometheus or cloudwatch"
+    )
     plots: list[ReportPlot] = Field(default_factory=list)
     usage: PodUsage | None = Field(default=None, description="green pods' CPU and memory use, for right-sizing advice")
-    step: Duration = Field(default=10.0, description="finest spacing of the samples; long runs get a wider one "
-                           "(at most 300 points a plot)")
+    step: Duration = Field(
+        default=10.0, description="finest spacing of the samples; long runs get a wider one (at most 300 points a plot)"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Report:
         if (self.plots or self.usage) and self.source is None:
-            raise ValueError("source: required when plots are listed or usage is given (the metric source the queries go to)")
+            raise ValueError(
+                "source: required when plots are listed or usage is given (the metric source the queries go to)"
+            )
         if self.source is not None and not self.plots and self.usage is None:
             raise ValueError("plots: list at least one plot for the source (or usage queries)")
         if self.step <= 0:
@@ -577,7 +623,8 @@ class Report(Strict):
 
 class Retries(Strict):
     count: Annotated[int, Field(ge=2, le=20)] = Field(
-        default=3, description="retries of every side-effecting task (≥ 2: a transient backend error must not end a wave)"
+        default=3,
+        description="retries of every side-effecting task (≥ 2: a transient backend error must not end a wave)",
     )
     delay: Duration = 10.0
 
@@ -661,10 +708,13 @@ class Wave(Strict):
 
             blue_type, known = self.environments.blue.platform.type, registry.known("platform")
             if blue_type not in known:  # name the field at fault, not green's that only differs from it
-                raise ValueError(f"environments.blue.platform.type: unknown platform type {blue_type!r}; "
-                                 f"known: {', '.join(known)}")
-            raise ValueError(f"environments.green.platform.type: must match blue's platform type "
-                             f"{self.environments.blue.platform.type!r}, got {self.environments.green.platform.type!r}")
+                raise ValueError(
+                    f"environments.blue.platform.type: unknown platform type {blue_type!r}; known: {', '.join(known)}"
+                )
+            raise ValueError(
+                f"environments.green.platform.type: must match blue's platform type "
+                f"{self.environments.blue.platform.type!r}, got {self.environments.green.platform.type!r}"
+            )
         return self
 
 
@@ -681,11 +731,15 @@ def _check_e2e_test(wave: Wave) -> None:
     field = "full_transition.e2e_test"
     green = wave.environments.green.platform
     if test.connection is None and _pod_connection(green) is None:
-        raise ValueError(f"{field}.connection: required (green's platform is {green.type!r} with no Kubernetes "
-                         "connection to default to)")
+        raise ValueError(
+            f"{field}.connection: required (green's platform is {green.type!r} with no Kubernetes "
+            "connection to default to)"
+        )
     if test.namespace is None and len(green_namespaces(wave)) > 1:
-        raise ValueError(f"{field}.namespace: required: the wave's services run in several green namespaces "
-                         f"({', '.join(green_namespaces(wave))})")
+        raise ValueError(
+            f"{field}.namespace: required: the wave's services run in several green namespaces "
+            f"({', '.join(green_namespaces(wave))})"
+        )
     if test.name in [g.name for g in wave.full_transition.gates] + [h.name for h in wave.full_transition.health_checks]:
         raise ValueError(f"{field}.name: {test.name!r} is already a gate or health check of full_transition")
 
@@ -727,7 +781,7 @@ def _check_acyclic(services: list[Service]) -> None:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = trail[trail.index(name):] + [name]
+            cycle = trail[trail.index(name) :] + [name]
             raise ValueError(f"services: dependency cycle {' -> '.join(cycle)}")
         state[name] = 1
         for dep in deps[name]:

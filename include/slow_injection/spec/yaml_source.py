@@ -20,7 +20,9 @@ class _SpecLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     def construct_object(self, node, deep=False):
         if node in self.constructed_objects:
             raise yaml.constructor.ConstructorError(
-                None, None, "YAML aliases (*name) are not allowed in wave specs; use _defaults.yaml for shared values",
+                None,
+                None,
+                "YAML aliases (*name) are not allowed in wave specs; use _defaults.yaml for shared values",
                 node.start_mark,
             )
         return super().construct_object(node, deep=deep)
@@ -36,9 +38,7 @@ class _SpecLoader(_BaseLoader):  # type: ignore[misc,valid-type]
                     None, None, "mapping keys must be plain strings", key_node.start_mark
                 ) from None
             if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
             self.constructed_objects.pop(key_node, None)
         return super().construct_mapping(node, deep=deep)

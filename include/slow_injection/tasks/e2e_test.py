@@ -50,8 +50,10 @@ def pod_name(test: str, dag_id: str, run_id: str) -> str:
 
 def describe(test: dict[str, Any]) -> str:
     argv = " ".join(list(test.get("command") or []) + list(test.get("args") or [])) or "(the image's entrypoint)"
-    return (f"{test['image']} {argv} in namespace {test['namespace']} via connection {test['connection']}, "
-            f"exit 0 within {test['timeout']:g}s")
+    return (
+        f"{test['image']} {argv} in namespace {test['namespace']} via connection {test['connection']}, "
+        f"exit 0 within {test['timeout']:g}s"
+    )
 
 
 class E2eTestPod(KubernetesPodOperator):
@@ -62,20 +64,39 @@ class E2eTestPod(KubernetesPodOperator):
     ui_color = "#d6f0ef"
     template_fields = ()  # the spec's command and env are data, never Jinja
 
-    def __init__(self, *, test: dict[str, Any], pod_labels: dict[str, str] | None = None,
-                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None,
-                 plan_task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        test: dict[str, Any],
+        pod_labels: dict[str, str] | None = None,
+        stage: dict[str, Any] | None = None,
+        stage_actions: list[str] | None = None,
+        plan_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         timeout = int(max(1.0, float(test["timeout"])))
         super().__init__(
-            namespace=test["namespace"], image=test["image"], cmds=list(test.get("command") or []) or None,
-            arguments=list(test.get("args") or []) or None, env_vars=dict(test.get("env") or {}),
+            namespace=test["namespace"],
+            image=test["image"],
+            cmds=list(test.get("command") or []) or None,
+            arguments=list(test.get("args") or []) or None,
+            env_vars=dict(test.get("env") or {}),
             kubernetes_conn_id=test["connection"],
             labels={**dict(test.get("labels") or {}), **(pod_labels or {}), LABEL: test["name"]},
             annotations=dict(test.get("annotations") or {}) or None,
-            random_name_suffix=False, get_logs=True, do_xcom_push=False, on_finish_action="delete_pod",
-            log_events_on_startup=False, log_events_on_failure=False,
-            startup_timeout_seconds=timeout, schedule_timeout_seconds=timeout, startup_check_interval_seconds=1,
-            active_deadline_seconds=timeout, execution_timeout=timedelta(seconds=timeout + 120), **kwargs)
+            random_name_suffix=False,
+            get_logs=True,
+            do_xcom_push=False,
+            on_finish_action="delete_pod",
+            log_events_on_startup=False,
+            log_events_on_failure=False,
+            startup_timeout_seconds=timeout,
+            schedule_timeout_seconds=timeout,
+            startup_check_interval_seconds=1,
+            active_deadline_seconds=timeout,
+            execution_timeout=timedelta(seconds=timeout + 120),
+            **kwargs,
+        )
         self.test, self.stage, self.stage_actions = test, stage, stage_actions
         self.plan_task_id = plan_task_id  # plan_wave: the run's scope
         self._exit_code: int | None = None
@@ -87,8 +108,13 @@ class E2eTestPod(KubernetesPodOperator):
         if (out := gate_out_of_scope(self, context, self.test["name"], e2e_kind.KIND.name)) is not None:
             return out
         self.name = pod_name(self.test["name"], context["dag"].dag_id, context["run_id"])
-        record = {"test": self.test["name"], "pod": self.name, "namespace": self.test["namespace"],
-                  "image": self.test["image"], "started_at": time.time()}
+        record = {
+            "test": self.test["name"],
+            "pod": self.name,
+            "namespace": self.test["namespace"],
+            "image": self.test["image"],
+            "started_at": time.time(),
+        }
         if is_dry_run(context):
             reason = f"[dry-run] would run pod {self.name}: {describe(self.test)}"
             context["ti"].xcom_push(key=XCOM_KEY, value={**record, "dry_run": True, "would_run": reason})
@@ -98,35 +124,55 @@ class E2eTestPod(KubernetesPodOperator):
             super().execute(context)
         except Exception as err:
             error = err
-        record.update(finished_at=time.time(), exit_code=self._exit_code, phase=self._phase,
-                      log_tail=self._log_tail, log_tail_lines=self.test["log_tail_lines"])
+        record.update(
+            finished_at=time.time(),
+            exit_code=self._exit_code,
+            phase=self._phase,
+            log_tail=self._log_tail,
+            log_tail_lines=self.test["log_tail_lines"],
+        )
         context["ti"].xcom_push(key=XCOM_KEY, value=record)
         tail = "\n".join(f"  | {line}" for line in self._log_tail) or "  (no log)"
         if self._overran and self._exit_code is None:
             reason = f"pod {self.name} did not finish within {self.test['timeout']:g}s (the test's timeout)"
             self._verdict(context, "fail", reason, record)
-            raise AirflowFailException(f"e2e test {self.test['name']} FAILED: {reason} ({self.test['image']}); "
-                                       f"last {len(self._log_tail)} log line(s):\n{tail}")
+            raise AirflowFailException(
+                f"e2e test {self.test['name']} FAILED: {reason} ({self.test['image']}); "
+                f"last {len(self._log_tail)} log line(s):\n{tail}"
+            )
         if self._exit_code == 0 and error is None:
             return self._verdict(context, "pass", f"pod {self.name} exited 0", record)
         if self._exit_code not in (None, 0):
             reason = f"pod {self.name} exited {self._exit_code}"
             self._verdict(context, "fail", reason, record)
-            raise AirflowFailException(f"e2e test {self.test['name']} FAILED: {reason} "
-                                       f"({self.test['image']}); last {len(self._log_tail)} log line(s):\n{tail}")
+            raise AirflowFailException(
+                f"e2e test {self.test['name']} FAILED: {reason} "
+                f"({self.test['image']}); last {len(self._log_tail)} log line(s):\n{tail}"
+            )
         cause = error
         if "returned a failure" in str(error) and error.__context__ is not None:
             cause = error.__context__  # the provider's clean-up raised over the reason (e.g. never scheduled)
         said = f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0][:300]}"
         reason = f"pod {self.name} {'exited 0, then' if self._exit_code == 0 else 'gave no exit code:'} {said}"
         self._verdict(context, "fail", reason, record)
-        raise RuntimeError(f"e2e test {self.test['name']}: {reason} (will retry; the retry reuses or replaces "
-                           f"the same pod)\n{tail}") from error
+        raise RuntimeError(
+            f"e2e test {self.test['name']}: {reason} (will retry; the retry reuses or replaces the same pod)\n{tail}"
+        ) from error
 
-    def _verdict(self, context: Any, status: str, reason: str, record: dict[str, Any],
-                 dry_run: bool = False) -> dict[str, Any]:
-        verdict = Verdict(gate=self.test["name"], kind=e2e_kind.KIND.name, service=None, env="green", status=status,
-                          reason=reason, measurements=[], dry_run=dry_run, e2e_test=dict(record))
+    def _verdict(
+        self, context: Any, status: str, reason: str, record: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        verdict = Verdict(
+            gate=self.test["name"],
+            kind=e2e_kind.KIND.name,
+            service=None,
+            env="green",
+            status=status,
+            reason=reason,
+            measurements=[],
+            dry_run=dry_run,
+            e2e_test=dict(record),
+        )
         self.log.info("e2e test %s %s: %s", self.test["name"], status.upper(), reason)
         return push(context, verdict)  # the caller fails the task, naming the pod's log
 
@@ -142,8 +188,13 @@ class E2eTestPod(KubernetesPodOperator):
         from kubernetes.client.exceptions import ApiException
 
         streams: list[Any] = []
-        follower = threading.Thread(target=self._follow_log, args=(pod, streams), daemon=True,
-                                    name=f"e2e-log-{pod.metadata.name}") if self.get_logs else None
+        follower = (
+            threading.Thread(
+                target=self._follow_log, args=(pod, streams), daemon=True, name=f"e2e-log-{pod.metadata.name}"
+            )
+            if self.get_logs
+            else None
+        )
         if follower is not None:
             follower.start()
         deadline = time.monotonic() + float(self.test["timeout"]) + overrun_grace(float(self.test["timeout"]))
@@ -164,8 +215,12 @@ class E2eTestPod(KubernetesPodOperator):
             if follower is not None:
                 follower.join(timeout=LOG_DRAIN_SECONDS)
                 if follower.is_alive():
-                    self.log.info("the log stream of pod %s was still open %gs after the wait ended: closed (the "
-                                  "log tail is read separately)", pod.metadata.name, LOG_DRAIN_SECONDS)
+                    self.log.info(
+                        "the log stream of pod %s was still open %gs after the wait ended: closed (the "
+                        "log tail is read separately)",
+                        pod.metadata.name,
+                        LOG_DRAIN_SECONDS,
+                    )
                 for _ in range(3):  # the stream may still be opening: shut it once it is there
                     if not follower.is_alive():
                         break
@@ -180,9 +235,13 @@ class E2eTestPod(KubernetesPodOperator):
         """The test container's log, line by line into the task log, as it comes (one follow stream)."""
         prefix, pending = f"[{self.base_container_name}]", b""
         try:
-            response = self.client.read_namespaced_pod_log(pod.metadata.name, pod.metadata.namespace,
-                                                           container=self.base_container_name, follow=True,
-                                                           _preload_content=False)
+            response = self.client.read_namespaced_pod_log(
+                pod.metadata.name,
+                pod.metadata.namespace,
+                container=self.base_container_name,
+                follow=True,
+                _preload_content=False,
+            )
             streams.append(response)
             for chunk in response.stream(amt=None, decode_content=True):
                 *lines, pending = (pending + chunk).split(b"\n")
@@ -238,16 +297,22 @@ class E2eTestPod(KubernetesPodOperator):
             self.log.warning("could not read pod %s: %s", pod.metadata.name, err)
             return
         self._phase = remote.status.phase if remote.status else None
-        status = next((c for c in (remote.status.container_statuses or []) if c.name == self.base_container_name),
-                      None) if remote.status else None
+        status = (
+            next((c for c in (remote.status.container_statuses or []) if c.name == self.base_container_name), None)
+            if remote.status
+            else None
+        )
         terminated = status.state.terminated if status and status.state else None
         self._exit_code = terminated.exit_code if terminated else None
         try:
-            response = self.client.read_namespaced_pod_log(pod.metadata.name, pod.metadata.namespace,
-                                                           container=self.base_container_name,
-                                                           tail_lines=int(self.test["log_tail_lines"]),
-                                                           _preload_content=False)
+            response = self.client.read_namespaced_pod_log(
+                pod.metadata.name,
+                pod.metadata.namespace,
+                container=self.base_container_name,
+                tail_lines=int(self.test["log_tail_lines"]),
+                _preload_content=False,
+            )
             text = response.data.decode("utf-8", errors="backslashreplace")
-            self._log_tail = text.splitlines()[-int(self.test["log_tail_lines"]):]
+            self._log_tail = text.splitlines()[-int(self.test["log_tail_lines"]) :]
         except Exception as err:
             self.log.warning("no log from pod %s: %s", pod.metadata.name, err)

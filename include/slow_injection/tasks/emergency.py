@@ -36,11 +36,15 @@ def find_wave(wave_id: Any) -> Wave:
             return wave
     problems = [e.render() for e in result.errors if Path(e.file).stem == wave_id]
     if problems:
-        raise AirflowFailException(f"params.wave: the spec of {wave_id!r} does not load, so its refs are unknown:\n"
-                                   + "\n".join(problems)
-                                   + "\nFix the spec, or set its routers to 100 % blue by hand.")
-    raise AirflowFailException(f"params.wave: no wave {wave_id!r} in {waves_dir()} "
-                               f"(known: {', '.join(sorted(w.id for w in result.waves)) or 'none'})")
+        raise AirflowFailException(
+            f"params.wave: the spec of {wave_id!r} does not load, so its refs are unknown:\n"
+            + "\n".join(problems)
+            + "\nFix the spec, or set its routers to 100 % blue by hand."
+        )
+    raise AirflowFailException(
+        f"params.wave: no wave {wave_id!r} in {waves_dir()} "
+        f"(known: {', '.join(sorted(w.id for w in result.waves)) or 'none'})"
+    )
 
 
 def rollback_plan(wave: Wave, names: list[str]) -> dict[str, Any]:
@@ -50,7 +54,8 @@ def rollback_plan(wave: Wave, names: list[str]) -> dict[str, Any]:
     if unknown:
         raise AirflowFailException(
             f"params.services: wave {wave.id} has no service {', '.join(repr(n) for n in unknown)} "
-            f"(its services: {', '.join(known)}; leave the list empty for all). Nothing was changed.")
+            f"(its services: {', '.join(known)}; leave the list empty for all). Nothing was changed."
+        )
     chosen = [s for s in wave.services if not names or s.name in names]
     return {
         "wave_id": wave.id,
@@ -90,21 +95,38 @@ class StopWave(BaseOperator):
         # the wave runs it is compared with.
         at = (run.start_date or dt.datetime.now(dt.UTC)).isoformat()
         for service in plan["services"]:
-            Variable.set(stop_key(wave.id, service),
-                         {"at": at, "wave": wave.id, "service": service, "reason": reason,
-                          "run_id": run.run_id, "by": run.triggering_user_name},
-                         description=f"emergency stop: wave runs of {wave.id} started before {at} may not move "
-                                     f"{service}'s traffic", serialize_json=True)
+            Variable.set(
+                stop_key(wave.id, service),
+                {
+                    "at": at,
+                    "wave": wave.id,
+                    "service": service,
+                    "reason": reason,
+                    "run_id": run.run_id,
+                    "by": run.triggering_user_name,
+                },
+                description=f"emergency stop: wave runs of {wave.id} started before {at} may not move "
+                f"{service}'s traffic",
+                serialize_json=True,
+            )
         from include.slow_injection.tasks import wave_state
 
         wave_state.clear(wave.id)  # no longer completed: its next run migrates (or verifies) afresh
-        self.log.warning("wave %s: EMERGENCY STOP recorded at %s for %s (reason: %s)", wave.id, at,
-                         ", ".join(plan["services"]), reason)
-        notify(plan["notifications"], "rollback_started",
-               f"wave {wave.id}: EMERGENCY rollback of {', '.join(plan['services'])}",
-               f"Reason: {reason}\nRequested by: {run.triggering_user_name or 'unknown'} ({run.run_id})\n"
-               f"Wave runs started before {at} may no longer move these services' traffic.\n"
-               "Next: blue's capacity, then traffic to blue, then scheduled jobs back on blue.")
+        self.log.warning(
+            "wave %s: EMERGENCY STOP recorded at %s for %s (reason: %s)",
+            wave.id,
+            at,
+            ", ".join(plan["services"]),
+            reason,
+        )
+        notify(
+            plan["notifications"],
+            "rollback_started",
+            f"wave {wave.id}: EMERGENCY rollback of {', '.join(plan['services'])}",
+            f"Reason: {reason}\nRequested by: {run.triggering_user_name or 'unknown'} ({run.run_id})\n"
+            f"Wave runs started before {at} may no longer move these services' traffic.\n"
+            "Next: blue's capacity, then traffic to blue, then scheduled jobs back on blue.",
+        )
         return {**plan, "at": at, "reason": reason}
 
 
@@ -157,16 +179,21 @@ class EmergencyTraffic(_FromPlan, RollbackTraffic):
             again = super().execute(context)
             late = [s for s, r in again["services"].items() if r["changed"]]
             for service in late:
-                self.log.warning("%s: green traffic came back after the rollback (%s); set to blue again",
-                                 service, again["services"][service]["before"])
+                self.log.warning(
+                    "%s: green traffic came back after the rollback (%s); set to blue again",
+                    service,
+                    again["services"][service]["before"],
+                )
         else:
             self.log.info("wave %s: no exposed service chosen, no traffic to move", self.wave_id)
         moved = "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in result["services"].items())
-        notify(plan["notifications"], "rollback_finished",
-               f"wave {self.wave_id}: traffic of {', '.join(sorted(self.routers)) or 'no exposed service'} "
-               "back on blue (emergency)",
-               moved + ("\nscheduled jobs go back to blue next, once green's running Job ended"
-                        if plan["jobs"] else ""))
+        notify(
+            plan["notifications"],
+            "rollback_finished",
+            f"wave {self.wave_id}: traffic of {', '.join(sorted(self.routers)) or 'no exposed service'} "
+            "back on blue (emergency)",
+            moved + ("\nscheduled jobs go back to blue next, once green's running Job ended" if plan["jobs"] else ""),
+        )
         return {**result, "moved_again": late}
 
 

@@ -51,15 +51,18 @@ def read_stop(wave_id: str, service: str) -> dict[str, Any] | None:
     try:
         stop = json.loads(raw)
     except ValueError as err:
-        raise AirflowFailException(f"Variable {key}: not a readable emergency stop ({err}); "
-                                   "fix or delete it before traffic may move") from err
+        raise AirflowFailException(
+            f"Variable {key}: not a readable emergency stop ({err}); fix or delete it before traffic may move"
+        ) from err
     try:
         at = dt.datetime.fromisoformat(stop["at"])
         if at.tzinfo is None:
             raise ValueError("no time zone")
     except (TypeError, KeyError, ValueError) as err:
-        raise AirflowFailException(f"Variable {key}: an emergency stop needs `at`, an ISO 8601 time with its "
-                                   f"time zone ({err}), got {raw!r}; fix or delete it before traffic may move") from err
+        raise AirflowFailException(
+            f"Variable {key}: an emergency stop needs `at`, an ISO 8601 time with its "
+            f"time zone ({err}), got {raw!r}; fix or delete it before traffic may move"
+        ) from err
     return {**stop, "at": at}
 
 
@@ -80,6 +83,11 @@ def refuse_if_stopped(wave_id: str, service: str, context: Any) -> None:
             f"wave {wave_id}: EMERGENCY ROLLBACK of {service} at {at.isoformat()} (run {stop.get('run_id')}, "
             f"reason: {stop.get('reason')!r}). This run started at {started.isoformat()}, before it, so it "
             f"may not move {service}'s traffic again. To resume the migration, start a new run of "
-            f"wave_{wave_id}.")
-    context["task"].log.info("emergency stop of %s at %s predates this run (started %s): traffic may move",
-                             service, at.isoformat(), started.isoformat())
+            f"wave_{wave_id}."
+        )
+    context["task"].log.info(
+        "emergency stop of %s at %s predates this run (started %s): traffic may move",
+        service,
+        at.isoformat(),
+        started.isoformat(),
+    )

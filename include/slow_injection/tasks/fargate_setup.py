@@ -18,8 +18,9 @@ class EnsureFargateProfile(WaveStep):
 
     ui_color = "#ff9900"
 
-    def __init__(self, *, profile: dict[str, Any], spec_path: str = "environments.green.fargate_profile",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, profile: dict[str, Any], spec_path: str = "environments.green.fargate_profile", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.profile, self.spec_path = profile, spec_path
 

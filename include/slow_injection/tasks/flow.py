@@ -53,10 +53,21 @@ class StageDecision(BaseBranchOperator):
 
     ui_color = "#f3e8fd"
 
-    def __init__(self, *, wave_id: str, stage: str, action_ids: list[str], gate_ids: list[str],
-                 rollback_marker: str, hold_marker: str, automatic_rollback: bool,
-                 completes_phase: str | None = None, notifications: list[dict[str, Any]] | None = None,
-                 plan_task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        wave_id: str,
+        stage: str,
+        action_ids: list[str],
+        gate_ids: list[str],
+        rollback_marker: str,
+        hold_marker: str,
+        automatic_rollback: bool,
+        completes_phase: str | None = None,
+        notifications: list[dict[str, Any]] | None = None,
+        plan_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.wave_id, self.stage, self.plan_task_id = wave_id, stage, plan_task_id
         self.action_ids, self.gate_ids = action_ids, gate_ids
@@ -85,13 +96,16 @@ class StageDecision(BaseBranchOperator):
         if outcome == CONTINUE:
             self.log.info("%s: every check passed, continuing", self.stage)
             if self.completes_phase:
-                notify(self.notifications, "phase_completed",
-                       f"wave {self.wave_id}: {self.completes_phase} completed")
+                notify(self.notifications, "phase_completed", f"wave {self.wave_id}: {self.completes_phase} completed")
             return sorted(self.downstream_task_ids - {self.rollback_marker, self.hold_marker})
         failed = [v for v in verdicts.values() if v and v.status != "pass"]
         if failed or reasons:
-            notify(self.notifications, "gate_failed", f"wave {self.wave_id}: {self.stage} → {outcome}",
-                   "\n".join(reasons + [v.summary() for v in failed]))
+            notify(
+                self.notifications,
+                "gate_failed",
+                f"wave {self.wave_id}: {self.stage} → {outcome}",
+                "\n".join(reasons + [v.summary() for v in failed]),
+            )
         return [self.rollback_marker if outcome == ROLLBACK else self.hold_marker]
 
 
@@ -136,8 +150,12 @@ class RollbackWorkloads(WaveStep):
             # Announced after the restore was tried (a slow notifier must not delay it), on the
             # first try only (not again on every retry), whatever happened.
             if context["ti"].try_number <= 1:
-                notify(self.notifications, "rollback_started", f"wave {self.wave_id}: rollback started",
-                       "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next")
+                notify(
+                    self.notifications,
+                    "rollback_started",
+                    f"wave {self.wave_id}: rollback started",
+                    "; ".join(failures) if failures else "blue's capacity is restored; traffic goes back next",
+                )
         if failures:
             raise RuntimeError("could not restore on blue (will retry): " + "; ".join(failures))
         return {"dry_run": dry_run, "changes": changes}
@@ -149,8 +167,15 @@ class HandJobsBack(WaveStep):
 
     ui_color = "#fde2e1"
 
-    def __init__(self, *, platform: dict[str, Any], workloads: dict[str, dict[str, Any]], wait_timeout: float,
-                 poll_interval: float = 2.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        platform: dict[str, Any],
+        workloads: dict[str, dict[str, Any]],
+        wait_timeout: float,
+        poll_interval: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.platform, self.workloads = platform, workloads
         self.wait_timeout, self.poll_interval = wait_timeout, poll_interval
@@ -218,14 +243,22 @@ class RollbackTraffic(WaveStep):
             ti.xcom_push(key="left_by_hand", value=by_hand)  # the run's report names them
             tries = getattr(ti, "max_tries", self.retries) + 1
             if ti.try_number >= tries:
-                notify(self.notifications, "rollback_failed",
-                       f"wave {self.wave_id}: rollback INCOMPLETE, traffic NOT back on blue", "\n".join(by_hand))
+                notify(
+                    self.notifications,
+                    "rollback_failed",
+                    f"wave {self.wave_id}: rollback INCOMPLETE, traffic NOT back on blue",
+                    "\n".join(by_hand),
+                )
                 then = f" — retries ran out (try {ti.try_number} of {tries}); DO BY HAND: "
             else:
                 then = f" — retrying (try {ti.try_number} of {tries}); if retries run out, do by hand: "
             raise RuntimeError("traffic NOT yet back on blue for: " + "; ".join(left) + then + " | ".join(by_hand))
-        notify(self.notifications, "rollback_finished", f"wave {self.wave_id}: all traffic back on blue",
-               "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in results.items()))
+        notify(
+            self.notifications,
+            "rollback_finished",
+            f"wave {self.wave_id}: all traffic back on blue",
+            "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in results.items()),
+        )
         return {"dry_run": dry_run, "services": results}
 
 
@@ -233,8 +266,9 @@ class EndWave(WaveStep):
     """How a run ends. `completed` succeeds; `rolled_back` and `held` fail on purpose, so the run
     is red while the rollback tasks stay green."""
 
-    def __init__(self, *, outcome: str, decision_ids: list[str], gate_ids: list[str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, outcome: str, decision_ids: list[str], gate_ids: list[str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.outcome, self.decision_ids, self.gate_ids = outcome, decision_ids, gate_ids or []
 
@@ -266,7 +300,8 @@ class EndWave(WaveStep):
             notify(self.notifications, "wave_held", f"wave {self.wave_id} is holding", why)
             raise AirflowFailException(
                 f"wave {self.wave_id} is HOLDING where it stopped (no rollback):\n{why}\n"
-                "Fix the cause, then clear the failed gate with its downstream tasks to measure again.")
+                "Fix the cause, then clear the failed gate with its downstream tasks to measure again."
+            )
         if not is_dry_run(context):
             wave_state.clear(self.wave_id)
         raise AirflowFailException(f"wave {self.wave_id} was ROLLED BACK to blue:\n{why or '- a step failed'}")
@@ -291,8 +326,14 @@ class PublishCompletion(WaveStep):
 
         ended = context["ti"].xcom_pull(task_ids=self.completed_task_id) or {}
         if ended.get("outcome") != "completed" or ended.get("dry_run") or not ended.get("whole_wave"):
-            raise AirflowSkipException(f"no completion to publish ({ended.get('outcome', 'not completed')}, "
-                                       f"dry-run {bool(ended.get('dry_run'))}, whole wave {bool(ended.get('whole_wave'))})")
+            raise AirflowSkipException(
+                f"no completion to publish ({ended.get('outcome', 'not completed')}, "
+                f"dry-run {bool(ended.get('dry_run'))}, whole wave {bool(ended.get('whole_wave'))})"
+            )
         context["outlet_events"][wave_asset(self.wave_id)].extra = {
-            "wave": self.wave_id, "outcome": "completed", "run_id": context["run_id"], "at": time.time()}
+            "wave": self.wave_id,
+            "outcome": "completed",
+            "run_id": context["run_id"],
+            "at": time.time(),
+        }
         return {"published": wave_asset(self.wave_id).uri}

@@ -35,8 +35,15 @@ class WaveStep(BaseOperator):
 
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, wave_id: str, notifications: list[dict[str, Any]] | None = None,
-                 stage: dict[str, Any] | None = None, plan_task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        wave_id: str,
+        notifications: list[dict[str, Any]] | None = None,
+        stage: dict[str, Any] | None = None,
+        plan_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.wave_id = wave_id
         self.notifications = notifications or []
@@ -71,8 +78,15 @@ class WaveStep(BaseOperator):
     def publish(self, context: Any, service: str, green_weight: int | None, job_side: str | None = None) -> None:
         """Where a service runs now, as an event of its Asset (the board and later waves read it)."""
         asset = service_asset(self.wave_id, service)
-        extra = {"wave": self.wave_id, "service": service, "env": env_of(green_weight, job_side),
-                 "weight": green_weight, "run_id": context["run_id"], "task_id": self.task_id, "at": time.time()}
+        extra = {
+            "wave": self.wave_id,
+            "service": service,
+            "env": env_of(green_weight, job_side),
+            "weight": green_weight,
+            "run_id": context["run_id"],
+            "task_id": self.task_id,
+            "at": time.time(),
+        }
         if any(getattr(o, "uri", None) == asset.uri for o in self.outlets):
             context["outlet_events"][asset].extra = extra
         elif SERVICES_ALIAS in self.outlets:
@@ -103,8 +117,9 @@ class SetTraffic(WaveStep):
             self.publish(context, self.service, scope.green_weights.get(self.service, 0) if scope else None)
             return {"service": self.service, "scope": held, "at": time.time()}
         refuse_if_stopped(self.wave_id, self.service, context)  # an emergency rollback stopped this service
-        result = converge_traffic(self, self.service, self.router, Weights.green_at(self.weight),
-                                  self.previewing(context))
+        result = converge_traffic(
+            self, self.service, self.router, Weights.green_at(self.weight), self.previewing(context)
+        )
         self.refuse_drift(context, f"{self.service}'s traffic", [result["would_set"]] if "would_set" in result else [])
         self.publish(context, self.service, result["green"])
         return result
@@ -130,8 +145,9 @@ class AttachGreen(WaveStep):
         return {"dry_run": dry_run, "changes": self.report_changes(changes, dry_run)}
 
 
-def converge_traffic(step: BaseOperator, service: str, router_ref: dict[str, Any], wanted: Weights,
-                     dry_run: bool) -> dict[str, Any]:
+def converge_traffic(
+    step: BaseOperator, service: str, router_ref: dict[str, Any], wanted: Weights, dry_run: bool
+) -> dict[str, Any]:
     router = registry.build("router", router_ref, service=service)
     foreign = False
     try:
@@ -145,27 +161,50 @@ def converge_traffic(step: BaseOperator, service: str, router_ref: dict[str, Any
     change = Change(f"router {router.describe()}", str(before or "unreadable"), str(wanted), applied=not dry_run)
     if before == wanted and not foreign:
         step.log.info("router %s: already %s, no change", router.describe(), wanted)
-        return {"service": service, "before": str(before), "after": str(before), "changed": False, "dry_run": dry_run,
-                "green": before.green, "at": time.time()}
+        return {
+            "service": service,
+            "before": str(before),
+            "after": str(before),
+            "changed": False,
+            "dry_run": dry_run,
+            "green": before.green,
+            "at": time.time(),
+        }
     if dry_run:
         step.log.info("[dry-run] %s", change)
-        return {"service": service, "before": str(before), "after": str(before), "would_set": str(wanted),
-                "changed": False, "dry_run": True, "green": before.green if before else None, "at": time.time()}
+        return {
+            "service": service,
+            "before": str(before),
+            "after": str(before),
+            "would_set": str(wanted),
+            "changed": False,
+            "dry_run": True,
+            "green": before.green if before else None,
+            "at": time.time(),
+        }
     router.set_weights(wanted)
     after = router.get_weights()
     if after != wanted:
         raise RuntimeError(f"router {router.describe()}: set {wanted} but reads back {after}")
     step.log.info("%s", change)
-    return {"service": service, "before": str(before), "after": str(after), "changed": True, "dry_run": False,
-            "green": after.green, "at": time.time()}
+    return {
+        "service": service,
+        "before": str(before),
+        "after": str(after),
+        "changed": True,
+        "dry_run": False,
+        "green": after.green,
+        "at": time.time(),
+    }
 
 
 class PlatformStep(WaveStep):
     """One platform action (a kinds/ PlatformAction: deploy green, hand a job over, retire blue) for one
     service's workload."""
 
-    def __init__(self, *, action: str, service: str, platform: dict[str, Any], workload: dict[str, Any],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, action: str, service: str, platform: dict[str, Any], workload: dict[str, Any], **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         kinds.platform_action(action)  # an unknown action fails the DAG's parse, not a run
         self.action, self.service, self.platform, self.workload = action, service, platform, workload
@@ -183,8 +222,13 @@ class PlatformStep(WaveStep):
         self.refuse_drift(context, f"{self.service}'s {self.workload['kind']}", changes)
         if kind.job_side is not None:  # a dry run that would move the job leaves it where it was
             self.publish(context, self.service, None, "blue" if dry_run and changes else kind.job_side)
-        return {"service": self.service, "action": self.action, "dry_run": dry_run,
-                "changes": self.report_changes(changes, dry_run), "at": time.time()}
+        return {
+            "service": self.service,
+            "action": self.action,
+            "dry_run": dry_run,
+            "changes": self.report_changes(changes, dry_run),
+            "at": time.time(),
+        }
 
 
 class Preflight(WaveStep):

@@ -26,10 +26,21 @@ class PlanWave(BaseBranchOperator):
 
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, wave_id: str, plan_text: str, refused_task_id: str, services: dict[str, dict[str, Any]],
-                 platform: dict[str, Any], window: dict[str, str] | None = None,
-                 approval_timeout: float | None = None, notifications: list[dict[str, Any]] | None = None,
-                 world_retry_delay: float = 5.0, param_names: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        wave_id: str,
+        plan_text: str,
+        refused_task_id: str,
+        services: dict[str, dict[str, Any]],
+        platform: dict[str, Any],
+        window: dict[str, str] | None = None,
+        approval_timeout: float | None = None,
+        notifications: list[dict[str, Any]] | None = None,
+        world_retry_delay: float = 5.0,
+        param_names: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.param_names, self.refused_task_id = param_names, refused_task_id
         self.wave_id, self.plan_text, self.services, self.platform = wave_id, plan_text, services, platform
@@ -76,19 +87,27 @@ class PlanWave(BaseBranchOperator):
         chosen = list(params.get("services") or []) or list(self.services)
         timeout = params.get("approval_timeout")
         scope = Scope(
-            services=[s for s in self.services if s in chosen], all_services=list(self.services),
-            max_weight=int(params.get("max_weight", 100)), skip_phases=list(params.get("skip_phases") or []),
+            services=[s for s in self.services if s in chosen],
+            all_services=list(self.services),
+            max_weight=int(params.get("max_weight", 100)),
+            skip_phases=list(params.get("skip_phases") or []),
             skip_reason=(params.get("skip_reason") or "").strip(),
             approval_timeout=parse_duration(timeout) if timeout else self.approval_timeout,
-            ignore_window=bool(params.get("ignore_window")), window=self.window,
-            green_weights=green_weights, jobs_on_green=jobs_on_green,
+            ignore_window=bool(params.get("ignore_window")),
+            window=self.window,
+            green_weights=green_weights,
+            jobs_on_green=jobs_on_green,
             verify=wave_state.completed(self.wave_id) is not None,
         )
         problems = check_dependencies(scope, {n: s.get("depends_on", []) for n, s in self.services.items()})
         if not problems and not params.get("dry_run") and not scope.verify:
-            problems = wave_state.acquire_leases(self.wave_id, context["run_id"],
-                                                 {n: self.services[n]["workload"] for n in scope.services},
-                                                 is_live=_run_is_live(context["ti"]), dag_id=self.dag_id)
+            problems = wave_state.acquire_leases(
+                self.wave_id,
+                context["run_id"],
+                {n: self.services[n]["workload"] for n in scope.services},
+                is_live=_run_is_live(context["ti"]),
+                dag_id=self.dag_id,
+            )
         if problems:
             return self._refuse(context, problems)
         ti = context["ti"]
@@ -96,10 +115,19 @@ class PlanWave(BaseBranchOperator):
         ti.xcom_push(key="plan_outcome", value={"state": "planned", "scope": describe(scope)})
         dry_run = bool(params.get("dry_run"))
         said = "\n".join(f"- {line}" for line in describe(scope))
-        self.log.info("wave %s%s, plan:\n%s%s", self.wave_id, " (dry-run)" if dry_run else "", self.plan_text,
-                      f"\nthis run:\n{said}" if said else "")
-        notify(self.notifications, "wave_started", f"wave {self.wave_id} started{' (dry-run)' if dry_run else ''}",
-               self.plan_text + (f"\n\nthis run:\n{said}" if said else ""))
+        self.log.info(
+            "wave %s%s, plan:\n%s%s",
+            self.wave_id,
+            " (dry-run)" if dry_run else "",
+            self.plan_text,
+            f"\nthis run:\n{said}" if said else "",
+        )
+        notify(
+            self.notifications,
+            "wave_started",
+            f"wave {self.wave_id} started{' (dry-run)' if dry_run else ''}",
+            self.plan_text + (f"\n\nthis run:\n{said}" if said else ""),
+        )
         return self.do_branch(context, sorted(self.downstream_task_ids - {self.refused_task_id}))
 
     def _read_world(self) -> tuple[dict[str, int], list[str]]:
@@ -151,5 +179,6 @@ class RunRefused(BaseOperator):
     def execute(self, context: Any) -> None:
         outcome = context["ti"].xcom_pull(task_ids=self.upstream_task_ids.copy().pop(), key="plan_outcome") or {}
         problems = outcome.get("problems") or ["plan_wave refused the run"]
-        raise AirflowFailException("the run was refused before it changed anything:\n"
-                                   + "\n".join(f"- {p}" for p in problems))
+        raise AirflowFailException(
+            "the run was refused before it changed anything:\n" + "\n".join(f"- {p}" for p in problems)
+        )

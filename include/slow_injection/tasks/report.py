@@ -24,13 +24,20 @@ def reports_base() -> str:
     return os.environ.get("SLOW_INJECTION_REPORTS_URL", f"file://{default}")
 
 
-def outcome_of(decisions: list[dict[str, Any]], completed: bool, plan: dict[str, Any] | None = None,
-               left_by_hand: list[str] | None = None) -> str:
+def outcome_of(
+    decisions: list[dict[str, Any]],
+    completed: bool,
+    plan: dict[str, Any] | None = None,
+    left_by_hand: list[str] | None = None,
+) -> str:
     if left_by_hand:
         return "rollback INCOMPLETE: traffic NOT back on blue, finish by hand (see below)"
     if plan and plan.get("state") in ("refused", "skipped", "verified"):
-        return {"refused": "refused (nothing changed)", "skipped": "skipped (outside the window)",
-                "verified": "verified: the world is as the completed wave left it"}[plan["state"]]
+        return {
+            "refused": "refused (nothing changed)",
+            "skipped": "skipped (outside the window)",
+            "verified": "verified: the world is as the completed wave left it",
+        }[plan["state"]]
     outcomes = {d["outcome"] for d in decisions}
     if "rollback" in outcomes:
         return "rolled back"
@@ -40,14 +47,21 @@ def outcome_of(decisions: list[dict[str, Any]], completed: bool, plan: dict[str,
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    lines = [f"# Wave {data['wave']} — run {data['run_id']}", "",
-             f"**Outcome: {data['outcome']}**{' (dry-run)' if data['dry_run'] else ''}", "",
-             "The full report, with plots of the run, the timeline and every figure: `report.html` "
-             "(beside this file); the data: `report.json`.", ""]
+    lines = [
+        f"# Wave {data['wave']} — run {data['run_id']}",
+        "",
+        f"**Outcome: {data['outcome']}**{' (dry-run)' if data['dry_run'] else ''}",
+        "",
+        "The full report, with plots of the run, the timeline and every figure: `report.html` "
+        "(beside this file); the data: `report.json`.",
+        "",
+    ]
     if data.get("left_by_hand"):
         lines += ["## Left to do by hand", ""] + [f"- {step}" for step in data["left_by_hand"]] + [""]
     plan = data.get("plan") or {}
-    said = plan.get("problems") or [plan["reason"]] if plan.get("state") in ("refused", "skipped") else plan.get("scope")
+    said = (
+        plan.get("problems") or [plan["reason"]] if plan.get("state") in ("refused", "skipped") else plan.get("scope")
+    )
     if said:
         lines += ["## This run", ""] + [f"- {line}" for line in said] + [""]
     lines += series_summary(data.get("series"))
@@ -59,8 +73,10 @@ def render_markdown(data: dict[str, Any]) -> str:
         if verdict is None:
             lines.append(f"| {task_id} | not run | | |")
         else:
-            lines.append(f"| {task_id} | {verdict['status']} | {verdict.get('reason', '')} | "
-                         f"{Verdict.read(verdict).summary().split('measured: ')[-1]} |")
+            lines.append(
+                f"| {task_id} | {verdict['status']} | {verdict.get('reason', '')} | "
+                f"{Verdict.read(verdict).summary().split('measured: ')[-1]} |"
+            )
     lines += kind_lines(data["gates"])
     lines += right_sizing_lines(data.get("right_sizing"))
     lines += ["", "## Decisions", ""]
@@ -94,8 +110,11 @@ def series_summary(series: dict[str, Any] | None) -> list[str]:
         for env in ("blue", "green"):
             side = plot.get(env) or {}
             values = [p[1] for p in side.get("points") or []]
-            sides.append(f"{env} {len(values)} samples, {min(values):.4g}…{max(values):.4g}" if values
-                         else f"{env} no data ({side.get('error') or 'no samples'})")
+            sides.append(
+                f"{env} {len(values)} samples, {min(values):.4g}…{max(values):.4g}"
+                if values
+                else f"{env} no data ({side.get('error') or 'no samples'})"
+            )
         lines.append(f"- {plot.get('title') or plot.get('name')}: {'; '.join(sides)}")
     if not series.get("metrics"):
         lines.append(f"- {series.get('note') or 'no metric plots'}")
@@ -127,10 +146,20 @@ class EvaluationReport(BaseOperator):
 
     ui_color = "#eeeeee"
 
-    def __init__(self, *, wave_id: str, action_ids: list[str], gate_ids: list[str], decision_ids: list[str],
-                 outcome_ids: dict[str, str], plan_task_id: str | None = None, report_plots: dict[str, Any] | None = None,
-                 workloads: list[dict[str, Any]] | None = None, right_sizing: dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        wave_id: str,
+        action_ids: list[str],
+        gate_ids: list[str],
+        decision_ids: list[str],
+        outcome_ids: dict[str, str],
+        plan_task_id: str | None = None,
+        report_plots: dict[str, Any] | None = None,
+        workloads: list[dict[str, Any]] | None = None,
+        right_sizing: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.wave_id, self.action_ids, self.gate_ids = wave_id, action_ids, gate_ids
         self.decision_ids, self.outcome_ids, self.plan_task_id = decision_ids, outcome_ids, plan_task_id
@@ -159,8 +188,12 @@ class EvaluationReport(BaseOperator):
         rollback_traffic = self.outcome_ids.get("rollback_traffic")
         left = ti.xcom_pull(task_ids=rollback_traffic, key="left_by_hand") if rollback_traffic else None
         data = {
-            "wave": self.wave_id, "run_id": context["run_id"], "dry_run": bool(context["params"].get("dry_run")),
-            "outcome": outcome_of(decisions, completed, plan, left), "plan": plan, "left_by_hand": left,
+            "wave": self.wave_id,
+            "run_id": context["run_id"],
+            "dry_run": bool(context["params"].get("dry_run")),
+            "outcome": outcome_of(decisions, completed, plan, left),
+            "plan": plan,
+            "left_by_hand": left,
             "actions": {t: ti.xcom_pull(task_ids=t) for t in self.action_ids},
             "gates": {t: (v.to_xcom() if (v := pull(ti, t)) else None) for t in self.gate_ids},
             "decisions": decisions,
@@ -175,8 +208,13 @@ class EvaluationReport(BaseOperator):
             data["series"] = collect_series(data["actions"], plots, start, now)
         except Exception as err:
             self.log.exception("could not collect the plots' series")
-            data["series"] = {"start": start, "end": now, "traffic": {}, "metrics": [],
-                              "note": f"no plots: {type(err).__name__}: {err}"[:300]}
+            data["series"] = {
+                "start": start,
+                "end": now,
+                "traffic": {},
+                "metrics": [],
+                "note": f"no plots: {type(err).__name__}: {err}"[:300],
+            }
         if self.right_sizing is not None:
             data["right_sizing"] = collect_right_sizing(self.right_sizing, start, now)
         folder = ObjectStoragePath(reports_base()) / f"wave_{self.wave_id}" / context["run_id"].replace(":", "_")
@@ -190,7 +228,8 @@ class EvaluationReport(BaseOperator):
             # report.json and report.md are written; the page says what went wrong, and the task is red
             (folder / "report.html").write_text(
                 f"<!DOCTYPE html><meta charset='utf-8'><p>report.html could not be rendered "
-                f"({html.escape(type(err).__name__)}: {html.escape(str(err))}); see report.md and report.json.</p>")
+                f"({html.escape(type(err).__name__)}: {html.escape(str(err))}); see report.md and report.json.</p>"
+            )
             raise
         (folder / "report.html").write_text(page)
         self.log.info("report written to %s (report.html, report.md, report.json)\n%s", folder, markdown)

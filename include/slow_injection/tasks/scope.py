@@ -23,8 +23,9 @@ def run_scope(context: Any, plan_task_id: str | None) -> Scope | None:
     return context["_slow_injection_scope"]
 
 
-def forward_check(context: Any, plan_task_id: str | None, stage: dict[str, Any] | None, role: str,
-                  action_ids: list[str] | None = None) -> dict[str, str] | None:
+def forward_check(
+    context: Any, plan_task_id: str | None, stage: dict[str, Any] | None, role: str, action_ids: list[str] | None = None
+) -> dict[str, str] | None:
     """Whether a forward task's stage runs (None), is behind us / out of scope, or must hold."""
     if not stage:
         return None
@@ -49,14 +50,21 @@ def refuse_drift(context: Any, plan_task_id: str | None, what: str, changes: lis
     """A completed wave's nightly run changes nothing: what it would change is drift, reported."""
     if changes and verifying(context, plan_task_id):
         listed = "; ".join(str(c) for c in changes)
-        raise AirflowFailException(f"drift: {what} is no longer as the completed wave left it: {listed} "
-                                   "(nothing was changed; the wave holds for a human)")
+        raise AirflowFailException(
+            f"drift: {what} is no longer as the completed wave left it: {listed} "
+            "(nothing was changed; the wave holds for a human)"
+        )
 
 
 def gate_out_of_scope(op: Any, context: Any, gate: str, kind: str) -> dict[str, Any] | None:
     """A gate outside the run's scope pushes a `skipped` or `hold` verdict (saying why) instead of measuring."""
-    verdict = forward_check(context, getattr(op, "plan_task_id", None), getattr(op, "stage", None), "gate",
-                            getattr(op, "stage_actions", None))
+    verdict = forward_check(
+        context,
+        getattr(op, "plan_task_id", None),
+        getattr(op, "stage", None),
+        "gate",
+        getattr(op, "stage_actions", None),
+    )
     if verdict is None:
         return None
     return deliver(op, context, Verdict(gate=gate, kind=kind, **verdict, measurements=[]), judged=False)

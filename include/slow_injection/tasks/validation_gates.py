@@ -28,8 +28,15 @@ class StressGate(BaseOperator):
 
     ui_color = "#fbe3d3"
 
-    def __init__(self, *, test: dict[str, Any], stage: dict[str, Any] | None = None,
-                 stage_actions: list[str] | None = None, plan_task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        test: dict[str, Any],
+        stage: dict[str, Any] | None = None,
+        stage_actions: list[str] | None = None,
+        plan_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("retries", 0)  # a failed stress test is a verdict, not a glitch to retry
         super().__init__(**kwargs)
         self.test, self.stage, self.stage_actions = test, stage, stage_actions
@@ -49,16 +56,23 @@ class StressGate(BaseOperator):
             return out
         url = self.target_url()
         if is_dry_run(context):
-            verdict = Verdict(gate=self.test["name"], kind=stress_kind.KIND.name, service=None, env="green",
-                              status="pass", dry_run=True, measurements=[],
-                              reason=f"[dry-run] would load {url} with {self.test['users']} users for "
-                                     f"{self.test['duration']:g}s")
+            verdict = Verdict(
+                gate=self.test["name"],
+                kind=stress_kind.KIND.name,
+                service=None,
+                env="green",
+                status="pass",
+                dry_run=True,
+                measurements=[],
+                reason=f"[dry-run] would load {url} with {self.test['users']} users for {self.test['duration']:g}s",
+            )
             return deliver(self, context, verdict, judged=False)
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="stress-") as workdir:
             result = run_stress(self.test, url, Path(workdir))
         verdict = judge_stress(self.test, result).model_copy(
-            update={"started_at": started, "finished_at": time.time(), "target": url})
+            update={"started_at": started, "finished_at": time.time(), "target": url}
+        )
         return deliver(self, context, verdict)
 
 
@@ -67,9 +81,17 @@ class ParityGate(BaseOperator):
 
     ui_color = "#e3ecfb"
 
-    def __init__(self, *, parity: dict[str, Any], human_decides: bool, stress_ids: list[str] | None = None,
-                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None,
-                 plan_task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        parity: dict[str, Any],
+        human_decides: bool,
+        stress_ids: list[str] | None = None,
+        stage: dict[str, Any] | None = None,
+        stage_actions: list[str] | None = None,
+        plan_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         self.parity, self.human_decides, self.stress_ids = parity, human_decides, stress_ids or []
@@ -103,15 +125,27 @@ class UatApproval(HITLOperator):
     PROMOTE, HOLD, ROLLBACK = "Promote", "Hold", "Roll back"
     STATUS = {PROMOTE: "pass", HOLD: "hold", ROLLBACK: "fail"}
 
-    def __init__(self, *, approval: dict[str, Any], wave_id: str, evidence_ids: list[str],
-                 stage: dict[str, Any] | None = None, stage_actions: list[str] | None = None,
-                 plan_task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        approval: dict[str, Any],
+        wave_id: str,
+        evidence_ids: list[str],
+        stage: dict[str, Any] | None = None,
+        stage_actions: list[str] | None = None,
+        plan_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         default = self.ROLLBACK if approval["on_timeout"] == "rollback" else self.HOLD
         users = [{"id": u, "name": u} for u in approval.get("assignees") or []]
-        super().__init__(subject=f"Wave {wave_id}: promote green to user traffic?",
-                         options=[self.PROMOTE, self.HOLD, self.ROLLBACK], defaults=[default],
-                         response_timeout=timedelta(seconds=float(approval["timeout"])),
-                         assigned_users=users or None, **kwargs)
+        super().__init__(
+            subject=f"Wave {wave_id}: promote green to user traffic?",
+            options=[self.PROMOTE, self.HOLD, self.ROLLBACK],
+            defaults=[default],
+            response_timeout=timedelta(seconds=float(approval["timeout"])),
+            assigned_users=users or None,
+            **kwargs,
+        )
         self.approval, self.wave_id, self.evidence_ids = approval, wave_id, evidence_ids
         self.stage, self.stage_actions, self.plan_task_id = stage, stage_actions, plan_task_id
 
@@ -122,8 +156,16 @@ class UatApproval(HITLOperator):
         if scope is not None and scope.approval_timeout:  # the trigger form's approval_timeout
             self.response_timeout = timedelta(seconds=scope.approval_timeout)
         if is_dry_run(context):
-            verdict = Verdict(gate="uat_approval", kind=approval_kind.KIND.name, service=None, env="green",
-                              status="pass", dry_run=True, measurements=[], reason="[dry-run] nobody is asked")
+            verdict = Verdict(
+                gate="uat_approval",
+                kind=approval_kind.KIND.name,
+                service=None,
+                env="green",
+                status="pass",
+                dry_run=True,
+                measurements=[],
+                reason="[dry-run] nobody is asked",
+            )
             return deliver(self, context, verdict, judged=False)
         self.body = evidence_body(self.approval, self.collect_evidence(context))
         return super().execute(context)
@@ -139,19 +181,33 @@ class UatApproval(HITLOperator):
         timed_out = bool(event.get("timedout")) or not by
         option = chosen[0]
         waited = self.response_timeout.total_seconds() if self.response_timeout else float(self.approval["timeout"])
-        reason = (f"no answer within {waited:g}s: {option} (the spec's default)"
-                  if timed_out else f"{option} chosen by {by}")
-        verdict = Verdict(gate="uat_approval", kind=approval_kind.KIND.name, service=None, env="green",
-                          status=self.STATUS.get(option, "fail"), reason=reason, measurements=[], chosen=option,
-                          responded_by=who or None, responded_at=str(answer.get("responded_at") or ""),
-                          timed_out=timed_out)
+        reason = (
+            f"no answer within {waited:g}s: {option} (the spec's default)" if timed_out else f"{option} chosen by {by}"
+        )
+        verdict = Verdict(
+            gate="uat_approval",
+            kind=approval_kind.KIND.name,
+            service=None,
+            env="green",
+            status=self.STATUS.get(option, "fail"),
+            reason=reason,
+            measurements=[],
+            chosen=option,
+            responded_by=who or None,
+            responded_at=str(answer.get("responded_at") or ""),
+            timed_out=timed_out,
+        )
         return deliver(self, context, verdict)
 
 
 def evidence_body(approval: dict[str, Any], evidence: dict[str, Verdict | None]) -> str:
     """Markdown the approver reads: instructions, then every verdict so far with its figures."""
-    lines = [approval.get("instructions") or "Test green, then choose.", "", "| check | verdict | evidence |",
-             "|---|---|---|"]
+    lines = [
+        approval.get("instructions") or "Test green, then choose.",
+        "",
+        "| check | verdict | evidence |",
+        "|---|---|---|",
+    ]
     for task_id, verdict in evidence.items():
         if not verdict:
             lines.append(f"| {task_id} | not run | |")

@@ -24,8 +24,12 @@ def completed(wave_id: str) -> dict[str, Any] | None:
 def mark_completed(wave_id: str, run_id: str) -> None:
     from airflow.sdk import Variable
 
-    Variable.set(_key(wave_id), {"run_id": run_id, "at": time.time()}, serialize_json=True,
-                 description=f"wave {wave_id} completed: later runs verify the world and change nothing")
+    Variable.set(
+        _key(wave_id),
+        {"run_id": run_id, "at": time.time()},
+        serialize_json=True,
+        description=f"wave {wave_id} completed: later runs verify the world and change nothing",
+    )
 
 
 def clear(wave_id: str) -> None:
@@ -42,8 +46,13 @@ def lease_key(workload: dict[str, Any]) -> str:
 LIVE_RUN_STATES = ("queued", "running")
 
 
-def acquire_leases(wave_id: str, run_id: str, workloads: dict[str, dict[str, Any]],
-                   is_live: Callable[[str, str], bool] | None = None, dag_id: str | None = None) -> list[str]:
+def acquire_leases(
+    wave_id: str,
+    run_id: str,
+    workloads: dict[str, dict[str, Any]],
+    is_live: Callable[[str, str], bool] | None = None,
+    dag_id: str | None = None,
+) -> list[str]:
     """Two runs never act on one workload at once: each run that changes anything leases its
     services' workloads (released by the run's report, which runs on every outcome). Returns the
     conflicts, naming the holder; takes nothing when there is one.
@@ -62,24 +71,40 @@ def acquire_leases(wave_id: str, run_id: str, workloads: dict[str, dict[str, Any
             # are not unique across waves (scheduled__<time> is the same for two waves on one cron)
         live = _holder_live(holder, is_live)
         if not live and holder.get("wave") == wave_id:
-            log.warning("taking over the lease on %s left by run %s of this wave, which has ended",
-                        service, holder.get("run_id"))
+            log.warning(
+                "taking over the lease on %s left by run %s of this wave, which has ended",
+                service,
+                holder.get("run_id"),
+            )
             continue
         where = f"{service} ({workload['kind']} {workload['namespace']}/{workload['name']})"
         who = f"wave {holder.get('wave')} (run {holder.get('run_id')})"
         if live:
-            conflicts.append(f"services: {where} is being migrated by {who}; two runs never act on one service "
-                             f"at once (this run may start once that one ends)")
+            conflicts.append(
+                f"services: {where} is being migrated by {who}; two runs never act on one service "
+                f"at once (this run may start once that one ends)"
+            )
         else:
-            conflicts.append(f"services: {where} is leased by {who}, which is no longer running but never released "
-                             f"it; that wave may have left the service half-moved: check it, then delete Variable "
-                             f"{lease_key(workload)}")
+            conflicts.append(
+                f"services: {where} is leased by {who}, which is no longer running but never released "
+                f"it; that wave may have left the service half-moved: check it, then delete Variable "
+                f"{lease_key(workload)}"
+            )
     if conflicts:
         return conflicts
     for service, workload in workloads.items():
-        Variable.set(lease_key(workload), {"wave": wave_id, "dag_id": dag_id or f"wave_{wave_id}", "run_id": run_id,
-                                           "service": service, "at": time.time()},
-                     serialize_json=True, description=f"held by a run of wave {wave_id} until its report")
+        Variable.set(
+            lease_key(workload),
+            {
+                "wave": wave_id,
+                "dag_id": dag_id or f"wave_{wave_id}",
+                "run_id": run_id,
+                "service": service,
+                "at": time.time(),
+            },
+            serialize_json=True,
+            description=f"held by a run of wave {wave_id} until its report",
+        )
     return []
 
 

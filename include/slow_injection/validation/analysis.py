@@ -30,12 +30,22 @@ def analyse_parity(parity: dict[str, Any], start: float, end: float, human_decid
     results: list[MetricResult] = []
     series_errors: list[str] = []
     for metric in parity["metrics"]:
-        sides = {env: _samples(source, render_query(metric["query"], None, env), start, end, step)
-                 for env in ("blue", "green")}
+        sides = {
+            env: _samples(source, render_query(metric["query"], None, env), start, end, step)
+            for env in ("blue", "green")
+        }
         series_errors += [f"{metric['name']} {env}: {s.error}" for env, s in sides.items() if s.error]
-        results.append(classify(metric["name"], sides["blue"].values, sides["green"].values,
-                                direction=metric["direction"], tolerance=float(metric["tolerance"]),
-                                confidence=float(parity["confidence"]), min_samples=int(parity["min_samples"])))
+        results.append(
+            classify(
+                metric["name"],
+                sides["blue"].values,
+                sides["green"].values,
+                direction=metric["direction"],
+                tolerance=float(metric["tolerance"]),
+                confidence=float(parity["confidence"]),
+                min_samples=int(parity["min_samples"]),
+            )
+        )
     scored = score(results, parity)
     status = {"pass": "pass", "fail": "fail"}.get(scored.decision) or MARGINAL_STATUS[human_decides]
     reasons = list(scored.reasons) + series_errors
@@ -43,8 +53,16 @@ def analyse_parity(parity: dict[str, Any], start: float, end: float, human_decid
     if scored.decision == "marginal":
         summary += "; a human decides" if human_decides else "; holding for a human"
     data = scored.to_dict()
-    return Verdict(gate="parity", kind=parity_kind.KIND.name, service=None, env="green", status=status,
-                   reason=summary[:1000], score=data["score"], decision=data["decision"],
-                   metrics=[{"name": r["name"], **r} for r in data["results"]],
-                   measurements=[{"t": 0.0, "value": data["score"], "outcome": scored.decision}],
-                   window={"start": start, "end": end, "step": step})
+    return Verdict(
+        gate="parity",
+        kind=parity_kind.KIND.name,
+        service=None,
+        env="green",
+        status=status,
+        reason=summary[:1000],
+        score=data["score"],
+        decision=data["decision"],
+        metrics=[{"name": r["name"], **r} for r in data["results"]],
+        measurements=[{"t": 0.0, "value": data["score"], "outcome": scored.decision}],
+        window={"start": start, "end": end, "step": step},
+    )

@@ -95,12 +95,20 @@ class ParityVerdict:
     forced_zero: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite({"score": self.score, "decision": self.decision, "reasons": list(self.reasons),
-                        "no_data_share": self.no_data_share, "forced_zero": self.forced_zero,
-                        "results": [r.to_dict() for r in self.results]})
+        return _finite(
+            {
+                "score": self.score,
+                "decision": self.decision,
+                "reasons": list(self.reasons),
+                "no_data_share": self.no_data_share,
+                "forced_zero": self.forced_zero,
+                "results": [r.to_dict() for r in self.results],
+            }
+        )
 
 
 # --- one metric ------------------------------------------------------------------------------------
+
 
 def _clean(samples: Sequence[float]) -> Any:
     import numpy as np
@@ -153,17 +161,33 @@ def _harmless(shift: float, direction: Direction) -> bool:
     return (direction == "increase_is_bad" and shift < 0) or (direction == "decrease_is_bad" and shift > 0)
 
 
-def classify(name: str, blue: Sequence[float], green: Sequence[float], *, direction: Direction = "increase_is_bad",
-             tolerance: float = 0.1, confidence: float = 0.95, min_samples: int = 10) -> MetricResult:
+def classify(
+    name: str,
+    blue: Sequence[float],
+    green: Sequence[float],
+    *,
+    direction: Direction = "increase_is_bad",
+    tolerance: float = 0.1,
+    confidence: float = 0.95,
+    min_samples: int = 10,
+) -> MetricResult:
     import numpy as np
 
     if direction not in _ALTERNATIVE:
         raise ValueError(f"direction must be one of {', '.join(_ALTERNATIVE)}, got {direction!r}")
     b, g = _clean(blue), _clean(green)
-    base = {"name": name, "direction": direction, "tolerance": float(tolerance),
-            "blue_count": len(b), "green_count": len(g)}
-    short = [f"{side} has {len(v)} finite sample(s) of {len(raw)}"
-             for side, v, raw in (("blue", b, blue), ("green", g, green)) if len(v) < min_samples]
+    base = {
+        "name": name,
+        "direction": direction,
+        "tolerance": float(tolerance),
+        "blue_count": len(b),
+        "green_count": len(g),
+    }
+    short = [
+        f"{side} has {len(v)} finite sample(s) of {len(raw)}"
+        for side, v, raw in (("blue", b, blue), ("green", g, green))
+        if len(v) < min_samples
+    ]
     if short:
         return MetricResult(classification="NoData", reason="; ".join(short) + f" (needs {min_samples})", **base)
 
@@ -175,8 +199,14 @@ def classify(name: str, blue: Sequence[float], green: Sequence[float], *, direct
         relative = shift / reference if reference > 0 else None
         medians = float(np.median(b)), float(np.median(g))
     allowed = max(tolerance * reference, ZERO)
-    base |= {"p_value": p, "shift": shift, "relative_effect": relative, "baseline": baseline,
-             "blue_median": medians[0], "green_median": medians[1]}
+    base |= {
+        "p_value": p,
+        "shift": shift,
+        "relative_effect": relative,
+        "baseline": baseline,
+        "blue_median": medians[0],
+        "green_median": medians[1],
+    }
 
     if relative is not None:
         size, limit = f"by {abs(relative):.1%}", f"{tolerance:.1%} tolerance"
@@ -186,21 +216,33 @@ def classify(name: str, blue: Sequence[float], green: Sequence[float], *, direct
     if shift == 0:
         size = "(no shift)"
     if p >= alpha:
-        test = "no significant increase" if direction == "increase_is_bad" else \
-               "no significant decrease" if direction == "decrease_is_bad" else "no significant difference"
-        return MetricResult(classification="Pass", reason=f"{test} (p={p:.3g} >= {alpha:.3g}); "
-                                                          f"green {word} {size}", **base)
+        test = (
+            "no significant increase"
+            if direction == "increase_is_bad"
+            else "no significant decrease"
+            if direction == "decrease_is_bad"
+            else "no significant difference"
+        )
+        return MetricResult(
+            classification="Pass", reason=f"{test} (p={p:.3g} >= {alpha:.3g}); green {word} {size}", **base
+        )
     if abs(shift) <= allowed:
-        return MetricResult(classification="Pass", reason=f"green {word} {size}, within {tolerance:.1%} "
-                                                          f"tolerance (p={p:.3g})", **base)
+        return MetricResult(
+            classification="Pass", reason=f"green {word} {size}, within {tolerance:.1%} tolerance (p={p:.3g})", **base
+        )
     if _harmless(shift, direction):
-        return MetricResult(classification="Pass", reason=f"green {word} {size}: harmless for {direction} "
-                                                          f"(p={p:.3g})", **base)
-    return MetricResult(classification="High" if shift > 0 else "Low",
-                        reason=f"green {word} {size}, beyond {limit} (p={p:.3g} < {alpha:.3g})", **base)
+        return MetricResult(
+            classification="Pass", reason=f"green {word} {size}: harmless for {direction} (p={p:.3g})", **base
+        )
+    return MetricResult(
+        classification="High" if shift > 0 else "Low",
+        reason=f"green {word} {size}, beyond {limit} (p={p:.3g} < {alpha:.3g})",
+        **base,
+    )
 
 
 # --- every metric ----------------------------------------------------------------------------------
+
 
 def _as_parity(spec: Any) -> Any:
     from include.slow_injection.spec.models import Parity
@@ -220,8 +262,10 @@ def score(results: Iterable[MetricResult], metrics_spec: Any) -> ParityVerdict:
     unknown = set(by_name) - {m.name for m in spec.metrics}
     if unknown:
         raise ValueError(f"results for metrics the parity spec does not name: {', '.join(sorted(unknown))}")
-    ordered = tuple(by_name.get(m.name) or MetricResult(m.name, "NoData", "not measured", m.direction, m.tolerance)
-                    for m in spec.metrics)
+    ordered = tuple(
+        by_name.get(m.name) or MetricResult(m.name, "NoData", "not measured", m.direction, m.tolerance)
+        for m in spec.metrics
+    )
     weights = {m.name: m.weight for m in spec.metrics}
     critical = {m.name for m in spec.metrics if m.critical}
 
@@ -237,14 +281,16 @@ def score(results: Iterable[MetricResult], metrics_spec: Any) -> ParityVerdict:
         forced.append("every metric has no data")
     elif no_data_share > spec.max_no_data:
         forced.append(f"no data for {no_data_share:.0%} of the metric weight (more than {spec.max_no_data:.0%})")
-    forced += [f"critical metric {r.name} failed ({r.classification})"
-               for r in ordered if r.name in critical and r.failed]
+    forced += [
+        f"critical metric {r.name} failed ({r.classification})" for r in ordered if r.name in critical and r.failed
+    ]
     if forced:
-        return ParityVerdict(0.0, "fail", tuple([*forced, *reasons, "score forced to 0: fail"]), ordered,
-                             no_data_share, forced_zero=True)
+        return ParityVerdict(
+            0.0, "fail", tuple([*forced, *reasons, "score forced to 0: fail"]), ordered, no_data_share, forced_zero=True
+        )
 
     # rounded: weights like 0.1 + 0.2 must not miss a threshold by 1e-14
     value = round(100.0 * passed / measured, 6)
     decision: Decision = "pass" if value >= spec.pass_score else "marginal" if value >= spec.marginal_score else "fail"
-    summary = (f"score {value:g}: {decision} (pass >= {spec.pass_score:g}, marginal >= {spec.marginal_score:g})")
+    summary = f"score {value:g}: {decision} (pass >= {spec.pass_score:g}, marginal >= {spec.marginal_score:g})"
     return ParityVerdict(value, decision, tuple([*reasons, summary]), ordered, no_data_share)

@@ -161,43 +161,73 @@ def wait_time_expression(test: dict[str, Any]) -> str:
 def write_locustfile(test: dict[str, Any], target: Target, workdir: Path) -> Path:
     timeout = min(REQUEST_TIMEOUT_CAP, float(run_seconds(test)))
     path = workdir / LOCUSTFILE
-    path.write_text(LOCUSTFILE_TEMPLATE.format(path=target.path, timeout=timeout, errors_file=ERRORS_FILE,
-                                               wait_time=wait_time_expression(test)))
+    path.write_text(
+        LOCUSTFILE_TEMPLATE.format(
+            path=target.path, timeout=timeout, errors_file=ERRORS_FILE, wait_time=wait_time_expression(test)
+        )
+    )
     return path
 
 
-def locust_command(test: dict[str, Any], target: Target, locustfile: Path, workdir: Path,
-                   python: str) -> list[str]:
+def locust_command(test: dict[str, Any], target: Target, locustfile: Path, workdir: Path, python: str) -> list[str]:
     return [
-        python, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
-        "-u", str(int(test["users"])), "-r", repr(float(test["spawn_rate"])), "-t", f"{run_seconds(test)}s",
-        "--host", target.host,
-        "--json-file", str(workdir / JSON_STEM),
-        "--csv", str(workdir / CSV_PREFIX), "--csv-full-history",
-        "--exit-code-on-error", "0",  # failed requests are for the verdict to judge, not a crash
+        python,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(int(test["users"])),
+        "-r",
+        repr(float(test["spawn_rate"])),
+        "-t",
+        f"{run_seconds(test)}s",
+        "--host",
+        target.host,
+        "--json-file",
+        str(workdir / JSON_STEM),
+        "--csv",
+        str(workdir / CSV_PREFIX),
+        "--csv-full-history",
+        "--exit-code-on-error",
+        "0",  # failed requests are for the verdict to judge, not a crash
     ]
 
 
 def locust_environment(workdir: Path) -> dict[str, str]:
     """The worker's environment minus what could redirect or reshape the load."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith("LOCUST_") and k.lower() not in PROXY_VARIABLES}
+    env = {
+        k: v for k, v in os.environ.items() if not k.upper().startswith("LOCUST_") and k.lower() not in PROXY_VARIABLES
+    }
     env["HOME"] = str(workdir)  # no ~/.locust.conf
     return env
 
 
 def clear_outputs(workdir: Path) -> None:
     """A reused workdir must not lend an earlier run's figures to this one."""
-    for name in (f"{JSON_STEM}.json", ERRORS_FILE, LOG_FILE, *(f"{CSV_PREFIX}_{kind}.csv" for kind in
-                                                              ("stats", "stats_history", "failures", "exceptions"))):
+    for name in (
+        f"{JSON_STEM}.json",
+        ERRORS_FILE,
+        LOG_FILE,
+        *(f"{CSV_PREFIX}_{kind}.csv" for kind in ("stats", "stats_history", "failures", "exceptions")),
+    ):
         (workdir / name).unlink(missing_ok=True)
 
 
 def run_process(command: list[str], workdir: Path, timeout: float) -> int | None:
     """Exit code, or None when it overran `timeout` and its whole process group was killed."""
     with open(workdir / LOG_FILE, "wb") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=locust_environment(workdir), stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=locust_environment(workdir),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -215,8 +245,15 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def run_stress(test: dict[str, Any], target_url: str, workdir: Path, *, python: str = sys.executable,
-               clock: Callable[[], float] = time.time, grace: float = GRACE_SECONDS) -> StressResult:
+def run_stress(
+    test: dict[str, Any],
+    target_url: str,
+    workdir: Path,
+    *,
+    python: str = sys.executable,
+    clock: Callable[[], float] = time.time,
+    grace: float = GRACE_SECONDS,
+) -> StressResult:
     """Load `target_url` as `test` (StressTest.model_dump()) says; figures or an error, never raises
     for a bad run. ValueError (before anything starts) for a target that is not http(s)."""
     target = split_target(target_url)
@@ -314,9 +351,16 @@ def time_series(entries: list[dict[str, Any]], history_csv: Path) -> list[dict[s
         failures.update({int(t): int(n) for t, n in entry.get("num_fail_per_sec", {}).items()})
     latency = rolling_percentiles(history_csv)
     seconds = sorted(set(requests) | set(failures) | set(latency))
-    points = [{"t": t, "rps": requests.get(t, 0), "fps": failures.get(t, 0),
-               "p50_ms": latency.get(t, (None, None))[0], "p95_ms": latency.get(t, (None, None))[1]}
-              for t in seconds]
+    points = [
+        {
+            "t": t,
+            "rps": requests.get(t, 0),
+            "fps": failures.get(t, 0),
+            "p50_ms": latency.get(t, (None, None))[0],
+            "p95_ms": latency.get(t, (None, None))[1],
+        }
+        for t in seconds
+    ]
     return thin(points, MAX_SERIES_POINTS)
 
 
@@ -324,8 +368,11 @@ def rolling_percentiles(history_csv: Path) -> dict[int, tuple[float | None, floa
     if not history_csv.exists():
         return {}
     with open(history_csv, newline="") as f:
-        return {int(r["Timestamp"]): (_number(r["50%"]), _number(r["95%"]))
-                for r in csv.DictReader(f) if r["Name"] == "Aggregated"}
+        return {
+            int(r["Timestamp"]): (_number(r["50%"]), _number(r["95%"]))
+            for r in csv.DictReader(f)
+            if r["Name"] == "Aggregated"
+        }
 
 
 def _number(text: str) -> float | None:
@@ -348,9 +395,16 @@ def thin(points: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
 def judge_stress(test: dict[str, Any], result: StressResult) -> Verdict:
     """The gate's verdict, with the figures as evidence."""
     evidence: dict[str, Any] = {
-        "gate": test["name"], "kind": stress_kind.KIND.name, "service": None, "env": "green", "dry_run": False,
-        "target": result.target, "started_at": result.started_at, "finished_at": result.finished_at,
-        "stats": {**(result.stats or {}), "elapsed_s": round(result.elapsed, 3)}, "series": result.series,
+        "gate": test["name"],
+        "kind": stress_kind.KIND.name,
+        "service": None,
+        "env": "green",
+        "dry_run": False,
+        "target": result.target,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "stats": {**(result.stats or {}), "elapsed_s": round(result.elapsed, 3)},
+        "series": result.series,
     }
     if result.error or result.stats is None:
         reason = f"no data: {result.error or 'no figures'}"
@@ -361,8 +415,9 @@ def judge_stress(test: dict[str, Any], result: StressResult) -> Verdict:
     breaches = [m["text"] + failure_detail(m, result.stats) for m in measurements if m["outcome"] != "pass"]
     if breaches:
         return Verdict(**evidence, status="fail", reason="; ".join(breaches), measurements=measurements)
-    return Verdict(**evidence, status="pass", reason=", ".join(m["text"] for m in measurements),
-                   measurements=measurements)
+    return Verdict(
+        **evidence, status="pass", reason=", ".join(m["text"] for m in measurements), measurements=measurements
+    )
 
 
 def failure_detail(measurement: dict[str, Any], stats: dict[str, Any]) -> str:
@@ -376,8 +431,10 @@ def failure_detail(measurement: dict[str, Any], stats: dict[str, Any]) -> str:
 
 def criteria(test: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str, float | None, str, float, str]]:
     """(metric, measured, comparator, limit, unit); latencies in seconds like the spec's limits."""
-    found = [("requests", stats["requests"], "≥", float(test["min_requests"]), ""),
-             ("failure ratio", stats["failure_ratio"], "≤", float(test["max_failure_ratio"]), "")]
+    found = [
+        ("requests", stats["requests"], "≥", float(test["min_requests"]), ""),
+        ("failure ratio", stats["failure_ratio"], "≤", float(test["max_failure_ratio"]), ""),
+    ]
     for name, key in (("p95", "max_p95"), ("p99", "max_p99")):
         if test.get(key) is not None:
             ms = stats[f"{name}_ms"]

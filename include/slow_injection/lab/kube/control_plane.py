@@ -93,16 +93,25 @@ class ControlPlane:
             path.write_text(json.dumps({u: secrets.token_hex(16) for u in USERS}))
         return json.loads(path.read_text())
 
-    def kubeconfig(self, user: str = "admin", token: str | None = None, context: str = "slow-injection-test",
-                   namespace: str | None = None) -> dict[str, Any]:
+    def kubeconfig(
+        self,
+        user: str = "admin",
+        token: str | None = None,
+        context: str = "slow-injection-test",
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
         ca = base64.b64encode(self.pki.ca_cert_path.read_bytes()).decode()
         ctx: dict[str, Any] = {"cluster": context, "user": user}
         if namespace:
             ctx["namespace"] = namespace
-        return {"apiVersion": "v1", "kind": "Config", "current-context": context,
-                "clusters": [{"name": context, "cluster": {"server": self.url, "certificate-authority-data": ca}}],
-                "users": [{"name": user, "user": {"token": token or self.token(user)}}],
-                "contexts": [{"name": context, "context": ctx}]}
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": context,
+            "clusters": [{"name": context, "cluster": {"server": self.url, "certificate-authority-data": ca}}],
+            "users": [{"name": user, "user": {"token": token or self.token(user)}}],
+            "contexts": [{"name": context, "context": ctx}],
+        }
 
     def kubeconfig_file(self, user: str = "admin", token: str | None = None, name: str | None = None) -> Path:
         path = self.root / "kubeconfigs" / f"{name or user}.json"
@@ -125,78 +134,155 @@ class ControlPlane:
         tokens = self._tokens()
         token_file = self.root / "tokens.csv"
         token_file.write_text("".join(f'{tokens[u]},{name},{u},"{groups}"\n' for u, (name, groups) in USERS.items()))
-        serving_crt, serving_key = self.pki.serving("apiserver", ["127.0.0.1", "localhost", "10.96.0.1", "kubernetes",
-                                                                  "kubernetes.default", "kubernetes.default.svc"])
+        serving_crt, serving_key = self.pki.serving(
+            "apiserver",
+            ["127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+        )
         sa_key, sa_pub = self.pki.service_account_key()
         # kwok's kubelet-like server (containerLogs, served from the files its Logs/ClusterLogs name): every
         # kwok node reports InternalIP 127.0.0.1 and kubelet port p['kwok']; the API server verifies its cert.
         kwok_crt, kwok_key = self.pki.serving("kwok", ["127.0.0.1", "localhost"])
         etcd_data = self.root / "etcd"
         p = self.ports
-        self.book.start("etcd", [
-            str(bin_dir / "etcd"), "--name", "default", "--data-dir", str(etcd_data),
-            "--listen-client-urls", f"http://127.0.0.1:{p['etcd']}",
-            "--advertise-client-urls", f"http://127.0.0.1:{p['etcd']}",
-            "--listen-peer-urls", f"http://127.0.0.1:{p['etcd_peer']}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{p['etcd_peer']}",
-            "--initial-cluster", f"default=http://127.0.0.1:{p['etcd_peer']}",
-            "--unsafe-no-fsync", "--log-level", "warn"], self.logs / "etcd.log")
-        self.book.start("kube-apiserver", [
-            str(bin_dir / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['apiserver']}",
-            f"--cert-dir={self.root / 'apiserver-certs'}",
-            f"--tls-cert-file={serving_crt}", f"--tls-private-key-file={serving_key}",
-            f"--client-ca-file={self.pki.ca_cert_path}", f"--token-auth-file={token_file}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
-            "--authorization-mode=RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--endpoint-reconciler-type=none", "--allow-privileged=true", "--profiling=false",
-            f"--kubelet-certificate-authority={self.pki.ca_cert_path}", "--kubelet-preferred-address-types=InternalIP",
-            "--v=1"], self.logs / "kube-apiserver.log")
+        self.book.start(
+            "etcd",
+            [
+                str(bin_dir / "etcd"),
+                "--name",
+                "default",
+                "--data-dir",
+                str(etcd_data),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{p['etcd']}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{p['etcd']}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{p['etcd_peer']}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{p['etcd_peer']}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{p['etcd_peer']}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+            self.logs / "etcd.log",
+        )
+        self.book.start(
+            "kube-apiserver",
+            [
+                str(bin_dir / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={p['apiserver']}",
+                f"--cert-dir={self.root / 'apiserver-certs'}",
+                f"--tls-cert-file={serving_crt}",
+                f"--tls-private-key-file={serving_key}",
+                f"--client-ca-file={self.pki.ca_cert_path}",
+                f"--token-auth-file={token_file}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
+                "--authorization-mode=RBAC",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                "--profiling=false",
+                f"--kubelet-certificate-authority={self.pki.ca_cert_path}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--v=1",
+            ],
+            self.logs / "kube-apiserver.log",
+        )
         self._wait(self._api_ready, "kube-apiserver /readyz", started + timeout)
         kwok_crds = self._apply_kwok_crds()
         for user in ("kube-controller-manager", "kube-scheduler", "kwok", "fargate"):
             self.kubeconfig_file(user)
         kubeconfigs = self.root / "kubeconfigs"
-        self.book.start("kube-controller-manager", [
-            str(bin_dir / "kube-controller-manager"), f"--kubeconfig={kubeconfigs / 'kube-controller-manager.json'}",
-            f"--authentication-kubeconfig={kubeconfigs / 'kube-controller-manager.json'}",
-            f"--authorization-kubeconfig={kubeconfigs / 'kube-controller-manager.json'}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['controller_manager']}",
-            f"--cert-dir={self.root / 'controller-manager-certs'}",
-            "--leader-elect=false", "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={sa_key}", f"--root-ca-file={self.pki.ca_cert_path}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--profiling=false", "--v=1"],
-            self.logs / "kube-controller-manager.log")
-        self.book.start("kube-scheduler", [
-            str(bin_dir / "kube-scheduler"), f"--kubeconfig={kubeconfigs / 'kube-scheduler.json'}",
-            f"--authentication-kubeconfig={kubeconfigs / 'kube-scheduler.json'}",
-            f"--authorization-kubeconfig={kubeconfigs / 'kube-scheduler.json'}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}", "--leader-elect=false",
-            "--profiling=false", "--v=1"], self.logs / "kube-scheduler.log")
+        self.book.start(
+            "kube-controller-manager",
+            [
+                str(bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={kubeconfigs / 'kube-controller-manager.json'}",
+                f"--authentication-kubeconfig={kubeconfigs / 'kube-controller-manager.json'}",
+                f"--authorization-kubeconfig={kubeconfigs / 'kube-controller-manager.json'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['controller_manager']}",
+                f"--cert-dir={self.root / 'controller-manager-certs'}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={sa_key}",
+                f"--root-ca-file={self.pki.ca_cert_path}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--profiling=false",
+                "--v=1",
+            ],
+            self.logs / "kube-controller-manager.log",
+        )
+        self.book.start(
+            "kube-scheduler",
+            [
+                str(bin_dir / "kube-scheduler"),
+                f"--kubeconfig={kubeconfigs / 'kube-scheduler.json'}",
+                f"--authentication-kubeconfig={kubeconfigs / 'kube-scheduler.json'}",
+                f"--authorization-kubeconfig={kubeconfigs / 'kube-scheduler.json'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['scheduler']}",
+                "--leader-elect=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+            self.logs / "kube-scheduler.log",
+        )
         self._wait(lambda: self._established(kwok_crds), "kwok's Logs/ClusterLogs CRDs", started + timeout)
-        self.book.start("kwok", [
-            str(bin_dir / "kwok"), f"--kubeconfig={kubeconfigs / 'kwok.json'}",
-            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            # node Leases renewed every 10 s: without, kwok heartbeats about once a minute, past the node
-            # controller's 50 s grace, so nodes flap NotReady and their pods stay Ready=False for good
-            "--node-lease-duration-seconds=40",
-            f"--server-address=127.0.0.1:{p['kwok']}", "--node-ip=127.0.0.1", "--cidr=10.244.0.0/16",
-            f"--node-port={p['kwok']}", f"--tls-cert-file={kwok_crt}", f"--tls-private-key-file={kwok_key}",
-            "--enable-crds=Logs,ClusterLogs",
-            f"--config={bin_dir / 'kwok-stages.yaml'}", f"--config={KWOK_DIR / 'stages.yaml'}"],
-            self.logs / "kwok.log")
-        self.book.start("fargate", [
-            sys.executable, "-m", "include.slow_injection.lab.kube.fargate",
-            f"--kubeconfig={kubeconfigs / 'fargate.json'}", f"--port={p['fargate']}",
-            f"--cert-dir={self.pki.root}"], self.logs / "fargate.log",
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-        self._wait(lambda: self._healthy(p["controller_manager"]), "kube-controller-manager /healthz", started + timeout)
+        self.book.start(
+            "kwok",
+            [
+                str(bin_dir / "kwok"),
+                f"--kubeconfig={kubeconfigs / 'kwok.json'}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                # node Leases renewed every 10 s: without, kwok heartbeats about once a minute, past the node
+                # controller's 50 s grace, so nodes flap NotReady and their pods stay Ready=False for good
+                "--node-lease-duration-seconds=40",
+                f"--server-address=127.0.0.1:{p['kwok']}",
+                "--node-ip=127.0.0.1",
+                "--cidr=10.244.0.0/16",
+                f"--node-port={p['kwok']}",
+                f"--tls-cert-file={kwok_crt}",
+                f"--tls-private-key-file={kwok_key}",
+                "--enable-crds=Logs,ClusterLogs",
+                f"--config={bin_dir / 'kwok-stages.yaml'}",
+                f"--config={KWOK_DIR / 'stages.yaml'}",
+            ],
+            self.logs / "kwok.log",
+        )
+        self.book.start(
+            "fargate",
+            [
+                sys.executable,
+                "-m",
+                "include.slow_injection.lab.kube.fargate",
+                f"--kubeconfig={kubeconfigs / 'fargate.json'}",
+                f"--port={p['fargate']}",
+                f"--cert-dir={self.pki.root}",
+            ],
+            self.logs / "fargate.log",
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+        )
+        self._wait(
+            lambda: self._healthy(p["controller_manager"]), "kube-controller-manager /healthz", started + timeout
+        )
         self._wait(lambda: self._healthy(p["scheduler"]), "kube-scheduler /healthz", started + timeout)
-        self._wait(self._default_service_account, "the default ServiceAccount (service-account controller)",
-                   started + timeout)
-        self._wait(lambda: self._http_ok(f"https://127.0.0.1:{p['fargate']}/healthz"), "the Fargate emulation",
-                   started + timeout)
+        self._wait(
+            self._default_service_account, "the default ServiceAccount (service-account controller)", started + timeout
+        )
+        self._wait(
+            lambda: self._http_ok(f"https://127.0.0.1:{p['fargate']}/healthz"),
+            "the Fargate emulation",
+            started + timeout,
+        )
         self._wait(lambda: self._http_ok(f"https://127.0.0.1:{p['kwok']}/healthz"), "kwok's server", started + timeout)
         self._add_ec2_nodes()
         self.started_in = time.monotonic() - started
@@ -274,16 +360,19 @@ class ControlPlane:
         for crd in (d for d in yaml.safe_load_all((KWOK_DIR / "crds.yaml").read_text()) if d):
             names.append(crd["metadata"]["name"])
             request = urllib.request.Request(
-                self.url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", data=json.dumps(crd).encode(),
-                method="POST", headers={"Authorization": f"Bearer {self.token('admin')}",
-                                        "Content-Type": "application/json"})
+                self.url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                data=json.dumps(crd).encode(),
+                method="POST",
+                headers={"Authorization": f"Bearer {self.token('admin')}", "Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(request, timeout=10, context=self._context()):
                     pass
             except urllib.error.HTTPError as err:
                 if err.code != 409:  # already there: a restart on the same etcd data
-                    raise RuntimeError(f"control plane: CRD {names[-1]} refused: {err.code} "
-                                       f"{err.read()[:500]!r}") from None
+                    raise RuntimeError(
+                        f"control plane: CRD {names[-1]} refused: {err.code} {err.read()[:500]!r}"
+                    ) from None
         return names
 
     def _established(self, crds: list[str]) -> bool:
@@ -310,13 +399,25 @@ class ControlPlane:
 
 def ec2_node(name: str) -> dict[str, Any]:
     """A kwok node standing for one EC2 instance of blue's managed node group."""
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
-                         "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                                    "type": "kwok", "eks.amazonaws.com/nodegroup": "ec2-general",
-                                    "eks.amazonaws.com/capacityType": "ON_DEMAND"}},
-            "status": {"allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
-                       "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "type": "kwok",
+                "eks.amazonaws.com/nodegroup": "ec2-general",
+                "eks.amazonaws.com/capacityType": "ON_DEMAND",
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+            "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,8 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.root.mkdir(parents=True, exist_ok=True)
     plane = ControlPlane(args.root).start()
-    print(f"control plane up in {plane.started_in:.1f} s at {plane.url}; "
-          f"kubeconfig {plane.kubeconfig_file('admin')}", flush=True)
+    print(
+        f"control plane up in {plane.started_in:.1f} s at {plane.url}; kubeconfig {plane.kubeconfig_file('admin')}",
+        flush=True,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:

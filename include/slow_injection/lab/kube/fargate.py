@@ -48,8 +48,10 @@ def set_profiles(api_client: Any, profiles: list[dict[str, Any]]) -> None:
     from kubernetes.client.rest import ApiException
 
     core = client.CoreV1Api(api_client)
-    body = {"metadata": {"name": PROFILES[1], "namespace": PROFILES[0]},
-            "data": {"profiles.json": json.dumps(profiles)}}
+    body = {
+        "metadata": {"name": PROFILES[1], "namespace": PROFILES[0]},
+        "data": {"profiles.json": json.dumps(profiles)},
+    }
     try:
         core.replace_namespaced_config_map(PROFILES[1], PROFILES[0], body)
     except ApiException as err:
@@ -86,29 +88,54 @@ class FargateEmulation:
         namespace = request.get("namespace") or meta.get("namespace") or ""
         response: dict[str, Any] = {"uid": request["uid"], "allowed": True}
         scheduler = (pod.get("spec") or {}).get("schedulerName")
-        profile = choose_profile(self.profiles(), namespace, labels) if scheduler in (None, "default-scheduler") else None
+        profile = (
+            choose_profile(self.profiles(), namespace, labels) if scheduler in (None, "default-scheduler") else None
+        )
         if profile is not None:
             patch = [{"op": "add", "path": "/spec/schedulerName", "value": SCHEDULER}]
             if labels:
-                patch.append({"op": "add", "path": "/metadata/labels/" + PROFILE_LABEL.replace("/", "~1"),
-                              "value": profile.name})
+                patch.append(
+                    {"op": "add", "path": "/metadata/labels/" + PROFILE_LABEL.replace("/", "~1"), "value": profile.name}
+                )
             else:
                 patch.append({"op": "add", "path": "/metadata/labels", "value": {PROFILE_LABEL: profile.name}})
             response.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(patch).encode()).decode())
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
     def register(self, port: int, ca_bundle: bytes) -> None:
-        body = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-                "metadata": {"name": WEBHOOK},
-                "webhooks": [{
-                    "name": "fargate.slow-injection.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-                    "failurePolicy": "Fail", "timeoutSeconds": 5, "reinvocationPolicy": "Never",
-                    "clientConfig": {"url": f"https://127.0.0.1:{port}/mutate",
-                                     "caBundle": base64.b64encode(ca_bundle).decode()},
-                    "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
-                                                                "operator": "NotIn", "values": ["kube-system"]}]},
-                    "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                               "resources": ["pods"], "scope": "Namespaced"}]}]}
+        body = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": WEBHOOK},
+            "webhooks": [
+                {
+                    "name": "fargate.slow-injection.io",
+                    "admissionReviewVersions": ["v1"],
+                    "sideEffects": "None",
+                    "failurePolicy": "Fail",
+                    "timeoutSeconds": 5,
+                    "reinvocationPolicy": "Never",
+                    "clientConfig": {
+                        "url": f"https://127.0.0.1:{port}/mutate",
+                        "caBundle": base64.b64encode(ca_bundle).decode(),
+                    },
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+                        ]
+                    },
+                    "rules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["pods"],
+                            "scope": "Namespaced",
+                        }
+                    ],
+                }
+            ],
+        }
         from kubernetes.client.rest import ApiException
 
         try:
@@ -122,8 +149,11 @@ class FargateEmulation:
 
     # --- the fargate-scheduler -----------------------------------------------------------
     def schedule_once(self) -> None:
-        pods = json.loads(self.core.list_pod_for_all_namespaces(
-            field_selector=f"spec.schedulerName={SCHEDULER},spec.nodeName=", _preload_content=False).data)["items"]
+        pods = json.loads(
+            self.core.list_pod_for_all_namespaces(
+                field_selector=f"spec.schedulerName={SCHEDULER},spec.nodeName=", _preload_content=False
+            ).data
+        )["items"]
         for pod in pods:
             if not (pod["metadata"].get("deletionTimestamp")):
                 self._place(pod)
@@ -137,30 +167,55 @@ class FargateEmulation:
         if size is None:
             if meta["uid"] not in self.refused:
                 self.refused.add(meta["uid"])
-                self._event(pod, "FailedScheduling", f"Pod not supported on Fargate: its requests ({request}) "
-                                                     f"exceed the largest Fargate size")
+                self._event(
+                    pod,
+                    "FailedScheduling",
+                    f"Pod not supported on Fargate: its requests ({request}) exceed the largest Fargate size",
+                )
             return
         node = "fargate-ip-" + hashlib.sha1(meta["uid"].encode()).hexdigest()[:12]
         from kubernetes.client.rest import ApiException
 
         try:
-            self.core.create_node({
-                "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": node, "annotations": {"kwok.x-k8s.io/node": "fake", POD_OF_NODE: where},
-                             "labels": {COMPUTE_TYPE: "fargate", "kubernetes.io/hostname": node, "type": "kwok",
-                                        "kubernetes.io/os": "linux"}},
-                "spec": {"taints": [{"key": COMPUTE_TYPE, "value": "fargate", "effect": "NoSchedule"}]},
-                "status": {"allocatable": {"cpu": f"{size.vcpu:g}", "memory": str(size.memory_bytes), "pods": "1"},
-                           "capacity": {"cpu": f"{size.vcpu:g}", "memory": str(size.memory_bytes), "pods": "1"}}})
+            self.core.create_node(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": node,
+                        "annotations": {"kwok.x-k8s.io/node": "fake", POD_OF_NODE: where},
+                        "labels": {
+                            COMPUTE_TYPE: "fargate",
+                            "kubernetes.io/hostname": node,
+                            "type": "kwok",
+                            "kubernetes.io/os": "linux",
+                        },
+                    },
+                    "spec": {"taints": [{"key": COMPUTE_TYPE, "value": "fargate", "effect": "NoSchedule"}]},
+                    "status": {
+                        "allocatable": {"cpu": f"{size.vcpu:g}", "memory": str(size.memory_bytes), "pods": "1"},
+                        "capacity": {"cpu": f"{size.vcpu:g}", "memory": str(size.memory_bytes), "pods": "1"},
+                    },
+                }
+            )
         except ApiException as err:
             if err.status != 409:
                 raise
-        self.core.patch_namespaced_pod(meta["name"], meta["namespace"],
-                                       {"metadata": {"annotations": {"CapacityProvisioned": str(size)}}})
+        self.core.patch_namespaced_pod(
+            meta["name"], meta["namespace"], {"metadata": {"annotations": {"CapacityProvisioned": str(size)}}}
+        )
         try:
-            self.core.create_namespaced_pod_binding(meta["name"], meta["namespace"], {
-                "apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"]},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}, _preload_content=False)
+            self.core.create_namespaced_pod_binding(
+                meta["name"],
+                meta["namespace"],
+                {
+                    "apiVersion": "v1",
+                    "kind": "Binding",
+                    "metadata": {"name": meta["name"]},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+                },
+                _preload_content=False,
+            )
         except ApiException as err:
             if err.status not in (404, 409):  # deleted meanwhile, or bound already
                 raise
@@ -190,12 +245,26 @@ class FargateEmulation:
     def _event(self, pod: dict[str, Any], reason: str, message: str) -> None:
         meta = pod["metadata"]
         now = dt.datetime.now(dt.UTC).isoformat()
-        self.core.create_namespaced_event(meta["namespace"], {
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
-                               "uid": meta["uid"], "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": "Warning", "source": {"component": SCHEDULER},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1})
+        self.core.create_namespaced_event(
+            meta["namespace"],
+            {
+                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                "involvedObject": {
+                    "kind": "Pod",
+                    "namespace": meta["namespace"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "apiVersion": "v1",
+                },
+                "reason": reason,
+                "message": message,
+                "type": "Warning",
+                "source": {"component": SCHEDULER},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            },
+        )
         print(f"{meta['namespace']}/{meta['name']}: {reason}: {message}", flush=True)
 
 

@@ -57,5 +57,7 @@ def install(api_client: Any, path: Path, timeout: float = 60.0) -> list[str]:
 
 def _established(ext: Any, name: str) -> bool:
     crd = json.loads(ext.read_custom_resource_definition(name, _preload_content=False).data)
-    return any(c.get("type") == "Established" and c.get("status") == "True"
-               for c in (crd.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Established" and c.get("status") == "True"
+        for c in (crd.get("status") or {}).get("conditions") or []
+    )

@@ -19,8 +19,11 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _pem_key(key: object) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # type: ignore[attr-defined]
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,  # type: ignore[attr-defined]
+        serialization.NoEncryption(),
+    )
 
 
 class Pki:
@@ -34,13 +37,18 @@ class Pki:
             key = _key()
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "slow-injection-test-ca")])
             now = dt.datetime.now(dt.UTC)
-            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                    .serial_number(x509.random_serial_number()).not_valid_before(now - _DAY)
-                    .not_valid_after(now + 365 * _DAY)
-                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                    .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-                                   critical=True)
-                    .sign(key, hashes.SHA256()))
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - _DAY)
+                .not_valid_after(now + 365 * _DAY)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+                .sign(key, hashes.SHA256())
+            )
             self.ca_key_path.write_bytes(_pem_key(key))
             self.ca_cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
@@ -59,13 +67,18 @@ class Pki:
             except ValueError:
                 sans.append(x509.DNSName(host))
         now = dt.datetime.now(dt.UTC)
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-                .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - _DAY).not_valid_after(now + 365 * _DAY)
-                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _DAY)
+            .not_valid_after(now + 365 * _DAY)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )  # type: ignore[arg-type]
         key_path.write_bytes(_pem_key(key))
         crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return crt, key_path
@@ -75,9 +88,16 @@ class Pki:
         private, public = self.root / "sa.key", self.root / "sa.pub"
         if not private.exists():
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                  serialization.PrivateFormat.TraditionalOpenSSL,
-                                                  serialization.NoEncryption()))
-            public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                             serialization.PublicFormat.SubjectPublicKeyInfo))
+            private.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.TraditionalOpenSSL,
+                    serialization.NoEncryption(),
+                )
+            )
+            public.write_bytes(
+                key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
         return private, public

@@ -28,32 +28,53 @@ HANG = "3600000ms"  # "hang": a Job pod running for an hour
 
 def deployment(name: str, namespace: str, replicas: int) -> dict[str, Any]:
     labels = {"app": name}
-    container = {"name": name, "image": f"registry.example/{name}:1",
-                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
-                               "limits": {"cpu": "500m", "memory": "512Mi"}}}
+    container = {
+        "name": name,
+        "image": f"registry.example/{name}:1",
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+    }
     pod = {"nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"}, "containers": [container]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": pod}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
 
 
 def cronjob(name: str, namespace: str, schedule: str) -> dict[str, Any]:
-    container = {"name": name, "image": f"registry.example/{name}:1",
-                 "resources": {"limits": {"cpu": "250m", "memory": "256Mi"}}}
-    job = {"ttlSecondsAfterFinished": 600, "backoffLimit": 0,  # a failed run is one failed Job, not six retries
-           "template": {"metadata": {"labels": {"app": name}},
-                        "spec": {"restartPolicy": "Never", "containers": [container]}}}
-    return {"apiVersion": "batch/v1", "kind": "CronJob",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-            "spec": {"schedule": schedule, "suspend": False, "concurrencyPolicy": "Forbid",
-                     "jobTemplate": {"spec": job}}}
+    container = {
+        "name": name,
+        "image": f"registry.example/{name}:1",
+        "resources": {"limits": {"cpu": "250m", "memory": "256Mi"}},
+    }
+    job = {
+        "ttlSecondsAfterFinished": 600,
+        "backoffLimit": 0,  # a failed run is one failed Job, not six retries
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"restartPolicy": "Never", "containers": [container]},
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {"schedule": schedule, "suspend": False, "concurrencyPolicy": "Forbid", "jobTemplate": {"spec": job}},
+    }
 
 
 def pod_disruption_budget(name: str, namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}},
+    }
 
 
 # The web service's routing objects, in green's namespace (the AWS Load Balancer Controller forwards only to
@@ -72,43 +93,85 @@ def web_service(name: str, namespace: str, selector: dict[str, str] | None) -> d
     spec: dict[str, Any] = {"ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
     if selector:
         spec["selector"] = selector
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": namespace, "annotations": {TARGET_TYPE: "ip"}}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "annotations": {TARGET_TYPE: "ip"}},
+        "spec": spec,
+    }
 
 
 def ingress_class() -> dict[str, Any]:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": INGRESS_CLASS},
-            "spec": {"controller": "ingress.k8s.aws/alb"}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": INGRESS_CLASS},
+        "spec": {"controller": "ingress.k8s.aws/alb"},
+    }
 
 
 def web_ingress(namespace: str) -> dict[str, Any]:
     """The Ingress as a team has it before a wave: every path to blue's Service, IP targets (Fargate)."""
     backend = {"service": {"name": BLUE_SERVICE, "port": {"number": 80}}}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": INGRESS, "namespace": namespace,
-                         "annotations": {"alb.ingress.kubernetes.io/scheme": "internal", TARGET_TYPE: "ip"}},
-            "spec": {"ingressClassName": INGRESS_CLASS,
-                     "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": INGRESS,
+            "namespace": namespace,
+            "annotations": {"alb.ingress.kubernetes.io/scheme": "internal", TARGET_TYPE: "ip"},
+        },
+        "spec": {
+            "ingressClassName": INGRESS_CLASS,
+            "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}],
+        },
+    }
 
 
 def gateway_objects(namespace: str) -> list[tuple[str, dict[str, Any]]]:
     """(plural, object): the lab's GatewayClass and Gateway, and the HTTPRoute with every request to blue."""
     api_version = "/".join(GATEWAY_API)
     return [
-        ("gatewayclasses", {"apiVersion": api_version, "kind": "GatewayClass", "metadata": {"name": GATEWAY_CLASS},
-                            "spec": {"controllerName": "slow-injection.io/lab-gateway"}}),
-        ("gateways", {"apiVersion": api_version, "kind": "Gateway", "metadata": {"name": GATEWAY, "namespace": namespace},
-                      "spec": {"gatewayClassName": GATEWAY_CLASS,
-                               "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        (
+            "gatewayclasses",
+            {
+                "apiVersion": api_version,
+                "kind": "GatewayClass",
+                "metadata": {"name": GATEWAY_CLASS},
+                "spec": {"controllerName": "slow-injection.io/lab-gateway"},
+            },
+        ),
+        (
+            "gateways",
+            {
+                "apiVersion": api_version,
+                "kind": "Gateway",
+                "metadata": {"name": GATEWAY, "namespace": namespace},
+                "spec": {
+                    "gatewayClassName": GATEWAY_CLASS,
+                    "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}],
+                },
+            },
+        ),
         ("httproutes", web_route(namespace)),
     ]
 
 
 def web_route(namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "/".join(GATEWAY_API), "kind": "HTTPRoute", "metadata": {"name": ROUTE, "namespace": namespace},
-            "spec": {"parentRefs": [{"name": GATEWAY}],
-                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                                "backendRefs": [{"name": BLUE_SERVICE, "port": 80}]}]}}
+    return {
+        "apiVersion": "/".join(GATEWAY_API),
+        "kind": "HTTPRoute",
+        "metadata": {"name": ROUTE, "namespace": namespace},
+        "spec": {
+            "parentRefs": [{"name": GATEWAY}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"name": BLUE_SERVICE, "port": 80}],
+                }
+            ],
+        },
+    }
 
 
 def fargate_profile(green_namespace: str) -> dict[str, Any]:
@@ -119,8 +182,17 @@ def fargate_profile(green_namespace: str) -> dict[str, Any]:
 class LabCluster:
     """The lab's objects on a real API server (an ApiClient of an identity allowed to write them)."""
 
-    def __init__(self, api_client: Any, namespace: str = "lab", green_namespace: str = "lab-fargate", *,
-                 web: str = "web", job: str = "report", schedule: str = EVERY_MINUTE, replicas: int = 2) -> None:
+    def __init__(
+        self,
+        api_client: Any,
+        namespace: str = "lab",
+        green_namespace: str = "lab-fargate",
+        *,
+        web: str = "web",
+        job: str = "report",
+        schedule: str = EVERY_MINUTE,
+        replicas: int = 2,
+    ) -> None:
         from kubernetes import client
 
         self.api_client = api_client
@@ -139,11 +211,18 @@ class LabCluster:
             _create(lambda ns=ns: self.core.create_namespace({"metadata": {"name": ns}}))
         set_profiles(self.api_client, [fargate_profile(self.green_namespace)])
         for ns in (self.namespace, self.green_namespace):
-            _wait(lambda ns=ns: any(sa.metadata.name == "default"
-                                    for sa in self.core.list_namespaced_service_account(ns).items),
-                  f"the default ServiceAccount of {ns}", timeout)
-        _create(lambda: self.policy.create_namespaced_pod_disruption_budget(
-            self.green_namespace, pod_disruption_budget(self.web, self.green_namespace)))
+            _wait(
+                lambda ns=ns: any(
+                    sa.metadata.name == "default" for sa in self.core.list_namespaced_service_account(ns).items
+                ),
+                f"the default ServiceAccount of {ns}",
+                timeout,
+            )
+        _create(
+            lambda: self.policy.create_namespaced_pod_disruption_budget(
+                self.green_namespace, pod_disruption_budget(self.web, self.green_namespace)
+            )
+        )
         self._converge_blue()
         self.wait_blue_ready(timeout)
 
@@ -170,15 +249,21 @@ class LabCluster:
         from kubernetes import client
 
         ns, net = self.green_namespace, client.NetworkingV1Api(self.api_client)
-        _put(lambda: net.read_namespaced_ingress(INGRESS, ns),
-             lambda body: net.create_namespaced_ingress(ns, body),
-             lambda body: net.replace_namespaced_ingress(INGRESS, ns, body), web_ingress(ns))
+        _put(
+            lambda: net.read_namespaced_ingress(INGRESS, ns),
+            lambda body: net.create_namespaced_ingress(ns, body),
+            lambda body: net.replace_namespaced_ingress(INGRESS, ns, body),
+            web_ingress(ns),
+        )
         if self.has_gateway_api():
             objects = client.CustomObjectsApi(self.api_client)
             args = (*GATEWAY_API, ns, "httproutes")
-            _put(lambda: _Meta(objects.get_namespaced_custom_object(*args, ROUTE)),
-                 lambda body: objects.create_namespaced_custom_object(*args, body),
-                 lambda body: objects.replace_namespaced_custom_object(*args, ROUTE, body), web_route(ns))
+            _put(
+                lambda: _Meta(objects.get_namespaced_custom_object(*args, ROUTE)),
+                lambda body: objects.create_namespaced_custom_object(*args, body),
+                lambda body: objects.replace_namespaced_custom_object(*args, ROUTE, body),
+                web_route(ns),
+            )
 
     def has_gateway_api(self) -> bool:
         """The Gateway API's HTTPRoute CRD is installed (lab/kube/gateway_api.py)."""
@@ -187,7 +272,8 @@ class LabCluster:
 
         try:
             client.ApiextensionsV1Api(self.api_client).read_custom_resource_definition(
-                f"httproutes.{GATEWAY_API[0]}", _preload_content=False)
+                f"httproutes.{GATEWAY_API[0]}", _preload_content=False
+            )
             return True
         except ApiException as err:
             if err.status == 404:
@@ -195,27 +281,34 @@ class LabCluster:
             raise
 
     def blue_objects(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return (deployment(self.web, self.namespace, self.replicas),
-                cronjob(self.job, self.namespace, self.schedule))
+        return (deployment(self.web, self.namespace, self.replicas), cronjob(self.job, self.namespace, self.schedule))
 
     def _converge_blue(self) -> None:
         """Blue's Deployment and CronJob exactly as seeded (created, or replaced whole: the driver's
         retired-from/active-since markers, a changed size or a suspend all go)."""
         web, job = self.blue_objects()
-        _put(lambda: self.apps.read_namespaced_deployment(self.web, self.namespace),
-             lambda body: self.apps.create_namespaced_deployment(self.namespace, body),
-             lambda body: self.apps.replace_namespaced_deployment(self.web, self.namespace, body), web)
-        _put(lambda: self.batch.read_namespaced_cron_job(self.job, self.namespace),
-             lambda body: self.batch.create_namespaced_cron_job(self.namespace, body),
-             lambda body: self.batch.replace_namespaced_cron_job(self.job, self.namespace, body), job)
+        _put(
+            lambda: self.apps.read_namespaced_deployment(self.web, self.namespace),
+            lambda body: self.apps.create_namespaced_deployment(self.namespace, body),
+            lambda body: self.apps.replace_namespaced_deployment(self.web, self.namespace, body),
+            web,
+        )
+        _put(
+            lambda: self.batch.read_namespaced_cron_job(self.job, self.namespace),
+            lambda body: self.batch.create_namespaced_cron_job(self.namespace, body),
+            lambda body: self.batch.replace_namespaced_cron_job(self.job, self.namespace, body),
+            job,
+        )
 
     def wait_blue_ready(self, timeout: float = 60.0) -> None:
         def ready() -> bool:
             d = self.apps.read_namespaced_deployment(self.web, self.namespace)
-            return ((d.status.observed_generation or 0) >= d.metadata.generation
-                    and (d.status.ready_replicas or 0) == self.replicas
-                    and (d.status.updated_replicas or 0) == self.replicas
-                    and (d.status.replicas or 0) == self.replicas)
+            return (
+                (d.status.observed_generation or 0) >= d.metadata.generation
+                and (d.status.ready_replicas or 0) == self.replicas
+                and (d.status.updated_replicas or 0) == self.replicas
+                and (d.status.replicas or 0) == self.replicas
+            )
 
         _wait(ready, f"blue Deployment {self.namespace}/{self.web} ready with {self.replicas} replicas", timeout)
 
@@ -226,9 +319,11 @@ class LabCluster:
         from kubernetes.client.rest import ApiException
 
         green = self.green_namespace
-        deletions = [lambda: self.apps.delete_namespaced_deployment(self.web, green, propagation_policy="Background"),
-                     lambda: self.batch.delete_namespaced_cron_job(self.job, green, propagation_policy="Background"),
-                     lambda: self.batch.delete_collection_namespaced_job(green, propagation_policy="Background")]
+        deletions = [
+            lambda: self.apps.delete_namespaced_deployment(self.web, green, propagation_policy="Background"),
+            lambda: self.batch.delete_namespaced_cron_job(self.job, green, propagation_policy="Background"),
+            lambda: self.batch.delete_collection_namespaced_job(green, propagation_policy="Background"),
+        ]
         for delete in deletions:
             try:
                 delete()
@@ -239,18 +334,21 @@ class LabCluster:
         self._converge_routing()
 
         def green_empty() -> bool:
-            return not (self.apps.list_namespaced_deployment(green).items
-                        or self.batch.list_namespaced_cron_job(green).items
-                        or self.batch.list_namespaced_job(green).items
-                        or self.apps.list_namespaced_replica_set(green).items
-                        or self.core.list_namespaced_pod(green).items)
+            return not (
+                self.apps.list_namespaced_deployment(green).items
+                or self.batch.list_namespaced_cron_job(green).items
+                or self.batch.list_namespaced_job(green).items
+                or self.apps.list_namespaced_replica_set(green).items
+                or self.core.list_namespaced_pod(green).items
+            )
 
         _wait(green_empty, f"green's objects in {green} gone", timeout)
         self.wait_blue_ready(timeout)
 
     # --- faults ----------------------------------------------------------------------------
-    def set_job_fault(self, namespace: str, *, job_outcome: str = "succeed", job_seconds: float | None = None,
-                      name: str | None = None) -> dict[str, Any]:
+    def set_job_fault(
+        self, namespace: str, *, job_outcome: str = "succeed", job_seconds: float | None = None, name: str | None = None
+    ) -> dict[str, Any]:
         """How the Jobs of `namespace`'s CronJob behave from its next run on, through kwok's stages on the
         jobTemplate's pod template: job_outcome succeed | fail (exit code 3) | hang (an hour);
         job_seconds how long a run takes (default ~1 s). Returns the pod template's metadata."""
@@ -258,10 +356,25 @@ class LabCluster:
             raise ValueError(f"job_outcome: succeed, fail or hang, not {job_outcome!r}")
         delay = HANG if job_outcome == "hang" else (f"{int(job_seconds * 1000)}ms" if job_seconds else None)
         failing = job_outcome == "fail"
-        patch = {"spec": {"jobTemplate": {"spec": {"template": {"metadata": {
-            "labels": {KWOK_FAIL: "true" if failing else None},
-            "annotations": {KWOK_EXIT_CODE: "3" if failing else None, KWOK_COMPLETE_WEIGHT: "0" if failing else None,
-                            KWOK_DELAY: None if failing else delay, KWOK_FAIL_DELAY: delay if failing else None}}}}}}}
+        patch = {
+            "spec": {
+                "jobTemplate": {
+                    "spec": {
+                        "template": {
+                            "metadata": {
+                                "labels": {KWOK_FAIL: "true" if failing else None},
+                                "annotations": {
+                                    KWOK_EXIT_CODE: "3" if failing else None,
+                                    KWOK_COMPLETE_WEIGHT: "0" if failing else None,
+                                    KWOK_DELAY: None if failing else delay,
+                                    KWOK_FAIL_DELAY: delay if failing else None,
+                                },
+                            }
+                        }
+                    }
+                }
+            }
+        }
         answer = self.batch.patch_namespaced_cron_job(name or self.job, namespace, patch)
         meta = answer.spec.job_template.spec.template.metadata
         return {"labels": meta.labels or {}, "annotations": meta.annotations or {}}
@@ -289,7 +402,8 @@ class LabCluster:
                 _create(lambda body=doc: rbac.create_cluster_role(body))
                 _create(lambda body=binding: rbac.create_cluster_role_binding(body))
         request = self.core.create_namespaced_service_account_token(
-            account, namespace, {"spec": {"expirationSeconds": valid_seconds}})
+            account, namespace, {"spec": {"expirationSeconds": valid_seconds}}
+        )
         return request.status.token
 
     # --- readings --------------------------------------------------------------------------
