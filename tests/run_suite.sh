@@ -19,6 +19,9 @@ rm -rf "$docs"
 # The import contracts (pyproject.toml [tool.importlinter]): imports point one way, no cycles.
 contracts=$(PYTHONPATH=".:plugins${PYTHONPATH:+:$PYTHONPATH}" "$(dirname "$PY")/lint-imports" --no-cache 2>&1) \
     || { echo "$contracts" >&2; echo "the import contracts are broken (lint-imports)" >&2; exit 1; }
+# Lint (with Airflow's AIR rules) and format ([tool.ruff] in pyproject.toml): `ruff check --fix . && ruff format .`
+"$(dirname "$PY")/ruff" check --quiet . || { echo "ruff check found the problems above" >&2; exit 1; }
+"$(dirname "$PY")/ruff" format --check --quiet . || { echo "ruff format would change the files above" >&2; exit 1; }
 if [ "$#" -gt 0 ]; then
     exec "$PY" -m pytest "${COMMON[@]}" "$@"
 fi
