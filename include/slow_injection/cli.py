@@ -36,8 +36,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(err, file=sys.stderr)
             status = EXIT_INVALID
             continue
-        for err in result.errors:
-            print(err, file=sys.stderr)
+        for problem in result.errors:
+            print(problem, file=sys.stderr)
             status = EXIT_INVALID
         for wave in result.waves:
             print(f"ok: wave {wave.id} ({len(wave.services)} services) → DAG {wave.dag_id}")

@@ -3,6 +3,7 @@ RBAC its platform driver needs, both assembled from the drivers the spec names."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from include.slow_injection import registry
@@ -26,7 +27,9 @@ def rbac_manifests(wave: Wave) -> list[dict[str, Any]]:
         }
         clusters.setdefault(ref.connection, set()).update(names)
     ref = wave.environments.green.platform
-    declare = getattr(registry.driver_class("platform", ref.type), "rbac_manifests", None) or (lambda _: [])
+    declare: Callable[[list[str]], list[dict[str, Any]]] = getattr(
+        registry.driver_class("platform", ref.type), "rbac_manifests", None
+    ) or (lambda _: [])
     docs: list[tuple[str | None, dict[str, Any]]] = [(c, d) for c, ns in clusters.items() for d in declare(sorted(ns))]
     docs += _router_manifests(wave)
     test = wave.full_transition.e2e_test

@@ -97,7 +97,7 @@ def known(kind: str) -> list[str]:
     return sorted({**_BUILTIN[kind], **_extra[kind]})
 
 
-def driver_class(kind: str, type_name: str) -> type:
+def driver_class(kind: str, type_name: str) -> type[Any]:
     target = _extra[kind].get(type_name) or _BUILTIN[kind].get(type_name)
     if target is None:
         raise UnknownDriver(f"unknown {kind.replace('_', ' ')} type {type_name!r}; known: {', '.join(known(kind))}")

@@ -13,6 +13,7 @@ stop flag that keeps a running wave run from moving the services' traffic again.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param
@@ -91,7 +92,7 @@ def build_dag(waves: list[Wave]) -> DAG:
         ) as dag
     ):
         stop = StopWave(task_id="stop_wave")
-        plan = {"plan_task_id": stop.task_id}  # stop_wave returns the refs the other steps act on
+        plan: dict[str, Any] = {"plan_task_id": stop.task_id}  # stop_wave returns the refs the other steps act on
         restore = EmergencyRestore(task_id="restore_blue_workloads", **plan)
         traffic = EmergencyTraffic(task_id="traffic_to_blue", outlets=[SERVICES_ALIAS], **plan)
         jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5), outlets=[SERVICES_ALIAS], **plan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pendulum
 from airflow.sdk import DAG, TaskGroup, TriggerRule
@@ -21,6 +22,9 @@ from include.slow_injection.tasks.flow import EndWave, PublishCompletion
 from include.slow_injection.tasks.plan_wave import PlanWave, RunRefused
 from include.slow_injection.tasks.report import EvaluationReport
 
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.asset import BaseAsset
+
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 
 
@@ -31,7 +35,7 @@ def schedule_of(wave: Wave):
         from airflow.sdk import CronTriggerTimetable
 
         return CronTriggerTimetable(wave.schedule.cron, timezone=wave.schedule.timezone)
-    condition = wave_asset(wave.schedule.after[0])
+    condition: BaseAsset = wave_asset(wave.schedule.after[0])
     for earlier in wave.schedule.after[1:]:
         condition = condition & wave_asset(earlier)
     return condition
@@ -139,5 +143,5 @@ def build_dag(wave: Wave) -> DAG:
         report.as_teardown(setups=setup)
     # Set after the tasks: every task would otherwise deep-copy the DAG's params twice when built (half the
     # parse time of a 20-service wave); at run time Airflow merges the DAG's params into each task's anyway.
-    dag.params = run_params(wave)
+    dag.params = run_params(wave)  # type: ignore[assignment]  # attrs converts it to a ParamsDict (an untyped converter)
     return dag

@@ -4,7 +4,7 @@ then all traffic, then scheduled jobs back on blue once green's running Job ende
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from airflow.sdk import BaseOperator, TriggerRule
 
@@ -25,7 +25,7 @@ class Rollback(NamedTuple):
 def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
     """The rollback every marker of `wave_tasks` leads to."""
     wave = wave_build.wave
-    args = {
+    args: dict[str, Any] = {
         "retries": wave.rollback.retries,
         "retry_delay": timedelta(seconds=wave.rollback.retry_delay),
         "wave_id": wave.id,

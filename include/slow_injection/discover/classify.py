@@ -159,7 +159,7 @@ def ingress_services(ingress: dict[str, Any]) -> list[str]:
         for rule in spec.get("rules") or []
         for p in ((rule.get("http") or {}).get("paths") or [])
     ]
-    return sorted({(b.get("service") or {}).get("name") for b in backends} - {None})
+    return sorted({name for b in backends if (name := (b.get("service") or {}).get("name")) is not None})
 
 
 def spec_name(name: str) -> str:

@@ -384,6 +384,13 @@ def range_period(step: float, age: float = 0.0) -> int:
     return max(1, math.ceil(step / 60)) * 60
 
 
+AlarmType = Literal["MetricAlarm", "CompositeAlarm"]
+
+
+def _all_alarm_types() -> list[AlarmType]:
+    return ["MetricAlarm", "CompositeAlarm"]
+
+
 class CloudWatchAlarms:
     """Gate query = an alarm name, or several separated by commas. The value is how many of them are
     in ALARM, so `comparator: less_than, threshold: 1` passes only when none is."""
@@ -393,8 +400,8 @@ class CloudWatchAlarms:
     class Settings(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
 
-        alarm_types: list[Literal["MetricAlarm", "CompositeAlarm"]] = Field(
-            default_factory=lambda: ["MetricAlarm", "CompositeAlarm"],
+        alarm_types: list[AlarmType] = Field(
+            default_factory=_all_alarm_types,
             min_length=1,
             description="which alarms to read; composite alarms need cloudwatch:DescribeAlarms on *",
         )

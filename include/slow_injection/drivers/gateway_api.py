@@ -274,7 +274,7 @@ class GatewayApiRouter:
         out.pop("status", None)
         rules = out["spec"]["rules"]
         for i, _ in self._owned_rules(route):
-            refs = rules[i].get("backendRefs") or []
+            refs: list[dict[str, Any]] = rules[i].get("backendRefs") or []
             kept = {side: next((r for r in refs if self._side(r) == side), None) for side in ("blue", "green")}
             new = []
             for ref in refs:

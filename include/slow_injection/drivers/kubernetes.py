@@ -870,7 +870,7 @@ def _ingress_backends(ingress: dict[str, Any]) -> set[str]:
     backends = [spec.get("defaultBackend") or {}] + [
         p.get("backend") or {} for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []
     ]
-    return {(b.get("service") or {}).get("name") for b in backends} - {None}
+    return {name for b in backends if (name := (b.get("service") or {}).get("name")) is not None}
 
 
 def _job_outcome(job: dict[str, Any]) -> str | None:

@@ -82,7 +82,11 @@ class SimulatedWorld:
             return change(state)
 
     def reset(self, state: dict[str, Any]) -> None:
-        self.update(lambda s: (s.clear(), s.update(json.loads(json.dumps(state)))))
+        def replace(s: dict[str, Any]) -> None:
+            s.clear()
+            s.update(json.loads(json.dumps(state)))
+
+        self.update(replace)
 
     def check(self, fault: str) -> None:
         if self.read().get("faults", {}).get(fault):

@@ -83,6 +83,7 @@ class MetricWindow:
     def add(self, m: Measurement, now: float) -> Judgement | None:
         """Record one measurement taken at `now` (seconds since the gate started)."""
         if m.conclusive:
+            assert m.value is not None  # a conclusive measurement has a value
             ok = COMPARATORS[self.comparator][0](m.value, self.threshold)
             outcome = "pass" if ok else "breach"
             if ok:

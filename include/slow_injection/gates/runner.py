@@ -18,7 +18,8 @@ Call = Callable[[Callable[[], Any]], Awaitable[Any]]
 class Meter(Protocol):
     """What the loop needs of a gate's kind (kinds.base.MeasuredGate)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...  # a class attribute of the kind
 
     def evaluator(self, gate: dict[str, Any], window: float) -> Evaluator: ...
     def connect(self, gate: dict[str, Any], service: str | None) -> Any: ...

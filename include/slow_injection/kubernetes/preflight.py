@@ -275,8 +275,9 @@ def env_references(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
 
 def references(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
     """Secret and ConfigMap names a pod spec refers to (env, envFrom, volumes incl. projected, pull secrets)."""
-    secrets, config_maps = env_references(pod)
-    secrets |= {s.get("name") for s in pod.get("imagePullSecrets") or []}
+    env_secrets, env_config_maps = env_references(pod)
+    secrets: set[str | None] = {*env_secrets, *(s.get("name") for s in pod.get("imagePullSecrets") or [])}
+    config_maps: set[str | None] = set(env_config_maps)
     for volume in pod.get("volumes") or []:
         secrets.add((volume.get("secret") or {}).get("secretName"))
         config_maps.add((volume.get("configMap") or {}).get("name"))

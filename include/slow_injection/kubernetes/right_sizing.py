@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -43,7 +44,7 @@ HEADROOM = 1.2  # a right-sized request covers usage p95 × this (spikes above p
 MEMORY_NEAR_LIMIT = 0.9  # memory p95 above this share of the request: on Fargate request = limit, OOM is near
 
 _QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)|[eE]([+-]?\d+))?$")
-_SUFFIX = {
+_SUFFIX: dict[str, int | Decimal] = {
     "": 1,
     "n": Decimal("1e-9"),
     "u": Decimal("1e-6"),
@@ -102,7 +103,7 @@ class FargateSize:
 
 
 def _sizes() -> list[FargateSize]:
-    table = [
+    table: list[tuple[float, Iterable[float]]] = [
         (0.25, [0.5, 1, 2]),
         (0.5, [1, 2, 3, 4]),
         (1, range(2, 9)),

@@ -9,7 +9,7 @@ from include.slow_injection import kinds, registry
 from include.slow_injection.durations import format_duration
 from include.slow_injection.phases import STAGE_PHASES
 from include.slow_injection.phases.post_release import retirements
-from include.slow_injection.spec.models import Service, Wave
+from include.slow_injection.spec.models import DriverRef, Service, Wave
 
 
 def warnings(wave: Wave) -> list[str]:
@@ -22,18 +22,18 @@ def warnings(wave: Wave) -> list[str]:
         if svc.exposure == "scheduled" and not (svc.gates or svc.health_checks):
             out.append(f"{svc.name}: no gates check the job after its handover")
         if svc.exposure == "exposed" and svc.router is not None:
-            out += [f"{svc.name}: {line}" for line in _router_warnings(wave, svc)]
+            out += [f"{svc.name}: {line}" for line in _router_warnings(wave, svc, svc.router)]
     return out
 
 
-def _router_warnings(wave: Wave, svc: Service) -> list[str]:
+def _router_warnings(wave: Wave, svc: Service, router: DriverRef) -> list[str]:
     """A router driver class may define `plan_warnings(settings, steps)`, steps being (weight percent,
     bake seconds) pairs; it must not touch the network (plans are drawn while DAGs are parsed)."""
     try:
-        cls = registry.driver_class("router", svc.router.type)
+        cls = registry.driver_class("router", router.type)
         if not hasattr(cls, "plan_warnings"):
             return []
-        settings = cls.Settings.model_validate(svc.router.settings)
+        settings = cls.Settings.model_validate(router.settings)
     except (registry.UnknownDriver, ValidationError):
         return []  # the spec loader reports these, with their field paths
     return cls.plan_warnings(settings, [(step.weight, step.bake) for step in wave.steps_for(svc)])

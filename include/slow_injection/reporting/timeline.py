@@ -63,7 +63,9 @@ def epoch(value: Any) -> float | None:
 
 
 def gate_time(verdict: dict[str, Any]) -> float | None:
-    window = verdict.get("window") if isinstance(verdict.get("window"), dict) else {}
+    window = verdict.get("window")
+    if not isinstance(window, dict):
+        window = {}
     for value in (
         verdict.get("finished_at"),
         verdict.get("responded_at"),

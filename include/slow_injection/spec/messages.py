@@ -11,6 +11,7 @@ from typing import Any
 import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 _EMBEDDED_PATH = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_][\w]*(?:\[\d+\])?)*): (.+)$", re.S)
 
@@ -93,7 +94,7 @@ def _bounds(field: FieldInfo | None) -> str:
     return (" " + " and ".join(words)) if words else ""
 
 
-def _reason(err: dict[str, Any], root: type[BaseModel] | None) -> str:
+def _reason(err: ErrorDetails, root: type[BaseModel] | None) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     loc = tuple(err["loc"])

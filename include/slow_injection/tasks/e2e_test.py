@@ -150,7 +150,7 @@ class E2eTestPod(KubernetesPodOperator):
                 f"({self.test['image']}); last {len(self._log_tail)} log line(s):\n{tail}"
             )
         cause = error
-        if "returned a failure" in str(error) and error.__context__ is not None:
+        if error is not None and "returned a failure" in str(error) and error.__context__ is not None:
             cause = error.__context__  # the provider's clean-up raised over the reason (e.g. never scheduled)
         said = f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0][:300]}"
         reason = f"pod {self.name} {'exited 0, then' if self._exit_code == 0 else 'gave no exit code:'} {said}"
@@ -176,7 +176,8 @@ class E2eTestPod(KubernetesPodOperator):
         self.log.info("e2e test %s %s: %s", self.test["name"], status.upper(), reason)
         return push(context, verdict)  # the caller fails the task, naming the pod's log
 
-    def await_pod_completion(self, pod: Any) -> None:
+    # the provider's method is wrapped by tenacity's @retry, typed (*args, **kwargs) -> Any
+    def await_pod_completion(self, pod: Any) -> None:  # type: ignore[override]
         """Wait for the test container to end, by its status; meanwhile its log goes to the task log.
 
         The provider's own wait is its log stream: it returns when the node ends the stream, which a node

@@ -136,7 +136,7 @@ class _FromPlan:
 
     wave_id: str
     notifications: list[dict[str, Any]]
-    plan_task_id: str
+    plan_task_id: str | None  # WaveStep's attribute; each step here is given one
 
     def plan(self, context: Any) -> dict[str, Any]:
         plan = context["ti"].xcom_pull(task_ids=self.plan_task_id)
@@ -172,7 +172,8 @@ class EmergencyTraffic(_FromPlan, RollbackTraffic):
     def execute(self, context: Any) -> dict[str, Any]:
         plan = self.plan(context)
         self.routers, self.notifications = plan["routers"], []  # announced below, naming the services
-        result, late = {"dry_run": False, "services": {}}, []
+        result: dict[str, Any] = {"dry_run": False, "services": {}}
+        late: list[str] = []
         if self.routers:
             result = super().execute(context)
             time.sleep(self.guard)

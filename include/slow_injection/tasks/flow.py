@@ -241,7 +241,7 @@ class RollbackTraffic(WaveStep):
         if left:
             ti = context["ti"]
             ti.xcom_push(key="left_by_hand", value=by_hand)  # the run's report names them
-            tries = getattr(ti, "max_tries", self.retries) + 1
+            tries = getattr(ti, "max_tries", self.retries or 0) + 1
             if ti.try_number >= tries:
                 notify(
                     self.notifications,
@@ -293,7 +293,9 @@ class EndWave(WaveStep):
             whole = scope is None or scope.whole_wave
             if not is_dry_run(context) and whole:
                 wave_state.mark_completed(self.wave_id, context["run_id"])
-            moved = "all traffic on green" if whole else f"services {', '.join(scope.services)} on green"
+            moved = (
+                "all traffic on green" if scope is None or whole else f"services {', '.join(scope.services)} on green"
+            )
             notify(self.notifications, "wave_completed", f"wave {self.wave_id} completed: {moved}")
             return {"outcome": "completed", "whole_wave": whole, "dry_run": is_dry_run(context)}
         if self.outcome == "held":

@@ -75,7 +75,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         else:
             lines.append(
                 f"| {task_id} | {verdict['status']} | {verdict.get('reason', '')} | "
-                f"{Verdict.read(verdict).summary().split('measured: ')[-1]} |"
+                f"{Verdict.model_validate(verdict).summary().split('measured: ')[-1]} |"
             )
     lines += kind_lines(data["gates"])
     lines += right_sizing_lines(data.get("right_sizing"))

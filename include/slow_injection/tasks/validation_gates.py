@@ -8,7 +8,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
@@ -21,6 +21,9 @@ from include.slow_injection.kinds import stress as stress_kind
 from include.slow_injection.tasks.deliver import deliver
 from include.slow_injection.tasks.operators import is_dry_run
 from include.slow_injection.tasks.scope import gate_out_of_scope, run_scope
+
+if TYPE_CHECKING:
+    from airflow.sdk.execution_time.hitl import HITLUser
 
 
 class StressGate(BaseOperator):
@@ -100,10 +103,12 @@ class ParityGate(BaseOperator):
     def window(self, context: Any) -> tuple[float, float]:
         """The stress tests' load window when there was one (green had traffic then), else the last
         `window` seconds (e.g. green already serving a share of users)."""
-        runs = [v for t in self.stress_ids if (v := pull(context["ti"], t)) and v.started_at]
+        runs = [
+            (s, v.finished_at or s) for t in self.stress_ids if (v := pull(context["ti"], t)) and (s := v.started_at)
+        ]
         if runs:
             step = float(self.parity["step"])
-            return min(v.started_at for v in runs), max(v.finished_at or v.started_at for v in runs) + step
+            return min(start for start, _ in runs), max(end for _, end in runs) + step
         end = time.time()
         return end - float(self.parity["window"]), end
 
@@ -137,7 +142,7 @@ class UatApproval(HITLOperator):
         **kwargs: Any,
     ) -> None:
         default = self.ROLLBACK if approval["on_timeout"] == "rollback" else self.HOLD
-        users = [{"id": u, "name": u} for u in approval.get("assignees") or []]
+        users: list[HITLUser] = [{"id": u, "name": u} for u in approval.get("assignees") or []]
         super().__init__(
             subject=f"Wave {wave_id}: promote green to user traffic?",
             options=[self.PROMOTE, self.HOLD, self.ROLLBACK],

@@ -176,7 +176,7 @@ def classify(
     if direction not in _ALTERNATIVE:
         raise ValueError(f"direction must be one of {', '.join(_ALTERNATIVE)}, got {direction!r}")
     b, g = _clean(blue), _clean(green)
-    base = {
+    base: dict[str, Any] = {
         "name": name,
         "direction": direction,
         "tolerance": float(tolerance),

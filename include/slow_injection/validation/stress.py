@@ -337,7 +337,9 @@ def top_errors(path: Path) -> list[dict[str, Any]]:
     """The most frequent failure messages (evidence: refused connection, 500, redirect …)."""
     if not path.exists():
         return []
-    rows = [{"error": str(r["error"])[:200], "count": int(r["count"])} for r in json.loads(path.read_text())]
+    rows: list[dict[str, Any]] = [
+        {"error": str(r["error"])[:200], "count": int(r["count"])} for r in json.loads(path.read_text())
+    ]
     return sorted(rows, key=lambda r: -r["count"])[:MAX_ERRORS_KEPT]
 
 
@@ -345,7 +347,8 @@ def time_series(entries: list[dict[str, Any]], history_csv: Path) -> list[dict[s
     """One point per second: requests and failures in that second (exact, from the JSON), and p50/p95
     from the CSV history (locust's rolling ~10 s window; its own requests/s column is a lagging
     average that reads 0 in the first seconds, hence the JSON counts)."""
-    requests, failures = Counter(), Counter()
+    requests: Counter[int] = Counter()
+    failures: Counter[int] = Counter()
     for entry in entries:
         requests.update({int(t): int(n) for t, n in entry.get("num_reqs_per_sec", {}).items()})
         failures.update({int(t): int(n) for t, n in entry.get("num_fail_per_sec", {}).items()})
