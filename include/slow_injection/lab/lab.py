@@ -268,6 +268,7 @@ class Lab:
         from include.slow_injection.lab.kube import seed
 
         kind = self.route_controller
+        ready_file = self.root / "route-controller.ready"
         config = {
             "kubeconfig": str(self.admin_kubeconfig),
             "socket": str(self.admin_socket),
@@ -278,17 +279,17 @@ class Lab:
             "name": seed.INGRESS if kind == "ingress" else seed.ROUTE,
             "hostname": "localhost",
             "delay": self.controller_delay,
-            "ready_file": str(self.root / "route-controller.ready"),
+            "ready_file": str(ready_file),
         }
         path = self.root / "route-controller.json"
         path.write_text(json.dumps(config, indent=1))
-        Path(config["ready_file"]).unlink(missing_ok=True)
+        ready_file.unlink(missing_ok=True)
         self.book.start(
             "route-controller",
             [sys.executable, "-m", "include.slow_injection.lab.route_controller", str(path)],
             self.controller_log,
         )
-        wait_until(lambda: Path(config["ready_file"]).exists(), f"the route controller ({kind}; {self.controller_log})")
+        wait_until(lambda: ready_file.exists(), f"the route controller ({kind}; {self.controller_log})")
 
     def stop_route_controller(self) -> None:
         self.book.stop("route-controller")

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def _bin(name: str) -> str:
@@ -52,7 +53,7 @@ class Postgres:
             for parent in self.root.parents:  # the postgres user must be able to reach the folder
                 if parent != Path("/") and not os.stat(parent).st_mode & 0o001:
                     os.chmod(parent, os.stat(parent).st_mode | 0o011)
-        run = dict(check=True, capture_output=True, text=True)
+        run: dict[str, Any] = dict(check=True, capture_output=True, text=True)
         subprocess.run(
             self._as_owner(
                 [_bin("initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]

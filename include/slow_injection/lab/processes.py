@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 class ProcessBook:
@@ -18,7 +19,7 @@ class ProcessBook:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _entries(self) -> dict[str, dict[str, float]]:
+    def _entries(self) -> dict[str, dict[str, Any]]:
         try:
             raw = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -35,7 +36,7 @@ class ProcessBook:
             return None
         return entry["pid"] if _started_at(int(entry["pid"])) == entry.get("started") else None
 
-    def _write(self, entries: dict[str, dict[str, float]]) -> None:
+    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(entries, indent=1))
 

@@ -92,7 +92,7 @@ def ingress_split(ingress: dict[str, Any], servers: dict[str, str]) -> dict[str,
     for backend in backends:
         service = backend.get("service") or {}
         if (service.get("port") or {}).get("name") == USE_ANNOTATION:
-            raw = annotations.get(ACTIONS + service.get("name", ""))
+            raw: Any = annotations.get(ACTIONS + service.get("name", ""))  # not JSON text: TypeError below
             try:
                 groups = json.loads(raw)["forwardConfig"]["targetGroups"]
                 split = {g["serviceName"]: int(g.get("weight", 1 if len(groups) == 1 else 0)) for g in groups}
@@ -231,6 +231,7 @@ class RouteController:
                     self.pending.cond.wait(wait)
                     continue  # a newer object, or the time has come: look again
                 obj, seen_at = self.pending.obj, self.pending.seen_at
+                assert obj is not None  # the wait above ends with an object (or returns on stop)
             try:
                 self.reconcile(obj, seen_at)
                 backoff = 0.0

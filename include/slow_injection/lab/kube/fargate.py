@@ -92,7 +92,7 @@ class FargateEmulation:
             choose_profile(self.profiles(), namespace, labels) if scheduler in (None, "default-scheduler") else None
         )
         if profile is not None:
-            patch = [{"op": "add", "path": "/spec/schedulerName", "value": SCHEDULER}]
+            patch: list[dict[str, Any]] = [{"op": "add", "path": "/spec/schedulerName", "value": SCHEDULER}]
             if labels:
                 patch.append(
                     {"op": "add", "path": "/metadata/labels/" + PROFILE_LABEL.replace("/", "~1"), "value": profile.name}
@@ -103,7 +103,7 @@ class FargateEmulation:
         return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
     def register(self, port: int, ca_bundle: bytes) -> None:
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": WEBHOOK},

@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 _DAY = dt.timedelta(days=1)
@@ -18,10 +19,10 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _pem_key(key: object) -> bytes:
+def _pem_key(key: PrivateKeyTypes) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,  # type: ignore[attr-defined]
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
 
@@ -58,6 +59,7 @@ class Pki:
         if crt.exists():
             return crt, key_path
         ca_key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)  # __init__ wrote it (_key)
         ca = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
         key = _key()
         sans: list[x509.GeneralName] = []
@@ -78,7 +80,7 @@ class Pki:
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256())
-        )  # type: ignore[arg-type]
+        )
         key_path.write_bytes(_pem_key(key))
         crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return crt, key_path
