@@ -22,6 +22,9 @@ contracts=$(PYTHONPATH=".:plugins${PYTHONPATH:+:$PYTHONPATH}" "$(dirname "$PY")/
 # Lint (with Airflow's AIR rules) and format ([tool.ruff] in pyproject.toml): `ruff check --fix . && ruff format .`
 "$(dirname "$PY")/ruff" check --quiet . || { echo "ruff check found the problems above" >&2; exit 1; }
 "$(dirname "$PY")/ruff" format --check --quiet . || { echo "ruff format would change the files above" >&2; exit 1; }
+# Types over include/ and plugins/ ([tool.mypy] in pyproject.toml, with pydantic's plugin for the models).
+types=$(PYTHONPATH=".:plugins${PYTHONPATH:+:$PYTHONPATH}" "$(dirname "$PY")/mypy" 2>&1) \
+    || { echo "$types" >&2; echo "mypy found the type errors above" >&2; exit 1; }
 if [ "$#" -gt 0 ]; then
     exec "$PY" -m pytest "${COMMON[@]}" "$@"
 fi
