@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.aws", "tests.kube"]
+# Fixtures from tests/support/, for every test module (a module imports helpers from there, never fixtures).
+pytest_plugins = [
+    "tests.support.aws",
+    "tests.support.aws_waves",
+    "tests.support.e2e_job",
+    "tests.support.kube",
+    "tests.support.kube_support",
+    "tests.support.reruns",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="slow-injection-tests-"))

@@ -15,39 +15,13 @@ from include.slow_injection import registry
 from include.slow_injection.drivers.k8s_ingress import ACTIONS, AlbIngressRouter
 from include.slow_injection.drivers.kubernetes import KubeAccess
 from include.slow_injection.ports import ReadbackMismatch, Weights
-from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
-from tests.kube import Kube
-from tests.routing_support import TARGET_TYPE, annotation_json, seed_web
+from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer
+from tests.support.kube import Kube
+from tests.support.routing_support import TARGET_TYPE, annotation_json, ingress, seed_web
 
 CONNECTION = "kube_routes"
 ACTION = "web-split"
 STEPS = (5, 25, 100)
-
-
-def ingress(namespace: str) -> dict[str, Any]:
-    """Blue's Ingress as a team has it before a wave: `/` and `/api` to web, `/docs` to another Service."""
-
-    def path(prefix: str, service: str) -> dict[str, Any]:
-        return {"path": prefix, "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": 80}}}}
-
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {
-            "name": "shop",
-            "namespace": namespace,
-            "annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing", TARGET_TYPE: "ip"},
-        },
-        "spec": {
-            "ingressClassName": "alb",
-            "rules": [
-                {
-                    "host": "shop.example.com",
-                    "http": {"paths": [path("/", "web"), path("/api", "web"), path("/docs", "docs")]},
-                }
-            ],
-        },
-    }
 
 
 class Ingresses:

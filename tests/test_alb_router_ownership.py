@@ -12,7 +12,7 @@ import pytest
 from include.slow_injection import registry
 from include.slow_injection.drivers.aws_alb import AlbConfigError, AlbRouter
 from include.slow_injection.ports import Weights
-from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
+from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer
 
 STICKY = {"Enabled": True, "DurationSeconds": 3600}
 

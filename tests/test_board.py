@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.test_report_html import HOSTILE, Parsed
-from tests.waves import healthy_world, small_wave, write
+from tests.support.reports import HOSTILE, Parsed
+from tests.support.waves import healthy_world, small_wave, write
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

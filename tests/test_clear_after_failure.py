@@ -20,17 +20,15 @@ import pytest
 
 from include.slow_injection.tasks.flow import RollbackTraffic, RollbackWorkloads
 from include.slow_injection.tasks.operators import PlatformStep, SetTraffic
-from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
-from tests.kube_support import RARELY, ApiProxy, Shop, api_proxy  # noqa: F401 - fixture
-from tests.test_run_twice import (  # noqa: F401 - fixtures
+from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer
+from tests.support.kube_support import RARELY, ApiProxy, Shop
+from tests.support.reruns import (
     KUBE_CONN,
     PLATFORM,
     STEP,
+    AdminSocketGone,
     HAProxy,
     context,
-    haproxy,
-    haproxy_commands,
-    haproxy_process,
     haproxy_router,
     make_aws,
     mutations,
@@ -38,20 +36,6 @@ from tests.test_run_twice import (  # noqa: F401 - fixtures
 )
 
 # --- HAProxy ------------------------------------------------------------------------------------
-
-
-class AdminSocketGone:
-    """HAProxy keeps routing, but its runtime API cannot be reached (the socket path is gone)."""
-
-    def __init__(self, proxy: HAProxy) -> None:
-        self.proxy, self.hidden = proxy, proxy.socket.with_name("hidden.sock")
-
-    def __enter__(self) -> AdminSocketGone:
-        self.proxy.socket.rename(self.hidden)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.hidden.rename(self.proxy.socket)
 
 
 def test_set_traffic_fails_while_haproxy_admin_is_unreachable_then_converges_when_cleared(

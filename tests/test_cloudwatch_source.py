@@ -18,7 +18,7 @@ from include.slow_injection.gates.runner import GateRun
 from include.slow_injection.gates.verdict import Verdict
 from include.slow_injection.spec.loader import driver_settings_errors
 from include.slow_injection.spec.models import DriverRef, MetricGate
-from tests.aws import ACCOUNT, CONNECTION_ID, REGION, free_port
+from tests.support.aws import ACCOUNT, CONNECTION_ID, REGION, free_port
 
 METRIC = kinds.measured("metric")
 

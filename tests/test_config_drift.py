@@ -34,8 +34,8 @@ from include.slow_injection.kubernetes.drift import (
     selects,
 )
 from include.slow_injection.kubernetes.transforms import to_green
-from tests.kube import wait_for
-from tests.waves import metric_gate, sim
+from tests.support.kube import wait_for
+from tests.support.waves import metric_gate, sim
 
 BLUE_SECRET, GREEN_SECRET = "blue-pa55word-xyzzy", "green-pa55word-plugh"
 TRANSFORMS = Transforms("shop-fargate", {"compute": "fargate"})
@@ -312,7 +312,7 @@ def test_drift_rules_are_validated_with_the_field_named() -> None:
 
 def test_a_spec_file_with_a_bad_drift_path_names_file_and_field(tmp_path: Path) -> None:
     from include.slow_injection.spec import load_wave
-    from tests.waves import small_wave, write
+    from tests.support.waves import small_wave, write
 
     data = small_wave("w")
     data["services"][1]["workload"]["drift"] = {"ignore": ["containers.app.image"]}
@@ -721,7 +721,7 @@ def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from tests.test_wave_runs import run_wave, weights_history
+    from tests.support.waves import run_wave, weights_history
 
     blue_ns, green_ns = kube.namespace("shop"), kube.namespace("green")
     api = KubeAccess(kube.api_client)
@@ -765,7 +765,7 @@ def test_a_wave_whose_green_image_drifted_fails_the_gate_and_never_moves_traffic
 def test_the_drift_gate_follows_each_copy_and_precedes_the_first_traffic_step_and_the_handover(tmp_path: Path) -> None:
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_wave
-    from tests.waves import small_wave, write
+    from tests.support.waves import small_wave, write
 
     dag = build_dag(load_wave(write(tmp_path, small_wave("w"))))
 
@@ -785,8 +785,7 @@ def test_the_drift_gate_follows_each_copy_and_precedes_the_first_traffic_step_an
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
 def test_a_scheduled_job_whose_copy_drifted_is_never_handed_over(tmp_path: Path, world) -> None:
-    from tests.test_wave_runs import run_wave, weights_history
-    from tests.waves import healthy_world, small_wave
+    from tests.support.waves import healthy_world, run_wave, small_wave, weights_history
 
     state = healthy_world()
     state["config"] = {

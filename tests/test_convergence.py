@@ -13,7 +13,7 @@ from include.slow_injection.gates.verdict import Verdict
 from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.flow import StageDecision, judge
 from include.slow_injection.tasks.operators import converge_traffic
-from tests.waves import healthy_world
+from tests.support.waves import healthy_world
 
 
 class Step:

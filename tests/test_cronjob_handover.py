@@ -35,8 +35,8 @@ from include.slow_injection.drivers.kubernetes import SCHEDULED_AT, KubeAccess, 
 from include.slow_injection.kubernetes.handover import next_run, safe_moment
 from include.slow_injection.kubernetes.timestamps import to_rfc3339
 from include.slow_injection.ports import JobStillActive
-from tests.kube import Kube, wait_for
-from tests.test_cronjob_handover_drill import JobRecorder, long_job_annotations, minute_cronjob
+from tests.support.kube import Kube, wait_for
+from tests.support.kube_support import JobRecorder, long_job_annotations, minute_cronjob
 
 MARGIN = dt.timedelta(seconds=10)
 LEAD = 20.0  # seconds from the end of the setup to T1 at least (the earliest step is at T1 - 12 s)

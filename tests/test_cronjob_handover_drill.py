@@ -28,8 +28,6 @@ refused switch) is run late by the side that resumes, never dropped.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +36,9 @@ from typing import Any
 
 from kubernetes import client
 
-from include.slow_injection.drivers.kubernetes import SCHEDULED_AT, KubeAccess, KubernetesPlatform
-from include.slow_injection.kubernetes.timestamps import from_rfc3339
+from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
 from include.slow_injection.ports import JobStillActive
+from tests.support.kube_support import JobRecorder, _hms, minute_cronjob
 
 LONG_JOB_MS = 20_000
 QUICK_RETRY, SLOW_RETRY = 1.0, 6.0  # seconds between a refused switch and the next try
@@ -75,92 +73,6 @@ PLAN: list[tuple[str, bool, bool, tuple[float, float]]] = [
     ("green", False, True, (-0.07, -0.15)),
     ("green", False, True, (-0.09, -0.18)),
 ]
-
-
-def long_job_annotations(run_ms: int) -> dict[str, str]:
-    """kwok's pod-complete stage waits min(delay, jitter-delay) (the jitter defaults to 0 ms): both are set."""
-    return {
-        "pod-complete.stage.kwok.x-k8s.io/delay": f"{run_ms}ms",
-        "pod-complete.stage.kwok.x-k8s.io/jitter-delay": f"{run_ms}ms",
-    }
-
-
-def minute_cronjob(namespace: str, run_ms: int = 0, ttl_zero: bool = False) -> dict[str, Any]:
-    """A `* * * * *` CronJob whose Jobs run `run_ms` (kwok), deleted at once when `ttl_zero`."""
-    pod_meta = {"annotations": long_job_annotations(run_ms)} if run_ms else {}
-    job = {
-        "backoffLimit": 0,
-        "template": {
-            "metadata": pod_meta,
-            "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1"}]},
-        },
-    }
-    if ttl_zero:
-        job["ttlSecondsAfterFinished"] = 0
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {"name": "report", "namespace": namespace},
-        "spec": {
-            "schedule": "* * * * *",
-            "concurrencyPolicy": "Forbid",
-            "suspend": False,
-            "jobTemplate": {"spec": job},
-        },
-    }
-
-
-class JobRecorder(threading.Thread):
-    """Lists every Job of the cluster every `interval` s; keeps each (by uid) with its scheduled time."""
-
-    def __init__(self, api_client: Any, namespaces: set[str], interval: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.batch, self.namespaces, self.interval = client.BatchV1Api(api_client), namespaces, interval
-        self.jobs: dict[str, tuple[str, str, float]] = {}  # uid → (namespace, name, scheduled epoch s)
-        self.seen: dict[str, list[float]] = {}  # uid → [first, last] poll that listed it (epoch s)
-        self.stopping = threading.Event()
-        self.errors: list[str] = []
-
-    def poll(self) -> None:
-        answer = json.loads(self.batch.list_job_for_all_namespaces(_preload_content=False).data)
-        now = time.time()
-        for job in answer.get("items", []):
-            meta = job["metadata"]
-            scheduled = (meta.get("annotations") or {}).get(SCHEDULED_AT)
-            if meta["namespace"] in self.namespaces and scheduled:
-                self.jobs.setdefault(
-                    meta["uid"], (meta["namespace"], meta["name"], from_rfc3339(scheduled).timestamp())
-                )
-                self.seen.setdefault(meta["uid"], [now, now])[1] = now
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.poll()
-            except Exception as err:
-                self.errors.append(repr(err))
-            self.stopping.wait(self.interval)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join()
-        self.poll()  # a last look
-
-    def runs(self, namespace: str) -> list[float]:
-        return [t for ns, _, t in self.jobs.values() if ns == namespace]
-
-    def history(self, namespaces: dict[str, str]) -> list[str]:
-        """Each Job of these namespaces (namespace → side): its scheduled time, when the polls listed it."""
-        rows = [
-            (
-                t,
-                f"{namespaces[ns]} {name} scheduled {_hms(t)}, listed {self.seen[uid][0] - t:+.1f}"
-                f"..{self.seen[uid][1] - t:+.1f} s",
-            )
-            for uid, (ns, name, t) in self.jobs.items()
-            if ns in namespaces
-        ]
-        return [row for _, row in sorted(rows)]
 
 
 @dataclass
@@ -336,10 +248,6 @@ def run_drill(kube: Any, plan: list[tuple[str, bool, bool, tuple[float, float]]]
                     when = e.last_timestamp or e.event_time or e.first_timestamp
                     details[p.index].append(f"{side} event {when:%H:%M:%S} {e.reason}: {e.message}")
     return Outcome(pairs, ticks, ran, duplicates, gaps, errors, covered, lost, time.time() - began, details)
-
-
-def _hms(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S")
 
 
 def test_handover_drill_on_the_real_cronjob_controller_has_no_duplicate_and_no_gap(kube) -> None:

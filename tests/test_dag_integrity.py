@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,9 @@ from include.slow_injection.phases import PHASES
 from include.slow_injection.tasks.flow import RollbackTraffic, RollbackWorkloads, StageDecision
 from include.slow_injection.tasks.operators import PlatformStep, Preflight, SetTraffic
 from slow_injection_gates.sensors import GateSensor
-from tests.waves import small_wave, two_good_one_broken, write
+from tests.support.waves import bag_for, small_wave, two_good_one_broken, write
 
-ROOT = Path(__file__).resolve().parents[1]
 SIDE_EFFECTING = (SetTraffic, PlatformStep, RollbackTraffic, RollbackWorkloads, Preflight)
-
-
-def bag_for(folder: Path | None = None) -> DagBag:
-    old = os.environ.get("SLOW_INJECTION_WAVES_DIR")
-    if folder is not None:
-        os.environ["SLOW_INJECTION_WAVES_DIR"] = str(folder)
-    try:
-        return DagBag(dag_folder=str(ROOT / "dags"))
-    finally:
-        if folder is not None:
-            if old is None:
-                del os.environ["SLOW_INJECTION_WAVES_DIR"]
-            else:
-                os.environ["SLOW_INJECTION_WAVES_DIR"] = old
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from include.slow_injection.drivers.postgres_sync import PostgresSync
 from include.slow_injection.drivers.simulated import BackendDown, SimulatedWorld
 from include.slow_injection.lab.postgres import Postgres
 from include.slow_injection.ports import DataSync, Readiness
-from tests.aws import CONNECTION_ID, ApiCalls, free_port, uncovered_calls
+from tests.support.aws import CONNECTION_ID, ApiCalls, free_port, uncovered_calls
 
 TABLES = ["public.orders", "LineItems"]  # one schema-qualified, one bare and mixed-case (quoted)
 SCHEMA = """
@@ -192,8 +192,6 @@ def test_settings_need_two_different_databases_and_no_shared_connection() -> Non
 
 
 # --- AWS DMS -------------------------------------------------------------------------------------
-
-from tests.test_dms_health import dms  # noqa: E402, F401 - fixture: a replication task on moto
 
 
 def dms_sync(arn: str) -> DmsTaskSync:

@@ -31,7 +31,7 @@ from include.slow_injection.discover.inventory import SYSTEM_NAMESPACES, Invento
 from include.slow_injection.discover.run import draft
 from include.slow_injection.drivers.kubernetes import KubeAccess
 from include.slow_injection.spec import load_waves
-from tests.kube import wait_for
+from tests.support.kube import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = {"cpu": "500m", "memory": "512Mi"}
@@ -612,7 +612,7 @@ def test_an_unreviewed_exposed_draft_is_refused_before_any_change(cluster, tmp_p
     assert run.state == "failed" and states["preparation.run_refused"] == "failed"
     ran = {t for t, s in states.items() if s not in ("skipped", "None")}
     assert ran <= {"preparation.plan_wave", "preparation.run_refused", "post_release.evaluation_report"}, ran
-    from tests.test_operating_runs import _xcom
+    from tests.support.waves import _xcom
 
     outcome = _xcom(run.run_id, "preparation.plan_wave", "plan_outcome")
     assert outcome["state"] == "refused" and "todo-review-router" in " ".join(outcome["problems"]), outcome

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from include.slow_injection import registry
 from include.slow_injection.aws.iam import policy
 from include.slow_injection.drivers.aws_dms import DmsTaskHealth
-from tests.aws import CONNECTION_ID, ApiCalls, MotoServer, uncovered_calls
-
-
-@pytest.fixture
-def dms(aws: MotoServer) -> tuple[Any, str]:
-    client = aws.client("dms")
-    task = client.create_replication_task(
-        ReplicationTaskIdentifier="orders-sync",
-        SourceEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:SRC",
-        TargetEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:TGT",
-        ReplicationInstanceArn="arn:aws:dms:eu-west-1:123456789012:rep:RI",
-        MigrationType="full-load-and-cdc",
-        TableMappings='{"rules": []}',
-    )["ReplicationTask"]
-    return client, task["ReplicationTaskArn"]
+from tests.support.aws import CONNECTION_ID, ApiCalls, uncovered_calls
 
 
 def check(arn: str) -> DmsTaskHealth:

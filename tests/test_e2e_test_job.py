@@ -28,7 +28,6 @@ Routing and metrics stay simulated.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,73 +38,17 @@ import pytest
 from kubernetes import client, watch
 
 from include.slow_injection.tasks.e2e_test import LABEL, pod_name
-from tests.kube import wait_for
-from tests.test_kubernetes_platform import blue_deployment
-from tests.test_wave_runs import run_wave, weights_history
-from tests.waves import sim
+from tests.support.e2e_job import CONN, IMAGE, e2e_test, fake_context, outcome
+from tests.support.kube import wait_for
+from tests.support.kube_support import blue_deployment
+from tests.support.waves import run_wave, sim, weights_history
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
 TASK = "full_transition.e2e_smoke"
-CONN = "kube_e2e"
-IMAGE = "registry.example/shop-e2e:1.4"
-FAILS = "pod-container-running-failed.stage.kwok.x-k8s.io"  # upstream kwok chaos stage: fail with an exit code
-COMPLETES = "pod-complete.stage.kwok.x-k8s.io"  # kwok pod-complete stages: exit 0 after a delay
 
 
 # --- kwok's emulation of the container: its outcome and its log -----------------------------------------
-
-
-def outcome(exit_code: int, runs_ms: int | None = None) -> dict[str, dict[str, str]]:
-    """The pod labels/annotations that make kwok end the test container with `exit_code` after `runs_ms`
-    (default 1 s)."""
-    labels = {FAILS: "true"} if exit_code else {}
-    annotations = {f"{FAILS}/exit-code": str(exit_code)} if exit_code else {}
-    if runs_ms is not None:
-        annotations[f"{FAILS if exit_code else COMPLETES}/delay"] = f"{runs_ms}ms"
-    return {"labels": labels, "annotations": annotations}
-
-
-def cri_log(lines: list[str]) -> str:
-    """Lines in the container runtime's log file format, the one a kubelet (and kwok) serves."""
-    start = dt.datetime.now(dt.UTC)
-    return "".join(
-        f"{(start + dt.timedelta(milliseconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout F {line}\n"
-        for i, line in enumerate(lines)
-    )
-
-
-@pytest.fixture
-def container_log(kube, tmp_path: Path) -> Iterator[Callable[[str, list[str]], Path]]:
-    """`write(namespace, lines)`: what the `base` container of every pod in `namespace` logged, served by
-    kwok through a ClusterLogs object (cluster-scoped, so removed here after the test)."""
-    api = client.CustomObjectsApi(kube.api_client)
-    made: list[str] = []
-
-    def write(namespace: str, lines: list[str]) -> Path:
-        path = tmp_path / f"{namespace}-base.log"
-        path.write_text(cri_log(lines))
-        name = f"e2e-log-{namespace}"
-        api.create_cluster_custom_object(
-            "kwok.x-k8s.io",
-            "v1alpha1",
-            "clusterlogs",
-            {
-                "apiVersion": "kwok.x-k8s.io/v1alpha1",
-                "kind": "ClusterLogs",
-                "metadata": {"name": name},
-                "spec": {
-                    "selector": {"matchNamespaces": [namespace]},
-                    "logs": [{"containers": ["base"], "logsFile": str(path)}],
-                },
-            },
-        )
-        made.append(name)
-        return path
-
-    yield write
-    for name in made:
-        api.delete_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterlogs", name)
 
 
 class PodEvents:
@@ -328,21 +271,6 @@ def test_a_dry_run_creates_no_pod(tmp_path: Path, world, kube, pod_events, shop)
 # --- the operator alone (no DAG run) -----------------------------------------------------------------------
 
 
-def e2e_test(namespace: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "smoke",
-        "image": IMAGE,
-        "command": ["pytest", "-q"],
-        "args": [],
-        "env": {},
-        "namespace": namespace,
-        "connection": CONN,
-        "timeout": 30,
-        "log_tail_lines": 50,
-        **extra,
-    }
-
-
 def test_the_failure_message_names_the_exit_code_and_the_log_tail(kube, shop, container_log) -> None:
     """The task's own error (what the UI shows in red) carries the exit code and the last lines."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -477,25 +405,3 @@ class TaskLog:
             self.lines.append(message % args if args else message)
 
         return record
-
-
-class _FakeTI:
-    """Just what the operator asks of a task instance outside a DAG run."""
-
-    dag_id, task_id, run_id, map_index, try_number = "wave_e2e", "e2e_smoke", "manual__fake", -1, 1
-
-    def __init__(self) -> None:
-        self.pushed: dict = {}
-
-    def xcom_push(self, key: str, value) -> None:
-        self.pushed[key] = value
-
-    def xcom_pull(self, **_):
-        return None
-
-
-def fake_context() -> dict:
-    class Dag:
-        dag_id = "wave_e2e"
-
-    return {"ti": _FakeTI(), "run_id": "manual__fake", "dag": Dag(), "params": {"dry_run": False}}

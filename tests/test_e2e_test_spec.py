@@ -23,9 +23,9 @@ from kubernetes import client
 from include.slow_injection import kinds
 from include.slow_injection.phases import full_transition
 from include.slow_injection.spec import SpecError, load_wave
-from tests.kube import wait_for
-from tests.test_e2e_test_job import container_log, outcome  # noqa: F401 - container_log is a fixture
-from tests.waves import small_wave, write
+from tests.support.e2e_job import outcome
+from tests.support.kube import wait_for
+from tests.support.waves import small_wave, write
 
 E2E = {"name": "smoke", "image": "registry.example/shop-e2e:1.4", "args": ["--suite", "smoke"]}
 

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
-from tests.aws import MotoServer
-from tests.kube_support import deployment
+from tests.support.aws import MotoServer
+from tests.support.kube_support import deployment
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_an_unknown_eks_cluster_is_an_error_that_names_it(cluster) -> None:
 
 def test_every_eks_call_of_the_profile_read_is_in_the_driver_s_iam_statements(cluster, api_calls) -> None:
     from include.slow_injection.aws.iam import policy
-    from tests.aws import uncovered_calls
+    from tests.support.aws import uncovered_calls
 
     api, web, _ = cluster
     settings = KubernetesPlatform.Settings(fargate_profiles_from={"cluster": "prod", "aws_connection": "aws_moto"})

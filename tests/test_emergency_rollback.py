@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from include.slow_injection.spec import load_wave, load_waves
-from tests.waves import healthy_world, sim, small_wave, write
+from tests.support.waves import healthy_world, sim, small_wave, write
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

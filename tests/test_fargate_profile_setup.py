@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.slow_injection import kinds
 from include.slow_injection.drivers.aws_eks import profile_differences
 from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
-from tests.aws import ACCOUNT, CONNECTION_ID, REGION, MotoServer
+from tests.support.aws import ACCOUNT, CONNECTION_ID, REGION, MotoServer
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fargate-pods"
 

@@ -15,34 +15,12 @@ import pytest
 from include.slow_injection import registry
 from include.slow_injection.drivers.gateway_api import GROUP, GatewayApiRouter
 from include.slow_injection.ports import ReadbackMismatch, Weights
-from tests.kube import Kube, wait_for
-from tests.routing_support import seed_web
+from tests.support.kube import Kube, wait_for
+from tests.support.routing_support import http_route, seed_web
 
 CONNECTION = "kube_routes"
 GATEWAY_CONTROLLER = "example.com/stand-in-gateway"
 STEPS = (5, 25, 100)
-
-
-def http_route(namespace: str) -> dict[str, Any]:
-    """Blue's route as a team has it before a wave: `/` and `/api` to web, `/docs` to another Service."""
-    to_web = [{"name": "web", "port": 80}]
-    return {
-        "apiVersion": f"{GROUP}/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": "shop", "namespace": namespace},
-        "spec": {
-            "parentRefs": [{"name": "shop-gateway"}],
-            "hostnames": ["shop.example.com"],
-            "rules": [
-                {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": to_web},
-                {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}], "backendRefs": to_web},
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
-                    "backendRefs": [{"name": "docs", "port": 80}],
-                },
-            ],
-        },
-    }
 
 
 class Routes:
@@ -311,7 +289,7 @@ def test_green_in_another_namespace_needs_a_reference_grant(kube: Kube, shop: Ro
 def seed_web_green_only(kube: Kube, namespace: str) -> None:
     from include.slow_injection.drivers.kubernetes import KubeAccess
     from include.slow_injection.lab.kube.seed import deployment
-    from tests.routing_support import ready_endpoints, service
+    from tests.support.routing_support import ready_endpoints, service
 
     api = KubeAccess(kube.api_client)
     api.create("Deployment", namespace, deployment("web-green", namespace, 1))

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
-from tests.test_kubernetes_platform import blue_deployment
+from tests.support.kube_support import blue_deployment
 
 ROLE = "eks.amazonaws.com/role-arn"
 

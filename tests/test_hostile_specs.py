@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from include.slow_injection.spec import SpecError, Wave, load_wave, parse_wave
-from tests.waves import small_wave
+from tests.support.waves import _paths, small_wave
 
 BASE = small_wave("w", wave_id="hostile")
 VALUES = st.one_of(
@@ -22,16 +22,6 @@ VALUES = st.one_of(
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
 )
-
-
-def _paths(data, prefix=()):
-    yield prefix
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from _paths(value, (*prefix, i))
 
 
 PATHS = [p for p in _paths(BASE) if p]

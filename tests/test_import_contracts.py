@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grimp
 
-from tests.import_contracts import AllowedImportsContract
+from tests.support.import_contracts import AllowedImportsContract
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,32 +11,8 @@ from kubernetes import client
 
 from include.slow_injection.drivers.kubernetes import RETIRED_FROM, KubeAccess, KubernetesPlatform
 from include.slow_injection.ports import JobStillActive
-from tests.kube import wait_for
-
-
-def blue_deployment(namespace: str) -> dict:
-    pod = {
-        "nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
-        "tolerations": [{"key": "spot", "operator": "Exists"}],
-        "containers": [
-            {
-                "name": "app",
-                "image": "web:1",
-                "env": [{"name": "MODE", "value": "blue"}, {"name": "OLD_FLAG", "value": "1"}],
-                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "250m"}},
-            }
-        ],
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod},
-        },
-    }
+from tests.support.kube import wait_for
+from tests.support.kube_support import blue_deployment
 
 
 def blue_cronjob(namespace: str) -> dict:

@@ -24,71 +24,25 @@ import pytest
 
 from include.slow_injection.drivers.kubernetes import ACTIVE_SINCE
 from include.slow_injection.kubernetes.timestamps import from_rfc3339
-from tests.kube import wait_for
-from tests.kube_support import (
-    EVERY_MINUTE,
+from tests.support.kube import wait_for
+from tests.support.kube_support import (
     KWOK_DELAY,
     KWOK_FAIL,
     KWOK_FAIL_DELAY,
     KWOK_FAIL_JITTER,
     KWOK_JITTER,
     SCHEDULED_AT,
+    TICK,
     Shop,
     assert_exactly_once,
     job_end,
     job_failed,
+    k8s_wave,
     set_job_pods,
 )
-from tests.test_wave_runs import run_wave, weights_history
-from tests.waves import metric_gate, sim
+from tests.support.waves import run_wave, weights_history
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
-CONN = "kube_wave"
-TICK = 90.0  # a minute tick, plus the Job and the gate's polling
-
-
-@pytest.fixture
-def shop(kube, monkeypatch):
-    """Blue's web (2 replicas) and report (every minute) in their namespace, green's namespace selected by
-    the Fargate profile; the Airflow connection reaches the cluster with the admin kubeconfig."""
-    shop = Shop.seed(kube, schedule=EVERY_MINUTE)
-    kube.connection(monkeypatch, CONN)
-    return shop
-
-
-def k8s_wave(world: str, shop: Shop, step_bake: float = 0.4, conn: str = CONN, **web: Any) -> dict:
-    """Report (scheduled) and web (exposed, 50 → 100 %) from blue's namespace to green's; `web` adds to the
-    web workload (e.g. copy_config_maps)."""
-    platform = {"type": "kubernetes", "connection": conn, "add_labels": {"compute": "fargate"}}
-    gate = metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')
-    return {
-        "id": "k8s",
-        "owner": "team-test",
-        "environments": {
-            "blue": {"name": "eks-ec2", "platform": platform},
-            "green": {"name": "eks-fargate", "platform": dict(platform)},
-        },
-        "retries": {"count": 2, "delay": 0.5},
-        "rollback": {"retries": 2, "retry_delay": 0.5},
-        "services": [
-            {
-                "name": "report",
-                "exposure": "scheduled",
-                "workload": shop.report,
-                "handover": {"margin": 10, "wait_timeout": TICK, "first_run_timeout": TICK + 30},
-            },
-            {
-                "name": "web",
-                "exposure": "exposed",
-                "workload": {**shop.web, **web},
-                "router": sim(world),
-                "rollout_timeout": 90,
-                "traffic_steps": [{"weight": 50, "bake": step_bake}, {"weight": 100, "bake": 0.4}],
-                "gates": [{**gate, "bake": step_bake}],
-            },
-        ],
-        "parallel_operation": {"jobs": {"runs": 1, "timeout": TICK + 30}, "blue_pods": {"window": 2}},
-    }
 
 
 class Meanwhile(threading.Thread):

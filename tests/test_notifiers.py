@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,7 +15,8 @@ from include.slow_injection.drivers.aws_sns import SUBJECT_MAX, SnsNotifier, sns
 from include.slow_injection.drivers.slack_notifier import TEXT_MAX, SlackNotifier, slack_text
 from include.slow_injection.tasks import notify as notify_module
 from include.slow_injection.tasks.notify import notify
-from tests.aws import ACCOUNT, REGION
+from tests.support.aws import ACCOUNT, REGION
+from tests.support.standins import WebhookStandIn
 
 WAVE = "payments-1"
 
@@ -169,38 +168,6 @@ def test_sns_settings_and_connection_are_checked() -> None:
 
 
 # --- Slack -------------------------------------------------------------------------------------
-
-
-class WebhookStandIn:
-    """A Slack incoming webhook on 127.0.0.1: records each POST, answers with `status`."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.status = 200
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                stand_in.posts.append({"path": self.path, "json": json.loads(self.rfile.read(length))})
-                answer = b"ok" if stand_in.status == 200 else b"internal_error"
-                self.send_response(stand_in.status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from include.slow_injection import run_scope
-from tests.test_wave_runs import events, run_wave, weights_history
-from tests.waves import healthy_world, small_wave
+from tests.support.waves import _xcom, events, healthy_world, run_wave, small_wave, weights_history
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 UTC = dt.UTC
@@ -157,7 +156,7 @@ def test_a_subset_run_moves_only_the_chosen_services_and_skipped_checks_say_why(
 def test_a_wave_can_be_scheduled_on_earlier_waves(tmp_path: Path, world) -> None:
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_waves
-    from tests.waves import write
+    from tests.support.waves import write
 
     first, second = small_wave(world.path.stem, "first"), small_wave(world.path.stem, "second")
     second["schedule"] = {"after": ["first"]}
@@ -208,19 +207,6 @@ def _variables() -> list[str]:
 
     with create_session() as session:
         return [v.key for v in session.query(Variable).all()]
-
-
-def _xcom(run_id: str, task_id: str, key: str):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter(XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.key == key)
-            .one()
-        )
-        return XComModel.deserialize_value(row)
 
 
 def test_two_waves_never_act_on_one_service_at_once(tmp_path: Path, world) -> None:

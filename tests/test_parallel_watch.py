@@ -17,8 +17,8 @@ import time
 import pytest
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
-from tests.kube import wait_for
-from tests.kube_support import RARELY, Shop, owned_job, restart_container
+from tests.support.kube import wait_for
+from tests.support.kube_support import RARELY, Shop, owned_job, restart_container
 
 LIMITS = {"runs": 2, "min_success_rate": 1.0, "max_duration": 30.0, "max_pod_restarts": 0}
 

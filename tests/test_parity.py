@@ -21,7 +21,7 @@ from include.slow_injection.drivers.prometheus import PrometheusSource
 from include.slow_injection.drivers.simulated import SimulatedMetricSource
 from include.slow_injection.spec.models import Parity
 from include.slow_injection.validation.parity import MetricResult, classify, score
-from tests.aws import REGION, free_port
+from tests.support.aws import REGION, free_port
 
 LATENCY = 0.2  # seconds, blue's true median
 

@@ -12,7 +12,7 @@ import yaml
 
 from include.slow_injection.permissions import iam_policy
 from include.slow_injection.spec import load_wave
-from tests.waves import small_wave, write
+from tests.support.waves import small_wave, write
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "aws" / "shop-fargate.yaml"

@@ -20,12 +20,10 @@ from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlat
 from include.slow_injection.kubernetes.rbac import allows, manifests
 from include.slow_injection.tasks.flow import HandJobsBack, RollbackWorkloads
 from include.slow_injection.tasks.operators import PlatformStep
-from tests.kube import wait_for
-from tests.kube_support import EVERY_MINUTE, RARELY, ApiProxy, Shop, api_proxy, path_request  # noqa: F401
-from tests.test_kubernetes_wave_runs import k8s_wave
-from tests.test_run_twice import context
-from tests.test_wave_runs import run_wave
-from tests.waves import write
+from tests.support.kube import wait_for
+from tests.support.kube_support import EVERY_MINUTE, RARELY, ApiProxy, Shop, k8s_wave, path_request
+from tests.support.reruns import context
+from tests.support.waves import run_wave, write
 
 ROOT = Path(__file__).resolve().parents[1]
 CONN = "kube_rbac"
@@ -270,7 +268,7 @@ def test_the_e2e_test_pod_runs_under_exactly_its_printed_role(
     from include.slow_injection.permissions import rbac_manifests
     from include.slow_injection.spec.loader import load_wave
     from include.slow_injection.tasks.e2e_test import E2eTestPod
-    from tests.test_e2e_test_job import e2e_test, fake_context, outcome
+    from tests.support.e2e_job import e2e_test, fake_context, outcome
 
     shop = Shop.seed(kube, schedule=RARELY, wait_ready=False)
     spec = k8s_wave("rbac-e2e", shop, conn=CONN)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from include.slow_injection.tasks.report import EvaluationReport
-from tests.aws import CONNECTION_ID, MotoServer
-from tests.test_run_twice import FakeTI, context
+from tests.support.aws import CONNECTION_ID, MotoServer
+from tests.support.reruns import FakeTI, context
 
 RUN_ID = "manual__2026-01-01T00:00:00"
 

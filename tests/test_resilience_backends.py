@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.standins import PrometheusStandIn
-from tests.test_wave_runs import events, run_wave, weights_history
-from tests.waves import healthy_world, small_wave
+from tests.support.standins import PrometheusStandIn
+from tests.support.waves import events, healthy_world, run_wave, small_wave, weights_history
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_wave_runs import events, run_wave, weights_history
-from tests.waves import healthy_world, small_wave, write
+from tests.support.waves import events, healthy_world, run_wave, small_wave, weights_history, write
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 WEB = {"kind": "Deployment", "namespace": "shop", "name": "web"}

@@ -13,12 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.standins import PrometheusStandIn
-from tests.test_alb_router import alb  # noqa: F401 - fixture
-from tests.test_aws_wave_runs import aws_world  # noqa: F401 - fixture
-from tests.test_notifiers import WebhookStandIn
-from tests.test_wave_runs import run_wave, weights_history
-from tests.waves import healthy_world, small_wave
+from tests.support.standins import PrometheusStandIn, WebhookStandIn
+from tests.support.waves import healthy_world, run_wave, small_wave, weights_history
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
@@ -185,7 +181,7 @@ def test_an_aws_wave_on_moto_leaks_no_secret_access_key(
 ) -> None:
     """The moto wave of test_aws_wave_runs, its AWS connection holding a distinctive secret key, with
     a CloudWatch breach so the rollback path runs too."""
-    from tests.test_aws_wave_runs import aws_wave, green_error_percent, notices
+    from tests.support.aws_waves import aws_wave, green_error_percent, notices
 
     conn = json.loads(aws_world["server"].connection_uri())
     monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps({**conn, "password": AWS_SECRET}))

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from include.slow_injection.spec import SpecError, Wave, load_wave, parse_wave
-from tests.test_hostile_specs import _paths
+from tests.support.waves import _paths
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = yaml.safe_load((ROOT / "include" / "waves" / "lab-web.yaml").read_text())
@@ -157,7 +157,7 @@ def test_python_and_unknown_tags_are_refused_with_file_and_line(
 def test_a_folder_with_broken_files_gives_every_valid_dag_whole_and_one_error_per_broken_file(tmp_path: Path) -> None:
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_waves
-    from tests.test_dag_integrity import bag_for
+    from tests.support.waves import bag_for
 
     (tmp_path / "lab-web.yaml").write_text((ROOT / "include" / "waves" / "lab-web.yaml").read_text())
     broken = copy.deepcopy(FULL)

@@ -41,9 +41,9 @@ from include.slow_injection.reporting.right_sizing import collect_right_sizing, 
 from include.slow_injection.spec import parse_wave
 from include.slow_injection.spec.models import Report
 from include.slow_injection.tasks.report import render_markdown
-from tests.kube import wait_for
-from tests.test_report_html import T0, report_data
-from tests.waves import sim, small_wave
+from tests.support.kube import wait_for
+from tests.support.reports import T0, report_data
+from tests.support.waves import sim, small_wave
 
 CPU_Q = 'max(rate(cpu_seconds{service="${service}"}[1m]))'
 MEM_Q = 'max(working_set_bytes{service="${service}"})'

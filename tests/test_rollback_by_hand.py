@@ -14,19 +14,8 @@ import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedRouter
 from include.slow_injection.tasks.flow import RollbackTraffic
-from tests.test_clear_after_failure import AdminSocketGone
-from tests.test_run_twice import (  # noqa: F401 - fixtures
-    STEP,
-    HAProxy,
-    context,
-    haproxy,
-    haproxy_commands,
-    haproxy_process,
-    haproxy_router,
-    sets,
-)
-from tests.test_wave_runs import events, run_wave, weights_history
-from tests.waves import healthy_world, small_wave
+from tests.support.reruns import STEP, AdminSocketGone, HAProxy, context, haproxy_router, sets
+from tests.support.waves import events, healthy_world, run_wave, small_wave, weights_history
 
 
 @pytest.mark.airflow

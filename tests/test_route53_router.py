@@ -22,8 +22,8 @@ from include.slow_injection.ports import Weights
 from include.slow_injection.spec import load_wave
 from include.slow_injection.spec.loader import driver_settings_errors
 from include.slow_injection.spec.models import DriverRef
-from tests.aws import CONNECTION_ID, ApiCalls, MotoServer
-from tests.waves import small_wave, write
+from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer
+from tests.support.waves import small_wave, write
 
 NAME = "shop.example.com."
 OURS = {"blue", "green"}

@@ -12,14 +12,12 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from include.slow_injection import registry
-from include.slow_injection.drivers.gateway_api import GatewayApiRouter
+from include.slow_injection.drivers.gateway_api import GROUP, GatewayApiRouter
 from include.slow_injection.drivers.k8s_ingress import AlbIngressRouter
 from include.slow_injection.kubernetes.rbac import ROUTER_ROLE, router_manifests
 from include.slow_injection.ports import Weights
-from tests.kube import Kube
-from tests.routing_support import seed_web
-from tests.test_alb_ingress_router import ingress
-from tests.test_gateway_api_router import GROUP, http_route
+from tests.support.kube import Kube
+from tests.support.routing_support import http_route, ingress, seed_web
 
 CONN = "kube_router_rbac"
 SA = "airflow-router"
@@ -141,7 +139,7 @@ def test_without_the_binding_the_same_token_is_refused(
 def test_slow_injection_iam_prints_the_routers_roles_beside_the_platforms(tmp_path: Any) -> None:
     from include.slow_injection.permissions import rbac_manifests
     from include.slow_injection.spec.models import Wave
-    from tests.waves import small_wave
+    from tests.support.waves import small_wave
 
     data = small_wave("rbac")
     web = data["services"][1]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from include.slow_injection.spec import SpecError, load_wave, load_waves
-from tests.waves import small_wave, two_good_one_broken, write
+from tests.support.waves import small_wave, two_good_one_broken, write
 
 
 def base() -> dict:

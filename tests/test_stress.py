@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import stat
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from include.slow_injection.lab.service import Server, State, make_handler
 from include.slow_injection.spec.models import StressTest
 from include.slow_injection.validation.stress import (
     LOCUSTFILE,
@@ -23,47 +21,9 @@ from include.slow_injection.validation.stress import (
     split_target,
     thin,
 )
+from tests.support.standins import LabTarget
 
 STARTUP_SLACK = 8.0  # wall clock beyond -t: importing locust takes 1-4 s on a busy 2-CPU box
-
-
-class QuietServer(Server):
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # locust drops in-flight requests at -t: broken pipes are expected
-
-
-class LabTarget:
-    """The lab's green service on a free port, recording every path it is asked for."""
-
-    def __init__(self, redirect_to: str | None = None) -> None:
-        self.state = State("green")
-        self.paths: list[str] = []
-        self.server = QuietServer(("127.0.0.1", 0), self._handler(redirect_to))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def _handler(self, redirect_to: str | None) -> type:
-        paths = self.paths
-
-        class Recording(make_handler(self.state)):  # type: ignore[misc]
-            def do_GET(self) -> None:
-                paths.append(self.path)
-                if redirect_to is None:
-                    return super().do_GET()
-                self.send_response(302)
-                self.send_header("Location", redirect_to)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        return Recording
-
-    def __enter__(self) -> LabTarget:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

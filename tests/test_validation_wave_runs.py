@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_stress import LabTarget
-from tests.test_wave_runs import run_wave
-from tests.waves import healthy_world, sim, small_wave
+from tests.support.standins import LabTarget
+from tests.support.waves import healthy_world, run_wave, sim, small_wave
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

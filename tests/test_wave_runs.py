@@ -6,42 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from include.slow_injection.spec import load_wave
-from tests.waves import healthy_world, small_wave, write
+from tests.support.waves import events, healthy_world, run_wave, small_wave, weights_history
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
-
-
-def run_wave(tmp_path: Path, world, wave_data: dict, conf: dict | None = None):
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
-
-    from include.slow_injection.builders.factory import build_dag
-
-    dag = build_dag(load_wave(write(tmp_path, wave_data)))
-    # dag.test() re-parses the DAG bundle (dags/), so the waves folder must hold this wave.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
-        run = dag.test(run_conf=conf or {})
-    with create_session() as session:
-        tis = (
-            session.query(TaskInstance)
-            .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
-            .all()
-        )
-        states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
-    run_wave.last_run_id = run.run_id
-    return run.state, states
-
-
-def weights_history(world, service: str = "web") -> list[int]:
-    return [
-        h["green"] for h in world.read().get("history", []) if h["what"] == "set_weights" and h["service"] == service
-    ]
-
-
-def events(world) -> list[str]:
-    return [n["event"] for n in world.read().get("notifications", [])]
 
 
 def test_promote_path_ends_with_green_at_100_and_blue_retired(tmp_path: Path, world) -> None:

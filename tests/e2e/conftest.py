@@ -101,7 +101,7 @@ def ingress_wave(wave_id: str) -> dict:
 
 def uat_wave(wave_id: str, timeout: str) -> dict:
     """A simulated wave (world = its id) whose validation asks a human; everything else is instant."""
-    from tests.waves import small_wave
+    from tests.support.waves import small_wave
 
     wave = small_wave(wave_id, wave_id)
     wave["services"] = [s for s in wave["services"] if s["name"] == "web"]

@@ -10,7 +10,7 @@ import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedWorld
 from tests.e2e.test_trigger_form import DAG, post_run
-from tests.waves import healthy_world
+from tests.support.waves import healthy_world
 
 pytestmark = pytest.mark.e2e
 

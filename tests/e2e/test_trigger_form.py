@@ -11,7 +11,7 @@ import urllib.error
 import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedWorld
-from tests.waves import healthy_world
+from tests.support.waves import healthy_world
 
 pytestmark = pytest.mark.e2e
 DAG = "wave_e2e-uat"  # a simulated wave: quick runs

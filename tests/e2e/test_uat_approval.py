@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedWorld
-from tests.waves import healthy_world
+from tests.support.waves import healthy_world
 
 pytestmark = pytest.mark.e2e
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from airflow.dag_processing.dagbag import DagBag
+
+from include.slow_injection.spec import load_wave
 
 
 def sim(world: str, **extra: Any) -> dict[str, Any]:
@@ -95,3 +101,75 @@ def two_good_one_broken(folder) -> None:
     broken = small_wave("w", "beta")
     broken["services"][1]["gates"][0]["threshold"] = "five"
     write(folder, broken)
+
+
+def run_wave(tmp_path: Path, world, wave_data: dict, conf: dict | None = None):
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    from include.slow_injection.builders.factory import build_dag
+
+    dag = build_dag(load_wave(write(tmp_path, wave_data)))
+    # dag.test() re-parses the DAG bundle (dags/), so the waves folder must hold this wave.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
+        run = dag.test(run_conf=conf or {})
+    with create_session() as session:
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
+            .all()
+        )
+        states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
+    run_wave.last_run_id = run.run_id
+    return run.state, states
+
+
+def weights_history(world, service: str = "web") -> list[int]:
+    return [
+        h["green"] for h in world.read().get("history", []) if h["what"] == "set_weights" and h["service"] == service
+    ]
+
+
+def events(world) -> list[str]:
+    return [n["event"] for n in world.read().get("notifications", [])]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bag_for(folder: Path | None = None) -> DagBag:
+    old = os.environ.get("SLOW_INJECTION_WAVES_DIR")
+    if folder is not None:
+        os.environ["SLOW_INJECTION_WAVES_DIR"] = str(folder)
+    try:
+        return DagBag(dag_folder=str(ROOT / "dags"))
+    finally:
+        if folder is not None:
+            if old is None:
+                del os.environ["SLOW_INJECTION_WAVES_DIR"]
+            else:
+                os.environ["SLOW_INJECTION_WAVES_DIR"] = old
+
+
+def _paths(data, prefix=()):
+    yield prefix
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _paths(value, (*prefix, i))
+
+
+def _xcom(run_id: str, task_id: str, key: str):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.key == key)
+            .one()
+        )
+        return XComModel.deserialize_value(row)

@@ -14,6 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
+from include.slow_injection import registry
+from include.slow_injection.drivers.aws_alb import AlbRouter
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
 CONNECTION_ID = "aws_moto"
@@ -155,3 +158,102 @@ def uncovered_calls(policy_doc: dict[str, Any], calls: list[ApiCall]) -> list[st
         ):
             out.append(f"{call.action} on {resources or '?'} (allowed on {allowed})")
     return sorted(set(out))
+
+
+@dataclass
+class Alb:
+    elbv2: Any
+    listener: str
+    rule: str
+    other_rule: str
+    blue: str
+    green: str
+    green_instance: str
+
+    def settings(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "type": "alb",
+            "connection": CONNECTION_ID,
+            "listener_arn": self.listener,
+            "blue_target_group_arn": self.blue,
+            "green_target_group_arn": self.green,
+            **extra,
+        }
+
+    def router(self, **extra: Any) -> AlbRouter:
+        return registry.build("router", self.settings(**extra), service="web")
+
+    def forward_of(self, actions: list[dict[str, Any]]) -> dict[str, int]:
+        forward = next(a for a in actions if a["Type"] == "forward")
+        return {g["TargetGroupArn"]: g["Weight"] for g in forward["ForwardConfig"]["TargetGroups"]}
+
+    def rule_named(self, arn: str) -> dict[str, Any]:
+        return self.elbv2.describe_rules(RuleArns=[arn])["Rules"][0]
+
+    def default_actions(self) -> list[dict[str, Any]]:
+        return self.elbv2.describe_listeners(ListenerArns=[self.listener])["Listeners"][0]["DefaultActions"]
+
+
+@pytest.fixture
+def alb(aws: MotoServer) -> Alb:
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ab")
+    ]
+    lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
+
+    def group(name: str, target_type: str) -> str:
+        return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType=target_type)[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
+
+    blue, green, green_instance = (
+        group("web-blue", "instance"),
+        group("web-green", "ip"),
+        group("web-green-i", "instance"),
+    )
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}],
+    )["Listeners"][0]
+    rule = elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"],
+        Priority=10,
+        Conditions=[
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/shop/*"]}},
+            {"Field": "host-header", "HostHeaderConfig": {"Values": ["shop.example.com"]}},
+        ],
+        Actions=[{"Type": "forward", "TargetGroupArn": blue}],
+    )["Rules"][0]
+    other = elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"],
+        Priority=20,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/health"]}}],
+        Actions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": "ok"},
+            }
+        ],
+    )["Rules"][0]
+    return Alb(elbv2, listener["ListenerArn"], rule["RuleArn"], other["RuleArn"], blue, green, green_instance)
+
+
+@pytest.fixture
+def dms(aws: MotoServer) -> tuple[Any, str]:
+    client = aws.client("dms")
+    task = client.create_replication_task(
+        ReplicationTaskIdentifier="orders-sync",
+        SourceEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:SRC",
+        TargetEndpointArn="arn:aws:dms:eu-west-1:123456789012:endpoint:TGT",
+        ReplicationInstanceArn="arn:aws:dms:eu-west-1:123456789012:rep:RI",
+        MigrationType="full-load-and-cdc",
+        TableMappings='{"rules": []}',
+    )["ReplicationTask"]
+    return client, task["ReplicationTaskArn"]

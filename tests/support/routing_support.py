@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from include.slow_injection.drivers.gateway_api import GROUP
 from include.slow_injection.drivers.kubernetes import KubeAccess
 from include.slow_injection.lab.kube.seed import deployment
-from tests.kube import Kube, wait_for
+from tests.support.kube import Kube, wait_for
 
 TARGET_TYPE = "alb.ingress.kubernetes.io/target-type"
 
@@ -74,3 +75,51 @@ def seed_web(
 def annotation_json(obj: dict[str, Any], key: str) -> Any:
     raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(key)
     return json.loads(raw) if raw is not None else None
+
+
+def ingress(namespace: str) -> dict[str, Any]:
+    """Blue's Ingress as a team has it before a wave: `/` and `/api` to web, `/docs` to another Service."""
+
+    def path(prefix: str, service: str) -> dict[str, Any]:
+        return {"path": prefix, "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": 80}}}}
+
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "shop",
+            "namespace": namespace,
+            "annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing", TARGET_TYPE: "ip"},
+        },
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [
+                {
+                    "host": "shop.example.com",
+                    "http": {"paths": [path("/", "web"), path("/api", "web"), path("/docs", "docs")]},
+                }
+            ],
+        },
+    }
+
+
+def http_route(namespace: str) -> dict[str, Any]:
+    """Blue's route as a team has it before a wave: `/` and `/api` to web, `/docs` to another Service."""
+    to_web = [{"name": "web", "port": 80}]
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "shop", "namespace": namespace},
+        "spec": {
+            "parentRefs": [{"name": "shop-gateway"}],
+            "hostnames": ["shop.example.com"],
+            "rules": [
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": to_web},
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}], "backendRefs": to_web},
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+                    "backendRefs": [{"name": "docs", "port": 80}],
+                },
+            ],
+        },
+    }

@@ -14,6 +14,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,10 +23,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from kubernetes import client
 
 from include.slow_injection.drivers.kubernetes import KubeAccess
+from include.slow_injection.kubernetes.timestamps import from_rfc3339
 from include.slow_injection.lab.kube.seed import deployment  # blue's Deployment, as the lab seeds it
-from tests.kube import Kube, wait_for
+from tests.support.kube import Kube, wait_for
+from tests.support.waves import metric_gate, sim
 
 EVERY_MINUTE = "* * * * *"  # Kubernetes' finest schedule
 RARELY = "17 3 1 1 *"  # once a year: for steps that must meet no scheduled run while they work
@@ -363,7 +367,7 @@ class ApiProxy:
     refuse: set[tuple[str, str]] = field(default_factory=set)  # (method, path suffix)
 
     def __post_init__(self) -> None:
-        from tests.aws import free_port
+        from tests.support.aws import free_port
 
         self.port = free_port()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -517,3 +521,166 @@ def path_request(req: Request) -> tuple[str, str, str, str | None]:
         req.method, "get" if named else "list"
     )
     return group, resource, verb, namespace
+
+
+def blue_deployment(namespace: str) -> dict:
+    pod = {
+        "nodeSelector": {"eks.amazonaws.com/nodegroup": "ec2-general"},
+        "tolerations": [{"key": "spot", "operator": "Exists"}],
+        "containers": [
+            {
+                "name": "app",
+                "image": "web:1",
+                "env": [{"name": "MODE", "value": "blue"}, {"name": "OLD_FLAG", "value": "1"}],
+                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "250m"}},
+            }
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod},
+        },
+    }
+
+
+CONN = "kube_wave"
+TICK = 90.0  # a minute tick, plus the Job and the gate's polling
+
+
+@pytest.fixture
+def shop(kube, monkeypatch):
+    """Blue's web (2 replicas) and report (every minute) in their namespace, green's namespace selected by
+    the Fargate profile; the Airflow connection reaches the cluster with the admin kubeconfig."""
+    shop = Shop.seed(kube, schedule=EVERY_MINUTE)
+    kube.connection(monkeypatch, CONN)
+    return shop
+
+
+def k8s_wave(world: str, shop: Shop, step_bake: float = 0.4, conn: str = CONN, **web: Any) -> dict:
+    """Report (scheduled) and web (exposed, 50 → 100 %) from blue's namespace to green's; `web` adds to the
+    web workload (e.g. copy_config_maps)."""
+    platform = {"type": "kubernetes", "connection": conn, "add_labels": {"compute": "fargate"}}
+    gate = metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')
+    return {
+        "id": "k8s",
+        "owner": "team-test",
+        "environments": {
+            "blue": {"name": "eks-ec2", "platform": platform},
+            "green": {"name": "eks-fargate", "platform": dict(platform)},
+        },
+        "retries": {"count": 2, "delay": 0.5},
+        "rollback": {"retries": 2, "retry_delay": 0.5},
+        "services": [
+            {
+                "name": "report",
+                "exposure": "scheduled",
+                "workload": shop.report,
+                "handover": {"margin": 10, "wait_timeout": TICK, "first_run_timeout": TICK + 30},
+            },
+            {
+                "name": "web",
+                "exposure": "exposed",
+                "workload": {**shop.web, **web},
+                "router": sim(world),
+                "rollout_timeout": 90,
+                "traffic_steps": [{"weight": 50, "bake": step_bake}, {"weight": 100, "bake": 0.4}],
+                "gates": [{**gate, "bake": step_bake}],
+            },
+        ],
+        "parallel_operation": {"jobs": {"runs": 1, "timeout": TICK + 30}, "blue_pods": {"window": 2}},
+    }
+
+
+def long_job_annotations(run_ms: int) -> dict[str, str]:
+    """kwok's pod-complete stage waits min(delay, jitter-delay) (the jitter defaults to 0 ms): both are set."""
+    return {
+        "pod-complete.stage.kwok.x-k8s.io/delay": f"{run_ms}ms",
+        "pod-complete.stage.kwok.x-k8s.io/jitter-delay": f"{run_ms}ms",
+    }
+
+
+def minute_cronjob(namespace: str, run_ms: int = 0, ttl_zero: bool = False) -> dict[str, Any]:
+    """A `* * * * *` CronJob whose Jobs run `run_ms` (kwok), deleted at once when `ttl_zero`."""
+    pod_meta = {"annotations": long_job_annotations(run_ms)} if run_ms else {}
+    job = {
+        "backoffLimit": 0,
+        "template": {
+            "metadata": pod_meta,
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "report:1"}]},
+        },
+    }
+    if ttl_zero:
+        job["ttlSecondsAfterFinished"] = 0
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "report", "namespace": namespace},
+        "spec": {
+            "schedule": "* * * * *",
+            "concurrencyPolicy": "Forbid",
+            "suspend": False,
+            "jobTemplate": {"spec": job},
+        },
+    }
+
+
+class JobRecorder(threading.Thread):
+    """Lists every Job of the cluster every `interval` s; keeps each (by uid) with its scheduled time."""
+
+    def __init__(self, api_client: Any, namespaces: set[str], interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.batch, self.namespaces, self.interval = client.BatchV1Api(api_client), namespaces, interval
+        self.jobs: dict[str, tuple[str, str, float]] = {}  # uid → (namespace, name, scheduled epoch s)
+        self.seen: dict[str, list[float]] = {}  # uid → [first, last] poll that listed it (epoch s)
+        self.stopping = threading.Event()
+        self.errors: list[str] = []
+
+    def poll(self) -> None:
+        answer = json.loads(self.batch.list_job_for_all_namespaces(_preload_content=False).data)
+        now = time.time()
+        for job in answer.get("items", []):
+            meta = job["metadata"]
+            scheduled = (meta.get("annotations") or {}).get(SCHEDULED_AT)
+            if meta["namespace"] in self.namespaces and scheduled:
+                self.jobs.setdefault(
+                    meta["uid"], (meta["namespace"], meta["name"], from_rfc3339(scheduled).timestamp())
+                )
+                self.seen.setdefault(meta["uid"], [now, now])[1] = now
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.poll()
+            except Exception as err:
+                self.errors.append(repr(err))
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.poll()  # a last look
+
+    def runs(self, namespace: str) -> list[float]:
+        return [t for ns, _, t in self.jobs.values() if ns == namespace]
+
+    def history(self, namespaces: dict[str, str]) -> list[str]:
+        """Each Job of these namespaces (namespace → side): its scheduled time, when the polls listed it."""
+        rows = [
+            (
+                t,
+                f"{namespaces[ns]} {name} scheduled {_hms(t)}, listed {self.seen[uid][0] - t:+.1f}"
+                f"..{self.seen[uid][1] - t:+.1f} s",
+            )
+            for uid, (ns, name, t) in self.jobs.items()
+            if ns in namespaces
+        ]
+        return [row for _, row in sorted(rows)]
+
+
+def _hms(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S")
