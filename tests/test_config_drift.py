@@ -35,6 +35,7 @@ from include.slow_injection.kubernetes.drift import (
 )
 from include.slow_injection.kubernetes.transforms import to_green
 from tests.support.kube import wait_for
+from tests.support.kube_support import kubernetes_wave_frame
 from tests.support.waves import metric_gate, sim
 
 BLUE_SECRET, GREEN_SECRET = "blue-pa55word-xyzzy", "green-pa55word-plugh"
@@ -654,16 +655,8 @@ def images_pinned_in(plane, namespace: str) -> Iterator[None]:
 
 def drift_wave(world: str, blue_ns: str, green_ns: str) -> dict[str, Any]:
     """The exposed web service alone, moved between two namespaces of the control plane."""
-    platform = {"type": "kubernetes", "connection": "kube_drift", "add_labels": {"compute": "fargate"}}
     return {
-        "id": "k8s",
-        "owner": "team-test",
-        "environments": {
-            "blue": {"name": "eks-ec2", "platform": platform},
-            "green": {"name": "eks-fargate", "platform": dict(platform)},
-        },
-        "retries": {"count": 2, "delay": 0.5},
-        "rollback": {"retries": 2, "retry_delay": 0.5},
+        **kubernetes_wave_frame("k8s", "kube_drift"),
         "services": [
             {
                 "name": "web",

@@ -40,7 +40,7 @@ from kubernetes import client, watch
 from include.slow_injection.tasks.e2e_test import LABEL, pod_name
 from tests.support.e2e_job import CONN, IMAGE, e2e_test, fake_context, outcome
 from tests.support.kube import wait_for
-from tests.support.kube_support import blue_deployment
+from tests.support.kube_support import blue_deployment, kubernetes_wave_frame
 from tests.support.waves import run_wave, sim, weights_history
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
@@ -130,16 +130,8 @@ def shop(kube, monkeypatch) -> tuple[str, str]:
 
 
 def e2e_wave(world: str, blue_ns: str, green_ns: str, test: dict[str, Any]) -> dict[str, Any]:
-    platform = {"type": "kubernetes", "connection": CONN, "add_labels": {"compute": "fargate"}}
     return {
-        "id": "e2e",
-        "owner": "team-test",
-        "environments": {
-            "blue": {"name": "eks-ec2", "platform": platform},
-            "green": {"name": "eks-fargate", "platform": dict(platform)},
-        },
-        "retries": {"count": 2, "delay": 0.5},
-        "rollback": {"retries": 2, "retry_delay": 0.5},
+        **kubernetes_wave_frame("e2e", CONN),
         "services": [
             {
                 "name": "web",

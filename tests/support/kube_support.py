@@ -561,13 +561,12 @@ def shop(kube, monkeypatch):
     return shop
 
 
-def k8s_wave(world: str, shop: Shop, step_bake: float = 0.4, conn: str = CONN, **web: Any) -> dict:
-    """Report (scheduled) and web (exposed, 50 → 100 %) from blue's namespace to green's; `web` adds to the
-    web workload (e.g. copy_config_maps)."""
+def kubernetes_wave_frame(wave_id: str, conn: str) -> dict[str, Any]:
+    """A test wave's id, owner, blue (EKS on EC2) and green (Fargate) on one Kubernetes connection, and short
+    retries: the part every Kubernetes wave test shares (services and phases are each test's own)."""
     platform = {"type": "kubernetes", "connection": conn, "add_labels": {"compute": "fargate"}}
-    gate = metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')
     return {
-        "id": "k8s",
+        "id": wave_id,
         "owner": "team-test",
         "environments": {
             "blue": {"name": "eks-ec2", "platform": platform},
@@ -575,6 +574,15 @@ def k8s_wave(world: str, shop: Shop, step_bake: float = 0.4, conn: str = CONN, *
         },
         "retries": {"count": 2, "delay": 0.5},
         "rollback": {"retries": 2, "retry_delay": 0.5},
+    }
+
+
+def k8s_wave(world: str, shop: Shop, step_bake: float = 0.4, conn: str = CONN, **web: Any) -> dict:
+    """Report (scheduled) and web (exposed, 50 → 100 %) from blue's namespace to green's; `web` adds to the
+    web workload (e.g. copy_config_maps)."""
+    gate = metric_gate(world, "error-rate", 'error_ratio{service="${service}",env="${env}"}')
+    return {
+        **kubernetes_wave_frame("k8s", conn),
         "services": [
             {
                 "name": "report",
