@@ -30,6 +30,8 @@ $(SYNCED): requirements.txt pyproject.toml
 	@test -x $(UV) || $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
 	$(UV) pip sync -q --python $(PY) requirements.txt
 	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@# the board and gate plugins importable by their package names for every tool in the venv (lint-imports too)
+	@echo "$(CURDIR)/plugins" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/slow_injection_plugins.pth"
 	@touch $(SYNCED)
 
 venv: $(SYNCED)
