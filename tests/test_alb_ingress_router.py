@@ -395,8 +395,9 @@ class StandInController:
         while not self.stop.wait(0.05):
             version = self.net.read_namespaced_ingress("shop", self.namespace).metadata.resource_version
             if version != seen and not self.stop.wait(self.delay):
-                self.reconcile()
+                # the version read before reconciling: a write landing during the reconcile is seen next round
                 seen = self.net.read_namespaced_ingress("shop", self.namespace).metadata.resource_version
+                self.reconcile()
 
     def __enter__(self) -> Self:
         self.thread = threading.Thread(target=self._run, daemon=True)
