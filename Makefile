@@ -64,10 +64,10 @@ demo-stop: venv
 	$(PY) -m include.slow_injection.lab.demo stop
 
 demo-sim: venv
-	$(PY) -m include.slow_injection.demo
+	$(PY) -m include.slow_injection.simulated_demo
 
 drill-sim: venv
-	$(PY) -m include.slow_injection.demo --drill
+	$(PY) -m include.slow_injection.simulated_demo --drill
 
 validate: venv
 	$(VENV)/bin/slow-injection validate include/waves

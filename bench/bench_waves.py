@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 STEPS = (5, 25, 50, 100)
-SMALLEST_INTERVAL = "1ms"  # MetricGate.interval and HealthCheck.interval must be > 0
+SMALLEST_INTERVAL = "1ms"  # MetricGate.interval and HealthCheckSpec.interval must be > 0
 
 
 def _sim(world: str, **extra: Any) -> dict[str, Any]:

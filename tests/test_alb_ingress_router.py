@@ -516,7 +516,7 @@ def test_the_by_hand_rollback_command_works_as_printed(kube: Kube, shop: Ingress
     import os
     import subprocess
 
-    from include.slow_injection.lab.kube.gateway_api import crds_path
+    from include.slow_injection.lab.kube.gateway_api_crds import crds_path
 
     route = router(shop)
     route.attach_green(apply=True)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from include.slow_injection.tasks.flow import RollbackTraffic, RollbackWorkloads
 from include.slow_injection.tasks.operators import PlatformStep, SetTraffic
+from include.slow_injection.tasks.rollback_steps import RollbackTraffic, RollbackWorkloads
 from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer
 from tests.support.kube_support import RARELY, ApiProxy, Shop
 from tests.support.reruns import (
@@ -171,7 +171,7 @@ def test_a_handover_that_failed_half_way_resumes_green_without_touching_blue_aga
         task_id="copy", action="deploy_green", service="report", platform=PLATFORM, workload=shop.report, **STEP
     ).execute(context())
     hand_over = PlatformStep(
-        task_id="hand_over", action="activate_green", service="report", platform=PLATFORM, workload=shop.report, **STEP
+        task_id="hand_over", action="hand_over", service="report", platform=PLATFORM, workload=shop.report, **STEP
     )
     api_proxy.refuse.add(("PATCH", f"/namespaces/{shop.green}/cronjobs/report"))
     with pytest.raises(Exception, match="503|ServiceUnavailable"):
@@ -197,7 +197,7 @@ def test_restore_blue_workloads_fails_while_the_api_is_down_then_restores_both_w
         ),
         PlatformStep(
             task_id="hand_over",
-            action="activate_green",
+            action="hand_over",
             service="report",
             platform=PLATFORM,
             workload=shop.report,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from include.slow_injection.drivers.simulated import SimulatedPlatform, SimulatedWorld
 from include.slow_injection.gates.verdict import Verdict
 from include.slow_injection.ports import Weights
-from include.slow_injection.tasks.flow import StageDecision, judge
+from include.slow_injection.tasks.decision import StageDecision, judge
 from include.slow_injection.tasks.operators import converge_traffic
 from tests.support.waves import healthy_world
 

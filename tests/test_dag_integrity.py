@@ -9,8 +9,9 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from include.slow_injection.phases import PHASES
-from include.slow_injection.tasks.flow import RollbackTraffic, RollbackWorkloads, StageDecision
+from include.slow_injection.tasks.decision import StageDecision
 from include.slow_injection.tasks.operators import PlatformStep, Preflight, SetTraffic
+from include.slow_injection.tasks.rollback_steps import RollbackTraffic, RollbackWorkloads
 from slow_injection_gates.sensors import GateSensor
 from tests.support.waves import bag_for, small_wave, two_good_one_broken, write
 

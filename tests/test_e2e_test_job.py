@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
-from include.slow_injection.tasks.e2e_test import LABEL, pod_name
+from include.slow_injection.tasks.e2e_test_pod import LABEL, pod_name
 from tests.support.e2e_job import CONN, IMAGE, e2e_test, fake_context, outcome
 from tests.support.kube import wait_for
 from tests.support.kube_support import blue_deployment, kubernetes_wave_frame
@@ -267,7 +267,7 @@ def test_the_failure_message_names_the_exit_code_and_the_log_tail(kube, shop, co
     """The task's own error (what the UI shows in red) carries the exit code and the last lines."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.slow_injection.tasks.e2e_test import E2eTestPod
+    from include.slow_injection.tasks.e2e_test_pod import E2eTestPod
 
     _, green_ns = shop
     container_log(green_ns, ["a", "b"])
@@ -285,7 +285,7 @@ def test_the_verdict_does_not_wait_for_a_log_stream_left_open(kube, shop, contai
     status: a node that leaves the stream open after the container stopped (kwok always does; kubelets have,
     kubernetes#59902) must not hold the verdict (the provider would wait out its 5-minute read timeout, and
     a DAG's execution_timeout would fail, then retry, a test that passed)."""
-    from include.slow_injection.tasks.e2e_test import E2eTestPod
+    from include.slow_injection.tasks.e2e_test_pod import E2eTestPod
 
     _, green_ns = shop
     container_log(green_ns, ["suite started", "12 passed in 0.6s"])
@@ -307,7 +307,7 @@ def test_a_test_pod_that_outlives_its_timeout_fails_without_retry(kube, pod_even
     itself and judges an overrun a failed test (no retry), not an error to retry."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.slow_injection.tasks.e2e_test import E2eTestPod
+    from include.slow_injection.tasks.e2e_test_pod import E2eTestPod
 
     _, green_ns = shop
     container_log(green_ns, ["waiting for checkout to answer..."])
@@ -333,7 +333,7 @@ def test_a_test_pod_that_never_starts_is_retried_not_judged(kube, pod_events, sh
     Fargate emulation's FailedScheduling, as EKS does), and the task fails to be retried; the pod goes."""
     from kubernetes.client import models as k8s
 
-    from include.slow_injection.tasks.e2e_test import E2eTestPod
+    from include.slow_injection.tasks.e2e_test_pod import E2eTestPod
 
     _, green_ns = shop
     pods = pod_events(green_ns)
@@ -354,7 +354,7 @@ def test_a_test_pod_that_never_starts_is_retried_not_judged(kube, pod_events, sh
 def test_a_pod_left_by_an_earlier_try_is_replaced_not_doubled(kube, pod_events, shop, container_log) -> None:
     """A cleared task finds the run's pod of its earlier try (already judged, kept): it is deleted and one
     pod of the same name replaces it, never a second one beside it."""
-    from include.slow_injection.tasks.e2e_test import E2eTestPod
+    from include.slow_injection.tasks.e2e_test_pod import E2eTestPod
 
     _, green_ns = shop
     core = client.CoreV1Api(kube.api_client)

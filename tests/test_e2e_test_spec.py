@@ -119,7 +119,7 @@ def test_the_gate_defaults_to_greens_namespace_and_connection(tmp_path: Path) ->
 
 
 def test_the_operator_puts_the_spec_on_the_pod_and_keeps_its_own_label_and_greens() -> None:
-    from include.slow_injection.tasks.e2e_test import LABEL, E2eTestPod
+    from include.slow_injection.tasks.e2e_test_pod import LABEL, E2eTestPod
 
     test = {
         **E2E,

@@ -44,7 +44,7 @@ def run_emergency(tmp_path: Path, wave_data: dict, conf: dict):
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
-    from include.slow_injection.builders.emergency import build_dag
+    from include.slow_injection.builders.emergency_dag import build_dag
 
     write(tmp_path, wave_data)
     with pytest.MonkeyPatch.context() as mp:  # the tasks load the wave's spec from this folder
@@ -236,7 +236,7 @@ def test_a_flag_that_cannot_be_read_stops_traffic_too(tmp_path: Path, world) -> 
 
 
 def test_the_trigger_form_lists_the_waves_and_requires_a_reason(tmp_path: Path) -> None:
-    from include.slow_injection.builders.emergency import build_dag
+    from include.slow_injection.builders.emergency_dag import build_dag
 
     write(tmp_path, small_wave("w", "alpha"))
     write(tmp_path, small_wave("w", "beta"))

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from include.slow_injection.kubernetes.fargate_fit import Cluster, check
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile, Selector, choose_profile
-from include.slow_injection.kubernetes.preflight import Cluster, check
 
 PROFILES = [FargateProfile("shop", (Selector("shop", {"compute": "fargate"}),))]
 PDB = {"metadata": {"namespace": "shop", "name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}}}
@@ -243,7 +243,7 @@ def test_a_profile_eks_reports_unusable_is_named() -> None:
 
 
 def test_prerequisites_name_each_missing_object() -> None:
-    from include.slow_injection.kubernetes.preflight import Present, missing_prerequisites
+    from include.slow_injection.kubernetes.fargate_fit import Present, missing_prerequisites
 
     pod = {
         "spec": {

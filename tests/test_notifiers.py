@@ -24,7 +24,7 @@ WAVE = "payments-1"
 def gate_failed_example() -> tuple[str, str]:
     """Subject and body exactly as StageDecision builds them for a failed metric gate."""
     from include.slow_injection.gates.verdict import Verdict
-    from include.slow_injection.tasks.flow import judge
+    from include.slow_injection.tasks.decision import judge
 
     verdict = Verdict(
         gate="error-rate",

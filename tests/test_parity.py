@@ -19,8 +19,8 @@ import pytest
 from include.slow_injection.drivers.aws_cloudwatch import CloudWatchMetrics, range_period
 from include.slow_injection.drivers.prometheus import PrometheusSource
 from include.slow_injection.drivers.simulated import SimulatedMetricSource
+from include.slow_injection.measurement.parity_statistics import MetricResult, classify, score
 from include.slow_injection.spec.models import Parity
-from include.slow_injection.validation.parity import MetricResult, classify, score
 from tests.support.aws import REGION, free_port
 
 LATENCY = 0.2  # seconds, blue's true median

@@ -18,8 +18,8 @@ from kubernetes.client.rest import ApiException
 
 from include.slow_injection.drivers.kubernetes import KubeAccess, KubernetesPlatform
 from include.slow_injection.kubernetes.rbac import allows, manifests
-from include.slow_injection.tasks.flow import HandJobsBack, RollbackWorkloads
 from include.slow_injection.tasks.operators import PlatformStep
+from include.slow_injection.tasks.rollback_steps import HandJobsBack, RollbackWorkloads
 from tests.support.kube import wait_for
 from tests.support.kube_support import EVERY_MINUTE, RARELY, ApiProxy, Shop, k8s_wave, path_request
 from tests.support.reruns import context
@@ -267,7 +267,7 @@ def test_the_e2e_test_pod_runs_under_exactly_its_printed_role(
     from include.slow_injection.kubernetes.rbac import E2E_TEST_ROLE
     from include.slow_injection.permissions import rbac_manifests
     from include.slow_injection.spec.loader import load_wave
-    from include.slow_injection.tasks.e2e_test import E2eTestPod
+    from include.slow_injection.tasks.e2e_test_pod import E2eTestPod
     from tests.support.e2e_job import e2e_test, fake_context, outcome
 
     shop = Shop.seed(kube, schedule=RARELY, wait_ready=False)

@@ -37,7 +37,7 @@ from include.slow_injection.kubernetes.right_sizing import (
     pod_request,
 )
 from include.slow_injection.reporting.html import render_html
-from include.slow_injection.reporting.right_sizing import collect_right_sizing, right_sizing_config
+from include.slow_injection.reporting.right_sizing_section import collect_right_sizing, right_sizing_config
 from include.slow_injection.spec import parse_wave
 from include.slow_injection.spec.models import Report
 from include.slow_injection.tasks.report import render_markdown

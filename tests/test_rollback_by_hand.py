@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedRouter
-from include.slow_injection.tasks.flow import RollbackTraffic
+from include.slow_injection.tasks.rollback_steps import RollbackTraffic
 from tests.support.reruns import STEP, AdminSocketGone, HAProxy, context, haproxy_router, sets
 from tests.support.waves import events, healthy_world, run_wave, small_wave, weights_history
 

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from include.slow_injection.tasks.fargate_setup import EnsureFargateProfile
-from include.slow_injection.tasks.flow import HandJobsBack, RollbackTraffic, RollbackWorkloads
 from include.slow_injection.tasks.operators import AttachGreen, PlatformStep, SetTraffic
 from include.slow_injection.tasks.report import EvaluationReport
+from include.slow_injection.tasks.rollback_steps import HandJobsBack, RollbackTraffic, RollbackWorkloads
 from tests.support.aws import ACCOUNT, CONNECTION_ID, REGION, ApiCalls, MotoServer
 from tests.support.kube_support import RARELY, ApiProxy, Shop
 from tests.support.reruns import (
@@ -84,7 +84,7 @@ def deploy(workload: dict[str, Any]) -> PlatformStep:
 
 def hand_over(shop: Shop) -> PlatformStep:
     return PlatformStep(
-        task_id="hand_over", action="activate_green", service="report", platform=PLATFORM, workload=shop.report, **STEP
+        task_id="hand_over", action="hand_over", service="report", platform=PLATFORM, workload=shop.report, **STEP
     )
 
 
@@ -165,7 +165,7 @@ KUBE_CASES = [
         _green_report_copied,
     ),
     KubeCase(
-        "activate_green (hand_over)",
+        "hand_over (hand_over)",
         lambda s: [deploy(s.report)],
         hand_over,
         ["blue CronJob {blue}/report", "green CronJob {green}/report"],

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from include.slow_injection.spec.models import StressTest
-from include.slow_injection.validation.stress import (
+from include.slow_injection.measurement.load_test import (
     LOCUSTFILE,
     judge_stress,
     percentile,
@@ -21,6 +20,7 @@ from include.slow_injection.validation.stress import (
     split_target,
     thin,
 )
+from include.slow_injection.spec.models import StressTest
 from tests.support.standins import LabTarget
 
 STARTUP_SLACK = 8.0  # wall clock beyond -t: importing locust takes 1-4 s on a busy 2-CPU box
@@ -242,7 +242,7 @@ def test_the_series_is_thinned_to_its_cap_keeping_the_last_point():
 
 
 def test_a_zero_request_run_never_passes():
-    from include.slow_injection.validation.stress import StressResult
+    from include.slow_injection.measurement.load_test import StressResult
 
     empty = {
         "requests": 0,

@@ -36,7 +36,7 @@ def control_plane() -> Iterator[ControlPlane]:
 def gateway_api(control_plane: ControlPlane) -> list[str]:
     """The Gateway API's standard-channel CRDs (sigs.k8s.io/gateway-api, fetched by deploy/kube/build.sh)
     installed into the session's control plane, Established; their names."""
-    from include.slow_injection.lab.kube.gateway_api import crds_path, install
+    from include.slow_injection.lab.kube.gateway_api_crds import crds_path, install
 
     return install(control_plane.api_client(), crds_path(control_plane))
 

@@ -9,16 +9,16 @@ import pendulum
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
 from include.slow_injection.assets import wave_asset
-from include.slow_injection.builders import post_release, rollback
+from include.slow_injection.builders import post_release_group, rollback
 from include.slow_injection.builders.params import run_params
 from include.slow_injection.builders.render import Rendered, WaveBuild, render_phase
 from include.slow_injection.phases import STAGE_PHASES
 from include.slow_injection.phases.plan_text import plan_lines
 from include.slow_injection.refs import notifications, platform_ref
-from include.slow_injection.reporting.right_sizing import right_sizing_config
+from include.slow_injection.reporting.right_sizing_section import right_sizing_config
 from include.slow_injection.reporting.series import plot_config
 from include.slow_injection.spec.models import Wave
-from include.slow_injection.tasks.flow import EndWave, PublishCompletion
+from include.slow_injection.tasks.end_of_run import EndWave, PublishCompletion
 from include.slow_injection.tasks.plan_wave import PlanWave, RunRefused
 from include.slow_injection.tasks.report import EvaluationReport
 
@@ -101,8 +101,8 @@ def build_dag(wave: Wave) -> DAG:
         for builder in others:
             with TaskGroup(builder.PHASE, tooltip=_tooltip(builder)):
                 wave_tasks = render_phase(wave_build, builder.PHASE, builder.stages(wave), wave_tasks)
-        with TaskGroup(post_release.PHASE, tooltip="retire blue, announce, report") as post:
-            released = post_release.build(wave_build, wave_tasks)
+        with TaskGroup(post_release_group.PHASE, tooltip="retire blue, announce, report") as post:
+            released = post_release_group.build(wave_build, wave_tasks)
             released.completed >> PublishCompletion(
                 task_id="publish_completion",
                 wave_id=wave.id,

@@ -18,7 +18,7 @@ from include.slow_injection.kinds.base import Task, TaskContext
 from include.slow_injection.plan import Action, Gate, Stage
 from include.slow_injection.refs import notifications
 from include.slow_injection.spec.models import Wave
-from include.slow_injection.tasks.flow import StageDecision
+from include.slow_injection.tasks.decision import StageDecision
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from include.slow_injection import kinds, refs
 from include.slow_injection.builders.render import Rendered, WaveBuild, build_task
 from include.slow_injection.kinds import data_sync as data_sync_kind
 from include.slow_injection.kinds.base import TaskContext
-from include.slow_injection.tasks.flow import EndWave, HandJobsBack, RollbackTraffic, RollbackWorkloads
+from include.slow_injection.tasks.end_of_run import EndWave
+from include.slow_injection.tasks.rollback_steps import HandJobsBack, RollbackTraffic, RollbackWorkloads
 
 GROUP = "rollback"
 

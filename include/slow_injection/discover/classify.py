@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from include.slow_injection.discover.inventory import Inventory
-from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
+from include.slow_injection.kubernetes.fargate_fit import Cluster, check, pod_template
 from include.slow_injection.kubernetes.transforms import to_green
 
 Kind = Literal["scheduled", "exposed", "internal"]

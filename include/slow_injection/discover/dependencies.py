@@ -12,7 +12,7 @@ from typing import Any
 
 from include.slow_injection.discover.classify import Discovered, selects
 from include.slow_injection.discover.inventory import Inventory
-from include.slow_injection.kubernetes.preflight import pod_template
+from include.slow_injection.kubernetes.fargate_fit import pod_template
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*:)+//")  # http://, jdbc:postgresql://
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")

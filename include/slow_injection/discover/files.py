@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from include.slow_injection.discover.render import TIMESTAMP_PREFIX
+from include.slow_injection.discover.draft_yaml import TIMESTAMP_PREFIX
 
 DIGEST_PREFIX = "# discover-digest: sha256:"
 DRAFT_GLOB = "draft-*.yaml"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from include.slow_injection.discover.classify import NotMigrated, classify
 from include.slow_injection.discover.dependencies import apply_rules, infer
+from include.slow_injection.discover.draft_yaml import Context, render
 from include.slow_injection.discover.files import Outcome, write_drafts
 from include.slow_injection.discover.grouping import DraftWave, group
 from include.slow_injection.discover.inventory import Inventory, connect, read_inventory
-from include.slow_injection.discover.render import Context, render
 
 
 @dataclass

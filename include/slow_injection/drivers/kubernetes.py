@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from include.slow_injection.kubernetes.fargate_fit import Cluster, check, pod_template
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
 from include.slow_injection.kubernetes.handover import next_run, safe_moment
-from include.slow_injection.kubernetes.preflight import Cluster, check, pod_template
 from include.slow_injection.kubernetes.right_sizing import pod_facts
 from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
 from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
@@ -289,7 +289,7 @@ class KubernetesPlatform:
         and each Secret/ConfigMap it refers to."""
         from kubernetes.client.rest import ApiException
 
-        from include.slow_injection.kubernetes.preflight import Present, irsa_gap, missing_prerequisites, references
+        from include.slow_injection.kubernetes.fargate_fit import Present, irsa_gap, missing_prerequisites, references
 
         _, namespace, _ = self._where(workload, "green")
         template = pod_template(green_like) or {}
@@ -828,7 +828,7 @@ def _drift_side(access: KubeAccess, namespace: str, obj: dict[str, Any], service
 
 def config_maps_named(pod_spec: dict[str, Any]) -> list[str]:
     """ConfigMaps a pod spec refers to: env valueFrom, envFrom, volumes (incl. projected)."""
-    from include.slow_injection.kubernetes.preflight import references
+    from include.slow_injection.kubernetes.fargate_fit import references
 
     return sorted(references(pod_spec)[1])
 

@@ -5,7 +5,6 @@ one line here; the DAG builder, the sensor, the measuring loop and the report fi
 from __future__ import annotations
 
 from include.slow_injection.kinds import (
-    activate_green,
     approval,
     attach_green,
     data_sync,
@@ -13,6 +12,7 @@ from include.slow_injection.kinds import (
     e2e_test,
     ensure_fargate_profile,
     fargate_profile,
+    hand_over,
     health,
     metric,
     parity,
@@ -48,7 +48,7 @@ ACTIONS: dict[str, ActionKind] = {
         ensure_fargate_profile.KIND,
         deploy_green.KIND,
         attach_green.KIND,
-        activate_green.KIND,
+        hand_over.KIND,
         set_traffic.KIND,
         retire_blue.KIND,
     )

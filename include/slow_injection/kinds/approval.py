@@ -1,6 +1,6 @@
 """User acceptance: a human promotes, holds or rolls back in the Airflow UI (HITL), seeing every verdict
 so far; no answer in time takes the spec's default. Written in specs (`validation.approval`); run by
-UatApproval (tasks/validation_gates.py)."""
+UatApproval (tasks/gate_tasks.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class ApprovalKind(GateKind):
     def task(self, gate: Gate, context: TaskContext) -> Task:
         # The approver sees every verdict so far (stress figures, parity score, gate values).
         return Task(
-            "include.slow_injection.tasks.validation_gates:UatApproval",
+            "include.slow_injection.tasks.gate_tasks:UatApproval",
             {
                 "approval": gate.spec.model_dump(),
                 "wave_id": context.wave.id,

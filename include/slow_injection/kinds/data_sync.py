@@ -12,7 +12,7 @@ from include.slow_injection.durations import format_duration
 from include.slow_injection.kinds.base import WaitCheck, WaitKind
 from include.slow_injection.plan import Gate
 from include.slow_injection.ports import Readiness
-from include.slow_injection.spec.models import DataSync
+from include.slow_injection.spec.models import DataSyncSpec
 
 
 class DataSyncCheck(WaitCheck):
@@ -24,13 +24,13 @@ class DataSyncCheck(WaitCheck):
     checks: list[dict]
 
     @classmethod
-    def of(cls, data_sync: DataSync) -> DataSyncCheck:
+    def of(cls, data_sync: DataSyncSpec) -> DataSyncCheck:
         return cls(
             interval=data_sync.interval, timeout=data_sync.timeout, checks=[c.model_dump() for c in data_sync.checks]
         )
 
 
-def wait(data_sync: DataSync) -> Gate:
+def wait(data_sync: DataSyncSpec) -> Gate:
     return Gate("data_in_sync", KIND.name, DataSyncCheck.of(data_sync), None, 0.0)
 
 

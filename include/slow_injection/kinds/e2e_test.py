@@ -1,5 +1,5 @@
 """End-to-end test: the team's test image run once as a pod in green after full transition; exit 0
-passes. Written in specs (`full_transition.e2e_test`); run by E2eTestPod (tasks/e2e_test.py). Its
+passes. Written in specs (`full_transition.e2e_test`); run by E2eTestPod (tasks/e2e_test_pod.py). Its
 report section: exit code, pod, start/end and log tail (the verdict's `e2e_test`)."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class E2eTestKind(GateKind):
         wave = context.wave
         platform, settings = registry.with_settings("platform", wave.environments.green.platform)
         return Task(
-            "include.slow_injection.tasks.e2e_test:E2eTestPod",
+            "include.slow_injection.tasks.e2e_test_pod:E2eTestPod",
             {
                 "test": gate.spec.model_dump(),
                 "pod_labels": platform.pod_labels(settings),

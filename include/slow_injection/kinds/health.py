@@ -11,16 +11,16 @@ from include.slow_injection.gates.evaluation import Evaluator, HealthStreak
 from include.slow_injection.kinds.base import MeasuredGate
 from include.slow_injection.plan import Gate
 from include.slow_injection.ports import Probe
-from include.slow_injection.spec.models import HealthCheck
+from include.slow_injection.spec.models import HealthCheckSpec
 
 
 class HealthKind(MeasuredGate):
     name = "health"
-    spec_model = HealthCheck
+    spec_model = HealthCheckSpec
 
     def plan_line(self, gate: Gate) -> str:
         h = gate.spec
-        assert isinstance(h, HealthCheck)
+        assert isinstance(h, HealthCheckSpec)
         return (
             f"health {h.name}: {h.consecutive_successes} consecutive ok on {h.env} within {format_duration(h.timeout)}"
         )

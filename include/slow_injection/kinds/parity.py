@@ -1,6 +1,6 @@
 """Parity with blue: green against blue over the same window, metric by metric (Mann-Whitney U,
 Hodges-Lehmann), scored; a marginal score is a human's call. Written in specs (`validation.parity`);
-run by ParityGate (tasks/validation_gates.py) over the earlier stress tests' load."""
+run by ParityGate (tasks/gate_tasks.py) over the earlier stress tests' load."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class ParityKind(GateKind):
 
     def task(self, gate: Gate, context: TaskContext) -> Task:
         return Task(
-            "include.slow_injection.tasks.validation_gates:ParityGate",
+            "include.slow_injection.tasks.gate_tasks:ParityGate",
             {
                 "parity": gate.spec.model_dump(),
                 "stress_ids": list(context.earlier_load),

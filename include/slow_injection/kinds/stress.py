@@ -1,5 +1,5 @@
 """Stress test: load on green's URL only (locust in a subprocess), judged on failures and p95/p99.
-Written in specs (`validation.stress`); run by StressGate (tasks/validation_gates.py)."""
+Written in specs (`validation.stress`); run by StressGate (tasks/gate_tasks.py)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class StressKind(GateKind):
 
     def task(self, gate: Gate, context: TaskContext) -> Task:
         return Task(
-            "include.slow_injection.tasks.validation_gates:StressGate", {"test": gate.spec.model_dump(), **context.args}
+            "include.slow_injection.tasks.gate_tasks:StressGate", {"test": gate.spec.model_dump(), **context.args}
         )
 
     def report_context(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.slow_injection.kubernetes.preflight import env_references, pod_template
+from include.slow_injection.kubernetes.fargate_fit import env_references, pod_template
 from include.slow_injection.kubernetes.transforms import to_green
 
 ROOTS = ("containers", "initContainers", "configMaps", "secrets", "services")

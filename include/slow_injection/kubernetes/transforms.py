@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from include.slow_injection.kubernetes.preflight import pod_template
+from include.slow_injection.kubernetes.fargate_fit import pod_template
 
 SCHEDULING_KEYS = ("nodeSelector", "tolerations", "affinity", "nodeName")  # node placement Fargate ignores
 DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")

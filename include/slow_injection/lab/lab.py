@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from include.slow_injection.lab.kube import gateway_api
+from include.slow_injection.lab.kube import gateway_api_crds
 from include.slow_injection.lab.kube.control_plane import ControlPlane
 from include.slow_injection.lab.kube.seed import LabCluster
 from include.slow_injection.lab.processes import ProcessBook
@@ -247,11 +247,11 @@ class Lab:
         cluster = self.cluster
         cluster.seed()
         try:
-            crds = gateway_api.crds_path(self._plane)
+            crds = gateway_api_crds.crds_path(self._plane)
         except FileNotFoundError as err:
             print(f"lab: no HTTPRoute ({err})", flush=True)
         else:
-            gateway_api.install(cluster.api_client, crds)
+            gateway_api_crds.install(cluster.api_client, crds)
         cluster.seed_routing()
         token = cluster.bind_driver(driver_rbac())
         self.kubeconfig.write_text(json.dumps(self._plane.kubeconfig("slow-injection", token, context="lab")))

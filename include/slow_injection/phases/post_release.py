@@ -1,4 +1,4 @@
-"""Post-release (after the stage phases; builders/post_release.py makes its tasks): blue retired where it
+"""Post-release (after the stage phases; builders/post_release_group.py makes its tasks): blue retired where it
 still holds capacity."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 def render_html(data: dict[str, Any]) -> str:
     """The page for one run from report.json's data (older data without series/timeline works too)."""
-    from include.slow_injection.reporting.right_sizing import html_section as right_sizing_section
+    from include.slow_injection.reporting.right_sizing_section import html_section as right_sizing_section
 
     series = data.get("series") or {}
     start = _number(series.get("start")) or _number(data.get("started_at"))

@@ -2,11 +2,11 @@
 
 from include.slow_injection.spec.errors import SpecError
 from include.slow_injection.spec.loader import LoadResult, load_wave, load_waves, parse_wave, waves_dir
-from include.slow_injection.spec.models import DriverRef, HealthCheck, MetricGate, Service, TrafficStep, Wave
+from include.slow_injection.spec.models import DriverRef, HealthCheckSpec, MetricGate, Service, TrafficStep, Wave
 
 __all__ = [
     "DriverRef",
-    "HealthCheck",
+    "HealthCheckSpec",
     "LoadResult",
     "MetricGate",
     "Service",

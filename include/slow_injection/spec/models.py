@@ -188,7 +188,7 @@ class Workload(Strict):
     )
 
 
-class HealthCheck(Strict):
+class HealthCheckSpec(Strict):
     name: Name
     check: DriverRef = Field(description="health-check driver, e.g. {type: http, url: ...}")
     env: Env = "green"
@@ -197,7 +197,7 @@ class HealthCheck(Strict):
     timeout: Duration = Field(default=300.0, description="deadline for reaching consecutive_successes")
 
     @model_validator(mode="after")
-    def _interval_fits(self) -> HealthCheck:
+    def _interval_fits(self) -> HealthCheckSpec:
         if self.interval <= 0:
             raise ValueError("interval: must be a duration > 0")
         if self.timeout < self.interval:
@@ -253,7 +253,7 @@ class Service(Strict):
     depends_on: list[Name] = Field(default_factory=list, description="services that migrate before this one")
     workload: Workload
     router: DriverRef | None = Field(default=None, description="traffic router; required for exposed services")
-    health_checks: list[HealthCheck] = Field(default_factory=list)
+    health_checks: list[HealthCheckSpec] = Field(default_factory=list)
     gates: list[MetricGate] = Field(default_factory=list)
     traffic_steps: list[TrafficStep] | None = Field(default=None, description="defaults to the wave's traffic_steps")
     handover: Handover = Field(default_factory=Handover)
@@ -360,7 +360,7 @@ class Monitoring(Strict):
     """Wave-level gates for a phase (parallel operation, validation, full transition, release)."""
 
     gates: list[MetricGate] = Field(default_factory=list)
-    health_checks: list[HealthCheck] = Field(default_factory=list)
+    health_checks: list[HealthCheckSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Monitoring:
@@ -527,7 +527,7 @@ class Approval(Strict):
     instructions: str = Field(default="", description="what to test before answering (markdown)")
 
 
-class DataSync(Strict):
+class DataSyncSpec(Strict):
     """Blue's and green's data agree: before traffic moves, and before a rollback sends users back."""
 
     checks: Annotated[list[DriverRef], Field(min_length=1)] = Field(
@@ -543,7 +543,7 @@ class Validation(Monitoring):
 
     stress: list[StressTest] = Field(default_factory=list)
     parity: Parity | None = None
-    data_sync: DataSync | None = None
+    data_sync: DataSyncSpec | None = None
     approval: Approval | None = None
 
     @model_validator(mode="after")

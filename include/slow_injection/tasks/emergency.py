@@ -1,4 +1,4 @@
-"""The tasks of the `emergency_rollback` DAG (builders/emergency.py); the stop flag they record is
+"""The tasks of the `emergency_rollback` DAG (builders/emergency_dag.py); the stop flag they record is
 tasks/emergency_stop.py's.
 
 `StopWave` checks the request against the wave's spec (loaded by id at run time; an unknown service
@@ -22,8 +22,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.slow_injection import refs
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.emergency_stop import stop_key
-from include.slow_injection.tasks.flow import HandJobsBack, RollbackTraffic, RollbackWorkloads
 from include.slow_injection.tasks.notify import notify
+from include.slow_injection.tasks.rollback_steps import HandJobsBack, RollbackTraffic, RollbackWorkloads
 
 
 def find_wave(wave_id: Any) -> Wave:

@@ -13,8 +13,8 @@ from airflow.sdk import BaseOperator
 
 from include.slow_injection import kinds
 from include.slow_injection.gates.verdict import Verdict, pull
-from include.slow_injection.reporting.right_sizing import collect_right_sizing
-from include.slow_injection.reporting.right_sizing import markdown_lines as right_sizing_lines
+from include.slow_injection.reporting.right_sizing_section import collect_right_sizing
+from include.slow_injection.reporting.right_sizing_section import markdown_lines as right_sizing_lines
 from include.slow_injection.reporting.series import NO_PLOTS, collect_series
 from include.slow_injection.reporting.timeline import build_timeline, describe_action
 

@@ -266,7 +266,7 @@ class LabCluster:
             )
 
     def has_gateway_api(self) -> bool:
-        """The Gateway API's HTTPRoute CRD is installed (lab/kube/gateway_api.py)."""
+        """The Gateway API's HTTPRoute CRD is installed (lab/kube/gateway_api_crds.py)."""
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 

@@ -13,7 +13,7 @@ from include.slow_injection.builders.render import Rendered, WaveBuild, build_ta
 from include.slow_injection.kinds.base import TaskContext
 from include.slow_injection.phases.post_release import PHASE, retirements
 from include.slow_injection.refs import notifications
-from include.slow_injection.tasks.flow import EndWave
+from include.slow_injection.tasks.end_of_run import EndWave
 
 
 class PostRelease(NamedTuple):

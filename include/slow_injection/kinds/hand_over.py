@@ -11,8 +11,8 @@ from include.slow_injection.ports import Change
 from include.slow_injection.spec.models import Wave
 
 
-class ActivateGreenKind(PlatformAction):
-    name = "activate_green"
+class HandOverKind(PlatformAction):
+    name = "hand_over"
     guarded = True
     job_side = "green"
 
@@ -23,4 +23,4 @@ class ActivateGreenKind(PlatformAction):
         return platform.activate(workload, "green", apply=apply)
 
 
-KIND = ActivateGreenKind()
+KIND = HandOverKind()

@@ -8,9 +8,9 @@ from typing import Any
 from include.slow_injection import registry
 from include.slow_injection.gates.verdict import Verdict
 from include.slow_injection.kinds import parity as parity_kind
+from include.slow_injection.measurement.parity_statistics import MetricResult, classify, score
 from include.slow_injection.ports import Series
 from include.slow_injection.queries import render_query
-from include.slow_injection.validation.parity import MetricResult, classify, score
 
 # A marginal score is a human's call: with an approval stage next it passes on to the approver (who
 # sees the score); without one the wave holds.

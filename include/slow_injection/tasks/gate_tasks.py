@@ -53,7 +53,7 @@ class StressGate(BaseOperator):
         return base_url(get_connection(self.test["connection"])) + self.test.get("path", "/")
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from include.slow_injection.validation.stress import judge_stress, run_stress
+        from include.slow_injection.measurement.load_test import judge_stress, run_stress
 
         if (out := gate_out_of_scope(self, context, self.test["name"], stress_kind.KIND.name)) is not None:
             return out
@@ -113,7 +113,7 @@ class ParityGate(BaseOperator):
         return end - float(self.parity["window"]), end
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from include.slow_injection.validation.analysis import analyse_parity
+        from include.slow_injection.measurement.parity_analysis import analyse_parity
 
         if (out := gate_out_of_scope(self, context, "parity", parity_kind.KIND.name)) is not None:
             return out

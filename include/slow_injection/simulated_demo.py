@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     log_path = DEMO_DIR / "airflow.log"
     print(f"\nstarting Airflow (metadata DB in .demo/airflow, log in {log_path.relative_to(PROJECT_ROOT)}) …")
     with open(log_path, "w") as log:
-        cmd = [sys.executable, "-m", "include.slow_injection.demo", "--child"] + (["--drill"] if args.drill else [])
+        cmd = [sys.executable, "-m", "include.slow_injection.simulated_demo", "--child"] + (
+            ["--drill"] if args.drill else []
+        )
         child = subprocess.Popen(cmd, env=demo_env(), stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
         follow(child, DEMO_DIR / "sim" / f"{WORLD}.json")
     if child.returncode != 0 or not (DEMO_DIR / "result.json").exists():
