@@ -9,15 +9,16 @@ import json
 import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedWorld
-from tests.e2e.test_trigger_form import DAG, post_run
+from tests.support.e2e_runs import post_run
 from tests.support.waves import healthy_world
 
+DAG = "wave_e2e-uat"  # the simulated wave the trigger-form tests use too
 pytestmark = pytest.mark.e2e
 
 
 def test_an_unknown_conf_key_refuses_the_run_and_nothing_acts(lab) -> None:
     SimulatedWorld("e2e-uat").reset(healthy_world())
-    code, run = post_run(lab, {"dryrun": True})
+    code, run = post_run(lab, DAG, {"dryrun": True})
     assert code == 200  # Airflow accepts extra conf keys: the DAG must refuse them itself
     assert lab.airflow.wait_for_run(DAG, run["dag_run_id"], timeout=120) == "failed"
     tis = lab.airflow.task_instances(DAG, run["dag_run_id"])

@@ -17,6 +17,7 @@ from kubernetes import client
 from include.slow_injection.drivers.kubernetes import SCHEDULED_AT
 from include.slow_injection.lab.kube.fargate import COMPUTE_TYPE, SCHEDULER
 from include.slow_injection.ports import Weights
+from tests.support.e2e_runs import problems
 
 pytestmark = pytest.mark.e2e
 DAG = "wave_e2e-web"
@@ -43,15 +44,6 @@ def load_between(lab, start: float, end: float) -> dict[str, int]:
             for key, n in counts.items():
                 total[key] = total.get(key, 0) + n
     return total
-
-
-def problems(tis: dict, lab=None) -> dict:
-    out = {k: v["state"] for k, v in tis.items() if v["state"] not in ("success", "skipped")}
-    if lab is not None:  # the failed gates' verdicts say why
-        for task_id in [t for t in out if ".gate_" in t or ".health_" in t]:
-            ti = tis[task_id]
-            out[task_id] = lab.airflow.xcom(ti["dag_id"], ti["dag_run_id"], task_id, "verdict")
-    return out
 
 
 def prometheus_stopper(lab):

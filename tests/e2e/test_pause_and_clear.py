@@ -11,13 +11,12 @@ back at once) puts all traffic on blue; a traffic step of a wave whose failures 
 from __future__ import annotations
 
 import time
-import urllib.error
 
 import pytest
 
 from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
 from include.slow_injection.ports import Weights
-from tests.e2e.test_lab_waves import problems
+from tests.support.e2e_runs import patient, problems
 
 pytestmark = pytest.mark.e2e
 OBSERVE = 20.0  # seconds paused at least (the step's gates bake 12 s: tests/e2e/conftest.py fast_wave)
@@ -62,18 +61,6 @@ def wait_for_green(
             )
         time.sleep(0.3)
     raise TimeoutError(f"green never reached {green} %: {seen}")
-
-
-def patient(call, tries: int = 3):
-    """An API read that timed out (a loaded machine) is asked again, not a failed test."""
-    for attempt in range(tries):
-        try:
-            return call()
-        except (TimeoutError, urllib.error.URLError):
-            if attempt == tries - 1:
-                raise
-            time.sleep(2)
-    return None
 
 
 def wait_for_tasks(

@@ -23,8 +23,7 @@ from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
 from include.slow_injection.lab.admin_proxy import SlowAdminSocket
 from include.slow_injection.lab.airflow_stack import COMPONENTS
 from include.slow_injection.ports import Weights
-from tests.e2e.test_lab_waves import problems
-from tests.e2e.test_pause_and_clear import patient
+from tests.support.e2e_runs import patient, problems
 
 pytestmark = pytest.mark.e2e
 STEP1 = "gradual_transition.web.step1_5pct"

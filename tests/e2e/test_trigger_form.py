@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
 
 import pytest
 
 from include.slow_injection.drivers.simulated import SimulatedWorld
+from tests.support.e2e_runs import post_run
 from tests.support.waves import healthy_world
 
 pytestmark = pytest.mark.e2e
 DAG = "wave_e2e-uat"  # a simulated wave: quick runs
-
-
-def post_run(lab, conf: dict) -> tuple[int, dict]:
-    lab.airflow._request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
-    try:
-        run = lab.airflow._request("POST", f"/api/v2/dags/{DAG}/dagRuns", {"logical_date": None, "conf": conf})
-        return 200, run
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
 
 
 def test_the_form_describes_every_param_with_the_specs_defaults(lab) -> None:
@@ -36,15 +27,15 @@ def test_the_form_describes_every_param_with_the_specs_defaults(lab) -> None:
 
 
 def test_a_value_outside_the_schema_is_refused_with_its_message(lab) -> None:
-    code, body = post_run(lab, {"max_weight": 33})
+    code, body = post_run(lab, DAG, {"max_weight": 33})
     assert code == 400 and "max_weight" in json.dumps(body), body
-    code, body = post_run(lab, {"services": ["api"]})
+    code, body = post_run(lab, DAG, {"services": ["api"]})
     assert code == 400 and "services" in json.dumps(body), body
 
 
 def test_a_skipped_phase_without_a_reason_refuses_the_run_before_any_change(lab) -> None:
     SimulatedWorld("e2e-uat").reset(healthy_world())
-    code, run = post_run(lab, {"skip_phases": ["validation"], "skip_reason": ""})
+    code, run = post_run(lab, DAG, {"skip_phases": ["validation"], "skip_reason": ""})
     assert code == 200
     assert lab.airflow.wait_for_run(DAG, run["dag_run_id"], timeout=120) == "failed"
     tis = lab.airflow.task_instances(DAG, run["dag_run_id"])
