@@ -69,6 +69,7 @@ def settings(shop: Ingresses, **extra: Any) -> dict[str, Any]:
         "action": ACTION,
         "blue_service": {"name": "web", "port": 80},
         "green_service": {"name": "web-green", "port": 80},
+        "reconcile_delay": "0s",  # no controller here: nothing to wait for (test_a_write_waits_for_the_controller)
         **extra,
     }
 
@@ -264,6 +265,26 @@ def test_settings_errors_name_the_field() -> None:
         registry.build("router", {"type": "alb_ingress", **ref, "green_service": {"name": "web-green", "port": 80}})
 
 
+def test_a_write_waits_for_the_controller_and_a_rewrite_does_not(
+    shop: Ingresses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without elbv2_connection the step cannot see the ALB: it waits reconcile_delay after a real write, so
+    its bake and gates start on the new split; a re-run that writes nothing does not wait again."""
+    from include.slow_injection.drivers import k8s_ingress
+
+    slept: list[float] = []
+    monkeypatch.setattr(k8s_ingress.time, "sleep", slept.append)
+    route = router(shop, reconcile_delay="20s")
+    route.attach_green(apply=True)
+    route.set_weights(Weights.green_at(25))
+    assert slept == [20.0]
+    route.set_weights(Weights.green_at(25))
+    assert slept == [20.0]
+    route.set_weights(Weights.green_at(0))
+    assert slept == [20.0, 20.0]
+    assert shop.action() == {"web": 100, "web-green": 0}
+
+
 def test_the_plan_warns_when_the_alb_is_not_read() -> None:
     ref = {
         "namespace": "shop",
@@ -273,7 +294,8 @@ def test_the_plan_warns_when_the_alb_is_not_read() -> None:
         "green_service": {"name": "web-green", "port": "http"},
     }
     without = AlbIngressRouter.Settings.model_validate(ref)
-    assert "no elbv2_connection" in AlbIngressRouter.plan_warnings(without, [(5, 600.0)])[0]
+    [warning] = AlbIngressRouter.plan_warnings(without, [(5, 600.0)])
+    assert "no elbv2_connection" in warning and "30s (reconcile_delay)" in warning
     with_alb = AlbIngressRouter.Settings.model_validate({**ref, "elbv2_connection": "aws_shop"})
     assert AlbIngressRouter.plan_warnings(with_alb, [(5, 600.0)]) == []
 

@@ -18,7 +18,8 @@ from include.slow_injection.ports import Weights
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("lab"), Ports.free(), load_rate=20, load_duration=120)
+    # route_controller=None: these tests write HAProxy through the haproxy router, the only writer
+    lab = Lab(tmp_path_factory.mktemp("lab"), Ports.free(), load_rate=20, load_duration=120, route_controller=None)
     lab.start()
     yield lab
     lab.stop()

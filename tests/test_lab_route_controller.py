@@ -83,6 +83,7 @@ def ingress_router(lab: Lab) -> AlbIngressRouter:
                 "action": seed.ACTION,
                 "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
                 "green_service": {"name": seed.GREEN_SERVICE, "port": 80},
+                "reconcile_delay": 0,  # these tests measure the controller's lag at HAProxy themselves
             },
             strict=False,
         ),
@@ -113,6 +114,7 @@ def step_ref() -> dict[str, Any]:
         "action": seed.ACTION,
         "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
         "green_service": {"name": seed.GREEN_SERVICE, "port": 80},
+        "reconcile_delay": "0s",  # the tests watch HAProxy for the controller's apply themselves
     }
 
 

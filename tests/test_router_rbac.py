@@ -70,6 +70,7 @@ def test_the_ingress_router_runs_on_its_printed_role(kube: Kube, monkeypatch: py
         "action": "web-split",
         "blue_service": {"name": "web", "port": 80},
         "green_service": {"name": "web-green", "port": 80},
+        "reconcile_delay": "0s",
     }
     bound_connection(
         kube, monkeypatch, router_manifests(AlbIngressRouter.rbac_rules(AlbIngressRouter.Settings.model_validate(ref)))

@@ -53,11 +53,25 @@ def e2e_wave(wave_id: str, on_no_data: str = "fail", jobs: bool = True) -> dict:
     return wave
 
 
+# The drills that break HAProxy's admin socket (tests/e2e/test_pause_and_clear.py, test_resilience_drills.py)
+# need a router that writes HAProxy itself: with the Ingress router the broken socket would be the route
+# controller's problem, not the wave's.
+HAPROXY_ROUTER = {
+    "type": "haproxy",
+    "connection": "lab_haproxy",
+    "backend": "web",
+    "blue_server": "blue",
+    "green_server": "green",
+}
+
+
 def emergency_wave(wave_id: str) -> dict:
-    """The lab's web service alone, straight to a long 25 % step: an emergency lands mid-wave."""
+    """The lab's web service alone, straight to a long 25 % step, routed straight through HAProxy: an
+    emergency lands mid-wave."""
     wave = e2e_wave(wave_id)
     svc = next(s for s in wave["services"] if s["name"] == "web")
     svc["traffic_steps"] = [{"weight": 25, "bake": "20s"}, {"weight": 100, "bake": "8s"}]
+    svc["router"] = dict(HAPROXY_ROUTER)
     wave["services"], wave["validation"] = [svc], {}
     return wave
 
@@ -82,20 +96,11 @@ def deferring_wave(wave_id: str) -> dict:
 
 
 def ingress_wave(wave_id: str) -> dict:
-    """fast_wave routed as on EKS: the alb_ingress router writes the lab's Ingress (lab-fargate/web) and the
-    lab's route controller applies it to HAProxy (the test starts the controller: tests/e2e/test_ingress_drill.py)."""
-    from include.slow_injection.lab.kube import seed
-
+    """fast_wave routed as on EKS, like the shipped lab wave: the alb_ingress router writes the lab's Ingress
+    (lab-fargate/web) and the lab's route controller applies it to HAProxy."""
     wave = fast_wave(wave_id)
-    wave["services"][0]["router"] = {
-        "type": "alb_ingress",
-        "connection": "lab_kube",
-        "namespace": "lab-fargate",
-        "ingress": seed.INGRESS,
-        "action": seed.ACTION,
-        "blue_service": {"name": seed.BLUE_SERVICE, "port": 80},
-        "green_service": {"name": seed.GREEN_SERVICE, "port": 80},
-    }
+    wave["services"][0]["router"] = e2e_wave(wave_id)["services"][-1]["router"]
+    assert wave["services"][0]["router"]["type"] == "alb_ingress"
     return wave
 
 

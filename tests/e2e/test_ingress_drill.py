@@ -20,19 +20,6 @@ pytestmark = pytest.mark.e2e
 DAG = "wave_e2e-ingress"
 
 
-@pytest.fixture
-def controller(lab):
-    """The lab's route controller on the Ingress for this test only (the other e2e waves use the haproxy
-    router, which writes HAProxy itself: two writers would undo each other)."""
-    lab.lab.route_controller = "ingress"
-    lab.lab.start_route_controller()
-    try:
-        yield lab
-    finally:
-        lab.lab.stop_route_controller()
-        lab.lab.route_controller = None
-
-
 def edit_ingress(lab, blue: int, green: int) -> None:
     """What `kubectl annotate --overwrite` by someone else does: a new split in the action, no record."""
     action = {
@@ -49,8 +36,8 @@ def edit_ingress(lab, blue: int, green: int) -> None:
     )
 
 
-def test_an_ingress_edited_mid_bake_is_detected_and_the_run_never_promotes_on_it(controller) -> None:
-    lab = controller
+def test_an_ingress_edited_mid_bake_is_detected_and_the_run_never_promotes_on_it(lab) -> None:
+    assert lab.lab.route_controller == "ingress"  # the lab wave routes through the Ingress: its controller runs
     run_id = lab.airflow.trigger(DAG)
     seen: list[Weights] = []
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from include.slow_injection.drivers import k8s_routes as routes
 from include.slow_injection.drivers.k8s_routes import RouteConfigError, ServiceRef, Split
+from include.slow_injection.durations import format_duration
 from include.slow_injection.ports import Change, ReadbackMismatch, Readiness, Weights
 from include.slow_injection.spec.models import Duration
 
@@ -83,6 +85,12 @@ class AlbIngressRouter:
             default=300.0, description="longest wait for the ALB to serve a split written on the Ingress"
         )
         poll_interval: Annotated[Duration, Field(gt=0)] = Field(default=5.0, description="between ALB reads")
+        reconcile_delay: Annotated[Duration, Field(ge=0, le=600)] = Field(
+            default=30.0,
+            description="without elbv2_connection nothing shows when the ALB serves a new split: a step that "
+            "wrote the Ingress waits this long (the controller's reconcile lag) before its bake and gates start, "
+            "so they judge the new split, not the old one; with elbv2_connection the ALB is read instead",
+        )
 
         @model_validator(mode="after")
         def _distinct(self) -> AlbIngressRouter.Settings:
@@ -153,8 +161,9 @@ class AlbIngressRouter:
         return [
             (
                 f"router alb_ingress {settings.namespace}/{settings.ingress}: no elbv2_connection, so a step cannot "
-                "see when the AWS Load Balancer Controller applied it to the ALB: each bake starts when the Ingress "
-                "was written, and the ALB may lag it"
+                "see when the AWS Load Balancer Controller applied it to the ALB: each bake starts "
+                f"{format_duration(settings.reconcile_delay)} (reconcile_delay) after the Ingress was written, "
+                "and the ALB may lag it longer"
             )
         ]
 
@@ -399,9 +408,17 @@ class AlbIngressRouter:
         split = routes.split_of(weights, "alb_ingress")
         # Back to blue is always allowed, whatever someone else left on the Ingress (a rollback must not
         # stop at a foreign split); any other split only moves on from one this project set.
-        self._write(split, allow_foreign=split.green == 0)
+        written = self._write(split, allow_foreign=split.green == 0)
         if self.elbv2 is not None:
             self._wait_served(split)
+        elif written and self.settings.reconcile_delay:
+            # Blind: the controller's lag, not a reading. A re-run that wrote nothing does not wait again.
+            log.info(
+                "%s: written; waiting %.0fs for the controller to reconcile (no elbv2_connection to read the ALB)",
+                self.describe(),
+                self.settings.reconcile_delay,
+            )
+            time.sleep(self.settings.reconcile_delay)
 
     def _wait_served(self, split: Split) -> None:
         def check() -> str | None:
