@@ -52,6 +52,11 @@ def test_an_ingress_edited_mid_bake_is_detected_and_the_run_never_promotes_on_it
         assert lab.airflow.run_state(DAG, run_id) not in ("success", "failed"), f"run ended before 5 %: {seen}"
         assert time.time() < deadline, f"green never reached 5 % at HAProxy: {seen}"
         time.sleep(0.2)
+    step1 = "gradual_transition.web.step1_5pct.set_traffic"
+    while lab.airflow.task_instances(DAG, run_id).get(step1, {}).get("state") != "success":
+        # the step returns reconcile_delay (2 s) after its write: the bake starts then
+        assert time.time() < deadline, f"{step1} never succeeded: {seen}"
+        time.sleep(0.2)
     edit_ingress(lab, 40, 60)  # mid-bake (the 5 % step bakes 12 s)
     state = lab.airflow.wait_for_run(DAG, run_id, timeout=300, on_poll=poll)
     tis = lab.airflow.task_instances(DAG, run_id)
