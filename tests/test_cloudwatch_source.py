@@ -58,15 +58,23 @@ def gate(source: dict[str, Any], query: str, threshold: float = 5.0, **overrides
     return MetricGate.model_validate(spec).model_dump()
 
 
-def judge(gate_dict: dict[str, Any], service: str = "web") -> Verdict:
-    """One reading through the real gate runner: the dry-run verdict (pass / fail / hold)."""
-    return GateRun(METRIC, gate_dict, service, 60.0, time.time()).run_once()
+def judge(gate_dict: dict[str, Any], service: str = "web", since_ago: float = 900.0) -> Verdict:
+    """One reading through the real gate runner: the dry-run verdict (pass / fail / hold) of a gate
+    that started (after its traffic step) `since_ago` seconds ago."""
+    return GateRun(METRIC, gate_dict, service, 60.0, time.time() - since_ago).run_once()
 
 
-def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str = "web", env: str = "green") -> None:
-    """Datapoints `seconds` ago: ≥ 60 s lands in a complete period (the driver skips the one still
-    filling), ≤ 300 s within the default lookback."""
-    now = time.time()
+def put(
+    aws: Any,
+    metric: str,
+    values_ago: list[tuple[float, float]],
+    service: str = "web",
+    env: str = "green",
+    now: float | None = None,
+) -> None:
+    """Datapoints `seconds` ago: ≥ 240 s lands in a settled period (60 s periods settle 180 s after
+    they end), ≤ 300 s within the default lookback."""
+    now = time.time() if now is None else now
     aws.client("cloudwatch").put_metric_data(
         Namespace=NAMESPACE,
         MetricData=[
@@ -91,19 +99,19 @@ def put(aws: Any, metric: str, values_ago: list[tuple[float, int]], service: str
 @pytest.mark.parametrize(
     ("series", "status", "value"),
     [
-        ([(9.0, 200), (1.0, 70)], "pass", 1.0),  # an old breach, recovered: the latest datapoint decides
-        ([(1.0, 200), (9.0, 70)], "fail", 9.0),  # fine before, breaching now
+        ([(9.0, 420), (1.0, 250)], "pass", 1.0),  # an old breach, recovered: the latest datapoint decides
+        ([(1.0, 420), (9.0, 250)], "fail", 9.0),  # fine before, breaching now
     ],
     ids=["recovered", "breaching"],
 )
-def test_the_most_recent_datapoint_decides_the_gate(aws, series, status, value) -> None:
-    put(aws, "Errors", series)
-    result = judge(gate(metrics_source(), "errors"))
+def test_the_most_recent_settled_datapoint_decides_the_gate(aws, series, status, value) -> None:
+    put(aws, "Errors", [*series, (50.0, 30)])  # the newest period has not settled: never read
+    result = judge(gate(metrics_source(lookback=600), "errors"))
     assert (result.status, result.measurements[0]["value"]) == (status, value)
 
 
 def test_no_datapoints_is_no_data_and_never_a_pass(aws) -> None:
-    put(aws, "Errors", [(0.0, 400)])  # only outside the 300 s lookback
+    put(aws, "Errors", [(0.0, 400), (0.0, 30)])  # outside the 300 s lookback, or not settled
     failed = judge(gate(metrics_source(), "errors"))
     held = judge(gate(metrics_source(), "errors", on_no_data="hold"))
     assert (failed.status, held.status) == ("fail", "hold")
@@ -111,9 +119,9 @@ def test_no_datapoints_is_no_data_and_never_a_pass(aws) -> None:
 
 
 def test_dimensions_follow_the_gates_service_and_env(aws) -> None:
-    put(aws, "Errors", [(1.0, 70)], env="green")
-    put(aws, "Errors", [(50.0, 70)], env="blue")
-    put(aws, "Errors", [(70.0, 70)], service="api")
+    put(aws, "Errors", [(1.0, 250)], env="green")
+    put(aws, "Errors", [(50.0, 250)], env="blue")
+    put(aws, "Errors", [(70.0, 250)], service="api")
     assert judge(gate(metrics_source(), "errors", env="green")).measurements[0]["value"] == 1.0
     assert judge(gate(metrics_source(), "errors", env="blue")).measurements[0]["value"] == 50.0
     assert judge(gate(metrics_source(), "errors"), service="api").measurements[0]["value"] == 70.0
@@ -156,7 +164,8 @@ def test_metric_math_is_one_expression_returning_data_over_unreturned_metrics() 
     ]
     assert request["ScanBy"] == "TimestampDescending"
     assert request["StartTime"].timestamp() == 999_720.0  # 300 s back, on a period boundary
-    assert request["EndTime"].timestamp() == 1_000_020.0  # the last complete period ends here
+    # the last settled period ends here: now - 180 s (three 60 s periods), down to a boundary
+    assert request["EndTime"].timestamp() == 999_840.0
     model = get_session().get_service_model("cloudwatch").operation_model("GetMetricData")
     validate_parameters(request, model.input_shape)  # raises if botocore would reject it
     # a single id is sent alone, as the returned query
@@ -170,38 +179,61 @@ def test_an_expression_id_never_collides_with_a_metric_id() -> None:
     assert ids == ["result0", "b", "result1"]
 
 
+START, END = 1_000_020.0, 1_000_200.0  # the periods a reading may use: 1_000_020 .. 1_000_140
+
+
+def at(*stamps: float) -> list[datetime]:
+    return [datetime.fromtimestamp(t, UTC) for t in stamps]
+
+
+def result(values: list[float], stamps: list[float], status: str = "Complete", **extra: Any) -> dict[str, Any]:
+    return {"Id": "e", "StatusCode": status, "Values": values, "Timestamps": at(*stamps), **extra}
+
+
 @pytest.mark.parametrize(
     ("response", "expected"),
     [
-        ({"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": []}]}, (None, None)),
-        ({"MetricDataResults": [{"Id": "e", "StatusCode": "PartialData", "Values": [3.0, 9.0]}]}, (3.0, None)),
+        ({"MetricDataResults": [result([], [])]}, (None, None)),
+        ({"MetricDataResults": [result([3.0, 9.0], [1_000_080, 1_000_020], "PartialData")]}, (3.0, None)),
         (
-            {"MetricDataResults": [{"Id": "e", "StatusCode": "InternalError", "Values": []}]},
+            {"MetricDataResults": [result([], [], "InternalError")]},
             (None, "cloudwatch status InternalError without values"),
         ),
         (
             {
                 "MetricDataResults": [
-                    {
-                        "Id": "e",
-                        "StatusCode": "Complete",
-                        "Values": [1.0],
-                        "Messages": [{"Code": "ArithmeticError", "Value": "division by zero"}],
-                    }
+                    result([1.0], [1_000_080], Messages=[{"Code": "ArithmeticError", "Value": "division by zero"}])
                 ]
             },
             (None, "cloudwatch messages: ArithmeticError: division by zero"),
         ),
+        ({"MetricDataResults": [result([float("nan")], [1_000_080])]}, (None, "cloudwatch value is nan")),
+        ({"MetricDataResults": []}, (None, "cloudwatch returned 0 results; a gate needs exactly 1")),
+        # the timestamp decides, not the order sent: the newest datapoint is read wherever it stands
+        ({"MetricDataResults": [result([9.0, 3.0], [1_000_020, 1_000_140])]}, (3.0, None)),
+        # datapoints outside what was asked (before the change, or a period still filling) are dropped
+        ({"MetricDataResults": [result([9.0, 8.0], [1_000_200, 1_000_160])]}, (None, None)),
+        ({"MetricDataResults": [result([9.0, 2.0], [999_960, 1_000_020])]}, (2.0, None)),
         (
-            {"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": [float("nan")]}]},
-            (None, "cloudwatch value is nan"),
+            {"MetricDataResults": [{"Id": "e", "StatusCode": "Complete", "Values": [1.0], "Timestamps": []}]},
+            (None, "cloudwatch returned values without their timestamps"),
         ),
-        ({"MetricDataResults": []}, (None, "cloudwatch returned 0 results; a gate needs exactly one")),
     ],
-    ids=["empty", "partial-with-values", "internal-error", "messages", "nan", "no-result"],
+    ids=[
+        "empty",
+        "partial-with-values",
+        "internal-error",
+        "messages",
+        "nan",
+        "no-result",
+        "newest-by-timestamp",
+        "still-filling",
+        "before-the-change",
+        "no-timestamps",
+    ],
 )
 def test_responses_moto_cannot_produce(response, expected) -> None:
-    reading = CloudWatchMetrics.parse(response)
+    reading = CloudWatchMetrics.parse(response, START, END, 60)
     assert (reading.value, reading.error) == expected
 
 
@@ -211,8 +243,10 @@ def test_responses_moto_cannot_produce(response, expected) -> None:
         ({"metrics": {"Errors": ERRORS}}, "metrics", "'Errors': must start with a lowercase letter"),
         ({"metrics": {"e": {**ERRORS, "stat": "sum"}}}, "metrics.e.stat", "'Sum'"),
         ({"metrics": {"e": {**ERRORS, "unit": "count"}}}, "metrics.e.unit", "unknown CloudWatch unit 'count'"),
-        ({"metrics": {"e": ERRORS}, "period": 45}, "period", "multiple of 60"),
-        ({"metrics": {"e": ERRORS}, "period": 120, "lookback": 60}, "lookback", "from period (120)"),
+        ({"metrics": {"e": ERRORS}, "period": 45}, "period", "1, 5, 10, 20, 30 or a multiple of 60"),
+        ({"metrics": {"e": ERRORS}, "period": 120, "lookback": 240}, "lookback", "from settle + period (180 + 120 s"),
+        ({"metrics": {"e": ERRORS}, "settle": -1}, "settle", "from 0 to 3600"),
+        ({"metrics": {"e": {**ERRORS, "zero_when_missing_with": "r"}}}, "metrics.e.zero_when_missing_with", "'r' must be another"),
         ({"metrics": {"e": ERRORS}, "period": 10, "lookback": 86400}, "lookback", "high-resolution"),
         ({"metrics": {}}, "metrics", ""),
         ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
@@ -346,7 +380,7 @@ def covered(statements: list[Any], action: str, resource: str) -> bool:
 
 
 def test_every_call_made_is_allowed_by_iam_statements(aws, api_calls) -> None:
-    put(aws, "Errors", [(1.0, 70)])
+    put(aws, "Errors", [(1.0, 250)])
     alarm(aws, "web-green-5xx", "OK")
     queries = {"metrics": "errors", "alarms": "${service}-${env}-5xx"}
     sources = {"metrics": metrics_source(), "alarms": alarms_source(alarm_types=["MetricAlarm"])}

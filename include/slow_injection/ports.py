@@ -129,6 +129,25 @@ class MetricSource(Protocol):
 
 
 @runtime_checkable
+class SettlingSource(Protocol):
+    """What a metric source adds when its datapoints arrive late and per period (CloudWatch): a gate
+    reading then judges only periods that started at or after the traffic change and have settled."""
+
+    def query_after(self, query: str, since: float) -> Measurement:
+        """Like query, from the periods that started at or after `since` (epoch s) only; inconclusive
+        while none of them has settled."""
+        ...
+
+    def first_settled_at(self, since: float) -> float:
+        """When (epoch s) the first period that starts at or after `since` has settled."""
+        ...
+
+    def longest_settle(self) -> float:
+        """The most first_settled_at(since) - since can be."""
+        ...
+
+
+@runtime_checkable
 class RangeSource(Protocol):
     """What a metric source adds when it keeps history (parity, report plots); alarms have none."""
 

@@ -1,6 +1,11 @@
 """CloudWatch metric sources: a metric (or metric math over several) through GetMetricData, and the
-state of CloudWatch alarms through DescribeAlarms. No data, an alarm without data, an alarm that does
-not exist and every API or network error are inconclusive: none of them ever passes a gate."""
+state of CloudWatch alarms through DescribeAlarms. No data, an alarm that does not exist and every API
+or network error are inconclusive: none of them ever passes a gate; an alarm without data follows the
+source's `insufficient_data` policy.
+
+CloudWatch data arrives late (ALB's 60 s periods are published 1-3 min after they end), so a gate
+reading judges only periods that started at or after the traffic change and have settled: ended at
+least `settle` seconds ago. Each returned datapoint's timestamp is checked against that window."""
 
 from __future__ import annotations
 
@@ -21,12 +26,15 @@ from include.slow_injection.ports import Measurement, Series
 METRIC_ID = re.compile(r"^[a-z][a-zA-Z0-9_]{0,254}$")
 
 STANDARD_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
-HIGH_RESOLUTION_PERIODS = (1, 5, 10, 30)
+HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
 HIGH_RESOLUTION_RETENTION = 3 * 3600  # sub-minute datapoints are kept 3 hours
 MAX_LOOKBACK = 86400  # a gate judges recent data; more is almost always a unit mistake (ms for s)
 PLACEHOLDERS = ("service", "env")  # what a dimension value may name: ${service}, ${env}
 MAX_ALARM_NAMES = 100  # DescribeAlarms AlarmNames limit
 MAX_RANGE_PAGES = 100  # GetMetricData pages (100,800 datapoints each) one range query may read
+MAX_QUERIES = 500  # MetricDataQueries in one GetMetricData call
+MAX_SETTLE = 3600
+DEFAULT_SETTLE_CAP = 180  # ALB's 60 s periods are published 1-3 min after they end
 
 
 # CloudWatch's StandardUnit enum, spelled out: loading botocore's model costs ~0.4 s, and specs are
@@ -96,6 +104,12 @@ class MetricSpec(BaseModel):
     )
     stat: str = Field(min_length=1, description="Sum, Average, Minimum, Maximum, SampleCount or e.g. p99")
     unit: str | None = Field(default=None, description="only datapoints in this unit; e.g. Count")
+    zero_when_missing_with: str | None = Field(
+        default=None,
+        description="another metric id: a period without a datapoint of this metric reads 0 when that one has "
+        "a datapoint (ALB publishes HTTPCode_* counts only for periods with such responses; RequestCount "
+        "shows there was traffic). Applies when the gate queries this id; in an expression use FILL()",
+    )
 
     @field_validator("stat")
     @classmethod
@@ -124,9 +138,10 @@ class MetricSpec(BaseModel):
 
 class CloudWatchMetrics:
     """Gate query = one of the metric ids, or a metric math expression over them
-    (e.g. `100 * errors / requests`). The value is the most recent datapoint within `lookback`.
-    A range query (parity) reads every datapoint from start to end instead, its period from the step
-    (range_period) rather than `period`; `lookback` does not apply to it."""
+    (e.g. `100 * errors / requests`). The value is the most recent settled datapoint within
+    `lookback`; a gate reading (query_after) also leaves out every period that started before the
+    traffic change. A range query (parity) reads every datapoint from start to end instead, its period
+    from the step (range_period) rather than `period`; `lookback` does not apply to it."""
 
     port = "metric_source"
 
@@ -135,40 +150,66 @@ class CloudWatchMetrics:
 
         metrics: dict[str, MetricSpec] = Field(
             min_length=1,
-            max_length=500,
+            max_length=MAX_QUERIES - 1,  # with the expression, one GetMetricData call of ≤ 500 queries
             description="id (lowercase first letter, letters, digits, _) → metric; the ids a query may use",
         )
-        period: int = Field(default=60, description="seconds per datapoint: 1, 5, 10, 30 or a multiple of 60")
-        lookback: int = Field(
-            default=300,
-            description="how far back (s) to look for the latest datapoint; "
-            "the start is rounded down to a period boundary",
+        period: int = Field(
+            default=60, description="seconds per datapoint: 1, 5, 10, 20, 30 (high resolution) or a multiple of 60"
+        )
+        settle: int | None = Field(
+            default=None,
+            description="seconds a period's datapoint may take to arrive after the period ends; a reading "
+            "never uses a period that ended less than this ago (it may still be filling). Default: three "
+            f"periods, at most {DEFAULT_SETTLE_CAP} s (ALB's 60 s metrics arrive 1-3 min late)",
+        )
+        lookback: int | None = Field(
+            default=None,
+            description="how far back (s) to look for the latest datapoint; the start is rounded down to a "
+            "period boundary. Default: settle + 2 periods (300 s for 60 s periods)",
         )
         region: str | None = Field(default=None, description="defaults to the connection's region")
 
         @field_validator("metrics")
         @classmethod
         def _ids_cloudwatch_accepts(cls, metrics: dict[str, MetricSpec]) -> dict[str, MetricSpec]:
-            for metric_id in metrics:
+            for metric_id, metric in metrics.items():
                 if not METRIC_ID.match(metric_id):
                     raise ValueError(
                         f"id {metric_id!r}: must start with a lowercase letter, then only letters, "
                         "digits and _ (a CloudWatch query id)"
                     )
+                other = metric.zero_when_missing_with
+                if other is not None and (other == metric_id or other not in metrics):
+                    raise ValueError(
+                        f"{metric_id}.zero_when_missing_with: {other!r} must be another metric id of this source "
+                        f"(others: {', '.join(m for m in metrics if m != metric_id) or 'none'})"
+                    )
             return metrics
 
+        @property
+        def settle_seconds(self) -> int:
+            return self.settle if self.settle is not None else min(3 * self.period, DEFAULT_SETTLE_CAP)
+
+        @property
+        def lookback_seconds(self) -> int:
+            return self.lookback if self.lookback is not None else self.settle_seconds + 2 * self.period
+
         @model_validator(mode="after")
-        def _period_and_lookback(self) -> CloudWatchMetrics.Settings:
+        def _period_settle_and_lookback(self) -> CloudWatchMetrics.Settings:
             if not (self.period in HIGH_RESOLUTION_PERIODS or (self.period >= 60 and self.period % 60 == 0)):
-                raise ValueError(f"period: must be 1, 5, 10, 30 or a multiple of 60, got {self.period}")
-            if not self.period <= self.lookback <= MAX_LOOKBACK:
+                raise ValueError(f"period: must be 1, 5, 10, 20, 30 or a multiple of 60, got {self.period}")
+            if self.settle is not None and not 0 <= self.settle <= MAX_SETTLE:
+                raise ValueError(f"settle: must be from 0 to {MAX_SETTLE} s, got {self.settle}")
+            settle, lookback = self.settle_seconds, self.lookback_seconds
+            if not settle + self.period <= lookback <= MAX_LOOKBACK:
                 raise ValueError(
-                    f"lookback: must be from period ({self.period}) to {MAX_LOOKBACK} s, got {self.lookback}"
+                    f"lookback: must be from settle + period ({settle} + {self.period} s, so that one settled "
+                    f"period fits) to {MAX_LOOKBACK} s, got {lookback}"
                 )
-            if self.period < 60 and self.lookback > HIGH_RESOLUTION_RETENTION:
+            if self.period < 60 and lookback > HIGH_RESOLUTION_RETENTION:
                 raise ValueError(
                     f"lookback: a {self.period} s period reads high-resolution data, kept only "
-                    f"{HIGH_RESOLUTION_RETENTION} s; got {self.lookback}"
+                    f"{HIGH_RESOLUTION_RETENTION} s; got {lookback}"
                 )
             return self
 
@@ -199,8 +240,29 @@ class CloudWatchMetrics:
         where = ", ".join(filter(None, [self.connection_id, self.settings.region]))
         return (
             f"cloudwatch metrics {', '.join(self.settings.metrics)} ({where or 'default AWS credentials'}, "
-            f"period {self.settings.period}s)"
+            f"period {self.settings.period}s, settle {self.settings.settle_seconds}s)"
         )
+
+    # --- when a reading can judge a change (ports.SettlingSource) ------------------------------------
+
+    def first_settled_at(self, since: float) -> float:
+        """When the first period that starts at or after `since` has ended and settled."""
+        period = self.settings.period
+        return math.ceil(since / period) * period + period + self.settings.settle_seconds
+
+    def longest_settle(self) -> float:
+        """The longest first_settled_at(since) - since can be: a change just after a period boundary."""
+        return 2 * self.settings.period + self.settings.settle_seconds
+
+    def window(self, since: float | None = None) -> tuple[float, float]:
+        """[start, end) of the periods a reading may use now: within lookback, started at or after
+        `since`, ended at least `settle` ago. Both on period boundaries; start ≥ end when none may."""
+        period, now = self.settings.period, self.clock()
+        end = (now - self.settings.settle_seconds) // period * period
+        start = (now - self.settings.lookback_seconds) // period * period
+        if since is not None:
+            start = max(start, math.ceil(since / period) * period)
+        return start, end
 
     # --- the request -------------------------------------------------------------------------------
 
@@ -223,8 +285,9 @@ class CloudWatchMetrics:
         return out, unresolved
 
     def _metric_data_queries(self, query: str, period: int) -> list[dict[str, Any]]:
-        """The MetricDataQueries for a query: the metric id, or the expression over every metric.
-        Raises ValueError for a query it cannot send."""
+        """The MetricDataQueries for a query: the metric id (with the metric that tells a missing
+        datapoint is zero, if it has one), or the expression over every metric. Raises ValueError for
+        a query it cannot send."""
         query = query.strip()
         dimensions, unresolved = self._dimension_values()
         if unresolved:
@@ -249,6 +312,8 @@ class CloudWatchMetrics:
 
         if query in self.settings.metrics:
             queries = [metric_stat(query, True)]
+            if (present := self.settings.metrics[query].zero_when_missing_with) is not None:
+                queries.append(metric_stat(present, True))
         else:
             # Every metric goes along (unreturned) so the expression may use any of them, even
             # through functions like METRICS(); only the expression's result comes back.
@@ -257,20 +322,26 @@ class CloudWatchMetrics:
             )
             queries = [metric_stat(metric_id, False) for metric_id in self.settings.metrics]
             queries.append({"Id": result_id, "Expression": query, "ReturnData": True})
+        if len(queries) > MAX_QUERIES:  # Settings keep metrics below this; a guard, not a split
+            raise ValueError(f"{len(queries)} queries; GetMetricData takes at most {MAX_QUERIES}")
         return queries
 
-    def request(self, query: str) -> dict[str, Any]:
-        """GetMetricData arguments for a gate query. Raises ValueError for a query it cannot send."""
+    def request(self, query: str, since: float | None = None) -> dict[str, Any]:
+        """GetMetricData arguments for a gate query: the settled periods of window(since). Raises
+        ValueError for a query it cannot send, or when no such period has settled yet."""
         queries = self._metric_data_queries(query, self.settings.period)
-        # End at the last complete period: the current one is still filling (a Sum looks smaller
-        # than it will be). Start on a period boundary too: CloudWatch aligns datapoints to them.
-        end = self.clock() // self.settings.period * self.settings.period
-        start = (end - self.settings.lookback) // self.settings.period * self.settings.period
+        start, end = self.window(since)
+        if end - start < self.settings.period:
+            assert since is not None  # lookback ≥ settle + period leaves one period without `since`
+            raise ValueError(
+                f"no {self.settings.period} s period since the traffic change at {_hms(since)} has settled yet "
+                f"(the first settles at {_hms(self.first_settled_at(since))}: settle {self.settings.settle_seconds} s)"
+            )
         return {
             "MetricDataQueries": queries,
             "StartTime": datetime.fromtimestamp(start, UTC),
             "EndTime": datetime.fromtimestamp(end, UTC),
-            "ScanBy": "TimestampDescending",  # newest first: the value is values[0]
+            "ScanBy": "TimestampDescending",  # newest first
         }
 
     def range_request(self, query: str, start: float, end: float, step: float) -> dict[str, Any]:
@@ -291,8 +362,16 @@ class CloudWatchMetrics:
     # --- the reading -------------------------------------------------------------------------------
 
     def query(self, query: str) -> Measurement:
+        """The latest settled datapoint within lookback, whenever it was measured."""
+        return self._read(query, None)
+
+    def query_after(self, query: str, since: float) -> Measurement:
+        """The latest settled datapoint of a period that started at or after `since` (the change)."""
+        return self._read(query, since)
+
+    def _read(self, query: str, since: float | None) -> Measurement:
         try:
-            request = self.request(query)
+            request = self.request(query, since)
         except ValueError as err:
             return Measurement(None, str(err))
         try:
@@ -301,26 +380,44 @@ class CloudWatchMetrics:
             response = self._client.get_metric_data(**request)
         except Exception as err:  # botocore errors, a missing connection: inconclusive, never raised
             return Measurement(None, _aws_error(err))
-        return self.parse(response)
+        start, end = (request[k].timestamp() for k in ("StartTime", "EndTime"))
+        metric = self.settings.metrics.get(query.strip())
+        return self.parse(response, start, end, self.settings.period, metric and metric.zero_when_missing_with)
 
     @staticmethod
-    def parse(response: dict[str, Any]) -> Measurement:
-        """The most recent value of the one returned result (the request asks for newest first)."""
+    def parse(
+        response: dict[str, Any], start: float, end: float, period: int, zero_when_missing_with: str | None = None
+    ) -> Measurement:
+        """The value of the newest datapoint whose period lies in [start, end): its timestamp is checked,
+        not trusted. With `zero_when_missing_with`, the query's metric reads 0 for a period where only
+        that other metric has a datapoint (ALB publishes HTTPCode_* only for periods with such responses)."""
         results = response.get("MetricDataResults") or []
         messages = [*response.get("Messages", []), *(m for r in results for m in r.get("Messages", []))]
         if messages:
             text = "; ".join(f"{m.get('Code')}: {m.get('Value')}" for m in messages)
             return Measurement(None, f"cloudwatch messages: {text}"[:300])
-        if len(results) != 1:
-            return Measurement(None, f"cloudwatch returned {len(results)} results; a gate needs exactly one")
+        wanted = 1 if zero_when_missing_with is None else 2
+        if len(results) != wanted:
+            return Measurement(None, f"cloudwatch returned {len(results)} results; a gate needs exactly {wanted}")
+        if any(len(r.get("Timestamps") or []) != len(r.get("Values") or []) for r in results):
+            return Measurement(None, "cloudwatch returned values without their timestamps")
+        by_id = {r.get("Id"): _settled_points(r, start, end, period) for r in results}
+        if zero_when_missing_with is not None:
+            presence = by_id.pop(zero_when_missing_with, None)
+            if presence is None or len(by_id) != 1:
+                return Measurement(None, f"cloudwatch returned ids {sorted(map(str, by_id))}, not the ones asked")
+            points = next(iter(by_id.values()))
+            points = {**dict.fromkeys(presence, 0.0), **points}
+        else:
+            points = next(iter(by_id.values()))
         result = results[0]
-        values, status = result.get("Values") or [], result.get("StatusCode")
-        if not values:
-            if status == "Complete":
+        if not points:
+            status = result.get("StatusCode")
+            if all(r.get("StatusCode") == "Complete" for r in results):
                 return Measurement(None)  # no data
             return Measurement(None, f"cloudwatch status {status} without values")
         # PartialData with values is fine: more pages would only hold older datapoints.
-        value = float(values[0])
+        value = points[max(points)]
         if math.isnan(value) or math.isinf(value):
             return Measurement(None, f"cloudwatch value is {value}")
         return Measurement(value)
@@ -334,14 +431,10 @@ class CloudWatchMetrics:
         try:
             if self._client is None:
                 self._client = self._client_factory()
-            token: str | None = None
-            while len(pages) < MAX_RANGE_PAGES:
-                pages.append(self._client.get_metric_data(**request, **({"NextToken": token} if token else {})))
-                token = pages[-1].get("NextToken")
-                if not token:
-                    break
-            else:
-                return Series((), f"cloudwatch: more than {MAX_RANGE_PAGES} pages of datapoints")
+            for page in self._client.get_paginator("get_metric_data").paginate(**request):
+                if len(pages) == MAX_RANGE_PAGES:
+                    return Series((), f"cloudwatch: more than {MAX_RANGE_PAGES} pages of datapoints")
+                pages.append(page)
         except Exception as err:  # botocore errors, a missing connection: an error Series, never raised
             return Series((), _aws_error(err))
         return self.parse_range(pages)
@@ -368,9 +461,24 @@ class CloudWatchMetrics:
         return Series(tuple(v for v in values if not math.isnan(v)))
 
 
+def _settled_points(result: dict[str, Any], start: float, end: float, period: int) -> dict[float, float]:
+    """Timestamp → value of the datapoints whose whole period lies in [start, end); the others (before
+    the change, or still filling) are dropped whatever the request asked for."""
+    points = {}
+    for stamp, value in zip(result.get("Timestamps") or [], result.get("Values") or [], strict=True):
+        at = stamp.timestamp() if isinstance(stamp, datetime) else float(stamp)
+        if start <= at and at + period <= end:
+            points[at] = float(value)
+    return points
+
+
+def _hms(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
+
+
 def range_period(step: float, age: float = 0.0) -> int:
     """The CloudWatch period for a range query's step: the smallest valid period not below it (1, 5,
-    10, 30, then multiples of 60), so a range never holds more datapoints than steps; at least 60 when
+    10, 20, 30, then multiples of 60), so a range never holds more datapoints than steps; at least 60 when
     the range starts more than 3 h back (`age` s), where sub-minute datapoints are gone. Older data
     needs coarser periods still (300 past 15 days, 3600 past 63 days): CloudWatch answers with
     fewer datapoints or an error, which parity sees as no data."""

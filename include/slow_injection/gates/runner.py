@@ -27,6 +27,7 @@ class Meter(Protocol):
     def inconclusive(self, detail: str) -> Any: ...
     def evidence(self, gate: dict[str, Any], evaluator: Any, service: str | None, window: float) -> dict[str, Any]: ...
     def first_delay(self, gate: dict[str, Any], window: float) -> float: ...
+    def ready_at(self, gate: dict[str, Any], started_at: float) -> float: ...
 
 
 class GateRun:
@@ -50,8 +51,11 @@ class GateRun:
         except Exception as err:  # a broken backend is inconclusive, never a pass
             return self.measured.inconclusive(f"{type(err).__name__}: {err}"[:300])
 
-    def first_delay(self) -> float:
-        return self.measured.first_delay(self.gate, self.window)
+    def first_delay(self, now: float) -> float:
+        """The kind's first delay, or longer while its source cannot have data from after the start yet."""
+        return max(
+            self.measured.first_delay(self.gate, self.window), self.measured.ready_at(self.gate, self.started_at) - now
+        )
 
     def record(self, reading: Any, now: float) -> Judgement | None:
         return self.evaluator.add(reading, now - self.started_at)
@@ -80,7 +84,7 @@ class GateRun:
         """Measure until a verdict (or None once the next reading would fall after `stop_at`).
         `call` runs the blocking driver call off the event loop."""
         call = call or (lambda fn: asyncio.to_thread(fn))
-        delay = self.first_delay()
+        delay = self.first_delay(clock())
         while True:
             if stop_at is not None and clock() + delay > stop_at:
                 return None

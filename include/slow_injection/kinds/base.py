@@ -112,6 +112,10 @@ class MeasuredGate(GateKind):
     def first_delay(self, gate: dict[str, Any], window: float) -> float:
         return 0.0
 
+    def ready_at(self, gate: dict[str, Any], started_at: float) -> float:
+        """The earliest moment (epoch s) a reading can judge what happened after `started_at`."""
+        return started_at
+
     def longest(self, gate: dict[str, Any], window: float) -> float:
         """How long it may measure before it has a verdict."""
         return float(gate["timeout"])

@@ -10,7 +10,7 @@ from include.slow_injection.durations import format_duration
 from include.slow_injection.gates.evaluation import Evaluator, MetricWindow, measurement_count
 from include.slow_injection.kinds.base import MeasuredGate
 from include.slow_injection.plan import Gate
-from include.slow_injection.ports import Measurement
+from include.slow_injection.ports import Measurement, SettlingSource
 from include.slow_injection.queries import render_query
 from include.slow_injection.spec.models import MetricGate
 
@@ -23,9 +23,13 @@ class MetricKind(MeasuredGate):
         g = gate.spec
         assert isinstance(g, MetricGate)
         count = measurement_count(gate.window, g.interval)
+        source = self._settling(g.model_dump())
+        settling = (
+            f", from ≤ {format_duration(source.longest_settle())} after the step (data arrives late)" if source else ""
+        )
         return (
             f"gate {g.name}: {g.env} value {g.comparator.replace('_', ' ')} {g.threshold:g}, "
-            f"measured {count}× every {format_duration(g.interval)} over {format_duration(gate.window)}; "
+            f"measured {count}× every {format_duration(g.interval)} over {format_duration(gate.window)}{settling}; "
             f"fails at {g.failure_limit} breach(es); no data → {g.on_no_data}"
         )
 
@@ -46,7 +50,11 @@ class MetricKind(MeasuredGate):
         return registry.build("metric_source", gate["source"], service=service, env=gate["env"])
 
     def read(self, source: Any, gate: dict[str, Any], service: str | None, started_at: float) -> Measurement:
-        return source.query(render_query(gate["query"], service, gate["env"]))
+        query = render_query(gate["query"], service, gate["env"])
+        if isinstance(source, SettlingSource):
+            # The gate starts after its stage's traffic step: only periods from then on are judged.
+            return source.query_after(query, started_at)
+        return source.query(query)
 
     def inconclusive(self, detail: str) -> Measurement:
         return Measurement(None, detail)
@@ -63,12 +71,25 @@ class MetricKind(MeasuredGate):
     def first_delay(self, gate: dict[str, Any], window: float) -> float:
         return float(gate["interval"]) if window > 0 else 0.0
 
+    def _settling(self, gate: dict[str, Any]) -> SettlingSource | None:
+        """The gate's source when its data arrives late (built only: no call is made)."""
+        try:
+            source = registry.build("metric_source", gate["source"], env=gate["env"])
+        except Exception:  # a source that cannot be built fails at its first reading, named there
+            return None
+        return source if isinstance(source, SettlingSource) else None
+
+    def ready_at(self, gate: dict[str, Any], started_at: float) -> float:
+        source = self._settling(gate)
+        return source.first_settled_at(started_at) if source else started_at
+
     def longest(self, gate: dict[str, Any], window: float) -> float:
+        settle = source.longest_settle() if (source := self._settling(gate)) else 0.0
         if gate["on_no_data"] == "hold":
-            return max(2 * window, float(gate["hold_timeout"]))
+            return max(settle + 2 * window, float(gate["hold_timeout"]))
         # Twice the window: a trigger restarted by a triggerer failover measures its window again
         # (a 105 s outage rolled a healthy e2e wave back with one window of slack).
-        return 2 * window
+        return settle + 2 * window
 
 
 KIND = MetricKind()
