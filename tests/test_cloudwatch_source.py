@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -246,7 +247,11 @@ def test_responses_moto_cannot_produce(response, expected) -> None:
         ({"metrics": {"e": ERRORS}, "period": 45}, "period", "1, 5, 10, 20, 30 or a multiple of 60"),
         ({"metrics": {"e": ERRORS}, "period": 120, "lookback": 240}, "lookback", "from settle + period (180 + 120 s"),
         ({"metrics": {"e": ERRORS}, "settle": -1}, "settle", "from 0 to 3600"),
-        ({"metrics": {"e": {**ERRORS, "zero_when_missing_with": "r"}}}, "metrics.e.zero_when_missing_with", "'r' must be another"),
+        (
+            {"metrics": {"e": {**ERRORS, "zero_when_missing_with": "r"}}},
+            "metrics.e.zero_when_missing_with",
+            "'r' must be another",
+        ),
         ({"metrics": {"e": ERRORS}, "period": 10, "lookback": 86400}, "lookback", "high-resolution"),
         ({"metrics": {}}, "metrics", ""),
         ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
@@ -432,3 +437,109 @@ def test_the_spelled_out_units_are_botocore_s_standard_units() -> None:
 
     model = botocore.session.get_session().get_service_model("cloudwatch")
     assert STANDARD_UNITS == tuple(model.shape_for("StandardUnit").enum)
+
+
+# --- late data: a gate judges the minutes after its traffic step -------------------------------------
+# ALB publishes a 60 s period 1-3 min after it ends. Here every period after the change is put 2 min
+# after it ends (moto keeps the Timestamp given), while the periods before the change - including the
+# one the change falls in - are there from the start with the opposite verdict: read, they would flip it.
+
+LATE = 120.0
+ALB_ERRORS = {**ERRORS, "zero_when_missing_with": "requests"}  # HTTPCode_* exists only when non-zero
+
+
+class Timeline:
+    """A clock the gate runner and the driver share; each sleep publishes what has come due by then."""
+
+    def __init__(self, aws: Any, start: float, errors_after: float | None) -> None:
+        self.aws, self.now, self.errors_after = aws, start, errors_after
+        self.published: set[float] = set()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.publish()
+
+    def publish(self) -> None:
+        period = 60.0
+        first = math.ceil(SHIFT / period) * period
+        t = first
+        while t + period + LATE <= self.now:
+            if t not in self.published:
+                ago = self.now - (t + 30)  # mid-period
+                put(self.aws, "Requests", [(100.0, ago)], now=self.now)
+                if self.errors_after is not None:
+                    put(self.aws, "Errors", [(self.errors_after, ago)], now=self.now)
+                self.published.add(t)
+            t += period
+
+
+T0 = (time.time() // 60 - 120) * 60  # two hours back: every simulated moment is in the past for moto
+SHIFT = T0 + 25  # the traffic step's change, mid-period: the period [T0, T0+60) is mostly blue's
+
+
+def before_the_change(aws: Any, errors: float | None) -> None:
+    for start in (T0 - 180, T0 - 120, T0 - 60, T0):
+        put(aws, "Requests", [(100.0, 0)], now=start + 20)
+        if errors is not None:
+            put(aws, "Errors", [(errors, 0)], now=start + 20)
+
+
+@pytest.mark.parametrize(
+    ("errors_before", "errors_after", "status"),
+    [(50.0, None, "pass"), (None, 30.0, "fail")],
+    ids=["healthy-green-after-a-bad-blue", "unhealthy-green-after-a-quiet-blue"],
+)
+def test_a_gate_judges_settled_periods_after_the_change_only(
+    aws, api_calls, errors_before, errors_after, status
+) -> None:
+    import asyncio
+
+    before_the_change(aws, errors_before)
+    timeline = Timeline(aws, SHIFT, errors_after)
+    source = metrics_source(metrics={"errors": ALB_ERRORS, "requests": REQUESTS})
+    spec = gate(source, "errors", threshold=5.0, interval="1m", bake="3m")
+    run = GateRun(METRIC, spec, "web", 180.0, started_at=SHIFT)
+    run._drivers = CloudWatchMetrics(  # the registry's driver, on the simulated clock
+        CloudWatchMetrics.Settings.model_validate({k: v for k, v in source.items() if k not in ("type", "connection")}),
+        CONNECTION_ID,
+        {"service": "web", "env": "green"},
+        clock=timeline.clock,
+    )
+    verdict = asyncio.run(run.run(clock=timeline.clock, sleep=timeline.sleep, call=lambda fn: asyncio.sleep(0, fn())))
+
+    assert verdict is not None and verdict.status == status, verdict
+    readings = verdict.measurements
+    # the first reading waited for the first period after the change to settle: T0+60 + 60 + 180 s
+    assert readings[0]["t"] == pytest.approx(T0 + 300 - SHIFT)
+    assert all(r["outcome"] != "no_data" for r in readings), readings
+    if status == "pass":  # a healthy green: no 5xx datapoint at all, read as 0 because requests came
+        assert [r["value"] for r in readings] == [0.0, 0.0, 0.0]
+    else:
+        assert [r["value"] for r in readings] == [30.0]  # failure_limit 1: the first breach decides
+    asked = [c.params for c in api_calls.calls if c.action == "cloudwatch:GetMetricData"]
+    assert asked and all(p["StartTime"].timestamp() >= T0 + 60 for p in asked)  # no period the change fell in
+    assert all(p["EndTime"].timestamp() <= timeline.now - 180 for p in asked)
+
+
+def test_a_reading_without_a_settled_period_since_the_change_is_inconclusive(aws) -> None:
+    now = time.time()
+    put(aws, "Errors", [(1.0, 400), (1.0, 250)])  # settled, but before the change
+    put(aws, "Errors", [(1.0, 100)])  # after it, not settled
+    driver = registry.build("metric_source", metrics_source(lookback=600), service="web", env="green")
+    assert driver.query("errors").value == 1.0  # without a change to judge, the latest settled datapoint
+    reading = driver.query_after("errors", since=now - 200)
+    assert reading.value is None and "has settled yet (the first settles at" in reading.error
+    assert driver.first_settled_at(now - 200) == math.ceil((now - 200) / 60) * 60 + 240
+
+
+def test_the_metric_gate_plans_for_the_wait_and_lasts_long_enough() -> None:
+    spec = gate(metrics_source(), "errors", interval="1m", bake="3m")
+    assert METRIC.ready_at(spec, 1_000_010.0) == 1_000_020.0 + 60 + 180
+    assert METRIC.longest(spec, 180.0) == 2 * 60 + 180 + 2 * 180
+    fast = gate(metrics_source(period=10), "errors")  # high resolution: three 10 s periods settle it
+    assert METRIC.ready_at(fast, 1_000_005.0) == 1_000_010.0 + 10 + 30
+    unbuildable = {**spec, "source": {"type": "cloudwatch", "metrics": {}}}  # fails at its first reading instead
+    assert METRIC.ready_at(unbuildable, 5.0) == 5.0

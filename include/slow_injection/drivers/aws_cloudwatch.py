@@ -382,7 +382,8 @@ class CloudWatchMetrics:
             return Measurement(None, _aws_error(err))
         start, end = (request[k].timestamp() for k in ("StartTime", "EndTime"))
         metric = self.settings.metrics.get(query.strip())
-        return self.parse(response, start, end, self.settings.period, metric and metric.zero_when_missing_with)
+        zero_with = metric.zero_when_missing_with if metric is not None else None
+        return self.parse(response, start, end, self.settings.period, zero_with)
 
     @staticmethod
     def parse(
