@@ -300,6 +300,32 @@ def test_alarm_state_decides_the_gate(aws, state, status, value) -> None:
         assert result.measurements[0]["error"] == "alarm no verdict: web-green-5xx (INSUFFICIENT_DATA)"
 
 
+@pytest.mark.parametrize(
+    ("policy", "status", "value"),
+    [
+        ("no_data", "hold", None),  # the default: inconclusive, so the gate's on_no_data decides
+        ("ok", "pass", 0.0),  # a healthy green's 5xx alarm with TreatMissingData=missing
+        ("breach", "fail", 1.0),
+    ],
+)
+def test_an_alarm_without_data_reads_as_its_sources_policy_says(aws, policy, status, value) -> None:
+    alarm(aws, "web-green-latency", "OK")
+    alarm(aws, "web-green-5xx", "INSUFFICIENT_DATA")
+    source = alarms_source(insufficient_data=policy)
+    result = judge(gate(source, "web-green-5xx, web-green-latency", threshold=1.0, on_no_data="hold"))
+    assert (result.status, result.measurements[0]["value"]) == (status, value)
+    # whatever the policy, a firing alarm is a breach and an unknown alarm is no verdict
+    alarm(aws, "web-green-latency", "ALARM")
+    assert judge(gate(source, "web-green-5xx, web-green-latency", threshold=1.0)).status == "fail"
+    unknown = judge(gate(source, "web-green-5xx, web-green-typo", threshold=1.0, on_no_data="hold"))
+    assert unknown.status == ("fail" if policy == "breach" else "hold")
+
+
+def test_an_insufficient_data_policy_is_one_of_three() -> None:
+    errors = driver_settings_errors("metric_source", DriverRef(type="cloudwatch_alarm", insufficient_data="pass"))
+    assert [p for p, _ in errors] == ["insufficient_data"], errors
+
+
 def test_every_alarm_in_alarm_is_counted(aws) -> None:
     for name in ("a", "b", "c"):
         alarm(aws, name, "ALARM" if name != "b" else "OK")

@@ -494,6 +494,9 @@ def range_period(step: float, age: float = 0.0) -> int:
 
 
 AlarmType = Literal["MetricAlarm", "CompositeAlarm"]
+InsufficientData = Literal["no_data", "ok", "breach"]
+# The state an INSUFFICIENT_DATA alarm is read as, per policy (None: no verdict).
+INSUFFICIENT_AS: dict[str, str | None] = {"no_data": None, "ok": "OK", "breach": "ALARM"}
 
 
 def _all_alarm_types() -> list[AlarmType]:
@@ -502,7 +505,8 @@ def _all_alarm_types() -> list[AlarmType]:
 
 class CloudWatchAlarms:
     """Gate query = an alarm name, or several separated by commas. The value is how many of them are
-    in ALARM, so `comparator: less_than, threshold: 1` passes only when none is."""
+    in ALARM, so `comparator: less_than, threshold: 1` passes only when none is. An alarm in
+    INSUFFICIENT_DATA is read as `insufficient_data` says; an alarm that does not exist is no verdict."""
 
     port = "metric_source"
 
@@ -513,6 +517,13 @@ class CloudWatchAlarms:
             default_factory=_all_alarm_types,
             min_length=1,
             description="which alarms to read; composite alarms need cloudwatch:DescribeAlarms on *",
+        )
+        insufficient_data: InsufficientData = Field(
+            default="no_data",
+            description="what an alarm in INSUFFICIENT_DATA says: no_data (inconclusive: the gate's on_no_data "
+            "decides, never a pass), ok (as OK: for alarms that go without data when all is well, e.g. an "
+            "error-count alarm with TreatMissingData=missing; better: set notBreaching on the alarm) or "
+            "breach (as ALARM)",
         )
         region: str | None = Field(default=None, description="defaults to the connection's region")
 
@@ -569,10 +580,13 @@ class CloudWatchAlarms:
                     states[alarm["AlarmName"]] = alarm["StateValue"]
         except Exception as err:  # botocore errors, a missing connection: inconclusive, never raised
             return Measurement(None, _aws_error(err))
-        return self.judge(names, states)
+        return self.judge(names, states, self.settings.insufficient_data)
 
     @staticmethod
-    def judge(names: list[str], states: dict[str, str]) -> Measurement:
+    def judge(names: list[str], states: dict[str, str], insufficient_data: str = "no_data") -> Measurement:
+        read_as = INSUFFICIENT_AS[insufficient_data]
+        if read_as is not None:
+            states = {n: read_as if state == "INSUFFICIENT_DATA" else state for n, state in states.items()}
         missing = [n for n in names if n not in states]
         # INSUFFICIENT_DATA, or a state AWS may add one day: neither OK nor ALARM is no verdict
         undecided = [f"{n} ({states[n]})" for n in names if n in states and states[n] not in ("OK", "ALARM")]
