@@ -146,9 +146,68 @@ def test_alias_targets_are_written_without_ttl(zone: Zone, api_calls: ApiCalls) 
     assert sent["AliasTarget"]["EvaluateTargetHealth"] is True
     assert "TTL" not in sent and "ResourceRecords" not in sent
     assert router.get_weights() == Weights(95, 5)
+    ready = router.green_ready()  # no such load balancer: Route 53 could not count it healthy
+    assert ready.state == "waiting" and "no load balancer in eu-west-1 has the DNS name" in ready.detail
+    assert zone.router().green_ready().state == "ready"  # values records: nothing for Route 53 to evaluate
+
+
+def green_balancer(aws: MotoServer) -> tuple[Any, str, str, str]:
+    """An ALB for green (one IP target group on its listener, a second through a rule, both empty):
+    the elbv2 client, its DNS name and both target groups."""
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("ab")
+    ]
+    lb = elbv2.create_load_balancer(Name="green", Subnets=subnets, Type="application")["LoadBalancers"][0]
+    groups = [
+        elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
+            "TargetGroupArn"
+        ]
+        for name in ("web-green", "web-green-api")
+    ]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": groups[0]}],
+    )["Listeners"][0]
+    elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"],
+        Priority=5,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": groups[1]}],
+    )
+    return elbv2, lb["DNSName"], groups[0], groups[1]
+
+
+def test_green_is_ready_only_when_route53_would_count_its_load_balancer_healthy(
+    aws: MotoServer, zone: Zone, api_calls: ApiCalls
+) -> None:
+    elbv2, dns, web, api = green_balancer(aws)
+    alias = {"dns_name": f"dualstack.{dns}.", "hosted_zone_id": "Z32O12XQLNTSW2", "evaluate_target_health": True}
+    router = zone.router(green={"alias": alias})
     ready = router.green_ready()
-    assert ready.state == "ready" and "evaluates target health" in ready.detail
-    assert zone.router().green_ready().state == "ready"
+    # a target group without targets is unhealthy to Route 53: green's share would go to blue unseen
+    assert ready.state == "waiting", ready
+    assert "web-green: no registered targets; web-green-api: no registered targets" in ready.detail
+    elbv2.register_targets(TargetGroupArn=web, Targets=[{"Id": "10.1.0.10", "Port": 8080}])
+    ready = router.green_ready()
+    assert ready.state == "waiting" and "web-green:" not in ready.detail  # every group needs a healthy target
+    elbv2.register_targets(TargetGroupArn=api, Targets=[{"Id": "10.1.1.10", "Port": 8080}])
+    assert router.green_ready().state == "ready"  # moto reports IP targets healthy
+    # without EvaluateTargetHealth Route 53 answers with green whatever its health: nothing to wait for
+    assert zone.router(green={"alias": {**alias, "evaluate_target_health": False}}).green_ready().state == "ready"
+    # every call it made is in its statements
+    settings = Route53Router.Settings.model_validate(
+        {k: v for k, v in zone.settings(green={"alias": alias}).items() if k not in ("type", "connection")}
+    )
+    allowed = {a for st in Route53Router.iam_statements(settings) for a in st.actions}
+    assert {c.action for c in api_calls.calls if c.action.startswith("elasticloadbalancing:")} <= allowed
+    assert "elasticloadbalancing:DescribeTargetHealth" in allowed
 
 
 def test_weights_outside_route53_range_are_refused_before_any_call(zone: Zone, api_calls: ApiCalls) -> None:

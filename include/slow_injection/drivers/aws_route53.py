@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -26,6 +27,22 @@ log = logging.getLogger(__name__)
 
 MAX_WEIGHT = 255  # Route 53's range for a weighted record
 PAGE_SIZE = 300  # ListResourceRecordSets' largest page
+# A load balancer's DNS name, and its region: ALB/CLB `name-1.eu-west-1.elb.amazonaws.com`, NLB
+# `name-1.elb.eu-west-1.amazonaws.com` (either may start `dualstack.`; China ends `.com.cn`).
+ELB_DNS = re.compile(
+    r"^(?:dualstack\.)?[a-z0-9.-]+?\.(?:(?P<alb>[a-z]{2}(?:-[a-z]+)+-\d)\.elb|elb\.(?P<nlb>[a-z]{2}(?:-[a-z]+)+-\d))"
+    r"\.amazonaws\.com(?:\.cn)?\.?$"
+)
+
+
+def elb_region(dns: str) -> str | None:
+    """The region of the load balancer a DNS name belongs to; None when it names no load balancer."""
+    match = ELB_DNS.match(dns.strip().lower())
+    return (match.group("alb") or match.group("nlb")) if match else None
+
+
+def _bare(dns: str) -> str:
+    return dns.strip().lower().rstrip(".").removeprefix("dualstack.")
 
 
 class Route53ConfigError(RuntimeError):
@@ -141,20 +158,44 @@ class Route53Router:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        elbv2: Callable[[str], Any] | None = None,
     ) -> None:
         self.route53, self.settings, self.sleep, self.clock = route53, settings, sleep, clock
+        self._elbv2 = elbv2  # region → an ELBv2 client: for green's load balancer health
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> Route53Router:
         if not connection_id:
             raise ValueError("route53 router needs `connection` (an Airflow AWS connection)")
-        from include.slow_injection.aws.hooks import Route53Hook  # boto3 only when a task builds the driver
+        # boto3 only when a task builds the driver
+        from include.slow_injection.aws.hooks import ElbV2Hook, Route53Hook
 
-        return cls(Route53Hook(aws_conn_id=connection_id, region_name=settings.region).conn, settings)
+        return cls(
+            Route53Hook(aws_conn_id=connection_id, region_name=settings.region).conn,
+            settings,
+            elbv2=lambda region: ElbV2Hook(aws_conn_id=connection_id, region_name=region).conn,
+        )
 
     @classmethod
     def iam_statements(cls, settings: Settings) -> list[Statement]:
-        return [
+        alias = settings.green.alias
+        health = (
+            [
+                # ELBv2's Describe* actions take no resource-level permission: "*" is the only resource.
+                Statement(
+                    (
+                        "elasticloadbalancing:DescribeLoadBalancers",
+                        "elasticloadbalancing:DescribeTargetGroups",
+                        "elasticloadbalancing:DescribeTargetHealth",
+                    ),
+                    ("*",),
+                    "green's load balancer health (EvaluateTargetHealth)",
+                )
+            ]
+            if alias and alias.evaluate_target_health and elb_region(alias.dns_name)
+            else []
+        )
+        return health + [
             Statement(
                 ("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"),
                 (f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",),
@@ -339,11 +380,63 @@ class Route53Router:
     # -- green's readiness -----------------------------------------------------------------------
 
     def green_ready(self) -> Readiness:
+        """With EvaluateTargetHealth on green's load balancer alias, Route 53 answers with blue
+        instead while that load balancer counts as unhealthy (every target group with targets needs
+        a healthy one; a target group without targets is unhealthy): green would get none of its
+        share, and its gates would judge nothing. So green is ready only once Route 53 would count
+        it healthy."""
         alias = self.settings.green.alias
-        if alias and alias.evaluate_target_health:
+        if not (alias and alias.evaluate_target_health):
+            return Readiness("ready", "route53 has no target health to wait for; green's health checks gate traffic")
+        region = elb_region(alias.dns_name)
+        if region is None or self._elbv2 is None:
             return Readiness(
                 "ready",
-                "route53 has no target health to wait for here; green's alias evaluates "
-                "target health, so Route 53 skips green while its target is unhealthy",
+                f"green's alias {alias.dns_name} evaluates target health but names no load balancer this "
+                "router can read; Route 53 skips green while that target is unhealthy",
             )
-        return Readiness("ready", "route53 has no target health to wait for; green's health checks gate traffic")
+        elbv2 = self._elbv2(region)
+        wanted = _bare(alias.dns_name)
+        balancer = next(
+            (
+                lb
+                for page in elbv2.get_paginator("describe_load_balancers").paginate()
+                for lb in page["LoadBalancers"]
+                if _bare(lb.get("DNSName", "")) == wanted
+            ),
+            None,
+        )
+        if balancer is None:
+            return Readiness("waiting", f"no load balancer in {region} has the DNS name {alias.dns_name}")
+        groups = [
+            group
+            for page in elbv2.get_paginator("describe_target_groups").paginate(
+                LoadBalancerArn=balancer["LoadBalancerArn"]
+            )
+            for group in page["TargetGroups"]
+        ]
+        unhealthy = []
+        for group in groups:
+            states = [
+                h.get("TargetHealth", {}).get("State")
+                for h in elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])[
+                    "TargetHealthDescriptions"
+                ]
+            ]
+            if "healthy" not in states:
+                unhealthy.append(
+                    f"{group.get('TargetGroupName')}: "
+                    + (f"none healthy of {len(states)}" if states else "no registered targets")
+                )
+        name = balancer.get("LoadBalancerName", alias.dns_name)
+        if not groups:
+            return Readiness(
+                "waiting", f"green's load balancer {name} has no target group: Route 53 counts it unhealthy"
+            )
+        if unhealthy:
+            return Readiness(
+                "waiting",
+                f"green's load balancer {name} counts as unhealthy for Route 53 (EvaluateTargetHealth), which "
+                f"would send green's share to blue: {'; '.join(unhealthy)}",
+            )
+        return Readiness("ready", f"green's load balancer {name}: every target group has a healthy target")
