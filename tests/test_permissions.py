@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import markdown
+import pytest
 import yaml
 
 from include.slow_injection.permissions import iam_policy
@@ -90,3 +91,37 @@ def test_the_docs_show_the_example_spec_as_it_is() -> None:
     )
     shown = html.unescape(re.sub(r"<[^>]+>", "", rendered))  # the code block's text, highlighting removed
     assert EXAMPLE.read_text(encoding="utf-8") in shown
+
+
+def test_arns_follow_the_partition_of_their_region() -> None:
+    from include.slow_injection.aws.iam import arn, partition
+
+    assert [partition(r) for r in ("eu-west-1", "cn-north-1", "cn-northwest-1", "us-gov-west-1", None, "*")] == [
+        "aws",
+        "aws-cn",
+        "aws-cn",
+        "aws-us-gov",
+        "aws",
+        "aws",
+    ]
+    assert arn("eks", "cn-north-1", "*", "cluster/shop") == "arn:aws-cn:eks:cn-north-1:*:cluster/shop"
+    assert arn("eks", None, "*", "cluster/shop") == "arn:aws:eks:*:*:cluster/shop"
+    # Route 53 is global: no region in its ARNs, the partition of the region its client signs for
+    assert arn("route53", "", "", "change/*", partition_of="us-gov-west-1") == "arn:aws-us-gov:route53:::change/*"
+
+
+@pytest.mark.parametrize(("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")])
+def test_a_wave_outside_the_aws_partition_gets_a_policy_in_its_own(tmp_path: Path, region: str, partition: str) -> None:
+    text = EXAMPLE.read_text().replace("eu-west-1", region).replace("arn:aws:", f"arn:{partition}:")
+    # an alarm source without a region (the connection's): its ARNs take the partition the wave names
+    text = text.replace(
+        "source: {type: cloudwatch_alarm, connection: aws_shop, region: " + region + ", insufficient_data: no_data}",
+        "source: {type: cloudwatch_alarm, connection: aws_shop, alarm_types: [MetricAlarm]}",
+    )
+    assert "insufficient_data" not in text
+    spec = tmp_path / "shop-fargate.yaml"
+    spec.write_text(text)
+    resources = [r for st in iam_policy(load_wave(spec))["Statement"] for r in st["Resource"] if r != "*"]
+    assert resources and all(r.startswith(f"arn:{partition}:") for r in resources), resources
+    assert f"arn:{partition}:cloudwatch:*:*:alarm:shop-web-green-5xx" in resources
+    assert f"arn:{partition}:eks:{region}:*:fargateprofile/shop-prod/shop-green/*" in resources

@@ -2,12 +2,36 @@
 
 A driver class that calls AWS declares `iam_statements(settings) -> list[Statement]`: the actions it
 calls and the resource ARNs it calls them on ("*" only where AWS has no resource-level permission).
+ARNs follow the partition (aws, aws-cn, aws-us-gov) of their region; where a driver does not know its
+region, the wave's policy takes the one partition its regions and ARNs name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
+
+# Region prefix → partition; every other region is in `aws`.
+PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"))
+ARN_PARTITION = re.compile(r"^arn:(aws[a-z-]*):")
+
+
+def partition(region: str | None) -> str:
+    """The partition a region belongs to; `aws` when the region is not known (None or "*")."""
+    for prefix, name in PARTITIONS:
+        if region and region.startswith(prefix):
+            return name
+    return "aws"
+
+
+def arn(service: str, region: str | None, account: str, resource: str, partition_of: str | None = None) -> str:
+    """An ARN in the region's partition; region None = any ("*"), "" = none (a global service such as
+    Route 53, whose partition then follows `partition_of`, the region its client signs for)."""
+    where = "*" if region is None else region
+    return (
+        f"arn:{partition(partition_of if partition_of is not None else region)}:{service}:{where}:{account}:{resource}"
+    )
 
 
 @dataclass(frozen=True)
@@ -75,18 +99,48 @@ def wave_statements(wave: Any) -> list[Statement]:
     profile = wave.environments.green.fargate_profile
     if profile is not None:
         out += fargate_setup_statements(profile)
-    return out
+    return in_partition(out, wave_partitions(wave))
+
+
+def wave_partitions(wave: Any) -> set[str]:
+    """The partitions the wave's regions and ARNs name."""
+    found: set[str] = set()
+
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str):
+            if match := ARN_PARTITION.match(value):
+                found.add(match.group(1))
+            elif key == "region" or key.endswith("_region"):
+                found.add(partition(value))
+
+    walk(wave.model_dump(mode="json"))
+    return found
+
+
+def in_partition(statements: list[Statement], partitions: set[str]) -> list[Statement]:
+    """ARNs written for `aws` moved to the wave's partition, when it names exactly one other."""
+    if len(partitions) != 1 or partitions == {"aws"}:
+        return statements
+    (name,) = partitions
+    return [
+        replace(st, resources=tuple(re.sub(r"^arn:aws:", f"arn:{name}:", r) for r in st.resources)) for st in statements
+    ]
 
 
 def fargate_setup_statements(profile: Any) -> list[Statement]:
-    region = profile.region or "*"
-    cluster = f"arn:aws:eks:{region}:*:cluster/{profile.cluster}"
-    arn = f"arn:aws:eks:{region}:*:fargateprofile/{profile.cluster}/{profile.name}/*"
+    cluster = arn("eks", profile.region, "*", f"cluster/{profile.cluster}")
+    profile_arn = arn("eks", profile.region, "*", f"fargateprofile/{profile.cluster}/{profile.name}/*")
     actions = ("eks:CreateFargateProfile", "eks:DescribeFargateProfile") + (
         ("eks:TagResource",) if profile.tags else ()
     )
     return [
-        Statement(actions, (cluster, arn), "green fargate profile"),
+        Statement(actions, (cluster, profile_arn), "green fargate profile"),
         # CreateFargateProfile hands the pod execution role to EKS.
         Statement(("iam:PassRole",), (profile.pod_execution_role_arn,), "pass pod execution role"),
     ]

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from include.slow_injection.aws.iam import Statement
+from include.slow_injection.aws.iam import Statement, arn
 from include.slow_injection.ports import Measurement, Series
 
 # CloudWatch's rule for a MetricDataQuery Id.
@@ -546,13 +546,12 @@ class CloudWatchAlarms:
         if "CompositeAlarm" in settings.alarm_types:
             # AWS returns composite alarms only to a DescribeAlarms permission scoped to "*".
             return [Statement(("cloudwatch:DescribeAlarms",), ("*",), "read gate alarms")]
-        region = settings.region or "*"
         # Alarm names come from gate queries, not settings: without them, any alarm (read-only).
         names = sorted({_arn_pattern(n) for q in queries or () for n in alarm_names(q)}) or ["*"]
         return [
             Statement(
                 ("cloudwatch:DescribeAlarms",),
-                tuple(f"arn:aws:cloudwatch:{region}:*:alarm:{name}" for name in names),
+                tuple(arn("cloudwatch", settings.region, "*", f"alarm:{name}") for name in names),
                 "read gate alarms",
             )
         ]

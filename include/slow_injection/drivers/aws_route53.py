@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from include.slow_injection.aws.iam import Statement
+from include.slow_injection.aws.iam import Statement, arn
 from include.slow_injection.durations import format_duration
 from include.slow_injection.ports import Change, Readiness, Weights
 from include.slow_injection.spec.models import Duration
@@ -198,11 +198,15 @@ class Route53Router:
         return health + [
             Statement(
                 ("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"),
-                (f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",),
+                (arn("route53", "", "", f"hostedzone/{settings.hosted_zone_id}", partition_of=settings.region),),
                 "route53 weighted records",
             ),
             # A change id is only known once submitted, so GetChange cannot be narrowed further.
-            Statement(("route53:GetChange",), ("arn:aws:route53:::change/*",), "route53 change status"),
+            Statement(
+                ("route53:GetChange",),
+                (arn("route53", "", "", "change/*", partition_of=settings.region),),
+                "route53 change status",
+            ),
         ]
 
     @classmethod

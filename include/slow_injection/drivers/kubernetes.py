@@ -189,21 +189,20 @@ class KubernetesPlatform:
 
     @classmethod
     def iam_statements(cls, settings: Settings) -> list[Any]:
-        from include.slow_injection.aws.iam import Statement
+        from include.slow_injection.aws.iam import Statement, arn
 
         source = settings.fargate_profiles_from
         if source is None:
             return []
-        region = source.region or "*"
         return [
             Statement(
                 ("eks:ListFargateProfiles",),
-                (f"arn:aws:eks:{region}:*:cluster/{source.cluster}",),
+                (arn("eks", source.region, "*", f"cluster/{source.cluster}"),),
                 "read fargate profiles",
             ),
             Statement(
                 ("eks:DescribeFargateProfile",),
-                (f"arn:aws:eks:{region}:*:fargateprofile/{source.cluster}/*",),
+                (arn("eks", source.region, "*", f"fargateprofile/{source.cluster}/*"),),
                 "read fargate profiles",
             ),
         ]
