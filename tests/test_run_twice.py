@@ -274,12 +274,12 @@ def aws_world(aws: MotoServer) -> Aws:
     return make_aws(aws)
 
 
-def profile_spec() -> dict[str, Any]:
+def profile_spec(a: Aws) -> dict[str, Any]:
     return {
         "cluster": "prod",
         "name": "shop-green",
         "pod_execution_role_arn": ROLE,
-        "subnets": ["subnet-0a1"],
+        "subnets": list(a.subnets[:1]),
         "selectors": [{"namespace": "shop-fargate", "labels": {"compute": "fargate"}}],
         "aws_connection": CONNECTION_ID,
         "region": REGION,
@@ -361,7 +361,7 @@ AWS_CASES = [
     AwsCase(
         "ensure_fargate_profile",
         lambda a: None,
-        lambda a: EnsureFargateProfile(task_id="ensure_fargate_profile", profile=profile_spec(), **STEP),
+        lambda a: EnsureFargateProfile(task_id="ensure_fargate_profile", profile=profile_spec(a), **STEP),
         ["eks:CreateFargateProfile"],
         _profile_created,
     ),

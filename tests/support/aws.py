@@ -169,6 +169,7 @@ class Alb:
     blue: str
     green: str
     green_instance: str
+    subnets: tuple[str, ...] = ()  # the load balancer's; private (their VPC has no internet gateway)
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -242,7 +243,9 @@ def alb(aws: MotoServer) -> Alb:
             }
         ],
     )["Rules"][0]
-    return Alb(elbv2, listener["ListenerArn"], rule["RuleArn"], other["RuleArn"], blue, green, green_instance)
+    return Alb(
+        elbv2, listener["ListenerArn"], rule["RuleArn"], other["RuleArn"], blue, green, green_instance, tuple(subnets)
+    )
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import threading
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,7 +27,10 @@ def cloudwatch_gate(name: str) -> dict[str, Any]:
         "source": {
             "type": "cloudwatch",
             "connection": CONNECTION_ID,
-            "period": 60,
+            # One-second high-resolution periods, settled when they end: a gate reads only what was
+            # published after it started, and these waves bake for fractions of a second.
+            "period": 1,
+            "settle": 0,
             "lookback": 600,
             "metrics": {
                 "errors": {
@@ -52,7 +57,7 @@ def aws_wave(world: str, alb: Alb, topic_arn: str) -> dict[str, Any]:
                     "cluster": "prod",
                     "name": "shop-green",
                     "pod_execution_role_arn": ROLE,
-                    "subnets": ["subnet-0a1"],
+                    "subnets": list(alb.subnets[:1]),  # private: Fargate takes no other
                     "selectors": [{"namespace": "shop-fargate"}],
                     "aws_connection": CONNECTION_ID,
                     "region": REGION,
@@ -97,7 +102,7 @@ def aws_world(aws: MotoServer, alb: Alb, world):
         TargetGroupArn=alb.green, Targets=[{"Id": f"10.0.0.{i}", "Port": 8080} for i in (11, 12)]
     )
     aws.client("eks").create_cluster(
-        name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-0a1"]}
+        name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": list(alb.subnets)}
     )
     cloudwatch = aws.client("cloudwatch")
     cloudwatch.put_metric_alarm(
@@ -117,22 +122,43 @@ def aws_world(aws: MotoServer, alb: Alb, world):
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     world.reset({"workloads": {"blue": {"Deployment/shop/web": {"replicas": 2}}}, "health": {}})
-    return {"server": aws, "topic": topic, "queue": queue, "cloudwatch": cloudwatch, "sqs": sqs, "world": world}
+    yield {"server": aws, "topic": topic, "queue": queue, "cloudwatch": cloudwatch, "sqs": sqs, "world": world}
+    stop_publishing()
+
+
+_PUBLISHERS: list[threading.Event] = []
+PUBLISH_FOR = 300.0  # a publisher stops by itself after this, whatever happens to the test
 
 
 def green_error_percent(cloudwatch: Any, value: float) -> None:
-    cloudwatch.put_metric_data(
-        Namespace="Shop",
-        MetricData=[
-            {
-                # a minute back: the driver reads complete periods only
-                "MetricName": "Errors5xxPercent",
-                "Value": value,
-                "Timestamp": datetime.now(UTC) - timedelta(seconds=70),
-                "Dimensions": [{"Name": "Service", "Value": "web"}, {"Name": "Env", "Value": "green"}],
-            }
-        ],
-    )
+    """Green's error rate published every 0.2 s (a 1 s high-resolution metric) until the aws_world
+    fixture ends: a gate judges only datapoints of periods that started after it did."""
+    stop = threading.Event()
+    _PUBLISHERS.append(stop)
+    until = time.monotonic() + PUBLISH_FOR
+
+    def publish() -> None:
+        while not stop.is_set() and time.monotonic() < until:
+            cloudwatch.put_metric_data(
+                Namespace="Shop",
+                MetricData=[
+                    {
+                        "MetricName": "Errors5xxPercent",
+                        "Value": value,
+                        "Timestamp": datetime.now(UTC),
+                        "StorageResolution": 1,
+                        "Dimensions": [{"Name": "Service", "Value": "web"}, {"Name": "Env", "Value": "green"}],
+                    }
+                ],
+            )
+            stop.wait(0.2)
+
+    threading.Thread(target=publish, name="green-error-percent", daemon=True).start()
+
+
+def stop_publishing() -> None:
+    while _PUBLISHERS:
+        _PUBLISHERS.pop().set()
 
 
 def notices(sqs: Any, queue: str) -> list[dict[str, Any]]:

@@ -147,6 +147,7 @@ class Aws:
     blue_tg: str
     green_tg: str
     zone_id: str
+    subnets: tuple[str, ...] = ()  # private (their VPC has no internet gateway)
 
     def alb_router(self) -> dict[str, Any]:
         return {
@@ -226,7 +227,8 @@ def make_aws(server: MotoServer) -> Aws:
     server.client("eks").create_cluster(
         name="prod", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": subnets}
     )
-    return Aws(server, listener["ListenerArn"], blue, green, zone["HostedZone"]["Id"].removeprefix("/hostedzone/"))
+    zone_id = zone["HostedZone"]["Id"].removeprefix("/hostedzone/")
+    return Aws(server, listener["ListenerArn"], blue, green, zone_id, tuple(subnets))
 
 
 def mutations(calls: ApiCalls) -> list[str]:

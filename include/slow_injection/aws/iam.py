@@ -143,6 +143,8 @@ def fargate_setup_statements(profile: Any) -> list[Statement]:
         Statement(actions, (cluster, profile_arn), "green fargate profile"),
         # CreateFargateProfile hands the pod execution role to EKS.
         Statement(("iam:PassRole",), (profile.pod_execution_role_arn,), "pass pod execution role"),
+        # Subnets must be private first; EC2's Describe* take no resource-level permission.
+        Statement(("ec2:DescribeSubnets", "ec2:DescribeRouteTables"), ("*",), "check fargate subnets are private"),
     ]
 
 

@@ -3,18 +3,43 @@ provider's EksHook: its state for the gate that waits for it ACTIVE, and an idem
 preparation phase (missing → created; exists and matches → no change; exists and differs → an error:
 EKS profiles are immutable, a changed spec needs a new profile name).
 
+Before creating, every subnet must be private (Fargate refuses public ones): its route table - its own,
+or the VPC's main one - has no route to an internet gateway. EKS creates or deletes one profile of a
+cluster at a time, minutes each: while it is busy, the create is retried with backoff up to the
+profile's `busy_timeout`.
+
 Not the provider's EksCreateFargateProfileOperator nor its EksFargateProfileStateSensor: their modules
 cost every DAG parse ~5.7 s (the operator pulls the Kubernetes client) and ~0.6 s (boto3), measured."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from include.slow_injection.durations import format_duration
 from include.slow_injection.ports import ProfileConflict, Readiness
 
+log = logging.getLogger(__name__)
+
 UNUSABLE = ("CREATE_FAILED", "DELETING", "DELETE_FAILED")
+BUSY_TIMEOUT = 900.0  # the spec's default: a profile create or delete takes minutes
+FIRST_BACKOFF, MAX_BACKOFF = 15.0, 60.0
+
+
+def public_routes(route_tables: list[dict[str, Any]]) -> list[str]:
+    """The routes of these tables that lead to an internet gateway, shown as `rtb: destination → igw`."""
+    return [
+        f"{table.get('RouteTableId')}: "
+        f"{route.get('DestinationCidrBlock') or route.get('DestinationIpv6CidrBlock') or route.get('DestinationPrefixListId')}"
+        f" → {route['GatewayId']}"
+        for table in route_tables
+        for route in table.get("Routes") or []
+        if str(route.get("GatewayId", "")).startswith("igw-")
+    ]
 
 
 def wanted_selectors(profile: dict[str, Any]) -> list[dict[str, Any]]:
@@ -59,11 +84,20 @@ class EksFargateProfiles:
         model_config = ConfigDict(extra="forbid", strict=True)
         region: str | None = None
 
-    def __init__(self, settings: Settings, connection_id: str | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        connection_id: str | None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
         from airflow.providers.amazon.aws.hooks.eks import EksHook
 
-        self.settings, self.connection_id = settings, connection_id
+        self.settings, self.connection_id, self.sleep, self.clock = settings, connection_id, sleep, clock
         self.eks = EksHook(aws_conn_id=connection_id, region_name=settings.region)
+        self.ec2 = EC2Hook(api_type="client_type", aws_conn_id=connection_id, region_name=settings.region)
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> EksFargateProfiles:
@@ -97,27 +131,69 @@ class EksFargateProfiles:
         existing = self._describe(cluster, name)
         if existing is not None:
             return self._judge(existing, profile)
+        self.check_private(profile["subnets"])
         if not apply:
             return {"profile": name, "change": "would create"}
         extra: dict[str, Any] = {"subnets": list(profile["subnets"])}
         if profile.get("tags"):
             extra["tags"] = dict(profile["tags"])
-        try:
-            self.eks.create_fargate_profile(
-                clusterName=cluster,
-                fargateProfileName=name,
-                podExecutionRoleArn=profile["pod_execution_role_arn"],
-                selectors=wanted_selectors(profile),
-                **extra,
+        busy_timeout = float(profile.get("busy_timeout", BUSY_TIMEOUT))
+        deadline, backoff = self.clock() + busy_timeout, FIRST_BACKOFF
+        while True:
+            try:
+                self.eks.create_fargate_profile(
+                    clusterName=cluster,
+                    fargateProfileName=name,
+                    podExecutionRoleArn=profile["pod_execution_role_arn"],
+                    selectors=wanted_selectors(profile),
+                    **extra,
+                )
+                return {"profile": name, "change": "created"}
+            except self.eks.conn.exceptions.ResourceInUseException as err:
+                # Created meanwhile (or by a try whose answer was lost): judge what is there now. None
+                # there: EKS is busy with another profile of the cluster (one create/delete at a time).
+                existing = self._describe(cluster, name)
+                if existing is not None:
+                    return self._judge(existing, profile)
+                left = deadline - self.clock()
+                if left <= 0:
+                    raise RuntimeError(
+                        f"EKS cluster {cluster} still busy with another Fargate profile after "
+                        f"{format_duration(busy_timeout)} (busy_timeout): {err}"
+                    ) from err
+                log.info("EKS cluster %s is busy (%s); trying again in %.0fs", cluster, err, min(backoff, left))
+                self.sleep(min(backoff, left))
+                backoff = min(2 * backoff, MAX_BACKOFF)
+
+    def check_private(self, subnets: list[str]) -> None:
+        """Raises ProfileConflict naming each subnet that is public (a route to an internet gateway) or
+        unknown: EKS refuses a Fargate profile with a public subnet."""
+        from botocore.exceptions import ClientError
+
+        ec2, problems = self.ec2.conn, []
+        for subnet in subnets:
+            try:
+                vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+            except ClientError as err:
+                problems.append(f"{subnet} not found ({err.response.get('Error', {}).get('Code')})")
+                continue
+            tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
+            own = tables["RouteTables"]
+            # A subnet without a table of its own uses the VPC's main route table.
+            used = (
+                own
+                or ec2.describe_route_tables(
+                    Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}]
+                )["RouteTables"]
             )
-        except self.eks.conn.exceptions.ResourceInUseException as err:
-            # Created meanwhile (or by a try whose answer was lost): judge what is there now. None
-            # there: EKS is busy with another profile (one create/delete at a time): retry later.
-            existing = self._describe(cluster, name)
-            if existing is None:
-                raise RuntimeError(f"EKS cluster {cluster} is busy ({err}); will retry") from err
-            return self._judge(existing, profile)
-        return {"profile": name, "change": "created"}
+            if routes := public_routes(used):
+                which = "its route table" if own else "the VPC's main route table (it has none of its own)"
+                problems.append(f"{subnet} is public: {which} routes to an internet gateway ({'; '.join(routes)})")
+        if problems:
+            raise ProfileConflict(
+                "subnets: Fargate pods need private subnets (no route to an internet gateway; reach out through a "
+                "NAT gateway instead): " + "; ".join(problems)
+            )
 
     @staticmethod
     def _judge(existing: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:

@@ -296,6 +296,11 @@ class FargateProfileSetup(Strict):
     aws_connection: ConnectionId = Field(description="Airflow AWS connection for the EKS API")
     region: str | None = None
     timeout: Duration = Field(default=1200.0, description="the profile must be ACTIVE within this")
+    busy_timeout: Duration = Field(
+        default=900.0,
+        description="how long creating it keeps trying while EKS is busy with another profile of the cluster "
+        "(one create or delete at a time, minutes each)",
+    )
 
 
 class Environment(Strict):
