@@ -426,7 +426,8 @@ def test_cloudwatch_range_without_datapoints_is_no_data(aws) -> None:
         (3, 0, 5),
         (10, 0, 10),
         (10.0000001, 0, 10),
-        (11, 0, 30),
+        (11, 0, 20),  # 20 s is a valid high-resolution period too
+        (21, 0, 30),
         (45, 0, 60),
         (60, 0, 60),
         (61, 0, 120),

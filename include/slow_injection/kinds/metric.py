@@ -74,6 +74,8 @@ class MetricKind(MeasuredGate):
     def _settling(self, gate: dict[str, Any]) -> SettlingSource | None:
         """The gate's source when its data arrives late (built only: no call is made)."""
         try:
+            if not issubclass(registry.driver_class("metric_source", gate["source"]["type"]), SettlingSource):
+                return None  # built only where its data arrives late: this runs at every DAG parse
             source = registry.build("metric_source", gate["source"], env=gate["env"])
         except Exception:  # a source that cannot be built fails at its first reading, named there
             return None
