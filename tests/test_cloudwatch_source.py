@@ -569,3 +569,7 @@ def test_the_metric_gate_plans_for_the_wait_and_lasts_long_enough() -> None:
     assert METRIC.ready_at(fast, 1_000_005.0) == 1_000_010.0 + 10 + 30
     unbuildable = {**spec, "source": {"type": "cloudwatch", "metrics": {}}}  # fails at its first reading instead
     assert METRIC.ready_at(unbuildable, 5.0) == 5.0
+    from include.slow_injection.plan import Gate
+
+    line = METRIC.plan_line(Gate("gate_errors", "metric", MetricGate.model_validate(spec), "web", 180.0))
+    assert "measured 3× every 1m over 3m, the first up to 5m after the step (its data arrives late)" in line

@@ -25,7 +25,9 @@ class MetricKind(MeasuredGate):
         count = measurement_count(gate.window, g.interval)
         source = self._settling(g.model_dump())
         settling = (
-            f", from ≤ {format_duration(source.longest_settle())} after the step (data arrives late)" if source else ""
+            f", the first up to {format_duration(source.longest_settle())} after the step (its data arrives late)"
+            if source
+            else ""
         )
         return (
             f"gate {g.name}: {g.env} value {g.comparator.replace('_', ' ')} {g.threshold:g}, "
