@@ -557,7 +557,7 @@ def test_a_reading_without_a_settled_period_since_the_change_is_inconclusive(aws
     driver = registry.build("metric_source", metrics_source(lookback=600), service="web", env="green")
     assert driver.query("errors").value == 1.0  # without a change to judge, the latest settled datapoint
     reading = driver.query_after("errors", since=now - 200)
-    assert reading.value is None and "has settled yet (the first settles at" in reading.error
+    assert reading.value is None and "(the gate's start) yet: the first settles at" in reading.error
     assert driver.first_settled_at(now - 200) == math.ceil((now - 200) / 60) * 60 + 240
 
 

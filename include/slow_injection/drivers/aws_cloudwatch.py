@@ -334,8 +334,8 @@ class CloudWatchMetrics:
         if end - start < self.settings.period:
             assert since is not None  # lookback ≥ settle + period leaves one period without `since`
             raise ValueError(
-                f"no {self.settings.period} s period since the traffic change at {_hms(since)} has settled yet "
-                f"(the first settles at {_hms(self.first_settled_at(since))}: settle {self.settings.settle_seconds} s)"
+                f"no settled {self.settings.period} s period since {_hms(since)} (the gate's start) yet: the first "
+                f"settles at {_hms(self.first_settled_at(since))} (read {self.settings.settle_seconds} s after it ends)"
             )
         return {
             "MetricDataQueries": queries,
