@@ -4,6 +4,7 @@ an error), through the Fargate-profiles port. Placed by the preparation planner 
 
 from __future__ import annotations
 
+from include.slow_injection.durations import format_duration
 from include.slow_injection.kinds.base import ActionKind, Task, TaskContext
 from include.slow_injection.plan import Action
 from include.slow_injection.spec.models import Wave
@@ -17,7 +18,8 @@ class EnsureFargateProfileKind(ActionKind):
         assert profile is not None
         return (
             f"create Fargate profile {profile.name} on EKS cluster {profile.cluster} unless it exists "
-            "(exists and differs → error)"
+            f"(exists and differs → error; public subnets → error; a busy cluster waited for up to "
+            f"{format_duration(profile.busy_timeout)})"
         )
 
     def task(self, action: Action, context: TaskContext) -> Task:
