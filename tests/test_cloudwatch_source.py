@@ -254,6 +254,8 @@ def test_responses_moto_cannot_produce(response, expected) -> None:
         ),
         ({"metrics": {"e": ERRORS}, "period": 10, "lookback": 86400}, "lookback", "high-resolution"),
         ({"metrics": {}}, "metrics", ""),
+        # an expression goes with every metric in one GetMetricData call, which takes 500 queries at most
+        ({"metrics": {f"m{i}": ERRORS for i in range(500)}}, "metrics", "at most 499 items"),
         ({"metrics": {"e": ERRORS}, "step": 60}, "step", ""),
     ],
 )
