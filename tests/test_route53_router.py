@@ -275,6 +275,35 @@ def test_an_existing_health_check_id_is_kept_on_upsert(zone: Zone) -> None:
     assert zone.ours()["green"]["Weight"] == 25
 
 
+def test_green_waits_while_its_records_health_check_fails(zone: Zone) -> None:
+    check = zone.route53.create_health_check(
+        CallerReference="green",
+        HealthCheckConfig={"IPAddress": "192.0.2.20", "Port": 80, "Type": "HTTP", "ResourcePath": "/healthz"},
+    )["HealthCheck"]["Id"]
+    router = zone.router()
+    router.set_weights(Weights.green_at(0))
+    zone.put({**zone.ours()["green"], "HealthCheckId": check})
+    ready = router.green_ready()  # moto's checkers all report success
+    assert ready.state == "ready" and f"health check {check}: 1 of 1 checkers report success" in ready.detail
+    failing = "Failure: HTTP Status Code 503, Service Unavailable"
+
+    def reports(parsed: dict[str, Any], **_: Any) -> None:
+        observation = parsed["HealthCheckObservations"][0]
+        parsed["HealthCheckObservations"] = [
+            {**observation, "StatusReport": {**observation["StatusReport"], "Status": status}}
+            for status in [failing] * 5 + ["Success: HTTP Status Code 200, OK"]
+        ]
+
+    router.route53.meta.events.register("after-call.route53.GetHealthCheckStatus", reports)
+    waiting = router.green_ready()  # 1 of 6 (17 %) is not more than 18 %: Route 53 leaves green out
+    assert waiting.state == "waiting" and "1 of 6 checkers report success" in waiting.detail
+    assert failing in waiting.detail
+    settings = Route53Router.Settings.model_validate(
+        {k: v for k, v in zone.settings().items() if k not in ("type", "connection")}
+    )
+    assert any("route53:GetHealthCheckStatus" in st.actions for st in Route53Router.iam_statements(settings))
+
+
 def test_set_weights_waits_for_insync(zone: Zone, api_calls: ApiCalls) -> None:
     router = zone.router(poll_interval=2)
     statuses = iter(["PENDING", "PENDING", "PENDING"])  # ChangeResourceRecordSets, then two GetChange

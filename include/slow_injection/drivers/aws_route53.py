@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_WEIGHT = 255  # Route 53's range for a weighted record
 PAGE_SIZE = 300  # ListResourceRecordSets' largest page
+HEALTHY_SHARE = 0.18  # Route 53 counts an endpoint healthy when more than this share of checkers do
 # A load balancer's DNS name, and its region: ALB/CLB `name-1.eu-west-1.elb.amazonaws.com`, NLB
 # `name-1.elb.eu-west-1.amazonaws.com` (either may start `dualstack.`; China ends `.com.cn`).
 ELB_DNS = re.compile(
@@ -200,6 +201,12 @@ class Route53Router:
                 ("route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"),
                 (arn("route53", "", "", f"hostedzone/{settings.hosted_zone_id}", partition_of=settings.region),),
                 "route53 weighted records",
+            ),
+            # A record's health check is kept from Route 53, not named in the spec: any may be read.
+            Statement(
+                ("route53:GetHealthCheckStatus",),
+                (arn("route53", "", "", "healthcheck/*", partition_of=settings.region),),
+                "route53 health check status",
             ),
             # A change id is only known once submitted, so GetChange cannot be narrowed further.
             Statement(
@@ -383,15 +390,39 @@ class Route53Router:
 
     # -- green's readiness -----------------------------------------------------------------------
 
+    def _health_check(self) -> Readiness:
+        """Route 53 also leaves out a weighted record whose health check fails: it counts the endpoint
+        healthy when more than 18 % of its checkers report success."""
+        record = self._weighted_records().get(self.settings.green_identifier) or {}
+        check = record.get("HealthCheckId")
+        if not check:
+            return Readiness("ready", "")
+        observations = self.route53.get_health_check_status(HealthCheckId=check)["HealthCheckObservations"]
+        reports = [str(o.get("StatusReport", {}).get("Status", "")) for o in observations]
+        healthy = sum(1 for r in reports if r.startswith("Success"))
+        detail = (
+            f"green's record has Route 53 health check {check}: {healthy} of {len(reports)} checkers report success"
+        )
+        if reports and healthy / len(reports) > HEALTHY_SHARE:
+            return Readiness("ready", detail)
+        last = next((r for r in reports if not r.startswith("Success")), "")
+        return Readiness("waiting", f"{detail}; Route 53 answers with blue meanwhile ({last[:120]})")
+
     def green_ready(self) -> Readiness:
         """With EvaluateTargetHealth on green's load balancer alias, Route 53 answers with blue
         instead while that load balancer counts as unhealthy (every target group with targets needs
         a healthy one; a target group without targets is unhealthy): green would get none of its
         share, and its gates would judge nothing. So green is ready only once Route 53 would count
         it healthy."""
+        checked = self._health_check()
+        if checked.state != "ready":
+            return checked
         alias = self.settings.green.alias
         if not (alias and alias.evaluate_target_health):
-            return Readiness("ready", "route53 has no target health to wait for; green's health checks gate traffic")
+            return Readiness(
+                "ready",
+                checked.detail or "route53 has no target health to wait for; green's health checks gate traffic",
+            )
         region = elb_region(alias.dns_name)
         if region is None or self._elbv2 is None:
             return Readiness(
