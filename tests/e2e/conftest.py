@@ -198,3 +198,18 @@ def lab_stack():
 def lab(lab_stack: LabStack) -> LabStack:
     lab_stack.reset()
     return copy.copy(lab_stack)
+
+
+@pytest.fixture
+def without_route_controller(lab: LabStack):
+    """For waves on the haproxy router (HAPROXY_ROUTER): the lab's route controller resyncs HAProxy to the
+    Ingress every minute, as the AWS Load Balancer Controller resyncs its ALBs, so it would undo their
+    writes. Stopped for the test, started again after (it then applies the Ingress, all to blue)."""
+    running = "route-controller" in lab.lab.book.read()
+    if running:
+        lab.lab.stop_route_controller()
+    try:
+        yield lab
+    finally:
+        if running:
+            lab.lab.start_route_controller()

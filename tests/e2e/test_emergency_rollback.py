@@ -10,7 +10,8 @@ import pytest
 
 from include.slow_injection.ports import Weights
 
-pytestmark = pytest.mark.e2e
+# these waves write HAProxy with the haproxy router: the route controller must not resync it meanwhile
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("without_route_controller")]
 WAVE_DAG, EMERGENCY_DAG = "wave_e2e-emergency", "emergency_rollback"
 
 

@@ -18,7 +18,8 @@ from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
 from include.slow_injection.ports import Weights
 from tests.support.e2e_runs import patient, problems
 
-pytestmark = pytest.mark.e2e
+# these waves write HAProxy with the haproxy router: the route controller must not resync it meanwhile
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("without_route_controller")]
 OBSERVE = 20.0  # seconds paused at least (the step's gates bake 12 s: tests/e2e/conftest.py fast_wave)
 SETTLED = 10.0  # seconds paused after the step's gates ended (the decision would start ~1-2 s after them)
 GRACE = 3.0

@@ -25,7 +25,8 @@ from include.slow_injection.lab.airflow_stack import COMPONENTS
 from include.slow_injection.ports import Weights
 from tests.support.e2e_runs import patient, problems
 
-pytestmark = pytest.mark.e2e
+# these waves write HAProxy with the haproxy router: the route controller must not resync it meanwhile
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("without_route_controller")]
 STEP1 = "gradual_transition.web.step1_5pct"
 ASKED = {0, 5, 100}  # green % before the wave (blue only), then the waves' steps (tests/e2e/conftest.py)
 HOLD = 2.5  # seconds the weight change is held: below the driver's 3 s socket timeout
