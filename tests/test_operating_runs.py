@@ -210,14 +210,10 @@ def _variables() -> list[str]:
 
 
 def test_two_waves_never_act_on_one_service_at_once(tmp_path: Path, world) -> None:
-    from airflow.models import Variable
-
-    from include.slow_injection.tasks.wave_state import lease_key
-
     world.reset(healthy_world())
-    web = {"kind": "Deployment", "namespace": "shop", "name": "web"}
-    Variable.set(lease_key(web), {"wave": "other", "run_id": "manual__x", "service": "web"}, serialize_json=True)
+    other = {"wave": "other", "run_id": "manual__x", "service": "web", "version": 1}
+    world.update(lambda state: state.setdefault("leases", {}).__setitem__("Deployment/shop/web", other))
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "failed" and tis["preparation.run_refused"] == "failed"
     assert untouched(world)
-    assert Variable.get(lease_key(web), deserialize_json=True)["wave"] == "other"  # not taken over
+    assert world.read()["leases"] == {"Deployment/shop/web": other}  # neither taken over nor released

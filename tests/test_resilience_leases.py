@@ -1,4 +1,4 @@
-"""Two runs targeting one service never act at once (the lease Variables of tasks/wave_state.py), with
+"""Two runs targeting one service never act at once (the platform's leases, tasks/leases.py), with
 whole runs (dag.test) and the holder's DAG run as a real row of the metadata DB. What
 test_operating_runs does not cover: a second run of the *same* wave while the first runs, a live
 holder of another wave, leases after a failed and after a cleared run, and stale leases:
@@ -40,29 +40,22 @@ def set_holder_state(dag_id: str, run_id: str, state: str) -> None:
         session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).update({"state": state})
 
 
-def lease(workload: dict[str, Any]) -> dict[str, Any] | None:
-    from airflow.models import Variable
-
-    from include.slow_injection.tasks.wave_state import lease_key
-
-    return Variable.get(lease_key(workload), default_var=None, deserialize_json=True)
+def _key(workload: dict[str, Any]) -> str:
+    return f"{workload['kind']}/{workload['namespace']}/{workload['name']}"
 
 
-def hold_lease(workload: dict[str, Any], wave: str, run_id: str, dag_id: str | None = None) -> None:
-    from airflow.models import Variable
-
-    from include.slow_injection.tasks.wave_state import lease_key
-
-    holder = {"wave": wave, "run_id": run_id, "service": "web", **({"dag_id": dag_id} if dag_id else {})}
-    Variable.set(lease_key(workload), holder, serialize_json=True)
+def lease(world, workload: dict[str, Any]) -> dict[str, Any] | None:
+    """The workload's lease as the simulated platform keeps it (what a Kubernetes Lease is there)."""
+    return world.read().get("leases", {}).get(_key(workload))
 
 
-def no_leases() -> bool:
-    from airflow.models import Variable
-    from airflow.utils.session import create_session
+def hold_lease(world, workload: dict[str, Any], wave: str, run_id: str, dag_id: str | None = None) -> None:
+    holder = {"wave": wave, "run_id": run_id, "service": "web", "dag_id": dag_id or "", "version": 7}
+    world.update(lambda state: state.setdefault("leases", {}).__setitem__(_key(workload), holder))
 
-    with create_session() as session:
-        return not session.query(Variable).filter(Variable.key.like("slow_injection_lease__%")).count()
+
+def no_leases(world) -> bool:
+    return not world.read().get("leases")
 
 
 def refusal(run_id: str) -> list[str]:
@@ -87,46 +80,46 @@ def test_a_second_run_of_the_same_wave_is_refused_while_the_first_runs_and_start
 ) -> None:
     world.reset(healthy_world())
     holder_run("wave_small", "manual__first")
-    hold_lease(WEB, "small", "manual__first", "wave_small")
+    hold_lease(world, WEB, "small", "manual__first", "wave_small")
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "failed" and tis["preparation.run_refused"] == "failed"
     problems = refusal(run_wave.last_run_id)
     assert len(problems) == 1 and "wave small (run manual__first)" in problems[0], problems
     assert "web (Deployment shop/web)" in problems[0]
     assert world.read().get("history", []) == [] and "wave_started" not in events(world)
-    assert lease(WEB)["run_id"] == "manual__first"  # neither taken over nor released by the refused run
-    assert lease(JOB) is None  # all or nothing: the free service was not leased either
+    assert lease(world, WEB)["run_id"] == "manual__first"  # neither taken over nor released by the refused run
+    assert lease(world, JOB) is None  # all or nothing: the free service was not leased either
 
     set_holder_state("wave_small", "manual__first", "failed")  # the first run ended without its report
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "success", {k: v for k, v in tis.items() if v not in ("success", "skipped")}
     assert weights_history(world) == [25, 100]
-    assert no_leases()  # the stale lease was taken over, then released by this run's report
+    assert no_leases(world)  # the stale lease was taken over, then released by this run's release_leases
 
 
 def test_a_live_run_of_another_wave_refuses_naming_it(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     holder_run("wave_other", "scheduled__other")
-    hold_lease(JOB, "other", "scheduled__other", "wave_other")
+    hold_lease(world, JOB, "other", "scheduled__other", "wave_other")
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "failed" and tis["preparation.run_refused"] == "failed"
     problems = refusal(run_wave.last_run_id)
     assert "report-job (CronJob shop/report-job) is being migrated by wave other (run scheduled__other)" in problems[0]
     assert world.read().get("history", []) == []
-    assert lease(JOB)["wave"] == "other" and lease(WEB) is None
+    assert lease(world, JOB)["wave"] == "other" and lease(world, WEB) is None
 
 
 def test_a_stale_lease_of_another_wave_still_refuses_and_says_the_holder_ended(tmp_path: Path, world) -> None:
     world.reset(healthy_world())
     holder_run("wave_other", "manual__gone", state="failed")
-    hold_lease(WEB, "other", "manual__gone", "wave_other")
+    hold_lease(world, WEB, "other", "manual__gone", "wave_other")
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "failed" and tis["preparation.run_refused"] == "failed"
     (problem,) = refusal(run_wave.last_run_id)
     assert "wave other (run manual__gone), which is no longer running" in problem
-    assert "delete Variable slow_injection_lease__Deployment.shop.web" in problem
+    assert "then delete simulated lease Deployment/shop/web" in problem
     assert world.read().get("history", []) == []
-    assert lease(WEB)["run_id"] == "manual__gone"
+    assert lease(world, WEB)["run_id"] == "manual__gone"
 
 
 def test_a_failed_run_releases_its_leases(tmp_path: Path, world) -> None:
@@ -135,7 +128,7 @@ def test_a_failed_run_releases_its_leases(tmp_path: Path, world) -> None:
     world.reset(broken)
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     assert state == "failed" and tis["rollback.traffic_to_blue"] == "success"
-    assert no_leases()
+    assert no_leases(world)
 
 
 def test_a_run_cleared_after_failing_takes_its_own_lease_again_and_releases_it(tmp_path: Path, world) -> None:
@@ -153,19 +146,19 @@ def test_a_run_cleared_after_failing_takes_its_own_lease_again_and_releases_it(t
         mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
         first = dag.test(logical_date=when, run_after=when)
         assert first.state == "failed"
-        assert no_leases()
-        hold_lease(WEB, "small", first.run_id, "wave_small")  # as if the report had not run before the clear
+        assert no_leases(world)
         world.reset(healthy_world())
+        hold_lease(world, WEB, "small", first.run_id, "wave_small")  # as if release_leases had not run before the clear
         again = dag.test(logical_date=when, run_after=when)
     assert again.run_id == first.run_id
     assert again.state == "success"
     assert weights_history(world) == [25, 100]
-    assert no_leases()
+    assert no_leases(world)
 
 
 def test_another_waves_lease_with_the_same_run_id_is_neither_taken_nor_released(tmp_path: Path, world) -> None:
     """Run ids are unique per DAG only: two waves on one cron both run scheduled__<time>. A lease is
-    this run's own only when wave and run id both match; the refused run's report leaves it alone."""
+    this run's own only when wave and run id both match; the refused run's release_leases leaves it alone."""
     from include.slow_injection.builders.factory import build_dag
     from include.slow_injection.spec import load_wave
 
@@ -174,7 +167,7 @@ def test_another_waves_lease_with_the_same_run_id_is_neither_taken_nor_released(
     dag = build_dag(load_wave(write(tmp_path, small_wave(world.path.stem))))
     same_run_id = "manual__2026-01-03T00:00:00+00:00"
     holder_run("wave_other", same_run_id)
-    hold_lease(WEB, "other", same_run_id, "wave_other")
+    hold_lease(world, WEB, "other", same_run_id, "wave_other")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
         run = dag.test(logical_date=when, run_after=when)
@@ -182,4 +175,4 @@ def test_another_waves_lease_with_the_same_run_id_is_neither_taken_nor_released(
     assert run.state == "failed"
     assert "is being migrated by wave other" in refusal(run.run_id)[0]
     assert world.read().get("history", []) == []
-    assert lease(WEB)["wave"] == "other"  # still held: not released by the other wave's report
+    assert lease(world, WEB)["wave"] == "other"  # still held: not released by the other wave's release_leases

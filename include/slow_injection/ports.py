@@ -85,6 +85,47 @@ class Change:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds a workload's lease: a run of a wave (run ids repeat across waves on one cron, so both
+    name it), its DAG (to ask Airflow whether that run still lives) and when it took the lease."""
+
+    wave: str
+    run_id: str
+    acquired_at: float
+    dag_id: str = ""
+    service: str = ""
+
+    def same_run(self, other: LeaseHolder) -> bool:
+        return (self.wave, self.run_id) == (other.wave, other.run_id)
+
+    def __str__(self) -> str:
+        return f"wave {self.wave} (run {self.run_id})"
+
+
+@dataclass(frozen=True)
+class Held:
+    """The lease is this holder's (just taken, or already its own). `where` names the lease for humans
+    (e.g. the Kubernetes Lease object); `version` is what a conditional write of it must match."""
+
+    holder: LeaseHolder
+    where: str
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class HeldBy:
+    """Another holder has the lease: nothing was written. Pass it to `take_over_lease` to replace exactly
+    this holder (a write conditional on `version`, so two takeovers cannot both win)."""
+
+    holder: LeaseHolder
+    where: str
+    version: str = ""
+
+
+LeaseAnswer = Held | HeldBy
+
+
 class JobStillActive(RuntimeError):
     """A scheduled job cannot change sides yet: a Job of the side it leaves is still running."""
 
@@ -231,6 +272,28 @@ class Platform(Protocol):
     def capacity(self, workload: dict[str, Any]) -> list[dict[str, Any]]:
         """Green's pods of the workload as right-sizing facts (kubernetes/right_sizing.pod_facts: name,
         containers' requests and limits, Fargate's CapacityProvisioned annotation). Read-only."""
+        ...
+
+    # A lease per workload, kept where the workload lives: two runs never act on one workload at once.
+    # Each call is atomic on the platform's own store (create-if-absent, compare-and-set), never a read
+    # then a write from the task.
+    def acquire_lease(self, workload: dict[str, Any], holder: LeaseHolder) -> LeaseAnswer:
+        """Create the lease if absent: Held when created or already this run's (a cleared task again),
+        HeldBy with the other holder otherwise. Of several concurrent calls exactly one creates it."""
+        ...
+
+    def take_over_lease(self, workload: dict[str, Any], holder: LeaseHolder, previous: HeldBy) -> LeaseAnswer:
+        """Replace `previous` (its holder ended) by `holder`, only if the lease still is exactly `previous`:
+        HeldBy with whoever holds it now otherwise (another takeover won, or it changed hands)."""
+        ...
+
+    def release_lease(self, workload: dict[str, Any], holder: LeaseHolder) -> bool:
+        """Delete the lease if `holder`'s run holds it (wave and run id): True when deleted; another
+        holder's lease, or none, is left alone (False). Safe to call any number of times."""
+        ...
+
+    def lease_holder(self, workload: dict[str, Any]) -> HeldBy | None:
+        """Who holds the workload's lease now (None: free). Read-only."""
         ...
 
 

@@ -19,6 +19,7 @@ from include.slow_injection.reporting.right_sizing_section import right_sizing_c
 from include.slow_injection.reporting.series import plot_config
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.end_of_run import EndWave, PublishCompletion
+from include.slow_injection.tasks.leases import ReleaseLeases
 from include.slow_injection.tasks.plan_wave import PlanWave, RunRefused
 from include.slow_injection.tasks.report import EvaluationReport
 
@@ -101,7 +102,7 @@ def build_dag(wave: Wave) -> DAG:
         for builder in others:
             with TaskGroup(builder.PHASE, tooltip=_tooltip(builder)):
                 wave_tasks = render_phase(wave_build, builder.PHASE, builder.stages(wave), wave_tasks)
-        with TaskGroup(post_release_group.PHASE, tooltip="retire blue, announce, report") as post:
+        with TaskGroup(post_release_group.PHASE, tooltip="retire blue, announce, report, release the leases") as post:
             released = post_release_group.build(wave_build, wave_tasks)
             released.completed >> PublishCompletion(
                 task_id="publish_completion",
@@ -136,11 +137,18 @@ def build_dag(wave: Wave) -> DAG:
                     "rollback_traffic": rolled_back.traffic_task_id,
                 },
                 report_plots=plot_config(wave),
-                workloads=[s.workload.model_dump() for s in wave.services],
                 right_sizing=right_sizing_config(wave),
             )
-        [released.completed, rolled_back.ended, held] >> report
-        report.as_teardown(setups=setup)
+            leases = ReleaseLeases(
+                task_id="release_leases",
+                wave_id=wave.id,
+                platform=platform_ref(wave),
+                workloads={s.name: s.workload.model_dump() for s in wave.services},
+            )
+        # both end every run, whatever its outcome (a refused run's give back nothing)
+        for teardown in (report, leases):
+            [released.completed, rolled_back.ended, held] >> teardown
+            teardown.as_teardown(setups=setup)
     # Set after the tasks: every task would otherwise deep-copy the DAG's params twice when built (half the
     # parse time of a 20-service wave); at run time Airflow merges the DAG's params into each task's anyway.
     dag.params = run_params(wave)  # type: ignore[assignment]  # attrs converts it to a ParamsDict (an untyped converter)

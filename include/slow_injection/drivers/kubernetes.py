@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from include.slow_injection.kubernetes.fargate_fit import Cluster, check, pod_template
 from include.slow_injection.kubernetes.fargate_profiles import FargateProfile
 from include.slow_injection.kubernetes.handover import next_run, safe_moment
+from include.slow_injection.kubernetes.leases import KubeLeases
 from include.slow_injection.kubernetes.right_sizing import pod_facts
 from include.slow_injection.kubernetes.rollout import FAILED, READY, rollout_state
 from include.slow_injection.kubernetes.timestamps import from_rfc3339, to_rfc3339
 from include.slow_injection.kubernetes.transforms import DROPPED_ANNOTATIONS, to_green
-from include.slow_injection.ports import Change, JobStillActive, Readiness
+from include.slow_injection.ports import Change, HeldBy, JobStillActive, LeaseAnswer, LeaseHolder, Readiness
 
 RETIRED_FROM = "slow-injection.io/retired-from-replicas"
 ACTIVE_SINCE = "slow-injection.io/active-since"  # when the handover unsuspended this side (UTC)
@@ -270,7 +271,32 @@ class KubernetesPlatform:
             for d in self.blue.list("AppsV1Api", "list_namespaced_daemon_set", blue_ns)
             for f in check(d, cluster, blue_ns)
         ]  # a DaemonSet of the namespace cannot follow it
+        refused = self._leases.refused_verbs(blue_ns)
+        if refused:
+            findings.append(
+                f"{workload['kind']} {blue_ns}/{workload['name']}: the connection may not "
+                f"{', '.join(refused)} leases (coordination.k8s.io) in {blue_ns}, so runs cannot lease "
+                f"the workload (`slow-injection iam` prints the Role that grants it) [rbac]"
+            )
         return findings
+
+    # Leases live beside blue's workload (the one a service is known by); the API server makes each
+    # call atomic (kubernetes/leases.py).
+    @property
+    def _leases(self) -> KubeLeases:
+        return KubeLeases(self.blue.api_client)
+
+    def acquire_lease(self, workload: dict[str, Any], holder: LeaseHolder) -> LeaseAnswer:
+        return self._leases.acquire(workload, holder)
+
+    def take_over_lease(self, workload: dict[str, Any], holder: LeaseHolder, previous: HeldBy) -> LeaseAnswer:
+        return self._leases.take_over(workload, holder, previous)
+
+    def release_lease(self, workload: dict[str, Any], holder: LeaseHolder) -> bool:
+        return self._leases.release(workload, holder)
+
+    def lease_holder(self, workload: dict[str, Any]) -> HeldBy | None:
+        return self._leases.holder(workload)
 
     def _fronting(self, workload: dict[str, Any], blue: dict[str, Any]) -> list[dict[str, Any]]:
         """Blue's Services that front the workload (listed to copy, or selecting its pods)."""

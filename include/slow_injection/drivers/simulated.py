@@ -18,6 +18,8 @@ World layout (all keys optional):
   job_results: {"CronJob/ns/name": "succeeded" | "failed" | "pending"}   (green's first run; default succeeded)
   data_sync: {lag: seconds, diverged: bool}   (blue/green data; default in sync)
   config:    {"Kind/ns/name": {blue: {path: value}, green: {path: value}}}   (drift gate; default none)
+  leases:    {"Kind/namespace/name": {wave, run_id, dag_id, service, acquired_at, version}}   (a run's
+             lease on blue's workload; each call reads and writes it under the world's lock)
   capacity:  {"Kind/green-namespace/name": [pod facts]}   (green's pods for right-sizing, as
              kubernetes/right_sizing.pod_facts returns them; default none)
   faults:    {router_down, metrics_down, platform_down, data_sync_down, deploy_green: bool}
@@ -37,12 +39,25 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from include.slow_injection.ports import Change, JobStillActive, Measurement, Probe, Readiness, Series, Weights
+from include.slow_injection.ports import (
+    Change,
+    Held,
+    HeldBy,
+    JobStillActive,
+    LeaseAnswer,
+    LeaseHolder,
+    Measurement,
+    Probe,
+    Readiness,
+    Series,
+    Weights,
+)
 
 DEFAULT_DIR = "/tmp/slow-injection-sim"
 
@@ -384,6 +399,63 @@ class SimulatedPlatform:
         if restarts > limits.get("max_restarts", 0):
             return Readiness("failed", f"{restarts} pod restart(s) on {env} {key}")
         return Readiness("ready", f"pods of {env} {key} stable")
+
+    # Leases: each call reads and writes the world under its file lock, so a create-if-absent or a
+    # compare-and-set is atomic across task processes (what the Kubernetes driver gets from the API server).
+    def _where(self, workload: dict[str, Any]) -> str:
+        return f"simulated lease {self._key(workload, 'blue')} (world {self.world.path.stem}, key leases)"
+
+    @staticmethod
+    def _holder(entry: dict[str, Any]) -> LeaseHolder:
+        return LeaseHolder(
+            wave=entry["wave"],
+            run_id=entry["run_id"],
+            acquired_at=float(entry.get("acquired_at", 0.0)),
+            dag_id=entry.get("dag_id", ""),
+            service=entry.get("service", ""),
+        )
+
+    def _lease_call(self, workload: dict[str, Any], holder: LeaseHolder, expect: str | None) -> LeaseAnswer:
+        """Write `holder` if the lease is absent, or (a takeover) still at version `expect`."""
+        self.world.check("platform_down")
+        key, where = self._key(workload, "blue"), self._where(workload)
+
+        def run(state: dict[str, Any]) -> LeaseAnswer:
+            leases = state.setdefault("leases", {})
+            entry = leases.get(key)
+            if entry is not None and (expect is None or str(entry["version"]) != expect):
+                found = self._holder(entry)
+                answer = Held if found.same_run(holder) else HeldBy
+                return answer(found, where, str(entry["version"]))
+            version = int(entry["version"]) + 1 if entry else 1
+            leases[key] = {**asdict(holder), "version": version}
+            return Held(holder, where, str(version))
+
+        return self.world.update(run)
+
+    def acquire_lease(self, workload: dict[str, Any], holder: LeaseHolder) -> LeaseAnswer:
+        return self._lease_call(workload, holder, None)
+
+    def take_over_lease(self, workload: dict[str, Any], holder: LeaseHolder, previous: HeldBy) -> LeaseAnswer:
+        return self._lease_call(workload, holder, previous.version)
+
+    def release_lease(self, workload: dict[str, Any], holder: LeaseHolder) -> bool:
+        self.world.check("platform_down")
+        key = self._key(workload, "blue")
+
+        def run(state: dict[str, Any]) -> bool:
+            entry = state.get("leases", {}).get(key)
+            if entry is None or not self._holder(entry).same_run(holder):
+                return False
+            del state["leases"][key]
+            return True
+
+        return self.world.update(run)
+
+    def lease_holder(self, workload: dict[str, Any]) -> HeldBy | None:
+        self.world.check("platform_down")
+        entry = self.world.read().get("leases", {}).get(self._key(workload, "blue"))
+        return None if entry is None else HeldBy(self._holder(entry), self._where(workload), str(entry["version"]))
 
     def capacity(self, workload: dict[str, Any]) -> list[dict[str, Any]]:
         self.world.check("platform_down")

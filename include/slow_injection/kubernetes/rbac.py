@@ -28,6 +28,9 @@ NAMESPACED_RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("", "persistentvolumeclaims", ("list",)),
     ("policy", "poddisruptionbudgets", ("list",)),
     ("networking.k8s.io", "ingresses", ("list",)),  # the preflight: Ingresses in front of blue's Services
+    # one Lease per workload (kubernetes/leases.py): create-if-absent, a conditional replace to take over
+    # an ended run's, a conditional delete to release
+    ("coordination.k8s.io", "leases", ("get", "create", "update", "delete")),
 ]
 # The team's e2e test pod (cncf-kubernetes KubernetesPodOperator): made, watched, read, cleaned up.
 E2E_TEST_ROLE = f"{ROLE_NAME}-e2e-test"
@@ -38,6 +41,9 @@ E2E_TEST_RULES: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 CLUSTER_RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("storage.k8s.io", "storageclasses", ("list",)),
+    # the preflight asks whether the connection may use leases (every authenticated user may ask, through
+    # Kubernetes' default system:basic-user; listed so this Role says every call the driver makes)
+    ("authorization.k8s.io", "selfsubjectaccessreviews", ("create",)),
 ]
 
 

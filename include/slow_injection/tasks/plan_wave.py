@@ -101,13 +101,7 @@ class PlanWave(BaseBranchOperator):
         )
         problems = check_dependencies(scope, {n: s.get("depends_on", []) for n, s in self.services.items()})
         if not problems and not params.get("dry_run") and not scope.verify:
-            problems = wave_state.acquire_leases(
-                self.wave_id,
-                context["run_id"],
-                {n: self.services[n]["workload"] for n in scope.services},
-                is_live=_run_is_live(context["ti"]),
-                dag_id=self.dag_id,
-            )
+            problems = self._lease(context, scope.services)
         if problems:
             return self._refuse(context, problems)
         ti = context["ti"]
@@ -129,6 +123,24 @@ class PlanWave(BaseBranchOperator):
             self.plan_text + (f"\n\nthis run:\n{said}" if said else ""),
         )
         return self.do_branch(context, sorted(self.downstream_task_ids - {self.refused_task_id}))
+
+    def _lease(self, context: Any, services: list[str]) -> list[str]:
+        """This run's leases on its services' workloads, taken where they live (tasks/leases.py)."""
+        from include.slow_injection.ports import LeaseHolder
+        from include.slow_injection.tasks.leases import acquire_leases
+        from include.slow_injection.tasks.operators import build_platform
+
+        holder = LeaseHolder(wave=self.wave_id, run_id=context["run_id"], acquired_at=time.time(), dag_id=self.dag_id)
+        try:
+            return acquire_leases(
+                build_platform(self.platform),
+                holder,
+                {n: self.services[n]["workload"] for n in services},
+                is_live=_run_is_live(context["ti"]),
+            )
+        except Exception as err:
+            self.log.exception("could not lease the services' workloads")
+            return [f"services: could not lease the workloads (two runs must never act on one at once): {err}"]
 
     def _read_world(self) -> tuple[dict[str, int], list[str]]:
         """Green's weight per exposed service and which scheduled jobs already run on green."""
@@ -166,7 +178,7 @@ class PlanWave(BaseBranchOperator):
 
 def _run_is_live(ti: Any) -> Any:
     """Whether another DAG run may still act, read through the Task SDK (the API server's view)."""
-    from include.slow_injection.tasks.wave_state import LIVE_RUN_STATES
+    from include.slow_injection.tasks.leases import LIVE_RUN_STATES
 
     return lambda dag_id, run_id: ti.get_dr_count(dag_id=dag_id, run_ids=[run_id], states=list(LIVE_RUN_STATES)) > 0
 

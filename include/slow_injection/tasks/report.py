@@ -156,7 +156,6 @@ class EvaluationReport(BaseOperator):
         outcome_ids: dict[str, str],
         plan_task_id: str | None = None,
         report_plots: dict[str, Any] | None = None,
-        workloads: list[dict[str, Any]] | None = None,
         right_sizing: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -165,7 +164,6 @@ class EvaluationReport(BaseOperator):
         self.decision_ids, self.outcome_ids, self.plan_task_id = decision_ids, outcome_ids, plan_task_id
         self.report_plots = report_plots
         self.right_sizing = right_sizing
-        self.workloads = workloads or []  # whose leases this run releases, whatever its outcome
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
@@ -174,12 +172,6 @@ class EvaluationReport(BaseOperator):
 
         ti = context["ti"]
         decisions = [d for t in self.decision_ids if (d := ti.xcom_pull(task_ids=t, key="decision"))]
-        from include.slow_injection.tasks import wave_state
-
-        try:
-            wave_state.release_leases(context["run_id"], self.workloads, wave_id=self.wave_id)
-        except Exception:
-            self.log.exception("could not release this run's leases on its services")
         ended = ti.xcom_pull(task_ids=self.outcome_ids["completed"])
         completed = ended is not None
         plan = ti.xcom_pull(task_ids=self.plan_task_id, key="plan_outcome") if self.plan_task_id else None
