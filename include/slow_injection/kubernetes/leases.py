@@ -132,7 +132,7 @@ class KubeLeases:
                 made = self._api.create_namespaced_lease(
                     workload["namespace"], self._body(workload, holder), _preload_content=False
                 )
-                return Held(holder, self.where(workload), json.loads(made.data)["metadata"]["resourceVersion"])
+                return self._answer(workload, json.loads(made.data), holder)  # the holder as stored
             except ApiException as err:
                 if err.status == 404:
                     raise LookupError(
@@ -165,7 +165,7 @@ class KubeLeases:
                 raise
             now = self.read(workload)  # another writer won: say who holds it now
             return self.acquire(workload, holder) if now is None else self._answer(workload, now, holder)
-        return Held(holder, self.where(workload), json.loads(done.data)["metadata"]["resourceVersion"])
+        return self._answer(workload, json.loads(done.data), holder)
 
     def release(self, workload: dict[str, Any], holder: LeaseHolder) -> bool:
         from kubernetes import client
