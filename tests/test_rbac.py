@@ -178,7 +178,9 @@ def test_a_whole_wave_and_its_rollback_with_a_token_bound_to_exactly_the_printed
         ("batch", "jobs", "list", g),
         ("", "pods", "list", g),
         ("", "pods", "list", b),
-    } <= seen  # the wave really wrote, copied, handed over and watched
+        ("coordination.k8s.io", "leases", "create", b),
+        ("coordination.k8s.io", "leases", "delete", b),
+    } <= seen  # the wave really wrote, copied, handed over, watched, leased its workloads and released them
     assert sorted(str(r) for r in seen if not allows(docs, *r)) == []  # the generator's model agrees
 
 
