@@ -131,6 +131,20 @@ def test_the_report_runs_on_every_outcome_and_does_not_decide_the_run_state(bag:
     assert {"post_release.wave_completed", "rollback.wave_rolled_back", "wave_held"} <= report.upstream_task_ids
 
 
+def test_leases_are_released_by_their_own_task_at_the_end_of_every_run(bag: DagBag) -> None:
+    from include.slow_injection.tasks.leases import ReleaseLeases
+
+    dag = bag.dags["wave_demo-shop"]
+    release = dag.get_task("post_release.release_leases")
+    assert isinstance(release, ReleaseLeases) and release.is_teardown
+    assert {"post_release.wave_completed", "rollback.wave_rolled_back", "wave_held"} <= release.upstream_task_ids
+    assert "preparation.plan_wave" in {t.task_id for t in release.upstream_list if t.is_setup}
+    plan = dag.get_task("preparation.plan_wave")
+    assert release.workloads == {name: s["workload"] for name, s in plan.services.items()}  # whatever it leased
+    assert len(release.workloads) >= 3
+    assert not hasattr(dag.get_task("post_release.evaluation_report"), "workloads")  # the report only reports
+
+
 def test_a_broken_spec_shows_as_an_import_error_while_the_valid_waves_load(tmp_path: Path) -> None:
     two_good_one_broken(tmp_path)
     bag = bag_for(tmp_path)
