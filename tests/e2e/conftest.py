@@ -29,6 +29,8 @@ E2E_WAVES = (
     "e2e-drill",
     "e2e-ingress",
 )
+LEASE_WAVES = tuple(f"e2e-lease-{n}" for n in ("a", "b", "c", "d", "e"))  # five waves sharing one service
+LEASE_WORLD = "e2e-leases"
 UAT_TIMEOUT = "8s"
 
 
@@ -120,6 +122,19 @@ def uat_wave(wave_id: str, timeout: str) -> dict:
     return wave
 
 
+def lease_wave(wave_id: str) -> dict:
+    """A simulated wave whose only service is the web every lease wave shares (one world, one workload):
+    straight to 25 % then 100 %, its gates baking 10 s so the winner still holds the lease while the
+    others plan."""
+    from tests.support.waves import small_wave
+
+    wave = small_wave(LEASE_WORLD, wave_id)
+    web = next(s for s in wave["services"] if s["name"] == "web")
+    web["gates"][0].update(bake=10, interval=0.5)
+    wave["services"] = [web]
+    return wave
+
+
 class LabStack:
     def __init__(self, root: Path) -> None:
         self.lab = Lab(root / "lab", Ports.free(), load_rate=50)
@@ -136,6 +151,8 @@ class LabStack:
         self.waves = waves
         for wave_id, timeout in (("e2e-uat", "10m"), ("e2e-uat-timeout", UAT_TIMEOUT)):
             (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(uat_wave(wave_id, timeout), sort_keys=False))
+        for wave_id in LEASE_WAVES:
+            (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(lease_wave(wave_id), sort_keys=False))
         self.airflow = AirflowStack(root / "airflow", waves, extra_env=self.lab.airflow_env())
         self.router = None
 
@@ -147,7 +164,7 @@ class LabStack:
             HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"),
         )
         self.airflow.start()
-        for wave_id in E2E_WAVES:
+        for wave_id in E2E_WAVES + LEASE_WAVES:
             self.airflow.wait_for_dag(f"wave_{wave_id}")
 
     def bind_router_rbac(self) -> None:
@@ -175,7 +192,7 @@ class LabStack:
         self.lab.clear_faults()
         self.lab.data.reset()
         self.router.set_weights(Weights(blue=100, green=0))
-        self.airflow.end_unfinished_runs([f"wave_{w}" for w in E2E_WAVES] + ["emergency_rollback"])
+        self.airflow.end_unfinished_runs([f"wave_{w}" for w in E2E_WAVES + LEASE_WAVES] + ["emergency_rollback"])
         self.lab.reset_platform()
         self.airflow.forget_wave_states()
 

@@ -315,10 +315,17 @@ class LabCluster:
     # --- back to blue only -----------------------------------------------------------------
     def reset(self, timeout: float = 60.0) -> None:
         """Blue only, as seeded: green's Deployment, CronJob and Jobs deleted (and gone, pods included),
-        blue's objects replaced by the seeded ones (unsuspended, full size, no markers, no faults)."""
+        blue's objects replaced by the seeded ones (unsuspended, full size, no markers, no faults), and no
+        wave's lease on them (a run ended by hand never released its own)."""
+        from kubernetes import client
         from kubernetes.client.rest import ApiException
 
+        from include.slow_injection.kubernetes.leases import MANAGED_BY
+
         green = self.green_namespace
+        client.CoordinationV1Api(self.api_client).delete_collection_namespaced_lease(
+            self.namespace, label_selector=",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+        )
         deletions = [
             lambda: self.apps.delete_namespaced_deployment(self.web, green, propagation_policy="Background"),
             lambda: self.batch.delete_namespaced_cron_job(self.job, green, propagation_policy="Background"),
@@ -395,11 +402,21 @@ class LabCluster:
             ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": doc["kind"], "name": name}
             if doc["kind"] == "Role":
                 binding = {"metadata": {"name": name, "namespace": role_ns}, "roleRef": ref, "subjects": subject}
-                _create(lambda ns=role_ns, body=doc: rbac.create_namespaced_role(ns, body))
+                _put(  # a lab started again after an upgrade gets the Role's current rules (e.g. leases)
+                    lambda ns=role_ns, n=name: rbac.read_namespaced_role(n, ns),
+                    lambda body, ns=role_ns: rbac.create_namespaced_role(ns, body),
+                    lambda body, ns=role_ns, n=name: rbac.replace_namespaced_role(n, ns, body),
+                    doc,
+                )
                 _create(lambda ns=role_ns, body=binding: rbac.create_namespaced_role_binding(ns, body))
             elif doc["kind"] == "ClusterRole":
                 binding = {"metadata": {"name": name}, "roleRef": ref, "subjects": subject}
-                _create(lambda body=doc: rbac.create_cluster_role(body))
+                _put(
+                    lambda n=name: rbac.read_cluster_role(n),
+                    rbac.create_cluster_role,
+                    lambda body, n=name: rbac.replace_cluster_role(n, body),
+                    doc,
+                )
                 _create(lambda body=binding: rbac.create_cluster_role_binding(body))
         request = self.core.create_namespaced_service_account_token(
             account, namespace, {"spec": {"expirationSeconds": valid_seconds}}
