@@ -124,13 +124,13 @@ def uat_wave(wave_id: str, timeout: str) -> dict:
 
 def lease_wave(wave_id: str) -> dict:
     """A simulated wave whose only service is the web every lease wave shares (one world, one workload):
-    straight to 25 % then 100 %, its gates baking 10 s so the winner still holds the lease while the
+    straight to 25 % then 100 %, its gates baking 6 s so the winner still holds the lease while the
     others plan."""
     from tests.support.waves import small_wave
 
     wave = small_wave(LEASE_WORLD, wave_id)
     web = next(s for s in wave["services"] if s["name"] == "web")
-    web["gates"][0].update(bake=10, interval=0.5)
+    web["gates"][0].update(bake=6, interval=0.5)
     wave["services"] = [web]
     return wave
 
