@@ -267,3 +267,59 @@ def test_the_printed_role_allows_the_lease_calls_and_the_preflight_says_when_the
 
     assert KubeLeases(unbound.api_client).refused_verbs(blue) == ["get", "create", "update", "delete"]
     assert KubeLeases(kube.api_client).refused_verbs(blue) == []
+
+
+def test_the_preflight_names_the_missing_lease_permission_and_nothing_else(kube: Any) -> None:
+    """A connection bound to the printed Roles minus the lease rule: the preflight's only new finding says
+    which lease verbs are missing (each run would be refused at plan_wave otherwise, with a 403)."""
+    from kubernetes import client
+
+    from tests.support.kube_support import RARELY, Shop
+
+    shop = Shop.seed(kube, schedule=RARELY, wait_ready=False)
+    rbac, core = client.RbacAuthorizationV1Api(kube.api_client), client.CoreV1Api(kube.api_client)
+    core.create_namespaced_service_account(shop.blue, {"metadata": {"name": "no-leases"}})
+    subject = [{"kind": "ServiceAccount", "name": "no-leases", "namespace": shop.blue}]
+    for doc in manifests([shop.blue, shop.green]):
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "Role":
+            doc["rules"] = [r for r in doc["rules"] if r["resources"] != ["leases"]]
+            rbac.create_namespaced_role(doc["metadata"]["namespace"], doc)
+            binding = {"kind": "Role", "name": name, "apiGroup": "rbac.authorization.k8s.io"}
+            rbac.create_namespaced_role_binding(
+                doc["metadata"]["namespace"], {"metadata": {"name": name}, "subjects": subject, "roleRef": binding}
+            )
+        else:
+            name = f"{name}-{shop.blue}"  # the session's cluster may hold the shared one from another test
+            rbac.create_cluster_role({**doc, "metadata": {"name": name}})
+            binding = {"kind": "ClusterRole", "name": name, "apiGroup": "rbac.authorization.k8s.io"}
+            rbac.create_cluster_role_binding({"metadata": {"name": name}, "subjects": subject, "roleRef": binding})
+    token = core.create_namespaced_service_account_token("no-leases", shop.blue, {"spec": {"expirationSeconds": 600}})
+    bound = KubeAccess(kube.plane.api_client("no-leases", token.status.token))
+    admin = KubeAccess(kube.api_client)
+    settings = KubernetesPlatform.Settings()
+
+    def findings(access: KubeAccess) -> list[str]:
+        return wait_for_role(lambda: KubernetesPlatform(access, access, settings).preflight(shop.web))
+
+    without, admitted = findings(bound), findings(admin)
+    extra = [f for f in without if f not in admitted]
+    assert extra == [
+        f"Deployment {shop.blue}/web: the connection may not get, create, update, delete leases "
+        f"(coordination.k8s.io) in {shop.blue}, so runs cannot lease the workload (`slow-injection iam` "
+        f"prints the Role that grants it) [rbac]"
+    ], without
+
+
+def wait_for_role(call: Callable[[], list[str]], timeout: float = 10.0) -> list[str]:
+    """RBAC bindings reach the authorizer's cache within moments: retry while reads are still refused."""
+    from kubernetes.client.rest import ApiException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except ApiException as err:
+            if err.status != 403 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
