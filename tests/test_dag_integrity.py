@@ -136,7 +136,7 @@ def test_leases_are_released_by_their_own_task_at_the_end_of_every_run(bag: DagB
 
     dag = bag.dags["wave_demo-shop"]
     release = dag.get_task("post_release.release_leases")
-    assert isinstance(release, ReleaseLeases) and release.is_teardown
+    assert isinstance(release, ReleaseLeases) and release.is_teardown and release.retries >= 1
     assert {"post_release.wave_completed", "rollback.wave_rolled_back", "wave_held"} <= release.upstream_task_ids
     assert "preparation.plan_wave" in {t.task_id for t in release.upstream_list if t.is_setup}
     plan = dag.get_task("preparation.plan_wave")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -144,8 +145,10 @@ def build_dag(wave: Wave) -> DAG:
                 wave_id=wave.id,
                 platform=platform_ref(wave),
                 workloads={s.name: s.workload.model_dump() for s in wave.services},
+                retries=wave.rollback.retries,  # a lease left behind keeps other waves off the services
+                retry_delay=timedelta(seconds=wave.rollback.retry_delay),
             )
-        # both end every run, whatever its outcome (a refused run's give back nothing)
+        # both end every run, whatever its outcome (in a refused run, release_leases finds nothing of its own)
         for teardown in (report, leases):
             [released.completed, rolled_back.ended, held] >> teardown
             teardown.as_teardown(setups=setup)
