@@ -314,6 +314,7 @@ class StandInController:
         from kubernetes import client
 
         self.kube, self.namespace, self.delay = kube, namespace, delay
+        self.reconciling = threading.Lock()  # a test's own reconcile() and the watch thread's, one at a time
         self.net, self.core = client.NetworkingV1Api(kube.api_client), client.CoreV1Api(kube.api_client)
         self.access = KubeAccess(kube.api_client)
         self.elbv2, ec2 = aws.client("elbv2"), aws.client("ec2")
@@ -337,6 +338,10 @@ class StandInController:
         self.thread: threading.Thread | None = None
 
     def reconcile(self) -> None:
+        with self.reconciling:
+            self._reconcile()
+
+    def _reconcile(self) -> None:
         ing = json.loads(self.net.read_namespaced_ingress("shop", self.namespace, _preload_content=False).data)
         annotations = ing["metadata"].get("annotations") or {}
         if self.lb is None:
