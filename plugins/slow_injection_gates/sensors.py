@@ -45,9 +45,11 @@ class GateSensor(BaseSensorOperator):
         stage: dict[str, Any] | None = None,
         stage_actions: list[str] | None = None,
         plan_task_id: str | None = None,
+        breaker: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.kind, self.gate, self.service, self.window = kind, gate, service, window
+        self.breaker = breaker  # {"service", "router"}: a failure moves that router to 0 % green (gates/breaker.py)
         self.stage, self.stage_actions = stage, stage_actions  # asked of the run's scope first
         self.plan_task_id = plan_task_id  # plan_wave, which holds that scope
         self.deferrable = deferrable
@@ -65,7 +67,15 @@ class GateSensor(BaseSensorOperator):
 
         return GateRun(kinds.measured(self.kind), self.gate, self.service, self.window, time.time())
 
+    def armed(self, context: Any) -> dict[str, Any] | None:
+        """The breaker this run may trip: none while a completed wave is only verified (its blue may be
+        retired: drift holds for a human)."""
+        from include.slow_injection.tasks.scope import verifying
+
+        return None if self.breaker is None or verifying(context, self.plan_task_id) else self.breaker
+
     def execute(self, context: Any) -> dict[str, Any]:
+        from include.slow_injection.gates.breaker import trip
         from include.slow_injection.tasks.scope import gate_out_of_scope
 
         if (out := gate_out_of_scope(self, context, self.gate["name"], self.kind)) is not None:
@@ -73,12 +83,12 @@ class GateSensor(BaseSensorOperator):
         gate_run = self._run()
         if context["params"].get("dry_run"):
             self.log.info("[dry-run] one reading instead of a %ss window; shown, not judged", self.window)
-            return self._finish(context, gate_run.run_once(), judged=False)
+            return self._finish(context, trip(gate_run.run_once(), self.armed(context), dry_run=True), judged=False)
         if self.deferrable:
             if self.inline_seconds > 0:
                 verdict = asyncio.run(gate_run.run(stop_at=gate_run.started_at + self.inline_seconds, call=_direct))
                 if verdict is not None:
-                    return self._finish(context, verdict)
+                    return self._finish(context, trip(verdict, self.armed(context)))
                 self.log.info("no verdict within %ss in the task: deferring to the triggerer", self.inline_seconds)
             self.defer(
                 trigger=GateTrigger(
@@ -88,24 +98,30 @@ class GateSensor(BaseSensorOperator):
                     self.window,
                     gate_run.started_at,
                     pass_not_before=time.time() + PASS_AFTER_DEFER,
+                    breaker=self.armed(context),
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.max_duration()),
             )
-        return self._finish(context, asyncio.run(gate_run.run(call=_direct)))
+        return self._finish(context, trip(asyncio.run(gate_run.run(call=_direct)), self.armed(context)))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from include.slow_injection.gates.breaker import trip
+
         try:
             verdict = Verdict.read(event)
         except ValueError:
             verdict = None
         if verdict is None:
             raise AirflowFailException(f"gate {self.gate['name']}: trigger gave no verdict ({event!r})")
-        return self._finish(context, verdict)
+        # The trigger trips the breaker as it decides; here again only if it could not (convergent).
+        return self._finish(context, trip(verdict, self.armed(context)))
 
     def _finish(self, context: Any, verdict: Verdict, judged: bool = True) -> dict[str, Any]:
         for m in verdict.measurements:
             self.log.info("t=%6.1fs %s", m.get("t", 0), {k: v for k, v in m.items() if k != "t"})
+        if verdict.breaker is not None:
+            self.log.warning("%s", verdict.breaker.line())
         return deliver(self, context, verdict, judged=judged)
 
 

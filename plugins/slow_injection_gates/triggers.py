@@ -28,10 +28,12 @@ class GateTrigger(BaseTrigger):
         window: float,
         started_at: float,
         pass_not_before: float = 0.0,
+        breaker: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.kind, self.gate, self.service, self.window, self.started_at = kind, gate, service, window, started_at
         self.pass_not_before = pass_not_before
+        self.breaker = breaker  # armed by the sensor: a failure moves that router to 0 % green here, at once
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -43,6 +45,7 @@ class GateTrigger(BaseTrigger):
                 "window": self.window,
                 "started_at": self.started_at,
                 "pass_not_before": self.pass_not_before,
+                "breaker": self.breaker,
             },
         )
 
@@ -50,10 +53,13 @@ class GateTrigger(BaseTrigger):
         from asgiref.sync import sync_to_async
 
         from include.slow_injection import kinds
+        from include.slow_injection.gates.breaker import trip
         from include.slow_injection.gates.runner import GateRun
 
         gate_run = GateRun(kinds.measured(self.kind), self.gate, self.service, self.window, self.started_at)
         result = await gate_run.run(call=lambda fn: sync_to_async(fn, thread_sensitive=False)())
+        if result is not None:  # the breach is seen here first: the breaker moves before the task resumes
+            result = await sync_to_async(trip, thread_sensitive=False)(result, self.breaker)
         # Airflow 3.3 can mark a deferred task failed when its trigger fires before the scheduler has
         # processed the worker's exit from deferring (apache/airflow#72716, #71580). A pass is held
         # back until that is safely past; a failure is not (the race would fail the task anyway).

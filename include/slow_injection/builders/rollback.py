@@ -40,7 +40,11 @@ def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
         trigger_rule=TriggerRule.ONE_SUCCESS,
         **args,
     )
-    traffic = RollbackTraffic(task_id="traffic_to_blue", routers=refs.routers(wave.services), **args)
+    dag = restore.dag
+    breakers = [t for t in wave_tasks.gate_ids if dag is not None and getattr(dag.get_task(t), "breaker", None)]
+    traffic = RollbackTraffic(
+        task_id="traffic_to_blue", routers=refs.routers(wave.services), breaker_gate_ids=breakers, **args
+    )
     ended = EndWave(
         task_id="wave_rolled_back",
         outcome="rolled_back",

@@ -3,12 +3,40 @@ report and the board read back. XCom holds its JSON form (`to_xcom`); readers ta
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 XCOM_KEY = "verdict"
 Status = Literal["pass", "fail", "hold", "skipped"]
+
+
+class BreakerMove(BaseModel):
+    """What a failed gate's circuit breaker did to its service's router (gates/breaker.py): the report,
+    the rollback and the end of the run say it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    service: str
+    router: str  # the router as its driver describes it
+    at: float  # epoch s: when the router read back 0 % green (or when it was tried)
+    before: str = ""  # the split it found
+    changed: bool = False  # False: green was at 0 % already (or a dry-run, or an error)
+    dry_run: bool = False  # only logged
+    error: str | None = None  # the move failed: the rollback's own traffic step does it
+
+    def line(self) -> str:
+        when = datetime.fromtimestamp(self.at, UTC).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+        if self.error:
+            return f"circuit breaker could not move {self.service} to 0 % green at {when}: {self.error}"
+        if self.dry_run:
+            return (
+                f"[dry-run] circuit breaker would move {self.service} to 0 % green ({self.router}, now {self.before})"
+            )
+        if not self.changed:
+            return f"circuit breaker found {self.service} at 0 % green already at {when} ({self.router})"
+        return f"circuit breaker moved {self.service} to 0 % green at {when} ({self.router}, was {self.before})"
 
 
 class Verdict(BaseModel):
@@ -27,6 +55,7 @@ class Verdict(BaseModel):
     dry_run: bool = False  # a dry-run's single reading: shown, not judged
     started_at: float | None = None
     finished_at: float | None = None
+    breaker: BreakerMove | None = None  # a failed gate at a traffic step moved its users to blue itself
 
     @classmethod
     def read(cls, value: Any) -> Verdict | None:
@@ -59,6 +88,19 @@ class Verdict(BaseModel):
 
 def pull(ti: Any, task_id: str) -> Verdict | None:
     return Verdict.read(ti.xcom_pull(task_ids=task_id, key=XCOM_KEY))
+
+
+def breaker_moves(ti: Any, task_ids: list[str]) -> list[str]:
+    """What these gates' circuit breakers did (gates/breaker.py), one line each."""
+    lines = []
+    for task_id in task_ids:
+        try:
+            verdict = pull(ti, task_id)
+        except ValueError:
+            continue
+        if verdict is not None and verdict.breaker is not None:
+            lines.append(verdict.breaker.line())
+    return lines
 
 
 def push(context: Any, verdict: Verdict) -> dict[str, Any]:

@@ -79,17 +79,32 @@ class MeasuredGate(GateKind):
     """A gate the GateSensor measures (gates/runner.py's Meter): one reading every interval through a
     port, judged by an evaluator of gates/evaluation.py."""
 
+    trips_breaker: ClassVar[bool] = False  # its failure at a traffic step moves the service to blue at once
+
     def task(self, gate: Gate, context: TaskContext) -> Task:
-        return Task(
-            SENSOR,
-            {
-                "kind": self.name,
-                "gate": gate.spec.model_dump(),
-                "service": gate.service,
-                "window": gate.window,
-                **context.args,
-            },
-        )
+        args = {
+            "kind": self.name,
+            "gate": gate.spec.model_dump(),
+            "service": gate.service,
+            "window": gate.window,
+            **context.args,
+        }
+        if (armed := self.breaker(gate, context)) is not None:
+            args["breaker"] = armed
+        return Task(SENSOR, args)
+
+    def breaker(self, gate: Gate, context: TaskContext) -> dict[str, Any] | None:
+        """What the gate's circuit breaker (gates/breaker.py) moves when the gate fails: its service's router,
+        at a traffic step only, when a failure rolls back on its own, and not when the rollback must wait for
+        the data first (users sent to a blue without green's writes would lose them)."""
+        wave, weight = context.wave, (context.args.get("stage") or {}).get("weight")
+        sync = wave.validation.data_sync
+        if not self.trips_breaker or not weight or gate.service is None or not wave.rollback.automatic:
+            return None
+        if sync is not None and sync.before_rollback:
+            return None
+        router = wave.service(gate.service).router
+        return None if router is None else {"service": gate.service, "router": router.model_dump()}
 
     def evaluator(self, gate: dict[str, Any], window: float) -> Evaluator:
         raise NotImplementedError

@@ -18,6 +18,7 @@ from include.slow_injection.spec.models import MetricGate
 class MetricKind(MeasuredGate):
     name = "metric"
     spec_model = MetricGate
+    trips_breaker = True
 
     def plan_line(self, gate: Gate) -> str:
         g = gate.spec

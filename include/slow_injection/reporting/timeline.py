@@ -7,6 +7,8 @@ import math
 from datetime import datetime
 from typing import Any
 
+from include.slow_injection.gates.verdict import BreakerMove
+
 
 def describe_action(result: dict[str, Any] | None) -> str:
     """One action's result as one line: what changed, or why nothing did."""
@@ -105,6 +107,9 @@ def build_timeline(actions: dict[str, Any], gates: dict[str, Any]) -> list[dict[
             continue
         text = f"gate {verdict.get('gate', task_id)} {verdict.get('status')}: {verdict.get('reason', '')}"
         entries.append({"at": gate_time(verdict), "task": task_id, "kind": "gate", "text": text})
+        if isinstance(moved := verdict.get("breaker"), dict):  # the gate moved its service to blue itself
+            line = BreakerMove.model_validate(moved).line()
+            entries.append({"at": epoch(moved.get("at")), "task": task_id, "kind": "action", "text": line})
     timed = sorted((e for e in entries if e["at"] is not None), key=lambda e: e["at"])
     return timed + [e for e in entries if e["at"] is None]
 

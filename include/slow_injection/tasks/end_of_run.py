@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.slow_injection.gates.verdict import pull
+from include.slow_injection.gates.verdict import breaker_moves, pull
 from include.slow_injection.tasks.decision import collect_decisions
 from include.slow_injection.tasks.notify import notify
 from include.slow_injection.tasks.operators import WaveStep, is_dry_run
@@ -32,6 +32,8 @@ class EndWave(WaveStep):
                 verdict = pull(ti, task_id)
                 if verdict and verdict.status == "fail":
                     lines.append(f"- {task_id}: {verdict.reason}")
+        if self.outcome == "rolled_back":
+            lines += [f"- {line}" for line in breaker_moves(ti, self.gate_ids)]
         why = "\n".join(lines)
         from include.slow_injection.tasks import wave_state
 

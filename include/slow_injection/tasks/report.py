@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from include.slow_injection import kinds
-from include.slow_injection.gates.verdict import Verdict, pull
+from include.slow_injection.gates.verdict import BreakerMove, Verdict, pull
 from include.slow_injection.reporting.right_sizing_section import collect_right_sizing
 from include.slow_injection.reporting.right_sizing_section import markdown_lines as right_sizing_lines
 from include.slow_injection.reporting.series import NO_PLOTS, collect_series
@@ -58,6 +58,9 @@ def render_markdown(data: dict[str, Any]) -> str:
     ]
     if data.get("left_by_hand"):
         lines += ["## Left to do by hand", ""] + [f"- {step}" for step in data["left_by_hand"]] + [""]
+    moved = [v["breaker"] for v in data["gates"].values() if v and isinstance(v.get("breaker"), dict)]
+    if moved:  # before the rollback's own steps: the gates moved these users to blue themselves
+        lines += ["## Circuit breaker", ""] + [f"- {BreakerMove.model_validate(m).line()}" for m in moved] + [""]
     plan = data.get("plan") or {}
     said = (
         plan.get("problems") or [plan["reason"]] if plan.get("state") in ("refused", "skipped") else plan.get("scope")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from include.slow_injection import registry
+from include.slow_injection.gates.verdict import breaker_moves
 from include.slow_injection.ports import Weights
 from include.slow_injection.tasks.notify import notify
 from include.slow_injection.tasks.operators import WaveStep, build_platform, converge_traffic, is_dry_run
@@ -113,13 +114,17 @@ def manual_rollback_step(service: str, router_ref: dict[str, Any]) -> str:
 
 class RollbackTraffic(WaveStep):
     """Every exposed service back to 100 % blue, read back. A router that cannot be reached fails
-    the task (retried) only after the others are done, and the message says what is left."""
+    the task (retried) only after the others are done, and the message says what is left. A router a
+    gate's circuit breaker moved already (`breaker_gate_ids`) is found at 0 % green and left alone."""
 
     ui_color = "#fde2e1"
 
-    def __init__(self, *, routers: dict[str, dict[str, Any]], **kwargs: Any) -> None:
+    def __init__(
+        self, *, routers: dict[str, dict[str, Any]], breaker_gate_ids: list[str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.routers = routers
+        self.breaker_gate_ids = breaker_gate_ids or []
 
     def execute(self, context: Any) -> dict[str, Any]:
         dry_run = is_dry_run(context)
@@ -146,10 +151,13 @@ class RollbackTraffic(WaveStep):
             else:
                 then = f" — retrying (try {ti.try_number} of {tries}); if retries run out, do by hand: "
             raise RuntimeError("traffic NOT yet back on blue for: " + "; ".join(left) + then + " | ".join(by_hand))
+        breaker = breaker_moves(context["ti"], self.breaker_gate_ids)  # read after the move: it never waits on this
+        for line in breaker:
+            self.log.info("%s", line)
         notify(
             self.notifications,
             "rollback_finished",
             f"wave {self.wave_id}: all traffic back on blue",
-            "\n".join(f"{s}: {r['before']} → blue 100, green 0" for s, r in results.items()),
+            "\n".join(breaker + [f"{s}: {r['before']} → blue 100, green 0" for s, r in results.items()]),
         )
-        return {"dry_run": dry_run, "services": results}
+        return {"dry_run": dry_run, "services": results, **({"breaker": breaker} if breaker else {})}
