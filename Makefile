@@ -79,7 +79,7 @@ bench: venv
 	$(PY) bench/parse_time.py --specs 100 --services 20 --runs 3
 	$(PY) bench/orchestration_overhead.py --services 5,20 --runs 3
 	$(PY) bench/waiting_cost.py --gates 20
-	$(PY) bench/rollback_latency.py --drills 5
+	$(PY) bench/rollback_latency.py --drills 10 --interval 1s --compare-drills 3 --compare-interval 5s
 
 lock: venv
 	$(UV) pip compile -q requirements.in -o requirements.txt --python-version 3.11

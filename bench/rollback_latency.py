@@ -1,12 +1,23 @@
-"""Detection → 100 % blue latency in the lab, over several drills on one running Airflow.
+"""Rollback latency in the lab, at the metrics' floor: fault → gate verdict → 100 % blue, over many drills on
+one running Airflow (scheduler, triggerer, LocalExecutor on PostgreSQL) with real HAProxy and Prometheus.
 
-Each drill triggers the lab wave, injects a 50 % error rate into green when it reaches the first
-traffic step, and measures from the failed gate's verdict (the moment the trigger decided) to the
-first HAProxy read of 100 % blue (polled every 0.1 s). The gate poll interval printed is read from
-the spec (the web service's gates), the scrape interval from the lab's Prometheus settings; the goal
-is a median within one poll + 10 s.
+Each drill triggers the lab's web service wave (the lab wave with its web service alone and no validation
+phase: what is measured starts at the first traffic step), injects a 50 % error rate into green the moment
+HAProxy shows green > 0, and polls every 0.05 s: HAProxy's weights (through its admin socket) and the error
+gate's own query on Prometheus. Per drill:
 
-    make bench        # or: .venv/bin/python bench/rollback_latency.py --drills 5
+- fault → metric: Prometheus first answers the gate's query above its threshold (the floor: the scrape
+  interval, and two samples of the 5xx series inside the query's rate window);
+- fault → verdict: the failed gate's verdict (`finished_at`, stamped by the gate as it decided);
+- verdict → 100 % blue: the first HAProxy read of 0 % green after the verdict; with the circuit breaker
+  (gates/breaker.py) the gate moves the router itself, without the rollback group's scheduler hops;
+- fault → 100 % blue.
+
+The main series runs the gates at a 1 s interval (--interval), the comparison at 5 s (--compare-interval,
+the shipped lab wave's). Goals (issue 18): verdict → 100 % blue median ≤ 1 s and max ≤ 2 s; fault → 100 % blue
+median ≤ 4 s. Printed with met/missed and appended to bench/results/rollback_latency.jsonl.
+
+    make bench        # or: .venv/bin/python bench/rollback_latency.py --drills 10 --compare-drills 3
 """
 
 from __future__ import annotations
@@ -16,11 +27,15 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
@@ -28,101 +43,226 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 import yaml  # noqa: E402
 
 from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime  # noqa: E402
-from include.slow_injection.durations import format_duration, parse_duration  # noqa: E402
+from include.slow_injection.durations import parse_duration  # noqa: E402
 from include.slow_injection.lab.airflow_stack import AirflowStack  # noqa: E402
 from include.slow_injection.lab.lab import Lab, Ports  # noqa: E402
 from include.slow_injection.ports import Weights  # noqa: E402
-from include.slow_injection.spec import load_wave  # noqa: E402
+from include.slow_injection.queries import render_query  # noqa: E402
 
-DAG = "wave_lab-web"
+GATE = "error-ratio"
+FAULT = 0.5  # share of green's requests that fail once injected
+LOAD_RATE = 50.0  # requests/s through HAProxy: green gets 2.5/s at the 5 % step
+POLL = 0.05
+GOALS = {  # figure → (statistic, limit in s)
+    "verdict_to_blue_s": [("median", 1.0), ("max", 2.0)],
+    "fault_to_blue_s": [("median", 4.0)],
+}
 
 
-def drill(lab: Lab, airflow: AirflowStack, router: HAProxyRouter) -> dict:
-    lab.set_fault("green", error_rate=0.0)
+def bench_wave(wave_id: str, interval: str) -> dict[str, Any]:
+    """The lab wave's web service alone, no validation phase, its gates every `interval`."""
+    wave = yaml.safe_load((ROOT / "include" / "waves" / "lab-web.yaml").read_text())
+    wave["id"] = wave_id
+    web = next(s for s in wave["services"] if s["name"] == "web")
+    for gate in web["gates"]:
+        gate["interval"] = interval
+    wave["services"], wave["validation"] = [web], {}
+    return wave
+
+
+def rate_window(query: str) -> float:
+    """The longest range selector in a PromQL query ([15s] → 15)."""
+    return max(parse_duration(w) for w in re.findall(r"\[(\d+[smh])\]", query))
+
+
+class Prometheus:
+    def __init__(self, url: str, query: str) -> None:
+        self.url = f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+
+    def value(self) -> float | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as reply:
+                result = json.load(reply)["data"]["result"]
+            return float(result[0]["value"][1]) if result else None
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def epoch(iso: str | None) -> float | None:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
+
+
+def drill(lab: Lab, airflow: AirflowStack, router: HAProxyRouter, dag: str, prom: Prometheus, threshold: float) -> dict:
+    lab.clear_faults()
     router.set_weights(Weights(100, 0))
     lab.reset_platform()
-    run_id = airflow.trigger(DAG)
-    injected = restored = None
-    while True:
-        w = router.get_weights()
-        if injected is None and w.green > 0:
-            lab.set_fault("green", error_rate=0.5)
+    airflow.forget_wave_states()
+    run_id = airflow.trigger(dag)
+    injected = visible = restored = None
+    started = time.time()
+    while restored is None and time.time() - (injected or started) < 240:
+        green = router.get_weights().green
+        now = time.time()
+        if injected is None and green > 0:
+            lab.set_fault("green", error_rate=FAULT)
             injected = time.time()
-        if injected and restored is None and w.green == 0:
-            restored = time.time()
-        if restored or (time.time() - (injected or time.time()) > 180):
-            break
-        time.sleep(0.1)
-    state = airflow.wait_for_run(DAG, run_id, timeout=300)
-    tis = airflow.task_instances(DAG, run_id)
-    failed = [t for t, ti in tis.items() if ".gate_" in t and ti["state"] == "failed"]
-    verdict = airflow.xcom(DAG, run_id, failed[0], "verdict") if failed else None
-    detected = verdict["finished_at"] if verdict else None
+        elif injected is not None:
+            if green == 0:
+                restored = now
+            if visible is None and (v := prom.value()) is not None and v >= threshold:
+                visible = time.time()
+        time.sleep(POLL)
+    state = airflow.wait_for_run(dag, run_id, timeout=300)
+    tis = airflow.task_instances(dag, run_id)
+    failed = sorted(t for t, ti in tis.items() if t.endswith(f".gate_{GATE}") and ti["state"] == "failed")
+    verdict = airflow.xcom(dag, run_id, failed[0], "verdict") if failed else None
+    verdict = verdict or {}
+    decided, moved = verdict.get("finished_at"), verdict.get("breaker") or {}
+    rollback_start = epoch(tis.get("rollback.restore_blue_workloads", {}).get("start_date"))
+    breach = next((m["t"] for m in verdict.get("measurements", []) if m.get("outcome") == "breach"), None)
+
+    def since(a: float | None, b: float | None) -> float | None:
+        return round(a - b, 2) if a is not None and b is not None else None
+
     return {
         "run_id": run_id,
         "state": state,
         "gate": failed[0] if failed else None,
-        "fault_to_detection_s": round(detected - injected, 2) if detected and injected else None,
-        "detection_to_blue_s": round(restored - detected, 2) if detected and restored else None,
+        "fault_to_metric_s": since(visible, injected),
+        "fault_to_gate_start_s": since(verdict.get("started_at"), injected),
+        "fault_to_breach_reading_s": since((verdict.get("started_at") or 0) + breach, injected) if breach else None,
+        "fault_to_verdict_s": since(decided, injected),
+        "verdict_to_breaker_s": since(moved.get("at"), decided),
+        "verdict_to_blue_s": since(restored, decided),
+        "fault_to_blue_s": since(restored, injected),
+        "breaker": moved.get("changed"),
+        "rollback_started_after_breaker_s": since(rollback_start, moved.get("at")),
     }
+
+
+def figures(runs: list[dict]) -> dict[str, dict[str, float | None]]:
+    out = {}
+    for name in ("fault_to_metric_s", "fault_to_verdict_s", "verdict_to_blue_s", "fault_to_blue_s"):
+        values = [r[name] for r in runs if r.get(name) is not None]
+        out[name] = {
+            "n": len(values),
+            "median": round(statistics.median(values), 2) if values else None,
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+        }
+    return out
+
+
+def verdicts(figs: dict, runs: int) -> list[dict[str, Any]]:
+    """Each goal with the figure it is judged on; a drill without a figure misses it."""
+    out = []
+    for name, limits in GOALS.items():
+        for stat, limit in limits:
+            value = figs[name][stat]
+            met = value is not None and figs[name]["n"] == runs and value <= limit
+            out.append({"figure": name, "stat": stat, "value": value, "goal": f"≤ {limit:g} s", "met": met})
+    return out
+
+
+def run_series(lab, airflow, router, dag, prom, threshold, drills: int, label: str) -> list[dict]:
+    runs = []
+    for i in range(drills):
+        result = drill(lab, airflow, router, dag, prom, threshold)
+        print(f"{label} drill {i + 1}/{drills}: {result}", flush=True)
+        runs.append(result)
+    return runs
+
+
+def line(name: str, f: dict) -> str:
+    return f"{name.removesuffix('_s').replace('_', ' ')}: median {f['median']} s, min {f['min']} s, max {f['max']} s (n={f['n']})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--drills", type=int, default=5)
+    parser.add_argument("--drills", type=int, default=10, help="drills with the gates at --interval")
+    parser.add_argument("--interval", default="1s")
+    parser.add_argument("--compare-drills", type=int, default=3, help="drills at --compare-interval (0: none)")
+    parser.add_argument("--compare-interval", default="5s")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-rollback-"))
-    lab = Lab(root / "lab", Ports.free())
+    lab = Lab(root / "lab", Ports.free(), load_rate=LOAD_RATE)
     waves = root / "waves"
     waves.mkdir()
-    spec = yaml.safe_load((ROOT / "include" / "waves" / "lab-web.yaml").read_text())
-    spec.get("validation", {}).pop("approval", None)  # a human's answer is not what this measures
-    (waves / "lab-web.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    series = {"main": ("bench-rollback-main", args.interval, args.drills)}
+    if args.compare_drills:
+        series["compare"] = ("bench-rollback-compare", args.compare_interval, args.compare_drills)
+    for wave_id, interval, _ in series.values():
+        (waves / f"{wave_id}.yaml").write_text(yaml.safe_dump(bench_wave(wave_id, interval), sort_keys=False))
+    gate = next(g for g in bench_wave("x", args.interval)["services"][0]["gates"] if g["name"] == GATE)
+    query, threshold = render_query(gate["query"], "web", "green"), float(gate["threshold"])
+    scrape_s, window_s = parse_duration(lab.scrape_interval), rate_window(query)
     airflow = AirflowStack(root / "airflow", waves, extra_env=lab.airflow_env())
-    poll_s = max(g.interval for g in load_wave(waves / "lab-web.yaml").service("web").gates)
-    scrape_s = parse_duration(lab.scrape_interval)
-    goal_s = poll_s + 10
-    results = []
+    results: dict[str, list[dict]] = {}
     try:
         lab.start()
         router = HAProxyRouter(
             HAProxyRuntime(str(lab.admin_socket)),
             HAProxyRouter.Settings(backend="web", blue_server="blue", green_server="green"),
         )
+        prom = Prometheus(lab.prometheus_url, query)
         airflow.start()
-        airflow.wait_for_dag(DAG)
-        for i in range(args.drills):
-            result = drill(lab, airflow, router)
-            print(f"drill {i + 1}: {result}", flush=True)
-            results.append(result)
+        for wave_id, _, _ in series.values():
+            airflow.wait_for_dag(f"wave_{wave_id}")
+        for name, (wave_id, interval, drills) in series.items():
+            results[name] = run_series(lab, airflow, router, f"wave_{wave_id}", prom, threshold, drills, interval)
     finally:
         airflow.stop()
         lab.stop()
-    latencies = [r["detection_to_blue_s"] for r in results if r["detection_to_blue_s"] is not None]
-    summary = {
+
+    main_runs = results["main"]
+    figs = figures(main_runs)
+    goals = verdicts(figs, len(main_runs))
+    floor = (
+        f"metrics floor: Prometheus scrape every {scrape_s:g} s, the gate's rate window {window_s:g} s "
+        f"(rate() needs two samples of green's 5xx series: ≥ {2 * scrape_s:g} s after the first error), "
+        f"plus one gate interval ({parse_duration(args.interval):g} s) to read it"
+    )
+    print(
+        f"\nrollback latency over {len(main_runs)} drills, gates every {args.interval} ({lab.load_rate:g} req/s, {FAULT:.0%} of green failing):"
+    )
+    print(f"  {floor}")
+    for name, f in figs.items():
+        print(f"  {line(name, f)}")
+    for g in goals:
+        print(
+            f"  goal {g['figure'].removesuffix('_s').replace('_', ' ')} {g['stat']} {g['goal']}: {g['value']} s → {'met' if g['met'] else 'missed'}"
+        )
+    summary: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.node()} {os.cpu_count()} cpu",
-        "drills": len(results),
-        "measured": len(latencies),
-        "gate_poll_s": poll_s,
+        "command": " ".join(["python", "bench/rollback_latency.py", *sys.argv[1:]]),
+        "variant": "circuit breaker (gates/breaker.py); lab web service alone, no validation phase",
+        "gate_interval_s": parse_duration(args.interval),
         "scrape_interval_s": scrape_s,
-        "median_s": round(statistics.median(latencies), 2) if latencies else None,
-        "max_s": max(latencies) if latencies else None,
-        "goal": f"median ≤ poll + 10 s = {goal_s:g} s",
-        "command": f"python bench/rollback_latency.py --drills {args.drills}",
-        "runs": results,
+        "rate_window_s": window_s,
+        "load_rate": lab.load_rate,
+        "fault_error_rate": FAULT,
+        "drills": len(main_runs),
+        "figures": figs,
+        "goals": goals,
+        "met": all(g["met"] for g in goals),
+        "runs": main_runs,
     }
-    met = bool(latencies) and len(latencies) == len(results) and summary["median_s"] <= goal_s
-    summary["met"] = met
-    print(
-        f"detection → 100 % blue over {len(latencies)} of {len(results)} drills: median {summary['median_s']} s, "
-        f"max {summary['max_s']} s (gate poll {format_duration(poll_s)} from the spec, Prometheus scrape "
-        f"{format_duration(scrape_s)} from the lab; goal median ≤ poll + 10 s = {goal_s:g} s: "
-        f"{'met' if met else 'missed'})"
-    )
+    if "compare" in results:
+        cmp_figs = figures(results["compare"])
+        print(f"\nfor comparison, {len(results['compare'])} drills with the gates every {args.compare_interval}:")
+        for name, f in cmp_figs.items():
+            print(f"  {line(name, f)}")
+        summary["compare"] = {
+            "gate_interval_s": parse_duration(args.compare_interval),
+            "figures": cmp_figs,
+            "runs": results["compare"],
+        }
+    print(f"\nall goals {'met' if summary['met'] else 'NOT met'}")
     with open(ROOT / "bench" / "results" / "rollback_latency.jsonl", "a") as out:
         out.write(json.dumps(summary) + "\n")
-    return 0 if len(latencies) == len(results) else 1
+    measured = all(r["verdict_to_blue_s"] is not None for runs in results.values() for r in runs)
+    return 0 if measured else 1
 
 
 if __name__ == "__main__":
