@@ -14,7 +14,7 @@ from include.slow_injection.gates.breaker import trip
 from include.slow_injection.gates.verdict import BreakerMove, Verdict
 from include.slow_injection.ports import ReadbackMismatch, Weights
 from include.slow_injection.spec import load_wave
-from tests.support.waves import _xcom, healthy_world, run_wave, sim, small_wave, weights_history, write
+from tests.support.waves import _xcom, healthy_world, metric_gate, run_wave, sim, small_wave, weights_history, write
 
 ARMED = {"service": "web", "router": {"type": "haproxy", "backend": "web"}}
 STEP1_GATE = "gradual_transition.web.step1_25pct.gate_error-rate"
@@ -226,3 +226,28 @@ def test_a_dry_run_logs_the_breaker_and_moves_nothing(tmp_path: Path, world) -> 
     moved = _xcom(run_wave.last_run_id, STEP1_GATE, "verdict")["breaker"]
     assert moved["dry_run"] is True and moved["changed"] is False
     assert world.read().get("history", []) == []
+
+
+def test_a_deferred_gate_trips_it_in_the_trigger_and_the_event_carries_it(world) -> None:
+    import asyncio
+    import time
+
+    from slow_injection_gates.triggers import GateTrigger
+
+    world.reset({"metrics": {"err": 0.2}, "routers": {"web": {"blue": 95, "green": 5}}})
+    armed = {"service": "web", "router": sim(world.path.stem)}
+    gate = {
+        **metric_gate(world.path.stem, "errors", "err", interval=0.05, bake=0.1),
+        **{"env": "green", "failure_limit": 1, "on_no_data": "fail", "hold_timeout": 600.0},
+    }
+    trigger = GateTrigger("metric", gate, "web", 0.1, time.time(), breaker=armed)
+    path, kwargs = trigger.serialize()
+    assert kwargs["breaker"] == armed  # a restarted trigger keeps it
+
+    async def first_event():
+        return await trigger.run().asend(None)
+
+    event = asyncio.run(first_event())
+    assert event.payload["status"] == "fail"
+    assert event.payload["breaker"]["changed"] is True and event.payload["breaker"]["before"] == "blue 95, green 5"
+    assert world.read()["routers"]["web"] == {"blue": 100, "green": 0}

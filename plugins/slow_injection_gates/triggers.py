@@ -60,6 +60,8 @@ class GateTrigger(BaseTrigger):
         result = await gate_run.run(call=lambda fn: sync_to_async(fn, thread_sensitive=False)())
         if result is not None:  # the breach is seen here first: the breaker moves before the task resumes
             result = await sync_to_async(trip, thread_sensitive=False)(result, self.breaker)
+            if result.breaker is not None:  # in the trigger's log too: a task failed by the race below never
+                self.log.warning("%s", result.breaker.line())  # resumes to push the verdict that records it
         # Airflow 3.3 can mark a deferred task failed when its trigger fires before the scheduler has
         # processed the worker's exit from deferring (apache/airflow#72716, #71580). A pass is held
         # back until that is safely past; a failure is not (the race would fail the task anyway).
