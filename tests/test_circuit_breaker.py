@@ -5,6 +5,7 @@ dag.test() against the simulated world."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,7 @@ def _broken_at_25() -> dict:
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
-def test_the_failed_gate_moves_users_to_blue_before_the_rollback_runs(tmp_path: Path, world) -> None:
+def test_the_failed_gate_moves_users_to_blue_before_the_rollback_runs(tmp_path: Path, world, reports_dir: Path) -> None:
     world.reset(_broken_at_25())
     state, tis = run_wave(tmp_path, world, small_wave(world.path.stem))
     run_id = run_wave.last_run_id
@@ -199,6 +200,13 @@ def test_the_failed_gate_moves_users_to_blue_before_the_rollback_runs(tmp_path: 
     assert back["breaker"] == [BreakerMove.model_validate(moved).line()]
     assert tis["rollback.restore_blue_workloads"] == "success" and tis["rollback.traffic_to_blue"] == "success"
     assert world.read()["routers"]["web"] == {"blue": 100, "green": 0}
+    line = BreakerMove.model_validate(moved).line()
+    report = (reports_dir / "wave_small" / run_id.replace(":", "_") / "report.md").read_text()
+    assert f"## Circuit breaker\n\n- {line}" in report
+    timeline = json.loads((reports_dir / "wave_small" / run_id.replace(":", "_") / "report.json").read_text())[
+        "timeline"
+    ]
+    assert any(e["text"] == line and e["task"] == STEP1_GATE for e in timeline)
 
 
 @pytest.mark.airflow
