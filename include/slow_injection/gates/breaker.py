@@ -35,13 +35,8 @@ def trip(
     failed is recorded (the rollback's traffic step still moves it)."""
     if breaker is None or verdict.status != "fail" or verdict.breaker is not None and not verdict.breaker.error:
         return verdict
-    service, router_name, before, changed, error = (
-        breaker["service"],
-        str(breaker["router"].get("type")),
-        "",
-        False,
-        None,
-    )
+    service, router_name = breaker["service"], str(breaker["router"].get("type"))
+    before, changed, error = "", False, None
     try:
         router = build("router", breaker["router"], service=service)
         router_name = router.describe()
