@@ -18,7 +18,8 @@ import pytest
 from include.slow_injection.ports import Weights
 from tests.support.e2e_runs import patient, problems
 
-pytestmark = pytest.mark.e2e
+# waves on the haproxy router: the route controller must not resync HAProxy meanwhile (conftest)
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("without_route_controller")]
 DAG = "wave_e2e-fast"  # the web service alone, no validation (so no data_sync.before_rollback): armed
 GATE = "gradual_transition.web.step1_5pct.gate_error-ratio"
 
