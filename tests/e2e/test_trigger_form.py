@@ -51,6 +51,7 @@ def test_a_valid_form_is_accepted_and_honoured(lab) -> None:
     SimulatedWorld("e2e-uat").reset(healthy_world())
     code, run = post_run(
         lab,
+        DAG,
         {
             "dry_run": True,
             "max_weight": 100,
