@@ -322,3 +322,85 @@ class FargateProfiles(Protocol):
     def ensure(self, profile: dict[str, Any], apply: bool) -> dict[str, Any]:
         """Create it unless it exists; one that exists and differs is an error (profiles are immutable)."""
         ...
+
+
+@dataclass(frozen=True)
+class ReplicationStatus:
+    """Where one database's replication stands, read from both sides.
+
+    `path` is the replication that exists: forward (blue → green, before the cut-over), reverse
+    (green → blue, after it, so blue keeps up while users are on green), none, or mixed (both, or a
+    half-done change a step is converging). `writable` is the side that takes the application's writes
+    (blue, green, none while a cut-over is in flight, both when nothing fences either)."""
+
+    path: str  # forward | reverse | none | mixed
+    writable: str  # blue | green | none | both
+    copy_done: bool  # the initial copy finished for every table (a reverse path copies nothing)
+    lag_bytes: int | None  # publisher's WAL the subscriber has not confirmed; None: unknown
+    lag_seconds: float | None  # the publisher's last reported replay lag; None: unknown or idle
+    streaming: bool  # a replication worker is connected and streaming now
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def readiness(self, max_lag: float, max_lag_bytes: int, path: str = "forward") -> Readiness:
+        """ready = `path` copied and streaming within the lag bounds; waiting = copying, lagging or a
+        worker restarting; failed = `path` does not exist (nothing will ever catch up)."""
+        figures = f"lag {_lag_text(self)}; {self.detail}".rstrip("; ")
+        if self.path != path:
+            return Readiness("failed", f"{path} replication not set up (found: {self.path}); {self.detail}")
+        if not self.copy_done:
+            return Readiness("waiting", f"initial copy under way; {figures}")
+        if not self.streaming:
+            return Readiness("waiting", f"no replication worker streaming (restarting?); {figures}")
+        if self.lag_bytes is None or self.lag_bytes > max_lag_bytes:
+            return Readiness("waiting", f"lagging: {_lag_text(self)} > {max_lag_bytes} bytes; {self.detail}")
+        if self.lag_seconds is not None and self.lag_seconds > max_lag:
+            return Readiness("waiting", f"lagging: {_lag_text(self)} > {max_lag:g}s; {self.detail}")
+        return Readiness("ready", f"{path} replication streaming, {figures}")
+
+
+def _lag_text(status: ReplicationStatus) -> str:
+    size = "unknown" if status.lag_bytes is None else f"{status.lag_bytes} bytes"
+    return size if status.lag_seconds is None else f"{size}, {status.lag_seconds:.2f}s"
+
+
+class ReplicationNotReady(RuntimeError):
+    """A cut-over or a reset cannot go on: the path it needs is still copying, lagging or missing, or
+    did not drain within its timeout. Raised before any write moves, or with writes fenced on both
+    sides (nothing lost: the step is retried or a human decides)."""
+
+
+@runtime_checkable
+class DataReplication(Protocol):
+    """Moves one database's data blue → green with writes in flight, and back on rollback. Every
+    method reads both databases, then converges them; apply=False returns the changes (with the SQL or
+    API calls) it would make and changes nothing. No method drops or truncates a table."""
+
+    def describe(self) -> str: ...
+    def prerequisites(self) -> list[str]:
+        """What is missing before replication can start, each naming the database, table or setting
+        (empty: nothing). Read-only."""
+        ...
+
+    def status(self) -> ReplicationStatus: ...
+    def start(self, apply: bool) -> list[Change]:
+        """Forward path blue → green: initial copy, then streaming. Green is fenced (read-only for the
+        application) until the cut-over."""
+        ...
+
+    def cut_over(self, apply: bool, timeout: float) -> list[Change]:
+        """Writes move to green: blue fenced, forward path drained to zero lag, green's sequences set
+        past blue's, the path reversed (green → blue), green unfenced. Refuses (ReplicationNotReady)
+        before fencing anything while the copy runs or the forward path lags."""
+        ...
+
+    def reset(self, apply: bool, timeout: float) -> list[Change]:
+        """Rollback: writes back to blue once the reverse path drained (green fenced, drained, blue's
+        sequences set past green's), then forward replication restored for the next try."""
+        ...
+
+    def remove(self, apply: bool) -> list[Change]:
+        """After release: the reverse path removed; green stays writable."""
+        ...

@@ -14,7 +14,16 @@ from pydantic import BaseModel
 
 from include.slow_injection import ports
 
-KINDS = ("router", "metric_source", "health_check", "platform", "notifier", "data_sync", "fargate_profiles")
+KINDS = (
+    "router",
+    "metric_source",
+    "health_check",
+    "platform",
+    "notifier",
+    "data_sync",
+    "data_replication",
+    "fargate_profiles",
+)
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "router": {
@@ -45,6 +54,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "postgres": "include.slow_injection.drivers.postgres_sync:PostgresSync",
         "simulated": "include.slow_injection.drivers.simulated:SimulatedDataSync",
     },
+    "data_replication": {
+        "postgres_logical": "include.slow_injection.drivers.postgres_logical:PostgresLogical",
+    },
     "fargate_profiles": {
         "eks": "include.slow_injection.drivers.aws_eks:EksFargateProfiles",
     },
@@ -66,6 +78,7 @@ PORTS: dict[str, type] = {
     "platform": ports.Platform,
     "notifier": ports.Notifier,
     "data_sync": ports.DataSync,
+    "data_replication": ports.DataReplication,
     "fargate_profiles": ports.FargateProfiles,
 }
 

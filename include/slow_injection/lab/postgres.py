@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster on loopback for Airflow's metadata DB (e2e tests, the demo)."""
+"""A throwaway PostgreSQL cluster on loopback: Airflow's metadata DB (e2e tests, the demo), and blue's and
+green's application databases (`logical=True`: wal_level=logical, for logical replication between them)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ def _bin(name: str) -> str:
 class Postgres:
     """initdb + pg_ctl as the `postgres` user when run as root (initdb refuses root)."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, logical: bool = False) -> None:
         self.root = root.resolve()
         self.data, self.sockets = self.root / "data", self.root / "sockets"
         self.port = port or _free_port()
+        self.logical = logical
 
     @property
     def url(self) -> str:
@@ -61,6 +63,13 @@ class Postgres:
             **run,
         )
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        if self.logical:
+            # A publisher and a subscriber at once (the reverse path publishes from green); a restarted
+            # worker retries after 1 s instead of 5 s.
+            options += (
+                " -c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10"
+                " -c max_logical_replication_workers=8 -c wal_retrieve_retry_interval=1s"
+            )
         subprocess.run(
             self._as_owner(
                 [
