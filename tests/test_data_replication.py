@@ -13,7 +13,13 @@ import pytest
 from include.slow_injection import registry
 from include.slow_injection.drivers.postgres_logical import PostgresLogical
 from include.slow_injection.lab.postgres import Postgres
-from include.slow_injection.ports import Change, DataReplication, ReplicationNotReady, ReplicationStatus
+from include.slow_injection.ports import (
+    Change,
+    DataReplication,
+    PrerequisitesMissing,
+    ReplicationNotReady,
+    ReplicationStatus,
+)
 from tests.support.replication import (
     ORDERS,
     PASSWORD,
@@ -89,7 +95,7 @@ def test_a_table_without_a_primary_key_is_refused_by_name(clusters: Clusters, mo
             "not be replicated (add a primary key, or ALTER TABLE … REPLICA IDENTITY USING INDEX / FULL)"
             for side in ("blue", "green")
         ]
-        with pytest.raises(ReplicationNotReady, match="audit_log has no primary key"):
+        with pytest.raises(PrerequisitesMissing, match="audit_log has no primary key"):
             repl.start(apply=True)
         assert repl.status().path == "none"  # nothing was set up
         db.run("blue", "ALTER TABLE audit_log REPLICA IDENTITY FULL")

@@ -29,6 +29,7 @@ DRIVER_KINDS = {
     "check": "health_check",
     "platform": "platform",
     "notifier": "notifier",
+    "replication": "data_replication",
 }
 
 

@@ -15,6 +15,7 @@ class Action:
     service: str | None = None
     weight: int | None = None  # the share of users on green it sets (traffic steps)
     summary: str = ""  # the plan line, when the phase words it itself (else the kind's)
+    subject: str | None = None  # what it acts on when that is not a service (a data migration's name)
 
 
 @dataclass(frozen=True)

@@ -372,6 +372,15 @@ class ReplicationNotReady(RuntimeError):
     sides (nothing lost: the step is retried or a human decides)."""
 
 
+class PrerequisitesMissing(ValueError):
+    """Replication cannot start: the database lacks what it needs (each problem names it). Retrying
+    does not help; a human fixes the database or the spec."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("replication cannot start:\n" + "\n".join(f"- {p}" for p in problems))
+        self.problems = problems
+
+
 @runtime_checkable
 class DataReplication(Protocol):
     """Moves one database's data blue → green with writes in flight, and back on rollback. Every
@@ -387,7 +396,8 @@ class DataReplication(Protocol):
     def status(self) -> ReplicationStatus: ...
     def start(self, apply: bool) -> list[Change]:
         """Forward path blue → green: initial copy, then streaming. Green is fenced (read-only for the
-        application) until the cut-over."""
+        application) until the cut-over. Raises PrerequisitesMissing (nothing changed) when the
+        prerequisites are not met."""
         ...
 
     def cut_over(self, apply: bool, timeout: float) -> list[Change]:

@@ -40,3 +40,7 @@ def job_wait_timeout(services: Iterable[Service]) -> float:
 def fargate_profiles(profile: dict[str, Any]) -> dict[str, Any]:
     """The EKS driver reference a spec's green Fargate profile (or its gate) is read and created through."""
     return {"type": "eks", "connection": profile["aws_connection"], "region": profile.get("region")}
+
+
+def data_migrations(wave: Wave) -> list[dict[str, Any]]:
+    return [m.model_dump() for m in wave.data_migration]

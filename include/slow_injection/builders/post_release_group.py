@@ -1,4 +1,5 @@
-"""Post-release: retire blue after a delay, announce, and report (the report runs on every outcome)."""
+"""Post-release: retire blue (and remove the data migrations' reverse replication) after a delay, announce,
+and report (the report runs on every outcome)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from airflow.sdk import BaseOperator
 from include.slow_injection import kinds
 from include.slow_injection.builders.render import Rendered, WaveBuild, build_task
 from include.slow_injection.kinds.base import TaskContext
-from include.slow_injection.phases.post_release import PHASE, retirements
+from include.slow_injection.phases.post_release import PHASE, replication_removals, retirements
 from include.slow_injection.refs import notifications
 from include.slow_injection.tasks.end_of_run import EndWave
 
@@ -36,6 +37,11 @@ def build(wave_build: WaveBuild, released: Rendered) -> PostRelease:
     for action in retirements(wave):
         context = TaskContext(
             wave, {**wave_build.step_args(), "stage": {"phase": PHASE, "service": action.service, "weight": None}}
+        )
+        retire.append(build_task(wave, action.task_id, kinds.action(action.kind).task(action, context)))
+    for action in replication_removals(wave):
+        context = TaskContext(
+            wave, {**wave_build.step_args(), "stage": {"phase": PHASE, "service": None, "weight": None}}
         )
         retire.append(build_task(wave, action.task_id, kinds.action(action.kind).task(action, context)))
     completed = EndWave(

@@ -1,5 +1,6 @@
 """Rollback: any failed gate or step leads here. Blue capacity first (green's jobs stop starting runs),
-then all traffic, then scheduled jobs back on blue once green's running Job ended."""
+then the data migrations' writes back on blue once the reverse path drained, then all traffic, then
+scheduled jobs back on blue once green's running Job ended."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from include.slow_injection import kinds, refs
 from include.slow_injection.builders.render import Rendered, WaveBuild, build_task
 from include.slow_injection.kinds import data_sync as data_sync_kind
 from include.slow_injection.kinds.base import TaskContext
+from include.slow_injection.tasks.data_migration import DataBackToBlue
 from include.slow_injection.tasks.end_of_run import EndWave
 from include.slow_injection.tasks.rollback_steps import HandJobsBack, RollbackTraffic, RollbackWorkloads
 
@@ -55,14 +57,20 @@ def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
         plan_task_id=wave_build.plan_task_id,
     )
     list(wave_tasks.rollback_markers) >> restore
+    before_traffic: BaseOperator = restore
+    if wave.data_migration:
+        # Users go back to blue only once blue has every write green took (the reverse path drained).
+        data_back = DataBackToBlue(task_id="data_to_blue", migrations=refs.data_migrations(wave), **args)
+        restore >> data_back
+        before_traffic = data_back
     sync = wave.validation.data_sync
     if sync is not None and sync.before_rollback:
         # Users go back to blue only once blue has green's writes: a stale blue loses data.
         gate = data_sync_kind.wait(sync)
         in_sync = build_task(wave, gate.task_id, kinds.gate(gate.kind).task(gate, TaskContext(wave, {})))
-        restore >> in_sync >> traffic
+        before_traffic >> in_sync >> traffic
     else:
-        restore >> traffic
+        before_traffic >> traffic
     jobs = refs.scheduled_jobs(wave.services)
     if jobs:
         hand_back = HandJobsBack(

@@ -35,7 +35,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from include.slow_injection.drivers.postgres_sync import TableName
-from include.slow_injection.ports import Change, ReplicationNotReady, ReplicationStatus
+from include.slow_injection.ports import Change, PrerequisitesMissing, ReplicationNotReady, ReplicationStatus
 from include.slow_injection.spec.models import ConnectionId, Duration
 
 SIDES = ("blue", "green")
@@ -187,11 +187,11 @@ class PostgresLogical:
 
     def start(self, apply: bool) -> list[Change]:
         with self._sessions() as db:
-            if db["green"].publication_exists(self._rev):
+            if db["green"].publication_exists(self._rev) or self._writes_on_green(db):
                 return []  # past the cut-over: the forward path is not wanted any more
             problems = self.prerequisites_with(db)
             if problems:
-                raise ReplicationNotReady("cannot start replication:\n" + "\n".join(f"- {p}" for p in problems))
+                raise PrerequisitesMissing(problems)
             steps = _Steps(apply)
             self._forward(db, steps, copy_data=True)
             return steps.changes
@@ -202,13 +202,15 @@ class PostgresLogical:
     def cut_over(self, apply: bool, timeout: float) -> list[Change]:
         with self._sessions() as db:
             steps = _Steps(apply)
+            if self._writes_on_green(db):
+                return []
             if not db["green"].publication_exists(self._rev):  # not begun: the forward path must be ready
                 status = self._status(db)
                 ready = status.readiness(float("inf"), 2**62)  # the gate before held the lag bound
-                if ready.state != "ready":
+                if ready.state != "ready" and apply:
                     raise ReplicationNotReady(f"no cut-over, nothing fenced: {ready.detail}")
-            elif self._reversed(db):
-                return []
+                if ready.state != "ready":
+                    steps.note("cut-over", ready.detail, "refused until the forward path is ready")
             fenced_at = time.monotonic()
             self._fence(db["blue"], steps, always_end_sessions=True)
             if db["green"].subscription(self._fwd) is not None:
@@ -235,6 +237,10 @@ class PostgresLogical:
                 db["green"].drop_publication(steps, self._rev)
                 db["blue"].unfence(steps)
                 steps.note("writes", "on green", f"on blue after {time.monotonic() - fenced_at:.3f}s with both fenced")
+            elif self._writes_on_green(db):
+                raise ReplicationNotReady(
+                    "the reverse path was removed: blue lacks green's later writes, so writes stay on green"
+                )
             else:  # before the cut-over, or a cut-over that stopped before any write moved
                 db["blue"].unfence(steps)
             return steps.changes
@@ -261,13 +267,9 @@ class PostgresLogical:
     def _rev(self) -> str:
         return f"{self.settings.name}_rev"
 
-    def _reversed(self, db: dict[str, _Side]) -> bool:
-        return (
-            db["green"].subscription(self._fwd) is None
-            and db["blue"].subscription(self._rev) is not None
-            and not db["green"].fenced()
-            and db["blue"].fenced()
-        )
+    def _writes_on_green(self, db: dict[str, _Side]) -> bool:
+        """The cut-over finished: green is unfenced only as its last step (blue fenced, no forward path)."""
+        return db["green"].subscription(self._fwd) is None and db["blue"].fenced() and not db["green"].fenced()
 
     def _forward(self, db: dict[str, _Side], steps: _Steps, copy_data: bool) -> None:
         if db["green"].subscription(self._fwd) is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from include.slow_injection.kinds import (
     approval,
     attach_green,
+    cut_over_writes,
+    data_migration,
     data_sync,
     deploy_green,
     e2e_test,
@@ -18,9 +20,11 @@ from include.slow_injection.kinds import (
     parity,
     platform,
     preflight,
+    remove_replication,
     retire_blue,
     router,
     set_traffic,
+    start_replication,
     stress,
 )
 from include.slow_injection.kinds.base import ActionKind, GateKind, MeasuredGate, PlatformAction
@@ -34,6 +38,7 @@ GATES: dict[str, GateKind] = {
         platform.KIND,
         router.KIND,
         data_sync.KIND,
+        data_migration.KIND,
         fargate_profile.KIND,
         stress.KIND,
         parity.KIND,
@@ -45,12 +50,15 @@ ACTIONS: dict[str, ActionKind] = {
     k.name: k
     for k in (
         preflight.KIND,
+        start_replication.KIND,
         ensure_fargate_profile.KIND,
         deploy_green.KIND,
         attach_green.KIND,
         hand_over.KIND,
+        cut_over_writes.KIND,
         set_traffic.KIND,
         retire_blue.KIND,
+        remove_replication.KIND,
     )
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from include.slow_injection.kinds import health, metric
 from include.slow_injection.plan import Gate
-from include.slow_injection.spec.models import Monitoring, Service, Wave
+from include.slow_injection.spec.models import DataMigration, Monitoring, Service, Wave
 
 
 def health_gates(service: Service) -> list[Gate]:
@@ -41,3 +41,12 @@ def ordered(wave: Wave, exposure: str) -> list[Service]:
         done.add(ready.name)
         pending.remove(ready)
     return out
+
+
+def cut_over_step(wave: Wave, migration: DataMigration) -> tuple[str, int]:
+    """(service, weight) of the traffic step a database's writes move to green before: the spec's
+    `cut_over`, else the first step of the first exposed service (the spec requires one)."""
+    if migration.cut_over is not None:
+        return migration.cut_over.service, migration.cut_over.weight
+    first = ordered(wave, "exposed")[0]
+    return first.name, wave.steps_for(first)[0].weight

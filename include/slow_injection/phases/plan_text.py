@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from include.slow_injection import kinds, registry
 from include.slow_injection.durations import format_duration
 from include.slow_injection.phases import STAGE_PHASES
-from include.slow_injection.phases.post_release import retirements
+from include.slow_injection.phases.post_release import replication_removals, retirements
 from include.slow_injection.spec.models import DriverRef, Service, Wave
 
 
@@ -67,12 +67,15 @@ def plan_lines(wave: Wave) -> list[str]:
     lines.append("post_release:")
     if wave.retire_blue_after:
         lines.append(f"       wait {format_duration(wave.retire_blue_after)} before retiring blue")
-    for action in retirements(wave):
+    for action in retirements(wave) + replication_removals(wave):
         n += 1
         lines.append(f"  {n:>3}. {kinds.action(action.kind).line(action, wave)}")
     lines.append("       evaluation report")
     sync = wave.validation.data_sync
     wait = ", then wait for the data in sync" if sync is not None and sync.before_rollback else ""
+    if wave.data_migration:
+        names = ", ".join(m.name for m in wave.data_migration)
+        wait = f", then writes back on blue once the reverse replication drained ({names}){wait}"
     lines.append(
         "rollback (on any failed gate or step): blue capacity back and green's jobs stopped"
         f"{wait}, then 100 % traffic to blue, then jobs resumed on blue once green's running Job ended"

@@ -1,11 +1,12 @@
 """Validation: bring each exposed service up on green (no user traffic yet) and check it: health,
-stress, data in sync, then parity with blue (over the stress window), then a human's acceptance."""
+stress, data migrated (copied, within the lag bound) and in sync, then parity with blue (over the stress window), then a human's acceptance."""
 
 from __future__ import annotations
 
 from include.slow_injection.kinds import (
     approval,
     attach_green,
+    data_migration,
     data_sync,
     deploy_green,
     parity,
@@ -32,6 +33,7 @@ def stages(wave: Wave) -> list[Stage]:
         out.append(Stage(PHASE, (svc.name,), svc.name, [copy, attach], [rollout, drift, ready, *health_gates(svc)]))
     v = wave.validation
     gates = monitoring_gates(v) + [Gate(f"stress_{s.name}", stress.KIND.name, s, None, s.duration) for s in v.stress]
+    gates += [data_migration.wait(m) for m in wave.data_migration]  # copied, streaming within the lag bound
     if v.data_sync is not None:
         gates.append(data_sync.wait(v.data_sync))
     if gates:

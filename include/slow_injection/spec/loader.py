@@ -108,6 +108,8 @@ def driver_refs(wave: Wave) -> Iterator[tuple[str, str, DriverRef]]:
     if wave.validation.data_sync is not None:
         for j, ref in enumerate(wave.validation.data_sync.checks):
             yield f"validation.data_sync.checks[{j}]", "data_sync", ref
+    for i, migration in enumerate(wave.data_migration):
+        yield f"data_migration[{i}].replication", "data_replication", migration.replication
     for i, note in enumerate(wave.notifications):
         yield f"notifications[{i}].notifier", "notifier", note.notifier
 

@@ -543,6 +543,39 @@ class DataSyncSpec(Strict):
     before_rollback: bool = Field(default=True, description="rollback waits (up to timeout) for the data first")
 
 
+class CutOverAt(Strict):
+    """The traffic step before which writes move to green."""
+
+    service: Name
+    weight: Annotated[int, Field(ge=1, le=100, description="the weight of one of the service's traffic steps")]
+
+
+class DataMigration(Strict):
+    """One database moved blue → green with writes in flight, and back on rollback: replication starts
+    in preparation, the validation gate waits for the initial copy and the lag bound, writes move to
+    green before the traffic step `cut_over` names (the path is then reversed so blue keeps up), a
+    rollback brings blue up to date before users go back, and the reverse path is removed after release."""
+
+    name: Name
+    replication: DriverRef = Field(
+        description="data-replication driver: {type: postgres_logical, ...} or {type: dms, ...}"
+    )
+    max_lag: Duration = Field(default=5.0, description="the data gate waits until the lag is at most this")
+    max_lag_bytes: Annotated[int, Field(ge=0)] = Field(
+        default=16 * 1024 * 1024, description="and at most this much WAL behind (where the driver reads bytes)"
+    )
+    interval: Duration = Field(default=5.0, description="how often the data gate reads the replication")
+    copy_timeout: Duration = Field(
+        default=3600.0, description="the initial copy and catching up within this, or the data gate fails"
+    )
+    drain_timeout: Duration = Field(
+        default=60.0, description="longest a cut-over or a rollback waits for the path to drain, writes fenced"
+    )
+    cut_over: CutOverAt | None = Field(
+        default=None, description="default: before the first traffic step of the first exposed service"
+    )
+
+
 class Validation(Monitoring):
     """Before user traffic moves: stress green, compare it with blue, check the data, ask a human."""
 
@@ -667,6 +700,9 @@ class Wave(Strict):
     retries: Retries = Field(default_factory=Retries)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     notifications: list[Notification] = Field(default_factory=list)
+    data_migration: list[DataMigration] = Field(
+        default_factory=list, description="databases whose data moves with the wave (replicated, cut over, reversed)"
+    )
 
     @property
     def dag_id(self) -> str:
@@ -708,6 +744,7 @@ class Wave(Strict):
         if self.environments.blue.fargate_profile is not None:
             raise ValueError("environments.blue.fargate_profile: a wave only sets up green; blue already runs")
         _check_e2e_test(self)
+        _check_data_migration(self)
         if self.environments.blue.platform.type != self.environments.green.platform.type:
             from include.slow_injection import registry
 
@@ -747,6 +784,27 @@ def _check_e2e_test(wave: Wave) -> None:
         )
     if test.name in [g.name for g in wave.full_transition.gates] + [h.name for h in wave.full_transition.health_checks]:
         raise ValueError(f"{field}.name: {test.name!r} is already a gate or health check of full_transition")
+
+
+def _check_data_migration(wave: Wave) -> None:
+    _check_unique([m.name for m in wave.data_migration], "data_migration")
+    for i, migration in enumerate(wave.data_migration):
+        field = f"data_migration[{i}].cut_over"
+        at = migration.cut_over
+        if at is None:
+            if not any(s.exposure == "exposed" for s in wave.services):
+                raise ValueError(f"{field}: the wave has no exposed service, so no traffic step to cut writes over at")
+            continue
+        by_name = {s.name: s for s in wave.services}
+        svc = by_name.get(at.service)
+        if svc is None or svc.exposure != "exposed":
+            exposed = [s.name for s in wave.services if s.exposure == "exposed"]
+            raise ValueError(
+                f"{field}.service: must be an exposed service ({', '.join(exposed) or 'none'}), got {at.service!r}"
+            )
+        weights = [step.weight for step in wave.steps_for(svc)]
+        if at.weight not in weights:
+            raise ValueError(f"{field}.weight: must be one of {at.service}'s traffic steps {weights}, got {at.weight}")
 
 
 def _pod_connection(platform: DriverRef) -> str | None:
