@@ -336,8 +336,8 @@ class ReplicationStatus:
     path: str  # forward | reverse | none | mixed
     writable: str  # blue | green | none | both
     copy_done: bool  # the initial copy finished for every table (a reverse path copies nothing)
-    lag_bytes: int | None  # publisher's WAL the subscriber has not confirmed; None: unknown
-    lag_seconds: float | None  # the publisher's last reported replay lag; None: unknown or idle
+    lag_bytes: int | None  # publisher's WAL the subscriber has not confirmed; None: unknown or not measured
+    lag_seconds: float | None  # how far behind in time (replay lag, CDC latency); None: unknown or idle
     streaming: bool  # a replication worker is connected and streaming now
     detail: str = ""
 
@@ -354,7 +354,9 @@ class ReplicationStatus:
             return Readiness("waiting", f"initial copy under way; {figures}")
         if not self.streaming:
             return Readiness("waiting", f"no replication worker streaming (restarting?); {figures}")
-        if self.lag_bytes is None or self.lag_bytes > max_lag_bytes:
+        if self.lag_bytes is None and self.lag_seconds is None:
+            return Readiness("waiting", f"lag unknown (no reading yet); {self.detail}")
+        if self.lag_bytes is not None and self.lag_bytes > max_lag_bytes:
             return Readiness("waiting", f"lagging: {_lag_text(self)} > {max_lag_bytes} bytes; {self.detail}")
         if self.lag_seconds is not None and self.lag_seconds > max_lag:
             return Readiness("waiting", f"lagging: {_lag_text(self)} > {max_lag:g}s; {self.detail}")
@@ -362,8 +364,9 @@ class ReplicationStatus:
 
 
 def _lag_text(status: ReplicationStatus) -> str:
-    size = "unknown" if status.lag_bytes is None else f"{status.lag_bytes} bytes"
-    return size if status.lag_seconds is None else f"{size}, {status.lag_seconds:.2f}s"
+    parts = [f"{status.lag_bytes} bytes"] if status.lag_bytes is not None else []
+    parts += [f"{status.lag_seconds:.2f}s"] if status.lag_seconds is not None else []
+    return ", ".join(parts) or "unknown"
 
 
 class ReplicationNotReady(RuntimeError):

@@ -55,6 +55,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "simulated": "include.slow_injection.drivers.simulated:SimulatedDataSync",
     },
     "data_replication": {
+        "dms": "include.slow_injection.drivers.aws_dms_replication:DmsReplication",
         "postgres_logical": "include.slow_injection.drivers.postgres_logical:PostgresLogical",
     },
     "fargate_profiles": {
