@@ -586,7 +586,9 @@ def _column_difference(blue: list[tuple[str, str]], green: list[tuple[str, str]]
 
 
 def _quote(value: str) -> str:
-    """A libpq conninfo value, quoted."""
+    """A libpq conninfo value, quoted when it needs to be."""
+    if value and all(c.isalnum() or c in "._-:/" for c in value):
+        return value
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 

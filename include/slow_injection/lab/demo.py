@@ -81,6 +81,46 @@ def report_runs(lab: Lab) -> str:
     return "report CronJob's Jobs kept (scheduled times): " + " · ".join(sides)
 
 
+class DataWatch:
+    """The lab wave's data migrations as the demo shows them: an order written on the writable side at
+    every poll (so replication carries something), and each migration's replication read at every
+    traffic step (path, side taking writes, lag)."""
+
+    def __init__(self, lab: Lab) -> None:
+        import os
+
+        from include.slow_injection.spec import load_wave
+
+        # The demo reads the databases through the same Airflow connections as the wave.
+        os.environ.update({k: v for k, v in lab.airflow_env().items() if k.startswith("AIRFLOW_CONN_LAB_")})
+        self.lab, self.written = lab, 0
+        self.migrations = load_wave(PROJECT_ROOT / "include" / "waves" / "lab-web.yaml").data_migration
+
+    def write(self) -> None:
+        try:
+            self.lab.data.write_order(100_000 + self.written)
+            self.written += 1
+        except Exception:  # the fence just went up: the next poll writes on the other side
+            pass
+
+    def lines(self) -> list[str]:
+        from include.slow_injection import registry
+
+        out = []
+        for m in self.migrations:
+            try:
+                status = registry.build("data_replication", m.replication.model_dump()).status()
+                lag = status.readiness(m.max_lag, m.max_lag_bytes, status.path).detail
+                out.append(f"data {m.name}: {status.path}, writes on {status.writable}; {lag}")
+            except Exception as err:
+                out.append(f"data {m.name}: unreadable ({type(err).__name__}: {err})")
+        return out
+
+    def counts(self) -> str:
+        rows = {env: self.lab.data.sql(env, "SELECT count(*) FROM orders")[0][0] for env in ("blue", "green")}
+        return f"the demo wrote {self.written} orders during the run; orders now: blue {rows['blue']}, green {rows['green']}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", nargs="?", default="demo", choices=["demo", "drill", "drill-slow", "stop"])
@@ -130,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if drill:
         print(f"DRILL: green will start failing half its requests when it reaches {DRILL_STEP} % of traffic.")
     started = time.time()
+    data = DataWatch(lab)
     seen_weights, done, injected, restored = None, set(), None, None
     detected, answered, waits = None, False, set()
     while True:
@@ -140,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {now - started:6.1f}s  HAProxy  blue {weights.blue:>3} % │ green {weights.green:>3} %", flush=True
             )
             seen_weights = weights
+            for line in data.lines():  # replication lag at every traffic step
+                print(f"  {now - started:6.1f}s    {line}", flush=True)
+        data.write()
         if drill and injected is None and weights.green == DRILL_STEP:
             lab.set_fault("green", error_rate=0.5)
             injected = now
@@ -183,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                     ".stress_",
                     ".parity",
                     ".data_in_sync",
+                    ".data_migrated_",
                     ".uat_approval",
                 )
             ):
@@ -191,6 +236,22 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {now - started:6.1f}s  {task_id}: {_gate_line(verdict)}", flush=True)
                     if verdict.get("status") == "fail" and detected is None:
                         detected = verdict.get("finished_at")
+            elif ti["state"] == "success" and any(
+                part in task_id
+                for part in ("start_replication_", "cut_over_writes_", "remove_replication_", "data_to_blue")
+            ):
+                result = airflow.xcom(DAG, run_id, task_id, "return_value") or {}
+                changes = result.get("changes") or [
+                    c for r in (result.get("migrations") or {}).values() for c in r["changes"]
+                ]
+                last = (
+                    f"{changes[-1]['target']}: {changes[-1]['before']} → {changes[-1]['after']}"
+                    if changes
+                    else "no change"
+                )
+                print(f"  {now - started:6.1f}s  {task_id}: {len(changes)} change(s), last: {last[:160]}", flush=True)
+                for line in data.lines():
+                    print(f"  {now - started:6.1f}s    {line}", flush=True)
             elif ti["state"] == "failed" or task_id.endswith(
                 ("wave_completed", "traffic_to_blue", "preflight", "hand_over", "jobs_to_blue")
             ):
@@ -201,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.2)
     print(f"\nrun {run_id}: {state.upper()} after {time.time() - started:.0f}s; HAProxy now {router.get_weights()}")
     print(report_runs(lab))
+    print(data.counts())
     reports = list((DEMO / "airflow" / "reports" / DAG).glob("*/report.md"))
     if reports:
         print(f"evaluation report: {max(reports, key=lambda p: p.stat().st_mtime)}")

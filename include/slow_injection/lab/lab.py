@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,12 @@ class Ports:
     green: int = 18082
     prometheus: int = 19090
     postgres: int = 15432  # the Kubernetes control plane picks free ports of its own (kube/control-plane.json)
+    green_postgres: int = 15433  # green's database server (blue's is `postgres`): logical replication between them
 
     @classmethod
     def free(cls) -> Ports:
         """Ports the kernel says are free now (for tests that run beside a demo)."""
-        socks = [socket.socket() for _ in range(5)]
+        socks = [socket.socket() for _ in range(len(fields(cls)))]
         try:
             for s in socks:
                 s.bind(("127.0.0.1", 0))
@@ -91,7 +92,7 @@ class Lab:
         self.route_controller = wave_route_kind() if route_controller == "wave" else route_controller
         self.controller_delay = controller_delay
         self.book = ProcessBook(self.root / "pids.json")
-        self.data = LabData(self.root / "data", self.ports.postgres)
+        self.data = LabData(self.root / "data", self.ports.postgres, self.ports.green_postgres)
         self._plane: ControlPlane | None = None  # under kube/, with its own ProcessBook (kube/pids.json)
 
     # --- addresses -------------------------------------------------------------------------
@@ -402,48 +403,76 @@ COMPOSE_LAB = {
 
 
 class LabData:
-    """The lab's application data: an `orders` table in a blue and a green database (PostgreSQL on
-    loopback), kept identical as replication would, so the data-sync gate has something real to check."""
+    """The lab's application data: an `orders` table in blue's and green's databases, two PostgreSQL
+    servers on loopback with wal_level=logical. The lab wave's data migration replicates blue's orders to
+    green (postgres_logical), cuts writes over and reverses; the data-sync gate compares the two."""
 
     ROWS = 500
+    ENVS = ("blue", "green")
 
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, green_port: int) -> None:
         from include.slow_injection.lab.postgres import Postgres
 
-        self.pg = Postgres(root, port)
+        self.servers = {
+            "blue": Postgres(root / "blue", port, logical=True),
+            "green": Postgres(root / "green", green_port, logical=True),
+        }
 
     def connection_uri(self, env: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.pg.port}/lab_{env}"
+        return f"postgresql://postgres@127.0.0.1:{self.servers[env].port}/lab_{env}"
 
     def start(self) -> None:
-        self.pg.start()
-        for env in ("blue", "green"):
-            self.pg.create_database(f"lab_{env}")
+        for env in self.ENVS:
+            self.servers[env].start()
+            self.servers[env].create_database(f"lab_{env}")
         self.reset()
 
     def stop(self) -> None:
-        self.pg.stop()
+        for server in self.servers.values():
+            server.stop()
 
-    def sql(self, env: str, statement: str, *params: object) -> None:
+    def sql(self, env: str, statement: str, *params: object) -> list[tuple]:
+        """One statement in its own autocommit session that passes a migration's write fence."""
         import psycopg2
 
-        with psycopg2.connect(host="127.0.0.1", port=self.pg.port, user="postgres", dbname=f"lab_{env}") as conn:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.servers[env].port, user="postgres", dbname=f"lab_{env}")
+        try:
+            conn.autocommit = True  # DROP SUBSCRIPTION refuses a transaction block
             with conn.cursor() as cur:
+                cur.execute("SET default_transaction_read_only = off")
                 cur.execute(statement, params or None)
-        conn.close()
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
 
     def reset(self) -> None:
-        """Both databases hold the same orders."""
-        for env in ("blue", "green"):
-            self.sql(
-                env,
-                "DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item text, qty int);"
-                f" INSERT INTO orders SELECT i, 'item-' || i, i % 7 FROM generate_series(1, {self.ROWS}) i",
-            )
+        """Before any migration: no replication, both writable, blue holds the orders, green an empty table
+        of the same shape (the migration's initial copy fills it)."""
+        for env in self.ENVS:
+            for (name,) in self.sql(env, "SELECT subname FROM pg_subscription"):
+                self.sql(env, f'DROP SUBSCRIPTION "{name}"')  # and its slot on the other server
+        for env in self.ENVS:
+            for (name,) in self.sql(env, "SELECT pubname FROM pg_publication"):
+                self.sql(env, f'DROP PUBLICATION "{name}"')
+            self.sql(env, f"ALTER DATABASE lab_{env} RESET default_transaction_read_only")
+            self.sql(env, "DROP TABLE IF EXISTS orders; CREATE TABLE orders (id int PRIMARY KEY, item text, qty int)")
+        self.sql("blue", f"INSERT INTO orders SELECT i, 'item-' || i, i % 7 FROM generate_series(1, {self.ROWS}) i")
 
-    def diverge(self) -> None:
-        """An order written on blue only: green missed it (replication broke)."""
-        self.sql("blue", "INSERT INTO orders VALUES (%s, 'missed-on-green', 1)", self.ROWS + 1)
+    def write_order(self, order_id: int) -> None:
+        """An order written on the side that takes writes now (none while a cut-over pauses them)."""
+        for env in self.ENVS:
+            if not self._fenced(env):
+                self.sql(env, "INSERT INTO orders VALUES (%s, 'lab-order', 1) ON CONFLICT DO NOTHING", order_id)
+                return
+
+    def _fenced(self, env: str) -> bool:
+        rows = self.sql(
+            env,
+            "SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setrole = 0"
+            " AND c = 'default_transaction_read_only=on'"
+            " AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        return rows[0][0] > 0
 
 
 def post_json(url: str, body: dict) -> dict:
