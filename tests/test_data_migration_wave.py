@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from include.slow_injection.kinds import data_migration as data_migration_kind
 from include.slow_injection.phases.plan_text import plan_lines
+from include.slow_injection.ports import ReplicationStatus
 from include.slow_injection.spec import load_wave
 from include.slow_injection.spec.errors import SpecError
 from tests.support.replication import PASSWORD, Clusters, Database, Writer, digest, make_database, start_clusters
@@ -163,3 +165,40 @@ def test_a_dry_run_wave_records_the_sql_and_changes_nothing(tmp_path: Path, worl
     assert "password=********" in planned and PASSWORD not in planned
     cut_over = _xcom(run_wave.last_run_id, "gradual_transition.web.step1_25pct.cut_over_writes_orders", "return_value")
     assert "ALTER DATABASE" in "\n".join(c["after"] for c in cut_over["changes"])
+
+
+class FakeReplication:
+    """Our own port, faked: one reading or one error per call."""
+
+    def __init__(self, reading: Any) -> None:
+        self.reading = reading
+
+    def status(self) -> Any:
+        if isinstance(self.reading, Exception):
+            raise self.reading
+        return self.reading
+
+
+@pytest.mark.parametrize(
+    ("reading", "state", "detail"),
+    [
+        (
+            ReplicationStatus("forward", "blue", False, 0, None, True, "copying orders"),
+            "waiting",
+            "initial copy under way",
+        ),
+        (ReplicationStatus("forward", "blue", True, 0, None, False, ""), "waiting", "no replication worker streaming"),
+        (ReplicationStatus("forward", "blue", True, 1 << 30, 0.5, True, ""), "waiting", "lagging: 1073741824 bytes"),
+        (ReplicationStatus("forward", "blue", True, 100, 9.0, True, ""), "waiting", "lagging: 100 bytes, 9.00s > 5s"),
+        (ReplicationStatus("none", "both", False, None, None, False, ""), "failed", "forward replication not set up"),
+        (ReplicationStatus("forward", "blue", True, 0, None, True, ""), "ready", "forward replication streaming"),
+        (ConnectionError("blue down"), "waiting", "ConnectionError: blue down"),
+    ],
+)
+def test_the_data_gate_passes_only_on_a_copied_path_within_the_lag_bound(
+    tmp_path: Path, reading: Any, state: str, detail: str
+) -> None:
+    wave = load_wave(write(tmp_path, migrating_wave("w")))
+    gate = data_migration_kind.wait(wave.data_migration[0])
+    result = data_migration_kind.KIND.read(FakeReplication(reading), gate.spec.model_dump(), None, 0.0)
+    assert result.state == state and detail in result.detail, result
