@@ -99,12 +99,36 @@ class Postgres:
         )
 
     def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            subprocess.run(
-                self._as_owner([_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
-                check=False,
-                capture_output=True,
-            )
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        stopped = subprocess.run(
+            self._as_owner([_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+        if stopped.returncode != 0 and pid_file.exists():
+            # pg_ctl as the postgres user can lose its way in (e.g. another pytest session made
+            # /tmp/pytest-of-root 0700 again): stop the postmaster by its PID (SIGINT: fast shutdown).
+            _stop_pid(int(pid_file.read_text().split()[0]))
+
+
+def _stop_pid(pid: int, timeout: float = 30.0) -> None:
+    import signal
+    import time
+
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
 
 
 def _free_port() -> int:
