@@ -4,6 +4,7 @@ the wave completes (the reverse path removed) or rolls back (blue brought up to 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,43 @@ def test_a_dry_run_wave_records_the_sql_and_changes_nothing(tmp_path: Path, worl
     assert "password=********" in planned and PASSWORD not in planned
     cut_over = _xcom(run_wave.last_run_id, "gradual_transition.web.step1_25pct.cut_over_writes_orders", "return_value")
     assert "ALTER DATABASE" in "\n".join(c["after"] for c in cut_over["changes"])
+
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("airflow_db")
+def test_an_emergency_rollback_after_the_cut_over_brings_green_s_writes_back_to_blue_first(
+    tmp_path: Path, world, db: Database
+) -> None:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    from include.slow_injection import registry
+    from include.slow_injection.builders.emergency_dag import build_dag
+    from include.slow_injection.spec import load_waves
+
+    world.reset(healthy_world())
+    data = migrating_wave(world.path.stem, db)
+    repl = registry.build("data_replication", data["data_migration"][0]["replication"])
+    repl.start(apply=True)
+    deadline = time.monotonic() + 60
+    while repl.status().readiness(5.0, 1 << 20).state != "ready":
+        assert time.monotonic() < deadline, repl.status()
+        time.sleep(0.1)
+    repl.cut_over(apply=True, timeout=30)
+    db.run("green", "INSERT INTO orders (ref, amount) VALUES ('written-on-green', 7)")
+    write(tmp_path, data)
+    with pytest.MonkeyPatch.context() as mp:  # the tasks load the wave's spec from this folder
+        mp.setenv("SLOW_INJECTION_WAVES_DIR", str(tmp_path))
+        dag = build_dag(load_waves(tmp_path).waves)
+        run = dag.test(run_conf={"wave": data["id"], "services": [], "reason": "drill"})
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
+        states = {ti.task_id: str(ti.state) for ti in tis}
+    assert run.state == "success" and states["data_to_blue"] == "success", states
+    assert db.run("blue", "SELECT amount FROM orders WHERE ref = 'written-on-green'") == [(7,)]
+    status = repl.status()
+    assert (status.path, status.writable) == ("forward", "blue")
+    assert len(db.rows("blue")) == SEED + 1
 
 
 class FakeReplication:

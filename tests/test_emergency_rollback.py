@@ -245,6 +245,13 @@ def test_the_trigger_form_lists_the_waves_and_requires_a_reason(tmp_path: Path) 
     assert schema["wave"]["enum"] == ["alpha", "beta"]
     assert schema["services"]["type"] == "array" and dag.params["services"] == []
     assert schema["reason"]["minLength"] >= 3
-    assert sorted(dag.task_ids) == ["jobs_to_blue", "restore_blue_workloads", "stop_wave", "traffic_to_blue"]
+    assert sorted(dag.task_ids) == [
+        "data_to_blue",
+        "jobs_to_blue",
+        "restore_blue_workloads",
+        "stop_wave",
+        "traffic_to_blue",
+    ]
     assert all(t.retries >= 5 for t in dag.tasks)
-    assert dag.get_task("traffic_to_blue").upstream_task_ids == {"restore_blue_workloads"}
+    assert dag.get_task("traffic_to_blue").upstream_task_ids == {"data_to_blue"}  # blue has green's writes first
+    assert dag.get_task("data_to_blue").upstream_task_ids == {"restore_blue_workloads"}

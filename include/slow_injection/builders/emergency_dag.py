@@ -1,6 +1,6 @@
 """The `emergency_rollback` DAG: one manually triggered DAG for every wave (waves in, DAG out).
 
-    stop_wave → restore_blue_workloads → traffic_to_blue → jobs_to_blue
+    stop_wave → restore_blue_workloads → data_to_blue → traffic_to_blue → jobs_to_blue
 
 The trigger form asks for the wave (an enum of the valid specs' ids), the services (empty: all of
 the wave's) and a reason. Which refs to act on is decided at run time from the wave's spec (the
@@ -20,7 +20,13 @@ from airflow.sdk import DAG, Param
 
 from include.slow_injection.assets import SERVICES_ALIAS
 from include.slow_injection.spec.models import Wave
-from include.slow_injection.tasks.emergency import EmergencyJobs, EmergencyRestore, EmergencyTraffic, StopWave
+from include.slow_injection.tasks.emergency import (
+    EmergencyData,
+    EmergencyJobs,
+    EmergencyRestore,
+    EmergencyTraffic,
+    StopWave,
+)
 
 DAG_ID = "emergency_rollback"
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
@@ -35,7 +41,8 @@ def _doc(waves: list[Wave]) -> str:
     return (
         "### Emergency rollback\n\n"
         "Returns the named services of a wave to blue, now, whatever state the wave's DAG is in: "
-        "blue's capacity back, user traffic to 100 % blue, scheduled jobs back on blue. Every step "
+        "blue's capacity back, data migrations back on blue (when every service of the wave goes back), "
+        "user traffic to 100 % blue, scheduled jobs back on blue. Every step "
         f"converges and retries ({RETRIES}× every {RETRY_DELAY.total_seconds():g} s).\n\n"
         "It first records an **emergency stop** for each service: a run of the wave that started "
         "before it can no longer move that service's traffic (its next traffic step fails and the run "
@@ -94,7 +101,8 @@ def build_dag(waves: list[Wave]) -> DAG:
         stop = StopWave(task_id="stop_wave")
         plan: dict[str, Any] = {"plan_task_id": stop.task_id}  # stop_wave returns the refs the other steps act on
         restore = EmergencyRestore(task_id="restore_blue_workloads", **plan)
+        data = EmergencyData(task_id="data_to_blue", **plan)
         traffic = EmergencyTraffic(task_id="traffic_to_blue", outlets=[SERVICES_ALIAS], **plan)
         jobs = EmergencyJobs(task_id="jobs_to_blue", retry_delay=timedelta(seconds=5), outlets=[SERVICES_ALIAS], **plan)
-        stop >> restore >> traffic >> jobs
+        stop >> restore >> data >> traffic >> jobs
     return dag

@@ -3,10 +3,10 @@ tasks/emergency_stop.py's.
 
 `StopWave` checks the request against the wave's spec (loaded by id at run time; an unknown service
 fails the run before anything changes), records the flags, announces `rollback_started` to the
-wave's notifiers with the reason, and returns the plan (the chosen services' refs). The next three
-subclass the wave rollback's own steps and take their refs from that plan: blue's capacity back,
-traffic to blue (announces `rollback_finished`), scheduled jobs back on blue (once green's running
-Job ended).
+wave's notifiers with the reason, and returns the plan (the chosen services' refs). The next four
+subclass the wave rollback's own steps and take their refs from that plan: blue's capacity back, the
+data migrations' writes back on blue (when every service goes back), traffic to blue (announces
+`rollback_finished`), scheduled jobs back on blue (once green's running Job ended).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.slow_injection import refs
 from include.slow_injection.spec.models import Wave
+from include.slow_injection.tasks.data_migration import DataBackToBlue
 from include.slow_injection.tasks.emergency_stop import stop_key
 from include.slow_injection.tasks.notify import notify
 from include.slow_injection.tasks.rollback_steps import HandJobsBack, RollbackTraffic, RollbackWorkloads
@@ -66,6 +67,9 @@ def rollback_plan(wave: Wave, names: list[str]) -> dict[str, Any]:
         "jobs": refs.scheduled_jobs(chosen),
         "wait_timeout": refs.job_wait_timeout(chosen),
         "notifications": refs.notifications(wave),
+        # A database serves the whole wave: its writes go back only with every service (a service left on
+        # green would find its database read-only).
+        "migrations": refs.data_migrations(wave) if len(chosen) == len(wave.services) else [],
     }
 
 
@@ -157,6 +161,23 @@ class EmergencyRestore(_FromPlan, RollbackWorkloads):
     def execute(self, context: Any) -> dict[str, Any]:
         plan = self.plan(context)
         self.platform, self.workloads, self.notifications = plan["platform"], plan["workloads"], []
+        return super().execute(context)
+
+
+class EmergencyData(_FromPlan, DataBackToBlue):
+    """The wave's data migrations back on blue (the reverse replication drained first) before traffic
+    returns, when every service of the wave goes back; else nothing (the database stays on green)."""
+
+    def __init__(self, *, plan_task_id: str, **kwargs: Any) -> None:
+        super().__init__(migrations=[], wave_id="(chosen at run time)", **kwargs)
+        self.plan_task_id = plan_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        plan = self.plan(context)
+        self.migrations, self.notifications = plan.get("migrations") or [], []
+        if not self.migrations:
+            self.log.info("wave %s: no data migration goes back (none, or not every service chosen)", self.wave_id)
+            return {"dry_run": False, "migrations": {}}
         return super().execute(context)
 
 
