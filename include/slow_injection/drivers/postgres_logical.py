@@ -189,14 +189,15 @@ class PostgresLogical:
         with self._sessions() as db:
             if db["green"].publication_exists(self._rev) or self._writes_on_green(db):
                 return []  # past the cut-over: the forward path is not wanted any more
-            problems = self.prerequisites_with(db)
+            problems = self._problems_unless_started(db)
             if problems:
                 raise PrerequisitesMissing(problems)
             steps = _Steps(apply)
             self._forward(db, steps, copy_data=True)
             return steps.changes
 
-    def prerequisites_with(self, db: dict[str, _Side]) -> list[str]:
+    def _problems_unless_started(self, db: dict[str, _Side]) -> list[str]:
+        # A started path was checked when it started (and green's tables are no longer empty).
         return [] if db["green"].subscription(self._fwd) is not None else self.prerequisites()
 
     def cut_over(self, apply: bool, timeout: float) -> list[Change]:
