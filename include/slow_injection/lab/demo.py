@@ -110,7 +110,10 @@ class DataWatch:
         for m in self.migrations:
             try:
                 status = registry.build("data_replication", m.replication.model_dump()).status()
-                lag = status.readiness(m.max_lag, m.max_lag_bytes, status.path).detail
+                if status.path in ("forward", "reverse"):
+                    lag = status.readiness(m.max_lag, m.max_lag_bytes, status.path).detail
+                else:
+                    lag = "no replication running"
                 out.append(f"data {m.name}: {status.path}, writes on {status.writable}; {lag}")
             except Exception as err:
                 out.append(f"data {m.name}: unreadable ({type(err).__name__}: {err})")
