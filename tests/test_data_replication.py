@@ -252,3 +252,41 @@ def test_a_cut_over_refuses_before_fencing_while_the_copy_runs(db: Database) -> 
     wait_ready(repl, timeout=120)  # left alone, the copy starts again and finishes
     assert db.run("green", "SELECT count(*) FROM orders") == [(60000,)]
     assert digest(db.rows("green")) == digest(db.rows("blue"))
+
+
+def test_each_data_step_run_twice_changes_the_databases_once(db: Database) -> None:
+    """The tasks themselves (clear and re-run): a second try of each finds the world as it left it."""
+    from include.slow_injection.tasks.data_migration import DataBackToBlue, ReplicationStep
+    from tests.support.reruns import context
+
+    db.run("blue", SEED, (200,))
+    db.run("blue", "SELECT setval('orders_id_seq', 200)")
+    migration = {
+        "name": "orders",
+        "replication": {
+            "type": "postgres_logical",
+            "blue_connection": db.connection_id("blue"),
+            "green_connection": db.connection_id("green"),
+            "tables": ["orders"],
+            "name": db.name,
+        },
+        "drain_timeout": 30.0,
+    }
+
+    def step(name: str) -> Any:
+        task = ReplicationStep(task_id=f"{name}_orders", step=name, migration=migration, wave_id="twice")
+        return task.execute(context())
+
+    def back() -> Any:
+        return DataBackToBlue(task_id="data_to_blue", migrations=[migration], wave_id="twice").execute(context())
+
+    first = step("start")
+    assert first["changes"] and step("start")["changes"] == []
+    wait_ready(replication(db))
+    assert step("cut_over")["changes"] and step("cut_over")["changes"] == []
+    assert back()["migrations"]["orders"]["changes"] and back()["migrations"]["orders"]["changes"] == []
+    wait_ready(replication(db))
+    step("cut_over")
+    assert step("remove")["changes"] and step("remove")["changes"] == []
+    assert step("start")["changes"] == [] and step("cut_over")["changes"] == []  # a finished migration stays
+    assert len(db.rows("blue")) == len(db.rows("green")) == 200
