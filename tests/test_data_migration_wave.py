@@ -152,6 +152,24 @@ def test_a_wave_rolled_back_after_users_wrote_on_green_leaves_every_write_on_blu
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("airflow_db")
+def test_a_table_without_a_primary_key_stops_the_wave_in_preparation_with_its_name(
+    tmp_path: Path, world, db: Database, capfd: pytest.CaptureFixture[str]
+) -> None:
+    world.reset(healthy_world())
+    for side in ("blue", "green"):
+        db.run(side, "CREATE TABLE audit_log (at timestamptz, line text)")
+    data = migrating_wave(world.path.stem, db)
+    data["data_migration"][0]["replication"]["tables"] = ["orders", "audit_log"]
+    state, tis = run_wave(tmp_path, world, data)
+    assert state == "failed"
+    assert tis["preparation.start_replication_orders"] == "failed"
+    assert tis["validation.checks.data_migrated_orders"] != "success" and weights_history(world) == []
+    assert "table audit_log has no primary key or replica identity" in "".join(capfd.readouterr())
+    assert db.run("green", "SELECT count(*) FROM pg_subscription") == [(0,)]  # nothing was set up
+
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("airflow_db")
 def test_a_dry_run_wave_records_the_sql_and_changes_nothing(tmp_path: Path, world, db: Database) -> None:
     world.reset(healthy_world())
     state, tis = run_wave(tmp_path, world, migrating_wave(world.path.stem, db), conf={"dry_run": True})
