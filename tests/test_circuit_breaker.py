@@ -148,6 +148,26 @@ def test_none_when_users_must_wait_for_the_data_before_going_back_to_blue(tmp_pa
     assert any(_gate_breakers(tmp_path, data).values())
 
 
+def test_none_when_a_data_migration_must_move_the_writes_back_first(tmp_path: Path) -> None:
+    """After the cut-over blue is fenced read-only until the rollback's data_to_blue: users sent there by a
+    breaker could not write."""
+    data = small_wave("w")
+    assert any(_gate_breakers(tmp_path, data).values())
+    data["data_migration"] = [
+        {
+            "name": "orders",
+            "replication": {
+                "type": "postgres_logical",
+                "blue_connection": "blue_shop",
+                "green_connection": "green_shop",
+                "tables": ["orders"],
+                "name": "shop",
+            },
+        }
+    ]
+    assert not any(_gate_breakers(tmp_path, data).values())
+
+
 def test_none_when_a_human_decides_on_a_failure(tmp_path: Path) -> None:
     data = small_wave("w")
     data["rollback"]["automatic"] = False

@@ -96,12 +96,13 @@ class MeasuredGate(GateKind):
     def breaker(self, gate: Gate, context: TaskContext) -> dict[str, Any] | None:
         """What the gate's circuit breaker (gates/breaker.py) moves when the gate fails: its service's router,
         at a traffic step only, when a failure rolls back on its own, and not when the rollback must wait for
-        the data first (users sent to a blue without green's writes would lose them)."""
+        the data first (users sent to a blue without green's writes would lose them) or must move the writes
+        back first (a data migration: after its cut-over blue is fenced read-only until `data_to_blue`)."""
         wave, weight = context.wave, (context.args.get("stage") or {}).get("weight")
         sync = wave.validation.data_sync
         if not self.trips_breaker or not weight or gate.service is None or not wave.rollback.automatic:
             return None
-        if sync is not None and sync.before_rollback:
+        if (sync is not None and sync.before_rollback) or wave.data_migration:
             return None
         router = wave.service(gate.service).router
         return None if router is None else {"service": gate.service, "router": router.model_dump()}
