@@ -16,7 +16,9 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
+from include.slow_injection.drivers.simulated import SimulatedWorld
 from tests.support.browser import Screenshots, chromium, fit_viewport, login, new_page
+from tests.support.waves import healthy_world
 
 pytestmark = pytest.mark.e2e
 
@@ -106,6 +108,7 @@ def test_signing_in_through_the_login_form_shows_the_wave_dags(browser, lab_stac
 
 def test_a_dry_run_triggered_from_the_form_runs_with_dry_run_on(lab, page, shots) -> None:
     airflow = lab.airflow
+    SimulatedWorld("e2e-uat").reset(healthy_world())  # so the run can end well (the report test may read it)
     dialog = trigger_dialog(page)
     # Only the Dry run switch is touched: every other Param keeps its default.
     dry_run = dialog.locator("input[name=element_dry_run]")
