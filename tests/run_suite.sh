@@ -25,6 +25,8 @@ contracts=$(PYTHONPATH=".:plugins${PYTHONPATH:+:$PYTHONPATH}" "$(dirname "$PY")/
 # Types over include/ and plugins/ ([tool.mypy] in pyproject.toml, with pydantic's plugin for the models).
 types=$(PYTHONPATH=".:plugins${PYTHONPATH:+:$PYTHONPATH}" "$(dirname "$PY")/mypy" 2>&1) \
     || { echo "$types" >&2; echo "mypy found the type errors above" >&2; exit 1; }
+# The project's own bytecode, once (PYTHONDONTWRITEBYTECODE may be set): every Airflow task process imports it.
+"$PY" -m compileall -q -j 2 include plugins dags tests bench >/dev/null
 if [ "$#" -gt 0 ]; then
     exec "$PY" -m pytest "${COMMON[@]}" "$@"
 fi

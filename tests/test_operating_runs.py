@@ -188,7 +188,7 @@ def check_assets(wave_id: str) -> None:
         rows = (
             session.query(AssetModel.uri, AssetEvent.extra)
             .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.uri.like(f"slow-injection://{wave_id}%"))
+            .filter(AssetModel.uri.like(f"x-slow-injection://{wave_id}%"))
             .order_by(AssetEvent.id)
             .all()
         )
