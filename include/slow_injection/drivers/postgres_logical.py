@@ -34,7 +34,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from include.slow_injection.drivers.postgres_sync import TableName
+from include.slow_injection.drivers.postgres_pair import TableName, blue_and_green_hooks, check_two_databases
 from include.slow_injection.ports import Change, PrerequisitesMissing, ReplicationNotReady, ReplicationStatus
 from include.slow_injection.spec.models import ConnectionId, Duration
 
@@ -105,10 +105,7 @@ class PostgresLogical:
 
         @model_validator(mode="after")
         def _two_databases(self) -> PostgresLogical.Settings:
-            if self.blue_connection == self.green_connection:
-                raise ValueError("blue_connection and green_connection must name different connections")
-            if len(set(self.tables)) != len(self.tables):
-                raise ValueError("tables must not repeat")
+            check_two_databases(self.blue_connection, self.green_connection, self.tables)
             return self
 
     def __init__(self, hooks: dict[str, Any], settings: Settings) -> None:
@@ -116,17 +113,10 @@ class PostgresLogical:
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> PostgresLogical:
-        if connection_id:
-            raise ValueError("postgres_logical takes `blue_connection` and `green_connection`, not `connection`")
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-        return cls(
-            {
-                "blue": PostgresHook(postgres_conn_id=settings.blue_connection),
-                "green": PostgresHook(postgres_conn_id=settings.green_connection),
-            },
-            settings,
+        hooks = blue_and_green_hooks(
+            "postgres_logical", settings.blue_connection, settings.green_connection, connection_id
         )
+        return cls(hooks, settings)
 
     def describe(self) -> str:
         s = self.settings

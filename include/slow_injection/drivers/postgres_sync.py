@@ -40,13 +40,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from include.slow_injection.drivers.postgres_pair import TableName, blue_and_green_hooks, check_two_databases
 from include.slow_injection.ports import Readiness
 from include.slow_injection.spec.models import ConnectionId, Duration
-
-# Plain SQL identifiers only, optionally schema-qualified; used exactly as written (quoted, so
-# case-sensitive), never formatted into SQL as text.
-_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
-TableName = Annotated[str, Field(pattern=rf"^{_IDENTIFIER}(\.{_IDENTIFIER})?$")]
 
 _COUNT = "SELECT count(*) FROM {table}"
 # Order-independent and constant-memory: the sum of every row's md5, in two 64-bit halves. No sort,
@@ -86,11 +82,7 @@ class PostgresSync:
 
         @model_validator(mode="after")
         def _two_databases(self) -> PostgresSync.Settings:
-            # Comparing a database with itself always passes: never what a spec means.
-            if self.blue_connection == self.green_connection:
-                raise ValueError("blue_connection and green_connection must name different connections")
-            if len(set(self.tables)) != len(self.tables):
-                raise ValueError("tables must not repeat")
+            check_two_databases(self.blue_connection, self.green_connection, self.tables)
             return self
 
     def __init__(self, hooks: dict[str, Any], settings: Settings) -> None:
@@ -98,14 +90,9 @@ class PostgresSync:
 
     @classmethod
     def from_spec(cls, settings: Settings, connection_id: str | None, **_: Any) -> PostgresSync:
-        if connection_id:
-            raise ValueError("postgres data sync takes `blue_connection` and `green_connection`, not `connection`")
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-        hooks = {
-            "blue": PostgresHook(postgres_conn_id=settings.blue_connection),
-            "green": PostgresHook(postgres_conn_id=settings.green_connection),
-        }
+        hooks = blue_and_green_hooks(
+            "postgres data sync", settings.blue_connection, settings.green_connection, connection_id
+        )
         return cls(hooks, settings)
 
     def describe(self) -> str:
