@@ -12,7 +12,7 @@ import pytest
 from include.slow_injection import registry
 from include.slow_injection.drivers.aws_alb import AlbConfigError, AlbRouter
 from include.slow_injection.ports import Weights
-from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer
+from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer, load_balancer_in_new_vpc
 
 STICKY = {"Enabled": True, "DurationSeconds": 3600}
 
@@ -53,21 +53,8 @@ class Alb:
 
 @pytest.fixture
 def alb(aws: MotoServer) -> Alb:
-    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in enumerate("ab")
-    ]
-    lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
-    blue, green = (
-        elbv2.create_target_group(Name=n, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
-            "TargetGroupArn"
-        ]
-        for n in ("web-blue", "web-green")
-    )
+    elbv2 = aws.client("elbv2")
+    lb, (blue, green), _, _ = load_balancer_in_new_vpc(aws, "shop", "10.0.0.0/16", ("web-blue", "web-green"))
     forward = {
         "Type": "forward",
         "ForwardConfig": {

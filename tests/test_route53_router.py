@@ -22,7 +22,7 @@ from include.slow_injection.ports import Weights
 from include.slow_injection.spec import load_wave
 from include.slow_injection.spec.loader import driver_settings_errors
 from include.slow_injection.spec.models import DriverRef
-from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer
+from tests.support.aws import CONNECTION_ID, ApiCalls, MotoServer, load_balancer_in_new_vpc
 from tests.support.waves import small_wave, write
 
 NAME = "shop.example.com."
@@ -154,21 +154,8 @@ def test_alias_targets_are_written_without_ttl(zone: Zone, api_calls: ApiCalls) 
 def green_balancer(aws: MotoServer) -> tuple[Any, str, str, str]:
     """An ALB for green (one IP target group on its listener, a second through a rule, both empty):
     the elbv2 client, its DNS name and both target groups."""
-    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in enumerate("ab")
-    ]
-    lb = elbv2.create_load_balancer(Name="green", Subnets=subnets, Type="application")["LoadBalancers"][0]
-    groups = [
-        elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
-            "TargetGroupArn"
-        ]
-        for name in ("web-green", "web-green-api")
-    ]
+    elbv2 = aws.client("elbv2")
+    lb, groups, _, _ = load_balancer_in_new_vpc(aws, "green", "10.1.0.0/16", ("web-green", "web-green-api"))
     listener = elbv2.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"],
         Protocol="HTTP",

@@ -9,7 +9,7 @@ import socket
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 import pytest
@@ -195,17 +195,39 @@ class Alb:
         return self.elbv2.describe_listeners(ListenerArns=[self.listener])["Listeners"][0]["DefaultActions"]
 
 
-@pytest.fixture
-def alb(aws: MotoServer) -> Alb:
+class NewBalancer(NamedTuple):
+    balancer: dict[str, Any]
+    target_groups: list[str]  # ARNs, in the order named
+    vpc: str
+    subnets: list[str]
+
+
+def load_balancer_in_new_vpc(aws: MotoServer, name: str, cidr: str, group_names: tuple[str, ...]) -> NewBalancer:
+    """An application load balancer in a new VPC (`cidr` a /16) with two subnets, and empty IP target
+    groups of those names on port 8080."""
     ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    prefix = cidr.rsplit(".", 2)[0]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.{i}.0/24", AvailabilityZone=f"eu-west-1{az}")["Subnet"][
             "SubnetId"
         ]
         for i, az in enumerate("ab")
     ]
-    lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets, Type="application")["LoadBalancers"][0]
+    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="application")["LoadBalancers"][0]
+    groups = [
+        elbv2.create_target_group(Name=g, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
+            "TargetGroupArn"
+        ]
+        for g in group_names
+    ]
+    return NewBalancer(lb, groups, vpc, subnets)
+
+
+@pytest.fixture
+def alb(aws: MotoServer) -> Alb:
+    elbv2 = aws.client("elbv2")
+    lb, _, vpc, subnets = load_balancer_in_new_vpc(aws, "shop", "10.0.0.0/16", ())
 
     def group(name: str, target_type: str) -> str:
         return elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType=target_type)[
