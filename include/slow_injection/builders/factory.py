@@ -19,7 +19,7 @@ from include.slow_injection.refs import notifications, platform_ref
 from include.slow_injection.reporting.right_sizing_section import right_sizing_config
 from include.slow_injection.reporting.series import plot_config
 from include.slow_injection.spec.models import Wave
-from include.slow_injection.tasks.end_of_run import EndWave, PublishCompletion
+from include.slow_injection.tasks.end_of_run import PublishCompletion
 from include.slow_injection.tasks.leases import ReleaseLeases
 from include.slow_injection.tasks.plan_wave import PlanWave, RunRefused
 from include.slow_injection.tasks.report import EvaluationReport
@@ -113,15 +113,7 @@ def build_dag(wave: Wave) -> DAG:
             )
         with TaskGroup(rollback.GROUP, tooltip="blue capacity back, then all traffic, then jobs once green is idle"):
             rolled_back = rollback.build(wave_build, wave_tasks)
-        held = EndWave(
-            task_id="wave_held",
-            outcome="held",
-            decision_ids=list(wave_tasks.decision_ids),
-            wave_id=wave.id,
-            notifications=notifications(wave),
-            plan_task_id=wave_build.plan_task_id,
-            trigger_rule=TriggerRule.ONE_SUCCESS,
-        )
+        held = wave_build.end_of_run("held", list(wave_tasks.decision_ids), trigger_rule=TriggerRule.ONE_SUCCESS)
         list(wave_tasks.hold_markers) >> held
         with post:
             report = EvaluationReport(

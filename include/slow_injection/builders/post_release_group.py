@@ -13,8 +13,6 @@ from include.slow_injection import kinds
 from include.slow_injection.builders.render import Rendered, WaveBuild, build_task
 from include.slow_injection.kinds.base import TaskContext
 from include.slow_injection.phases.post_release import PHASE, replication_removals, retirements
-from include.slow_injection.refs import notifications
-from include.slow_injection.tasks.end_of_run import EndWave
 
 
 class PostRelease(NamedTuple):
@@ -44,14 +42,7 @@ def build(wave_build: WaveBuild, released: Rendered) -> PostRelease:
             wave, {**wave_build.step_args(), "stage": {"phase": PHASE, "service": None, "weight": None}}
         )
         retire.append(build_task(wave, action.task_id, kinds.action(action.kind).task(action, context)))
-    completed = EndWave(
-        task_id="wave_completed",
-        outcome="completed",
-        decision_ids=list(released.decision_ids),
-        wave_id=wave.id,
-        notifications=notifications(wave),
-        plan_task_id=wave_build.plan_task_id,
-    )
+    completed = wave_build.end_of_run("completed", list(released.decision_ids))
     if retire:
         start >> retire
         retire >> completed

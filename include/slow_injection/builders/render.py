@@ -19,6 +19,7 @@ from include.slow_injection.plan import Action, Gate, Stage
 from include.slow_injection.refs import notifications
 from include.slow_injection.spec.models import Wave
 from include.slow_injection.tasks.decision import StageDecision
+from include.slow_injection.tasks.end_of_run import EndWave
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,18 @@ class WaveBuild:
             "notifications": notifications(self.wave),
             "plan_task_id": self.plan_task_id,
         }
+
+    def end_of_run(self, outcome: str, decision_ids: list[str], **extra: Any) -> EndWave:
+        """The task that ends a run as `outcome` (completed, rolled_back, held) and says so."""
+        return EndWave(
+            task_id=f"wave_{outcome}",
+            outcome=outcome,
+            decision_ids=decision_ids,
+            wave_id=self.wave.id,
+            notifications=notifications(self.wave),
+            plan_task_id=self.plan_task_id,
+            **extra,
+        )
 
 
 @dataclass(frozen=True)

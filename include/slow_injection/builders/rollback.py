@@ -14,7 +14,6 @@ from include.slow_injection.builders.render import Rendered, WaveBuild, build_ta
 from include.slow_injection.kinds import data_sync as data_sync_kind
 from include.slow_injection.kinds.base import TaskContext
 from include.slow_injection.tasks.data_migration import DataBackToBlue
-from include.slow_injection.tasks.end_of_run import EndWave
 from include.slow_injection.tasks.rollback_steps import HandJobsBack, RollbackTraffic, RollbackWorkloads
 
 GROUP = "rollback"
@@ -47,15 +46,7 @@ def build(wave_build: WaveBuild, wave_tasks: Rendered) -> Rollback:
     traffic = RollbackTraffic(
         task_id="traffic_to_blue", routers=refs.routers(wave.services), breaker_gate_ids=breakers, **args
     )
-    ended = EndWave(
-        task_id="wave_rolled_back",
-        outcome="rolled_back",
-        decision_ids=list(wave_tasks.decision_ids),
-        gate_ids=list(wave_tasks.gate_ids),
-        wave_id=wave.id,
-        notifications=refs.notifications(wave),
-        plan_task_id=wave_build.plan_task_id,
-    )
+    ended = wave_build.end_of_run("rolled_back", list(wave_tasks.decision_ids), gate_ids=list(wave_tasks.gate_ids))
     list(wave_tasks.rollback_markers) >> restore
     before_traffic: BaseOperator = restore
     if wave.data_migration:
