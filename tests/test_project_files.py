@@ -73,6 +73,10 @@ def compose_errors(compose: dict) -> list[str]:
                 errors.append(
                     f"services.{name}.depends_on: {dep!r} only runs with profiles {services[dep]['profiles']}"
                 )
+        env_files = service.get("env_file") or []
+        for env_file in [env_files] if isinstance(env_files, str) else env_files:
+            if not (ROOT / env_file).is_file():
+                errors.append(f"services.{name}.env_file: {env_file} does not exist")
         for volume in service.get("volumes") or []:
             source = volume.split(":")[0]
             if source.startswith("."):
@@ -90,7 +94,9 @@ def test_compose_file_is_valid_compose_with_consistent_references() -> None:
     broken["services"]["airflow-scheduler"]["restart_policy"] = "always"  # not a Compose field
     broken["services"]["airflow-scheduler"]["depends_on"]["redis"] = {"condition": "service_healthy"}
     broken["services"]["airflow-triggerer"]["volumes"] = ["./nope:/x", "missing-volume:/y"]
+    broken["services"]["airflow-worker"]["env_file"] = ["deploy/nope.env"]
     found = compose_errors(broken)
+    assert "services.airflow-worker.env_file: deploy/nope.env does not exist" in found
     assert any(e.startswith("services/airflow-scheduler") and "restart_policy" in e for e in found), found
     assert "services.airflow-scheduler.depends_on: 'redis' only runs with profiles ['celery']" in found
     assert "services.airflow-triggerer.volumes: ./nope does not exist" in found
@@ -109,3 +115,42 @@ def test_compose_scales_out_with_celery_and_carries_the_makefile_s_lab() -> None
     for env, port in (("blue", "8081"), ("green", "8082")):
         command = services[f"lab-{env}"]["command"]
         assert command[command.index("--port") + 1] == port and f"lab-{env}:{port}" in COMPOSE_LAB["haproxy.cfg"]
+
+
+def test_compose_s_celery_settings_are_the_file_the_lab_s_celery_stack_runs(tmp_path: Path) -> None:
+    from include.slow_injection.lab.airflow_stack import CELERY_ENV, AirflowStack, read_env_file
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    common, settings = compose["x-airflow-common"], read_env_file(CELERY_ENV)
+    assert [ROOT / f for f in common["env_file"]] == [CELERY_ENV] and settings
+    # beside the file, compose says only where its broker and result backend are; no service overrides the file
+    assert {k for k in common["environment"] if "CELERY" in k} == {
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+    }
+    for name, service in compose["services"].items():
+        assert not set(service.get("environment") or {}) & {*settings, "AIRFLOW__CORE__EXECUTOR"} - set(
+            common["environment"]
+        ), name
+    celery = AirflowStack(tmp_path / "celery", tmp_path, executor="CeleryExecutor").env()
+    assert settings.items() <= celery.items() and celery["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert celery["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql")
+    local = AirflowStack(tmp_path / "local", tmp_path).env()
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor" and not set(settings) & set(local)
+
+
+def test_the_celery_settings_file_is_read_as_compose_reads_it_or_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from include.slow_injection.lab.airflow_stack import AirflowStack, read_env_file
+
+    good = tmp_path / "good.env"
+    good.write_text("# a comment\n\nAIRFLOW__CELERY__WORKER_CONCURRENCY=4\n")
+    assert read_env_file(good) == {"AIRFLOW__CELERY__WORKER_CONCURRENCY": "4"}
+    for line in ('A="4"', "A=${B}", "A=4 # four", "A = 4", "just words"):
+        bad = tmp_path / "bad.env"
+        bad.write_text(f"# first\n{line}\n")
+        with pytest.raises(ValueError, match=r"bad.env, line 2: .* is not KEY=VALUE"):
+            read_env_file(bad)
+    with pytest.raises(ValueError, match="executor 'SequentialExecutor' is not one of LocalExecutor, CeleryExecutor"):
+        AirflowStack(tmp_path, tmp_path, executor="SequentialExecutor")

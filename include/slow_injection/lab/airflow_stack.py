@@ -1,10 +1,13 @@
-"""Real Airflow components (API server, scheduler, dag-processor, triggerer; LocalExecutor) on a
-throwaway PostgreSQL, with a REST client that triggers and follows runs the way the UI does."""
+"""Real Airflow components (API server, scheduler, dag-processor, triggerer) on a throwaway PostgreSQL, with a
+REST client that triggers and follows runs the way the UI does. LocalExecutor, or CeleryExecutor with a Redis
+broker (Debian's redis-server on loopback) and two Celery workers, with the settings docker-compose.yaml's
+`celery` profile runs (deploy/celery.env)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -17,18 +20,51 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from include.slow_injection.lab.lab import binary, ensure_binaries
 from include.slow_injection.lab.postgres import Postgres
 from include.slow_injection.lab.processes import ProcessBook
+from include.slow_injection.lab.worker_host import WORKER_NAME
 from include.slow_injection.spec.loader import PROJECT_ROOT
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 FINISHED = {"success", "failed"}
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+CELERY_ENV = PROJECT_ROOT / "deploy" / "celery.env"  # also docker-compose.yaml's env_file
+CELERY_WORKERS = ("worker-a", "worker-b")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (blank lines and # comments skipped). Quotes, `$` and inline comments are refused:
+    Compose would interpolate or strip them, so the lab and a container would not read the same value."""
+    settings: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key or key != key.strip() or value != value.strip() or any(c in line for c in "'\"$#"):
+            raise ValueError(
+                f"{path}, line {number}: {raw!r} is not KEY=VALUE without spaces around '=', quotes, $ or #"
+            )
+        settings[key] = value
+    return settings
 
 
 class AirflowStack:
     def __init__(
-        self, root: Path, waves_dir: Path, extra_env: dict[str, str] | None = None, api_port: int | None = None
+        self,
+        root: Path,
+        waves_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        api_port: int | None = None,
+        executor: str = "LocalExecutor",
     ) -> None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+        self.executor = executor
+        # CeleryExecutor: a Redis broker and two workers on loopback, started with the other components
+        self.workers = CELERY_WORKERS if executor == "CeleryExecutor" else ()
+        self.redis_port = _free_port() if self.workers else None
         self.root = root.resolve()
         self.waves_dir = waves_dir.resolve()
         self.api_port = api_port or _free_port()
@@ -49,7 +85,7 @@ class AirflowStack:
             {
                 "AIRFLOW_HOME": str(home),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CORE__PARALLELISM": "6",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -77,10 +113,22 @@ class AirflowStack:
                 ),
                 "SLOW_INJECTION_WAVES_DIR": str(self.waves_dir),
                 "SLOW_INJECTION_REPORTS_URL": f"file://{self.root / 'reports'}",
+                **self.celery_env(),
                 **self.extra_env,
             }
         )
         return env
+
+    def celery_env(self) -> dict[str, str]:
+        """deploy/celery.env (the compose profile's settings), and where this stack's broker and result backend
+        are (a deployment's own: compose names its redis and postgres services)."""
+        if not self.workers:
+            return {}
+        return {
+            **read_env_file(CELERY_ENV),
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.postgres.url}",
+        }
 
     def airflow(self) -> str:
         return str(Path(sys.executable).with_name("airflow"))
@@ -93,25 +141,88 @@ class AirflowStack:
         (home / "passwords.json").write_text(json.dumps({"admin": self.password}))
         env = self.env()
         subprocess.run([self.airflow(), "db", "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+        if self.workers:
+            self._start_redis()
         for component in COMPONENTS:
             self._start(component, env)
         deadline = time.time() + 300  # a 2-core machine shared with other work: starting can take minutes
-        while time.time() < deadline:
-            try:
-                health = self.get("/api/v2/monitor/health", auth=False)
-                if all(
-                    health.get(part, {}).get("status") == "healthy"
-                    for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
-                ):
-                    return
-            except (OSError, urllib.error.URLError, ValueError):
-                pass
+        while not self._healthy():
+            if time.time() > deadline:
+                raise TimeoutError(f"Airflow did not become healthy; logs in {self.root / 'logs'}")
             time.sleep(1)
-        raise TimeoutError(f"Airflow did not become healthy; logs in {self.root / 'logs'}")
+        for worker in self.workers:
+            self._start_worker(worker, env)
+        for worker in self.workers:
+            self._wait_for_worker(worker, deadline=time.time() + 180)
+
+    def _healthy(self) -> bool:
+        try:
+            health = self.get("/api/v2/monitor/health", auth=False)
+        except (OSError, urllib.error.URLError, ValueError):
+            return False
+        return all(
+            health.get(part, {}).get("status") == "healthy"
+            for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
 
     def stop(self) -> None:
+        for worker in self.workers:  # with the task processes they started (each in a group of its own)
+            self.book.stop_tree(worker)
         self.book.stop_all()
         self.postgres.stop()
+
+    # --- CeleryExecutor ----------------------------------------------------------------------
+    def _start_redis(self) -> None:
+        """Debian's redis-server on loopback, nothing written to disk (a broker for one session)."""
+        ensure_binaries({"redis-server": "redis-server"})
+        folder = self.root / "redis"
+        folder.mkdir(parents=True, exist_ok=True)
+        argv = [binary("redis-server") or "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
+        self.book.start("redis", argv, self.root / "logs" / "redis.log")
+        deadline = time.time() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.redis_port), timeout=2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise TimeoutError(f"redis-server did not answer PING; log in {self.root / 'logs' / 'redis.log'}")
+            time.sleep(0.2)
+
+    def _start_worker(self, worker: str, env: dict[str, str]) -> None:
+        """`airflow celery worker` under its own name: Celery's node name, and the hostname Airflow records
+        on the task tries it runs (lab/worker_host.py). The task logs are files the API server reads
+        itself, so no log server (two on one machine would want the same port)."""
+        env = {
+            **env,
+            WORKER_NAME: worker,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "include.slow_injection.lab.worker_host.hostname",
+        }
+        argv = [self.airflow(), "celery", "worker", "--celery-hostname", f"{worker}@%h", "--skip-serve-logs"]
+        self.book.start(worker, argv, self.root / "logs" / f"{worker}.log", env=env, cwd=PROJECT_ROOT)
+
+    def _wait_for_worker(self, worker: str, deadline: float) -> None:
+        log = self.root / "logs" / f"{worker}.log"
+        ready = re.compile(rf"\b{re.escape(worker)}@\S+ ready\.")  # Celery's "worker-a@host ready."
+        while not ready.search(log.read_text(errors="replace")):
+            if time.time() > deadline or self.book.ours(worker) is None:
+                raise TimeoutError(f"Celery worker {worker} did not get ready; log in {log}")
+            time.sleep(0.5)
+
+    def worker_running(self, pid: int) -> str | None:
+        """The Celery worker whose process tree holds `pid` (a task process it started), if any."""
+        return next((w for w in self.workers if pid in self.book.tree_of(w)), None)
+
+    def kill_worker(self, worker: str) -> list[int]:
+        """SIGKILL a Celery worker with every process it started (its pool, the task supervisors and task
+        processes), as losing its machine would. Returns the PIDs killed."""
+        if worker not in self.workers:
+            raise ValueError(f"unknown Celery worker {worker!r}; one of {', '.join(self.workers) or 'none'}")
+        return self.book.kill_tree(worker)
 
     def _start(self, component: str, env: dict[str, str] | None = None) -> None:
         self.book.start(

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,10 @@ def binary(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
 
 
-def ensure_binaries() -> None:
-    """Install HAProxy and Prometheus from Debian's packages when missing (never started as services)."""
-    missing = [pkg for name, pkg in PACKAGES.items() if binary(name) is None]
+def ensure_binaries(packages: Mapping[str, str] = PACKAGES) -> None:
+    """Install programs (name → Debian package; by default HAProxy and Prometheus) from Debian's packages when
+    missing (never started as services: we start them by PID)."""
+    missing = [pkg for name, pkg in packages.items() if binary(name) is None]
     if not missing:
         return
     print(f"installing {', '.join(missing)} (Debian packages, --no-install-recommends) …", flush=True)

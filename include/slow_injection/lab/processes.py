@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -74,6 +75,67 @@ class ProcessBook:
         pid = self._forget(name)
         if pid is not None:
             _terminate_group(pid, grace=0.0, signals=(signal.SIGKILL,))
+
+    def kill_tree(self, name: str) -> list[int]:
+        """SIGKILL a process and every process descended from it, whatever their process group (Airflow's
+        task processes take groups of their own), as losing the machine under them would. Frozen first
+        (SIGSTOP) so none forks while the tree is listed. Returns the PIDs killed."""
+        import psutil
+
+        pid = self._forget(name)
+        if pid is None:
+            return []
+        frozen: dict[int, psutil.Process] = {}
+        try:
+            root = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            return []
+        pending = [root]
+        while pending:  # stop each process, then list its children: nothing can fork behind our back
+            for proc in pending:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.send_signal(signal.SIGSTOP)
+                    frozen[proc.pid] = proc
+            children: list[psutil.Process] = []
+            for proc in pending:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    children += [c for c in proc.children() if c.pid not in frozen]
+            pending = children
+        for proc in frozen.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGKILL)
+        deadline = time.time() + 10
+        while _alive(pid) and time.time() < deadline:
+            time.sleep(0.1)
+        return sorted(frozen)
+
+    def tree_of(self, name: str) -> set[int]:
+        """The PIDs of a process we started and of everything descended from it."""
+        import psutil
+
+        pid = self.ours(name)
+        if pid is None:
+            return set()
+        try:
+            root = psutil.Process(pid)
+            return {pid, *(c.pid for c in root.children(recursive=True))}
+        except psutil.NoSuchProcess:
+            return set()
+
+    def stop_tree(self, name: str, grace: float = 10.0) -> None:
+        """`stop`, then SIGKILL whatever descended from the process and outlived it (a process in a group of
+        its own, like Airflow's task processes)."""
+        import psutil
+
+        pid = self.ours(name)
+        try:
+            tree = psutil.Process(pid).children(recursive=True) if pid is not None else []
+        except psutil.NoSuchProcess:
+            tree = []
+        self.stop(name, grace)
+        for proc in tree:  # psutil checks the start time first: a reused PID is never signalled
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
 
     def stop_all(self, grace: float = 10.0) -> None:
         for name in reversed(list(self._entries())):
