@@ -36,6 +36,9 @@ TICKS=(tests/test_kubernetes_wave_runs.py tests/test_cronjob_handover.py tests/t
 # ticks and bakes) with the UI tests (whose report page shows such a wave's real run), and the operating
 # verbs and drills. Idle on the wall clock most of the time, so the halves overlap well.
 LAB_WAVES=(tests/e2e/test_lab_waves.py tests/e2e/test_ui.py)
+# The e2e on CeleryExecutor (its own lab, Redis and two Celery workers): after the minute-tick tests, in their
+# process, so its Airflow never competes with a third one on the 2 cores.
+CELERY=(tests/e2e/test_celery_scale_out.py)
 logs=$(mktemp -d -t slow-injection-logs.XXXXXX)
 names=() pids=()
 background() {  # background NAME NICENESS PYTEST-ARGS...: output to $logs/NAME, shown once all end
@@ -45,8 +48,21 @@ background() {  # background NAME NICENESS PYTEST-ARGS...: output to $logs/NAME,
     names+=("$name") pids+=($!)
 }
 background e2e-lab-waves 0 -m e2e "${LAB_WAVES[@]}"
-background e2e-operating 0 -m e2e tests/e2e "${LAB_WAVES[@]/#/--ignore=}"
-background minute-ticks 5 -m "not e2e" "${TICKS[@]}"
+background e2e-operating 0 -m e2e tests/e2e "${LAB_WAVES[@]/#/--ignore=}" "${CELERY[@]/#/--ignore=}"
+{
+    child=
+    trap 'kill $child 2>/dev/null; exit 143' INT TERM  # the trap below stops this subshell: its pytest too
+    nice -n 5 "$PY" -m pytest "${COMMON[@]}" -m "not e2e" "${TICKS[@]}" &
+    child=$!
+    wait $child
+    ticks=$?
+    "$PY" -m pytest "${COMMON[@]}" -m e2e "${CELERY[@]}" &
+    child=$!
+    wait $child
+    celery=$?
+    exit $((ticks != 0 ? ticks : celery))
+} >"$logs/minute-ticks+celery" 2>&1 &
+names+=("minute-ticks+celery") pids+=($!)
 trap 'kill "${pids[@]}" 2>/dev/null' INT TERM
 # The e2e halves are the longest (their bakes run on the wall clock, their Airflow needs the CPU on time):
 # the others yield the cores to them.

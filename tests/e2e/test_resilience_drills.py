@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
-import urllib.parse
 
 import pytest
 
@@ -23,44 +21,13 @@ from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
 from include.slow_injection.lab.admin_proxy import SlowAdminSocket
 from include.slow_injection.lab.airflow_stack import COMPONENTS
 from include.slow_injection.ports import Weights
-from tests.support.e2e_runs import patient, problems
+from tests.support.e2e_runs import WeightWatch, patient, problems, try_of
 
 # these waves write HAProxy with the haproxy router: the route controller must not resync it meanwhile
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("without_route_controller")]
 STEP1 = "gradual_transition.web.step1_5pct"
 ASKED = {0, 5, 100}  # green % before the wave (blue only), then the waves' steps (tests/e2e/conftest.py)
 HOLD = 2.5  # seconds the weight change is held: below the driver's 3 s socket timeout
-
-
-class WeightWatch:
-    """Reads HAProxy's weights every 0.2 s in a thread; keeps each change."""
-
-    def __init__(self, router: HAProxyRouter) -> None:
-        self.router, self.seen, self.errors = router, [router.get_weights()], []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            try:
-                w = self.router.get_weights()
-            except OSError as err:  # HAProxy is never down in these drills: worth showing
-                self.errors.append(str(err))
-                continue
-            if self.seen[-1] != w:
-                self.seen.append(w)
-
-    def stop(self) -> list[int]:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return [w.green for w in self.seen]
-
-
-def try_of(lab, dag: str, run_id: str, task_id: str, try_number: int) -> dict:
-    return lab.airflow.get(
-        f"/api/v2/dags/{dag}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}/tries/{try_number}"
-    )
 
 
 def test_a_task_killed_mid_weight_change_is_retried_and_converges(lab) -> None:
