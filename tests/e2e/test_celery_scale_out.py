@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from celery import Celery
 
 from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
 from include.slow_injection.lab.admin_proxy import SlowAdminSocket
@@ -76,11 +77,23 @@ def celery_lab():
         print(f"Celery e2e logs kept in {root} (workers' under airflow/logs, task logs under airflow/airflow/logs)")
 
 
-def test_the_stack_runs_the_compose_profile_s_celery_settings(celery_lab: CeleryLab) -> None:
-    env = celery_lab.airflow.env()
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert read_env_file(CELERY_ENV).items() <= env.items()
-    assert env["AIRFLOW__CELERY__BROKER_URL"] == f"redis://127.0.0.1:{celery_lab.airflow.redis_port}/0"
+def test_both_workers_run_the_compose_profile_s_celery_settings(celery_lab: CeleryLab) -> None:
+    """Asked through the broker (Celery's remote control), each live worker reports its configuration:
+    every setting of deploy/celery.env is in force, and both listen on this stack's Redis."""
+    wanted, broker = read_env_file(CELERY_ENV), f"redis://127.0.0.1:{celery_lab.airflow.redis_port}/0"
+    inspect = Celery(broker=broker).control.inspect(timeout=10, limit=len(celery_lab.airflow.workers))
+    reported = inspect.conf(with_defaults=False) or {}
+    assert sorted(name.split("@")[0] for name in reported) == sorted(celery_lab.airflow.workers), reported.keys()
+    for name, conf in reported.items():
+        running = {
+            **{f"AIRFLOW__CELERY__{k.upper()}": str(v) for k, v in conf.items()},
+            **{
+                f"AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__{k.upper()}": str(v)
+                for k, v in conf.get("broker_transport_options", {}).items()
+            },
+        }
+        assert {k: running.get(k) for k in wanted} == wanted, name
+        assert conf["broker_url"] == broker, name
 
 
 def test_a_worker_killed_mid_weight_change_its_task_retries_on_the_other_worker_and_the_wave_completes(
