@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from bench.bare_dag import BARE_PREFIX, bare_source, dag_shape, edges, longest_path
+from bench.bare_dag import BARE_PREFIX, TWIN_PREFIX, bare_source, dag_shape, edges, longest_path, replay, twin_source
 from bench.bench_waves import SMALLEST_INTERVAL, bench_wave, healthy_world, waiting_wave
 from include.slow_injection.builders.factory import build_dag
 from include.slow_injection.durations import parse_duration
@@ -77,3 +77,28 @@ def test_waiting_wave_has_its_gates_side_by_side_at_one_long_step(tmp_path):
     (svc,) = wave.services
     assert [s.weight for s in wave.steps_for(svc)] == [100] and wave.steps_for(svc)[0].bake == 1800
     assert len(svc.gates) == 20 and len({g.name for g in svc.gates}) == 20
+
+
+def test_worker_twin_has_the_wave_dags_graph_with_tasks_that_reach_a_worker(tmp_path):
+    dag = build_dag(_wave(tmp_path, bench_wave("twin", 4, instant=True)))
+    shape = dag_shape(dag)
+    namespace: dict = {}
+    exec(compile(twin_source([shape], str(tmp_path / "replay.json")), "twin_waves.py", "exec"), namespace)
+    twin_dag = namespace[TWIN_PREFIX + "wave_twin"]
+    twin = dag_shape(twin_dag)
+    assert twin["groups"] == shape["groups"] and twin["tasks"] == shape["tasks"]
+    assert twin["kinds"] == shape["kinds"]
+    # the wave's branches (plan_wave, the stage decisions) branch in the twin too; nothing else is empty
+    assert "branch" in shape["kinds"].values()
+    assert {type(t).__name__ for t in twin_dag.tasks} <= {"NoOp", "NoOpBranch", "EmptyOperator"}
+    assert sum(k == "empty" for k in shape["kinds"].values()) == sum(
+        type(t).__name__ == "EmptyOperator" for t in twin_dag.tasks
+    )
+
+
+def test_replay_keeps_branch_choices_and_the_outcomes_of_tasks_that_reached_a_worker():
+    shape = {"kinds": {"b": "branch", "x": "task", "y": "task", "z": "task", "e": "empty"}}
+    states = {"b": "success", "x": "skipped", "y": "skipped", "z": "success", "e": "success"}
+    outcome = replay(shape, states, {"b": ["z", "x"]}, workers={"b", "x", "z"})
+    # y was skipped by the branch (never reached a worker): the twin's scheduler skips it the same way
+    assert outcome == {"b": {"followed": ["x", "z"]}, "x": {"state": "skipped"}}
