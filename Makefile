@@ -80,6 +80,7 @@ schema: venv
 bench: venv
 	$(PY) bench/parse_time.py --specs 100 --services 20 --runs 3
 	$(PY) bench/orchestration_overhead.py --services 5,20 --runs 3
+	$(PY) bench/many_waves.py --waves 10 --services 5
 	$(PY) bench/waiting_cost.py --gates 20
 	$(PY) bench/rollback_latency.py --drills 10 --interval 1s --compare-drills 3 --compare-interval 5s
 

@@ -7,10 +7,10 @@ passes in the task), so neither DAG visits the triggerer; the count of deferred 
 
 Wave and twin runs alternate (the first run of each size is the wave's: the twin replays it); each is
 timed from the run's start to its end as the REST API reports them. Per task, where the time goes:
-the wall from the task instance's start to its end, split into the worker's DAG-file parse, imports
-during execute (the drivers and kinds, loaded on first use), calls into the simulated drivers, the rest
-of execute, and the rest (task process start, Airflow's API calls, XCom) — measured in the task
-processes by bench/profile_hook/sitecustomize.py.
+the wall from the task instance's start to its end, split into the worker's DAG-file parse (and the
+module imports within it), imports during execute (the drivers and kinds, loaded on first use), calls
+into the simulated drivers, the rest of execute, and the rest (task process start, Airflow's API calls,
+XCom) — measured in the task processes by bench/profile_hook/sitecustomize.py.
 
     make bench        # or: .venv/bin/python bench/orchestration_overhead.py --services 5,20 --runs 3
 """
@@ -106,7 +106,8 @@ def all_task_instances(airflow, dag_id: str, run_id: str) -> dict[str, dict]:
 
 def task_profile(tis: dict[str, dict], parses: dict[str, float], profiled: dict[str, dict]) -> dict[str, float]:
     """Medians over the tasks that reached a worker: wall (task instance start → end), the worker's
-    DAG-file parse, and execute split into imports, simulated-driver calls and the rest of execute;
+    DAG-file parse (parse_imports: the part of it spent importing modules), and execute split into
+    imports, simulated-driver calls and the rest of execute;
     `rest` is the wall outside parse and execute (process start, Airflow's API calls, XCom)."""
     rows = []
     for task_id, parse in parses.items():
@@ -119,6 +120,7 @@ def task_profile(tis: dict[str, dict], parses: dict[str, float], profiled: dict[
             {
                 "wall": wall,
                 "parse": prof["parse_s"] or parse,
+                "parse_imports": prof.get("parse_import_s", 0.0),
                 "imports": prof["import_s"],
                 "driver_calls": prof["driver_call_s"],
                 "execute_other": max(execute - prof["import_s"] - prof["driver_call_s"], 0.0),
@@ -214,7 +216,7 @@ def measure(airflow, shapes: dict[int, dict], runs: int, warmups: int, root: Pat
     return results
 
 
-PARTS = ("wall", "parse", "imports", "driver_calls", "execute_other", "rest")
+PARTS = ("wall", "parse", "parse_imports", "imports", "driver_calls", "execute_other", "rest")
 
 
 def summarize(n: int, samples: dict[str, list[dict]], total_tasks: int) -> dict:

@@ -102,3 +102,27 @@ def test_replay_keeps_branch_choices_and_the_outcomes_of_tasks_that_reached_a_wo
     outcome = replay(shape, states, {"b": ["z", "x"]}, workers={"b", "x", "z"})
     # y was skipped by the branch (never reached a worker): the twin's scheduler skips it the same way
     assert outcome == {"b": {"followed": ["x", "z"]}, "x": {"state": "skipped"}}
+
+
+def test_many_waves_share_no_workload_and_their_gates_wait_long_enough_to_defer(tmp_path):
+    from bench.many_waves import INLINE_SECONDS, INTERVAL, many_wave
+
+    workloads = []
+    for k in range(3):
+        data, world = many_wave(k, 5)
+        wave = _wave(tmp_path, data)
+        keys = {f"{s.workload.kind}/{s.workload.namespace}/{s.workload.name}" for s in wave.services}
+        assert keys == set(world["workloads"]["blue"])  # its world runs exactly its own workloads on blue
+        workloads.extend(keys)
+        gates = [g for s in wave.services for g in s.gates] + wave.release_monitoring.gates
+        assert {(g.interval, g.bake > INLINE_SECONDS) for g in gates} == {(INTERVAL, True)}
+    assert len(workloads) == len(set(workloads)) == 15
+
+
+def test_reading_delays_from_a_gates_readings():
+    from bench.many_waves import reading_delays
+
+    # read in the task until 15 s, next due at 20 s: the triggerer's first reading came 1.2 s late
+    gap, handover = reading_delays([{"t": 21.2}, {"t": 26.5}, {"t": 31.6}], 5.0, 20.0)
+    assert (round(gap, 2), round(handover, 2)) == (0.3, 1.2)
+    assert reading_delays([{"t": 0.0}, {"t": 5.1}], 5.0, 20.0)[1] is None  # decided in the task

@@ -1,7 +1,8 @@
 """Bench-only profile of each task process (bench/orchestration_overhead.py puts this directory first on
 the Airflow components' PYTHONPATH, with SLOW_INJECTION_BENCH_PROFILE naming a JSON-lines file).
 
-Per task process it appends one line: the worker's DAG-file parse (task_runner.parse), the task's execute
+Per task process it appends one line: the worker's DAG-file parse (task_runner.parse) and the part of it
+spent importing modules (our packages and their libraries, first imported there), the task's execute
 (task_runner._execute_task) and, inside execute, the time spent importing modules (the drivers, kinds and
 their libraries, imported lazily when first used) and the time inside the simulated drivers' methods.
 Only outermost imports and calls are timed, so nested ones are not counted twice. Nothing is loaded in
@@ -21,14 +22,15 @@ import time
 _OUT = os.environ.get("SLOW_INJECTION_BENCH_PROFILE")
 _DRIVERS = "include.slow_injection.drivers.simulated"
 _RUNNER = "airflow.sdk.execution_time.task_runner"
-_state = {"importing": 0, "calling": 0, "import_s": 0.0, "call_s": 0.0, "parse_s": 0.0, "in_execute": False}
+_state = {"importing": 0, "calling": 0, "import_s": 0.0, "call_s": 0.0, "parse_s": 0.0, "measuring": False}
+_parse = {"import_s": 0.0}
 _patched: set[str] = set()
 
 
 def _timed_import(original):
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
-        if not _state["in_execute"] or _state["importing"]:
+        if not _state["measuring"] or _state["importing"]:
             result = original(*args, **kwargs)
         else:
             _state["importing"] += 1
@@ -72,24 +74,27 @@ def _patch_runner(runner) -> None:
     parse, execute = runner.parse, runner._execute_task
 
     def timed_parse(*args, **kwargs):
+        _state.update(measuring=True, import_s=0.0)
         start = time.perf_counter()
         try:
             return parse(*args, **kwargs)
         finally:
-            _state["parse_s"] = time.perf_counter() - start
+            _state.update(measuring=False, parse_s=time.perf_counter() - start)
+            _parse["import_s"] = _state["import_s"]
 
     def timed_execute(context, ti, log):
-        _state.update(in_execute=True, import_s=0.0, call_s=0.0)  # a forked parent may have counted some
+        _state.update(measuring=True, import_s=0.0, call_s=0.0)  # a forked parent may have counted some
         start = time.perf_counter()
         try:
             return execute(context=context, ti=ti, log=log)
         finally:
-            _state["in_execute"] = False
+            _state["measuring"] = False
             line = {
                 "dag_id": ti.dag_id,
                 "run_id": ti.run_id,
                 "task_id": ti.task_id,
                 "parse_s": round(_state["parse_s"], 4),
+                "parse_import_s": round(_parse["import_s"], 4),
                 "execute_s": round(time.perf_counter() - start, 4),
                 "import_s": round(_state["import_s"], 4),
                 "driver_call_s": round(_state["call_s"], 4),
