@@ -220,7 +220,7 @@ def main() -> int:
             ends.append(_seconds(run.get("end_date")))
         sampler.stop()
         found = verdicts(airflow.postgres.url, dag_ids)
-        triggerer_log = root / "logs" / "triggerer.log"
+        triggerer_log = airflow.root / "logs" / "triggerer.log"
         blocked = sum(BLOCKED in line for line in triggerer_log.open(errors="replace")) if triggerer_log.exists() else 0
     finally:
         if sampler is not None:
