@@ -81,7 +81,8 @@ def reading_delays(measurements: list[dict], interval: float, inline: float) -> 
 
 
 class Sampler(threading.Thread):
-    """Every second: the triggerer tree's CPU %, the triggers in the database, deferred task instances."""
+    """Every second: the triggerer tree's CPU %, the triggers in the database, deferred task instances, and
+    the running ones (each holds a worker slot) with how many of them are gates measuring in their task."""
 
     def __init__(self, pid: int, db_url: str) -> None:
         super().__init__(daemon=True)
@@ -114,17 +115,23 @@ class Sampler(threading.Thread):
             try:
                 with self.engine.connect() as db:
                     triggers = db.execute(sqlalchemy.text("select count(*) from trigger")).scalar()
-                    deferred = db.execute(
-                        sqlalchemy.text("select count(*) from task_instance where state = 'deferred'")
-                    ).scalar()
+                    deferred, running, gates = db.execute(
+                        sqlalchemy.text(
+                            "select count(*) filter (where state = 'deferred'), count(*) filter (where state = "
+                            "'running'), count(*) filter (where state = 'running' and operator = 'GateSensor') "
+                            "from task_instance"
+                        )
+                    ).one()
             except Exception:  # a busy database: skip this sample's counts
-                triggers = deferred = None
+                triggers = deferred = running = gates = None
             # a tree member that ended between samples takes its CPU time along: never below 0
             self.samples.append(
                 {
                     "cpu_pct": max(100 * (cpu - last_cpu) / (now - last_at), 0.0),
                     "triggers": triggers,
                     "deferred": deferred,
+                    "running": running,
+                    "running_gates": gates,
                 }
             )
             last_cpu, last_at = cpu, now
@@ -172,6 +179,13 @@ def main() -> int:
     parser.add_argument("--waves", type=int, default=10)
     parser.add_argument("--services", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for every run to finish")
+    parser.add_argument(
+        "--inline-seconds",
+        type=float,
+        default=INLINE_SECONDS,
+        help="SLOW_INJECTION_GATE_INLINE_SECONDS: how long a gate measures in its task (holding a worker slot) "
+        "before it defers; the product's default is 20",
+    )
     args = parser.parse_args()
     exit_cleanly_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="bench-many-waves-"))
@@ -188,7 +202,11 @@ def main() -> int:
         SimulatedWorld(f"many{k:02d}").reset(world)
         dag_ids.append(f"wave_{wave['id']}")
 
-    airflow = AirflowStack(root / "airflow", root / "waves", extra_env={"SLOW_INJECTION_SIM_DIR": str(root / "sim")})
+    env = {
+        "SLOW_INJECTION_SIM_DIR": str(root / "sim"),
+        "SLOW_INJECTION_GATE_INLINE_SECONDS": f"{args.inline_seconds:g}",
+    }
+    airflow = AirflowStack(root / "airflow", root / "waves", extra_env=env)
     load_before = os.getloadavg()
     runs: dict[str, str] = {}
     states: dict[str, str] = {}
@@ -232,7 +250,7 @@ def main() -> int:
     gaps, handovers = [], []
     for v in found:
         if v.get("gate") in TIMED_GATES and v.get("status") != "skipped":
-            gap, handover = reading_delays(v.get("measurements", []), INTERVAL, INLINE_SECONDS)
+            gap, handover = reading_delays(v.get("measurements", []), INTERVAL, args.inline_seconds)
             gaps.append(gap)
             if handover is not None:
                 handovers.append(handover)
@@ -259,6 +277,8 @@ def main() -> int:
         "max_triggers": max((s["triggers"] or 0 for s in sampler.samples), default=0),
         "max_deferred_tasks": max((s["deferred"] or 0 for s in sampler.samples), default=0),
         "blocked_warnings": blocked,
+        "running_slot_seconds": sum(s["running"] or 0 for s in sampler.samples),
+        "gate_slot_seconds": sum(s["running_gates"] or 0 for s in sampler.samples),
     }
     f = figures
     print(
@@ -280,14 +300,21 @@ def main() -> int:
         f"triggers at once ({f['max_deferred_tasks']} deferred tasks); "
         f"{f['blocked_warnings']} 'async thread was blocked' warnings"
     )
+    print(
+        f"  worker slots: {f['running_slot_seconds']} slot-seconds of running tasks (parallelism "
+        f"{airflow.env()['AIRFLOW__CORE__PARALLELISM']}), {f['gate_slot_seconds']} of them gates measuring in their "
+        f"task before deferring ({args.inline_seconds:g} s each)"
+    )
     summary = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.node()} {os.cpu_count()} cpu",
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
-        "command": f"python bench/many_waves.py --waves {args.waves} --services {args.services}",
+        "command": f"python bench/many_waves.py --waves {args.waves} --services {args.services} "
+        f"--inline-seconds {args.inline_seconds:g}",
         "executor": f"LocalExecutor, parallelism {airflow.env()['AIRFLOW__CORE__PARALLELISM']}, PostgreSQL",
         "drivers": "simulated (one world per wave)",
-        "waits": f"traffic steps {list(STEPS)} baking {BAKE}; gates every {INTERVAL:g} s, bake {BAKE}",
+        "waits": f"traffic steps {list(STEPS)} baking {BAKE}; gates every {INTERVAL:g} s, bake {BAKE}, "
+        f"measured in the task for {args.inline_seconds:g} s before deferring",
         "figures": figures,
     }
     with open(ROOT / "bench" / "results" / "many_waves.jsonl", "a") as out:
