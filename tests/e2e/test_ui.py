@@ -200,7 +200,10 @@ def test_the_evaluation_report_of_a_run_shows_plots(page, lab_stack, reported_ru
     assert "<svg" in body and "<polyline" in body, "the run's report.html has no inline SVG plot"
 
     page.goto(f"/dags/{dag_id}/runs/{urllib.parse.quote(run_id)}")
-    page.get_by_role("link", name="Evaluation report").first.click()
+    # the plugin's tab appears once the UI has fetched the plugins (over 30 s in a loaded CI run: 2026-12-05)
+    tab = page.get_by_role("link", name="Evaluation report").first
+    expect(tab).to_be_visible(timeout=120_000)
+    tab.click()
     expect(page).to_have_url(re.compile(r"/plugin/evaluation-report"))
     report = page.frame_locator("iframe").first
     expect(report.get_by_role("heading", level=1)).to_contain_text(run_id)
