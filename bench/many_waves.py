@@ -29,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,7 +38,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 from bench_waves import bench_wave, healthy_world  # noqa: E402
-from stack import exit_cleanly_on_sigterm, start_patiently  # noqa: E402
+from stack import exit_cleanly_on_sigterm, patiently, start_patiently  # noqa: E402
 
 STEPS = (50, 100)
 BAKE = "30s"
@@ -158,16 +157,6 @@ def verdicts(db_url: str, dag_ids: list[str]) -> list[dict]:
         if isinstance(value, dict):
             found.append({"dag_id": dag_id, "task_id": task_id, **value})
     return found
-
-
-def patiently(call, *args, tries: int = 10):
-    for attempt in range(tries):
-        try:
-            return call(*args)
-        except (OSError, urllib.error.URLError):
-            if attempt == tries - 1:
-                raise
-            time.sleep(2)
 
 
 def _seconds(text: str | None) -> float | None:

@@ -37,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 import yaml  # noqa: E402
 from bare_dag import TWIN_PREFIX, dag_shape, longest_path, replay, twin_source  # noqa: E402
 from bench_waves import SMALLEST_INTERVAL, bench_wave, healthy_world  # noqa: E402
-from stack import exit_cleanly_on_sigterm, start_patiently  # noqa: E402
+from stack import exit_cleanly_on_sigterm, patiently, start_patiently  # noqa: E402
 
 GOAL_RATIO = 1.2
 NAN = float("nan")
@@ -78,17 +78,6 @@ def worker_parse_seconds(logs: Path, dag_id: str, run_id: str) -> dict[str, floa
                 values[log.parent.name.removeprefix("task_id=")] = json.loads(line).get("dag_file_parse_ms", 0) / 1000
                 break
     return values
-
-
-def patiently(call, *args, tries: int = 10):
-    """The API server of a loaded 2-core machine sometimes answers after the client's 30 s: ask again."""
-    for attempt in range(tries):
-        try:
-            return call(*args)
-        except (OSError, urllib.error.URLError):
-            if attempt == tries - 1:
-                raise
-            time.sleep(2)
 
 
 def all_task_instances(airflow, dag_id: str, run_id: str) -> dict[str, dict]:

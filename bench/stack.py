@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import urllib.error
+
 
 def compile_project() -> None:
     """The project's bytecode, once: this environment sets PYTHONDONTWRITEBYTECODE, and without .pyc files
@@ -41,3 +44,14 @@ def exit_cleanly_on_sigterm() -> None:
     import sys
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def patiently(call, *args, tries: int = 10):
+    """The API server of a loaded 2-core machine sometimes answers after the client's 30 s: ask again."""
+    for attempt in range(tries):
+        try:
+            return call(*args)
+        except (OSError, urllib.error.URLError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(2)
