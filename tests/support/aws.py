@@ -5,7 +5,6 @@ IAM policy test can check each one is allowed."""
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import pytest
 
 from include.slow_injection import registry
 from include.slow_injection.drivers.aws_alb import AlbRouter
+from include.slow_injection.lab.free_ports import free_port
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -23,12 +23,6 @@ CONNECTION_ID = "aws_moto"
 
 # botocore's endpoint prefix → the IAM action prefix, where they differ.
 IAM_PREFIX = {"monitoring": "cloudwatch"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MotoServer:

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from include.slow_injection.lab.free_ports import free_port
 from include.slow_injection.lab.lab import binary, ensure_binaries
 from include.slow_injection.lab.postgres import Postgres
 from include.slow_injection.lab.processes import ProcessBook
@@ -64,10 +65,10 @@ class AirflowStack:
         self.executor = executor
         # CeleryExecutor: a Redis broker and two workers on loopback, started with the other components
         self.workers = CELERY_WORKERS if executor == "CeleryExecutor" else ()
-        self.redis_port = _free_port() if self.workers else None
+        self.redis_port = free_port() if self.workers else None
         self.root = root.resolve()
         self.waves_dir = waves_dir.resolve()
-        self.api_port = api_port or _free_port()
+        self.api_port = api_port or free_port()
         self.postgres = Postgres(self.root / "postgres")
         self.book = ProcessBook(self.root / "airflow-pids.json")
         self.password = secrets.token_urlsafe(12)
@@ -105,8 +106,8 @@ class AirflowStack:
                 # (and retried) within about a minute instead of five (tests/e2e/test_resilience_drills.py).
                 "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 # config/ holds airflow_local_settings.py (warms the platform clients in the scheduler)
                 "PYTHONPATH": os.pathsep.join(
                     [str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT / "config")]
@@ -380,9 +381,3 @@ class AirflowStack:
                 return state
             time.sleep(1)
         raise TimeoutError(f"run {run_id} of {dag_id} did not finish within {timeout:.0f}s")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

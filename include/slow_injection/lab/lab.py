@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from include.slow_injection.lab.free_ports import free_ports
 from include.slow_injection.lab.kube import gateway_api_crds
 from include.slow_injection.lab.kube.control_plane import ControlPlane
 from include.slow_injection.lab.kube.seed import LabCluster
@@ -41,14 +41,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Ports the kernel says are free now (for tests that run beside a demo)."""
-        socks = [socket.socket() for _ in range(len(fields(cls)))]
-        try:
-            for s in socks:
-                s.bind(("127.0.0.1", 0))
-            return cls(*(s.getsockname()[1] for s in socks))
-        finally:
-            for s in socks:
-                s.close()
+        return cls(*free_ports(len(fields(cls))))
 
 
 def binary(name: str) -> str | None:

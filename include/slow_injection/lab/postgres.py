@@ -7,10 +7,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from include.slow_injection.lab.free_ports import free_port
 
 
 def _bin(name: str) -> str:
@@ -32,7 +33,7 @@ class Postgres:
     def __init__(self, root: Path, port: int | None = None, logical: bool = False) -> None:
         self.root = root.resolve()
         self.data, self.sockets = self.root / "data", self.root / "sockets"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.logical = logical
 
     @property
@@ -129,9 +130,3 @@ def _stop_pid(pid: int, timeout: float = 30.0) -> None:
             return
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

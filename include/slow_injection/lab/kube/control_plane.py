@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from include.slow_injection.lab.free_ports import free_ports
 from include.slow_injection.lab.kube.pki import Pki
 from include.slow_injection.lab.processes import ProcessBook
 
@@ -50,17 +50,6 @@ def binaries() -> Path:
     if proc.returncode != 0:
         raise RuntimeError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}); its progress is above")
     return Path(proc.stdout.strip().splitlines()[-1])
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass
