@@ -77,7 +77,7 @@ def test_set_traffic_after_haproxy_restarted_reads_the_weights_it_came_back_with
 
     cleared = step.execute(context(try_number=2))
     assert cleared["changed"] and cleared["before"] == "blue 100, green 0" and haproxy.green() == 25
-    assert sets(haproxy_commands) == ["set weight web/blue 75; set weight web/green 25"]
+    assert sets(haproxy_commands) == ["set weight web/green 25; set weight web/blue 75"]  # rising first
 
 
 # --- Kubernetes: the real API server behind a proxy that can go down and come back ---------------

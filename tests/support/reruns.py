@@ -41,16 +41,17 @@ def context(try_number: int = 1, ti: FakeTI | None = None) -> dict[str, Any]:
 class HAProxy:
     """HAProxy with the lab's configuration (backend `web`, servers blue 100 / green 0)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, blue: str | None = None, green: str | None = None) -> None:
         self.root = root
         self.socket = root / "haproxy.sock"
         self.book = ProcessBook(root / "pids.json")
+        self.frontend = f"127.0.0.1:{free_port()}"
         (root / "haproxy.cfg").write_text(
             haproxy_cfg(
                 f"{self.socket} mode 600",
-                f"127.0.0.1:{free_port()}",
-                f"127.0.0.1:{free_port()}",
-                f"127.0.0.1:{free_port()}",
+                self.frontend,
+                blue or f"127.0.0.1:{free_port()}",
+                green or f"127.0.0.1:{free_port()}",
             )
         )
 

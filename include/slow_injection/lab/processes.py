@@ -137,6 +137,10 @@ class ProcessBook:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
 
+    def exited(self) -> list[str]:
+        """Names whose process is gone; a zombie child of ours counts as gone (kill(pid, 0) would not)."""
+        return [name for name, pid in self.read().items() if not _alive(pid)]
+
     def stop_all(self, grace: float = 10.0) -> None:
         for name in reversed(list(self._entries())):
             self.stop(name, grace)

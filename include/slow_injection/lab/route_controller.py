@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include.slow_injection.drivers.haproxy import HAProxyRuntime
+from include.slow_injection.drivers.haproxy import HAProxyRuntime, set_weight_command
 
 log = logging.getLogger("route-controller")
 
@@ -276,7 +276,7 @@ class RouteController:
         if current == weights:
             log.info("%s %s: HAProxy %s already %s", self.where(), version, backend, weights)
             return
-        reply = self.runtime.run("; ".join(f"set weight {backend}/{s} {w}" for s, w in weights.items())).strip()
+        reply = self.runtime.run(set_weight_command(backend, current, weights)).strip()
         if reply:
             raise RuntimeError(f"HAProxy refused set weight: {reply}")
         log.info(

@@ -307,13 +307,10 @@ class ControlPlane:
         raise TimeoutError(f"control plane: {what} not ready in time (last: {last}); logs in {self.logs}")
 
     def _check_alive(self, what: str) -> None:
-        for name, pid in self.book.read().items():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                log = self.logs / f"{name}.log"
-                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                raise RuntimeError(f"control plane: {name} exited while waiting for {what}; {log}:\n{tail}") from None
+        for name in self.book.exited():
+            log = self.logs / f"{name}.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"control plane: {name} exited while waiting for {what}; {log}:\n{tail}")
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.pki.ca_cert_path))
