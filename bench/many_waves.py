@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 from bench_waves import bench_wave, healthy_world  # noqa: E402
+from record import Record  # noqa: E402
 from stack import exit_cleanly_on_sigterm, patiently, start_patiently  # noqa: E402
 
 STEPS = (50, 100)
@@ -196,7 +196,7 @@ def main() -> int:
         "SLOW_INJECTION_GATE_INLINE_SECONDS": f"{args.inline_seconds:g}",
     }
     airflow = AirflowStack(root / "airflow", root / "waves", extra_env=env)
-    load_before = os.getloadavg()
+    record = Record()
     runs: dict[str, str] = {}
     states: dict[str, str] = {}
     sampler = None
@@ -295,9 +295,6 @@ def main() -> int:
         f"task before deferring ({args.inline_seconds:g} s each)"
     )
     summary = {
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.node()} {os.cpu_count()} cpu",
-        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "command": f"python bench/many_waves.py --waves {args.waves} --services {args.services} "
         f"--inline-seconds {args.inline_seconds:g}",
         "executor": f"LocalExecutor, parallelism {airflow.env()['AIRFLOW__CORE__PARALLELISM']}, PostgreSQL",
@@ -306,8 +303,7 @@ def main() -> int:
         f"measured in the task for {args.inline_seconds:g} s before deferring",
         "figures": figures,
     }
-    with open(ROOT / "bench" / "results" / "many_waves.jsonl", "a") as out:
-        out.write(json.dumps(summary) + "\n")
+    record.append("many_waves", summary)
     return 0
 
 

@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -37,6 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 import yaml  # noqa: E402
 from bare_dag import TWIN_PREFIX, dag_shape, longest_path, replay, twin_source  # noqa: E402
 from bench_waves import SMALLEST_INTERVAL, bench_wave, healthy_world  # noqa: E402
+from record import Record  # noqa: E402
 from stack import exit_cleanly_on_sigterm, patiently, start_patiently  # noqa: E402
 
 GOAL_RATIO = 1.2
@@ -264,7 +264,7 @@ def main() -> int:
     exit_cleanly_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="bench-orchestration-"))
     shapes = prepare(root, sizes)
-    load_before = os.getloadavg()
+    record = Record()
 
     from include.slow_injection.lab.airflow_stack import AirflowStack
 
@@ -300,9 +300,6 @@ def main() -> int:
         )
         print(table(f))
     summary = {
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.node()} {os.cpu_count()} cpu",
-        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "command": f"python bench/orchestration_overhead.py --services {args.services} --runs {args.runs} "
         f"--warmups {args.warmups}",
         "executor": f"LocalExecutor, parallelism {parallelism}, PostgreSQL",
@@ -310,8 +307,7 @@ def main() -> int:
         "waits": f"bakes and windows 0 s; gate and health-check intervals {SMALLEST_INTERVAL} (spec minimum > 0)",
         "figures": figures,
     }
-    with open(ROOT / "bench" / "results" / "orchestration_overhead.jsonl", "a") as out:
-        out.write(json.dumps(summary) + "\n")
+    record.append("orchestration_overhead", summary)
     return 0  # a missed goal is a figure, not a failure: make bench goes on to the next one
 
 

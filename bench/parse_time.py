@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import io
-import json
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -31,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 import yaml  # noqa: E402
 from bare_dag import bare_source, dag_shape  # noqa: E402
 from bench_waves import bench_wave  # noqa: E402
+from record import Record  # noqa: E402
 
 GOAL_RATIO, GOAL_SECONDS = 1.5, 2.0
 
@@ -70,6 +68,7 @@ def profile(path: Path, top: int = 20) -> str:
 
 
 def main() -> int:
+    record = Record()
     parser = argparse.ArgumentParser()
     parser.add_argument("--specs", type=int, default=100)
     parser.add_argument("--services", type=int, default=20)
@@ -112,8 +111,6 @@ def main() -> int:
     met = ratio <= GOAL_RATIO and wave < GOAL_SECONDS
     dags, tasks = counts["wave"]
     result = {
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.node()} {os.cpu_count()} cpu",
         "specs": args.specs,
         "services_per_spec": args.services,
         "dags": dags,
@@ -144,8 +141,7 @@ def main() -> int:
         report = profile(wave_file)
         print(report)
         result["profile_top"] = report
-    with open(ROOT / "bench" / "results" / "parse_time.jsonl", "a") as out:
-        out.write(json.dumps(result) + "\n")
+    record.append("parse_time", result)
     return 0
 
 

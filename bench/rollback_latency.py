@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import re
 import statistics
 import sys
@@ -38,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 
 import yaml  # noqa: E402
+from record import RESULTS, Record  # noqa: E402
 
 from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime  # noqa: E402
 from include.slow_injection.durations import parse_duration  # noqa: E402
@@ -197,7 +196,7 @@ def line(name: str, f: dict) -> str:
 def last_without_breaker() -> str | None:
     """The last figure bench/results holds from before the circuit breaker (gates every 5 s, the rollback
     group moving traffic)."""
-    path = ROOT / "bench" / "results" / "rollback_latency.jsonl"
+    path = RESULTS / "rollback_latency.jsonl"
     older = [json.loads(row) for row in path.read_text().splitlines() if row.strip()] if path.exists() else []
     older = [r for r in older if "figures" not in r and r.get("median_s") is not None and not r.get("variant")]
     if not older:
@@ -210,6 +209,7 @@ def last_without_breaker() -> str | None:
 
 
 def main() -> int:
+    record = Record()
     parser = argparse.ArgumentParser()
     parser.add_argument("--drills", type=int, default=10, help="drills with the gates at --interval")
     parser.add_argument("--interval", default="1s")
@@ -266,8 +266,6 @@ def main() -> int:
             f"  goal {g['figure'].removesuffix('_s').replace('_', ' ')} {g['stat']} {g['goal']}: {g['value']} s → {'met' if g['met'] else 'missed'}"
         )
     summary: dict[str, Any] = {
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.node()} {os.cpu_count()} cpu",
         "command": " ".join(["python", "bench/rollback_latency.py", *sys.argv[1:]]),
         "variant": "circuit breaker (gates/breaker.py); lab web service alone, no validation phase",
         "gate_interval_s": parse_duration(args.interval),
@@ -294,8 +292,7 @@ def main() -> int:
             "runs": results["compare"],
         }
     print(f"\nall goals {'met' if summary['met'] else 'NOT met'}")
-    with open(ROOT / "bench" / "results" / "rollback_latency.jsonl", "a") as out:
-        out.write(json.dumps(summary) + "\n")
+    record.append("rollback_latency", summary)
     measured = all(r["verdict_to_blue_s"] is not None for runs in results.values() for r in runs)
     return 0 if measured else 1
 

@@ -13,10 +13,7 @@ defers: the time until all have deferred is printed too.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins"), str(ROOT / "bench")]
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 from bench_waves import healthy_world, waiting_wave  # noqa: E402
+from record import Record  # noqa: E402
 from stack import exit_cleanly_on_sigterm, start_patiently  # noqa: E402
 
 GOAL_SLOTS = 0
@@ -59,6 +57,7 @@ def sampled_rss_mb(pid: int, samples: int = 5, every: float = 1.0) -> float:
 
 
 def main() -> int:
+    record = Record()
     parser = argparse.ArgumentParser()
     parser.add_argument("--gates", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every gate to defer")
@@ -138,13 +137,10 @@ def main() -> int:
         f"with {deferred} waiting) (goal ≤ {GOAL_MB_PER_TRIGGER} MB: {'met' if mb_met else 'missed'})"
     )
     summary = {
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.node()} {os.cpu_count()} cpu",
         "command": f"python bench/waiting_cost.py --gates {args.gates}",
         "figures": figures,
     }
-    with open(ROOT / "bench" / "results" / "waiting_cost.jsonl", "a") as out:
-        out.write(json.dumps(summary) + "\n")
+    record.append("waiting_cost", summary)
     return 0
 
 
