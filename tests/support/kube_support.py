@@ -27,7 +27,11 @@ from kubernetes import client
 
 from include.slow_injection.drivers.kubernetes import KubeAccess
 from include.slow_injection.kubernetes.timestamps import from_rfc3339
-from include.slow_injection.lab.kube.seed import deployment  # blue's Deployment, as the lab seeds it
+from include.slow_injection.lab.kube.seed import cronjob as seed_cronjob
+from include.slow_injection.lab.kube.seed import (  # blue's objects, as the lab seeds them
+    deployment,
+    pod_disruption_budget,
+)
 from tests.support.kube import Kube, wait_for
 from tests.support.waves import metric_gate, sim
 
@@ -51,43 +55,11 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def cronjob(name: str, namespace: str, schedule: str) -> dict[str, Any]:
-    """Blue's scheduled job: one failed pod is one failed run (backoffLimit 0); finished Jobs stay for
-    the test to read (TTL 10 min, history limits 10)."""
-    container = {
-        "name": name,
-        "image": f"registry.example/{name}:1",
-        "resources": {"limits": {"cpu": "250m", "memory": "256Mi"}},
-    }
-    job = {
-        "ttlSecondsAfterFinished": 600,
-        "backoffLimit": 0,
-        "template": {
-            "metadata": {"labels": {"app": name}},
-            "spec": {"restartPolicy": "Never", "containers": [container]},
-        },
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-        "spec": {
-            "schedule": schedule,
-            "suspend": False,
-            "concurrencyPolicy": "Forbid",
-            "successfulJobsHistoryLimit": 10,
-            "failedJobsHistoryLimit": 10,
-            "jobTemplate": {"spec": job},
-        },
-    }
-
-
-def pod_disruption_budget(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}},
-    }
+    """Blue's scheduled job as the lab seeds it (one failed pod is one failed run), with finished Jobs kept
+    for the test to read (history limits 10)."""
+    job = seed_cronjob(name, namespace, schedule)
+    job["spec"] |= {"successfulJobsHistoryLimit": 10, "failedJobsHistoryLimit": 10}
+    return job
 
 
 def rfc3339(when: dt.datetime | None = None) -> str:
