@@ -126,3 +126,19 @@ def test_reading_delays_from_a_gates_readings():
     gap, handover = reading_delays([{"t": 21.2}, {"t": 26.5}, {"t": 31.6}], 5.0, 20.0)
     assert (round(gap, 2), round(handover, 2)) == (0.3, 1.2)
     assert reading_delays([{"t": 0.0}, {"t": 5.1}], 5.0, 20.0)[1] is None  # decided in the task
+
+
+def test_a_rollback_drill_decided_on_no_data_never_counts_as_a_fault_detected() -> None:
+    from bench.rollback_latency import figures, verdicts
+
+    def drill(failed_on: str, fault_to_blue: float) -> dict:
+        figures_of_a_drill = dict.fromkeys(
+            ("fault_to_metric_s", "fault_to_gate_start_s", "fault_to_verdict_s", "fault_to_blue_s"), fault_to_blue
+        )
+        return {**figures_of_a_drill, "failed_on": failed_on, "verdict_to_blue_s": 0.05}
+
+    figs = figures([drill("breach", 2.2), drill("no_data", 1.5), drill("breach", 2.4)])
+    assert figs["fault_to_blue_s"] == {"n": 2, "median": 2.3, "min": 2.2, "max": 2.4}
+    assert figs["verdict_to_blue_s"]["n"] == 3  # the move to blue was real whatever decided the gate
+    met = {(v["figure"], v["stat"]): v["met"] for v in verdicts(figs, runs=3)}
+    assert met[("fault_to_blue_s", "median")] is False and met[("verdict_to_blue_s", "median")] is True
