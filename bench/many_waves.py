@@ -19,7 +19,6 @@ process tree (psutil, sampled every second), the most triggers at once (the `tri
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
@@ -39,6 +38,8 @@ import yaml  # noqa: E402
 from bench_waves import bench_wave, healthy_world  # noqa: E402
 from record import Record  # noqa: E402
 from stack import exit_cleanly_on_sigterm, patiently, start_patiently  # noqa: E402
+
+from include.slow_injection.reporting.timeline import epoch  # noqa: E402
 
 STEPS = (50, 100)
 BAKE = "30s"
@@ -159,10 +160,6 @@ def verdicts(db_url: str, dag_ids: list[str]) -> list[dict]:
     return found
 
 
-def _seconds(text: str | None) -> float | None:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--waves", type=int, default=10)
@@ -224,7 +221,7 @@ def main() -> int:
         ends = []
         for dag_id, run_id in runs.items():
             run = patiently(airflow.get, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-            ends.append(_seconds(run.get("end_date")))
+            ends.append(epoch(run.get("end_date")))
         sampler.stop()
         found = verdicts(airflow.postgres.url, dag_ids)
         triggerer_log = airflow.root / "logs" / "triggerer.log"

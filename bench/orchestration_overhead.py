@@ -18,7 +18,6 @@ XCom) — measured in the task processes by bench/profile_hook/sitecustomize.py.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import shutil
@@ -26,8 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +36,12 @@ from bench_waves import SMALLEST_INTERVAL, bench_wave, healthy_world  # noqa: E4
 from record import Record  # noqa: E402
 from stack import exit_cleanly_on_sigterm, patiently, start_patiently  # noqa: E402
 
+from include.slow_injection.reporting.timeline import epoch  # noqa: E402
+
 GOAL_RATIO = 1.2
 NAN = float("nan")
 PROFILE_HOOK = ROOT / "bench" / "profile_hook"
 RAN = {"success", "failed"}
-
-
-def _seconds(text: str | None) -> float | None:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
 
 
 def prepare(root: Path, sizes: list[int]) -> dict[int, dict]:
@@ -80,19 +75,6 @@ def worker_parse_seconds(logs: Path, dag_id: str, run_id: str) -> dict[str, floa
     return values
 
 
-def all_task_instances(airflow, dag_id: str, run_id: str) -> dict[str, dict]:
-    """Every task instance of a run: the REST API returns at most [api] maximum_page_limit (100) a page."""
-    found: dict[str, dict] = {}
-    while True:
-        reply = airflow.get(
-            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
-            f"?limit=100&offset={len(found)}&order_by=id"
-        )
-        found.update({ti["task_id"]: ti for ti in reply["task_instances"]})
-        if not reply["task_instances"] or len(found) >= reply["total_entries"]:
-            return found
-
-
 def task_profile(tis: dict[str, dict], parses: dict[str, float], profiled: dict[str, dict]) -> dict[str, float]:
     """Medians over the tasks that reached a worker: wall (task instance start → end), the worker's
     DAG-file parse (parse_imports: the part of it spent importing modules), and execute split into
@@ -103,7 +85,7 @@ def task_profile(tis: dict[str, dict], parses: dict[str, float], profiled: dict[
         ti, prof = tis.get(task_id, {}), profiled.get(task_id)
         if prof is None or not ti.get("start_date") or not ti.get("end_date"):
             continue
-        wall = _seconds(ti["end_date"]) - _seconds(ti["start_date"])
+        wall = epoch(ti["end_date"]) - epoch(ti["start_date"])
         execute = prof["execute_s"]
         rows.append(
             {
@@ -134,19 +116,19 @@ def timed_run(airflow, dag_id: str, profile: Path, timeout: float = 3600) -> tup
     deferred: set[str] = set()
     deadline = time.time() + timeout
     while (state := patiently(airflow.run_state, dag_id, run_id)) not in ("success", "failed"):
-        tis = patiently(all_task_instances, airflow, dag_id, run_id)
+        tis = patiently(airflow.task_instances, dag_id, run_id)
         deferred.update(t for t, ti in tis.items() if ti["state"] == "deferred")
         if time.time() > deadline:
             raise TimeoutError(f"run {run_id} of {dag_id} did not finish within {timeout:.0f}s")
         time.sleep(1)
     run = patiently(airflow.get, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-    tis = patiently(all_task_instances, airflow, dag_id, run_id)
+    tis = patiently(airflow.task_instances, dag_id, run_id)
     ran = {t for t, ti in tis.items() if ti["state"] in RAN}
     parses = worker_parse_seconds(airflow.root / "airflow" / "logs", dag_id, run_id)
     result = {
         "run_id": run_id,
         "state": state,
-        "seconds": round(_seconds(run["end_date"]) - _seconds(run["start_date"]), 2),
+        "seconds": round(epoch(run["end_date"]) - epoch(run["start_date"]), 2),
         "tasks_ran": len(ran),
         "tasks_skipped": sum(ti["state"] == "skipped" for ti in tis.values()),
         "task_seconds": round(sum(ti.get("duration") or 0 for t, ti in tis.items() if t in ran), 2),

@@ -23,7 +23,6 @@ median ≤ 4 s. Printed with met/missed and appended to bench/results/rollback_l
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import re
 import statistics
@@ -47,6 +46,7 @@ from include.slow_injection.lab.airflow_stack import AirflowStack  # noqa: E402
 from include.slow_injection.lab.lab import Lab, Ports  # noqa: E402
 from include.slow_injection.ports import Weights  # noqa: E402
 from include.slow_injection.queries import render_query  # noqa: E402
+from include.slow_injection.reporting.timeline import epoch  # noqa: E402
 
 GATE = "error-ratio"
 FAULT = 0.5  # share of green's requests that fail once injected
@@ -96,10 +96,6 @@ class Prometheus:
             return float(result[0]["value"][1]) if result else None
         except (OSError, ValueError, KeyError):
             return None
-
-
-def epoch(iso: str | None) -> float | None:
-    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
 
 
 def drill(lab: Lab, airflow: AirflowStack, router: HAProxyRouter, dag: str, prom: Prometheus, threshold: float) -> dict:

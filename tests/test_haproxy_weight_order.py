@@ -8,13 +8,13 @@ command first and must show such a run, so the test proves the order matters on 
 from __future__ import annotations
 
 import http.client
-import http.server
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from include.slow_injection.drivers.haproxy import HAProxyRouter, HAProxyRuntime
+from include.slow_injection.lab.service import Server, State, make_handler
 from include.slow_injection.ports import Weights
 from tests.support.reruns import HAProxy
 
@@ -22,18 +22,9 @@ CHANGES = 24  # 75/25 → 50/50 and back, with 100 requests before each: over tw
 AFTER = 40  # requests right after each change, where a run to one side would show
 
 
-def backend(name: str) -> http.server.ThreadingHTTPServer:
-    class Answer(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(name)))
-            self.end_headers()
-            self.wfile.write(name.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+def backend(env: str) -> Server:
+    """The lab's own service (it answers with its env's name), in a thread."""
+    server = Server(("127.0.0.1", 0), make_handler(State(env)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -54,7 +45,7 @@ def served_by(proxy: HAProxy) -> str:
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
         connection.request("GET", "/", headers={"Connection": "close"})
-        return connection.getresponse().read().decode()
+        return connection.getresponse().read().decode().strip()
     finally:
         connection.close()
 

@@ -337,8 +337,17 @@ class AirflowStack:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")["state"]
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
-        reply = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances?limit=1000")
-        return {ti["task_id"]: ti for ti in reply["task_instances"]}
+        """Every task instance of a run, page by page: the REST API returns at most [api]
+        maximum_page_limit (100) a page, whatever `limit` asks (the lab wave has 102 tasks)."""
+        found: dict[str, dict[str, Any]] = {}
+        while True:
+            reply = self.get(
+                f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
+                f"?limit=100&offset={len(found)}&order_by=id"
+            )
+            found.update({ti["task_id"]: ti for ti in reply["task_instances"]})
+            if not reply["task_instances"] or len(found) >= reply["total_entries"]:
+                return found
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         path = (

@@ -38,7 +38,6 @@ def _claim(port: int) -> bool:
     """Lock `port`'s file for this process; False if this or another live process claimed it."""
     if port in _claimed:
         return False
-    CLAIMS.mkdir(mode=0o1777, exist_ok=True)
     fd = os.open(CLAIMS / str(port), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -58,6 +57,7 @@ def free_ports(count: int) -> list[int]:
     live process of the suite was handed before."""
     low, high = 20000, _ephemeral_start() - 1
     chosen: list[int] = []
+    CLAIMS.mkdir(mode=0o1777, exist_ok=True)
     with _choosing:
         for port in random.sample(range(low, high), k=min(2000, high - low)):
             if len(chosen) == count:

@@ -40,7 +40,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        """Ports the kernel says are free now (for tests that run beside a demo)."""
+        """Ports free now and claimed for this process (free_ports), so tests can run beside a demo."""
         return cls(*free_ports(len(fields(cls))))
 
 
